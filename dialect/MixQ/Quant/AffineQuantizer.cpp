@@ -1,0 +1,197 @@
+//===- AffineQuantizer.cpp - round-to-nearest affine quantizer ------------===//
+//
+// Implements the formulas of AffineQuantizer.h group by group. Codes are
+// computed with the scale already rounded to the storage format, so that
+// dequantizing the stored scalars reproduces exactly what was quantized.
+//===----------------------------------------------------------------------===//
+#include "dialect/MixQ/Quant/AffineQuantizer.h"
+#include "dialect/MixQ/Quant/BitPacking.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+
+using namespace mixq::quant;
+
+static bool isSupportedAffineWidth(unsigned bits) {
+  return bits == 2 || bits == 3 || bits == 4 || bits == 8;
+}
+
+static bool isKnownFormat(ScalarFormat format) {
+  return format == ScalarFormat::F16 || format == ScalarFormat::BF16 ||
+         format == ScalarFormat::F32;
+}
+
+std::string mixq::quant::validateAffine(const AffineParams &params,
+                                        int64_t rows, int64_t cols) {
+  if (!isSupportedAffineWidth(params.bits))
+    return "bits must be 2, 3, 4 or 8, got " + std::to_string(params.bits);
+  if (rows < 0)
+    return "rows must be non-negative, got " + std::to_string(rows);
+  if (cols < 0)
+    return "columns must be non-negative, got " + std::to_string(cols);
+  if (params.groupSize <= 0)
+    return "group size must be positive, got " +
+           std::to_string(params.groupSize);
+  if (cols % params.groupSize != 0)
+    return "group size " + std::to_string(params.groupSize) +
+           " does not divide the number of columns " + std::to_string(cols);
+  if (!isKnownFormat(params.scaleFormat))
+    return "scale format " +
+           std::to_string(static_cast<int>(params.scaleFormat)) +
+           " is not f16, bf16 or f32";
+  return "";
+}
+
+float mixq::quant::symmetricScale(float amax, unsigned bits) {
+  if (amax == 0.0f)
+    return 1.0f;
+  float mid = static_cast<float>(1u << (bits - 1));
+  return amax / (mid - 1.0f);
+}
+
+/// Rounds a positive scale to `format`. The header's formulas divide by the
+/// scale, so a scale that underflows to 0 or overflows to infinity in the
+/// storage format is saturated to the nearest positive finite value instead.
+static float storedScale(float scale, ScalarFormat format) {
+  float rounded = roundToFormat(scale, format);
+  if (rounded == 0.0f) {
+    switch (format) {
+    case ScalarFormat::F16:
+      return std::ldexp(1.0f, -24);
+    case ScalarFormat::BF16:
+      return std::ldexp(1.0f, -133);
+    case ScalarFormat::F32:
+      return std::numeric_limits<float>::denorm_min();
+    }
+  }
+  if (std::isinf(rounded)) {
+    switch (format) {
+    case ScalarFormat::F16:
+      return 65504.0f;
+    case ScalarFormat::BF16:
+      return bfloat16BitsToFloat(0x7F7F);
+    case ScalarFormat::F32:
+      return std::numeric_limits<float>::max();
+    }
+  }
+  return rounded;
+}
+
+/// Clamps in float, so that huge quotients never reach an integer
+/// conversion. `lo` comes first in std::max so that -0 (from round(-0 /
+/// scale)) clamps to +0 and is stored as a positive zero, and so that a NaN
+/// (from non-finite weights) clamps to `lo` instead of being converted.
+static float clampCode(float value, float lo, float hi) {
+  return std::min(hi, std::max(lo, value));
+}
+
+namespace {
+/// Scale and zero point of one group (zero is unused when symmetric).
+struct GroupParams {
+  float scale;
+  float zero;
+};
+} // namespace
+
+static GroupParams asymmetricParams(const float *w, int64_t n, unsigned bits,
+                                    ScalarFormat format) {
+  auto [loIt, hiIt] = std::minmax_element(w, w + n);
+  float lo = *loIt, hi = *hiIt;
+  float maxq = static_cast<float>((1u << bits) - 1u);
+  // A constant group would get scale 0; scale |value| maps it to code 1 (or
+  // 0 when negative, with zero 1) and reconstructs it exactly.
+  float scale =
+      lo == hi ? (lo == 0.0f ? 1.0f : std::fabs(lo)) : (hi - lo) / maxq;
+  scale = storedScale(scale, format);
+  return {scale, clampCode(std::round(-lo / scale), 0.0f, maxq)};
+}
+
+static GroupParams symmetricParams(const float *w, int64_t n, unsigned bits,
+                                   ScalarFormat format) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i)
+    amax = std::max(amax, std::fabs(w[i]));
+  return {storedScale(symmetricScale(amax, bits), format), 0.0f};
+}
+
+/// The header's q. The zero is added after rounding: round() is not
+/// translation invariant at negative ties (round(-0.5) + 2 = 1, but
+/// round(-0.5 + 2) = 2).
+static uint8_t quantizeValue(float w, GroupParams p, unsigned bits,
+                             bool symmetric) {
+  float q = std::round(w / p.scale);
+  if (symmetric) {
+    float mid = static_cast<float>(1u << (bits - 1));
+    return static_cast<uint8_t>(clampCode(q, -mid, mid - 1.0f) + mid);
+  }
+  float maxq = static_cast<float>((1u << bits) - 1u);
+  return static_cast<uint8_t>(clampCode(q + p.zero, 0.0f, maxq));
+}
+
+AffineQuantized mixq::quant::quantizeAffine(const float *weights, int64_t rows,
+                                            int64_t cols,
+                                            const AffineParams &params) {
+  assert(validateAffine(params, rows, cols).empty() && "invalid parameters");
+  int64_t groupSize = params.groupSize;
+  int64_t groups = rows * (cols / groupSize);
+  unsigned bytes = scalarFormatBytes(params.scaleFormat);
+  AffineQuantized result;
+  result.scales.resize(groups * bytes);
+  if (!params.symmetric)
+    result.zeros.resize(groups * bytes);
+  std::vector<uint8_t> codes(rows * cols);
+  // Groups are consecutive in the row-major matrix, so group g (counted over
+  // all rows) covers elements [g * groupSize, (g + 1) * groupSize).
+  for (int64_t g = 0; g < groups; ++g) {
+    const float *w = weights + g * groupSize;
+    GroupParams p =
+        params.symmetric
+            ? symmetricParams(w, groupSize, params.bits, params.scaleFormat)
+            : asymmetricParams(w, groupSize, params.bits, params.scaleFormat);
+    storeScalar(p.scale, params.scaleFormat, &result.scales[g * bytes]);
+    if (!params.symmetric)
+      storeScalar(p.zero, params.scaleFormat, &result.zeros[g * bytes]);
+    for (int64_t i = 0; i < groupSize; ++i)
+      codes[g * groupSize + i] =
+          quantizeValue(w[i], p, params.bits, params.symmetric);
+  }
+  result.codes = packMatrix(codes.data(), rows, cols, params.bits);
+  return result;
+}
+
+[[maybe_unused]] static bool hasExpectedSizes(const AffineQuantized &packed,
+                                              int64_t rows, int64_t cols,
+                                              const AffineParams &params) {
+  PackedMatrixLayout layout{rows, cols, params.bits};
+  size_t scaleBytes = static_cast<size_t>(rows * (cols / params.groupSize)) *
+                      scalarFormatBytes(params.scaleFormat);
+  size_t zeroBytes = params.symmetric ? 0 : scaleBytes;
+  return static_cast<int64_t>(packed.codes.size()) == layout.totalWords() &&
+         packed.scales.size() == scaleBytes && packed.zeros.size() == zeroBytes;
+}
+
+std::vector<float> mixq::quant::dequantizeAffine(const AffineQuantized &packed,
+                                                 int64_t rows, int64_t cols,
+                                                 const AffineParams &params) {
+  assert(validateAffine(params, rows, cols).empty() && "invalid parameters");
+  int64_t groupSize = params.groupSize;
+  unsigned bytes = scalarFormatBytes(params.scaleFormat);
+  assert(hasExpectedSizes(packed, rows, cols, params) &&
+         "packed buffers do not match the shape");
+  std::vector<uint8_t> codes =
+      unpackMatrix(packed.codes.data(), rows, cols, params.bits);
+  float mid = static_cast<float>(1u << (params.bits - 1));
+  std::vector<float> result(rows * cols);
+  for (int64_t i = 0, e = rows * cols; i < e; ++i) {
+    int64_t g = i / groupSize;
+    float scale = loadScalar(&packed.scales[g * bytes], params.scaleFormat);
+    float zero = params.symmetric
+                     ? mid
+                     : loadScalar(&packed.zeros[g * bytes], params.scaleFormat);
+    // Same f32 arithmetic as the generated dequantization code.
+    result[i] = (static_cast<float>(codes[i]) - zero) * scale;
+  }
+  return result;
+}
