@@ -1,0 +1,90 @@
+//===- MixQInterfaces.h - QuantSchemeAttrInterface --------------*- C++ -*-===//
+//
+// The C++ vocabulary of QuantSchemeAttrInterface: component descriptions,
+// host-side packed buffers, quantizer options and the ComponentReader that
+// lets a scheme emit loads without knowing whether its components are
+// tensors or memrefs.
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_DIALECT_MIXQ_MIXQINTERFACES_H
+#define MIXQ_DIALECT_MIXQ_MIXQINTERFACES_H
+
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Location.h"
+#include "mlir/IR/Value.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir::mixq {
+
+/// One named buffer of a scheme's packed storage.
+struct ComponentSpec {
+  std::string name; ///< e.g. "codes", "scales", "zeros", "lut"
+  Type elementType; ///< storage element type: i32 words, f16, ...
+  SmallVector<int64_t, 2> shape;
+
+  int64_t getNumElements() const;
+  /// Storage size of the whole buffer, in bits.
+  int64_t getSizeInBits() const;
+  /// Storage size in bytes (elements are whole bytes wide).
+  int64_t getSizeInBytes() const { return getSizeInBits() / 8; }
+  RankedTensorType getTensorType() const;
+};
+
+/// Host-side bytes of one component: little-endian elements, row-major.
+using PackedBuffer = std::vector<uint8_t>;
+/// All components of one quantized matrix, in storage order.
+using PackedWeights = std::vector<PackedBuffer>;
+
+/// Calibration data a quantizer may use. Everything is optional.
+struct QuantizeOptions {
+  /// Per-input-column sensitivity, e.g. E[x^2] (the Hessian diagonal) from
+  /// calibration activations; K values, or empty when there are none.
+  ArrayRef<float> inputSensitivity;
+};
+
+/// Sum of all component bits divided by the number of logical weights.
+double computeBitsPerWeight(ArrayRef<ComponentSpec> components,
+                            ArrayRef<int64_t> shape);
+
+/// Checks that `packed` has one buffer of the right size per component;
+/// the error names the component at fault.
+llvm::Error checkPackedSizes(ArrayRef<ComponentSpec> components,
+                             const PackedWeights &packed);
+
+/// Wraps host bytes of a component as a constant attribute of its tensor
+/// type, and back.
+DenseElementsAttr getComponentAttr(const ComponentSpec &component,
+                                   const PackedBuffer &bytes);
+PackedBuffer getComponentBytes(DenseElementsAttr attr);
+
+/// Gives a scheme scalar access to its component buffers while it emits
+/// dequantization IR. Components are values of tensor or memref type in
+/// storage order; `load` emits `tensor.extract` or `memref.load`.
+class ComponentReader {
+public:
+  explicit ComponentReader(ValueRange components)
+      : components(components.begin(), components.end()) {}
+
+  unsigned getNumComponents() const { return components.size(); }
+  Value getComponent(unsigned index) const { return components[index]; }
+  /// Emits a load of element `indices` (index-typed) of component `index`.
+  Value load(OpBuilder &builder, Location loc, unsigned index,
+             ValueRange indices) const;
+
+private:
+  SmallVector<Value> components;
+};
+
+} // namespace mlir::mixq
+
+#include "dialect/MixQ/MixQInterfaces.h.inc"
+
+#endif // MIXQ_DIALECT_MIXQ_MIXQINTERFACES_H

@@ -1,0 +1,83 @@
+//===- MixQInterfaces.td - QuantSchemeAttrInterface -------*- tablegen -*-===//
+#ifndef MIXQ_DIALECT_MIXQ_MIXQINTERFACES_TD
+#define MIXQ_DIALECT_MIXQ_MIXQINTERFACES_TD
+
+include "mlir/IR/OpBase.td"
+
+def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
+  let cppNamespace = "::mlir::mixq";
+  let description = [{
+    The extension point of mixq: every quantization scheme is an attribute
+    implementing this interface, and the generic passes and code generators
+    only talk to it (never switch on scheme kinds).
+
+    A scheme describes, for a logical N x K weight matrix (`shape` is always
+    `{N, K}`):
+
+    * its **component buffers**: name, storage element type and shape, in a
+      fixed order. A `!mixq.qtensor` of this scheme is stored as exactly
+      these buffers (`mixq.assemble` takes them in this order);
+    * its **exact bits per weight**, counting every component bit, padding
+      included (the default sums the components);
+    * a **host quantizer** from an fp32 matrix to little-endian component
+      bytes, and the matching **host dequantizer**;
+    * the **IR that dequantizes a tile**: `tileCols` consecutive weights
+      of one row, as scalars of the requested float type, reading the
+      components through a `ComponentReader` (which hides whether they are
+      tensors or memrefs).
+  }];
+
+  let methods = [
+    InterfaceMethod<[{
+        Checks that the scheme can describe a matrix of `shape`; reports
+        problems through `emitError` naming the parameter at fault.
+      }],
+      "::llvm::LogicalResult", "verifyShape",
+      (ins "::llvm::ArrayRef<int64_t>":$shape,
+           "::llvm::function_ref<::mlir::InFlightDiagnostic()>":$emitError)>,
+    InterfaceMethod<[{
+        Returns the component buffers of a matrix of `shape` (which passed
+        verifyShape), in storage order.
+      }],
+      "::llvm::SmallVector<::mlir::mixq::ComponentSpec>", "getComponents",
+      (ins "::llvm::ArrayRef<int64_t>":$shape)>,
+    InterfaceMethod<[{
+        Returns the exact storage cost in bits per logical weight, counting
+        every component bit including padding.
+      }],
+      "double", "getBitsPerWeight", (ins "::llvm::ArrayRef<int64_t>":$shape),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::mixq::computeBitsPerWeight(
+            $_attr.getComponents(shape), shape);
+      }]>,
+    InterfaceMethod<[{
+        Quantizes a row-major fp32 matrix of `shape` into component buffers
+        (one little-endian byte buffer per component, in storage order).
+        User errors (e.g. calibration data of the wrong size) come back as
+        an `llvm::Error`.
+      }],
+      "::llvm::Expected<::mlir::mixq::PackedWeights>", "quantize",
+      (ins "::llvm::ArrayRef<float>":$weights,
+           "::llvm::ArrayRef<int64_t>":$shape,
+           "const ::mlir::mixq::QuantizeOptions &":$options)>,
+    InterfaceMethod<[{
+        Reconstructs the row-major fp32 matrix from component buffers.
+      }],
+      "::llvm::Expected<std::vector<float>>", "dequantize",
+      (ins "const ::mlir::mixq::PackedWeights &":$packed,
+           "::llvm::ArrayRef<int64_t>":$shape)>,
+    InterfaceMethod<[{
+        Emits IR computing weights (row, col) .. (row, col + tileCols - 1)
+        as `tileCols` scalars of `resultType`. `row` and `col` are `index`
+        values; `col` is a multiple of `tileCols`.
+      }],
+      "::llvm::SmallVector<::mlir::Value>", "buildDequantTile",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "::mlir::Value":$row,
+           "::mlir::Value":$col, "int64_t":$tileCols,
+           "::mlir::FloatType":$resultType)>,
+  ];
+}
+
+#endif // MIXQ_DIALECT_MIXQ_MIXQINTERFACES_TD
