@@ -1,0 +1,192 @@
+//===- TestSchemes.cpp - test-only quantization schemes -------------------===//
+//
+// #mixq_test.fp4 implements QuantSchemeAttrInterface using only the public
+// scheme-author API (MixQInterfaces.h, SchemeUtils.h, Quant/).
+//===----------------------------------------------------------------------===//
+#include "dialect/MixQ/MixQInterfaces.h"
+#include "dialect/MixQ/Quant/BitPacking.h"
+#include "dialect/MixQ/Quant/FloatFormats.h"
+#include "dialect/MixQ/SchemeUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::mixq;
+
+#include "test/lib/TestSchemes/TestSchemesDialect.h.inc"
+#define GET_ATTRDEF_CLASSES
+#include "test/lib/TestSchemes/TestSchemesAttrs.h.inc"
+
+#include "test/lib/TestSchemes/TestSchemesDialect.cpp.inc"
+#define GET_ATTRDEF_CLASSES
+#include "test/lib/TestSchemes/TestSchemesAttrs.cpp.inc"
+
+using namespace ::mixq::test;
+
+void MixQTestDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "test/lib/TestSchemes/TestSchemesAttrs.cpp.inc"
+      >();
+}
+
+namespace mixq::test {
+void registerTestSchemesDialect(DialectRegistry &registry) {
+  registry.insert<MixQTestDialect>();
+}
+} // namespace mixq::test
+
+namespace {
+/// e2m1 magnitudes, indexed by the low three code bits.
+constexpr float kFp4Magnitudes[8] = {0.0f, 0.5f, 1.0f, 1.5f,
+                                     2.0f, 3.0f, 4.0f, 6.0f};
+
+/// Nearest e2m1 code of `x` (already divided by the scale); ties go to the
+/// smaller magnitude.
+uint8_t encodeFp4(float x) {
+  uint8_t sign = x < 0 ? 8 : 0;
+  float magnitude = std::fabs(x);
+  uint8_t best = 0;
+  for (uint8_t i = 1; i < 8; ++i)
+    if (std::fabs(kFp4Magnitudes[i] - magnitude) <
+        std::fabs(kFp4Magnitudes[best] - magnitude))
+      best = i;
+  return sign | best;
+}
+
+float decodeFp4(uint32_t code) {
+  float magnitude = kFp4Magnitudes[code & 7];
+  return (code & 8) ? -magnitude : magnitude;
+}
+
+enum Fp4Component : unsigned { Codes = 0, Scales = 1 };
+} // namespace
+
+LogicalResult
+Fp4SchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      int64_t group) {
+  if (group <= 0)
+    return emitError() << "fp4 'group' must be positive, got " << group;
+  return success();
+}
+
+LogicalResult
+Fp4SchemeAttr::verifyShape(ArrayRef<int64_t> shape,
+                           function_ref<InFlightDiagnostic()> emitError) const {
+  if (shape.size() != 2 || shape[1] % getGroup() != 0)
+    return emitError() << "fp4 'group' (" << getGroup()
+                       << ") does not divide the number of inputs";
+  return success();
+}
+
+SmallVector<ComponentSpec>
+Fp4SchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
+  MLIRContext *ctx = getContext();
+  return {{"codes",
+           IntegerType::get(ctx, 32),
+           {shape[0], ::mixq::quant::packedWordCount(shape[1], 4)}},
+          {"scales", Float16Type::get(ctx), {shape[0], shape[1] / getGroup()}}};
+}
+
+llvm::Expected<PackedWeights>
+Fp4SchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
+                        const QuantizeOptions &) const {
+  int64_t rows = shape[0], cols = shape[1], group = getGroup();
+  std::vector<uint8_t> codes(rows * cols);
+  PackedBuffer scales(rows * (cols / group) * 2);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t g = 0; g < cols / group; ++g) {
+      const float *w = weights.data() + r * cols + g * group;
+      float amax = 0.0f;
+      for (int64_t i = 0; i < group; ++i)
+        amax = std::max(amax, std::fabs(w[i]));
+      float scale = ::mixq::quant::roundToFormat(
+          amax > 0 ? amax / 6.0f : 1.0f, ::mixq::quant::ScalarFormat::F16);
+      ::mixq::quant::storeScalar(scale, ::mixq::quant::ScalarFormat::F16,
+                                 &scales[(r * (cols / group) + g) * 2]);
+      for (int64_t i = 0; i < group; ++i)
+        codes[r * cols + g * group + i] = encodeFp4(w[i] / scale);
+    }
+  }
+  return PackedWeights{
+      wordsToBytes(::mixq::quant::packMatrix(codes.data(), rows, cols, 4)),
+      std::move(scales)};
+}
+
+llvm::Expected<std::vector<float>>
+Fp4SchemeAttr::dequantize(const PackedWeights &packed,
+                          ArrayRef<int64_t> shape) const {
+  if (llvm::Error err = checkPackedSizes(getComponents(shape), packed))
+    return std::move(err);
+  int64_t rows = shape[0], cols = shape[1], groups = cols / getGroup();
+  std::vector<uint32_t> words = bytesToWords(packed[Codes]);
+  std::vector<uint8_t> codes =
+      ::mixq::quant::unpackMatrix(words.data(), rows, cols, 4);
+  std::vector<float> out(rows * cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      float scale = ::mixq::quant::loadScalar(
+          &packed[Scales][(r * groups + c / getGroup()) * 2],
+          ::mixq::quant::ScalarFormat::F16);
+      out[r * cols + c] = decodeFp4(codes[r * cols + c]) * scale;
+    }
+  return out;
+}
+
+SmallVector<Value>
+Fp4SchemeAttr::buildDequantTile(OpBuilder &b, Location loc,
+                                const ComponentReader &reader,
+                                ArrayRef<int64_t> shape, Value row, Value col,
+                                int64_t tileCols, FloatType resultType) const {
+  auto i32 = [&](int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v).getResult();
+  };
+  auto f32 = [&](float v) {
+    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(v))
+        .getResult();
+  };
+  int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], 4);
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < tileCols; ++i) {
+    Value c = arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i));
+    Value code =
+        buildPackedCodeLoad(b, loc, reader, Codes, row, c, 4, wordsPerRow);
+    // e2m1: exponent e = bits 2..1, mantissa m = bit 0.
+    //   e == 0: m * 0.5            e > 0: (1 + m * 0.5) * 2^(e - 1)
+    Value exponent = arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, code, i32(1)), i32(3));
+    Value halfMantissa = arith::MulFOp::create(
+        b, loc,
+        arith::UIToFPOp::create(b, loc, b.getF32Type(),
+                                arith::AndIOp::create(b, loc, code, i32(1))),
+        f32(0.5f));
+    Value power = arith::MulFOp::create(
+        b, loc,
+        arith::UIToFPOp::create(
+            b, loc, b.getF32Type(),
+            arith::ShLIOp::create(b, loc, i32(1), exponent)),
+        f32(0.5f));
+    Value normal = arith::MulFOp::create(
+        b, loc, arith::AddFOp::create(b, loc, f32(1.0f), halfMantissa), power);
+    Value isSubnormal = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                              exponent, i32(0));
+    Value magnitude =
+        arith::SelectOp::create(b, loc, isSubnormal, halfMantissa, normal);
+    Value negative = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ne,
+        arith::AndIOp::create(b, loc, code, i32(8)), i32(0));
+    Value value = arith::SelectOp::create(
+        b, loc, negative, arith::NegFOp::create(b, loc, magnitude), magnitude);
+    Value group = arith::DivUIOp::create(
+        b, loc, c, buildIndexConstant(b, loc, getGroup()));
+    Value scale =
+        buildExtendToF32(b, loc, reader.load(b, loc, Scales, {row, group}));
+    values.push_back(buildTruncateFromF32(
+        b, loc, arith::MulFOp::create(b, loc, value, scale), resultType));
+  }
+  return values;
+}

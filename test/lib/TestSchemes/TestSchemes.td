@@ -1,0 +1,31 @@
+//===- TestSchemes.td - test-only quantization schemes -----*- tablegen -*-===//
+#ifndef MIXQ_TEST_TESTSCHEMES_TD
+#define MIXQ_TEST_TESTSCHEMES_TD
+
+include "dialect/MixQ/MixQInterfaces.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/OpBase.td"
+
+def MixQTest_Dialect : Dialect {
+  let name = "mixq_test";
+  let cppNamespace = "::mixq::test";
+  let summary = "Test-only quantization schemes";
+  let useDefaultAttributePrinterParser = 1;
+}
+
+def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
+    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface>]> {
+  let mnemonic = "fp4";
+  let summary = "FP4 (e2m1) codes with one f16 scale per group";
+  let description = [{
+    Each weight is a 4-bit e2m1 code `s eem` (sign, 2 exponent bits, 1
+    mantissa bit) whose magnitudes are 0, 0.5, 1, 1.5, 2, 3, 4, 6, times an
+    f16 scale per group of `group` inputs (scale = max|w| / 6). Components:
+    `codes` (i32, N x ceil(K/8)) and `scales` (f16, N x K/group).
+  }];
+  let parameters = (ins "int64_t":$group);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+#endif // MIXQ_TEST_TESTSCHEMES_TD

@@ -1,0 +1,126 @@
+// Every verifier error of the mixq dialect.
+// RUN: mixq-opt %s -split-input-file -verify-diagnostics
+
+// expected-error @+1 {{affine 'bits' must be 2, 3, 4 or 8, got 5}}
+func.func @bad_bits(%q: !mixq.qtensor<8x64, #mixq.affine<bits = 5, group = 32>>)
+
+// -----
+
+// expected-error @+1 {{affine 'group' must be positive, got 0}}
+func.func @bad_group(%q: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 0>>)
+
+// -----
+
+// expected-error @+1 {{affine 'scale' must be f16, bf16 or f32, got 'f64'}}
+func.func @bad_scale(%q: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32, scale = f64>>)
+
+// -----
+
+// expected-error @+1 {{affine 'group' (48) does not divide the number of inputs K = 64}}
+func.func @group_does_not_divide(%q: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 48>>)
+
+// -----
+
+// expected-error @+1 {{qtensor must be an N x K matrix, got rank 3}}
+func.func @bad_rank(%q: !mixq.qtensor<2x8x64, #mixq.affine<bits = 4, group = 32>>)
+
+// -----
+
+// expected-error @+1 {{qtensor dimensions must be static and positive}}
+func.func @zero_dim(%q: !mixq.qtensor<0x64, #mixq.affine<bits = 4, group = 32>>)
+
+// -----
+
+// expected-error @+1 {{expected a quantization scheme attribute (one implementing QuantSchemeAttrInterface), got 4 : i64}}
+func.func @not_a_scheme(%q: !mixq.qtensor<8x64, 4>)
+
+// -----
+
+func.func @assemble_count(%codes: tensor<2x1xi32>, %scales: tensor<2x2xf16>) {
+  // expected-error @+1 {{'mixq.assemble' op scheme #mixq.affine<bits = 4, group = 4> stores 3 components (codes, scales, zeros), got 2 operands}}
+  %q = mixq.assemble %codes, %scales : tensor<2x1xi32>, tensor<2x2xf16>
+      -> !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 4>>
+  return
+}
+
+// -----
+
+func.func @assemble_type(%codes: tensor<2x1xi32>, %scales: tensor<2x2xf32>,
+                         %zeros: tensor<2x2xf16>) {
+  // expected-error @+1 {{'mixq.assemble' op component #1 ('scales') must be 'tensor<2x2xf16>', got 'tensor<2x2xf32>'}}
+  %q = mixq.assemble %codes, %scales, %zeros
+      : tensor<2x1xi32>, tensor<2x2xf32>, tensor<2x2xf16>
+      -> !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 4>>
+  return
+}
+
+// -----
+
+func.func @quantize_shape(%w: tensor<64x96xf32>) {
+  // expected-error @+1 {{'mixq.quantize' op input shape 64x96 does not match the result's shape 64x128}}
+  %q = mixq.quantize %w : tensor<64x96xf32>
+      -> !mixq.qtensor<64x128, #mixq.affine<bits = 4, group = 32>>
+  return
+}
+
+// -----
+
+func.func @quantize_int(%w: tensor<64x128xi32>) {
+  // expected-error @+1 {{'mixq.quantize' op operand #0 must be 2D tensor of 16-bit float or bfloat16 type or 32-bit float values}}
+  %q = mixq.quantize %w : tensor<64x128xi32>
+      -> !mixq.qtensor<64x128, #mixq.affine<bits = 4, group = 32>>
+  return
+}
+
+// -----
+
+func.func @dequantize_shape(%q: !mixq.qtensor<64x128, #mixq.affine<bits = 4, group = 32>>) {
+  // expected-error @+1 {{'mixq.dequantize' op result shape 128x64 does not match the qtensor shape 64x128}}
+  %w = mixq.dequantize %q : !mixq.qtensor<64x128, #mixq.affine<bits = 4, group = 32>> -> tensor<128x64xf16>
+  return
+}
+
+// -----
+
+func.func @matmul_k(%x: tensor<1x64xf16>, %w: !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>>) {
+  // expected-error @+1 {{'mixq.matmul' op input has 64 columns but the weight has K = 128 inputs}}
+  %y = mixq.matmul %x, %w : tensor<1x64xf16>,
+      !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>> -> tensor<1x256xf16>
+  return
+}
+
+// -----
+
+func.func @matmul_dynamic_k(%x: tensor<1x?xf16>, %w: !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>>) {
+  // expected-error @+1 {{'mixq.matmul' op input's K dimension must be static}}
+  %y = mixq.matmul %x, %w : tensor<1x?xf16>,
+      !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>> -> tensor<1x256xf16>
+  return
+}
+
+// -----
+
+func.func @matmul_n(%x: tensor<1x128xf16>, %w: !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>>) {
+  // expected-error @+1 {{'mixq.matmul' op result has 1x128 but the weight has N = 256 outputs}}
+  %y = mixq.matmul %x, %w : tensor<1x128xf16>,
+      !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>> -> tensor<1x128xf16>
+  return
+}
+
+// -----
+
+func.func @matmul_m(%x: tensor<?x128xf16>, %w: !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>>) {
+  // expected-error @+1 {{'mixq.matmul' op result rows (4x256) must match the input rows (?x128)}}
+  %y = mixq.matmul %x, %w : tensor<?x128xf16>,
+      !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>> -> tensor<4x256xf16>
+  return
+}
+
+// -----
+
+func.func @matmul_type(%x: tensor<1x128xf16>, %w: !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>>) {
+  // expected-error @+1 {{'mixq.matmul' op result element type 'f32' does not match the input element type 'f16'}}
+  %y = mixq.matmul %x, %w : tensor<1x128xf16>,
+      !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>> -> tensor<1x256xf32>
+  return
+}

@@ -1,0 +1,91 @@
+// Structure of the reference lowering: qtensors become their component
+// tensors (function signatures included), dequantization is one elementwise
+// linalg.generic built from the scheme's IR, and matmul contracts in f32.
+// RUN: mixq-opt %s --mixq-lower-to-linalg --split-input-file | FileCheck %s
+
+// CHECK-LABEL: func.func @dequantize
+// CHECK-SAME: (%[[CODES:.*]]: tensor<4x8xi32>, %[[SCALES:.*]]: tensor<4x2xf16>, %[[ZEROS:.*]]: tensor<4x2xf16>) -> tensor<4x64xf16>
+// CHECK: %[[EMPTY:.*]] = tensor.empty() : tensor<4x64xf16>
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel"]
+// CHECK-SAME: outs(%[[EMPTY]] : tensor<4x64xf16>)
+// CHECK: %[[ROW:.*]] = linalg.index 0
+// CHECK: %[[COL:.*]] = linalg.index 1
+// CHECK: tensor.extract %[[CODES]][%[[ROW]], %{{.*}}] : tensor<4x8xi32>
+// CHECK: arith.shrui
+// 4-bit codes never straddle words: a single word load per code.
+// CHECK-NOT: arith.minui
+// CHECK: arith.uitofp
+// CHECK: tensor.extract %[[SCALES]]
+// CHECK: tensor.extract %[[ZEROS]]
+// CHECK: arith.subf
+// CHECK: arith.mulf
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: linalg.yield
+// CHECK-NOT: mixq.
+func.func @dequantize(%q: !mixq.qtensor<4x64, #mixq.affine<bits = 4, group = 32>>) -> tensor<4x64xf16> {
+  %w = mixq.dequantize %q : !mixq.qtensor<4x64, #mixq.affine<bits = 4, group = 32>> -> tensor<4x64xf16>
+  return %w : tensor<4x64xf16>
+}
+
+// -----
+
+// 3-bit codes may straddle two words: the next word is read (clamped to the
+// row) and merged in.
+// CHECK-LABEL: func.func @dequantize3
+// CHECK-SAME: (%[[CODES:.*]]: tensor<4x6xi32>, %[[SCALES:.*]]: tensor<4x2xbf16>)
+// CHECK: linalg.generic
+// CHECK: arith.minui
+// CHECK: arith.shli
+// CHECK: arith.select
+// CHECK: arith.ori
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: arith.constant 4.000000e+00 : f32
+// CHECK: linalg.yield %{{.*}} : f32
+func.func @dequantize3(%q: !mixq.qtensor<4x64, #mixq.affine<bits = 3, group = 32, symmetric = true, scale = bf16>>) -> tensor<4x64xf32> {
+  %w = mixq.dequantize %q : !mixq.qtensor<4x64, #mixq.affine<bits = 3, group = 32, symmetric = true, scale = bf16>> -> tensor<4x64xf32>
+  return %w : tensor<4x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @matmul
+// CHECK-SAME: (%[[X:.*]]: tensor<?x64xf16>, %[[CODES:.*]]: tensor<8x8xi32>, %[[SCALES:.*]]: tensor<8x1xf16>, %[[ZEROS:.*]]: tensor<8x1xf16>) -> tensor<?x8xf16>
+// CHECK: %[[W:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<8x64xf16>)
+// CHECK: %[[M:.*]] = tensor.dim %[[X]], %{{.*}} : tensor<?x64xf16>
+// CHECK: %[[ACC0:.*]] = tensor.empty(%[[M]]) : tensor<?x8xf32>
+// CHECK: %[[ACC:.*]] = linalg.fill {{.*}} outs(%[[ACC0]] : tensor<?x8xf32>)
+// CHECK: %[[Y:.*]] = linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK-SAME: ins(%[[X]], %[[W]] : tensor<?x64xf16>, tensor<8x64xf16>) outs(%[[ACC]] : tensor<?x8xf32>)
+// CHECK: arith.extf
+// CHECK: arith.extf
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}} ins(%[[Y]] : tensor<?x8xf32>)
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+func.func @matmul(%x: tensor<?x64xf16>, %w: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 64>>) -> tensor<?x8xf16> {
+  %y = mixq.matmul %x, %w : tensor<?x64xf16>, !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 64>> -> tensor<?x8xf16>
+  return %y : tensor<?x8xf16>
+}
+
+// -----
+
+// Calls and returns carrying qtensors are converted with the signatures.
+// CHECK-LABEL: func.func @callee
+// CHECK-SAME: (%{{.*}}: tensor<2x1xi32>, %{{.*}}: tensor<2x1xf16>) -> (tensor<2x1xi32>, tensor<2x1xf16>)
+// CHECK-LABEL: func.func @caller
+// CHECK: %[[R:.*]]:2 = call @callee(%{{.*}}, %{{.*}}) : (tensor<2x1xi32>, tensor<2x1xf16>) -> (tensor<2x1xi32>, tensor<2x1xf16>)
+// CHECK: return %[[R]]#0, %[[R]]#1
+func.func @callee(%q: !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>>)
+    -> !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>> {
+  return %q : !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>>
+}
+func.func @caller(%codes: tensor<2x1xi32>, %scales: tensor<2x1xf16>)
+    -> !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>> {
+  %q = mixq.assemble %codes, %scales : tensor<2x1xi32>, tensor<2x1xf16>
+      -> !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>>
+  %r = call @callee(%q) : (!mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>>)
+      -> !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>>
+  return %r : !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>>
+}
