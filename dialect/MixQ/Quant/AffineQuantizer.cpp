@@ -11,6 +11,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 using namespace mixq::quant;
 
@@ -51,32 +52,26 @@ float mixq::quant::symmetricScale(float amax, unsigned bits) {
   return amax / (mid - 1.0f);
 }
 
+/// Smallest positive and largest finite value of `format`.
+static std::pair<float, float> positiveRange(ScalarFormat format) {
+  switch (format) {
+  case ScalarFormat::F16:
+    return {std::ldexp(1.0f, -24), 65504.0f};
+  case ScalarFormat::BF16:
+    return {std::ldexp(1.0f, -133), bfloat16BitsToFloat(0x7F7F)};
+  case ScalarFormat::F32:
+    break;
+  }
+  return {std::numeric_limits<float>::denorm_min(),
+          std::numeric_limits<float>::max()};
+}
+
 /// Rounds a positive scale to `format`. The header's formulas divide by the
 /// scale, so a scale that underflows to 0 or overflows to infinity in the
 /// storage format is saturated to the nearest positive finite value instead.
 static float storedScale(float scale, ScalarFormat format) {
-  float rounded = roundToFormat(scale, format);
-  if (rounded == 0.0f) {
-    switch (format) {
-    case ScalarFormat::F16:
-      return std::ldexp(1.0f, -24);
-    case ScalarFormat::BF16:
-      return std::ldexp(1.0f, -133);
-    case ScalarFormat::F32:
-      return std::numeric_limits<float>::denorm_min();
-    }
-  }
-  if (std::isinf(rounded)) {
-    switch (format) {
-    case ScalarFormat::F16:
-      return 65504.0f;
-    case ScalarFormat::BF16:
-      return bfloat16BitsToFloat(0x7F7F);
-    case ScalarFormat::F32:
-      return std::numeric_limits<float>::max();
-    }
-  }
-  return rounded;
+  auto [smallest, largest] = positiveRange(format);
+  return std::clamp(roundToFormat(scale, format), smallest, largest);
 }
 
 /// Clamps in float, so that huge quotients never reach an integer

@@ -16,6 +16,10 @@
 //   q     = clamp(round(w / scale), -mid, mid - 1) + mid
 //   w'    = (q - mid) * scale
 // round() is round-half-away-from-zero (std::round) throughout.
+// Codes are computed with the scale as stored. A scale that would round to 0
+// or to infinity in the scale format is stored as the format's smallest
+// positive or largest finite value instead, since the formulas divide by it.
+// Weights must be finite.
 //===----------------------------------------------------------------------===//
 #ifndef MIXQ_DIALECT_MIXQ_QUANT_AFFINEQUANTIZER_H
 #define MIXQ_DIALECT_MIXQ_QUANT_AFFINEQUANTIZER_H
@@ -45,21 +49,22 @@ struct AffineQuantized {
 };
 
 /// Returns an empty string when `params` fit a rows x cols matrix, otherwise
-/// a message naming the offending parameter.
+/// a message naming the offending parameter. An empty matrix (0 rows or 0
+/// columns) is valid.
 std::string validateAffine(const AffineParams &params, int64_t rows,
                            int64_t cols);
 
-/// The symmetric scale used for a group with maximum magnitude `amax`.
+/// The symmetric scale used for a group with maximum magnitude `amax`,
+/// before rounding to the scale format (1 when amax == 0).
 float symmetricScale(float amax, unsigned bits);
 
 /// Quantizes; `params` must satisfy validateAffine.
-AffineQuantized quantizeAffine(const float *weights, int64_t rows,
-                               int64_t cols, const AffineParams &params);
+AffineQuantized quantizeAffine(const float *weights, int64_t rows, int64_t cols,
+                               const AffineParams &params);
 
 /// Reconstructs the rows x cols fp32 matrix.
-std::vector<float> dequantizeAffine(const AffineQuantized &packed,
-                                    int64_t rows, int64_t cols,
-                                    const AffineParams &params);
+std::vector<float> dequantizeAffine(const AffineQuantized &packed, int64_t rows,
+                                    int64_t cols, const AffineParams &params);
 
 } // namespace mixq::quant
 
