@@ -266,7 +266,37 @@ void RopeOp::build(OpBuilder &builder, OperationState &state, Value input,
   build(builder, state, input.getType(), input, positions,
         builder.getI64IntegerAttr(numHeads), builder.getI64IntegerAttr(headDim),
         builder.getF32FloatAttr(theta),
-        RopeLayoutAttr::get(builder.getContext(), layout));
+        RopeLayoutAttr::get(builder.getContext(), layout),
+        /*scaling=*/Llama3RopeScalingAttr());
+}
+
+LogicalResult
+Llama3RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                              FloatAttr factor, FloatAttr lowFreqFactor,
+                              FloatAttr highFreqFactor,
+                              int64_t originalMaxPosition) {
+  auto value = [](FloatAttr attr) {
+    return attr.getValue().convertToDouble();
+  };
+  if (!factor.getType().isF32() || !lowFreqFactor.getType().isF32() ||
+      !highFreqFactor.getType().isF32())
+    return emitError() << "llama3 rope scaling factors must be f32";
+  if (!(value(factor) > 0.0) || !std::isfinite(value(factor)))
+    return emitError() << "llama3 rope scaling factor must be positive and "
+                          "finite, got "
+                       << value(factor);
+  if (!(value(lowFreqFactor) > 0.0))
+    return emitError() << "low_freq_factor must be positive, got "
+                       << value(lowFreqFactor);
+  if (!(value(highFreqFactor) > value(lowFreqFactor)) ||
+      !std::isfinite(value(highFreqFactor)))
+    return emitError() << "high_freq_factor (" << value(highFreqFactor)
+                       << ") must be finite and greater than low_freq_factor ("
+                       << value(lowFreqFactor) << ")";
+  if (originalMaxPosition <= 0)
+    return emitError() << "original_max_position must be positive, got "
+                       << originalMaxPosition;
+  return success();
 }
 
 LogicalResult RopeOp::verify() {

@@ -31,6 +31,40 @@ def LLM_RopeLayoutAttr : EnumAttr<LLM_Dialect, LLM_RopeLayout, "rope_layout"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def LLM_Llama3RopeScalingAttr : AttrDef<LLM_Dialect, "Llama3RopeScaling"> {
+  let mnemonic = "llama3_rope_scaling";
+  let summary = "Llama 3.1 frequency-dependent rope scaling";
+  let description = [{
+    The `rope_scaling` of type `llama3` in a Hugging Face config.json. With
+    `wavelen_i = 2 pi / freq_i`, `low = original_max_position /
+    low_freq_factor` and `high = original_max_position / high_freq_factor`,
+    each rope frequency is replaced by:
+
+    ```
+    freq_i                                 if wavelen_i < high
+    freq_i / factor                        if wavelen_i > low
+    (1 - t) * freq_i / factor + t * freq_i otherwise, with
+        t = (original_max_position / wavelen_i - low_freq_factor)
+            / (high_freq_factor - low_freq_factor)
+    ```
+
+    computed in f32. `factor` and `low_freq_factor` are positive,
+    `high_freq_factor > low_freq_factor`, `original_max_position > 0`.
+
+    ```mlir
+    #llm.llama3_rope_scaling<factor = 8.0, low_freq_factor = 1.0,
+                             high_freq_factor = 4.0,
+                             original_max_position = 8192>
+    ```
+  }];
+  let parameters = (ins "::mlir::FloatAttr":$factor,
+                        "::mlir::FloatAttr":$low_freq_factor,
+                        "::mlir::FloatAttr":$high_freq_factor,
+                        "int64_t":$original_max_position);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 // Activations and weights: [rows, features] in a floating-point type T.
 def LLM_FloatMatrix : 2DTensorOf<[F16, BF16, F32]>;
 // Per-feature vectors (rms_norm weights).
@@ -212,7 +246,9 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure]> {
       (10000 for Llama 1/2, 500000 for Llama 3).
     - `result`: same type as `input`.
 
-    Llama 3 rope scaling (`rope_scaling` in config.json) is not expressed.
+    With the optional `scaling` attribute (Llama 3.1,
+    `#llm.llama3_rope_scaling`), each `freq_i` is first rescaled as that
+    attribute describes.
 
     ```mlir
     %qr = llm.rope %q, %pos {num_heads = 8 : i64, head_dim = 8 : i64,
@@ -224,7 +260,8 @@ def LLM_RopeOp : LLM_Op<"rope", [Pure]> {
   let arguments = (ins LLM_FloatMatrix:$input, LLM_I32Vector:$positions,
                        LLM_PositiveI64Attr:$num_heads,
                        LLM_PositiveI64Attr:$head_dim, F32Attr:$theta,
-                       LLM_RopeLayoutAttr:$layout);
+                       LLM_RopeLayoutAttr:$layout,
+                       OptionalAttr<LLM_Llama3RopeScalingAttr>:$scaling);
   let results = (outs LLM_FloatMatrix:$result);
   let assemblyFormat = [{
     $input `,` $positions attr-dict `:` type($input) `,` type($positions)

@@ -643,3 +643,45 @@ func.func @logits_result_f16(%h: tensor<?x64xf16>, %w: tensor<512x64xf16>) -> te
   %0 = llm.logits %h, %w : tensor<?x64xf16>, tensor<512x64xf16> -> tensor<?x512xf16>
   return %0 : tensor<?x512xf16>
 }
+
+// -----
+
+// llm.llama3_rope_scaling
+
+func.func @rope_scaling_factor(%x: tensor<4x64xf32>, %p: tensor<4xi32>) -> tensor<4x64xf32> {
+  // expected-error @+1 {{llama3 rope scaling factor must be positive and finite, got 0}}
+  %0 = llm.rope %x, %p {num_heads = 8 : i64, head_dim = 8 : i64, theta = 5.0e+05 : f32, layout = #llm.rope_layout<rotate_half>, scaling = #llm.llama3_rope_scaling<factor = 0.0 : f32, low_freq_factor = 1.0 : f32, high_freq_factor = 4.0 : f32, original_max_position = 8192>} : tensor<4x64xf32>, tensor<4xi32> -> tensor<4x64xf32>
+  return %0 : tensor<4x64xf32>
+}
+
+// -----
+
+func.func @rope_scaling_low(%x: tensor<4x64xf32>, %p: tensor<4xi32>) -> tensor<4x64xf32> {
+  // expected-error @+1 {{low_freq_factor must be positive, got -1}}
+  %0 = llm.rope %x, %p {num_heads = 8 : i64, head_dim = 8 : i64, theta = 5.0e+05 : f32, layout = #llm.rope_layout<rotate_half>, scaling = #llm.llama3_rope_scaling<factor = 8.0 : f32, low_freq_factor = -1.0 : f32, high_freq_factor = 4.0 : f32, original_max_position = 8192>} : tensor<4x64xf32>, tensor<4xi32> -> tensor<4x64xf32>
+  return %0 : tensor<4x64xf32>
+}
+
+// -----
+
+func.func @rope_scaling_high(%x: tensor<4x64xf32>, %p: tensor<4xi32>) -> tensor<4x64xf32> {
+  // expected-error @+1 {{high_freq_factor (1.000000e+00) must be finite and greater than low_freq_factor (2.000000e+00)}}
+  %0 = llm.rope %x, %p {num_heads = 8 : i64, head_dim = 8 : i64, theta = 5.0e+05 : f32, layout = #llm.rope_layout<rotate_half>, scaling = #llm.llama3_rope_scaling<factor = 8.0 : f32, low_freq_factor = 2.0 : f32, high_freq_factor = 1.0 : f32, original_max_position = 8192>} : tensor<4x64xf32>, tensor<4xi32> -> tensor<4x64xf32>
+  return %0 : tensor<4x64xf32>
+}
+
+// -----
+
+func.func @rope_scaling_max_pos(%x: tensor<4x64xf32>, %p: tensor<4xi32>) -> tensor<4x64xf32> {
+  // expected-error @+1 {{original_max_position must be positive, got 0}}
+  %0 = llm.rope %x, %p {num_heads = 8 : i64, head_dim = 8 : i64, theta = 5.0e+05 : f32, layout = #llm.rope_layout<rotate_half>, scaling = #llm.llama3_rope_scaling<factor = 8.0 : f32, low_freq_factor = 1.0 : f32, high_freq_factor = 4.0 : f32, original_max_position = 0>} : tensor<4x64xf32>, tensor<4xi32> -> tensor<4x64xf32>
+  return %0 : tensor<4x64xf32>
+}
+
+// -----
+
+func.func @rope_scaling_type(%x: tensor<4x64xf32>, %p: tensor<4xi32>) -> tensor<4x64xf32> {
+  // expected-error @+1 {{llama3 rope scaling factors must be f32}}
+  %0 = llm.rope %x, %p {num_heads = 8 : i64, head_dim = 8 : i64, theta = 5.0e+05 : f32, layout = #llm.rope_layout<rotate_half>, scaling = #llm.llama3_rope_scaling<factor = 8.0 : f64, low_freq_factor = 1.0 : f32, high_freq_factor = 4.0 : f32, original_max_position = 8192>} : tensor<4x64xf32>, tensor<4xi32> -> tensor<4x64xf32>
+  return %0 : tensor<4x64xf32>
+}

@@ -95,6 +95,13 @@ func.func @logits(%h: tensor<?x64xbf16>, %w: tensor<512x64xbf16>)
 }
 
 // The layout enum also round-trips as a free-standing attribute.
+// CHECK-LABEL: func.func @rope_llama3_scaling
+func.func @rope_llama3_scaling(%q: tensor<?x64xf32>, %pos: tensor<?xi32>) -> tensor<?x64xf32> {
+  // CHECK: llm.rope %{{.*}}, %{{.*}} {head_dim = 8 : i64, layout = #llm.rope_layout<rotate_half>, num_heads = 8 : i64, scaling = #llm.llama3_rope_scaling<factor = 8.000000e+00 : f32, low_freq_factor = 1.000000e+00 : f32, high_freq_factor = 4.000000e+00 : f32, original_max_position = 8192>, theta = 5.000000e+05 : f32}
+  %0 = llm.rope %q, %pos {num_heads = 8 : i64, head_dim = 8 : i64, theta = 5.0e+05 : f32, layout = #llm.rope_layout<rotate_half>, scaling = #llm.llama3_rope_scaling<factor = 8.0 : f32, low_freq_factor = 1.0 : f32, high_freq_factor = 4.0 : f32, original_max_position = 8192>} : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
+
 // CHECK-LABEL: func.func @rope_layout_attr
 // CHECK-SAME: layouts = [#llm.rope_layout<interleaved>, #llm.rope_layout<rotate_half>]
 func.func @rope_layout_attr() attributes {layouts = [#llm.rope_layout<interleaved>, #llm.rope_layout<rotate_half>]} {
