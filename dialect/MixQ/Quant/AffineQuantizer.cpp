@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/Quant/AffineQuantizer.h"
 #include "dialect/MixQ/Quant/BitPacking.h"
+#include "dialect/MixQ/Quant/Parallel.h"
 
 #include <algorithm>
 #include <cassert>
@@ -42,7 +43,23 @@ std::string mixq::quant::validateAffine(const AffineParams &params,
     return "scale format " +
            std::to_string(static_cast<int>(params.scaleFormat)) +
            " is not f16, bf16 or f32";
+  if (params.clipGridSize < 1 || params.clipGridSize > 1000)
+    return "clip grid size must be in 1..1000, got " +
+           std::to_string(params.clipGridSize);
+  if (!(params.clipMin > 0.0f && params.clipMin <= 1.0f))
+    return "clip minimum ratio must be in (0, 1], got " +
+           std::to_string(params.clipMin);
   return "";
+}
+
+std::vector<float> mixq::quant::clipRatios(unsigned gridSize, float minRatio) {
+  if (gridSize <= 1)
+    return {1.0f};
+  std::vector<float> ratios(gridSize);
+  for (unsigned i = 0; i < gridSize; ++i)
+    ratios[i] = 1.0f - static_cast<float>(i) * (1.0f - minRatio) /
+                           static_cast<float>(gridSize - 1);
+  return ratios;
 }
 
 float mixq::quant::symmetricScale(float amax, unsigned bits) {
@@ -90,10 +107,9 @@ struct GroupParams {
 };
 } // namespace
 
-static GroupParams asymmetricParams(const float *w, int64_t n, unsigned bits,
+/// Parameters for the (possibly clipped) range [lo, hi].
+static GroupParams asymmetricParams(float lo, float hi, unsigned bits,
                                     ScalarFormat format) {
-  auto [loIt, hiIt] = std::minmax_element(w, w + n);
-  float lo = *loIt, hi = *hiIt;
   float maxq = static_cast<float>((1u << bits) - 1u);
   // A constant group would get scale 0; scale |value| maps it to code 1 (or
   // 0 when negative, with zero 1) and reconstructs it exactly.
@@ -103,11 +119,8 @@ static GroupParams asymmetricParams(const float *w, int64_t n, unsigned bits,
   return {scale, clampCode(std::round(-lo / scale), 0.0f, maxq)};
 }
 
-static GroupParams symmetricParams(const float *w, int64_t n, unsigned bits,
+static GroupParams symmetricParams(float amax, unsigned bits,
                                    ScalarFormat format) {
-  float amax = 0.0f;
-  for (int64_t i = 0; i < n; ++i)
-    amax = std::max(amax, std::fabs(w[i]));
   return {storedScale(symmetricScale(amax, bits), format), 0.0f};
 }
 
@@ -125,33 +138,88 @@ static uint8_t quantizeValue(float w, GroupParams p, unsigned bits,
   return static_cast<uint8_t>(clampCode(q + p.zero, 0.0f, maxq));
 }
 
+/// Reconstruction of code q, as dequantizeAffine computes it.
+static float dequantValue(uint8_t q, GroupParams p, unsigned bits,
+                          bool symmetric) {
+  float zero = symmetric ? static_cast<float>(1u << (bits - 1)) : p.zero;
+  return (static_cast<float>(q) - zero) * p.scale;
+}
+
+static GroupParams clippedParams(float lo, float hi, float ratio,
+                                 const AffineParams &params) {
+  if (params.symmetric)
+    return symmetricParams(std::max(std::fabs(lo), std::fabs(hi)) * ratio,
+                           params.bits, params.scaleFormat);
+  return asymmetricParams(lo * ratio, hi * ratio, params.bits,
+                          params.scaleFormat);
+}
+
+/// Weighted squared reconstruction error of a group under `p`; `h` may be
+/// null (all weights 1).
+static double groupError(const float *w, const float *h, int64_t n,
+                         GroupParams p, const AffineParams &params) {
+  double error = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t q = quantizeValue(w[i], p, params.bits, params.symmetric);
+    double d = w[i] - dequantValue(q, p, params.bits, params.symmetric);
+    error += (h ? h[i] : 1.0) * d * d;
+  }
+  return error;
+}
+
+/// The group's parameters: plain RTN, or the best clip ratio of `ratios`.
+static GroupParams fitGroup(const float *w, const float *h, int64_t n,
+                            const std::vector<float> &ratios,
+                            const AffineParams &params) {
+  auto [loIt, hiIt] = std::minmax_element(w, w + n);
+  GroupParams best = clippedParams(*loIt, *hiIt, ratios[0], params);
+  if (ratios.size() == 1)
+    return best;
+  double bestError = groupError(w, h, n, best, params);
+  for (size_t i = 1; i < ratios.size(); ++i) {
+    GroupParams p = clippedParams(*loIt, *hiIt, ratios[i], params);
+    double error = groupError(w, h, n, p, params);
+    if (error < bestError) {
+      best = p;
+      bestError = error;
+    }
+  }
+  return best;
+}
+
 AffineQuantized mixq::quant::quantizeAffine(const float *weights, int64_t rows,
                                             int64_t cols,
-                                            const AffineParams &params) {
+                                            const AffineParams &params,
+                                            const Sensitivity *sensitivity) {
   assert(validateAffine(params, rows, cols).empty() && "invalid parameters");
+  assert((!sensitivity || validateSensitivity(*sensitivity, cols).empty()) &&
+         "invalid sensitivity");
   int64_t groupSize = params.groupSize;
-  int64_t groups = rows * (cols / groupSize);
+  int64_t groupsPerRow = cols / groupSize;
   unsigned bytes = scalarFormatBytes(params.scaleFormat);
   AffineQuantized result;
-  result.scales.resize(groups * bytes);
+  result.scales.resize(rows * groupsPerRow * bytes);
   if (!params.symmetric)
-    result.zeros.resize(groups * bytes);
+    result.zeros.resize(rows * groupsPerRow * bytes);
   std::vector<uint8_t> codes(rows * cols);
-  // Groups are consecutive in the row-major matrix, so group g (counted over
-  // all rows) covers elements [g * groupSize, (g + 1) * groupSize).
-  for (int64_t g = 0; g < groups; ++g) {
-    const float *w = weights + g * groupSize;
-    GroupParams p =
-        params.symmetric
-            ? symmetricParams(w, groupSize, params.bits, params.scaleFormat)
-            : asymmetricParams(w, groupSize, params.bits, params.scaleFormat);
-    storeScalar(p.scale, params.scaleFormat, &result.scales[g * bytes]);
-    if (!params.symmetric)
-      storeScalar(p.zero, params.scaleFormat, &result.zeros[g * bytes]);
-    for (int64_t i = 0; i < groupSize; ++i)
-      codes[g * groupSize + i] =
-          quantizeValue(w[i], p, params.bits, params.symmetric);
-  }
+  std::vector<float> ratios = clipRatios(params.clipGridSize, params.clipMin);
+  const float *h = sensitivity ? sensitivity->meanSquare.data() : nullptr;
+  // Group g (counted over all rows) covers the row-major elements
+  // [g * groupSize, (g + 1) * groupSize) and input columns
+  // [(g % groupsPerRow) * groupSize, ...).
+  parallelFor(rows, [&](int64_t rowBegin, int64_t rowEnd) {
+    for (int64_t g = rowBegin * groupsPerRow; g < rowEnd * groupsPerRow; ++g) {
+      const float *w = weights + g * groupSize;
+      const float *hg = h ? h + (g % groupsPerRow) * groupSize : nullptr;
+      GroupParams p = fitGroup(w, hg, groupSize, ratios, params);
+      storeScalar(p.scale, params.scaleFormat, &result.scales[g * bytes]);
+      if (!params.symmetric)
+        storeScalar(p.zero, params.scaleFormat, &result.zeros[g * bytes]);
+      for (int64_t i = 0; i < groupSize; ++i)
+        codes[g * groupSize + i] =
+            quantizeValue(w[i], p, params.bits, params.symmetric);
+    }
+  });
   result.codes = packMatrix(codes.data(), rows, cols, params.bits);
   return result;
 }
@@ -189,4 +257,11 @@ std::vector<float> mixq::quant::dequantizeAffine(const AffineQuantized &packed,
     result[i] = (static_cast<float>(codes[i]) - zero) * scale;
   }
   return result;
+}
+
+double mixq::quant::bitsPerWeight(const AffineQuantized &packed, int64_t rows,
+                                  int64_t cols) {
+  size_t bytes = packed.codes.size() * sizeof(uint32_t) + packed.scales.size() +
+                 packed.zeros.size();
+  return 8.0 * static_cast<double>(bytes) / static_cast<double>(rows * cols);
 }

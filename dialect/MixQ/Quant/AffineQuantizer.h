@@ -20,10 +20,21 @@
 // or to infinity in the scale format is stored as the format's smallest
 // positive or largest finite value instead, since the formulas divide by it.
 // Weights must be finite.
+//
+// MSE clipping (clipGridSize > 1): each group tries the clip ratios
+//   r_i = 1 - i * (1 - clipMin) / (clipGridSize - 1),  i = 0 .. size - 1
+// (the default grid 11 x 0.5 is 1.0, 0.95, ..., 0.5), replacing lo, hi by
+// r lo, r hi (asymmetric) or amax by r amax (symmetric) in the formulas
+// above, and keeps the ratio whose reconstruction has the smallest
+//   sum_k h_k (w_k - w'_k)^2,  h_k = E[x_k^2] of input column k when a
+// Sensitivity is given, 1 otherwise (the diagonal-Hessian output error).
+// Ties keep the larger ratio, so clipGridSize = 1 (the default) and all-equal
+// errors both give plain RTN. Values outside the clipped range saturate.
 //===----------------------------------------------------------------------===//
 #ifndef MIXQ_DIALECT_MIXQ_QUANT_AFFINEQUANTIZER_H
 #define MIXQ_DIALECT_MIXQ_QUANT_AFFINEQUANTIZER_H
 
+#include "dialect/MixQ/Quant/CalibrationStats.h"
 #include "dialect/MixQ/Quant/FloatFormats.h"
 
 #include <cstdint>
@@ -37,6 +48,10 @@ struct AffineParams {
   int64_t groupSize = 128;
   bool symmetric = false;
   ScalarFormat scaleFormat = ScalarFormat::F16;
+  /// Number of clip ratios tried per group (1: no clipping search).
+  unsigned clipGridSize = 1;
+  /// Smallest clip ratio of the grid, in (0, 1].
+  float clipMin = 0.5f;
 };
 
 /// Packed result. `codes` uses the PackedMatrixLayout of BitPacking.h;
@@ -58,13 +73,22 @@ std::string validateAffine(const AffineParams &params, int64_t rows,
 /// before rounding to the scale format (1 when amax == 0).
 float symmetricScale(float amax, unsigned bits);
 
-/// Quantizes; `params` must satisfy validateAffine.
+/// Quantizes; `params` must satisfy validateAffine and `sensitivity`, when
+/// given, validateSensitivity for `cols` (only its meanSquare is used, as
+/// the weights of the clipping search). Rows run in parallel.
 AffineQuantized quantizeAffine(const float *weights, int64_t rows, int64_t cols,
-                               const AffineParams &params);
+                               const AffineParams &params,
+                               const Sensitivity *sensitivity = nullptr);
 
 /// Reconstructs the rows x cols fp32 matrix.
 std::vector<float> dequantizeAffine(const AffineQuantized &packed, int64_t rows,
                                     int64_t cols, const AffineParams &params);
+
+/// The clip ratios tried per group, largest first (see the file comment).
+std::vector<float> clipRatios(unsigned gridSize, float minRatio);
+
+/// Exact storage cost: 8 * (bytes of codes, scales and zeros) / (rows * cols).
+double bitsPerWeight(const AffineQuantized &packed, int64_t rows, int64_t cols);
 
 } // namespace mixq::quant
 

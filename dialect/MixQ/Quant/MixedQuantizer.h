@@ -1,0 +1,132 @@
+//===- MixedQuantizer.h - 2/4/16-bit mixed precision in a weight -*- C++
+//-*-===//
+//
+// `#mixq.mixed`: groups of G consecutive inputs of a row are either "low"
+// (lowBits, default 2) or "high" (highBits, default 4); a few large weights
+// of the low groups are fp16 sparse outliers; group scales and zeros are
+// quantized again (second order).
+//
+// Quantization of an N x K matrix, G | K, gpr = K / G groups per row:
+//  1. Score every group by range x energy: (max(w, 0) - min(w, 0)) *
+//     sum_k h_k (w_k - mean)^2, h_k = E[x_k^2] with a Sensitivity, else 1
+//     (so without statistics: range x variance).
+//  2. The H highest-scoring groups (over the whole matrix, ties to the lower
+//     index) are high: H = round(highFraction * N * gpr), raised to the most
+//     groups that keep mixedStorageBytes within targetBitsPerWeight when
+//     that is > 0 (the default 2.9 gives about 25% high groups).
+//  3. Outliers: round(outlierFraction * N * K) weights of the low groups with
+//     the largest |w| (|w| sqrt(h) with a Sensitivity), ties to the lower
+//     index. High groups have none.
+//  4. Per group, over its non-outlier weights and 0: lo = min, hi = max;
+//     clip ratio c from clipRatios(clipGridSize, clipMin) minimizing
+//     sum h (w - w')^2 at first order; range R = c (hi - lo).
+//  5. Second order, per block of B = blockGroups consecutive groups of a row
+//     (the last block of a row may be shorter): rmin = fp16(min R),
+//     step = fp16((max R - rmin) / 255); scale code sc = clamp(round((R -
+//     rmin) / step), 0, 255) (0 when step is 0). Then, in f32,
+//       range = rmin + sc * step,  s = range / maxq   (maxq = 2^bits - 1)
+//     and the zero code zc = clamp(round(-c lo / s * 15 / maxq), 0, 15):
+//       z = zc * maxq / 15  (4-bit zero codes; exact integers for 4 bits,
+//     steps of 1/5 for 2 bits, where an integer zero point would shift the
+//     grid by up to s / 2).
+//  6. Codes q = clamp(floor(w * (1 / s) + z + 1/2), 0, maxq) (0 when s is
+//     0), w' = (q - z) * s; at an outlier the CSR value is fp16(w - w'), so
+//     dense + sparse reconstructs it up to that fp16 rounding.
+//
+// Components (H high groups, nnz outliers, bpr = ceil(gpr / B)):
+//   low_codes       uint32 [N][K * lo / 32]   lo-bit code of every weight of a
+//                   low group and the top lo bits of every high-group code;
+//                   PackedMatrixLayout, group g of a row in words
+//                   [g G lo / 32, (g + 1) G lo / 32)
+//   high_codes      uint32 [H][G (hi - lo) / 32]  the low hi - lo bits of the
+//                   codes of each high group, high groups in row-major order
+//   high_row_start  int32  [N + 1]   first high group of each row
+//   bit_map         uint32 [N][ceil(gpr / 32)]  bit g of row r (LSB-first) is
+//                   1 for a high group; high group (r, g) is number
+//                   high_row_start[r] + popcount(row r's bits below g)
+//   scale_codes     uint8  [N][gpr]
+//   zero_codes      uint32 [N][ceil(gpr * 4 / 32)]  4-bit codes, per row
+//   block_params    fp16   [N][bpr][2]  (rmin, step)
+//   outlier_row_ptr / outlier_col_idx / outlier_values: SparseOutliers.h CSR
+// Layout choice: every weight has its lo-bit part at a fixed position, so a
+// kernel tile of rows x whole groups loads the dense plane with aligned
+// 128-bit loads and the same arithmetic as affine; only high groups add a
+// second, also word-aligned, read found from the row's prefix count and a
+// popcount of the bit map. (Per-row variable-length streams would make the
+// tile's first word data-dependent for every group.) G * lo and
+// G * (hi - lo) must be multiples of 32 so groups stay word-aligned.
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H
+#define MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H
+
+#include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "dialect/MixQ/Quant/SparseOutliers.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mixq::quant {
+
+struct MixedParams {
+  int64_t groupSize = 64;
+  unsigned lowBits = 2;
+  unsigned highBits = 4;
+  /// Least share of high groups, in [0, 1].
+  double highFraction = 0.1;
+  /// Bits/weight budget that more high groups may fill (0: none).
+  double targetBitsPerWeight = 2.9;
+  /// Share of all weights kept as outliers (inside low groups), in [0, 1).
+  double outlierFraction = 0.005;
+  /// Groups per second-order block, >= 1.
+  int64_t blockGroups = 16;
+  /// First-order clip search (AffineQuantizer.h clipRatios).
+  unsigned clipGridSize = 11;
+  float clipMin = 0.5f;
+};
+
+/// Second-order code widths.
+constexpr unsigned kMixedScaleCodeBits = 8;
+constexpr unsigned kMixedZeroCodeBits = 4;
+
+struct MixedQuantized {
+  std::vector<uint32_t> lowCodes;
+  std::vector<uint32_t> highCodes;
+  std::vector<int32_t> highRowStart;
+  std::vector<uint32_t> bitMap;
+  std::vector<uint8_t> scaleCodes;
+  std::vector<uint32_t> zeroCodes;
+  std::vector<uint16_t> blockParams; ///< fp16 bits
+  SparseCSR outliers;
+};
+
+std::string validateMixed(const MixedParams &params, int64_t rows,
+                          int64_t cols);
+
+/// Bytes of every component for `highGroups` high groups and `outliers`
+/// outliers (what bitsPerWeight measures on the buffers).
+int64_t mixedStorageBytes(const MixedParams &params, int64_t rows, int64_t cols,
+                          int64_t highGroups, int64_t outliers);
+
+/// Number of high groups quantizeMixed picks (step 2 of the file comment).
+int64_t mixedHighGroupCount(const MixedParams &params, int64_t rows,
+                            int64_t cols);
+
+MixedQuantized quantizeMixed(const float *weights, int64_t rows, int64_t cols,
+                             const MixedParams &params,
+                             const Sensitivity *sensitivity = nullptr);
+
+/// Dense + sparse reconstruction.
+std::vector<float> dequantizeMixed(const MixedQuantized &packed, int64_t rows,
+                                   int64_t cols, const MixedParams &params);
+
+/// True when group `group` of row `row` is high.
+bool isMixedHighGroup(const MixedQuantized &packed, int64_t cols,
+                      const MixedParams &params, int64_t row, int64_t group);
+
+/// 8 * (bytes of every component) / (rows * cols).
+double bitsPerWeight(const MixedQuantized &packed, int64_t rows, int64_t cols);
+
+} // namespace mixq::quant
+
+#endif // MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H

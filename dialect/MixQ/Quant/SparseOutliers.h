@@ -1,0 +1,123 @@
+//===- SparseOutliers.h - dense-and-sparse outlier residuals ----*- C++ -*-===//
+//
+// `#mixq.sparse<csr>` (SqueezeLLM dense-and-sparse) composes with any dense
+// scheme: a few weights, the outliers, get an fp16 correction on top of the
+// dense reconstruction,
+//   w'[r][c] = dense'[r][c] + value   for (r, c) in the sparse pattern,
+//   value    = fp16(w[r][c] - dense'[r][c]),
+// so every kept weight is reconstructed up to the fp16 rounding of its
+// residual (half an fp16 ulp of the residual, plus one f32 rounding).
+//
+// Components (CSR over the N x K weight matrix):
+//   row_ptr  int32  [N + 1]  outliers of row r are entries
+//                            [row_ptr[r], row_ptr[r+1]); row_ptr[0] = 0
+//   col_idx  uint16 [nnz]    when K <= 65536, else int32 [nnz];
+//                            little-endian, strictly increasing within a row
+//   values   fp16   [nnz]    the residuals above
+//
+// Selection takes round(fraction * N * K) weights over the whole matrix (not
+// per row: outliers cluster in a few rows and columns) with the largest key:
+//   Magnitude    |w|
+//   Sensitivity  |w| * sqrt(E[x_c^2]) (the weight's share of the output
+//                error), |w| when no statistics are given
+//   IQR          per row, how far w lies outside the fence
+//                [Q1 - f IQR, Q3 + f IQR] in units of IQR; only weights
+//                outside the fence are candidates, the fraction caps them
+// Ties are broken towards the lower row-major index, so the pattern is
+// deterministic.
+//
+// Recipe for dense + sparse with any dense quantizer X:
+//   pattern = selectOutliers(w, ...);
+//   masked  = maskOutliers(w, ..., pattern);   // outliers no longer set
+//                                              // the dense ranges/centroids
+//   dense'  = dequantizeX(quantizeX(masked, ...), ...);
+//   csr     = buildSparseResidual(w, dense', ..., pattern);
+// quantizeDenseAndSparse() runs exactly that with a callback.
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_DIALECT_MIXQ_QUANT_SPARSEOUTLIERS_H
+#define MIXQ_DIALECT_MIXQ_QUANT_SPARSEOUTLIERS_H
+
+#include "dialect/MixQ/Quant/CalibrationStats.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mixq::quant {
+
+enum class OutlierSelection { Magnitude, Sensitivity, IQR };
+
+struct SparseParams {
+  /// Fraction of all weights kept as outliers, in [0, 1).
+  double fraction = 0.005;
+  OutlierSelection selection = OutlierSelection::Magnitude;
+  /// Fence width f of the IQR selection, > 0.
+  float iqrFactor = 3.0f;
+};
+
+/// Positions of the outliers: columns of row r are
+/// cols[rowPtr[r] .. rowPtr[r+1]), increasing.
+struct OutlierPattern {
+  std::vector<int32_t> rowPtr;
+  std::vector<int32_t> cols;
+  int64_t size() const { return static_cast<int64_t>(cols.size()); }
+};
+
+/// The stored components (see the file comment).
+struct SparseCSR {
+  std::vector<int32_t> rowPtr;
+  std::vector<uint8_t> colIdx; ///< nnz * sparseColIndexBytes(K) bytes
+  std::vector<uint16_t> values;
+  int64_t nnz() const { return static_cast<int64_t>(values.size()); }
+};
+
+/// 2 when column indices fit uint16 (K <= 65536), else 4.
+unsigned sparseColIndexBytes(int64_t cols);
+/// Column of entry i.
+int64_t sparseColumn(const SparseCSR &csr, int64_t cols, int64_t i);
+
+std::string validateSparse(const SparseParams &params, int64_t rows,
+                           int64_t cols);
+
+/// The outliers of `weights` per `params`; `sensitivity` is optional.
+OutlierPattern selectOutliers(const float *weights, int64_t rows, int64_t cols,
+                              const SparseParams &params,
+                              const Sensitivity *sensitivity = nullptr);
+
+/// The min(count, #candidates) positions with the largest keys, candidates
+/// being the keys >= 0 (a negative or NaN key is never selected); ties go to
+/// the lower row-major index. Linear time (two radix-histogram passes).
+OutlierPattern selectLargest(const float *keys, int64_t rows, int64_t cols,
+                             int64_t count);
+
+/// A copy of `weights` with each outlier clamped into the range of the
+/// non-outliers of its row (0 for a row of outliers only).
+std::vector<float> maskOutliers(const float *weights, int64_t rows,
+                                int64_t cols, const OutlierPattern &pattern);
+
+/// CSR of the residuals w - dense at the pattern's positions.
+SparseCSR buildSparseResidual(const float *weights, const float *dense,
+                              int64_t rows, int64_t cols,
+                              const OutlierPattern &pattern);
+
+/// Adds the stored residuals to a dense reconstruction, in place.
+void addSparse(const SparseCSR &csr, int64_t rows, int64_t cols, float *dense);
+
+/// Dense + sparse with any dense scheme: `denseRoundTrip` gets the masked
+/// matrix and returns its dense reconstruction (and may keep the packed
+/// dense buffers). Returns the CSR; `reconstruction`, when given, receives
+/// dense + sparse.
+SparseCSR quantizeDenseAndSparse(
+    const float *weights, int64_t rows, int64_t cols,
+    const SparseParams &params, const Sensitivity *sensitivity,
+    const std::function<std::vector<float>(const std::vector<float> &)>
+        &denseRoundTrip,
+    std::vector<float> *reconstruction = nullptr);
+
+/// 8 * (bytes of row_ptr, col_idx and values) / (rows * cols).
+double bitsPerWeight(const SparseCSR &csr, int64_t rows, int64_t cols);
+
+} // namespace mixq::quant
+
+#endif // MIXQ_DIALECT_MIXQ_QUANT_SPARSEOUTLIERS_H

@@ -1,0 +1,236 @@
+//===- MixedQuantizerTest.cpp - 2/4/16-bit mixed precision ----------------===//
+#include "dialect/MixQ/Quant/MixedQuantizer.h"
+#include "dialect/MixQ/Quant/AffineQuantizer.h"
+#include "dialect/MixQ/Quant/FloatFormats.h"
+#include "dialect/MixQ/Quant/Parallel.h"
+#include "test/unit/QuantTestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+using namespace mixq::quant;
+using namespace mixq::quant::testing;
+
+namespace {
+
+/// 1 x 32, two groups of 16, one block, one high group, one outlier, no
+/// clip search, no budget.
+MixedParams tinyParams() {
+  MixedParams p;
+  p.groupSize = 16;
+  p.highFraction = 0.5;
+  p.targetBitsPerWeight = 0.0;
+  p.outlierFraction = 1.0 / 32;
+  p.blockGroups = 2;
+  p.clipGridSize = 1;
+  return p;
+}
+
+// g0 = {-8, -7, ..., 7}: range 15, sum of squared deviations 340 -> score
+//   15 * 340 = 5100, the high group.
+// g1 = {0, 0.5, 1, 1.5} x 4 with the last value 6: score about 6 * 30.
+std::vector<float> tinyMatrix() {
+  std::vector<float> w(32);
+  for (int k = 0; k < 16; ++k) {
+    w[k] = static_cast<float>(k - 8);
+    w[16 + k] = 0.5f * (k % 4);
+  }
+  w[31] = 6.0f;
+  return w;
+}
+
+TEST(MixedQuantizerTest, TinyMatrixByHand) {
+  // Outlier: the largest |w| of the low group g1 is w[31] = 6.
+  // First order: g0 range 15 (lo -8); g1 over its inliers and 0: range 1.5
+  //   (lo 0).
+  // Second order (one block): rmin = 1.5 (0x3E00); step = 13.5 / 255 =
+  //   0.052941 -> fp16 1735/32768 (0x2AC7). Scale codes: g0 round(13.5 /
+  //   step = 254.97) = 255, g1 0.
+  // g0 (4 bits, maxq 15): range' = 1.5 + 255 * step, s = range' / 15 =
+  //   1.000116; zero code round(8 / s * 15 / 15 = 7.9991) = 8, z = 8.
+  //   q = floor(w / s + 8.5) = k; w' = (k - 8) s.
+  // g1 (2 bits, maxq 3): s = 1.5 / 3 = 0.5, zero code 0; q = floor(2 w +
+  //   0.5) = {0, 1, 2, 3}, and 6 -> clamp(12.5) = 3 -> w' 1.5, residual
+  //   6 - 1.5 = 4.5 (fp16 0x4480).
+  MixedParams p = tinyParams();
+  ASSERT_EQ(validateMixed(p, 1, 32), "");
+  EXPECT_EQ(mixedHighGroupCount(p, 1, 32), 1);
+  std::vector<float> w = tinyMatrix();
+  MixedQuantized q = quantizeMixed(w.data(), 1, 32, p);
+
+  // Low plane: g0 contributes k >> 2 = {0 x4, 1 x4, 2 x4, 3 x4} ->
+  // 0xFFAA5500; g1 codes {0, 1, 2, 3} x 4 -> 0xE4 per byte.
+  EXPECT_EQ(q.lowCodes, (std::vector<uint32_t>{0xFFAA5500u, 0xE4E4E4E4u}));
+  // High plane: g0's k & 3 = {0, 1, 2, 3} x 4.
+  EXPECT_EQ(q.highCodes, (std::vector<uint32_t>{0xE4E4E4E4u}));
+  EXPECT_EQ(q.highRowStart, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(q.bitMap, (std::vector<uint32_t>{0x1u}));
+  EXPECT_EQ(q.scaleCodes, (std::vector<uint8_t>{255, 0}));
+  EXPECT_EQ(q.zeroCodes, (std::vector<uint32_t>{0x08u}));
+  EXPECT_EQ(q.blockParams, (std::vector<uint16_t>{0x3E00, 0x2AC7}));
+  EXPECT_EQ(q.outliers.rowPtr, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(q.outliers.colIdx, (std::vector<uint8_t>{31, 0}));
+  EXPECT_EQ(q.outliers.values, (std::vector<uint16_t>{0x4480}));
+  EXPECT_TRUE(isMixedHighGroup(q, 32, p, 0, 0));
+  EXPECT_FALSE(isMixedHighGroup(q, 32, p, 0, 1));
+
+  const float s0 = (1.5f + 255.0f * (1735.0f / 32768.0f)) / 15.0f;
+  std::vector<float> expected(32);
+  for (int k = 0; k < 16; ++k) {
+    expected[k] = static_cast<float>(k - 8) * s0;
+    expected[16 + k] = 0.5f * (k % 4);
+  }
+  expected[31] = 1.5f + 4.5f;
+  EXPECT_EQ(dequantizeMixed(q, 1, 32, p), expected);
+
+  // Bytes: low 8, high 4, row starts 8, bit map 4, scale codes 2, zero
+  // codes 4, block params 4, CSR 8 + 2 + 2 = 46 -> 46 * 8 / 32.
+  EXPECT_EQ(mixedStorageBytes(p, 1, 32, 1, 1), 46);
+  EXPECT_DOUBLE_EQ(bitsPerWeight(q, 1, 32), 11.5);
+}
+
+TEST(MixedQuantizerTest, SensitivityPicksTheHighGroup) {
+  // E[x^2] = 1000 on g1's columns makes g1 the more sensitive group.
+  MixedParams p = tinyParams();
+  std::vector<float> w = tinyMatrix();
+  Sensitivity s;
+  s.meanSquare.assign(32, 1.0f);
+  for (int k = 16; k < 32; ++k)
+    s.meanSquare[k] = 1000.0f;
+  MixedQuantized q = quantizeMixed(w.data(), 1, 32, p, &s);
+  EXPECT_FALSE(isMixedHighGroup(q, 32, p, 0, 0));
+  EXPECT_TRUE(isMixedHighGroup(q, 32, p, 0, 1));
+  // The outlier now comes from g0: |w| sqrt(h) is largest for -8.
+  EXPECT_EQ(q.outliers.colIdx, (std::vector<uint8_t>{0, 0}));
+}
+
+/// Bytes of every buffer, counted independently of the library.
+int64_t bufferBytes(const MixedQuantized &q) {
+  return 4 * int64_t(q.lowCodes.size() + q.highCodes.size() +
+                     q.highRowStart.size() + q.bitMap.size() +
+                     q.zeroCodes.size() + q.outliers.rowPtr.size()) +
+         int64_t(q.scaleCodes.size() + q.outliers.colIdx.size()) +
+         2 * int64_t(q.blockParams.size() + q.outliers.values.size());
+}
+
+struct Comparison {
+  const char *name;
+  double bits, error;
+};
+
+TEST(MixedQuantizerTest, DefaultsOnAHeavyTailedMatrix) {
+  const int64_t rows = 256, cols = 1024;
+  std::vector<float> w = heavyTailedMatrix(rows, cols, 1);
+  MixedParams p;
+  ASSERT_EQ(validateMixed(p, rows, cols), "");
+  MixedQuantized q = quantizeMixed(w.data(), rows, cols, p);
+  std::vector<float> r = dequantizeMixed(q, rows, cols, p);
+
+  double bits = bitsPerWeight(q, rows, cols);
+  EXPECT_DOUBLE_EQ(bits, 8.0 * bufferBytes(q) / (rows * cols));
+  EXPECT_EQ(bufferBytes(q),
+            mixedStorageBytes(p, rows, cols, q.highRowStart.back(),
+                              q.outliers.nnz()));
+  EXPECT_GE(bits, 2.8);
+  EXPECT_LE(bits, 2.9);
+  EXPECT_EQ(q.highRowStart.back(), mixedHighGroupCount(p, rows, cols));
+  EXPECT_EQ(q.outliers.nnz(), std::llround(0.005 * rows * cols));
+
+  // Outliers only in low groups, and exact up to the fp16 residual.
+  for (int64_t row = 0; row < rows; ++row)
+    for (int32_t i = q.outliers.rowPtr[row]; i < q.outliers.rowPtr[row + 1];
+         ++i) {
+      int64_t c = sparseColumn(q.outliers, cols, i);
+      EXPECT_FALSE(isMixedHighGroup(q, cols, p, row, c / 64));
+      float residual = halfBitsToFloat(q.outliers.values[i]);
+      float tolerance = std::fabs(residual) * std::ldexp(1.0f, -11) +
+                        std::fabs(w[row * cols + c]) * std::ldexp(1.0f, -23);
+      EXPECT_LE(std::fabs(r[row * cols + c] - w[row * cols + c]), tolerance);
+    }
+
+  double error = relativeError(w, r);
+  std::vector<Comparison> affine;
+  for (unsigned abits : {2u, 3u})
+    for (int64_t group : {64, 128})
+      for (unsigned clip : {1u, 11u}) {
+        AffineParams ap;
+        ap.bits = abits;
+        ap.groupSize = group;
+        ap.clipGridSize = clip;
+        AffineQuantized aq = quantizeAffine(w.data(), rows, cols, ap);
+        double abpw = bitsPerWeight(aq, rows, cols);
+        double aerr = relativeError(w, dequantizeAffine(aq, rows, cols, ap));
+        std::printf("  affine %u-bit g%lld%s: %.4f bits/weight, relative "
+                    "error %.4f\n",
+                    abits, static_cast<long long>(group),
+                    clip > 1 ? " mse-clip" : "", abpw, aerr);
+        if (abits == 2 || abpw >= bits)
+          EXPECT_LT(error, aerr) << abits << "-bit g" << group;
+      }
+  std::printf("  mixed defaults: %.4f bits/weight, relative error %.4f, "
+              "%.1f%% high groups\n",
+              bits, error,
+              100.0 * q.highRowStart.back() / (rows * cols / 64.0));
+}
+
+TEST(MixedQuantizerTest, ThreadCountDoesNotMatter) {
+  const int64_t rows = 48, cols = 256;
+  std::vector<float> w = heavyTailedMatrix(rows, cols, 43);
+  MixedParams p;
+  setQuantThreadCount(1);
+  MixedQuantized one = quantizeMixed(w.data(), rows, cols, p);
+  setQuantThreadCount(3);
+  MixedQuantized three = quantizeMixed(w.data(), rows, cols, p);
+  setQuantThreadCount(0);
+  EXPECT_EQ(one.lowCodes, three.lowCodes);
+  EXPECT_EQ(one.highCodes, three.highCodes);
+  EXPECT_EQ(one.bitMap, three.bitMap);
+  EXPECT_EQ(one.scaleCodes, three.scaleCodes);
+  EXPECT_EQ(one.zeroCodes, three.zeroCodes);
+  EXPECT_EQ(one.blockParams, three.blockParams);
+  EXPECT_EQ(one.outliers.colIdx, three.outliers.colIdx);
+  EXPECT_EQ(one.outliers.values, three.outliers.values);
+}
+
+TEST(MixedQuantizerTest, FractionWithoutBudget) {
+  const int64_t rows = 16, cols = 512;
+  std::vector<float> w = heavyTailedMatrix(rows, cols, 47);
+  MixedParams p;
+  p.targetBitsPerWeight = 0.0;
+  MixedQuantized q = quantizeMixed(w.data(), rows, cols, p);
+  // round(0.1 * 128 groups) = 13.
+  EXPECT_EQ(q.highRowStart.back(), 13);
+  int popcount = 0;
+  for (uint32_t word : q.bitMap)
+    popcount += __builtin_popcount(word);
+  EXPECT_EQ(popcount, 13);
+  EXPECT_DOUBLE_EQ(bitsPerWeight(q, rows, cols),
+                   8.0 * bufferBytes(q) / (rows * cols));
+}
+
+TEST(MixedQuantizerTest, Validate) {
+  MixedParams p;
+  EXPECT_NE(validateMixed(p, 4, 100).find("group size 64"), std::string::npos);
+  p.groupSize = 8;
+  EXPECT_NE(validateMixed(p, 4, 64).find("word-aligned"), std::string::npos);
+  p = MixedParams();
+  p.highBits = 2;
+  EXPECT_NE(validateMixed(p, 4, 64).find("high bits"), std::string::npos);
+  p = MixedParams();
+  p.highFraction = 1.5;
+  EXPECT_NE(validateMixed(p, 4, 64).find("high fraction"), std::string::npos);
+  p = MixedParams();
+  p.outlierFraction = -0.1;
+  EXPECT_NE(validateMixed(p, 4, 64).find("outlier fraction"),
+            std::string::npos);
+  p = MixedParams();
+  p.blockGroups = 0;
+  EXPECT_NE(validateMixed(p, 4, 64).find("block groups"), std::string::npos);
+  p = MixedParams();
+  p.targetBitsPerWeight = -1;
+  EXPECT_NE(validateMixed(p, 4, 64).find("target bits"), std::string::npos);
+}
+
+} // namespace
