@@ -86,8 +86,9 @@ enum class TokenType : int32_t {
 /// The tokenizer as found in the checkpoint (the runtime builds the actual
 /// encoder from it).
 struct TokenizerData {
-  /// "llama" (SentencePiece BPE with byte fallback), "byte" (byte-level,
-  /// written by mixq-synth), or empty when the checkpoint has none.
+  /// "llama" (SentencePiece BPE with byte fallback; mixq-synth's byte-level
+  /// vocabulary is one), "gpt2" (byte-level BPE without byte fallback, from
+  /// GGUF or tokenizer.json), or empty when the checkpoint has none.
   std::string model;
   std::vector<std::string> tokens;
   std::vector<float> scores;

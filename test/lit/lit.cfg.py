@@ -8,7 +8,7 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "mixq"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.mixq_obj_root, "test", "lit")
 config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs"]
@@ -27,9 +27,19 @@ config.substitutions.append(
 tools = [
     ToolSubst("mixq-opt", unresolved="fatal"),
     ToolSubst("mlir-runner", unresolved="fatal"),
+    ToolSubst("mixq-compile", unresolved="fatal"),
+    ToolSubst("mixq-synth", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(
     tools, [config.mixq_tools_dir, config.llvm_tools_dir])
+
+# Real checkpoints live beside the repository (../shared/models); tests that
+# need them are marked `REQUIRES: shared-models`.
+models_dir = os.path.join(os.path.dirname(config.mixq_src_root), "shared",
+                          "models")
+config.substitutions.append(("%models", models_dir))
+if os.path.exists(os.path.join(models_dir, "stories260K.bin")):
+    config.available_features.add("shared-models")
 
 if config.mixq_cuda_enabled:
     config.available_features.add("cuda")
