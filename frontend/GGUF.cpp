@@ -14,6 +14,7 @@
 #include "frontend/GGUF.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/MappedFile.h"
+#include "frontend/OutputFile.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -1480,71 +1481,6 @@ public:
   }
 };
 
-/// A file written under `path + ".tmp"` and renamed over `path` by commit();
-/// if it is destroyed uncommitted (any error), the temporary is removed, so
-/// a failed write leaves nothing half-written behind.
-class TemporaryOutputFile {
-public:
-  explicit TemporaryOutputFile(std::string path)
-      : path_(std::move(path)), tmp_(path_ + ".tmp") {}
-  ~TemporaryOutputFile() {
-    if (file_)
-      std::fclose(file_);
-    if (!committed_)
-      std::remove(tmp_.c_str());
-  }
-  TemporaryOutputFile(const TemporaryOutputFile &) = delete;
-  TemporaryOutputFile &operator=(const TemporaryOutputFile &) = delete;
-
-  Status open() {
-    file_ = std::fopen(tmp_.c_str(), "wb");
-    if (!file_)
-      return makeError(tmp_, ": cannot create: ", std::strerror(errno));
-    return Status::success();
-  }
-  Status write(const void *data, size_t size) {
-    if (size && std::fwrite(data, 1, size, file_) != size)
-      return makeError(tmp_, ": write failed after ", written_,
-                       " bytes: ", std::strerror(errno));
-    written_ += size;
-    return Status::success();
-  }
-  Status writeZeros(size_t size) {
-    static const uint8_t zeros[64] = {};
-    while (size) {
-      size_t chunk = std::min(size, sizeof(zeros));
-      if (Status s = write(zeros, chunk); !s)
-        return s;
-      size -= chunk;
-    }
-    return Status::success();
-  }
-  uint64_t written() const { return written_; }
-  /// Flushes to disk (so that a full disk is reported here, not lost), then
-  /// renames into place.
-  Status commit() {
-    if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
-      int err = errno;
-      return makeError(tmp_, ": write failed: ", std::strerror(err));
-    }
-    int rc = std::fclose(file_);
-    file_ = nullptr;
-    if (rc != 0)
-      return makeError(tmp_, ": write failed: ", std::strerror(errno));
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-      return makeError(path_, ": cannot rename ", tmp_,
-                       " to it: ", std::strerror(errno));
-    committed_ = true;
-    return Status::success();
-  }
-
-private:
-  std::string path_, tmp_;
-  std::FILE *file_ = nullptr;
-  uint64_t written_ = 0;
-  bool committed_ = false;
-};
-
 /// A tensor to write: where its bytes come from and where they go.
 struct PlannedTensor {
   std::string ggufName;
@@ -1745,7 +1681,7 @@ Status writeGGUFFile(const std::string &path, const ModelConfig &c,
     header.u64(t.offset);
   }
 
-  TemporaryOutputFile out(path);
+  AtomicOutputFile out(path);
   if (Status s = out.open(); !s)
     return s;
   if (Status s = out.write(header.bytes.data(), header.bytes.size()); !s)

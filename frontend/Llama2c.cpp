@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/Checkpoint.h"
+#include "frontend/OutputFile.h"
 
 #include <cmath>
 #include <cstdio>
@@ -200,51 +201,6 @@ Status mixq::loadLlama2cTokenizer(const std::string &path, int64_t vocabSize,
   return Status::success();
 }
 
-namespace {
-
-/// Writes with error checks; the destructor closes and, unless committed,
-/// removes the temporary file.
-class AtomicFileWriter {
-public:
-  AtomicFileWriter(std::string path)
-      : path_(std::move(path)), tmp_(path_ + ".tmp") {}
-  ~AtomicFileWriter() {
-    if (file_)
-      std::fclose(file_);
-    if (!committed_)
-      std::remove(tmp_.c_str());
-  }
-  Status open() {
-    file_ = std::fopen(tmp_.c_str(), "wb");
-    if (!file_)
-      return makeError(tmp_, ": cannot create: ", std::strerror(errno));
-    return Status::success();
-  }
-  Status write(const void *data, size_t size) {
-    if (size && std::fwrite(data, 1, size, file_) != size)
-      return makeError(tmp_, ": write failed: ", std::strerror(errno));
-    return Status::success();
-  }
-  Status commit() {
-    int rc = std::fclose(file_);
-    file_ = nullptr;
-    if (rc != 0)
-      return makeError(tmp_, ": write failed: ", std::strerror(errno));
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-      return makeError(path_, ": cannot rename from ", tmp_, ": ",
-                       std::strerror(errno));
-    committed_ = true;
-    return Status::success();
-  }
-
-private:
-  std::string path_, tmp_;
-  std::FILE *file_ = nullptr;
-  bool committed_ = false;
-};
-
-} // namespace
-
 Status mixq::writeLlama2c(const std::string &path, const ModelConfig &config,
                           const std::vector<TensorSource> &tensors) {
   if (Status s = config.validate(path); !s)
@@ -261,7 +217,7 @@ Status mixq::writeLlama2c(const std::string &path, const ModelConfig &config,
   for (const TensorSource &t : tensors)
     byName[t.name] = &t;
 
-  AtomicFileWriter out(path);
+  AtomicOutputFile out(path);
   if (Status s = out.open(); !s)
     return s;
   int32_t header[7] = {int32_t(config.dim),        int32_t(config.hiddenDim),

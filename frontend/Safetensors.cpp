@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/Safetensors.h"
+#include "frontend/OutputFile.h"
 
 #include <nlohmann/json.hpp>
 
@@ -302,58 +303,6 @@ Status HeaderParser::checkOverlaps(const SafetensorsHeader &header) {
 //===----------------------------------------------------------------------===//
 // Writing
 //===----------------------------------------------------------------------===//
-
-/// A file written under `path + ".tmp"` and renamed over `path` by commit();
-/// destroyed uncommitted (any error), it removes the temporary, so that a
-/// failed write leaves nothing half-written behind.
-class AtomicOutputFile {
-public:
-  explicit AtomicOutputFile(std::string path)
-      : path_(std::move(path)), tmp_(path_ + ".tmp") {}
-  ~AtomicOutputFile() {
-    if (file_)
-      std::fclose(file_);
-    if (!committed_)
-      std::remove(tmp_.c_str());
-  }
-  AtomicOutputFile(const AtomicOutputFile &) = delete;
-  AtomicOutputFile &operator=(const AtomicOutputFile &) = delete;
-
-  Status open() {
-    file_ = std::fopen(tmp_.c_str(), "wb");
-    if (!file_)
-      return makeError(tmp_, ": cannot create: ", std::strerror(errno));
-    return Status::success();
-  }
-  Status write(const void *data, size_t size) {
-    if (size && std::fwrite(data, 1, size, file_) != size)
-      return makeError(tmp_, ": write failed after ", written_,
-                       " bytes: ", std::strerror(errno));
-    written_ += size;
-    return Status::success();
-  }
-  /// Flushes to disk (so that a full disk is reported here rather than
-  /// lost at close), then renames into place.
-  Status commit() {
-    if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0)
-      return makeError(tmp_, ": write failed: ", std::strerror(errno));
-    int rc = std::fclose(file_);
-    file_ = nullptr;
-    if (rc != 0)
-      return makeError(tmp_, ": write failed: ", std::strerror(errno));
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-      return makeError(path_, ": cannot rename ", tmp_,
-                       " to it: ", std::strerror(errno));
-    committed_ = true;
-    return Status::success();
-  }
-
-private:
-  std::string path_, tmp_;
-  std::FILE *file_ = nullptr;
-  uint64_t written_ = 0;
-  bool committed_ = false;
-};
 
 /// A tensor placed in the file being written.
 struct PlacedTensor {
