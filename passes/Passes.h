@@ -2,6 +2,8 @@
 #ifndef MIXQ_PASSES_PASSES_H
 #define MIXQ_PASSES_PASSES_H
 
+#include "dialect/MixQ/MixQDialect.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"

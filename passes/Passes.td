@@ -34,4 +34,41 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
   ];
 }
 
+def MixQQuantize : Pass<"mixq-quantize", "ModuleOp"> {
+  let summary = "Quantize llm.linear weights: llm.linear -> mixq.matmul";
+  let description = [{
+    Rewrites every `llm.linear` whose weight is an `llm.weight` symbol or a
+    constant into `mixq.matmul` on a `!mixq.qtensor<N x K, #scheme>`:
+
+    * `llm.weight @name : tensor<NxKxT>` becomes
+      `mixq.weight @name : !mixq.qtensor<NxK, #scheme>`; the packed
+      components are produced by the scheme's host quantizer when the model
+      is compiled (the WeightStore is not part of the IR);
+    * an `arith.constant` weight becomes `mixq.quantize` of that constant,
+      which canonicalization folds into packed component constants (small
+      lit tests).
+
+    The scheme comes from `scheme`, a SPEC in the grammar shared with
+    `mixq-compile --scheme=` (`affine:bits=4,group=128`, `fp16`, ...), or
+    from the first entry of `overrides` whose regex matches the weight's
+    symbol name (`down_proj=affine:bits=8;blk0\..*=affine:bits=8`). `fp16`,
+    `fp32` and `none` leave a weight unquantized. `llm.logits` and
+    `llm.embed` tables are never quantized.
+
+    A malformed SPEC is an error that points at the bad key; a scheme that
+    cannot describe a weight's shape (e.g. a group that does not divide K)
+    is an error on the `llm.linear`, naming the weight.
+  }];
+  let options = [
+    Option<"scheme", "scheme", "std::string", /*default=*/"\"affine:bits=4,group=128\"",
+           "Default scheme SPEC for every weight">,
+    Option<"overrides", "overrides", "std::string", /*default=*/"\"\"",
+           "Per-weight overrides: REGEX=SPEC entries separated by ';', "
+           "first match wins">,
+  ];
+  let dependentDialects = [
+    "::mlir::mixq::MixQDialect",
+  ];
+}
+
 #endif // MIXQ_PASSES_PASSES_TD

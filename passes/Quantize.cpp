@@ -1,0 +1,112 @@
+//===- Quantize.cpp - --mixq-quantize: llm.linear -> mixq.matmul ----------===//
+
+#include "dialect/LLM/LLMOps.h"
+#include "dialect/MixQ/MixQOps.h"
+#include "passes/Passes.h"
+#include "passes/SchemeSpec.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <regex>
+
+namespace mlir::mixq {
+#define GEN_PASS_DEF_MIXQQUANTIZE
+#include "passes/Passes.h.inc"
+} // namespace mlir::mixq
+
+using namespace mlir;
+using namespace mlir::mixq;
+
+namespace {
+
+/// The weight's name for override matching: the symbol of an llm.weight,
+/// or "" for a constant (which only the default scheme applies to).
+std::string weightName(Value weight) {
+  if (auto op = weight.getDefiningOp<llm::WeightOp>())
+    return op.getName().str();
+  return "";
+}
+
+struct QuantizePass : public mixq::impl::MixQQuantizeBase<QuantizePass> {
+  using MixQQuantizeBase::MixQQuantizeBase;
+
+  void runOnOperation() override {
+    auto defaultSpec = parseSchemeSpec(scheme);
+    if (!defaultSpec)
+      return reportAndFail(defaultSpec.takeError());
+    auto parsedOverrides = parseSchemeOverrides(overrides);
+    if (!parsedOverrides)
+      return reportAndFail(parsedOverrides.takeError());
+
+    SmallVector<llm::LinearOp> linears;
+    getOperation().walk([&](llm::LinearOp op) { linears.push_back(op); });
+    for (llm::LinearOp op : linears)
+      if (failed(rewrite(op, *defaultSpec, *parsedOverrides)))
+        return signalPassFailure();
+  }
+
+private:
+  void reportAndFail(llvm::Error error) {
+    getOperation().emitError() << llvm::toString(std::move(error));
+    signalPassFailure();
+  }
+
+  const SchemeSpec &specFor(const std::string &name,
+                            const SchemeSpec &defaultSpec,
+                            const std::vector<SchemeOverride> &overrides) {
+    if (!name.empty())
+      for (const SchemeOverride &entry : overrides)
+        if (std::regex_search(name, std::regex(entry.pattern)))
+          return entry.spec;
+    return defaultSpec;
+  }
+
+  LogicalResult rewrite(llm::LinearOp op, const SchemeSpec &defaultSpec,
+                        const std::vector<SchemeOverride> &overrides) {
+    Value weight = op.getWeight();
+    bool isSymbol = weight.getDefiningOp<llm::WeightOp>() != nullptr;
+    bool isConstant = weight.getDefiningOp<arith::ConstantOp>() != nullptr;
+    if (!isSymbol && !isConstant)
+      return success(); // a computed weight: nothing to quantize ahead of time
+    std::string name = weightName(weight);
+    const SchemeSpec &spec = specFor(name, defaultSpec, overrides);
+    if (spec.isUnquantized())
+      return success();
+    auto schemeOrErr = buildSchemeAttr(&getContext(), spec);
+    if (!schemeOrErr)
+      return op.emitError() << llvm::toString(schemeOrErr.takeError());
+    QuantSchemeAttrInterface scheme = *schemeOrErr;
+    auto weightType = cast<RankedTensorType>(weight.getType());
+    auto describe = [&]() {
+      return name.empty() ? std::string("the constant weight")
+                          : "weight @" + name;
+    };
+    if (failed(scheme.verifyShape(weightType.getShape(), [&]() {
+          return op.emitError()
+                 << "cannot quantize " << describe() << " of shape "
+                 << weightType.getDimSize(0) << "x" << weightType.getDimSize(1)
+                 << " with '" << spec.text << "': ";
+        })))
+      return failure();
+
+    OpBuilder b(op);
+    auto qtensorType =
+        QTensorType::get(&getContext(), weightType.getShape(), scheme);
+    Value qweight;
+    if (isSymbol)
+      qweight = WeightOp::create(b, weight.getLoc(), qtensorType,
+                                 FlatSymbolRefAttr::get(&getContext(), name));
+    else
+      qweight = QuantizeOp::create(b, op.getLoc(), qtensorType, weight);
+    Value result =
+        MatmulOp::create(b, op.getLoc(), op.getType(), op.getInput(), qweight);
+    op.replaceAllUsesWith(result);
+    op.erase();
+    if (weight.use_empty())
+      weight.getDefiningOp()->erase();
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,37 @@
+// RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=32" | FileCheck %s --check-prefix=DEFAULT
+// RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=2,group=32,sym=true,scale=bf16 overrides=down_proj=affine:bits=8,group=64;blk0\..*=fp16" | FileCheck %s --check-prefix=OVERRIDE
+// RUN: mixq-opt %s --mixq-quantize="scheme=fp32" | FileCheck %s --check-prefix=NONE
+// RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=32" | mixq-opt > /dev/null
+
+// Weights are symbols: llm.weight becomes mixq.weight of a qtensor, and
+// llm.linear becomes mixq.matmul. Logits and embeddings stay unquantized.
+
+// DEFAULT-LABEL: func.func @block
+// DEFAULT: %[[Q:.*]] = mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.affine<bits = 4, group = 32>>
+// DEFAULT: mixq.matmul %{{.*}}, %[[Q]] : tensor<?x64xf32>, !mixq.qtensor<64x64, #mixq.affine<bits = 4, group = 32>> -> tensor<?x64xf32>
+// DEFAULT: %[[D:.*]] = mixq.weight @blk1.down_proj : !mixq.qtensor<64x128, #mixq.affine<bits = 4, group = 32>>
+// DEFAULT: mixq.matmul %{{.*}}, %[[D]]
+// DEFAULT-NOT: llm.linear
+// DEFAULT: llm.logits %{{.*}}, %{{.*}} {last_token_only}
+
+// The first matching override wins; blk0 stays f32 via fp16 ("keep").
+// OVERRIDE-LABEL: func.func @block
+// OVERRIDE: llm.weight @blk0.q_proj : tensor<64x64xf32>
+// OVERRIDE: llm.linear
+// OVERRIDE: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.affine<bits = 2, group = 32, symmetric = true, scale = bf16>>
+// OVERRIDE: mixq.weight @blk1.down_proj : !mixq.qtensor<64x128, #mixq.affine<bits = 8, group = 64>>
+
+// NONE-LABEL: func.func @block
+// NONE-NOT: mixq.
+// NONE: llm.linear
+func.func @block(%x: tensor<?x64xf32>) -> tensor<1x16xf32> {
+  %wq = llm.weight @blk0.q_proj : tensor<64x64xf32>
+  %q = llm.linear %x, %wq : tensor<?x64xf32>, tensor<64x64xf32> -> tensor<?x64xf32>
+  %wu = llm.weight @blk1.up_proj : tensor<128x64xf32>
+  %u = llm.linear %q, %wu : tensor<?x64xf32>, tensor<128x64xf32> -> tensor<?x128xf32>
+  %wd = llm.weight @blk1.down_proj : tensor<64x128xf32>
+  %d = llm.linear %u, %wd : tensor<?x128xf32>, tensor<64x128xf32> -> tensor<?x64xf32>
+  %head = llm.weight @lm_head : tensor<16x64xf32>
+  %logits = llm.logits %d, %head {last_token_only} : tensor<?x64xf32>, tensor<16x64xf32> -> tensor<1x16xf32>
+  return %logits : tensor<1x16xf32>
+}
