@@ -9,6 +9,9 @@
 
 #include "frontend/Checkpoint.h"
 #include "frontend/IR/LLMEmitter.h"
+#include "passes/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -27,7 +30,7 @@ using namespace llvm;
 
 namespace {
 
-enum class EmitLevel { LLM };
+enum class EmitLevel { LLM, MixQ };
 
 cl::OptionCategory category("mixq-compile options");
 
@@ -40,7 +43,10 @@ cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
 cl::opt<EmitLevel> emitLevel(
     "emit", cl::desc("Stop at this level and print it"), cl::Required,
     cl::values(clEnumValN(EmitLevel::LLM, "llm",
-                          "the llm dialect model graph (prefill and decode)")),
+                          "the llm dialect model graph (prefill and decode)"),
+               clEnumValN(EmitLevel::MixQ, "mixq",
+                          "after --mixq-quantize: quantized weights as "
+                          "mixq.weight qtensors")),
     cl::cat(category));
 cl::opt<std::string>
     tokenizerPath("tokenizer",
@@ -50,6 +56,17 @@ cl::opt<int64_t> maxSeqLen(
     "max-seq-len",
     cl::desc("Context length (KV cache rows) instead of the checkpoint's"),
     cl::value_desc("tokens"), cl::init(0), cl::cat(category));
+cl::opt<std::string> schemeSpec(
+    "scheme",
+    cl::desc("Quantization scheme SPEC, e.g. affine:bits=4,group=128, fp16 "
+             "(see docs/passes/MixQPasses.md)"),
+    cl::value_desc("spec"), cl::init("affine:bits=4,group=128"),
+    cl::cat(category));
+cl::opt<std::string> schemeOverrides(
+    "overrides",
+    cl::desc("Per-weight schemes: REGEX=SPEC entries separated by ';', first "
+             "match wins (e.g. 'down_proj=affine:bits=8')"),
+    cl::value_desc("list"), cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print load and emit times on stderr"),
                       cl::cat(category));
 
@@ -88,6 +105,16 @@ int main(int argc, char **argv) {
   auto module = mixq::emitLLMModule(context, **model);
   if (failed(mlir::verify(*module)))
     return fail("internal error: the emitted llm IR does not verify");
+
+  if (emitLevel == EmitLevel::MixQ) {
+    mlir::PassManager pm(&context);
+    mlir::mixq::MixQQuantizeOptions quantizeOptions;
+    quantizeOptions.scheme = schemeSpec;
+    quantizeOptions.overrides = schemeOverrides;
+    pm.addPass(mlir::mixq::createMixQQuantize(quantizeOptions));
+    if (failed(pm.run(*module)))
+      return 1; // the pass reported the error with its location
+  }
 
   std::string error;
   auto output = mlir::openOutputFile(outputPath, &error);
