@@ -195,6 +195,21 @@ buildAffine(MLIRContext *context, const SchemeSpec &spec,
       AffineSchemeAttr::get(context, bits, group, symmetric, scaleType));
 }
 
+llvm::Expected<QuantSchemeAttrInterface> buildLUT(MLIRContext *context,
+                                                  const SchemeSpec &spec,
+                                                  const SchemeSpecPart &part) {
+  OptionReader reader(spec, part);
+  int64_t bits = 3;
+  if (auto err = reader.getInt("bits", bits))
+    return std::move(err);
+  if (auto err = reader.checkAllUsed("bits"))
+    return std::move(err);
+  if (bits < 2 || bits > 4)
+    return reader.error("bits",
+                        "lut bits must be 2, 3 or 4, got " + llvm::Twine(bits));
+  return cast<QuantSchemeAttrInterface>(LUTSchemeAttr::get(context, bits));
+}
+
 } // namespace
 
 llvm::Expected<QuantSchemeAttrInterface>
@@ -205,8 +220,10 @@ mlir::mixq::buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec) {
   const SchemeSpecPart &part = spec.parts.front();
   if (part.name == "affine")
     return buildAffine(context, spec, part);
-  if (part.name == "mixed" || part.name == "lut" || part.name == "sparse" ||
-      part.name == "quik" || part.name == "bitplane")
+  if (part.name == "lut")
+    return buildLUT(context, spec, part);
+  if (part.name == "mixed" || part.name == "sparse" || part.name == "quik" ||
+      part.name == "bitplane")
     return makeSpecError(spec, part.offset,
                          "scheme '" + part.name +
                              "' has a host quantizer but no IR attribute "

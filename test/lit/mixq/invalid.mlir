@@ -124,3 +124,22 @@ func.func @matmul_type(%x: tensor<1x128xf16>, %w: !mixq.qtensor<256x128, #mixq.a
       !mixq.qtensor<256x128, #mixq.affine<bits = 4, group = 32>> -> tensor<1x256xf32>
   return
 }
+
+// -----
+
+// expected-error @+1 {{lut 'bits' must be 2, 3 or 4, got 8}}
+func.func @lut_bad_bits(%q: !mixq.qtensor<8x64, #mixq.lut<bits = 8>>)
+
+// -----
+
+// expected-error @+1 {{lut 'bits' must be 2, 3 or 4, got 1}}
+func.func @lut_one_bit(%q: !mixq.qtensor<8x64, #mixq.lut<bits = 1>>)
+
+// -----
+
+func.func @lut_assemble_type(%codes: tensor<2x1xi32>, %lut: tensor<2x4xf32>) {
+  // expected-error @+1 {{'mixq.assemble' op component #1 ('lut') must be 'tensor<2x4xf16>', got 'tensor<2x4xf32>'}}
+  %q = mixq.assemble %codes, %lut : tensor<2x1xi32>, tensor<2x4xf32>
+      -> !mixq.qtensor<2x8, #mixq.lut<bits = 2>>
+  return
+}

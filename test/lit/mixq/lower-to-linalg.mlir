@@ -89,3 +89,23 @@ func.func @caller(%codes: tensor<2x1xi32>, %scales: tensor<2x1xf16>)
       -> !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>>
   return %r : !mixq.qtensor<2x8, #mixq.affine<bits = 4, group = 8, symmetric = true>>
 }
+
+// -----
+
+// #mixq.lut: the code is extracted from the packed words, widened to an
+// index and used to read the row's codebook entry lut[row, code].
+// CHECK-LABEL: func.func @dequantize_lut
+// CHECK-SAME: (%[[CODES:.*]]: tensor<4x2xi32>, %[[LUT:.*]]: tensor<4x4xf16>) -> tensor<4x32xf32>
+// CHECK: linalg.generic
+// CHECK: %[[ROW:.*]] = linalg.index 0
+// CHECK: tensor.extract %[[CODES]][%[[ROW]], %{{.*}}] : tensor<4x2xi32>
+// CHECK: %[[CODE:.*]] = arith.andi
+// CHECK: %[[ENTRY:.*]] = arith.index_castui %[[CODE]] : i32 to index
+// CHECK: %[[V:.*]] = tensor.extract %[[LUT]][%[[ROW]], %[[ENTRY]]] : tensor<4x4xf16>
+// CHECK: %[[F:.*]] = arith.extf %[[V]] : f16 to f32
+// CHECK: linalg.yield %[[F]] : f32
+// CHECK-NOT: mixq.
+func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tensor<4x32xf32> {
+  %w = mixq.dequantize %q : !mixq.qtensor<4x32, #mixq.lut<bits = 2>> -> tensor<4x32xf32>
+  return %w : tensor<4x32xf32>
+}

@@ -4,6 +4,7 @@
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits" 2>&1 | FileCheck %s --check-prefix=NOEQ
 // RUN: not mixq-opt %s --mixq-quantize="scheme=gptq:bits=4" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=64" 2>&1 | FileCheck %s --check-prefix=NOATTR
+// RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=5" 2>&1 | FileCheck %s --check-prefix=LUTBITS
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=48" 2>&1 | FileCheck %s --check-prefix=SHAPE
 // RUN: not mixq-opt %s --mixq-quantize="overrides=down(=affine:bits=8" 2>&1 | FileCheck %s --check-prefix=REGEX
 // RUN: not mixq-opt %s --mixq-quantize="overrides=q_proj" 2>&1 | FileCheck %s --check-prefix=OVERRIDE
@@ -21,6 +22,7 @@
 // VALUE: error: invalid scheme spec: 'bits' expects an integer, got 'four'
 // NOEQ: error: invalid scheme spec: expected key=value, got 'bits'
 // UNKNOWN: error: invalid scheme spec: unknown scheme 'gptq' (known: affine, mixed, lut, sparse, quik, bitplane, fp16, fp32)
+// LUTBITS: error: invalid scheme spec: lut bits must be 2, 3 or 4, got 5
 // NOATTR: error: invalid scheme spec: scheme 'mixed' has a host quantizer but no IR attribute yet
 
 // A group that does not divide K = 64 is reported on the op, naming the

@@ -1,6 +1,7 @@
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=32" | FileCheck %s --check-prefix=DEFAULT
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=2,group=32,sym=true,scale=bf16 overrides=down_proj=affine:bits=8,group=64;blk0\..*=fp16" | FileCheck %s --check-prefix=OVERRIDE
 // RUN: mixq-opt %s --mixq-quantize="scheme=fp32" | FileCheck %s --check-prefix=NONE
+// RUN: mixq-opt %s --mixq-quantize="scheme=lut:bits=3 overrides=up_proj=lut:bits=2" | FileCheck %s --check-prefix=LUT
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=32" | mixq-opt > /dev/null
 
 // Weights are symbols: llm.weight becomes mixq.weight of a qtensor, and
@@ -20,6 +21,10 @@
 // OVERRIDE: llm.linear
 // OVERRIDE: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.affine<bits = 2, group = 32, symmetric = true, scale = bf16>>
 // OVERRIDE: mixq.weight @blk1.down_proj : !mixq.qtensor<64x128, #mixq.affine<bits = 8, group = 64>>
+
+// LUT-LABEL: func.func @block
+// LUT: mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.lut<bits = 3>>
+// LUT: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.lut<bits = 2>>
 
 // NONE-LABEL: func.func @block
 // NONE-NOT: mixq.
