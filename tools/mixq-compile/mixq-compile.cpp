@@ -9,6 +9,7 @@
 
 #include "frontend/Checkpoint.h"
 #include "frontend/IR/LLMEmitter.h"
+#include "frontend/IR/WeightQuantizer.h"
 #include "passes/Passes.h"
 
 #include "mlir/Pass/PassManager.h"
@@ -20,6 +21,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
@@ -41,7 +43,7 @@ cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(category));
 cl::opt<EmitLevel> emitLevel(
-    "emit", cl::desc("Stop at this level and print it"), cl::Required,
+    "emit", cl::desc("Stop at this level and print it"), cl::Optional,
     cl::values(clEnumValN(EmitLevel::LLM, "llm",
                           "the llm dialect model graph (prefill and decode)"),
                clEnumValN(EmitLevel::MixQ, "mixq",
@@ -67,12 +69,69 @@ cl::opt<std::string> schemeOverrides(
     cl::desc("Per-weight schemes: REGEX=SPEC entries separated by ';', first "
              "match wins (e.g. 'down_proj=affine:bits=8')"),
     cl::value_desc("list"), cl::cat(category));
+cl::opt<std::string> reportFormat(
+    "report",
+    cl::desc("Quantize the weights and print a per-weight report of scheme, "
+             "exact bits/weight, relative error and outliers (=json for "
+             "JSON); on stdout, or on stderr when --emit prints IR"),
+    cl::value_desc("table|json"), cl::ValueOptional, cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print load and emit times on stderr"),
                       cl::cat(category));
 
 int fail(const std::string &message) {
   WithColor::error(errs(), "mixq-compile") << message << "\n";
   return 1;
+}
+
+/// A one-line progress bar on stderr: redrawn in place on a terminal, a
+/// line per 10% otherwise (logs).
+class ProgressBar {
+public:
+  explicit ProgressBar(std::string label)
+      : label(std::move(label)), start(std::chrono::steady_clock::now()),
+        interactive(sys::Process::StandardErrIsDisplayed()) {}
+  void operator()(size_t done, size_t total, const std::string &name) {
+    if (total == 0)
+      return;
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    unsigned percent = unsigned(100 * done / total);
+    if (!interactive) {
+      if (percent / 10 == lastDecile && done != total)
+        return;
+      lastDecile = percent / 10;
+    }
+    constexpr unsigned width = 30;
+    std::string bar(width * done / total, '#');
+    bar.resize(width, '.');
+    errs() << (interactive ? "\r" : "")
+           << formatv("mixq-compile: {0} [{1}] {2,3}% {3}/{4} {5:F1} s {6}",
+                      label, bar, percent, done, total, seconds,
+                      done == total ? std::string("done") : name);
+    if (interactive)
+      errs() << "\x1b[K"; // clear the rest of a longer previous line
+    if (!interactive || done == total)
+      errs() << "\n";
+  }
+
+private:
+  std::string label;
+  std::chrono::steady_clock::time_point start;
+  bool interactive;
+  unsigned lastDecile = ~0u;
+};
+
+/// Prints `module` to -o (default stdout); non-zero on failure.
+int printModule(mlir::ModuleOp module) {
+  std::string error;
+  auto output = mlir::openOutputFile(outputPath, &error);
+  if (!output)
+    return fail(error);
+  module.print(output->os());
+  output->os() << "\n";
+  output->keep();
+  return 0;
 }
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
@@ -90,6 +149,13 @@ int main(int argc, char **argv) {
       "mixq-compile: compile a Llama checkpoint (GGUF, Hugging Face "
       "safetensors folder or llama2.c .bin)\n");
 
+  bool wantReport = reportFormat.getNumOccurrences() > 0;
+  if (wantReport && reportFormat != "" && reportFormat != "table" &&
+      reportFormat != "json")
+    return fail("--report takes 'table' or 'json', not '" + reportFormat + "'");
+  if (!emitLevel.getNumOccurrences() && !wantReport)
+    return fail("nothing to do: give --emit=llm|mixq or --report (writing a "
+                ".mixq package arrives with the CPU end-to-end issue)");
   if (maxSeqLen < 0)
     return fail("--max-seq-len must be positive");
   auto start = std::chrono::steady_clock::now();
@@ -106,7 +172,11 @@ int main(int argc, char **argv) {
   if (failed(mlir::verify(*module)))
     return fail("internal error: the emitted llm IR does not verify");
 
-  if (emitLevel == EmitLevel::MixQ) {
+  bool emitting = emitLevel.getNumOccurrences() > 0;
+  if (emitting && emitLevel == EmitLevel::LLM)
+    if (int rc = printModule(*module))
+      return rc;
+  if (wantReport || (emitting && emitLevel == EmitLevel::MixQ)) {
     mlir::PassManager pm(&context);
     mlir::mixq::MixQQuantizeOptions quantizeOptions;
     quantizeOptions.scheme = schemeSpec;
@@ -115,14 +185,20 @@ int main(int argc, char **argv) {
     if (failed(pm.run(*module)))
       return 1; // the pass reported the error with its location
   }
-
-  std::string error;
-  auto output = mlir::openOutputFile(outputPath, &error);
-  if (!output)
-    return fail(error);
-  module->print(output->os());
-  output->os() << "\n";
-  output->keep();
+  if (emitting && emitLevel == EmitLevel::MixQ)
+    if (int rc = printModule(*module))
+      return rc;
+  if (wantReport) {
+    auto reports = mixq::quantizeModuleWeights(*module, (*model)->weights,
+                                               ProgressBar("quantizing"));
+    if (!reports)
+      return fail(toString(reports.takeError()));
+    std::string text = reportFormat == "json"
+                           ? mixq::formatReportJson(*reports)
+                           : mixq::formatReportTable(*reports);
+    // stdout carries the IR when --emit is given.
+    (emitting ? errs() : outs()) << text;
+  }
   if (verbose)
     errs() << formatv("mixq-compile: loaded {0} ({1}, {2} tensors, {3:F1} M "
                       "parameters) in {4:F3} s; total {5:F3} s\n",

@@ -1,0 +1,207 @@
+//===- WeightQuantizer.cpp - Pack a module's qtensor weights --------------===//
+
+#include "frontend/IR/WeightQuantizer.h"
+
+#include "dialect/MixQ/MixQOps.h"
+
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+
+using namespace mlir;
+using namespace ::mixq;
+using mlir::mixq::ComponentSpec;
+using mlir::mixq::QTensorType;
+using mlir::mixq::QuantizeOptions;
+using mlir::mixq::QuantSchemeAttrInterface;
+
+namespace {
+
+std::string printScheme(Attribute scheme) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  scheme.print(os);
+  return text;
+}
+
+double relativeFrobeniusError(const std::vector<float> &original,
+                              const std::vector<float> &reconstructed) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < original.size(); ++i) {
+    double d = double(original[i]) - double(reconstructed[i]);
+    diff += d * d;
+    norm += double(original[i]) * double(original[i]);
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
+llvm::Error weightError(const std::string &name, const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "weight '" + name + "': " + message);
+}
+
+/// Quantizes one weight and stores its components.
+llvm::Expected<WeightReport> quantizeOne(mlir::mixq::WeightOp op,
+                                         WeightStore &store) {
+  auto start = std::chrono::steady_clock::now();
+  std::string name = op.getName().str();
+  auto type = cast<QTensorType>(op.getType());
+  QuantSchemeAttrInterface scheme = type.getScheme();
+  ArrayRef<int64_t> shape = type.getShape();
+  const TensorView *view = store.lookup(name);
+  if (!view)
+    return weightError(name, "not in the WeightStore");
+  if (view->shape != std::vector<int64_t>(shape.begin(), shape.end()))
+    return weightError(name, "stored shape " + formatShape(view->shape) +
+                                 " differs from the IR's qtensor shape");
+  auto weights = readAllAsF32(*view);
+  if (!weights)
+    return weightError(name, weights.message());
+  auto packed = scheme.quantize(*weights, shape, QuantizeOptions());
+  if (!packed)
+    return weightError(name, llvm::toString(packed.takeError()));
+  auto reconstructed = scheme.dequantize(*packed, shape);
+  if (!reconstructed)
+    return weightError(name, llvm::toString(reconstructed.takeError()));
+
+  WeightReport report;
+  report.name = name;
+  report.rows = shape[0];
+  report.cols = shape[1];
+  report.scheme = printScheme(scheme);
+  report.relativeError = relativeFrobeniusError(*weights, *reconstructed);
+  SmallVector<ComponentSpec> components = scheme.getComponents(shape);
+  uint64_t bytes = 0, outliers = 0;
+  for (auto [spec, buffer] : llvm::zip_equal(components, *packed)) {
+    bytes += buffer.size();
+    // Schemes name their sparse outlier values "*outlier*" by convention.
+    if (StringRef(spec.name).contains("outlier") && spec.getSizeInBytes())
+      outliers += spec.getNumElements();
+    int64_t size = buffer.size();
+    if (Status s = store.addOwnedTensor(name + ":" + spec.name, DType::U8,
+                                        {size}, std::move(buffer));
+        !s)
+      return weightError(name, s.message());
+  }
+  double weightsCount = double(shape[0]) * double(shape[1]);
+  report.bitsPerWeight = 8.0 * double(bytes) / weightsCount;
+  report.outlierFraction = double(outliers) / weightsCount;
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return report;
+}
+
+} // namespace
+
+namespace mixq {
+llvm::Expected<std::vector<WeightReport>>
+quantizeModuleWeights(ModuleOp module, WeightStore &store,
+                      const QuantizeProgress &progress) {
+  // prefill and decode reference the same symbols: pack each once.
+  SmallVector<mlir::mixq::WeightOp> weights;
+  llvm::StringSet<> seen;
+  module.walk([&](mlir::mixq::WeightOp op) {
+    if (seen.insert(op.getName()).second)
+      weights.push_back(op);
+  });
+  std::vector<WeightReport> reports;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (progress)
+      progress(i, weights.size(), weights[i].getName().str());
+    auto report = quantizeOne(weights[i], store);
+    if (!report)
+      return report.takeError();
+    reports.push_back(std::move(*report));
+  }
+  if (progress)
+    progress(weights.size(), weights.size(), "");
+  return reports;
+}
+} // namespace mixq
+
+namespace {
+
+struct Totals {
+  double weights = 0, bits = 0, errorSum = 0, outliers = 0, seconds = 0;
+};
+
+std::string padRight(const std::string &text, size_t width) {
+  return text.size() >= width ? text
+                              : text + std::string(width - text.size(), ' ');
+}
+
+Totals totalsOf(const std::vector<WeightReport> &reports) {
+  Totals t;
+  for (const WeightReport &r : reports) {
+    double n = double(r.rows) * double(r.cols);
+    t.weights += n;
+    t.bits += r.bitsPerWeight * n;
+    t.errorSum += r.relativeError;
+    t.outliers += r.outlierFraction * n;
+    t.seconds += r.seconds;
+  }
+  return t;
+}
+
+} // namespace
+
+namespace mixq {
+std::string formatReportTable(const std::vector<WeightReport> &reports) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  size_t nameWidth = 6, schemeWidth = 6;
+  for (const WeightReport &r : reports) {
+    nameWidth = std::max(nameWidth, r.name.size());
+    schemeWidth = std::max(schemeWidth, r.scheme.size());
+  }
+  os << llvm::formatv("{0} {1,12} {2} {3,10} {4,10} {5,9} {6,8}\n",
+                      padRight("weight", nameWidth), "shape",
+                      padRight("scheme", schemeWidth), "bits/w", "rel.err",
+                      "outliers", "time");
+  for (const WeightReport &r : reports)
+    os << llvm::formatv(
+        "{0} {1,12} {2} {3,10:F4} {4,10:F5} {5,8:F3}% {6,7:F2}s\n",
+        padRight(r.name, nameWidth),
+        std::to_string(r.rows) + "x" + std::to_string(r.cols),
+        padRight(r.scheme, schemeWidth), r.bitsPerWeight, r.relativeError,
+        100.0 * r.outlierFraction, r.seconds);
+  Totals t = totalsOf(reports);
+  if (!reports.empty())
+    os << llvm::formatv(
+        "total: {0} weights, {1:F1} M parameters, {2:F4} bits/weight, mean "
+        "relative error {3:F5}, outliers {4:F3}%, {5:F1} s\n",
+        reports.size(), t.weights / 1e6, t.bits / t.weights,
+        t.errorSum / double(reports.size()), 100.0 * t.outliers / t.weights,
+        t.seconds);
+  return out;
+}
+
+std::string formatReportJson(const std::vector<WeightReport> &reports) {
+  nlohmann::ordered_json weights = nlohmann::ordered_json::array();
+  for (const WeightReport &r : reports)
+    weights.push_back({{"name", r.name},
+                       {"shape", {r.rows, r.cols}},
+                       {"scheme", r.scheme},
+                       {"bits_per_weight", r.bitsPerWeight},
+                       {"relative_error", r.relativeError},
+                       {"outlier_fraction", r.outlierFraction},
+                       {"seconds", r.seconds}});
+  Totals t = totalsOf(reports);
+  nlohmann::ordered_json total = {
+      {"weights", reports.size()},
+      {"parameters", t.weights},
+      {"bits_per_weight", reports.empty() ? 0.0 : t.bits / t.weights},
+      {"mean_relative_error",
+       reports.empty() ? 0.0 : t.errorSum / double(reports.size())},
+      {"outlier_fraction", reports.empty() ? 0.0 : t.outliers / t.weights},
+      {"seconds", t.seconds}};
+  return nlohmann::ordered_json{{"weights", weights}, {"total", total}}.dump(
+             2) +
+         "\n";
+}
+} // namespace mixq
