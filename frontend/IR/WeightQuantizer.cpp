@@ -46,7 +46,7 @@ llvm::Error weightError(const std::string &name, const llvm::Twine &message) {
 
 /// Quantizes one weight and stores its components.
 llvm::Expected<WeightReport> quantizeOne(mlir::mixq::WeightOp op,
-                                         WeightStore &store) {
+                                         WeightStore &store, bool keepPacked) {
   auto start = std::chrono::steady_clock::now();
   std::string name = op.getName().str();
   auto type = cast<QTensorType>(op.getType());
@@ -81,6 +81,8 @@ llvm::Expected<WeightReport> quantizeOne(mlir::mixq::WeightOp op,
     // Schemes name their sparse outlier values "*outlier*" by convention.
     if (StringRef(spec.name).contains("outlier") && spec.getSizeInBytes())
       outliers += spec.getNumElements();
+    if (!keepPacked)
+      continue;
     int64_t size = buffer.size();
     if (Status s = store.addOwnedTensor(name + ":" + spec.name, DType::U8,
                                         {size}, std::move(buffer));
@@ -100,7 +102,7 @@ llvm::Expected<WeightReport> quantizeOne(mlir::mixq::WeightOp op,
 
 namespace mixq {
 llvm::Expected<std::vector<WeightReport>>
-quantizeModuleWeights(ModuleOp module, WeightStore &store,
+quantizeModuleWeights(ModuleOp module, WeightStore &store, bool keepPacked,
                       const QuantizeProgress &progress) {
   // prefill and decode reference the same symbols: pack each once.
   SmallVector<mlir::mixq::WeightOp> weights;
@@ -113,7 +115,7 @@ quantizeModuleWeights(ModuleOp module, WeightStore &store,
   for (size_t i = 0; i < weights.size(); ++i) {
     if (progress)
       progress(i, weights.size(), weights[i].getName().str());
-    auto report = quantizeOne(weights[i], store);
+    auto report = quantizeOne(weights[i], store, keepPacked);
     if (!report)
       return report.takeError();
     reports.push_back(std::move(*report));

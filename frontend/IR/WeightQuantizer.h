@@ -35,9 +35,12 @@ using QuantizeProgress =
     std::function<void(size_t index, size_t total, const std::string &name)>;
 
 /// Packs every distinct mixq.weight of `module`; errors name the weight.
+/// With `keepPacked`, the component buffers are added to `store` (for the
+/// package writer); without, they are measured and dropped, so that a
+/// report on a 7B model needs memory for one weight at a time.
 llvm::Expected<std::vector<WeightReport>>
 quantizeModuleWeights(mlir::ModuleOp module, WeightStore &store,
-                      const QuantizeProgress &progress = {});
+                      bool keepPacked, const QuantizeProgress &progress = {});
 
 /// The per-weight table plus totals (parameter-weighted bits/weight and
 /// mean relative error), as text or as JSON.

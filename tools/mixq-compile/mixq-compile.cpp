@@ -189,7 +189,9 @@ int main(int argc, char **argv) {
     if (int rc = printModule(*module))
       return rc;
   if (wantReport) {
+    // Nothing consumes the packed buffers until the package writer lands.
     auto reports = mixq::quantizeModuleWeights(*module, (*model)->weights,
+                                               /*keepPacked=*/false,
                                                ProgressBar("quantizing"));
     if (!reports)
       return fail(toString(reports.takeError()));
