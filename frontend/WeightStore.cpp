@@ -5,6 +5,8 @@
 #include "dialect/MixQ/Quant/FloatFormats.h"
 
 #include <algorithm>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cstring>
 #include <limits>
 
@@ -215,6 +217,18 @@ std::vector<const TensorView *> WeightStore::tensors() const {
   for (const auto &entry : tensors_)
     out.push_back(&entry.second);
   return out;
+}
+
+void WeightStore::releasePages(const TensorView &view) const {
+  if (view.sourcePath.empty() || view.byteSize == 0)
+    return; // owned bytes are not file pages
+  // madvise works on whole pages; only pages entirely inside the view are
+  // released, so neighbouring tensors keep theirs.
+  uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (uintptr_t(view.data) + page - 1) / page * page;
+  uintptr_t end = (uintptr_t(view.data) + view.byteSize) / page * page;
+  if (end > begin)
+    ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
 }
 
 size_t WeightStore::size() const { return tensors_.size(); }

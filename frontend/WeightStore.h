@@ -96,6 +96,11 @@ public:
   std::vector<const TensorView *> tensors() const;
   size_t size() const;
 
+  /// Tells the kernel that `view`'s file pages are not needed any more, so
+  /// that streaming through a checkpoint larger than memory does not keep
+  /// it resident (the pages are re-read from the file if touched again).
+  void releasePages(const TensorView &view) const;
+
   /// Renames a tensor (loaders that discover aliases late).
   Status rename(const std::string &from, const std::string &to);
 

@@ -61,6 +61,7 @@ llvm::Expected<WeightReport> quantizeOne(mlir::mixq::WeightOp op,
   auto weights = readAllAsF32(*view);
   if (!weights)
     return weightError(name, weights.message());
+  store.releasePages(*view);
   auto packed = scheme.quantize(*weights, shape, QuantizeOptions());
   if (!packed)
     return weightError(name, llvm::toString(packed.takeError()));

@@ -79,6 +79,11 @@ TEST(WeightStore, ViewsAndConversion) {
   EXPECT_EQ((*b)[0], 3.0f);
   // Zero-copy: the view points into the mapping.
   EXPECT_EQ(store.lookup("h")->data, (*file)->data() + 16);
+  // Released pages are re-read from the file when touched again.
+  store.releasePages(*store.lookup("m"));
+  auto again = readAllAsF32(*store.lookup("m"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, (std::vector<float>{1.0f, -2.0f, 0.5f, 3.0f}));
   std::remove(path.c_str());
 }
 
