@@ -8,6 +8,8 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 
+#include <cmath>
+#include <cstdio>
 #include <regex>
 
 using namespace mlir;
@@ -98,6 +100,14 @@ public:
       return llvm::Error::success();
     if (StringRef(option->value).getAsInteger(10, out))
       return valueError(*option, "an integer");
+    return llvm::Error::success();
+  }
+  llvm::Error getDouble(StringRef key, double &out) {
+    const SchemeSpecOption *option = find(key);
+    if (!option)
+      return llvm::Error::success();
+    if (StringRef(option->value).getAsDouble(out))
+      return valueError(*option, "a number");
     return llvm::Error::success();
   }
   llvm::Error getBool(StringRef key, bool &out) {
@@ -210,6 +220,106 @@ llvm::Expected<QuantSchemeAttrInterface> buildLUT(MLIRContext *context,
   return cast<QuantSchemeAttrInterface>(LUTSchemeAttr::get(context, bits));
 }
 
+std::string formatNumber(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", value);
+  return text;
+}
+
+llvm::Expected<QuantSchemeAttrInterface>
+buildMixed(MLIRContext *context, const SchemeSpec &spec,
+           const SchemeSpecPart &part) {
+  OptionReader reader(spec, part);
+  int64_t group = 64, lo = 2, hi = 4, block = 16;
+  double hiFrac = 0.1, bits = 2.9, outliers = 0.005;
+  if (auto err = reader.getInt("group", group))
+    return std::move(err);
+  if (auto err = reader.getInt("lo", lo))
+    return std::move(err);
+  if (auto err = reader.getInt("hi", hi))
+    return std::move(err);
+  if (auto err = reader.getDouble("hi-frac", hiFrac))
+    return std::move(err);
+  if (auto err = reader.getDouble("bits", bits))
+    return std::move(err);
+  if (auto err = reader.getDouble("outliers", outliers))
+    return std::move(err);
+  if (auto err = reader.getInt("block", block))
+    return std::move(err);
+  if (auto err =
+          reader.checkAllUsed("group, lo, hi, hi-frac, bits, outliers, block"))
+    return std::move(err);
+  // The checks of MixedSchemeAttr::verify, pointing at the option.
+  if (lo < 1 || lo > 7)
+    return reader.error("lo",
+                        "mixed lo must be in 1..7, got " + llvm::Twine(lo));
+  if (hi <= lo || hi > 8)
+    return reader.error("hi", "mixed hi must be in " + llvm::Twine(lo + 1) +
+                                  "..8, got " + llvm::Twine(hi));
+  if (group <= 0)
+    return reader.error("group", "mixed group must be positive, got " +
+                                     llvm::Twine(group));
+  if (group * lo % 32 != 0 || group * (hi - lo) % 32 != 0)
+    return reader.error("group", "mixed group (" + llvm::Twine(group) +
+                                     ") times lo and times hi - lo must be "
+                                     "multiples of 32");
+  if (!(hiFrac >= 0.0 && hiFrac <= 1.0))
+    return reader.error("hi-frac", "mixed hi-frac must be in [0, 1], got " +
+                                       formatNumber(hiFrac));
+  if (!(bits >= 0.0 && std::isfinite(bits)))
+    return reader.error("bits",
+                        "mixed bits (target bits per weight) must be finite "
+                        "and >= 0, got " +
+                            formatNumber(bits));
+  if (!(outliers >= 0.0 && outliers < 1.0))
+    return reader.error("outliers", "mixed outliers must be in [0, 1), got " +
+                                        formatNumber(outliers));
+  if (block < 1)
+    return reader.error("block",
+                        "mixed block must be >= 1, got " + llvm::Twine(block));
+  return cast<QuantSchemeAttrInterface>(MixedSchemeAttr::get(
+      context, group, static_cast<unsigned>(lo), static_cast<unsigned>(hi),
+      hiFrac, bits, outliers, block));
+}
+
+llvm::Expected<QuantSchemeAttrInterface>
+buildBitplane(MLIRContext *context, const SchemeSpec &spec,
+              const SchemeSpecPart &part) {
+  OptionReader reader(spec, part);
+  int64_t seed = 3, parent = 4, width = 0;
+  if (auto err = reader.getInt("seed", seed))
+    return std::move(err);
+  if (auto err = reader.getInt("parent", parent))
+    return std::move(err);
+  if (auto err = reader.getInt("width", width))
+    return std::move(err);
+  bool hasWidth = llvm::any_of(
+      part.options, [](const SchemeSpecOption &o) { return o.key == "width"; });
+  if (auto err = reader.checkAllUsed("seed, parent, width"))
+    return std::move(err);
+  // The checks of BitplaneSchemeAttr::verify, pointing at the option.
+  if (parent < 1 || parent > 8)
+    return reader.error("parent", "bitplane parent must be in 1..8, got " +
+                                      llvm::Twine(parent));
+  if (seed < 1 || seed > parent)
+    return reader.error("seed", "bitplane seed must be in 1.." +
+                                    llvm::Twine(parent) + " (parent), got " +
+                                    llvm::Twine(seed));
+  if (hasWidth && (width < seed || width > parent))
+    return reader.error("width",
+                        "bitplane width must be in " + llvm::Twine(seed) +
+                            ".." + llvm::Twine(parent) +
+                            " (seed..parent), got " + llvm::Twine(width));
+  // Decoding at the parent width is the attribute's default: leave it
+  // implicit so that the printed scheme is canonical.
+  std::optional<unsigned> decodeWidth;
+  if (hasWidth && width != parent)
+    decodeWidth = static_cast<unsigned>(width);
+  return cast<QuantSchemeAttrInterface>(
+      BitplaneSchemeAttr::get(context, static_cast<unsigned>(seed),
+                              static_cast<unsigned>(parent), decodeWidth));
+}
+
 } // namespace
 
 llvm::Expected<QuantSchemeAttrInterface>
@@ -222,8 +332,11 @@ mlir::mixq::buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec) {
     return buildAffine(context, spec, part);
   if (part.name == "lut")
     return buildLUT(context, spec, part);
-  if (part.name == "mixed" || part.name == "sparse" || part.name == "quik" ||
-      part.name == "bitplane")
+  if (part.name == "mixed")
+    return buildMixed(context, spec, part);
+  if (part.name == "bitplane")
+    return buildBitplane(context, spec, part);
+  if (part.name == "sparse" || part.name == "quik")
     return makeSpecError(spec, part.offset,
                          "scheme '" + part.name +
                              "' has a host quantizer but no IR attribute "

@@ -1,26 +1,69 @@
 //===- MixQAttrs.cpp - quantization scheme attributes ---------------------===//
 //
-// #mixq.affine and #mixq.lut: the host quantizers live in the dependency-free
-// quant core (dialect/MixQ/Quant); this file adapts them to
-// QuantSchemeAttrInterface and emits the dequantization IR.
+// #mixq.affine, #mixq.lut, #mixq.mixed and #mixq.bitplane: the host
+// quantizers live in the dependency-free quant core (dialect/MixQ/Quant);
+// this file adapts them to QuantSchemeAttrInterface and emits the
+// dequantization IR.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
 #include "dialect/MixQ/Quant/AffineQuantizer.h"
 #include "dialect/MixQ/Quant/BitPacking.h"
+#include "dialect/MixQ/Quant/BitplaneQuantizer.h"
 #include "dialect/MixQ/Quant/LUTQuantizer.h"
+#include "dialect/MixQ/Quant/MixedQuantizer.h"
 #include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 using namespace mlir;
 using namespace mlir::mixq;
+
+FailureOr<APFloat> mlir::mixq::parseDoubleParameter(AsmParser &parser) {
+  int64_t integer = 0;
+  OptionalParseResult parsedInteger = parser.parseOptionalInteger(integer);
+  if (parsedInteger.has_value()) {
+    if (failed(*parsedInteger))
+      return failure();
+    return APFloat(static_cast<double>(integer));
+  }
+  double value = 0.0;
+  if (parser.parseFloat(value))
+    return failure();
+  return APFloat(value);
+}
+
+void mlir::mixq::printDoubleParameter(AsmPrinter &printer,
+                                      const APFloat &apValue) {
+  double value = apValue.convertToDouble();
+  // The shortest %g form that reads back as the same double.
+  char text[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, value);
+    if (std::strtod(text, nullptr) == value)
+      break;
+  }
+  std::string result(text);
+  // MLIR float literals need a '.': 3 -> 3.0, 1e-05 -> 1.0e-05.
+  if (std::isfinite(value) && result.find('.') == std::string::npos) {
+    size_t exponent = result.find('e');
+    result.insert(exponent == std::string::npos ? result.size() : exponent,
+                  ".0");
+  }
+  printer << result;
+}
 
 #define GET_ATTRDEF_CLASSES
 #include "dialect/MixQ/MixQAttrs.cpp.inc"
@@ -284,6 +327,515 @@ LUTSchemeAttr::buildDequantTile(OpBuilder &b, Location loc,
     Value entry = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
     Value w =
         buildExtendToF32(b, loc, reader.load(b, loc, LUTTable, {row, entry}));
+    values.push_back(buildTruncateFromF32(b, loc, w, resultType));
+  }
+  return values;
+}
+
+//===----------------------------------------------------------------------===//
+// MixedSchemeAttr
+//===----------------------------------------------------------------------===//
+
+namespace {
+enum MixedComponent : unsigned {
+  MixedLowCodes = 0,
+  MixedHighCodes = 1,
+  MixedHighRowStart = 2,
+  MixedBitMap = 3,
+  MixedScaleCodes = 4,
+  MixedZeroCodes = 5,
+  MixedBlockParams = 6,
+  MixedRowPtr = 7,
+  MixedColIdx = 8,
+  MixedValues = 9,
+  MixedNumComponents = 10
+};
+
+::mixq::quant::MixedParams getMixedParams(MixedSchemeAttr attr) {
+  ::mixq::quant::MixedParams params;
+  params.groupSize = attr.getGroup();
+  params.lowBits = attr.getLo();
+  params.highBits = attr.getHi();
+  params.highFraction = attr.getHighFraction();
+  params.targetBitsPerWeight = attr.getTargetBitsPerWeight();
+  params.outlierFraction = attr.getOutlierFraction();
+  params.blockGroups = attr.getBlock();
+  return params;
+}
+
+template <typename T> PackedBuffer vectorToBytes(const std::vector<T> &values) {
+  PackedBuffer bytes(values.size() * sizeof(T));
+  if (!bytes.empty())
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+template <typename T> std::vector<T> bytesToVector(const PackedBuffer &bytes) {
+  std::vector<T> values(bytes.size() / sizeof(T));
+  if (!values.empty())
+    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
+  return values;
+}
+
+Value i32Constant(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
+}
+
+/// Loads an integer element and widens it, unsigned, to an index.
+Value loadIndex(OpBuilder &b, Location loc, const ComponentReader &reader,
+                unsigned component, ValueRange indices) {
+  Value value = reader.load(b, loc, component, indices);
+  return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), value);
+}
+} // namespace
+
+LogicalResult
+MixedSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t group, unsigned lo, unsigned hi,
+                        APFloat hiFracValue, APFloat bitsValue,
+                        APFloat outliersValue, int64_t block) {
+  // Stored as IEEE doubles (the parser and the double builder make them).
+  for (const APFloat *value : {&hiFracValue, &bitsValue, &outliersValue})
+    if (&value->getSemantics() != &APFloat::IEEEdouble())
+      return emitError() << "mixed 'hi_frac', 'bits' and 'outliers' must be "
+                            "IEEE doubles";
+  double hiFrac = hiFracValue.convertToDouble();
+  double bits = bitsValue.convertToDouble();
+  double outliers = outliersValue.convertToDouble();
+  if (lo < 1 || lo > 7)
+    return emitError() << "mixed 'lo' must be in 1..7, got " << lo;
+  if (hi <= lo || hi > 8)
+    return emitError() << "mixed 'hi' must be in " << lo + 1 << "..8, got "
+                       << hi;
+  if (group <= 0)
+    return emitError() << "mixed 'group' must be positive, got " << group;
+  if (group * lo % 32 != 0 || group * (hi - lo) % 32 != 0)
+    return emitError() << "mixed 'group' (" << group << ") times 'lo' (" << lo
+                       << ") and times 'hi' - 'lo' (" << hi - lo
+                       << ") must be multiples of 32, so that groups are "
+                          "word-aligned";
+  if (!(hiFrac >= 0.0 && hiFrac <= 1.0))
+    return emitError() << "mixed 'hi_frac' must be in [0, 1], got " << hiFrac;
+  if (!(bits >= 0.0 && std::isfinite(bits)))
+    return emitError() << "mixed 'bits' (target bits per weight) must be "
+                          "finite and >= 0, got "
+                       << bits;
+  if (!(outliers >= 0.0 && outliers < 1.0))
+    return emitError() << "mixed 'outliers' must be in [0, 1), got "
+                       << outliers;
+  if (block < 1)
+    return emitError() << "mixed 'block' must be >= 1, got " << block;
+  return success();
+}
+
+LogicalResult MixedSchemeAttr::verifyShape(
+    ArrayRef<int64_t> shape,
+    function_ref<InFlightDiagnostic()> emitError) const {
+  if (shape.size() != 2)
+    return emitError() << "mixed scheme expects an N x K matrix";
+  if (shape[1] % getGroup() != 0)
+    return emitError() << "mixed 'group' (" << getGroup()
+                       << ") does not divide the number of inputs K = "
+                       << shape[1];
+  if (shape[0] * shape[1] > std::numeric_limits<int32_t>::max())
+    return emitError() << "mixed scheme: " << shape[0] * shape[1]
+                       << " weights exceed the int32 outlier row pointers";
+  return success();
+}
+
+int64_t MixedSchemeAttr::getNumHighGroups(ArrayRef<int64_t> shape) const {
+  return ::mixq::quant::mixedHighGroupCount(getMixedParams(*this), shape[0],
+                                            shape[1]);
+}
+
+int64_t MixedSchemeAttr::getNumOutliers(ArrayRef<int64_t> shape) const {
+  // Outliers are taken among the weights of the low groups only.
+  int64_t lowWeights =
+      (shape[0] * (shape[1] / getGroup()) - getNumHighGroups(shape)) *
+      getGroup();
+  int64_t wanted =
+      std::llround(getOutlierFraction() * double(shape[0] * shape[1]));
+  return std::min(wanted, lowWeights);
+}
+
+SmallVector<ComponentSpec>
+MixedSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
+  MLIRContext *ctx = getContext();
+  Type i8 = IntegerType::get(ctx, 8), i32 = IntegerType::get(ctx, 32);
+  Type f16 = Float16Type::get(ctx);
+  int64_t rows = shape[0], cols = shape[1], group = getGroup();
+  int64_t groups = cols / group;
+  int64_t blocks = (groups + getBlock() - 1) / getBlock();
+  int64_t nnz = getNumOutliers(shape);
+  Type colIdx = ::mixq::quant::sparseColIndexBytes(cols) == 2
+                    ? IntegerType::get(ctx, 16)
+                    : i32;
+  SmallVector<ComponentSpec> components;
+  components.push_back({"low_codes",
+                        i32,
+                        {rows, ::mixq::quant::packedWordCount(cols, getLo())}});
+  components.push_back(
+      {"high_codes",
+       i32,
+       {getNumHighGroups(shape), group * int64_t(getHi() - getLo()) / 32}});
+  components.push_back({"high_row_start", i32, {rows + 1}});
+  components.push_back(
+      {"bit_map", i32, {rows, ::mixq::quant::packedWordCount(groups, 1)}});
+  components.push_back({"scale_codes", i8, {rows, groups}});
+  components.push_back(
+      {"zero_codes",
+       i32,
+       {rows, ::mixq::quant::packedWordCount(
+                  groups, ::mixq::quant::kMixedZeroCodeBits)}});
+  components.push_back({"block_params", f16, {rows, blocks, 2}});
+  components.push_back({"outlier_row_ptr", i32, {rows + 1}});
+  components.push_back({"outlier_col_idx", colIdx, {nnz}});
+  components.push_back({"outlier_values", f16, {nnz}});
+  return components;
+}
+
+llvm::Expected<PackedWeights>
+MixedSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
+                          const QuantizeOptions &options) const {
+  ::mixq::quant::MixedParams params = getMixedParams(*this);
+  std::string problem =
+      ::mixq::quant::validateMixed(params, shape[0], shape[1]);
+  if (!problem.empty())
+    return llvm::createStringError(problem);
+  if (static_cast<int64_t>(weights.size()) != shape[0] * shape[1])
+    return llvm::createStringError("weight buffer does not match the shape");
+  std::optional<::mixq::quant::Sensitivity> sensitivity;
+  if (!options.inputSensitivity.empty()) {
+    sensitivity.emplace();
+    sensitivity->meanSquare.assign(options.inputSensitivity.begin(),
+                                   options.inputSensitivity.end());
+    problem = ::mixq::quant::validateSensitivity(*sensitivity, shape[1]);
+    if (!problem.empty())
+      return llvm::createStringError("mixed: " + problem);
+  }
+  ::mixq::quant::MixedQuantized q =
+      ::mixq::quant::quantizeMixed(weights.data(), shape[0], shape[1], params,
+                                   sensitivity ? &*sensitivity : nullptr);
+  PackedWeights packed;
+  packed.push_back(vectorToBytes(q.lowCodes));
+  packed.push_back(vectorToBytes(q.highCodes));
+  packed.push_back(vectorToBytes(q.highRowStart));
+  packed.push_back(vectorToBytes(q.bitMap));
+  packed.push_back(vectorToBytes(q.scaleCodes));
+  packed.push_back(vectorToBytes(q.zeroCodes));
+  packed.push_back(vectorToBytes(q.blockParams));
+  packed.push_back(vectorToBytes(q.outliers.rowPtr));
+  packed.push_back(vectorToBytes(q.outliers.colIdx));
+  packed.push_back(vectorToBytes(q.outliers.values));
+  // The outlier count is fixed by the shape unless weights are NaN (never
+  // selected), which the fixed component shapes cannot describe.
+  if (llvm::Error err = checkPackedSizes(getComponents(shape), packed))
+    return llvm::createStringError(
+        "mixed: the quantized matrix does not fit the scheme's components "
+        "(NaN weights?): " +
+        llvm::toString(std::move(err)));
+  return packed;
+}
+
+llvm::Expected<std::vector<float>>
+MixedSchemeAttr::dequantize(const PackedWeights &packed,
+                            ArrayRef<int64_t> shape) const {
+  if (llvm::Error err = checkPackedSizes(getComponents(shape), packed))
+    return std::move(err);
+  ::mixq::quant::MixedParams params = getMixedParams(*this);
+  std::string problem =
+      ::mixq::quant::validateMixed(params, shape[0], shape[1]);
+  if (!problem.empty())
+    return llvm::createStringError(problem);
+  ::mixq::quant::MixedQuantized q;
+  q.lowCodes = bytesToVector<uint32_t>(packed[MixedLowCodes]);
+  q.highCodes = bytesToVector<uint32_t>(packed[MixedHighCodes]);
+  q.highRowStart = bytesToVector<int32_t>(packed[MixedHighRowStart]);
+  q.bitMap = bytesToVector<uint32_t>(packed[MixedBitMap]);
+  q.scaleCodes = packed[MixedScaleCodes];
+  q.zeroCodes = bytesToVector<uint32_t>(packed[MixedZeroCodes]);
+  q.blockParams = bytesToVector<uint16_t>(packed[MixedBlockParams]);
+  q.outliers.rowPtr = bytesToVector<int32_t>(packed[MixedRowPtr]);
+  q.outliers.colIdx = packed[MixedColIdx];
+  q.outliers.values = bytesToVector<uint16_t>(packed[MixedValues]);
+  return ::mixq::quant::dequantizeMixed(q, shape[0], shape[1], params);
+}
+
+SmallVector<Value> MixedSchemeAttr::buildDequantTile(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t tileCols,
+    FloatType resultType) const {
+  unsigned lo = getLo(), hi = getHi(), extraBits = hi - lo;
+  int64_t group = getGroup();
+  int64_t lowWordsPerRow = ::mixq::quant::packedWordCount(shape[1], lo);
+  int64_t highWordsPerGroup = group * int64_t(extraBits) / 32;
+  int64_t zeroWordsPerRow = ::mixq::quant::packedWordCount(
+      shape[1] / group, ::mixq::quant::kMixedZeroCodeBits);
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  Value c0 = indexConst(b, loc, 0), c1 = indexConst(b, loc, 1);
+  Value c32 = indexConst(b, loc, 32);
+
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < tileCols; ++i) {
+    Value c = i == 0 ? col
+                     : arith::AddIOp::create(b, loc, col, indexConst(b, loc, i))
+                           .getResult();
+    // Group g, its bit in the bit map, and whether it is high.
+    Value g = arith::DivUIOp::create(b, loc, c, indexConst(b, loc, group));
+    Value mapWordIndex = arith::DivUIOp::create(b, loc, g, c32);
+    Value mapWord = reader.load(b, loc, MixedBitMap, {row, mapWordIndex});
+    Value mapBit = arith::IndexCastUIOp::create(
+        b, loc, i32, arith::RemUIOp::create(b, loc, g, c32));
+    Value isHigh = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ne,
+        arith::AndIOp::create(b, loc,
+                              arith::ShRUIOp::create(b, loc, mapWord, mapBit),
+                              i32Constant(b, loc, 1)),
+        i32Constant(b, loc, 0));
+
+    // The lo-bit code is at a fixed position for every weight.
+    Value lowCode = buildPackedCodeLoad(b, loc, reader, MixedLowCodes, row, c,
+                                        lo, lowWordsPerRow);
+    // High groups: append the low hi - lo bits from the group's row of
+    // high_codes, h = high_row_start[row] + popcount(map bits below g).
+    auto ifOp = scf::IfOp::create(
+        b, loc, isHigh,
+        [&](OpBuilder &tb, Location tl) {
+          auto count = scf::ForOp::create(
+              tb, tl, c0, mapWordIndex, c1, ValueRange{i32Constant(tb, tl, 0)},
+              [&](OpBuilder &fb, Location fl, Value w, ValueRange args) {
+                Value word = reader.load(fb, fl, MixedBitMap, {row, w});
+                Value sum = arith::AddIOp::create(
+                    fb, fl, args[0], math::CtPopOp::create(fb, fl, word));
+                scf::YieldOp::create(fb, fl, sum);
+              });
+          // (1 << bit) - 1 selects the bits below g in its own word.
+          Value below = arith::SubIOp::create(
+              tb, tl,
+              arith::ShLIOp::create(tb, tl, i32Constant(tb, tl, 1), mapBit),
+              i32Constant(tb, tl, 1));
+          Value inWord = math::CtPopOp::create(
+              tb, tl, arith::AndIOp::create(tb, tl, mapWord, below));
+          Value before = arith::IndexCastUIOp::create(
+              tb, tl, tb.getIndexType(),
+              arith::AddIOp::create(tb, tl, count.getResult(0), inWord));
+          Value highRow = arith::AddIOp::create(
+              tb, tl, loadIndex(tb, tl, reader, MixedHighRowStart, {row}),
+              before);
+          Value inGroup =
+              arith::RemUIOp::create(tb, tl, c, indexConst(tb, tl, group));
+          Value extra =
+              buildPackedCodeLoad(tb, tl, reader, MixedHighCodes, highRow,
+                                  inGroup, extraBits, highWordsPerGroup);
+          Value code = arith::OrIOp::create(
+              tb, tl,
+              arith::ShLIOp::create(tb, tl, lowCode,
+                                    i32Constant(tb, tl, extraBits)),
+              extra);
+          scf::YieldOp::create(tb, tl, code);
+        },
+        [&](OpBuilder &eb, Location el) {
+          scf::YieldOp::create(eb, el, lowCode);
+        });
+    Value code = ifOp.getResult(0);
+
+    // Second order: range = rmin + sc * step, s = range / maxq,
+    // z = zc * maxq / 15, all in f32 as in the host dequantizer.
+    Value blockIndex =
+        arith::DivUIOp::create(b, loc, g, indexConst(b, loc, getBlock()));
+    Value rmin = buildExtendToF32(
+        b, loc, reader.load(b, loc, MixedBlockParams, {row, blockIndex, c0}));
+    Value step = buildExtendToF32(
+        b, loc, reader.load(b, loc, MixedBlockParams, {row, blockIndex, c1}));
+    Value scaleCode = arith::UIToFPOp::create(
+        b, loc, f32, reader.load(b, loc, MixedScaleCodes, {row, g}));
+    Value range = arith::AddFOp::create(
+        b, loc, rmin, arith::MulFOp::create(b, loc, scaleCode, step));
+    Value maxq = arith::SelectOp::create(
+        b, loc, isHigh, f32Const(b, loc, float((1u << hi) - 1u)),
+        f32Const(b, loc, float((1u << lo) - 1u)));
+    Value scale = arith::DivFOp::create(b, loc, range, maxq);
+    Value zeroCode =
+        buildPackedCodeLoad(b, loc, reader, MixedZeroCodes, row, g,
+                            ::mixq::quant::kMixedZeroCodeBits, zeroWordsPerRow);
+    Value zero = arith::DivFOp::create(
+        b, loc,
+        arith::MulFOp::create(
+            b, loc, arith::UIToFPOp::create(b, loc, f32, zeroCode), maxq),
+        f32Const(b, loc, 15.0f));
+    Value dense = arith::MulFOp::create(
+        b, loc,
+        arith::SubFOp::create(b, loc,
+                              arith::UIToFPOp::create(b, loc, f32, code), zero),
+        scale);
+
+    // Sparse outliers: search the row's CSR slice for column c.
+    Value begin = loadIndex(b, loc, reader, MixedRowPtr, {row});
+    Value end = loadIndex(b, loc, reader, MixedRowPtr,
+                          {arith::AddIOp::create(b, loc, row, c1).getResult()});
+    auto search = scf::ForOp::create(
+        b, loc, begin, end, c1, ValueRange{dense},
+        [&](OpBuilder &fb, Location fl, Value e, ValueRange args) {
+          Value entryCol = loadIndex(fb, fl, reader, MixedColIdx, {e});
+          Value hit = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
+                                            entryCol, c);
+          Value residual =
+              buildExtendToF32(fb, fl, reader.load(fb, fl, MixedValues, {e}));
+          Value sum = arith::AddFOp::create(fb, fl, dense, residual);
+          scf::YieldOp::create(
+              fb, fl,
+              arith::SelectOp::create(fb, fl, hit, sum, args[0]).getResult());
+        });
+    values.push_back(
+        buildTruncateFromF32(b, loc, search.getResult(0), resultType));
+  }
+  return values;
+}
+
+//===----------------------------------------------------------------------===//
+// BitplaneSchemeAttr
+//===----------------------------------------------------------------------===//
+
+namespace {
+::mixq::quant::BitplaneParams getBitplaneParams(BitplaneSchemeAttr attr) {
+  ::mixq::quant::BitplaneParams params;
+  params.seedBits = attr.getSeed();
+  params.parentBits = attr.getParent();
+  return params;
+}
+} // namespace
+
+LogicalResult
+BitplaneSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                           unsigned seed, unsigned parent,
+                           std::optional<unsigned> width) {
+  if (parent < 1 || parent > 8)
+    return emitError() << "bitplane 'parent' must be in 1..8, got " << parent;
+  if (seed < 1 || seed > parent)
+    return emitError() << "bitplane 'seed' must be in 1.." << parent
+                       << " (parent), got " << seed;
+  if (width && (*width < seed || *width > parent))
+    return emitError() << "bitplane 'width' must be in " << seed << ".."
+                       << parent << " (seed..parent), got " << *width;
+  return success();
+}
+
+LogicalResult BitplaneSchemeAttr::verifyShape(
+    ArrayRef<int64_t> shape,
+    function_ref<InFlightDiagnostic()> emitError) const {
+  if (shape.size() != 2)
+    return emitError() << "bitplane scheme expects an N x K matrix";
+  if (shape[1] > std::numeric_limits<int32_t>::max())
+    return emitError() << "bitplane scheme: " << shape[1]
+                       << " inputs exceed int32 positions";
+  return success();
+}
+
+SmallVector<ComponentSpec>
+BitplaneSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
+  MLIRContext *ctx = getContext();
+  int64_t rows = shape[0];
+  int64_t words = ::mixq::quant::packedWordCount(shape[1], 1);
+  SmallVector<ComponentSpec> components;
+  for (unsigned j = 0; j < getParent(); ++j)
+    components.push_back({"plane" + std::to_string(j),
+                          IntegerType::get(ctx, 32),
+                          {rows, words}});
+  for (unsigned b = getSeed(); b <= getParent(); ++b)
+    components.push_back({"lut" + std::to_string(b),
+                          Float16Type::get(ctx),
+                          {rows, int64_t(1) << b}});
+  return components;
+}
+
+llvm::Expected<PackedWeights>
+BitplaneSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
+                             const QuantizeOptions &options) const {
+  ::mixq::quant::BitplaneParams params = getBitplaneParams(*this);
+  int64_t rows = shape[0], cols = shape[1];
+  std::string problem = ::mixq::quant::validateBitplane(params, rows, cols);
+  if (!problem.empty())
+    return llvm::createStringError(problem);
+  if (static_cast<int64_t>(weights.size()) != rows * cols)
+    return llvm::createStringError("weight buffer does not match the shape");
+  std::optional<::mixq::quant::Sensitivity> sensitivity;
+  if (!options.inputSensitivity.empty()) {
+    sensitivity.emplace();
+    sensitivity->meanSquare.assign(options.inputSensitivity.begin(),
+                                   options.inputSensitivity.end());
+    problem = ::mixq::quant::validateSensitivity(*sensitivity, cols);
+    if (!problem.empty())
+      return llvm::createStringError("bitplane: " + problem);
+  }
+  ::mixq::quant::BitplaneQuantized q =
+      ::mixq::quant::quantizeBitplane(weights.data(), rows, cols, params,
+                                      sensitivity ? &*sensitivity : nullptr);
+  // The host stores the planes, and the LUTs, back to back: split them.
+  int64_t planeWords = rows * ::mixq::quant::packedWordCount(cols, 1);
+  PackedWeights packed;
+  for (unsigned j = 0; j < getParent(); ++j)
+    packed.push_back(vectorToBytes(
+        std::vector<uint32_t>(q.planes.begin() + j * planeWords,
+                              q.planes.begin() + (j + 1) * planeWords)));
+  for (unsigned b = getSeed(); b <= getParent(); ++b) {
+    int64_t offset = ::mixq::quant::bitplaneLUTOffset(params, rows, b);
+    packed.push_back(vectorToBytes(std::vector<uint16_t>(
+        q.luts.begin() + offset, q.luts.begin() + offset + (rows << b))));
+  }
+  return packed;
+}
+
+llvm::Expected<std::vector<float>>
+BitplaneSchemeAttr::dequantize(const PackedWeights &packed,
+                               ArrayRef<int64_t> shape) const {
+  if (llvm::Error err = checkPackedSizes(getComponents(shape), packed))
+    return std::move(err);
+  ::mixq::quant::BitplaneParams params = getBitplaneParams(*this);
+  std::string problem =
+      ::mixq::quant::validateBitplane(params, shape[0], shape[1]);
+  if (!problem.empty())
+    return llvm::createStringError(problem);
+  ::mixq::quant::BitplaneQuantized q;
+  unsigned numPlanes = getParent();
+  for (unsigned j = 0; j < numPlanes; ++j) {
+    std::vector<uint32_t> plane = bytesToVector<uint32_t>(packed[j]);
+    q.planes.insert(q.planes.end(), plane.begin(), plane.end());
+  }
+  for (unsigned b = getSeed(); b <= getParent(); ++b) {
+    std::vector<uint16_t> lut =
+        bytesToVector<uint16_t>(packed[numPlanes + b - getSeed()]);
+    q.luts.insert(q.luts.end(), lut.begin(), lut.end());
+  }
+  return ::mixq::quant::dequantizeBitplane(q, shape[0], shape[1], params,
+                                           getDecodeWidth());
+}
+
+SmallVector<Value> BitplaneSchemeAttr::buildDequantTile(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t tileCols,
+    FloatType resultType) const {
+  unsigned width = getDecodeWidth();
+  int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], 1);
+  unsigned lutComponent = getParent() + (width - getSeed());
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < tileCols; ++i) {
+    Value c = i == 0 ? col
+                     : arith::AddIOp::create(b, loc, col, indexConst(b, loc, i))
+                           .getResult();
+    // code = sum_{j < width} bit_j << (width - 1 - j): only the top `width`
+    // planes are read.
+    Value code;
+    for (unsigned j = 0; j < width; ++j) {
+      Value bit =
+          buildPackedCodeLoad(b, loc, reader, j, row, c, 1, wordsPerRow);
+      if (j + 1 < width)
+        bit = arith::ShLIOp::create(b, loc, bit,
+                                    i32Constant(b, loc, width - 1 - j));
+      code = code ? arith::OrIOp::create(b, loc, code, bit).getResult() : bit;
+    }
+    Value entry = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
+    Value w = buildExtendToF32(b, loc,
+                               reader.load(b, loc, lutComponent, {row, entry}));
     values.push_back(buildTruncateFromF32(b, loc, w, resultType));
   }
   return values;

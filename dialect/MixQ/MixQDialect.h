@@ -3,6 +3,8 @@
 #define MIXQ_DIALECT_MIXQ_MIXQDIALECT_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Dialect.h"
 
 #include "dialect/MixQ/MixQDialect.h.inc"

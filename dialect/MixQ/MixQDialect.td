@@ -29,7 +29,10 @@ def MixQ_Dialect : Dialect {
     void registerAttributes();
     void registerTypes();
   }];
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  // Schemes emit scf loops and math.ctpop in their dequantization IR.
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect"];
 }
 
 class MixQ_Op<string mnemonic, list<Trait> traits = []>

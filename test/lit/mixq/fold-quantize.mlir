@@ -89,6 +89,126 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
   return %q : !mixq.qtensor<1x16, #mixq.lut<bits = 3>>
 }
 
+// #mixq.mixed, 2 x 128, group 64, hi_frac = 0.25: H = 1 high group (the
+// 2.9-bit budget adds none on so small a matrix), round(0.005 * 256) = 1
+// outlier. The weights (also run-mixed.mlir @mixed_outlier):
+//   row 0, g0: w[c] = 16 (c % 16 - 8)          (score 240 * 348160, highest)
+//   row 0, g1: w[64] = -80, w[65] = 80, w[66] = 160, else 0
+//   row 1, g0: w[0] = -1, w[1] = 2, w[2] = 1, w[3] = 200, else 0
+//   row 1, g1: w[64] = 2, w[65] = -1, else 0
+// Group (0, 0) is high: bit_map = [[1], [0]], high_row_start = 0 1 1. The
+// largest |w| of the low groups is w[1][3] = 200: outlier_row_ptr = 0 0 1,
+// outlier_col_idx = [3]. Ranges (over the non-outliers and 0; clip ratio 1
+// fits exactly): row 0: 240, 240; row 1: 3, 3. Each block (one per row) has
+// rmin = the range and step = 0, so block_params = [[[240, 0]], [[3, 0]]]
+// and every scale code is 0.
+//   (0, 0): 4 bits, s = 240 / 15 = 16, zc = round(8 * 15 / 15) = 8, z = 8,
+//           q = c % 16: top 2 bits 0000 1111 2222 3333 per 16 columns ->
+//           bytes 00 55 AA FF, low_codes word 0xFFAA5500 = -5614336 (x4);
+//           low 2 bits 0123 repeated -> high_codes 0xE4E4E4E4 = -454761244.
+//   (0, 1): 2 bits, s = 80, zc = round(1 * 15 / 3) = 5, z = 1, q = w/80 + 1:
+//           0 2 3 1 1 ... -> 0x55555578 = 1431655800, then 0x55555555 =
+//           1431655765.
+//   (1, 0): s = 1, zc = 5, z = 1, q = w + 1 = 0 3 2 3 (the outlier clamps to
+//           3) 1 ... -> 0x555555EC = 1431655916; dense w' = (3 - 1) * 1 = 2,
+//           residual 200 - 2 = 198.
+//   (1, 1): s = 1, zc = 5, q = 3 0 1 ... -> 0x55555553 = 1431655763.
+// zero_codes (4 bits, LSB first): row 0 = 8 | 5 << 4 = 88, row 1 = 85.
+// CHECK-LABEL: func.func @fold_mixed
+// CHECK-DAG: %[[LOW:.*]] = arith.constant dense<{{\[\[}}-5614336, -5614336, -5614336, -5614336, 1431655800, 1431655765, 1431655765, 1431655765], [1431655916, 1431655765, 1431655765, 1431655765, 1431655763, 1431655765, 1431655765, 1431655765]]> : tensor<2x8xi32>
+// CHECK-DAG: %[[HIGH:.*]] = arith.constant dense<-454761244> : tensor<1x4xi32>
+// CHECK-DAG: %[[START:.*]] = arith.constant dense<[0, 1, 1]> : tensor<3xi32>
+// CHECK-DAG: %[[MAP:.*]] = arith.constant dense<{{\[\[}}1], [0]]> : tensor<2x1xi32>
+// CHECK-DAG: %[[SC:.*]] = arith.constant dense<0> : tensor<2x2xi8>
+// CHECK-DAG: %[[ZC:.*]] = arith.constant dense<{{\[\[}}88], [85]]> : tensor<2x1xi32>
+// CHECK-DAG: %[[BLOCK:.*]] = arith.constant dense<{{\[\[\[}}2.400000e+02, 0.000000e+00]], {{\[\[}}3.000000e+00, 0.000000e+00]]]> : tensor<2x1x2xf16>
+// CHECK-DAG: %[[PTR:.*]] = arith.constant dense<[0, 0, 1]> : tensor<3xi32>
+// CHECK-DAG: %[[COL:.*]] = arith.constant dense<3> : tensor<1xi16>
+// CHECK-DAG: %[[VAL:.*]] = arith.constant dense<1.980000e+02> : tensor<1xf16>
+// CHECK: %[[Q:.*]] = mixq.assemble %[[LOW]], %[[HIGH]], %[[START]], %[[MAP]], %[[SC]], %[[ZC]], %[[BLOCK]], %[[PTR]], %[[COL]], %[[VAL]]
+// CHECK-NOT: mixq.quantize
+// CHECK: return %[[Q]]
+func.func @fold_mixed() -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>> {
+  %w = arith.constant dense<[[-128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -80.0, 80.0, 160.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                            [-1.0, 2.0, 1.0, 200.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]> : tensor<2x128xf32>
+  %q = mixq.quantize %w : tensor<2x128xf32>
+      -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
+  return %q : !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
+}
+
+// #mixq.mixed, 2 x 192, group 64, hi_frac = 0.5, bits = 0, outliers = 0:
+// H = 3 high groups, each holding the 16 values 16 (k - 8) four times
+// (score 240 * 348160; the low groups score under 240 * 40000):
+//   row 0: g0 low (w[0] = -80, w[1] = 160), g1 high (16 ((5c) % 16 - 8)),
+//          g2 low (w[130] = 80, w[131] = -80, w[132] = 160)
+//   row 1: g0 high (16 (7 - c % 16)), g1 low (w[69] = 160, w[70] = -80),
+//          g2 high (16 (c % 16 - 8))
+// bit_map = [[0b010], [0b101]], high_row_start = 0 1 3; high groups in
+// row-major order: (0, 1) low bits of (5c) % 16 = 0123... -> 0xE4E4E4E4,
+// (1, 0) 15 - c % 16 -> 3210... -> 0x1B1B1B1B = 454761243, (1, 2) -> 0xE4...
+// zero codes: row 0 = 5 | 8 << 4 | 5 << 8 = 1413, row 1 = 8 | 5 << 4 |
+// 8 << 8 = 2136. No outliers: empty CSR arrays.
+// CHECK-LABEL: func.func @fold_mixed_high_groups
+// CHECK-DAG: arith.constant dense<{{\[\[}}-454761244, -454761244, -454761244, -454761244], [454761243, 454761243, 454761243, 454761243], [-454761244, -454761244, -454761244, -454761244]]> : tensor<3x4xi32>
+// CHECK-DAG: arith.constant dense<[0, 1, 3]> : tensor<3xi32>
+// CHECK-DAG: arith.constant dense<{{\[\[}}2], [5]]> : tensor<2x1xi32>
+// CHECK-DAG: arith.constant dense<0> : tensor<2x3xi8>
+// CHECK-DAG: arith.constant dense<{{\[\[}}1413], [2136]]> : tensor<2x1xi32>
+// CHECK-DAG: arith.constant dense<0> : tensor<3xi32>
+// CHECK-DAG: arith.constant dense<> : tensor<0xi16>
+// CHECK-DAG: arith.constant dense<> : tensor<0xf16>
+// CHECK: mixq.assemble
+func.func @fold_mixed_high_groups() -> !mixq.qtensor<2x192, #mixq.mixed<group = 64, hi_frac = 0.5, bits = 0.0, outliers = 0.0>> {
+  %w = arith.constant dense<[[-80.0, 160.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -128.0, -48.0, 32.0, 112.0, -64.0, 16.0, 96.0, -80.0, 0.0, 80.0, -96.0, -16.0, 64.0, -112.0, -32.0, 48.0, -128.0, -48.0, 32.0, 112.0, -64.0, 16.0, 96.0, -80.0, 0.0, 80.0, -96.0, -16.0, 64.0, -112.0, -32.0, 48.0, -128.0, -48.0, 32.0, 112.0, -64.0, 16.0, 96.0, -80.0, 0.0, 80.0, -96.0, -16.0, 64.0, -112.0, -32.0, 48.0, -128.0, -48.0, 32.0, 112.0, -64.0, 16.0, 96.0, -80.0, 0.0, 80.0, -96.0, -16.0, 64.0, -112.0, -32.0, 48.0, 0.0, 0.0, 80.0, -80.0, 160.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                            [112.0, 96.0, 80.0, 64.0, 48.0, 32.0, 16.0, 0.0, -16.0, -32.0, -48.0, -64.0, -80.0, -96.0, -112.0, -128.0, 112.0, 96.0, 80.0, 64.0, 48.0, 32.0, 16.0, 0.0, -16.0, -32.0, -48.0, -64.0, -80.0, -96.0, -112.0, -128.0, 112.0, 96.0, 80.0, 64.0, 48.0, 32.0, 16.0, 0.0, -16.0, -32.0, -48.0, -64.0, -80.0, -96.0, -112.0, -128.0, 112.0, 96.0, 80.0, 64.0, 48.0, 32.0, 16.0, 0.0, -16.0, -32.0, -48.0, -64.0, -80.0, -96.0, -112.0, -128.0, 0.0, 0.0, 0.0, 0.0, 0.0, 160.0, -80.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0]]> : tensor<2x192xf32>
+  %q = mixq.quantize %w : tensor<2x192xf32>
+      -> !mixq.qtensor<2x192, #mixq.mixed<group = 64, hi_frac = 0.5, bits = 0.0, outliers = 0.0>>
+  return %q : !mixq.qtensor<2x192, #mixq.mixed<group = 64, hi_frac = 0.5, bits = 0.0, outliers = 0.0>>
+}
+
+// #mixq.bitplane<seed = 2, parent = 3>, 2 x 16 (also run-bitplane.mlir):
+//   row 0: 0 31 10 21 1 30 11 20 20 11 30 1 21 10 31 0. The seed k-means (4
+//          clusters, initialized at the quantiles 1/8, 3/8, ... = 1 11 21 31)
+//          settles on the pairs {0, 1} ... {30, 31}: lut2 = 0.5 10.5 20.5
+//          30.5; each pair splits in two: lut3 = 0 1 10 11 20 21 30 31, and
+//          code3(v) = index of v: 0 7 2 5 1 6 3 4 4 3 6 1 5 2 7 0.
+//   row 1: -2 0 1 5 5 1 0 -2 (twice): lut2 = -2 0 1 5; a one-value cluster
+//          keeps its value in both children (lut3 = -2 -2 0 0 1 1 5 5) and
+//          its samples in the lower one: code3 = 2 code2 = 0 2 4 6 6 4 2 0 ..
+// Planes, LSB-first per row (plane0 = bit 2 of the code):
+//   plane0: row 0 columns 1 3 5 7 8 10 12 14 -> 21930,
+//           row 1 columns 2 3 4 5 10 11 12 13 -> 15420
+//   plane1: row 0 columns 1 2 5 6 9 10 13 14 -> 26214,
+//           row 1 columns 1 3 4 6 9 11 12 14 -> 23130
+//   plane2: row 0 columns 1 3 4 6 9 11 12 14 -> 23130, row 1: 0
+// Bits per weight: (3 * 32 + 16 * (4 + 8)) / 16 = 18.
+// CHECK-LABEL: func.func @fold_bitplane
+// CHECK-DAG: %[[P0:.*]] = arith.constant dense<{{\[\[}}21930], [15420]]> : tensor<2x1xi32>
+// CHECK-DAG: %[[P1:.*]] = arith.constant dense<{{\[\[}}26214], [23130]]> : tensor<2x1xi32>
+// CHECK-DAG: %[[P2:.*]] = arith.constant dense<{{\[\[}}23130], [0]]> : tensor<2x1xi32>
+// CHECK-DAG: %[[L2:.*]] = arith.constant dense<{{\[\[}}5.000000e-01, 1.050000e+01, 2.050000e+01, 3.050000e+01], [-2.000000e+00, 0.000000e+00, 1.000000e+00, 5.000000e+00]]> : tensor<2x4xf16>
+// CHECK-DAG: %[[L3:.*]] = arith.constant dense<{{\[\[}}0.000000e+00, 1.000000e+00, 1.000000e+01, 1.100000e+01, 2.000000e+01, 2.100000e+01, 3.000000e+01, 3.100000e+01], [-2.000000e+00, -2.000000e+00, 0.000000e+00, 0.000000e+00, 1.000000e+00, 1.000000e+00, 5.000000e+00, 5.000000e+00]]> : tensor<2x8xf16>
+// CHECK: mixq.assemble %[[P0]], %[[P1]], %[[P2]], %[[L2]], %[[L3]]
+// CHECK-NOT: mixq.quantize
+func.func @fold_bitplane() -> !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3>> {
+  %w = arith.constant dense<[[0.0, 31.0, 10.0, 21.0, 1.0, 30.0, 11.0, 20.0, 20.0, 11.0, 30.0, 1.0, 21.0, 10.0, 31.0, 0.0],
+                             [-2.0, 0.0, 1.0, 5.0, 5.0, 1.0, 0.0, -2.0, -2.0, 0.0, 1.0, 5.0, 5.0, 1.0, 0.0, -2.0]]> : tensor<2x16xf32>
+  %q = mixq.quantize %w : tensor<2x16xf32>
+      -> !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3>>
+  return %q : !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3>>
+}
+
+// The decoding width does not change what is stored.
+// CHECK-LABEL: func.func @fold_bitplane_width
+// CHECK: mixq.assemble {{.*}} : tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x4xf16>, tensor<2x8xf16> -> !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3, width = 2>>
+func.func @fold_bitplane_width() -> !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3, width = 2>> {
+  %w = arith.constant dense<[[0.0, 31.0, 10.0, 21.0, 1.0, 30.0, 11.0, 20.0, 20.0, 11.0, 30.0, 1.0, 21.0, 10.0, 31.0, 0.0],
+                             [-2.0, 0.0, 1.0, 5.0, 5.0, 1.0, 0.0, -2.0, -2.0, 0.0, 1.0, 5.0, 5.0, 1.0, 0.0, -2.0]]> : tensor<2x16xf32>
+  %q = mixq.quantize %w : tensor<2x16xf32>
+      -> !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3, width = 2>>
+  return %q : !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3, width = 2>>
+}
+
 // A non-constant input is left alone.
 // CHECK-LABEL: func.func @not_constant
 // CHECK: mixq.quantize

@@ -143,3 +143,112 @@ func.func @lut_assemble_type(%codes: tensor<2x1xi32>, %lut: tensor<2x4xf32>) {
       -> !mixq.qtensor<2x8, #mixq.lut<bits = 2>>
   return
 }
+
+// -----
+
+// expected-error @+1 {{mixed 'lo' must be in 1..7, got 0}}
+func.func @mixed_lo(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, lo = 0>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'hi' must be in 3..8, got 2}}
+func.func @mixed_hi(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, hi = 2>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'hi' must be in 3..8, got 9}}
+func.func @mixed_hi_wide(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, hi = 9>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'group' must be positive, got 0}}
+func.func @mixed_group(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 0>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'group' (8) times 'lo' (2) and times 'hi' - 'lo' (2) must be multiples of 32, so that groups are word-aligned}}
+func.func @mixed_align(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 8>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'group' (16) times 'lo' (2) and times 'hi' - 'lo' (1) must be multiples of 32}}
+func.func @mixed_align_hi(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 16, hi = 3>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'hi_frac' must be in [0, 1], got 1.5}}
+func.func @mixed_hi_frac(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, hi_frac = 1.5>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'bits' (target bits per weight) must be finite and >= 0, got -1}}
+func.func @mixed_bits(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, bits = -1>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'outliers' must be in [0, 1), got 1}}
+func.func @mixed_outliers(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, outliers = 1.0>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'block' must be >= 1, got 0}}
+func.func @mixed_block(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, block = 0>>)
+
+// -----
+
+// expected-error @+1 {{mixed 'group' (64) does not divide the number of inputs K = 96}}
+func.func @mixed_shape(%q: !mixq.qtensor<8x96, #mixq.mixed<group = 64>>)
+
+// -----
+
+// expected-error @+1 {{mixed scheme: 2147549184 weights exceed the int32 outlier row pointers}}
+func.func @mixed_too_big(%q: !mixq.qtensor<32769x65536, #mixq.mixed<group = 64>>)
+
+// -----
+
+// expected-error @+2 {{expected floating point literal}}
+// expected-error @+1 {{failed to parse MixQ_MixedSchemeAttr parameter 'hi_frac'}}
+func.func @mixed_not_a_number(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, hi_frac = "a">>)
+
+// -----
+
+func.func @mixed_assemble_count(%low: tensor<2x8xi32>) {
+  // expected-error @+1 {{'mixq.assemble' op scheme #mixq.mixed<group = 64, hi_frac = 0.25> stores 10 components (low_codes, high_codes, high_row_start, bit_map, scale_codes, zero_codes, block_params, outlier_row_ptr, outlier_col_idx, outlier_values), got 1 operands}}
+  %q = mixq.assemble %low : tensor<2x8xi32>
+      -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{bitplane 'parent' must be in 1..8, got 9}}
+func.func @bitplane_parent(%q: !mixq.qtensor<8x64, #mixq.bitplane<seed = 2, parent = 9>>)
+
+// -----
+
+// expected-error @+1 {{bitplane 'seed' must be in 1..4 (parent), got 5}}
+func.func @bitplane_seed(%q: !mixq.qtensor<8x64, #mixq.bitplane<seed = 5, parent = 4>>)
+
+// -----
+
+// expected-error @+1 {{bitplane 'seed' must be in 1..4 (parent), got 0}}
+func.func @bitplane_seed_zero(%q: !mixq.qtensor<8x64, #mixq.bitplane<seed = 0, parent = 4>>)
+
+// -----
+
+// expected-error @+1 {{bitplane 'width' must be in 2..4 (seed..parent), got 1}}
+func.func @bitplane_width(%q: !mixq.qtensor<8x64, #mixq.bitplane<seed = 2, parent = 4, width = 1>>)
+
+// -----
+
+// expected-error @+1 {{bitplane 'width' must be in 2..4 (seed..parent), got 5}}
+func.func @bitplane_width_wide(%q: !mixq.qtensor<8x64, #mixq.bitplane<seed = 2, parent = 4, width = 5>>)
+
+// -----
+
+func.func @bitplane_assemble_type(%p0: tensor<2x1xi32>, %p1: tensor<2x1xi32>, %l1: tensor<2x2xf16>, %l2: tensor<2x8xf16>) {
+  // expected-error @+1 {{'mixq.assemble' op component #3 ('lut2') must be 'tensor<2x4xf16>', got 'tensor<2x8xf16>'}}
+  %q = mixq.assemble %p0, %p1, %l1, %l2 : tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x2xf16>, tensor<2x8xf16>
+      -> !mixq.qtensor<2x16, #mixq.bitplane<seed = 1, parent = 2>>
+  return
+}

@@ -109,3 +109,82 @@ func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tenso
   %w = mixq.dequantize %q : !mixq.qtensor<4x32, #mixq.lut<bits = 2>> -> tensor<4x32xf32>
   return %w : tensor<4x32xf32>
 }
+
+// -----
+
+// #mixq.mixed: the group's bit is read from the bit map and the lo-bit code
+// from low_codes; only a high group (scf.if) counts the map bits below it
+// (math.ctpop over the words before it in an scf.for, then the masked word)
+// to find its high_codes row from high_row_start and appends those hi - lo
+// bits. Scale and zero are decoded from block_params, scale_codes and
+// zero_codes, and an scf.for over the row's CSR slice adds the outlier
+// residual where the column matches.
+// CHECK-LABEL: func.func @dequantize_mixed
+// CHECK-SAME: (%[[LOW:[^:]*]]: tensor<2x8xi32>, %[[HIGH:[^:]*]]: tensor<1x4xi32>, %[[START:[^:]*]]: tensor<3xi32>, %[[MAP:[^:]*]]: tensor<2x1xi32>, %[[SC:[^:]*]]: tensor<2x2xi8>, %[[ZC:[^:]*]]: tensor<2x1xi32>, %[[BLOCK:[^:]*]]: tensor<2x1x2xf16>, %[[PTR:[^:]*]]: tensor<3xi32>, %[[COLS:[^:]*]]: tensor<1xi16>, %[[VALS:[^:]*]]: tensor<1xf16>) -> tensor<2x128xf32>
+// CHECK: linalg.generic
+// CHECK: %[[ROW:.*]] = linalg.index 0
+// CHECK: %[[COL:.*]] = linalg.index 1
+// CHECK: %[[WORD:.*]] = tensor.extract %[[MAP]][%[[ROW]], %{{.*}}] : tensor<2x1xi32>
+// CHECK: %[[HIGHP:.*]] = arith.cmpi ne
+// CHECK: tensor.extract %[[LOW]][%[[ROW]], %{{.*}}] : tensor<2x8xi32>
+// CHECK: %[[CODE:.*]] = scf.if %[[HIGHP]] -> (i32) {
+// CHECK:   scf.for
+// CHECK:     tensor.extract %[[MAP]]
+// CHECK:     math.ctpop
+// CHECK:   arith.andi %[[WORD]]
+// CHECK:   math.ctpop
+// CHECK:   tensor.extract %[[START]][%[[ROW]]] : tensor<3xi32>
+// CHECK:   tensor.extract %[[HIGH]][%{{.*}}, %{{.*}}] : tensor<1x4xi32>
+// CHECK:   arith.shli
+// CHECK:   %[[FULL:.*]] = arith.ori
+// CHECK:   scf.yield %[[FULL]] : i32
+// CHECK: } else {
+// CHECK:   scf.yield
+// CHECK: }
+// CHECK: tensor.extract %[[BLOCK]]
+// CHECK: tensor.extract %[[BLOCK]]
+// CHECK: tensor.extract %[[SC]][%[[ROW]], %{{.*}}] : tensor<2x2xi8>
+// CHECK: arith.uitofp %{{.*}} : i8 to f32
+// CHECK: tensor.extract %[[ZC]]
+// CHECK: arith.uitofp %[[CODE]] : i32 to f32
+// CHECK: %[[DENSE:.*]] = arith.mulf
+// CHECK: tensor.extract %[[PTR]][%[[ROW]]]
+// CHECK: tensor.extract %[[PTR]]
+// CHECK: %[[W:.*]] = scf.for %[[E:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[DENSE]]) -> (f32) {
+// CHECK:   %[[C:.*]] = tensor.extract %[[COLS]][%[[E]]] : tensor<1xi16>
+// CHECK:   %[[CI:.*]] = arith.index_castui %[[C]] : i16 to index
+// CHECK:   %[[HIT:.*]] = arith.cmpi eq, %[[CI]], %[[COL]] : index
+// CHECK:   tensor.extract %[[VALS]][%[[E]]] : tensor<1xf16>
+// CHECK:   %[[SUM:.*]] = arith.addf %[[DENSE]]
+// CHECK:   arith.select %[[HIT]], %[[SUM]], %[[ACC]] : f32
+// CHECK: linalg.yield %[[W]] : f32
+// CHECK-NOT: mixq.
+func.func @dequantize_mixed(%q: !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>) -> tensor<2x128xf32> {
+  %w = mixq.dequantize %q : !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>> -> tensor<2x128xf32>
+  return %w : tensor<2x128xf32>
+}
+
+// -----
+
+// #mixq.bitplane decoding at width 2 of 3 planes: only plane0 and plane1 are
+// read (one bit each, plane0 shifted up by 1), and the code indexes lut2.
+// CHECK-LABEL: func.func @dequantize_bitplane
+// CHECK-SAME: (%[[P0:[^:]*]]: tensor<2x1xi32>, %[[P1:[^:]*]]: tensor<2x1xi32>, %[[P2:[^:]*]]: tensor<2x1xi32>, %[[L2:[^:]*]]: tensor<2x4xf16>, %[[L3:[^:]*]]: tensor<2x8xf16>) -> tensor<2x16xf32>
+// CHECK: linalg.generic
+// CHECK: %[[ROW:.*]] = linalg.index 0
+// CHECK: tensor.extract %[[P0]][%[[ROW]], %{{.*}}] : tensor<2x1xi32>
+// CHECK: %[[B0:.*]] = arith.andi
+// CHECK: %[[HI:.*]] = arith.shli %[[B0]]
+// CHECK: tensor.extract %[[P1]][%[[ROW]], %{{.*}}] : tensor<2x1xi32>
+// CHECK: %[[B1:.*]] = arith.andi
+// CHECK: %[[CODE:.*]] = arith.ori %[[HI]], %[[B1]] : i32
+// CHECK: %[[ENTRY:.*]] = arith.index_castui %[[CODE]] : i32 to index
+// CHECK: %[[V:.*]] = tensor.extract %[[L2]][%[[ROW]], %[[ENTRY]]] : tensor<2x4xf16>
+// CHECK: %[[F:.*]] = arith.extf %[[V]] : f16 to f32
+// CHECK: linalg.yield %[[F]] : f32
+// CHECK-NOT: tensor.extract %[[P2]]
+// CHECK-NOT: mixq.
+func.func @dequantize_bitplane(%q: !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3, width = 2>>) -> tensor<2x16xf32> {
+  %w = mixq.dequantize %q : !mixq.qtensor<2x16, #mixq.bitplane<seed = 2, parent = 3, width = 2>> -> tensor<2x16xf32>
+  return %w : tensor<2x16xf32>
+}

@@ -3,7 +3,21 @@
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=four" 2>&1 | FileCheck %s --check-prefix=VALUE
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits" 2>&1 | FileCheck %s --check-prefix=NOEQ
 // RUN: not mixq-opt %s --mixq-quantize="scheme=gptq:bits=4" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=64" 2>&1 | FileCheck %s --check-prefix=NOATTR
+// RUN: not mixq-opt %s --mixq-quantize="scheme=sparse:fraction=0.01" 2>&1 | FileCheck %s --check-prefix=NOATTR
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi=2" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=MIXEDHI
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi-frac=lots" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=MIXEDVALUE
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi_frac=0.2" 2>&1 | FileCheck %s --check-prefix=MIXEDKEY
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=8" 2>&1 | FileCheck %s --check-prefix=MIXEDALIGN
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:hi-frac=1.5" 2>&1 | FileCheck %s --check-prefix=MIXEDFRAC
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:bits=-1" 2>&1 | FileCheck %s --check-prefix=MIXEDBITS
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:outliers=1" 2>&1 | FileCheck %s --check-prefix=MIXEDOUT
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:block=0" 2>&1 | FileCheck %s --check-prefix=MIXEDBLOCK
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:lo=0" 2>&1 | FileCheck %s --check-prefix=MIXEDLO
+// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=48" 2>&1 | FileCheck %s --check-prefix=MIXEDSHAPE
+// RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:seed=2,parent=4,width=5" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=BPWIDTH
+// RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:seed=5,parent=4" 2>&1 | FileCheck %s --check-prefix=BPSEED
+// RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:parent=9" 2>&1 | FileCheck %s --check-prefix=BPPARENT
+// RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:seed=2,bits=4" 2>&1 | FileCheck %s --check-prefix=BPKEY
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=5" 2>&1 | FileCheck %s --check-prefix=LUTBITS
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=48" 2>&1 | FileCheck %s --check-prefix=SHAPE
 // RUN: not mixq-opt %s --mixq-quantize="overrides=down(=affine:bits=8" 2>&1 | FileCheck %s --check-prefix=REGEX
@@ -23,7 +37,29 @@
 // NOEQ: error: invalid scheme spec: expected key=value, got 'bits'
 // UNKNOWN: error: invalid scheme spec: unknown scheme 'gptq' (known: affine, mixed, lut, sparse, quik, bitplane, fp16, fp32)
 // LUTBITS: error: invalid scheme spec: lut bits must be 2, 3 or 4, got 5
-// NOATTR: error: invalid scheme spec: scheme 'mixed' has a host quantizer but no IR attribute yet
+// NOATTR: error: invalid scheme spec: scheme 'sparse' has a host quantizer but no IR attribute yet
+
+// BPWIDTH: error: invalid scheme spec: bitplane width must be in 2..4 (seed..parent), got 5
+// BPWIDTH-NEXT: {{^}}  bitplane:seed=2,parent=4,width=5
+// BPWIDTH-NEXT: {{^}}                                 ^
+// BPSEED: error: invalid scheme spec: bitplane seed must be in 1..4 (parent), got 5
+// BPPARENT: error: invalid scheme spec: bitplane parent must be in 1..8, got 9
+// BPKEY: error: invalid scheme spec: unknown option 'bits' for scheme 'bitplane' (known: seed, parent, width)
+
+// MIXEDHI: error: invalid scheme spec: mixed hi must be in 3..8, got 2
+// MIXEDHI-NEXT: {{^}}  mixed:group=64,hi=2
+// MIXEDHI-NEXT: {{^}}                    ^
+// MIXEDVALUE: error: invalid scheme spec: 'hi-frac' expects a number, got 'lots'
+// MIXEDVALUE-NEXT: {{^}}  mixed:group=64,hi-frac=lots
+// MIXEDVALUE-NEXT: {{^}}                         ^
+// MIXEDKEY: error: invalid scheme spec: unknown option 'hi_frac' for scheme 'mixed' (known: group, lo, hi, hi-frac, bits, outliers, block)
+// MIXEDALIGN: error: invalid scheme spec: mixed group (8) times lo and times hi - lo must be multiples of 32
+// MIXEDFRAC: error: invalid scheme spec: mixed hi-frac must be in [0, 1], got 1.5
+// MIXEDBITS: error: invalid scheme spec: mixed bits (target bits per weight) must be finite and >= 0, got -1
+// MIXEDOUT: error: invalid scheme spec: mixed outliers must be in [0, 1), got 1
+// MIXEDBLOCK: error: invalid scheme spec: mixed block must be >= 1, got 0
+// MIXEDLO: error: invalid scheme spec: mixed lo must be in 1..7, got 0
+// MIXEDSHAPE: error: cannot quantize weight @blk0.q_proj of shape 64x64 with 'mixed:group=48': mixed 'group' (48) does not divide the number of inputs K = 64
 
 // A group that does not divide K = 64 is reported on the op, naming the
 // weight.

@@ -2,7 +2,11 @@
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=2,group=32,sym=true,scale=bf16 overrides=down_proj=affine:bits=8,group=64;blk0\..*=fp16" | FileCheck %s --check-prefix=OVERRIDE
 // RUN: mixq-opt %s --mixq-quantize="scheme=fp32" | FileCheck %s --check-prefix=NONE
 // RUN: mixq-opt %s --mixq-quantize="scheme=lut:bits=3 overrides=up_proj=lut:bits=2" | FileCheck %s --check-prefix=LUT
+// RUN: mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi=4,lo=2,hi-frac=0.1,outliers=0.005 overrides=down_proj=mixed:group=32,hi-frac=0.25,bits=0,outliers=0,block=2" | FileCheck %s --check-prefix=MIXED
+// RUN: mixq-opt %s --mixq-quantize="scheme=mixed:lo=3,hi=8,group=32,bits=3.5" | FileCheck %s --check-prefix=MIXED3
+// RUN: mixq-opt %s --mixq-quantize="scheme=bitplane:seed=2,parent=4 overrides=up_proj=bitplane:seed=2,parent=4,width=3;down_proj=bitplane:seed=1,parent=3,width=3" | FileCheck %s --check-prefix=BITPLANE
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=32" | mixq-opt > /dev/null
+// RUN: mixq-opt %s --mixq-quantize="scheme=mixed:group=64" | mixq-opt > /dev/null
 
 // Weights are symbols: llm.weight becomes mixq.weight of a qtensor, and
 // llm.linear becomes mixq.matmul. Logits and embeddings stay unquantized.
@@ -25,6 +29,20 @@
 // LUT-LABEL: func.func @block
 // LUT: mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.lut<bits = 3>>
 // LUT: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.lut<bits = 2>>
+
+// Every option of `mixed` equal to its default leaves the printed attribute
+// at `group`; the others are printed.
+// MIXED-LABEL: func.func @block
+// MIXED: mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.mixed<group = 64>>
+// MIXED: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.mixed<group = 64>>
+// MIXED: mixq.weight @blk1.down_proj : !mixq.qtensor<64x128, #mixq.mixed<group = 32, hi_frac = 0.25, bits = 0.0, outliers = 0.0, block = 2>>
+// MIXED3: mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.mixed<group = 32, lo = 3, hi = 8, bits = 3.5>>
+
+// `width` equal to `parent` is the default and is not printed.
+// BITPLANE-LABEL: func.func @block
+// BITPLANE: mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.bitplane<seed = 2, parent = 4>>
+// BITPLANE: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>>
+// BITPLANE: mixq.weight @blk1.down_proj : !mixq.qtensor<64x128, #mixq.bitplane<seed = 1, parent = 3>>
 
 // NONE-LABEL: func.func @block
 // NONE-NOT: mixq.
