@@ -75,6 +75,23 @@ void MixQDialect::registerAttributes() {
       >();
 }
 
+/// The calibration sensitivity of `options` as the host quantizers take it
+/// (none when absent), checked against the `cols` inputs; errors start with
+/// the scheme name.
+static llvm::Expected<std::optional<::mixq::quant::Sensitivity>>
+sensitivityOf(const QuantizeOptions &options, int64_t cols,
+              llvm::StringRef scheme) {
+  if (options.inputSensitivity.empty())
+    return std::optional<::mixq::quant::Sensitivity>();
+  ::mixq::quant::Sensitivity sensitivity;
+  sensitivity.meanSquare.assign(options.inputSensitivity.begin(),
+                                options.inputSensitivity.end());
+  std::string problem = ::mixq::quant::validateSensitivity(sensitivity, cols);
+  if (!problem.empty())
+    return llvm::createStringError(scheme.str() + ": " + problem);
+  return std::optional<::mixq::quant::Sensitivity>(std::move(sensitivity));
+}
+
 namespace {
 Value indexConst(OpBuilder &b, Location loc, int64_t value) {
   return buildIndexConstant(b, loc, value);
@@ -275,18 +292,12 @@ LUTSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
   if (static_cast<int64_t>(weights.size()) != shape[0] * shape[1])
     return llvm::createStringError("weight buffer does not match the shape");
   // The k-means sample weights are the per-column sensitivities, if any.
-  std::optional<::mixq::quant::Sensitivity> sensitivity;
-  if (!options.inputSensitivity.empty()) {
-    sensitivity.emplace();
-    sensitivity->meanSquare.assign(options.inputSensitivity.begin(),
-                                   options.inputSensitivity.end());
-    problem = ::mixq::quant::validateSensitivity(*sensitivity, shape[1]);
-    if (!problem.empty())
-      return llvm::createStringError("lut: " + problem);
-  }
+  auto sensitivity = sensitivityOf(options, shape[1], "lut");
+  if (!sensitivity)
+    return sensitivity.takeError();
   ::mixq::quant::LUTQuantized q =
       ::mixq::quant::quantizeLUT(weights.data(), shape[0], shape[1], params,
-                                 sensitivity ? &*sensitivity : nullptr);
+                                 *sensitivity ? &**sensitivity : nullptr);
   PackedWeights packed;
   packed.push_back(wordsToBytes(q.codes));
   packed.push_back(halvesToBytes(q.lut));
@@ -504,18 +515,12 @@ MixedSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
     return llvm::createStringError(problem);
   if (static_cast<int64_t>(weights.size()) != shape[0] * shape[1])
     return llvm::createStringError("weight buffer does not match the shape");
-  std::optional<::mixq::quant::Sensitivity> sensitivity;
-  if (!options.inputSensitivity.empty()) {
-    sensitivity.emplace();
-    sensitivity->meanSquare.assign(options.inputSensitivity.begin(),
-                                   options.inputSensitivity.end());
-    problem = ::mixq::quant::validateSensitivity(*sensitivity, shape[1]);
-    if (!problem.empty())
-      return llvm::createStringError("mixed: " + problem);
-  }
+  auto sensitivity = sensitivityOf(options, shape[1], "mixed");
+  if (!sensitivity)
+    return sensitivity.takeError();
   ::mixq::quant::MixedQuantized q =
       ::mixq::quant::quantizeMixed(weights.data(), shape[0], shape[1], params,
-                                   sensitivity ? &*sensitivity : nullptr);
+                                   *sensitivity ? &**sensitivity : nullptr);
   PackedWeights packed;
   packed.push_back(vectorToBytes(q.lowCodes));
   packed.push_back(vectorToBytes(q.highCodes));
@@ -758,18 +763,12 @@ BitplaneSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
     return llvm::createStringError(problem);
   if (static_cast<int64_t>(weights.size()) != rows * cols)
     return llvm::createStringError("weight buffer does not match the shape");
-  std::optional<::mixq::quant::Sensitivity> sensitivity;
-  if (!options.inputSensitivity.empty()) {
-    sensitivity.emplace();
-    sensitivity->meanSquare.assign(options.inputSensitivity.begin(),
-                                   options.inputSensitivity.end());
-    problem = ::mixq::quant::validateSensitivity(*sensitivity, cols);
-    if (!problem.empty())
-      return llvm::createStringError("bitplane: " + problem);
-  }
+  auto sensitivity = sensitivityOf(options, cols, "bitplane");
+  if (!sensitivity)
+    return sensitivity.takeError();
   ::mixq::quant::BitplaneQuantized q =
       ::mixq::quant::quantizeBitplane(weights.data(), rows, cols, params,
-                                      sensitivity ? &*sensitivity : nullptr);
+                                      *sensitivity ? &**sensitivity : nullptr);
   // The host stores the planes, and the LUTs, back to back: split them.
   int64_t planeWords = rows * ::mixq::quant::packedWordCount(cols, 1);
   PackedWeights packed;
