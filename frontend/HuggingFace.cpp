@@ -40,34 +40,6 @@ namespace {
 // JSON helpers
 //===----------------------------------------------------------------------===//
 
-/// A JSON value as error text: short values verbatim, long ones cut, and
-/// nested containers only described (dumping them would recurse as deep as
-/// the input nests).
-std::string describe(const json &value) {
-  auto cut = [](std::string text) {
-    constexpr size_t limit = 80;
-    if (text.size() > limit)
-      text = text.substr(0, limit) + "...";
-    return text;
-  };
-  auto dump = [](const json &v) {
-    return v.dump(-1, ' ', false, json::error_handler_t::replace);
-  };
-  if (value.is_object())
-    return "an object";
-  if (value.is_array()) {
-    for (const json &element : value)
-      if (element.is_structured())
-        return "an array of " + std::to_string(value.size()) + " elements";
-    return cut(dump(value));
-  }
-  return cut(dump(value));
-}
-
-std::string quoteName(const std::string &text) {
-  return "'" + (text.size() > 200 ? text.substr(0, 200) + "..." : text) + "'";
-}
-
 /// Parses `text` as a JSON object, or fails naming `what`.
 Expected<json> parseJsonObject(const std::string &text,
                                const std::string &what) {
@@ -75,7 +47,8 @@ Expected<json> parseJsonObject(const std::string &text,
   if (root.is_discarded())
     return makeError(what, ": not valid JSON");
   if (!root.is_object())
-    return makeError(what, ": must be a JSON object, not ", describe(root));
+    return makeError(what, ": must be a JSON object, not ",
+                     describeJsonValue(root));
   return root;
 }
 
@@ -103,7 +76,7 @@ public:
   Status wrongType(const char *key, const char *expected,
                    const json &value) const {
     return makeError(what_, ": key '", prefix_, key, "' must be ", expected,
-                     ", not ", describe(value));
+                     ", not ", describeJsonValue(value));
   }
   Status badValue(const char *key, const std::string &why) const {
     return makeError(what_, ": key '", prefix_, key, "' ", why);
@@ -136,7 +109,7 @@ public:
     double v = value->get<double>();
     // Converting a double outside float's range is undefined behaviour.
     if (!(std::fabs(v) <= double(FLT_MAX)))
-      return badValue(key, "= " + describe(*value) +
+      return badValue(key, "= " + describeJsonValue(*value) +
                                " is out of the 32-bit float range");
     out = float(v);
     return Status::success();
@@ -571,7 +544,7 @@ Expected<ModelConfig> mixq::parseLlamaConfigJson(const std::string &text,
       if (element.get<std::string>() == "LlamaForCausalLM")
         llamaArchitecture = true;
     }
-    architectures = describe(*value);
+    architectures = describeJsonValue(*value);
   }
   if (!llamaArchitecture && modelType != "llama")
     return makeError(what, ": not a Llama model: architectures ", architectures,
@@ -744,7 +717,7 @@ mixq::parseSafetensorsIndex(const std::string &text, const std::string &what) {
     if (!entry.value().is_string())
       return makeError(what, ": weight_map entry ", quoteName(entry.key()),
                        " must name a shard file, not ",
-                       describe(entry.value()));
+                       describeJsonValue(entry.value()));
     std::string shard = entry.value().get<std::string>();
     // Shards live in the index's folder; a path would let an index read
     // any file.
@@ -854,7 +827,7 @@ mixq::parseHFTokenizerJson(const std::string &text, const std::string &what,
     if (!entry.value().is_number_integer())
       return makeError(what, ": model.vocab entry ", quoteName(entry.key()),
                        " must have an integer id, not ",
-                       describe(entry.value()));
+                       describeJsonValue(entry.value()));
     int64_t id = entry.value().is_number_unsigned()
                      ? int64_t(std::min<uint64_t>(
                            entry.value().get<uint64_t>(),

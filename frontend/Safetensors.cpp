@@ -60,36 +60,6 @@ const SafetensorsDTypeInfo *findDType(const std::string &name) {
 // Error text
 //===----------------------------------------------------------------------===//
 
-/// A JSON value as error text: short values verbatim, long ones cut, and
-/// nested containers only described (dumping them would recurse as deep as
-/// the input nests).
-std::string describe(const json &value) {
-  auto cut = [](std::string text) {
-    constexpr size_t limit = 80;
-    if (text.size() > limit)
-      text = text.substr(0, limit) + "...";
-    return text;
-  };
-  auto dump = [](const json &v) {
-    return v.dump(-1, ' ', false, json::error_handler_t::replace);
-  };
-  if (value.is_object())
-    return "an object";
-  if (value.is_array()) {
-    for (const json &element : value)
-      if (element.is_structured())
-        return "an array of " + std::to_string(value.size()) + " elements";
-    return cut(dump(value));
-  }
-  return cut(dump(value));
-}
-
-/// A tensor name as error text (names are keys of a hostile header too).
-std::string quoteName(const std::string &name) {
-  std::string text = name.size() > 200 ? name.substr(0, 200) + "..." : name;
-  return "'" + text + "'";
-}
-
 //===----------------------------------------------------------------------===//
 // Parsing
 //===----------------------------------------------------------------------===//
@@ -138,7 +108,7 @@ Expected<SafetensorsHeader> HeaderParser::parse() {
                      "-byte header is not valid JSON");
   if (!header.is_object())
     return makeError(what_, ": the header must be a JSON object, not ",
-                     describe(header));
+                     describeJsonValue(header));
 
   SafetensorsHeader out;
   out.headerSize = headerSize;
@@ -168,12 +138,12 @@ Expected<SafetensorsHeader> HeaderParser::parse() {
 Status HeaderParser::parseMetadata(const json &value, SafetensorsHeader &out) {
   if (!value.is_object())
     return makeError(what_, ": __metadata__ must be an object of strings, not ",
-                     describe(value));
+                     describeJsonValue(value));
   for (const auto &entry : value.items()) {
     if (!entry.value().is_string())
       return makeError(what_, ": __metadata__ key ", quoteName(entry.key()),
                        " must have a string value, not ",
-                       describe(entry.value()));
+                       describeJsonValue(entry.value()));
     out.metadata[entry.key()] = entry.value().get<std::string>();
   }
   return Status::success();
@@ -184,7 +154,7 @@ Status HeaderParser::parseTensor(const std::string &name, const json &value,
   const std::string where = what_ + ": tensor " + quoteName(name);
   if (!value.is_object())
     return makeError(where, " must be described by an object, not ",
-                     describe(value));
+                     describeJsonValue(value));
 
   // dtype.
   auto dtypeIt = value.find("dtype");
@@ -192,7 +162,7 @@ Status HeaderParser::parseTensor(const std::string &name, const json &value,
     return makeError(where, " has no dtype");
   if (!dtypeIt->is_string())
     return makeError(where, ": dtype must be a string, not ",
-                     describe(*dtypeIt));
+                     describeJsonValue(*dtypeIt));
   const std::string dtypeText = dtypeIt->get<std::string>();
   const SafetensorsDTypeInfo *dtypeInfo = findDType(dtypeText);
   if (!dtypeInfo)
@@ -209,24 +179,24 @@ Status HeaderParser::parseTensor(const std::string &name, const json &value,
     return makeError(where, " has no shape");
   if (!shapeIt->is_array())
     return makeError(where, ": shape must be an array, not ",
-                     describe(*shapeIt));
+                     describeJsonValue(*shapeIt));
   std::vector<int64_t> shape;
   shape.reserve(shapeIt->size());
   for (const json &dim : *shapeIt) {
     if (!dim.is_number_integer())
       return makeError(
-          where, ": shape ", describe(*shapeIt),
-          " has a dimension that is not an integer: ", describe(dim));
+          where, ": shape ", describeJsonValue(*shapeIt),
+          " has a dimension that is not an integer: ", describeJsonValue(dim));
     if (dim.is_number_unsigned()) {
       uint64_t d = dim.get<uint64_t>();
       if (d > uint64_t(std::numeric_limits<int64_t>::max()))
-        return makeError(where, ": shape ", describe(*shapeIt),
+        return makeError(where, ": shape ", describeJsonValue(*shapeIt),
                          " has a dimension too large for 64 bits: ", d);
       shape.push_back(int64_t(d));
     } else {
       int64_t d = dim.get<int64_t>();
       if (d < 0)
-        return makeError(where, ": shape ", describe(*shapeIt),
+        return makeError(where, ": shape ", describeJsonValue(*shapeIt),
                          " has a negative dimension ", d);
       shape.push_back(d);
     }
@@ -245,7 +215,7 @@ Status HeaderParser::parseTensor(const std::string &name, const json &value,
     return makeError(where,
                      ": data_offsets must be two non-negative integers "
                      "[begin, end], not ",
-                     describe(offsets));
+                     describeJsonValue(offsets));
   uint64_t begin = offsets[0].get<uint64_t>();
   uint64_t end = offsets[1].get<uint64_t>();
   if (end < begin)
@@ -313,6 +283,36 @@ struct PlacedTensor {
 };
 
 } // namespace
+
+/// A JSON value as error text: short values verbatim, long ones cut, and
+/// nested containers only described (dumping them would recurse as deep as
+/// the input nests).
+std::string mixq::describeJsonValue(const nlohmann::json &value) {
+  auto cut = [](std::string text) {
+    constexpr size_t limit = 80;
+    if (text.size() > limit)
+      text = text.substr(0, limit) + "...";
+    return text;
+  };
+  auto dump = [](const json &v) {
+    return v.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  if (value.is_object())
+    return "an object";
+  if (value.is_array()) {
+    for (const json &element : value)
+      if (element.is_structured())
+        return "an array of " + std::to_string(value.size()) + " elements";
+    return cut(dump(value));
+  }
+  return cut(dump(value));
+}
+
+/// A tensor name as error text (names are keys of a hostile header too).
+std::string mixq::quoteName(const std::string &name) {
+  std::string text = name.size() > 200 ? name.substr(0, 200) + "..." : name;
+  return "'" + text + "'";
+}
 
 const SafetensorsTensor *
 SafetensorsHeader::find(const std::string &name) const {

@@ -23,6 +23,8 @@
 #include "frontend/Expected.h"
 #include "frontend/ModelConfig.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -158,6 +160,13 @@ bool sentencePieceAvailable();
 /// `path`, when the file is not a valid model or SentencePiece is not
 /// available.
 Expected<TokenizerData> loadSentencePieceModel(const std::string &path);
+
+/// A JSON value as error text: short values verbatim, long ones cut, nested
+/// containers only described. Shared by the safetensors and Hugging Face
+/// parsers, whose inputs are equally hostile.
+std::string describeJsonValue(const nlohmann::json &value);
+/// A tensor name or piece as quoted error text, cut at 200 bytes.
+std::string quoteName(const std::string &name);
 
 } // namespace mixq
 
