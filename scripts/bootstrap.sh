@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build git python3
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   libgtest-dev libgmock-dev nlohmann-json3-dev libsentencepiece-dev
-  clang-22 libclang-rt-22-dev
+  clang-22 libclang-rt-22-dev libxxhash-dev
 )
 
 missing=()
