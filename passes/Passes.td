@@ -71,4 +71,65 @@ def MixQQuantize : Pass<"mixq-quantize", "ModuleOp"> {
   ];
 }
 
+def MixQLowerLLMToLinalg : Pass<"mixq-lower-llm-to-linalg", "ModuleOp"> {
+  let summary = "Lower llm ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    The executable definition of the `llm` dialect: every op except
+    `llm.weight` (embed, rms_norm, linear, rope, attention, swiglu, add,
+    logits) becomes upstream `linalg`/`tensor`/`arith`/`math` IR on tensors
+    that computes exactly what the op's description says (f32 arithmetic,
+    round-to-nearest-even into the element type).
+
+    * `llm.attention` writes the step's keys and values into the caches with
+      `tensor.insert_slice` (bufferization updates the caches in place) and
+      attends over the dynamic prefix `[0, start_pos + S)` of the cache
+      only, with a causal mask inside it.
+    * Reductions (dot products, sums of squares, softmax sums) carry the
+      `reassoc` and `contract` fast-math flags so that the CPU backend may
+      vectorize them; nothing else is relaxed.
+    * `llm.weight` is left alone: the CPU backend binds weights as kernel
+      arguments.
+
+    With `--mixq-lower-to-linalg` (for `mixq.matmul`), this is the CPU code
+    generator's front half and the reference path for mlir-runner tests.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def MixQFormDispatches : Pass<"mixq-form-dispatches", "ModuleOp"> {
+  let summary = "Group llm/mixq ops into kernels called from a host plan";
+  let description = [{
+    Outlines the compute of every entry function (`@prefill`, `@decode`)
+    into kernel functions (`func.func private @k<N>_<op>` marked
+    `mixq.kernel`), one per dispatch, and replaces each group with a
+    `func.call`. What remains in an entry function is its host plan: weight
+    references (`llm.weight` / `mixq.weight`), kernel calls in launch order,
+    and the function's arguments (tokens, `start_pos`, KV caches) and
+    results.
+
+    Grouping and fusion:
+    * every `llm`/`mixq` compute op anchors a dispatch;
+    * an `llm.add` whose operand is the single-use result of a
+      `llm.linear`/`mixq.matmul` joins that matmul's dispatch as a residual
+      epilogue, so the matmul result is never written to memory alone;
+    * cheap index/position computations (`tensor.generate`, `tensor.dim`,
+      `arith` on scalars) feeding a dispatch are recomputed inside it
+      instead of becoming buffers;
+    * weights, function arguments and the results of other dispatches
+      become kernel arguments.
+
+    Kernels whose bodies are identical (the same op on the same shapes and
+    schemes in different layers) are deduplicated, so a 32-layer model
+    needs about as many kernels as one layer.
+  }];
+  let dependentDialects = [
+    "::mlir::func::FuncDialect",
+  ];
+}
+
 #endif // MIXQ_PASSES_PASSES_TD

@@ -12,7 +12,7 @@ namespace {
 /// mlir-runner or mlir-translate. This is the CPU reference path: simple
 /// loops, no tiling or vectorization.
 constexpr const char *kReferenceToLLVM =
-    "mixq-lower-to-linalg,canonicalize,cse,"
+    "mixq-lower-llm-to-linalg,mixq-lower-to-linalg,canonicalize,cse,"
     "one-shot-bufferize{bufferize-function-boundaries},"
     "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
     "convert-linalg-to-loops,convert-scf-to-cf,expand-strided-metadata,"
