@@ -1,5 +1,22 @@
-//===- FormDispatches.cpp -------------------------------------------------------===//
+//===- FormDispatches.cpp - kernels plus a host plan ----------------------===//
+//
+// L1 -> L2: every llm/mixq compute op of an entry function is outlined into a
+// kernel function (`mixq.kernel`) and replaced by a call. What stays in the
+// entry function is the host plan: weight references, kernel calls in launch
+// order, arguments and results. Backends compile the kernels; the package
+// writer serializes the plan.
+//===----------------------------------------------------------------------===//
+#include "dialect/LLM/LLMOps.h"
+#include "dialect/MixQ/MixQOps.h"
+#include "passes/Dispatch.h"
 #include "passes/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace mlir::mixq {
 #define GEN_PASS_DEF_MIXQFORMDISPATCHES
@@ -7,9 +24,258 @@ namespace mlir::mixq {
 } // namespace mlir::mixq
 
 using namespace mlir;
+using namespace mlir::mixq;
+
+bool mlir::mixq::isWeightOp(Operation *op) {
+  return isa<llm::WeightOp, mixq::WeightOp>(op);
+}
+
+bool mlir::mixq::isComputeOp(Operation *op) {
+  Dialect *dialect = op->getDialect();
+  if (!dialect || isWeightOp(op) || isa<mixq::AssembleOp>(op))
+    return false;
+  return isa<llm::LLMDialect, mixq::MixQDialect>(dialect);
+}
+
+std::optional<unsigned> mlir::mixq::getTiedOperand(Operation *op,
+                                                   unsigned resultIndex) {
+  // llm.attention updates its caches in place: bufferization must reuse the
+  // cache buffers, and the host plan binds the result to the same buffer.
+  if (auto attention = dyn_cast<llm::AttentionOp>(op)) {
+    if (resultIndex == 1)
+      return attention.getKCacheMutable().getOperandNumber();
+    if (resultIndex == 2)
+      return attention.getVCacheMutable().getOperandNumber();
+  }
+  return std::nullopt;
+}
 
 namespace {
-struct Pass : mlir::mixq::impl::MixQFormDispatchesBase<Pass> {
-  void runOnOperation() override {}
+
+/// Ops recomputed inside each kernel that needs them rather than passed as
+/// buffers: scalar index arithmetic, shape queries, position vectors and
+/// small constants.
+bool isRematerializable(Operation *op) {
+  if (!isMemoryEffectFree(op) || op->getNumRegions() > 1)
+    return false;
+  if (isa<mixq::AssembleOp, tensor::DimOp, tensor::GenerateOp, tensor::EmptyOp>(
+          op))
+    return true;
+  return op->getDialect() && isa<arith::ArithDialect>(op->getDialect());
+}
+
+bool isMatmul(Operation *op) { return isa<llm::LinearOp, mixq::MatmulOp>(op); }
+
+/// The ops of one dispatch, in program order.
+using Group = SmallVector<Operation *, 2>;
+
+/// A matmul and, when its only user is an llm.add, that add (the residual
+/// epilogue: the matmul result never goes to memory alone).
+Group formGroup(Operation *anchor) {
+  Group group = {anchor};
+  if (!isMatmul(anchor) || !anchor->getResult(0).hasOneUse())
+    return group;
+  Operation *user = *anchor->getResult(0).getUsers().begin();
+  if (isa<llm::AddOp>(user) && user->getBlock() == anchor->getBlock())
+    group.push_back(user);
+  return group;
+}
+
+std::string kernelSuffix(const Group &group) {
+  std::string suffix;
+  for (Operation *op : group) {
+    StringRef name = op->getName().stripDialect();
+    if (!suffix.empty())
+      suffix += "_";
+    suffix += name.str();
+  }
+  return suffix;
+}
+
+class DispatchFormer {
+public:
+  DispatchFormer(ModuleOp module) : module(module), symbols(module) {}
+
+  LogicalResult formIn(func::FuncOp entry);
+
+private:
+  void collectProducers(Value value,
+                        const llvm::SmallPtrSetImpl<Operation *> &inGroup,
+                        llvm::SetVector<Operation *> &cloned,
+                        llvm::SetVector<Value> &arguments);
+  func::FuncOp outline(const Group &group, StringRef entryName,
+                       SmallVectorImpl<Value> &arguments,
+                       SmallVectorImpl<Value> &results);
+  func::FuncOp deduplicate(func::FuncOp kernel);
+
+  ModuleOp module;
+  SymbolTable symbols;
+  llvm::StringMap<func::FuncOp> kernelsByBody;
+  unsigned nextKernel = 0;
 };
+
+void DispatchFormer::collectProducers(
+    Value value, const llvm::SmallPtrSetImpl<Operation *> &inGroup,
+    llvm::SetVector<Operation *> &cloned, llvm::SetVector<Value> &arguments) {
+  Operation *def = value.getDefiningOp();
+  if (def && inGroup.contains(def))
+    return;
+  if (!def || !isRematerializable(def)) {
+    arguments.insert(value);
+    return;
+  }
+  if (cloned.contains(def))
+    return;
+  for (Value operand : def->getOperands())
+    collectProducers(operand, inGroup, cloned, arguments);
+  // Values used inside the producer's regions (tensor.generate bodies).
+  def->walk([&](Operation *nested) {
+    if (nested == def)
+      return;
+    for (Value operand : nested->getOperands())
+      if (!def->isAncestor(operand.getParentRegion()->getParentOp()))
+        collectProducers(operand, inGroup, cloned, arguments);
+  });
+  cloned.insert(def);
+}
+
+func::FuncOp DispatchFormer::outline(const Group &group, StringRef entryName,
+                                     SmallVectorImpl<Value> &arguments,
+                                     SmallVectorImpl<Value> &results) {
+  llvm::SmallPtrSet<Operation *, 4> inGroup(group.begin(), group.end());
+  llvm::SetVector<Operation *> cloned;
+  llvm::SetVector<Value> argumentSet;
+  for (Operation *op : group)
+    for (Value operand : op->getOperands())
+      collectProducers(operand, inGroup, cloned, argumentSet);
+  arguments.assign(argumentSet.begin(), argumentSet.end());
+
+  for (Operation *op : group)
+    for (Value result : op->getResults())
+      if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+            return !inGroup.contains(user);
+          }))
+        results.push_back(result);
+
+  OpBuilder builder(module.getContext());
+  builder.setInsertionPointToEnd(module.getBody());
+  Location loc = group.front()->getLoc();
+  auto type = builder.getFunctionType(ValueRange(arguments).getTypes(),
+                                      ValueRange(results).getTypes());
+  auto kernel = func::FuncOp::create(builder, loc, "kernel", type);
+  kernel.setPrivate();
+  kernel->setAttr(kKernelAttrName, builder.getUnitAttr());
+
+  // Which result is updated in place into which argument.
+  SmallVector<int64_t> tied;
+  for (auto [resultIndex, result] : llvm::enumerate(results)) {
+    Operation *def = result.getDefiningOp();
+    auto operand =
+        getTiedOperand(def, cast<OpResult>(result).getResultNumber());
+    if (!operand)
+      continue;
+    Value source = def->getOperand(*operand);
+    auto *it = llvm::find(arguments, source);
+    if (it == arguments.end())
+      continue;
+    tied.push_back(resultIndex);
+    tied.push_back(it - arguments.begin());
+  }
+  if (!tied.empty())
+    kernel->setAttr(kTiedAttrName, builder.getDenseI64ArrayAttr(tied));
+
+  Block *body = kernel.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  IRMapping mapping;
+  for (auto [value, argument] : llvm::zip(arguments, body->getArguments()))
+    mapping.map(value, argument);
+  for (Operation *op : cloned)
+    builder.clone(*op, mapping);
+  for (Operation *op : group)
+    builder.clone(*op, mapping);
+  SmallVector<Value> returned;
+  for (Value result : results)
+    returned.push_back(mapping.lookup(result));
+  func::ReturnOp::create(builder, loc, returned);
+
+  std::string name =
+      (entryName + "_k" + Twine(nextKernel++) + "_" + kernelSuffix(group))
+          .str();
+  kernel.setSymName(name);
+  return kernel;
+}
+
+/// Returns an existing kernel with the same body, erasing `kernel`, or
+/// registers `kernel`. Locations are not printed, so kernels of different
+/// layers with equal ops, shapes, attributes and schemes compare equal.
+func::FuncOp DispatchFormer::deduplicate(func::FuncOp kernel) {
+  std::string key;
+  {
+    llvm::raw_string_ostream os(key);
+    os << kernel.getFunctionType() << "\n";
+    for (Operation &op : kernel.getBody().front())
+      op.print(os, OpPrintingFlags().printGenericOpForm());
+    if (auto tied = kernel->getAttr(kTiedAttrName))
+      os << tied;
+  }
+  auto [it, inserted] = kernelsByBody.try_emplace(key, kernel);
+  if (inserted) {
+    symbols.insert(kernel);
+    return kernel;
+  }
+  kernel.erase();
+  --nextKernel; // keep kernel numbers dense
+  return it->second;
+}
+
+LogicalResult DispatchFormer::formIn(func::FuncOp entry) {
+  SmallVector<Group> groups;
+  llvm::SmallPtrSet<Operation *, 32> grouped;
+  for (Operation &op : entry.getBody().front()) {
+    if (!isComputeOp(&op) || grouped.contains(&op))
+      continue;
+    if (op.getNumRegions() != 0)
+      return op.emitOpError("cannot be outlined into a kernel: it has regions");
+    Group group = formGroup(&op);
+    grouped.insert(group.begin(), group.end());
+    groups.push_back(std::move(group));
+  }
+
+  for (const Group &group : groups) {
+    SmallVector<Value> arguments, results;
+    func::FuncOp kernel =
+        deduplicate(outline(group, entry.getSymName(), arguments, results));
+    OpBuilder builder(group.back());
+    auto call = func::CallOp::create(builder, group.back()->getLoc(), kernel,
+                                     arguments);
+    for (auto [result, replacement] : llvm::zip(results, call.getResults()))
+      result.replaceAllUsesWith(replacement);
+    for (Operation *op : llvm::reverse(group))
+      op->erase();
+  }
+
+  // Position vectors and index arithmetic now live in the kernels.
+  // Reverse order erases users before their producers.
+  Block &block = entry.getBody().front();
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+    if (isRematerializable(&op) && op.use_empty())
+      op.erase();
+  return success();
+}
+
+struct FormDispatchesPass
+    : mlir::mixq::impl::MixQFormDispatchesBase<FormDispatchesPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> entries;
+    for (auto func : module.getOps<func::FuncOp>())
+      if (!func.isExternal() && !func->hasAttr(kKernelAttrName))
+        entries.push_back(func);
+    DispatchFormer former(module);
+    for (func::FuncOp entry : entries)
+      if (failed(former.formIn(entry)))
+        return signalPassFailure();
+  }
+};
+
 } // namespace

@@ -1,0 +1,28 @@
+//===- Dispatch.h - what dispatch formation and backends share --*- C++ -*-===//
+//
+// The L2 conventions: kernel functions carry `mixq.kernel`; a kernel result
+// that updates an argument in place (the KV caches of llm.attention) is listed
+// in `mixq.tied` as (result index, argument index) pairs.
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_PASSES_DISPATCH_H
+#define MIXQ_PASSES_DISPATCH_H
+
+#include "mlir/IR/Operation.h"
+
+#include <optional>
+
+namespace mlir::mixq {
+
+inline constexpr const char *kKernelAttrName = "mixq.kernel";
+inline constexpr const char *kTiedAttrName = "mixq.tied";
+
+/// llm.weight / mixq.weight: references to the WeightStore.
+bool isWeightOp(Operation *op);
+/// An llm or mixq op that computes (anchors a dispatch).
+bool isComputeOp(Operation *op);
+/// The operand that result `resultIndex` of `op` updates in place, if any.
+std::optional<unsigned> getTiedOperand(Operation *op, unsigned resultIndex);
+
+} // namespace mlir::mixq
+
+#endif // MIXQ_PASSES_DISPATCH_H
