@@ -132,4 +132,32 @@ def MixQFormDispatches : Pass<"mixq-form-dispatches", "ModuleOp"> {
   ];
 }
 
+def MixQKernelABI : Pass<"mixq-kernel-abi", "ModuleOp"> {
+  let summary = "Give kernel functions a destination-passing memref signature";
+  let description = [{
+    Rewrites every `mixq.kernel` function (after its ops have been lowered
+    to linalg on tensors) into the calling convention the runtime uses:
+
+    * each tensor argument becomes a memref of the same shape (identity
+      layout) marked `llvm.noalias`, read through
+      `bufferization.to_tensor restrict`; arguments that a result updates
+      in place (`mixq.tied`, the KV caches) are also `writable`;
+    * each result that is not tied becomes a trailing memref argument (an
+      *out* buffer the caller allocates), written with
+      `bufferization.materialize_in_destination`; tied results are
+      materialized into their argument;
+    * the function returns nothing; `index` arguments stay scalars.
+
+    So the ABI of a kernel is: its arguments in order, then its untied
+    results, every tensor as an MLIR memref descriptor. One-shot
+    bufferization and empty-tensor elimination then compute directly in the
+    caller's buffers. `mixq.tied` indices must refer to the current
+    signature (backends remap them after the qtensor 1:N conversion).
+  }];
+  let dependentDialects = [
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::memref::MemRefDialect",
+  ];
+}
+
 #endif // MIXQ_PASSES_PASSES_TD
