@@ -15,6 +15,8 @@ namespace mlir::mixq {
 
 inline constexpr const char *kKernelAttrName = "mixq.kernel";
 inline constexpr const char *kTiedAttrName = "mixq.tied";
+/// Marks the linalg.generic that dequantizes a qtensor (--mixq-lower-to-linalg).
+inline constexpr const char *kDequantizeMarker = "mixq.dequantize";
 
 /// llm.weight / mixq.weight: references to the WeightStore.
 bool isWeightOp(Operation *op);

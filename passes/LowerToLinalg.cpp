@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQOps.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "passes/LinalgBuilders.h"
+#include "passes/Dispatch.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
@@ -43,68 +45,9 @@ Value buildDequantized(OpBuilder &b, Location loc, QTensorType type,
             nb, nloc, reader, shape, row, col, /*tileCols=*/1, elementType);
         linalg::YieldOp::create(nb, nloc, tile.front());
       });
-  return generic.getResult(0);
-}
-
-/// y[m, n] = sum_k x[m, k] * w[n, k], accumulated in f32.
-Value buildMatmulTransposedB(OpBuilder &b, Location loc, Value x, Value w) {
-  auto xType = cast<RankedTensorType>(x.getType());
-  auto wType = cast<RankedTensorType>(w.getType());
-  Type f32 = b.getF32Type();
-  SmallVector<int64_t> shape = {xType.getDimSize(0), wType.getDimSize(0)};
-  SmallVector<Value> dynamicDims;
-  if (ShapedType::isDynamic(shape[0]))
-    dynamicDims.push_back(tensor::DimOp::create(b, loc, x, 0));
-  Value empty = tensor::EmptyOp::create(b, loc, shape, f32, dynamicDims);
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value acc =
-      linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{empty})
-          .getResult(0);
-
-  MLIRContext *ctx = b.getContext();
-  AffineExpr m, n, k;
-  bindDims(ctx, m, n, k);
-  SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {m, k}, ctx),
-                                 AffineMap::get(3, 0, {n, k}, ctx),
-                                 AffineMap::get(3, 0, {m, n}, ctx)};
-  SmallVector<utils::IteratorType> iterators = {utils::IteratorType::parallel,
-                                                utils::IteratorType::parallel,
-                                                utils::IteratorType::reduction};
-  auto contraction = linalg::GenericOp::create(
-      b, loc, TypeRange{acc.getType()}, ValueRange{x, w}, ValueRange{acc}, maps,
-      iterators, [&](OpBuilder &nb, Location nloc, ValueRange args) {
-        Value lhs = buildExtendToF32(nb, nloc, args[0]);
-        Value rhs = buildExtendToF32(nb, nloc, args[1]);
-        Value product = arith::MulFOp::create(nb, nloc, lhs, rhs);
-        linalg::YieldOp::create(
-            nb, nloc,
-            arith::AddFOp::create(nb, nloc, args[2], product).getResult());
-      });
-  return contraction.getResult(0);
-}
-
-/// Rounds an f32 tensor elementwise to `elementType` (no-op for f32).
-Value buildTruncate(OpBuilder &b, Location loc, Value input,
-                    FloatType elementType) {
-  auto type = cast<RankedTensorType>(input.getType());
-  if (type.getElementType() == elementType)
-    return input;
-  SmallVector<Value> dynamicDims;
-  for (auto [i, dim] : llvm::enumerate(type.getShape()))
-    if (ShapedType::isDynamic(dim))
-      dynamicDims.push_back(tensor::DimOp::create(b, loc, input, i));
-  Value empty = tensor::EmptyOp::create(b, loc, type.getShape(), elementType,
-                                        dynamicDims);
-  auto identity = b.getMultiDimIdentityMap(type.getRank());
-  SmallVector<utils::IteratorType> iterators(type.getRank(),
-                                             utils::IteratorType::parallel);
-  auto generic = linalg::GenericOp::create(
-      b, loc, TypeRange{empty.getType()}, ValueRange{input}, ValueRange{empty},
-      SmallVector<AffineMap>{identity, identity}, iterators,
-      [&](OpBuilder &nb, Location nloc, ValueRange args) {
-        linalg::YieldOp::create(
-            nb, nloc, buildTruncateFromF32(nb, nloc, args[0], elementType));
-      });
+  // Backends fuse the dequantization into its consumer by this marker, so
+  // that the full-precision matrix is never materialized.
+  generic->setAttr(kDequantizeMarker, b.getUnitAttr());
   return generic.getResult(0);
 }
 
@@ -147,8 +90,11 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     auto elementType = cast<FloatType>(op.getType().getElementType());
     Value weight =
         buildDequantized(rewriter, loc, type, adaptor.getWeight(), elementType);
-    Value acc = buildMatmulTransposedB(rewriter, loc,
-                                       adaptor.getInput().front(), weight);
+    // The summation order is unspecified (as for llm.linear), so backends
+    // may vectorize the reduction.
+    Value acc = buildMatmulTransposedB(
+        rewriter, loc, adaptor.getInput().front(), weight,
+        arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
     rewriter.replaceOp(op, buildTruncate(rewriter, loc, acc, elementType));
     return success();
   }

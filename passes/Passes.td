@@ -78,17 +78,46 @@ def MixQLowerLLMToLinalg : Pass<"mixq-lower-llm-to-linalg", "ModuleOp"> {
     `llm.weight` (embed, rms_norm, linear, rope, attention, swiglu, add,
     logits) becomes upstream `linalg`/`tensor`/`arith`/`math` IR on tensors
     that computes exactly what the op's description says (f32 arithmetic,
-    round-to-nearest-even into the element type).
+    round-to-nearest-even into the element type with `arith.truncf`).
+    Row (sequence) dimensions may be dynamic; operands that disagree on
+    whether S is static are `tensor.cast` to the most static type first.
 
+    * `llm.embed` is a `linalg.generic` over `[S, D]` that gathers with
+      `tensor.extract` at the token id (ids are not range-checked).
+    * `llm.rms_norm` is a sum of squares per row (reduction), then
+      `r = 1 / sqrt(sum / D + eps)` per row, then `x * r * w`.
+    * `llm.linear` and `llm.logits` are an f32 contraction
+      `y[m, n] = sum_k x[m, k] * W[n, k]`; `llm.linear` then rounds into T,
+      `llm.logits` stays f32. With `last_token_only` the row `S - 1` is taken
+      with `tensor.extract_slice` before the contraction.
+    * `llm.rope`: the `head_dim / 2` frequencies depend only on attributes
+      and are computed when the pass runs (`theta^(-(2i)/Dh)` in double,
+      rounded once to f32; the `#llm.llama3_rope_scaling` rescaling in f32)
+      into a constant tensor; a `[S, Dh/2]` cos/sin table of the angles
+      `float(pos) * freq` (`math.cos`/`math.sin`) is shared by all heads,
+      and each element is rotated with its pair partner.
     * `llm.attention` writes the step's keys and values into the caches with
-      `tensor.insert_slice` (bufferization updates the caches in place) and
-      attends over the dynamic prefix `[0, start_pos + S)` of the cache
-      only, with a causal mask inside it.
+      `tensor.insert_slice` at rows `[start_pos, start_pos + S)`
+      (bufferization updates the caches in place) and attends over the
+      dynamic prefix `[0, start_pos + S)` of the new caches only, viewed as
+      `[T, Hkv, Dh]`, with q viewed as `[S, Hkv, H / Hkv, Dh]` (query head
+      `h` uses kv head `h / (H / Hkv)`). Scores `[S, Hkv, H/Hkv, T]` (f32,
+      memory O(S * H * T)), a max per query head over the keys with
+      `j <= start_pos + s` (causal mask, `-inf` elsewhere), `exp` (0 where
+      masked), their sum, the probabilities and the weighted sum of values
+      are each one `linalg.generic`.
+    * `llm.swiglu` and `llm.add` are elementwise `linalg.generic`s.
     * Reductions (dot products, sums of squares, softmax sums) carry the
       `reassoc` and `contract` fast-math flags so that the CPU backend may
       vectorize them; nothing else is relaxed.
     * `llm.weight` is left alone: the CPU backend binds weights as kernel
       arguments.
+
+    Errors: an `llm.attention` whose `start_pos` is a constant that is
+    negative or, with the static S, runs past the end of the KV cache (a
+    context overflow known at compile time); an `llm.logits` with
+    `last_token_only` on a static 0-row input (also rejected by its
+    verifier; checked again for IR built without verification).
 
     With `--mixq-lower-to-linalg` (for `mixq.matmul`), this is the CPU code
     generator's front half and the reference path for mlir-runner tests.
