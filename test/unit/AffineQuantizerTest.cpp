@@ -453,3 +453,19 @@ TEST(AffineQuantizerTest, ErrorBoundRandomData) {
 }
 
 } // namespace
+
+TEST(AffineQuantizerTest, OneSignedGroupsDoNotSaturate) {
+  // Regression: a group of one sign, e.g. {0.50, 0.51, 0.52, 0.53}, used to
+  // get zero = clamp(round(-0.50 / scale), 0, 15) = 0 with scale 0.03/15, so
+  // every code saturated at 15 (w' = 0.03). The range is now widened to
+  // [0, 0.53]: scale = 0.53 / 15 ~ 0.0353, zero 0, and every weight comes
+  // back within half a step.
+  const float w[8] = {0.50f,  0.51f,  0.52f,  0.53f,
+                      -0.53f, -0.52f, -0.51f, -0.50f};
+  AffineParams params = makeParams(4, 4, false);
+  AffineQuantized q = quantizeAffine(w, 2, 4, params);
+  std::vector<float> back = dequantizeAffine(q, 2, 4, params);
+  const float halfStep = 0.5f * 0.53f / 15.0f;
+  for (int i = 0; i < 8; ++i)
+    EXPECT_NEAR(back[i], w[i], halfStep * 1.01f) << "weight " << i;
+}

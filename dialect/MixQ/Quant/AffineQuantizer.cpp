@@ -110,6 +110,14 @@ struct GroupParams {
 /// Parameters for the (possibly clipped) range [lo, hi].
 static GroupParams asymmetricParams(float lo, float hi, unsigned bits,
                                     ScalarFormat format) {
+  // A non-constant range is widened to contain 0 (as in GPTQ's RTN), so
+  // that the zero point round(-lo / scale) lies in [0, maxq]: for a group of
+  // one sign, e.g. [0.50, 0.51], it would otherwise clamp to 0 and every
+  // code would saturate.
+  if (lo != hi) {
+    lo = std::min(lo, 0.0f);
+    hi = std::max(hi, 0.0f);
+  }
   float maxq = static_cast<float>((1u << bits) - 1u);
   // A constant group would get scale 0; scale |value| maps it to code 1 (or
   // 0 when negative, with zero 1) and reconstructs it exactly.
