@@ -1,12 +1,17 @@
-//===- mixq-compile.cpp - Checkpoint to IR (and, later, package) ----------===//
+//===- mixq-compile.cpp - Checkpoint to .mixq package ---------------------===//
 //
-// mixq-compile CHECKPOINT --emit=llm [-o FILE]
+// mixq-compile CHECKPOINT -o OUT.mixq [--scheme=SPEC] [--target=cpu]
+// mixq-compile CHECKPOINT --emit=llm|mixq|l2|plan|llvm [-o FILE]
 //
 // Loads a GGUF file, a Hugging Face folder (config.json + safetensors) or a
-// llama2.c .bin, and prints the model's `llm` IR: a prefill and a decode
-// function over per-layer KV caches, weights as symbols.
+// llama2.c .bin, quantizes its weights (--mixq-quantize), forms dispatches,
+// compiles the kernels and writes one package with the host plan and the
+// packed weights. --emit stops at a level and prints it.
 //===----------------------------------------------------------------------===//
 
+#include "PackageOutput.h"
+#include "codegen/HostPlan.h"
+#include "codegen/cpu/CPUBackend.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/IR/LLMEmitter.h"
 #include "frontend/IR/WeightQuantizer.h"
@@ -32,14 +37,17 @@ using namespace llvm;
 
 namespace {
 
-enum class EmitLevel { LLM, MixQ };
+enum class EmitLevel { LLM, MixQ, L2, Plan, LLVM };
+enum class Target { CPU, CUDA, All };
 
 cl::OptionCategory category("mixq-compile options");
 
 cl::opt<std::string> checkpointPath(cl::Positional, cl::Required,
                                     cl::desc("<checkpoint>"),
                                     cl::cat(category));
-cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
+cl::opt<std::string> outputPath("o",
+                                cl::desc("Output package, or the file --emit "
+                                         "prints to (default: stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
                                 cl::cat(category));
 cl::opt<EmitLevel> emitLevel(
@@ -48,8 +56,26 @@ cl::opt<EmitLevel> emitLevel(
                           "the llm dialect model graph (prefill and decode)"),
                clEnumValN(EmitLevel::MixQ, "mixq",
                           "after --mixq-quantize: quantized weights as "
-                          "mixq.weight qtensors")),
+                          "mixq.weight qtensors"),
+               clEnumValN(EmitLevel::L2, "l2",
+                          "after --mixq-form-dispatches: kernel functions "
+                          "and the host plan as IR"),
+               clEnumValN(EmitLevel::Plan, "plan",
+                          "the host plan as the package stores it (JSON)"),
+               clEnumValN(EmitLevel::LLVM, "llvm",
+                          "the optimized LLVM IR of the CPU kernels")),
     cl::cat(category));
+cl::opt<Target> target(
+    "target", cl::desc("Code to put in the package"), cl::init(Target::CPU),
+    cl::values(clEnumValN(Target::CPU, "cpu", "host CPU kernels (default)"),
+               clEnumValN(Target::CUDA, "cuda", "PTX kernels for NVIDIA GPUs"),
+               clEnumValN(Target::All, "all", "every target this build has")),
+    cl::cat(category));
+cl::opt<std::string> cpuName(
+    "cpu",
+    cl::desc("CPU to generate host code for: 'native' (this machine) or an "
+             "LLVM CPU name such as x86-64-v3"),
+    cl::value_desc("name"), cl::init("native"), cl::cat(category));
 cl::opt<std::string>
     tokenizerPath("tokenizer",
                   cl::desc("llama2.c tokenizer.bin to attach to the model"),
@@ -134,9 +160,42 @@ int printModule(mlir::ModuleOp module) {
   return 0;
 }
 
+/// Prints `text` to -o (default stdout); non-zero on failure.
+int printText(const std::string &text) {
+  std::string error;
+  auto output = mlir::openOutputFile(outputPath, &error);
+  if (!output)
+    return fail(error);
+  output->os() << text;
+  output->keep();
+  return 0;
+}
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
+}
+
+/// Runs the passes after quantization that every package needs.
+mlir::LogicalResult formDispatches(mlir::ModuleOp module) {
+  mlir::PassManager pm(module.getContext());
+  pm.addPass(mlir::mixq::createMixQFormDispatches());
+  return pm.run(module);
+}
+
+std::string commandLine(int argc, char **argv) {
+  std::string line = "mixq-compile";
+  for (int i = 1; i < argc; ++i)
+    line += std::string(" ") + argv[i];
+  return line;
+}
+
+/// A byte-count progress bar for writing the package.
+mixq::ByteProgress writeProgress(ProgressBar &bar) {
+  return [&bar](uint64_t done, uint64_t total) {
+    bar(size_t(done >> 20), size_t(std::max<uint64_t>(total >> 20, 1)),
+        "MiB");
+  };
 }
 
 } // namespace
@@ -147,15 +206,23 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "mixq-compile: compile a Llama checkpoint (GGUF, Hugging Face "
-      "safetensors folder or llama2.c .bin)\n");
+      "safetensors folder or llama2.c .bin) into a .mixq package\n");
 
   bool wantReport = reportFormat.getNumOccurrences() > 0;
+  bool emitting = emitLevel.getNumOccurrences() > 0;
   if (wantReport && reportFormat != "" && reportFormat != "table" &&
       reportFormat != "json")
     return fail("--report takes 'table' or 'json', not '" + reportFormat + "'");
-  if (!emitLevel.getNumOccurrences() && !wantReport)
-    return fail("nothing to do: give --emit=llm|mixq or --report (writing a "
-                ".mixq package arrives with the CPU end-to-end issue)");
+  bool writingPackage = !emitting && outputPath != "-";
+  if (!emitting && !wantReport && !writingPackage)
+    return fail("nothing to do: give -o OUT.mixq to write a package, "
+                "--emit=llm|mixq|l2|plan|llvm or --report");
+  if (writingPackage && target == Target::CUDA)
+    return fail("--target=cuda: this build has no CUDA code generator yet; "
+                "use --target=cpu");
+  if (writingPackage && target == Target::All)
+    WithColor::note(errs(), "mixq-compile")
+        << "--target=all: this build generates CPU code only\n";
   if (maxSeqLen < 0)
     return fail("--max-seq-len must be positive");
   auto start = std::chrono::steady_clock::now();
@@ -167,16 +234,17 @@ int main(int argc, char **argv) {
     return fail(model.message());
   double loadSeconds = secondsSince(start);
 
-  mlir::MLIRContext context;
+  mlir::DialectRegistry registry;
+  mlir::mixq::cpu::registerCPUBackendDependencies(registry);
+  mlir::MLIRContext context(registry);
   auto module = mixq::emitLLMModule(context, **model);
   if (failed(mlir::verify(*module)))
     return fail("internal error: the emitted llm IR does not verify");
 
-  bool emitting = emitLevel.getNumOccurrences() > 0;
   if (emitting && emitLevel == EmitLevel::LLM)
-    if (int rc = printModule(*module))
-      return rc;
-  if (wantReport || (emitting && emitLevel == EmitLevel::MixQ)) {
+    return printModule(*module);
+
+  {
     mlir::PassManager pm(&context);
     mlir::mixq::MixQQuantizeOptions quantizeOptions;
     quantizeOptions.scheme = schemeSpec;
@@ -185,22 +253,85 @@ int main(int argc, char **argv) {
     if (failed(pm.run(*module)))
       return 1; // the pass reported the error with its location
   }
-  if (emitting && emitLevel == EmitLevel::MixQ)
+  if (emitting && emitLevel == EmitLevel::MixQ) {
     if (int rc = printModule(*module))
       return rc;
-  if (wantReport) {
-    // Nothing consumes the packed buffers until the package writer lands.
-    auto reports = mixq::quantizeModuleWeights(*module, (*model)->weights,
-                                               /*keepPacked=*/false,
-                                               ProgressBar("quantizing"));
-    if (!reports)
-      return fail(toString(reports.takeError()));
-    std::string text = reportFormat == "json"
-                           ? mixq::formatReportJson(*reports)
-                           : mixq::formatReportTable(*reports);
-    // stdout carries the IR when --emit is given.
-    (emitting ? errs() : outs()) << text;
+    if (!wantReport)
+      return 0;
   }
+
+  // Packing keeps the buffers only when a package will hold them, so that a
+  // report on a 7B model needs memory for one weight at a time.
+  std::vector<mixq::WeightReport> reports;
+  if (wantReport || writingPackage) {
+    ProgressBar bar("quantizing");
+    auto packed = mixq::quantizeModuleWeights(
+        *module, (*model)->weights, /*keepPacked=*/writingPackage,
+        std::ref(bar));
+    if (!packed)
+      return fail(toString(packed.takeError()));
+    reports = std::move(*packed);
+    if (wantReport) {
+      std::string text = reportFormat == "json"
+                             ? mixq::formatReportJson(reports)
+                             : mixq::formatReportTable(reports);
+      // stdout carries the IR or the package path otherwise.
+      (emitting ? errs() : outs()) << text;
+    }
+    if (!writingPackage && !emitting)
+      return 0;
+  }
+  if (emitting && emitLevel == EmitLevel::MixQ)
+    return 0;
+
+  if (failed(formDispatches(*module)))
+    return 1;
+  if (emitting && emitLevel == EmitLevel::L2)
+    return printModule(*module);
+
+  auto plan = mlir::mixq::buildHostPlan(*module);
+  if (!plan)
+    return fail(toString(plan.takeError()));
+  if (emitting && emitLevel == EmitLevel::Plan)
+    return printText(plan->dump(2) + "\n");
+
+  mlir::mixq::cpu::CPUOptions cpuOptions;
+  cpuOptions.cpu = cpuName;
+  cpuOptions.keepLLVMIR = emitting && emitLevel == EmitLevel::LLVM;
+  auto codegenStart = std::chrono::steady_clock::now();
+  auto kernels = mlir::mixq::cpu::compileKernels(*module, cpuOptions);
+  if (!kernels)
+    return fail(toString(kernels.takeError()));
+  if (emitting)
+    return printText(kernels->llvmIR);
+  double codegenSeconds = secondsSince(codegenStart);
+
+  mixq::PackageContents contents;
+  contents.model = &**model;
+  contents.module = *module;
+  contents.plan = std::move(*plan);
+  contents.cpu = &*kernels;
+  contents.reports = &reports;
+  contents.producer = commandLine(argc, argv);
+  ProgressBar writeBar("writing");
+  if (llvm::Error error =
+          mixq::writePackage(outputPath, contents, writeProgress(writeBar)))
+    return fail(toString(std::move(error)));
+
+  double bits = 0, params = 0;
+  for (const mixq::WeightReport &report : reports) {
+    double n = double(report.rows) * double(report.cols);
+    bits += report.bitsPerWeight * n;
+    params += n;
+  }
+  uint64_t fileSize = 0;
+  sys::fs::file_size(outputPath, fileSize);
+  errs() << formatv("mixq-compile: wrote {0} ({1:F2} MiB): {2} kernels for "
+                    "{3} ({4:F2} s codegen), {5:F3} bits/weight over {6:F2} M "
+                    "quantized weights\n",
+                    outputPath, fileSize / 1048576.0, kernels->kernels.size(),
+                    kernels->cpu, codegenSeconds,
+                    params > 0 ? bits / params : 0.0, params / 1e6);
   if (verbose)
     errs() << formatv("mixq-compile: loaded {0} ({1}, {2} tensors, {3:F1} M "
                       "parameters) in {4:F3} s; total {5:F3} s\n",

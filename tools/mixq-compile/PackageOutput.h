@@ -1,0 +1,43 @@
+//===- PackageOutput.h - mixq-compile's package assembly --------*- C++ -*-===//
+//
+// Collects what the compiler produced (model config, tokenizer, packed and
+// raw weights, host plan, CPU kernels, quantization report) into a manifest
+// and blobs and writes the .mixq package (format: docs/package.md).
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_TOOLS_MIXQ_COMPILE_PACKAGEOUTPUT_H
+#define MIXQ_TOOLS_MIXQ_COMPILE_PACKAGEOUTPUT_H
+
+#include "codegen/cpu/CPUBackend.h"
+#include "frontend/Checkpoint.h"
+#include "frontend/IR/WeightQuantizer.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mixq {
+
+struct PackageContents {
+  const Model *model = nullptr;
+  mlir::ModuleOp module;          ///< dispatch-formed (L2)
+  nlohmann::json plan;            ///< buildHostPlan(module)
+  const mlir::mixq::cpu::CompiledKernels *cpu = nullptr;
+  const std::vector<WeightReport> *reports = nullptr;
+  std::string producer;           ///< the command line
+};
+
+using ByteProgress = std::function<void(uint64_t done, uint64_t total)>;
+
+/// Writes `contents` to `path` atomically; errors name the weight or file.
+llvm::Error writePackage(const std::string &path,
+                         const PackageContents &contents,
+                         const ByteProgress &progress);
+
+} // namespace mixq
+
+#endif // MIXQ_TOOLS_MIXQ_COMPILE_PACKAGEOUTPUT_H

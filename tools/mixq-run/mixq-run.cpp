@@ -1,0 +1,368 @@
+//===- mixq-run.cpp - generate text with a .mixq package ------------------===//
+//
+// mixq-run PKG [--prompt TEXT | --tokens "1 2 3"] [-n N] [--temp T]
+//          [--top-k K] [--top-p P] [--seed S] [--device auto|cpu|cuda]
+//          [--print-ids] [--tokenizer tokenizer.bin] [--ignore-eos]
+//          [--reference PKG2]
+//
+// Streams the generated text (or ids) on stdout as it is made and reports
+// prefill and decode speed on stderr. With --reference, a second package
+// (e.g. the fp32 compile) runs the same tokens in lockstep and the maximum
+// logit difference and mean KL divergence are reported.
+//===----------------------------------------------------------------------===//
+#include "runtime/CPUExecutor.h"
+#include "runtime/Package.h"
+#include "runtime/Sampler.h"
+#include "runtime/Tokenizer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace mixq;
+using namespace mixq::runtime;
+
+namespace {
+
+const char *kUsage = R"(usage: mixq-run PKG [options]
+
+Generates text with a compiled .mixq package.
+
+input (one of):
+  --prompt TEXT       text to encode with the package's tokenizer (with BOS)
+  --tokens "1 2 3"    token ids, space separated (default: BOS alone)
+generation:
+  -n N                tokens to generate (default 128; stops early at EOS)
+  --temp T            temperature; 0 = greedy (default 0)
+  --top-k K           keep the K most likely tokens (default 0 = off)
+  --top-p P           nucleus sampling mass, 0 < P <= 1 (default 1 = off)
+  --seed S            sampling seed (default 0)
+  --ignore-eos        keep generating after EOS
+output:
+  --print-ids         print token ids (space separated) instead of text
+  --tokenizer FILE    a llama2.c tokenizer.bin to use instead of the package's
+  --reference PKG2    run PKG2 on the same tokens and report the max logit
+                      difference and the mean KL(PKG2 || PKG) per position
+device:
+  --device D          auto (default: CUDA if usable, else the CPU), cpu, cuda
+  -h, --help          this text
+)";
+
+[[noreturn]] void die(const std::string &message) {
+  std::fprintf(stderr, "mixq-run: error: %s\n", message.c_str());
+  std::exit(1);
+}
+
+struct Options {
+  std::string package, prompt, tokens, tokenizer, reference;
+  bool havePrompt = false, haveTokens = false;
+  int64_t count = 128;
+  SamplingOptions sampling;
+  std::string device = "auto";
+  bool printIds = false, ignoreEos = false;
+};
+
+template <typename T> T parseNumber(const std::string &flag,
+                                    const std::string &text) {
+  std::istringstream in(text);
+  T value;
+  if (!(in >> value) || !in.eof())
+    die(flag + " expects a number, not '" + text + "'");
+  return value;
+}
+
+Options parseArguments(int argc, char **argv) {
+  Options o;
+  auto next = [&](int &i, const std::string &flag) -> std::string {
+    if (i + 1 >= argc)
+      die(flag + " needs a value");
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--prompt") {
+      o.prompt = next(i, a);
+      o.havePrompt = true;
+    } else if (a == "--tokens") {
+      o.tokens = next(i, a);
+      o.haveTokens = true;
+    } else if (a == "-n") {
+      o.count = parseNumber<int64_t>(a, next(i, a));
+    } else if (a == "--temp") {
+      o.sampling.temperature = parseNumber<float>(a, next(i, a));
+    } else if (a == "--top-k") {
+      o.sampling.topK = parseNumber<int32_t>(a, next(i, a));
+    } else if (a == "--top-p") {
+      o.sampling.topP = parseNumber<float>(a, next(i, a));
+    } else if (a == "--seed") {
+      o.sampling.seed = parseNumber<uint64_t>(a, next(i, a));
+    } else if (a == "--device") {
+      o.device = next(i, a);
+    } else if (a == "--print-ids") {
+      o.printIds = true;
+    } else if (a == "--ignore-eos") {
+      o.ignoreEos = true;
+    } else if (a == "--tokenizer") {
+      o.tokenizer = next(i, a);
+    } else if (a == "--reference") {
+      o.reference = next(i, a);
+    } else if (!a.empty() && a[0] == '-') {
+      die("unknown option '" + a + "' (see --help)");
+    } else if (o.package.empty()) {
+      o.package = a;
+    } else {
+      die("unexpected argument '" + a + "' (one package at a time)");
+    }
+  }
+  if (o.package.empty())
+    die("no package given (see --help)");
+  if (o.havePrompt && o.haveTokens)
+    die("give --prompt or --tokens, not both");
+  if (o.count < 0)
+    die("-n must be >= 0");
+  if (o.device != "auto" && o.device != "cpu" && o.device != "cuda")
+    die("--device must be auto, cpu or cuda, not '" + o.device + "'");
+  if (Status s = validate(o.sampling); !s)
+    die(s.message());
+  return o;
+}
+
+/// Whether the NVIDIA driver can be loaded at all (the runtime dlopens it).
+std::optional<std::string> cudaUnavailableReason(const Package &package) {
+  void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!driver)
+    return std::string("no NVIDIA driver (libcuda.so.1 cannot be loaded)");
+  dlclose(driver);
+  if (!package.manifest().value("targets", nlohmann::json::object())
+           .contains("cuda"))
+    return std::string("the package has no CUDA kernels (this mixq build "
+                       "compiles for the CPU only)");
+  return std::nullopt;
+}
+
+std::vector<int32_t> parseTokenIds(const std::string &text) {
+  std::vector<int32_t> ids;
+  std::istringstream in(text);
+  std::string word;
+  while (in >> word) {
+    char *end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(word.c_str(), &end, 10);
+    if (*end || errno || v < INT32_MIN || v > INT32_MAX)
+      die("--tokens: '" + word + "' is not a token id");
+    ids.push_back(int32_t(v));
+  }
+  if (ids.empty())
+    die("--tokens is empty");
+  return ids;
+}
+
+std::optional<Tokenizer> loadTokenizer(const Options &o, const Package &pkg,
+                                       int64_t vocab) {
+  Expected<TokenizerSpec> spec = Status::failure("");
+  if (!o.tokenizer.empty()) {
+    spec = loadLlama2cTokenizer(o.tokenizer, int32_t(vocab));
+  } else {
+    const nlohmann::json &j =
+        pkg.manifest().value("tokenizer", nlohmann::json());
+    if (j.is_null())
+      return std::nullopt;
+    spec = tokenizerSpecFromJson(j);
+  }
+  if (!spec)
+    die(spec.message());
+  auto tokenizer = Tokenizer::create(spec.take());
+  if (!tokenizer)
+    die(tokenizer.message());
+  return tokenizer.take();
+}
+
+double seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                       since)
+      .count();
+}
+
+/// Max |a - b| and KL(softmax(ref) || softmax(test)) of one logit row.
+void compareLogits(const float *test, const float *ref, int64_t n,
+                   double &maxDiff, double &kl) {
+  double mt = -INFINITY, mr = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    maxDiff = std::max(maxDiff, double(std::fabs(test[i] - ref[i])));
+    mt = std::max(mt, double(test[i]));
+    mr = std::max(mr, double(ref[i]));
+  }
+  double zt = 0, zr = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    zt += std::exp(test[i] - mt);
+    zr += std::exp(ref[i] - mr);
+  }
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double lr = ref[i] - mr - std::log(zr), lt = test[i] - mt - std::log(zt);
+    sum += std::exp(lr) * (lr - lt);
+  }
+  kl = sum;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o = parseArguments(argc, argv);
+  auto package = Package::open(o.package);
+  if (!package)
+    die(package.message());
+
+  if (o.device != "cpu") {
+    std::optional<std::string> why = cudaUnavailableReason(*package);
+    if (why && o.device == "cuda")
+      die("--device cuda: " + *why);
+    if (why)
+      std::fprintf(stderr, "mixq-run: note: running on the CPU: %s\n",
+                   why->c_str());
+  }
+  auto executor = CPUExecutor::create(*package);
+  if (!executor)
+    die(executor.message());
+  CPUExecutor &model = **executor;
+
+  std::optional<Package> refPackage;
+  std::unique_ptr<CPUExecutor> reference;
+  if (!o.reference.empty()) {
+    auto p = Package::open(o.reference);
+    if (!p)
+      die(p.message());
+    refPackage.emplace(p.take());
+    auto e = CPUExecutor::create(*refPackage);
+    if (!e)
+      die(e.message());
+    reference = e.take();
+    if (reference->vocabSize() != model.vocabSize())
+      die("--reference: the vocabularies differ (" +
+          std::to_string(reference->vocabSize()) + " vs " +
+          std::to_string(model.vocabSize()) + ")");
+  }
+
+  std::optional<Tokenizer> tokenizer =
+      loadTokenizer(o, *package, model.vocabSize());
+  std::vector<int32_t> prompt;
+  if (o.havePrompt) {
+    if (!tokenizer)
+      die("--prompt needs a tokenizer: the package has none; give "
+          "--tokenizer tokenizer.bin or --tokens");
+    auto ids = tokenizer->encode(o.prompt, /*addBos=*/true);
+    if (!ids)
+      die(ids.message());
+    prompt = ids.take();
+  } else if (o.haveTokens) {
+    prompt = parseTokenIds(o.tokens);
+  } else {
+    prompt = {tokenizer ? tokenizer->bos() : 1};
+  }
+  if (int64_t(prompt.size()) > model.contextLength())
+    die("the prompt has " + std::to_string(prompt.size()) +
+        " tokens but the context holds " +
+        std::to_string(model.contextLength()));
+  int32_t eos = tokenizer ? tokenizer->eos() : -1;
+  if (!tokenizer && !o.printIds)
+    std::fprintf(stderr, "mixq-run: note: the package has no tokenizer; "
+                         "printing token ids\n");
+  bool printIds = o.printIds || !tokenizer;
+
+  Sampler sampler(o.sampling);
+  double maxDiff = 0, klSum = 0;
+  int64_t compared = 0;
+  auto compare = [&](const float *logits, const float *refLogits) {
+    double kl = 0;
+    compareLogits(logits, refLogits, model.vocabSize(), maxDiff, kl);
+    klSum += kl;
+    ++compared;
+  };
+
+  auto start = std::chrono::steady_clock::now();
+  auto logits = model.prefill(prompt);
+  if (!logits)
+    die(logits.message());
+  double prefillSeconds = seconds(start);
+  if (reference) {
+    auto r = reference->prefill(prompt);
+    if (!r)
+      die(r.message());
+    compare(*logits, *r);
+  }
+
+  TextStreamer streamer;
+  int32_t previous = prompt.back();
+  int64_t generated = 0;
+  auto decodeStart = std::chrono::steady_clock::now();
+  double decodeSeconds = 0;
+  for (int64_t i = 0; i < o.count; ++i) {
+    auto next = sampler.sample(*logits, size_t(model.vocabSize()));
+    if (!next)
+      die(next.message());
+    if (printIds) {
+      std::printf("%s%d", generated ? " " : "", *next);
+    } else {
+      auto piece = tokenizer->decode(previous, *next);
+      if (!piece)
+        die(piece.message());
+      std::fputs(streamer.push(*piece).c_str(), stdout);
+    }
+    std::fflush(stdout);
+    ++generated;
+    previous = *next;
+    if (*next == eos && !o.ignoreEos)
+      break;
+    if (i + 1 == o.count)
+      break;
+    if (model.position() >= model.contextLength()) {
+      std::fprintf(stderr, "\nmixq-run: note: stopped at the context length "
+                           "(%lld tokens)\n",
+                   (long long)model.contextLength());
+      break;
+    }
+    auto stepStart = std::chrono::steady_clock::now();
+    logits = model.decode(*next);
+    decodeSeconds += seconds(stepStart);
+    if (!logits)
+      die(logits.message());
+    if (reference) {
+      auto r = reference->decode(*next);
+      if (!r)
+        die(r.message());
+      compare(*logits, *r);
+    }
+  }
+  (void)decodeStart;
+  if (!printIds)
+    std::fputs(streamer.flush().c_str(), stdout);
+  std::printf("\n");
+
+  int64_t decoded = generated > 0 ? generated - 1 : 0;
+  std::fprintf(stderr,
+               "mixq-run: cpu: prefill %zu tokens in %.3f s (%.1f tok/s), "
+               "decode %lld tokens in %.3f s (%.1f tok/s)\n",
+               prompt.size(), prefillSeconds,
+               prompt.size() / std::max(prefillSeconds, 1e-9),
+               (long long)decoded, decodeSeconds,
+               decoded / std::max(decodeSeconds, 1e-9));
+  if (reference)
+    std::fprintf(stderr,
+                 "mixq-run: vs %s over %lld positions: max |logit diff| "
+                 "%.6g, mean KL %.6g nats\n",
+                 o.reference.c_str(), (long long)compared, maxDiff,
+                 klSum / std::max<int64_t>(compared, 1));
+  return 0;
+}
