@@ -338,13 +338,15 @@ Expected<Package> Package::parse(const uint8_t *data, size_t size,
                        describe(value));
     BlobInfo info;
     info.name = entry.key();
-    for (const char *key : {"offset", "size"}) {
+    for (auto [key, out] :
+         {std::pair<const char *, uint64_t *>{"offset", &info.offset},
+          {"size", &info.size}}) {
       auto it = value.find(key);
       if (it == value.end() || !it->is_number_unsigned())
         return makeError(where, ": \"", key,
                          "\" must be a non-negative integer, not ",
                          it == value.end() ? "missing" : describe(*it));
-      (key[0] == 'o' ? info.offset : info.size) = it->get<uint64_t>();
+      *out = it->get<uint64_t>();
     }
     auto hash = value.find("xxh3");
     if (hash == value.end() || !hash->is_string() ||
