@@ -87,16 +87,15 @@ llvm::Error PlanBuilder::bindArguments(func::FuncOp entry, json &plan) {
           {{"dtype", getDTypeName(tensor.getElementType())},
            {"shape", shapeJson(tensor.getShape())}});
     } else {
-      return opError(entry, llvm::formatv(
-                                "argument {0} ({1}) is not tokens, start_pos "
-                                "or a KV cache",
-                                argument.getArgNumber(),
-                                [&] {
-                                  std::string s;
-                                  llvm::raw_string_ostream os(s);
-                                  os << type;
-                                  return s;
-                                }()));
+      return opError(
+          entry, llvm::formatv("argument {0} ({1}) is not tokens, start_pos "
+                               "or a KV cache",
+                               argument.getArgNumber(), [&] {
+                                 std::string s;
+                                 llvm::raw_string_ostream os(s);
+                                 os << type;
+                                 return s;
+                               }()));
     }
   }
   plan.erase("start_pos_bound");

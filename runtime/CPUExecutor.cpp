@@ -18,9 +18,8 @@ using KernelFn = void (*)(void **);
 /// Element sizes of the dtypes a plan may bind.
 int64_t dtypeBytes(const std::string &dtype) {
   static const std::map<std::string, int64_t> sizes = {
-      {"f32", 4}, {"f16", 2}, {"bf16", 2}, {"i32", 4}, {"u32", 4},
-      {"i8", 1},  {"u8", 1},  {"i16", 2},  {"u16", 2}, {"i64", 8},
-      {"u64", 8}};
+      {"f32", 4}, {"f16", 2}, {"bf16", 2}, {"i32", 4}, {"u32", 4}, {"i8", 1},
+      {"u8", 1},  {"i16", 2}, {"u16", 2},  {"i64", 8}, {"u64", 8}};
   auto it = sizes.find(dtype);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -65,16 +64,17 @@ Expected<void *> loadLibrary(const Blob &object, const std::string &package,
                              int &fdOut) {
   int fd = memfd_create("mixq-cpu-kernels", MFD_CLOEXEC);
   if (fd < 0)
-    return makeError(package, ": cannot create an in-memory file for the "
-                              "CPU kernels: ",
+    return makeError(package,
+                     ": cannot create an in-memory file for the "
+                     "CPU kernels: ",
                      std::strerror(errno));
   size_t written = 0;
   while (written < object.size) {
     ssize_t n = ::write(fd, object.data + written, object.size - written);
     if (n <= 0) {
       ::close(fd);
-      return makeError(package, ": cannot stage the CPU kernels: ",
-                       std::strerror(errno));
+      return makeError(
+          package, ": cannot stage the CPU kernels: ", std::strerror(errno));
     }
     written += size_t(n);
   }
@@ -97,7 +97,7 @@ Expected<void *> loadLibrary(const Blob &object, const std::string &package,
 /// One argument of a step: where its bytes are and how to describe them.
 struct Binding {
   enum Kind { Weight, Buffer, Tokens, StartPos, Cache } kind = Buffer;
-  int64_t index = 0;              ///< buffer or cache index
+  int64_t index = 0;               ///< buffer or cache index
   const uint8_t *weight = nullptr; ///< for Weight
   SymbolicShape shape;
 };
@@ -163,7 +163,8 @@ struct PlanParser {
       for (int64_t d : shape->dims)
         if (d < 0)
           return makeError(where, ": weight '", name, "' has a dynamic shape");
-      if (bytes == 0 || uint64_t(numElements(shape->dims) * bytes) != blob->size)
+      if (bytes == 0 ||
+          uint64_t(numElements(shape->dims) * bytes) != blob->size)
         return makeError(where, ": weight '", name, "' is ", blob->size,
                          " bytes, which does not match its dtype and shape");
       b.weight = blob->data;
@@ -175,15 +176,15 @@ struct PlanParser {
   }
 
   Expected<std::unique_ptr<CPUExecutor::Plan>> parse(const std::string &name,
-                                                    const json &j) {
+                                                     const json &j) {
     auto plan = std::make_unique<CPUExecutor::Plan>();
     plan->name = name;
     std::string where = package.path() + ": plan '" + name + "'";
     if (!j.is_object() || !j.contains("steps") || !j["steps"].is_array() ||
         !j.contains("buffers") || !j["buffers"].is_array())
       return makeError(where, " needs \"steps\" and \"buffers\" arrays");
-    const json &tokens = j.value("inputs", json::object()).value("tokens",
-                                                                  json());
+    const json &tokens =
+        j.value("inputs", json::object()).value("tokens", json());
     if (!tokens.is_object())
       return makeError(where, " has no \"inputs\".\"tokens\"");
     auto tokenShape = parseShape(tokens.value("shape", json()), where);
@@ -224,7 +225,8 @@ struct PlanParser {
       plan->steps.push_back(std::move(s));
     }
     const json &logits = j.value("logits", json());
-    if (!logits.is_object() || !logits.value("buffer", json()).is_number_integer())
+    if (!logits.is_object() ||
+        !logits.value("buffer", json()).is_number_integer())
       return makeError(where, ": \"logits\" must name a buffer");
     plan->logitsBuffer = logits["buffer"].get<int64_t>();
     if (plan->logitsBuffer < 0 ||
@@ -266,7 +268,8 @@ CPUExecutor::create(const Package &package) {
     return makeError(package.path(), ": the package has no CPU code "
                                      "(compile it with --target=cpu)");
   const json &model = manifest.value("model", json());
-  if (!model.is_object() || !model.value("vocab_size", json()).is_number_integer())
+  if (!model.is_object() ||
+      !model.value("vocab_size", json()).is_number_integer())
     return makeError(package.path(), ": the manifest has no model config");
 
   std::unique_ptr<CPUExecutor> executor(new CPUExecutor());
@@ -281,8 +284,8 @@ CPUExecutor::create(const Package &package) {
 
   std::map<std::string, KernelFn> kernels;
   for (const json &kernel : cpu.value("kernels", json::array())) {
-    std::string name = kernel.value("name", ""), symbol =
-                                                    kernel.value("symbol", "");
+    std::string name = kernel.value("name", ""),
+                symbol = kernel.value("symbol", "");
     void *fn = dlsym(executor->library_, symbol.c_str());
     if (!fn)
       return makeError(package.path(), ": CPU kernel '", name,
@@ -297,16 +300,16 @@ CPUExecutor::create(const Package &package) {
                      ": the plan needs \"prefill\" and \"decode\" entries");
   std::vector<SymbolicShape> cacheShapes;
   for (const json &cache : plans["prefill"].value("caches", json::array())) {
-    auto shape = parseShape(cache.value("shape", json()), package.path() +
-                                                              ": cache");
+    auto shape =
+        parseShape(cache.value("shape", json()), package.path() + ": cache");
     if (!shape)
       return shape.status();
     if (shape->dims.size() != 2 || shape->dims[0] < 1 || shape->dims[1] < 1 ||
         dtypeBytes(cache.value("dtype", "")) == 0)
       return makeError(package.path(), ": a KV cache must be a static 2-D "
                                        "buffer with a known dtype");
-    int64_t bytes = numElements(shape->dims) *
-                    dtypeBytes(cache.value("dtype", ""));
+    int64_t bytes =
+        numElements(shape->dims) * dtypeBytes(cache.value("dtype", ""));
     executor->caches_.emplace_back(new uint8_t[bytes]());
     executor->contextLength_ = shape->dims[0];
     cacheShapes.push_back(*shape);
@@ -337,7 +340,8 @@ CPUExecutor::~CPUExecutor() {
     ::close(libraryFd_);
 }
 
-Expected<const float *> CPUExecutor::prefill(const std::vector<int32_t> &tokens) {
+Expected<const float *>
+CPUExecutor::prefill(const std::vector<int32_t> &tokens) {
   return run(*prefill_, tokens);
 }
 
@@ -400,7 +404,8 @@ Expected<const float *> CPUExecutor::run(Plan &plan,
     step.fn(args.data());
   }
   position_ += count;
-  return reinterpret_cast<const float *>(plan.buffers[plan.logitsBuffer].data());
+  return reinterpret_cast<const float *>(
+      plan.buffers[plan.logitsBuffer].data());
 }
 
 } // namespace mixq::runtime

@@ -8,7 +8,6 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -19,6 +18,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -40,8 +40,7 @@ using namespace mlir::mixq;
 namespace {
 
 llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 message.str());
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
 
 /// Kernels -> LLVM dialect. Each kernel holds one dispatch: lowering them in
@@ -71,7 +70,7 @@ LogicalResult fuseDequantizeIntoConsumers(ModuleOp module) {
   linalg::populateElementwiseOpsFusionPatterns(
       patterns, [](OpOperand *operand) {
         Operation *producer = operand->get().getDefiningOp();
-        return producer && producer->hasAttr(kDequantizeMarker) && !getenv("NOFUSE");
+        return producer && producer->hasAttr(kDequantizeMarker);
       });
   return applyPatternsGreedily(module, std::move(patterns));
 }
@@ -161,8 +160,8 @@ llvm::Error addEntryPoints(llvm::Module &module, ArrayRef<std::string> names,
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", entry));
     SmallVector<llvm::Value *> params;
     for (auto [index, param] : llvm::enumerate(kernel->args())) {
-      llvm::Value *slot = b.CreateConstGEP1_64(ptrType, entry->getArg(0),
-                                               index);
+      llvm::Value *slot =
+          b.CreateConstGEP1_64(ptrType, entry->getArg(0), index);
       llvm::Value *address = b.CreateLoad(ptrType, slot);
       params.push_back(b.CreateLoad(param.getType(), address));
     }
@@ -183,8 +182,8 @@ createHostTargetMachine(const cpu::CPUOptions &options,
   });
   llvm::Triple triple(llvm::sys::getProcessTriple());
   std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple,
-                                                                  error);
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return makeError("no LLVM target for " + triple.str() + ": " + error);
 
@@ -200,19 +199,19 @@ createHostTargetMachine(const cpu::CPUOptions &options,
   }
   llvm::TargetOptions targetOptions;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, cpuName, features, targetOptions, llvm::Reloc::PIC_,
-      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+      triple, cpuName, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
-    return makeError("LLVM cannot generate code for CPU '" + cpuName +
-                     "' on " + triple.str());
+    return makeError("LLVM cannot generate code for CPU '" + cpuName + "' on " +
+                     triple.str());
   out.triple = triple.str();
   out.cpu = cpuName;
   out.features = features;
   return std::move(machine);
 }
 
-llvm::Expected<std::vector<uint8_t>>
-emitObject(llvm::Module &module, llvm::TargetMachine &machine) {
+llvm::Expected<std::vector<uint8_t>> emitObject(llvm::Module &module,
+                                                llvm::TargetMachine &machine) {
   llvm::SmallVector<char, 0> buffer;
   llvm::raw_svector_ostream os(buffer);
   llvm::legacy::PassManager passes;
@@ -237,12 +236,12 @@ linkSharedObject(ArrayRef<uint8_t> object) {
                      "link the CPU kernels; install build-essential");
 
   llvm::SmallString<128> objectPath, libraryPath, logPath;
-  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
-          "mixq-kernels", "o", objectPath))
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("mixq-kernels", "o", objectPath))
     return makeError("cannot create a temporary file: " + ec.message());
   llvm::FileRemover removeObject(objectPath);
-  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
-          "mixq-kernels", "so", libraryPath))
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("mixq-kernels", "so", libraryPath))
     return makeError("cannot create a temporary file: " + ec.message());
   llvm::FileRemover removeLibrary(libraryPath);
   if (std::error_code ec =
@@ -256,13 +255,13 @@ linkSharedObject(ArrayRef<uint8_t> object) {
       return makeError("cannot write " + objectPath + ": " + ec.message());
     os.write(reinterpret_cast<const char *>(object.data()), object.size());
   }
-  SmallVector<llvm::StringRef> argv = {*linker, "-shared", "-o",
+  SmallVector<llvm::StringRef> argv = {*linker,     "-shared",  "-o",
                                        libraryPath, objectPath, "-lm"};
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath.str(),
                                                 logPath.str()};
   std::string error;
-  int status = llvm::sys::ExecuteAndWait(*linker, argv, std::nullopt,
-                                         redirects, 0, 0, &error);
+  int status = llvm::sys::ExecuteAndWait(*linker, argv, std::nullopt, redirects,
+                                         0, 0, &error);
   if (status != 0) {
     std::string log;
     if (auto buffer = llvm::MemoryBuffer::getFile(logPath))

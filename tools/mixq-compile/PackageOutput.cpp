@@ -84,8 +84,9 @@ llvm::Error addRawWeight(runtime::PackageWriter &writer, const TensorView &view,
     } else if (irType.isF16() || irType.isBF16()) {
       bytes.resize(values->size() * 2);
       for (size_t i = 0; i < values->size(); ++i) {
-        uint16_t bits = irType.isF16() ? quant::floatToHalfBits((*values)[i])
-                                       : quant::floatToBFloat16Bits((*values)[i]);
+        uint16_t bits = irType.isF16()
+                            ? quant::floatToHalfBits((*values)[i])
+                            : quant::floatToBFloat16Bits((*values)[i]);
         std::memcpy(bytes.data() + 2 * i, &bits, 2);
       }
     } else {

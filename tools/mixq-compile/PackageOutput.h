@@ -24,11 +24,11 @@ namespace mixq {
 
 struct PackageContents {
   const Model *model = nullptr;
-  mlir::ModuleOp module;          ///< dispatch-formed (L2)
-  nlohmann::json plan;            ///< buildHostPlan(module)
+  mlir::ModuleOp module; ///< dispatch-formed (L2)
+  nlohmann::json plan;   ///< buildHostPlan(module)
   const mlir::mixq::cpu::CompiledKernels *cpu = nullptr;
   const std::vector<WeightReport> *reports = nullptr;
-  std::string producer;           ///< the command line
+  std::string producer; ///< the command line
 };
 
 using ByteProgress = std::function<void(uint64_t done, uint64_t total)>;

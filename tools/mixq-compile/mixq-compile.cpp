@@ -193,8 +193,7 @@ std::string commandLine(int argc, char **argv) {
 /// A byte-count progress bar for writing the package.
 mixq::ByteProgress writeProgress(ProgressBar &bar) {
   return [&bar](uint64_t done, uint64_t total) {
-    bar(size_t(done >> 20), size_t(std::max<uint64_t>(total >> 20, 1)),
-        "MiB");
+    bar(size_t(done >> 20), size_t(std::max<uint64_t>(total >> 20, 1)), "MiB");
   };
 }
 
@@ -265,9 +264,9 @@ int main(int argc, char **argv) {
   std::vector<mixq::WeightReport> reports;
   if (wantReport || writingPackage) {
     ProgressBar bar("quantizing");
-    auto packed = mixq::quantizeModuleWeights(
-        *module, (*model)->weights, /*keepPacked=*/writingPackage,
-        std::ref(bar));
+    auto packed = mixq::quantizeModuleWeights(*module, (*model)->weights,
+                                              /*keepPacked=*/writingPackage,
+                                              std::ref(bar));
     if (!packed)
       return fail(toString(packed.takeError()));
     reports = std::move(*packed);

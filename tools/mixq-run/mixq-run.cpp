@@ -71,8 +71,8 @@ struct Options {
   bool printIds = false, ignoreEos = false;
 };
 
-template <typename T> T parseNumber(const std::string &flag,
-                                    const std::string &text) {
+template <typename T>
+T parseNumber(const std::string &flag, const std::string &text) {
   std::istringstream in(text);
   T value;
   if (!(in >> value) || !in.eof())
@@ -145,7 +145,8 @@ std::optional<std::string> cudaUnavailableReason(const Package &package) {
   if (!driver)
     return std::string("no NVIDIA driver (libcuda.so.1 cannot be loaded)");
   dlclose(driver);
-  if (!package.manifest().value("targets", nlohmann::json::object())
+  if (!package.manifest()
+           .value("targets", nlohmann::json::object())
            .contains("cuda"))
     return std::string("the package has no CUDA kernels (this mixq build "
                        "compiles for the CPU only)");
@@ -190,8 +191,7 @@ std::optional<Tokenizer> loadTokenizer(const Options &o, const Package &pkg,
 }
 
 double seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       since)
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since)
       .count();
 }
 
@@ -328,8 +328,9 @@ int main(int argc, char **argv) {
     if (i + 1 == o.count)
       break;
     if (model.position() >= model.contextLength()) {
-      std::fprintf(stderr, "\nmixq-run: note: stopped at the context length "
-                           "(%lld tokens)\n",
+      std::fprintf(stderr,
+                   "\nmixq-run: note: stopped at the context length "
+                   "(%lld tokens)\n",
                    (long long)model.contextLength());
       break;
     }
