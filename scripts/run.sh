@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
-# The main job. Installs dependencies, builds, then compiles the example in
-# docs/examples/ with mixq-opt: quantizes a weight at compile time through
-# #mixq.affine, lowers it through the reference linalg lowering and runs it on
-# the CPU with mlir-runner, printing the result next to the fp32 product.
+# The main job, end to end: installs dependencies, builds, synthesizes the
+# `tiny` model, compiles it twice (the `mixed` scheme and fp32) into .mixq
+# packages, and generates with the mixed package on the GPU if one is usable,
+# otherwise on the CPU, printing bits/weight, tok/s and the maximum logit
+# difference to the fp32 compile.
 #
-# (The frontend, package and runtime issues extend this to: synthesize a
-# model, compile it, run it on the GPU if present, otherwise on the CPU.)
+# Environment: MIXQ_BUILD_DIR (default build/), MIXQ_RUN_DIR (default
+# build/run), MIXQ_SCHEME (default the mixed scheme below), MIXQ_PRESET
+# (default tiny).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${MIXQ_BUILD_DIR:-$root/build}"
-llvm_bin=/usr/lib/llvm-22/bin
-llvm_lib=/usr/lib/llvm-22/lib
+out="${MIXQ_RUN_DIR:-$build/run}"
+preset="${MIXQ_PRESET:-tiny}"
+# tiny's FFN width (172) is not a multiple of mixed's group (64), so
+# down_proj gets a 3-bit per-row LUT instead.
+scheme="${MIXQ_SCHEME:-mixed}"
+overrides="${MIXQ_OVERRIDES:-down_proj=lut:bits=3}"
 
 "$root/scripts/bootstrap.sh"
 "$root/scripts/build.sh"
+mkdir -p "$out"
+bin="$build/bin"
 
-example="$root/docs/examples/quantized-matmul.mlir"
-echo "=== mixq-opt: $example (scheme #mixq.affine<bits = 4, group = 8>) ==="
-"$build/bin/mixq-opt" "$example" --canonicalize | grep -E "mixq\."
-echo "=== reference lowering -> LLVM -> mlir-runner (CPU) ==="
-"$build/bin/mixq-opt" "$example" --mixq-reference-to-llvm |
-  "$llvm_bin/mlir-runner" -e main -entry-point-result=void \
-    -shared-libs="$llvm_lib/libmlir_runner_utils.so,$llvm_lib/libmlir_c_runner_utils.so" |
-  awk '/^Unranked/ { n++; print (n == 1 ? "y = x * W^T, W in 4 bits:" : "y = x * W^T, W in fp32:"); next } { print }' 
+echo "=== mixq-synth: the '$preset' preset ==="
+"$bin/mixq-synth" -o "$out/$preset.gguf" --preset "$preset"
+
+echo "=== mixq-compile: --scheme=$scheme (and fp32 for comparison) ==="
+"$bin/mixq-compile" "$out/$preset.gguf" --scheme="$scheme" \
+  --overrides="$overrides" --report -o "$out/$preset-mixed.mixq" |
+  tail -n 1
+"$bin/mixq-compile" "$out/$preset.gguf" --scheme=fp32 \
+  -o "$out/$preset-fp32.mixq" >/dev/null
+"$bin/mixq-inspect" "$out/$preset-mixed.mixq"
+
+echo "=== mixq-run: 64 tokens from a prompt (device auto) ==="
+"$bin/mixq-run" "$out/$preset-mixed.mixq" --prompt "Once upon a time" \
+  -n 64 --temp 0 --device auto --reference "$out/$preset-fp32.mixq"

@@ -29,6 +29,8 @@ tools = [
     ToolSubst("mlir-runner", unresolved="fatal"),
     ToolSubst("mixq-compile", unresolved="fatal"),
     ToolSubst("mixq-synth", unresolved="fatal"),
+    ToolSubst("mixq-inspect", unresolved="fatal"),
+    ToolSubst("mixq-run", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(
     tools, [config.mixq_tools_dir, config.llvm_tools_dir])

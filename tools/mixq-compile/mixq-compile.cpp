@@ -190,10 +190,14 @@ std::string commandLine(int argc, char **argv) {
   return line;
 }
 
-/// A byte-count progress bar for writing the package.
+/// A byte-count progress bar for writing the package, in per-mille steps
+/// so that small packages show progress too.
 mixq::ByteProgress writeProgress(ProgressBar &bar) {
   return [&bar](uint64_t done, uint64_t total) {
-    bar(size_t(done >> 20), size_t(std::max<uint64_t>(total >> 20, 1)), "MiB");
+    if (total == 0)
+      return;
+    bar(size_t(done * 1000 / total), 1000,
+        formatv("{0:F1} MiB", total / 1048576.0).str());
   };
 }
 
@@ -324,13 +328,17 @@ int main(int argc, char **argv) {
     params += n;
   }
   uint64_t fileSize = 0;
-  sys::fs::file_size(outputPath, fileSize);
+  (void)sys::fs::file_size(outputPath, fileSize);
+  std::string weights =
+      params > 0 ? formatv("{0:F3} bits/weight over {1:F2} M quantized "
+                           "weights",
+                           bits / params, params / 1e6)
+                       .str()
+                 : std::string("no quantized weights");
   errs() << formatv("mixq-compile: wrote {0} ({1:F2} MiB): {2} kernels for "
-                    "{3} ({4:F2} s codegen), {5:F3} bits/weight over {6:F2} M "
-                    "quantized weights\n",
+                    "{3} ({4:F2} s codegen), {5}\n",
                     outputPath, fileSize / 1048576.0, kernels->kernels.size(),
-                    kernels->cpu, codegenSeconds,
-                    params > 0 ? bits / params : 0.0, params / 1e6);
+                    kernels->cpu, codegenSeconds, weights);
   if (verbose)
     errs() << formatv("mixq-compile: loaded {0} ({1}, {2} tensors, {3:F1} M "
                       "parameters) in {4:F3} s; total {5:F3} s\n",

@@ -190,6 +190,32 @@ std::optional<Tokenizer> loadTokenizer(const Options &o, const Package &pkg,
   return tokenizer.take();
 }
 
+/// `text` with every byte that is not part of a well-formed UTF-8 sequence
+/// replaced by U+FFFD, so that a terminal never receives raw binary (a model
+/// can emit any byte token).
+std::string sanitizeUtf8(const std::string &text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3
+                                  : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = length > 0 && i + length <= text.size();
+    for (size_t k = 1; valid && k < length; ++k)
+      valid = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
+    if (valid && (c < 0x20 && c != '\n' && c != '\t'))
+      valid = false; // control bytes
+    if (valid) {
+      out.append(text, i, length);
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 double seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since)
       .count();
@@ -318,7 +344,7 @@ int main(int argc, char **argv) {
       auto piece = tokenizer->decode(previous, *next);
       if (!piece)
         die(piece.message());
-      std::fputs(streamer.push(*piece).c_str(), stdout);
+      std::fputs(sanitizeUtf8(streamer.push(*piece)).c_str(), stdout);
     }
     std::fflush(stdout);
     ++generated;
@@ -348,7 +374,7 @@ int main(int argc, char **argv) {
   }
   (void)decodeStart;
   if (!printIds)
-    std::fputs(streamer.flush().c_str(), stdout);
+    std::fputs(sanitizeUtf8(streamer.flush()).c_str(), stdout);
   std::printf("\n");
 
   int64_t decoded = generated > 0 ? generated - 1 : 0;
