@@ -45,8 +45,9 @@ llvm::Error weightError(const std::string &name, const llvm::Twine &message) {
 }
 
 /// Quantizes one weight and stores its components.
-llvm::Expected<WeightReport> quantizeOne(mlir::mixq::WeightOp op,
-                                         WeightStore &store, bool keepPacked) {
+llvm::Expected<WeightReport>
+quantizeOne(mlir::mixq::WeightOp op, WeightStore &store, bool keepPacked,
+            const quant::CalibrationStats *calibration) {
   auto start = std::chrono::steady_clock::now();
   std::string name = op.getName().str();
   auto type = cast<QTensorType>(op.getType());
@@ -62,7 +63,17 @@ llvm::Expected<WeightReport> quantizeOne(mlir::mixq::WeightOp op,
   if (!weights)
     return weightError(name, weights.message());
   store.releasePages(*view);
-  auto packed = scheme.quantize(*weights, shape, QuantizeOptions());
+  QuantizeOptions options;
+  if (const quant::Sensitivity *stats =
+          calibration ? calibration->find(name) : nullptr) {
+    if (int64_t(stats->meanSquare.size()) != shape[1])
+      return weightError(name, "the calibration statistics have " +
+                                   llvm::Twine(stats->meanSquare.size()) +
+                                   " input channels, the weight has " +
+                                   llvm::Twine(shape[1]));
+    options.inputSensitivity = stats->meanSquare;
+  }
+  auto packed = scheme.quantize(*weights, shape, options);
   if (!packed)
     return weightError(name, llvm::toString(packed.takeError()));
   auto reconstructed = scheme.dequantize(*packed, shape);
@@ -104,7 +115,8 @@ llvm::Expected<WeightReport> quantizeOne(mlir::mixq::WeightOp op,
 namespace mixq {
 llvm::Expected<std::vector<WeightReport>>
 quantizeModuleWeights(ModuleOp module, WeightStore &store, bool keepPacked,
-                      const QuantizeProgress &progress) {
+                      const QuantizeProgress &progress,
+                      const quant::CalibrationStats *calibration) {
   // prefill and decode reference the same symbols: pack each once.
   SmallVector<mlir::mixq::WeightOp> weights;
   llvm::StringSet<> seen;
@@ -116,7 +128,7 @@ quantizeModuleWeights(ModuleOp module, WeightStore &store, bool keepPacked,
   for (size_t i = 0; i < weights.size(); ++i) {
     if (progress)
       progress(i, weights.size(), weights[i].getName().str());
-    auto report = quantizeOne(weights[i], store, keepPacked);
+    auto report = quantizeOne(weights[i], store, keepPacked, calibration);
     if (!report)
       return report.takeError();
     reports.push_back(std::move(*report));

@@ -9,6 +9,7 @@
 #ifndef MIXQ_FRONTEND_IR_WEIGHTQUANTIZER_H
 #define MIXQ_FRONTEND_IR_WEIGHTQUANTIZER_H
 
+#include "dialect/MixQ/Quant/CalibrationStats.h"
 #include "frontend/WeightStore.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -37,10 +38,14 @@ using QuantizeProgress =
 /// Packs every distinct mixq.weight of `module`; errors name the weight.
 /// With `keepPacked`, the component buffers are added to `store` (for the
 /// package writer); without, they are measured and dropped, so that a
-/// report on a 7B model needs memory for one weight at a time.
+/// report on a 7B model needs memory for one weight at a time. With
+/// `calibration`, each weight that has statistics (by its name) is quantized
+/// with its inputs' E[x^2] as the per-column sensitivity; a channel count
+/// that does not match the weight's K is an error naming the weight.
 llvm::Expected<std::vector<WeightReport>>
 quantizeModuleWeights(mlir::ModuleOp module, WeightStore &store,
-                      bool keepPacked, const QuantizeProgress &progress = {});
+                      bool keepPacked, const QuantizeProgress &progress = {},
+                      const quant::CalibrationStats *calibration = nullptr);
 
 /// The per-weight table plus totals (parameter-weighted bits/weight and
 /// mean relative error), as text or as JSON.

@@ -32,6 +32,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <optional>
 
 using namespace llvm;
 
@@ -101,6 +102,11 @@ cl::opt<std::string> reportFormat(
              "exact bits/weight, relative error and outliers (=json for "
              "JSON); on stdout, or on stderr when --emit prints IR"),
     cl::value_desc("table|json"), cl::ValueOptional, cl::cat(category));
+cl::opt<std::string> calibrationPath(
+    "calibration",
+    cl::desc("Calibration statistics (per-layer input E[x^2] and max|x|, "
+             "MIXQCAL format) the quantizers use as sensitivity"),
+    cl::value_desc("file"), cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print load and emit times on stderr"),
                       cl::cat(category));
 
@@ -228,6 +234,14 @@ int main(int argc, char **argv) {
         << "--target=all: this build generates CPU code only\n";
   if (maxSeqLen < 0)
     return fail("--max-seq-len must be positive");
+  // Read before the (possibly long) load, so that a bad file fails fast.
+  std::optional<mixq::quant::CalibrationStats> calibration;
+  if (!calibrationPath.empty()) {
+    auto stats = mixq::quant::readCalibrationStats(calibrationPath);
+    if (!stats)
+      return fail(stats.message());
+    calibration = stats.take();
+  }
   auto start = std::chrono::steady_clock::now();
   mixq::LoadOptions options;
   options.tokenizerPath = tokenizerPath;
@@ -268,9 +282,9 @@ int main(int argc, char **argv) {
   std::vector<mixq::WeightReport> reports;
   if (wantReport || writingPackage) {
     ProgressBar bar("quantizing");
-    auto packed = mixq::quantizeModuleWeights(*module, (*model)->weights,
-                                              /*keepPacked=*/writingPackage,
-                                              std::ref(bar));
+    auto packed = mixq::quantizeModuleWeights(
+        *module, (*model)->weights, /*keepPacked=*/writingPackage,
+        std::ref(bar), calibration ? &*calibration : nullptr);
     if (!packed)
       return fail(toString(packed.takeError()));
     reports = std::move(*packed);
