@@ -189,4 +189,49 @@ def MixQKernelABI : Pass<"mixq-kernel-abi", "ModuleOp"> {
   ];
 }
 
+def MixQAllocateBits : Pass<"mixq-allocate-bits", "ModuleOp"> {
+  let summary = "Choose each weight's scheme under a bits-per-weight budget";
+  let description = [{
+    Picks, for every `llm.linear` weight, one scheme among `candidates` so
+    that the parameter-weighted average of the schemes' exact bits per weight
+    (`QuantSchemeAttrInterface::getBitsPerWeight`: codes, scales, zeros,
+    maps, LUTs, outliers, padding, everything) stays within `budget`, and the
+    total error proxy is minimal. The error proxy of a weight W under scheme
+    s is the squared Frobenius error `||W - dequant(quant_s(W))||^2`,
+    computed with the scheme's own host quantizer (so `mixed` candidates
+    contribute their per-group 2/4-bit choice at each `hi-frac`).
+
+    The choice is a multiple-choice knapsack, solved greedily on each
+    weight's lower convex hull of (bits, error): every weight starts at its
+    cheapest candidate and the upgrade with the largest error reduction per
+    added bit is taken while the budget allows (exact on the hull, within
+    one upgrade of the optimum otherwise).
+
+    The result is an annotation: each `llm.linear` gets `mixq.scheme =
+    #scheme`, which `--mixq-quantize` then applies ahead of its `scheme` and
+    `overrides` options. A candidate whose shape constraints a weight does
+    not meet is skipped for that weight.
+
+    In `mixq-opt` the pass sees constant weights only (`arith.constant`); a
+    weight that is an `llm.weight` symbol is an error there, since its
+    values live in the WeightStore. `mixq-compile --budget=B` runs the same
+    allocation over the checkpoint's WeightStore.
+
+    Errors: a malformed candidate SPEC (with a caret), a budget below the
+    cheapest assignment (the message gives the minimum), a weight that no
+    candidate can describe.
+  }];
+  let options = [
+    Option<"budget", "budget", "double", /*default=*/"3.0",
+           "Average bits per weight over all quantized weights">,
+    Option<"candidates", "candidates", "std::string",
+           /*default=*/"\"affine:bits=2,group=64;affine:bits=3,group=64;"
+           "affine:bits=4,group=64;affine:bits=8,group=64\"",
+           "Candidate scheme SPECs separated by ';'">,
+  ];
+  let dependentDialects = [
+    "::mlir::mixq::MixQDialect",
+  ];
+}
+
 #endif // MIXQ_PASSES_PASSES_TD

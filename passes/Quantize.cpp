@@ -2,6 +2,7 @@
 
 #include "dialect/LLM/LLMOps.h"
 #include "dialect/MixQ/MixQOps.h"
+#include "passes/AllocateBits.h"
 #include "passes/Passes.h"
 #include "passes/SchemeSpec.h"
 
@@ -26,6 +27,13 @@ std::string weightName(Value weight) {
   if (auto op = weight.getDefiningOp<llm::WeightOp>())
     return op.getName().str();
   return "";
+}
+
+std::string printScheme(Attribute scheme) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << scheme;
+  return text;
 }
 
 struct QuantizePass : public mixq::impl::MixQQuantizeBase<QuantizePass> {
@@ -71,12 +79,18 @@ private:
       return success(); // a computed weight: nothing to quantize ahead of time
     std::string name = weightName(weight);
     const SchemeSpec &spec = specFor(name, defaultSpec, overrides);
-    if (spec.isUnquantized())
+    // --mixq-allocate-bits' choice comes first.
+    auto allocated =
+        op->getAttrOfType<QuantSchemeAttrInterface>(kSchemeAttrName);
+    if (!allocated && spec.isUnquantized())
       return success();
-    auto schemeOrErr = buildSchemeAttr(&getContext(), spec);
-    if (!schemeOrErr)
-      return op.emitError() << llvm::toString(schemeOrErr.takeError());
-    QuantSchemeAttrInterface scheme = *schemeOrErr;
+    QuantSchemeAttrInterface scheme = allocated;
+    if (!scheme) {
+      auto schemeOrErr = buildSchemeAttr(&getContext(), spec);
+      if (!schemeOrErr)
+        return op.emitError() << llvm::toString(schemeOrErr.takeError());
+      scheme = *schemeOrErr;
+    }
     auto weightType = cast<RankedTensorType>(weight.getType());
     auto describe = [&]() {
       return name.empty() ? std::string("the constant weight")
@@ -86,7 +100,8 @@ private:
           return op.emitError()
                  << "cannot quantize " << describe() << " of shape "
                  << weightType.getDimSize(0) << "x" << weightType.getDimSize(1)
-                 << " with '" << spec.text << "': ";
+                 << " with '"
+                 << (allocated ? printScheme(allocated) : spec.text) << "': ";
         })))
       return failure();
 

@@ -11,6 +11,7 @@
 
 #include "PackageOutput.h"
 #include "codegen/HostPlan.h"
+#include "passes/AllocateBits.h"
 #include "codegen/cpu/CPUBackend.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/IR/LLMEmitter.h"
@@ -102,6 +103,20 @@ cl::opt<std::string> reportFormat(
              "exact bits/weight, relative error and outliers (=json for "
              "JSON); on stdout, or on stderr when --emit prints IR"),
     cl::value_desc("table|json"), cl::ValueOptional, cl::cat(category));
+cl::opt<double> bitBudget(
+    "budget",
+    cl::desc("Choose each weight's scheme among --candidates so that the "
+             "average exact bits/weight stays within this budget "
+             "(--mixq-allocate-bits); --scheme/--overrides then apply only "
+             "to weights the allocation does not cover"),
+    cl::value_desc("bits"), cl::init(0), cl::cat(category));
+cl::opt<std::string> budgetCandidates(
+    "candidates",
+    cl::desc("Candidate SPECs for --budget, separated by ';'"),
+    cl::value_desc("list"),
+    cl::init("affine:bits=2,group=64;affine:bits=3,group=64;"
+             "affine:bits=4,group=64;affine:bits=8,group=64;mixed"),
+    cl::cat(category));
 cl::opt<std::string> calibrationPath(
     "calibration",
     cl::desc("Calibration statistics (per-layer input E[x^2] and max|x|, "
@@ -261,6 +276,39 @@ int main(int argc, char **argv) {
   if (emitting && emitLevel == EmitLevel::LLM)
     return printModule(*module);
 
+  if (bitBudget.getNumOccurrences()) {
+    std::vector<std::string> candidates;
+    for (StringRef spec : llvm::split(StringRef(budgetCandidates), ';'))
+      if (!spec.trim().empty())
+        candidates.push_back(spec.trim().str());
+    const mixq::WeightStore &store = (*model)->weights;
+    auto readWeight =
+        [&](StringRef name) -> llvm::Expected<std::vector<float>> {
+      const mixq::TensorView *view = store.lookup(name.str());
+      if (!view)
+        return createStringError(inconvertibleErrorCode(),
+                                 "weight '" + name + "' is not in the model");
+      auto values = mixq::readAllAsF32(*view);
+      if (!values)
+        return createStringError(inconvertibleErrorCode(), values.message());
+      return values.take();
+    };
+    auto allocation = mlir::mixq::allocateBits(*module, bitBudget, candidates,
+                                               readWeight);
+    if (!allocation)
+      return fail(toString(allocation.takeError()));
+    double bits = 0, params = 0;
+    for (const auto &choice : *allocation) {
+      errs() << formatv("mixq-compile: budget: {0,-18} {1,8:F4} bits/w  {2}\n",
+                        choice.weight, choice.bitsPerWeight, choice.scheme);
+      bits += choice.bitsPerWeight * choice.parameters;
+      params += choice.parameters;
+    }
+    errs() << formatv("mixq-compile: budget {0} bits/weight: allocated "
+                      "{1:F4} over {2} weights\n",
+                      double(bitBudget), params ? bits / params : 0.0,
+                      allocation->size());
+  }
   {
     mlir::PassManager pm(&context);
     mlir::mixq::MixQQuantizeOptions quantizeOptions;
