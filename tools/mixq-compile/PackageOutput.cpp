@@ -9,6 +9,9 @@
 #include "runtime/Tokenizer.h"
 
 #include "llvm/ADT/StringMap.h"
+
+#include <cmath>
+#include <limits>
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -56,7 +59,13 @@ json tokenizerJson(const TokenizerData &data) {
   runtime::TokenizerSpec spec;
   spec.model = data.model == "llama" ? "llama" : data.model;
   spec.tokens = data.tokens;
+  // JSON has no infinities (nlohmann writes null, which the runtime rejects):
+  // an infinite merge score becomes the largest finite one, which keeps the
+  // merge order.
   spec.scores = data.scores;
+  for (float &score : spec.scores)
+    if (std::isinf(score))
+      score = std::copysign(std::numeric_limits<float>::max(), score);
   spec.types = data.types;
   spec.bosId = data.bosId;
   spec.eosId = data.eosId;
