@@ -9,6 +9,7 @@
 #include "passes/LinalgBuilders.h"
 #include "passes/Dispatch.h"
 #include "passes/Passes.h"
+#include "passes/QuantizeActLowering.h"
 
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -132,6 +133,7 @@ struct MixQLowerToLinalgPass
     RewritePatternSet patterns(ctx);
     patterns.add<AssembleLowering, DequantizeLowering, MatmulLowering>(
         converter, ctx);
+    populateQuantizeActLoweringPatterns(converter, patterns);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateCallOpTypeConversionPattern(patterns, converter);

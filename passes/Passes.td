@@ -23,6 +23,10 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
     * `mixq.dequantize` becomes one elementwise `linalg.generic`.
     * `mixq.matmul` becomes that dequantization followed by a contraction
       `y[m, n] = sum_k x[m, k] * W[n, k]` accumulated in f32.
+    * `mixq.quantize_act` (QUIK) becomes a per-row min/max reduction over
+      the non-outlier columns followed by one elementwise generic that
+      quantizes and dequantizes each element; the outlier columns are read
+      from the weight's `col_map` component.
     * `mixq.weight` is an error: its components live in the WeightStore,
       which this reference lowering does not read.
   }];
@@ -54,6 +58,12 @@ def MixQQuantize : Pass<"mixq-quantize", "ModuleOp"> {
     symbol name (`down_proj=affine:bits=8;blk0\..*=affine:bits=8`). `fp16`,
     `fp32` and `none` leave a weight unquantized. `llm.logits` and
     `llm.embed` tables are never quantized.
+
+    `quik:cols=N,bits=4|8` builds `#mixq.outlier_cols<cols = N, bits = B>`
+    (weight-only: the matmul reads the dequantized weight). With
+    `act-bits=4|8` as well, a `mixq.quantize_act` of that many bits is
+    inserted before each `mixq.matmul` of such a weight, modelling QUIK's
+    per-token activation quantization of the non-outlier columns.
 
     A malformed SPEC is an error that points at the bad key; a scheme that
     cannot describe a weight's shape (e.g. a group that does not divide K)

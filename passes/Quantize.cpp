@@ -114,8 +114,15 @@ private:
                                  FlatSymbolRefAttr::get(&getContext(), name));
     else
       qweight = QuantizeOp::create(b, op.getLoc(), qtensorType, weight);
+    // QUIK with `act-bits=B`: the activations are quantized per token
+    // (outlier columns excepted) before the matmul.
+    Value input = op.getInput();
+    if (std::optional<unsigned> actBits = getActivationBits(spec);
+        actBits && isa<OutlierColsSchemeAttr>(scheme))
+      input = QuantizeActOp::create(b, op.getLoc(), input.getType(), input,
+                                    qweight, b.getI64IntegerAttr(*actBits));
     Value result =
-        MatmulOp::create(b, op.getLoc(), op.getType(), op.getInput(), qweight);
+        MatmulOp::create(b, op.getLoc(), op.getType(), input, qweight);
     op.replaceAllUsesWith(result);
     op.erase();
     if (weight.use_empty())

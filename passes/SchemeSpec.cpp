@@ -320,13 +320,102 @@ buildBitplane(MLIRContext *context, const SchemeSpec &spec,
                               static_cast<unsigned>(parent), decodeWidth));
 }
 
+/// `quik:cols=N,bits=4|8[,act-bits=4|8]`; `act-bits` is not part of the
+/// attribute (see getActivationBits).
+llvm::Expected<QuantSchemeAttrInterface> buildQuik(MLIRContext *context,
+                                                   const SchemeSpec &spec,
+                                                   const SchemeSpecPart &part) {
+  OptionReader reader(spec, part);
+  int64_t cols = 256, bits = 4, actBits = 8;
+  if (auto err = reader.getInt("cols", cols))
+    return std::move(err);
+  if (auto err = reader.getInt("bits", bits))
+    return std::move(err);
+  if (auto err = reader.getInt("act-bits", actBits))
+    return std::move(err);
+  if (auto err = reader.checkAllUsed("cols, bits, act-bits"))
+    return std::move(err);
+  // The checks of OutlierColsSchemeAttr::verify, pointing at the option;
+  // cols < K is checked per weight (verifyShape).
+  if (cols < 0)
+    return reader.error("cols",
+                        "quik cols must be >= 0, got " + llvm::Twine(cols));
+  if (bits != 4 && bits != 8)
+    return reader.error("bits",
+                        "quik bits must be 4 or 8, got " + llvm::Twine(bits));
+  if (actBits != 4 && actBits != 8)
+    return reader.error("act-bits", "quik act-bits must be 4 or 8, got " +
+                                        llvm::Twine(actBits));
+  return cast<QuantSchemeAttrInterface>(
+      OutlierColsSchemeAttr::get(context, cols, static_cast<unsigned>(bits)));
+}
+
+/// `sparse:frac=F[,select=magnitude|iqr|sensitivity]` on top of `dense`.
+llvm::Expected<QuantSchemeAttrInterface>
+buildSparse(const SchemeSpec &spec, const SchemeSpecPart &part,
+            QuantSchemeAttrInterface dense) {
+  OptionReader reader(spec, part);
+  double frac = 0.0;
+  std::string select = "magnitude";
+  if (auto err = reader.getDouble("frac", frac))
+    return std::move(err);
+  if (auto err = reader.getString("select", select))
+    return std::move(err);
+  bool hasFrac = llvm::any_of(
+      part.options, [](const SchemeSpecOption &o) { return o.key == "frac"; });
+  if (auto err = reader.checkAllUsed("frac, select"))
+    return std::move(err);
+  // The checks of SparseSchemeAttr::verify, pointing at the option.
+  if (!hasFrac)
+    return makeSpecError(spec, part.offset,
+                         "sparse needs frac=F, the share of the weights kept "
+                         "as fp16 outliers (e.g. sparse:frac=0.0045)");
+  if (!(frac > 0.0 && frac < 1.0))
+    return reader.error("frac", "sparse frac must be in (0, 1), got " +
+                                    formatNumber(frac));
+  std::optional<OutlierSelection> rule = symbolizeOutlierSelection(select);
+  if (!rule)
+    return reader.error("select", "sparse select must be magnitude, iqr or "
+                                  "sensitivity, got '" +
+                                      select + "'");
+  return cast<QuantSchemeAttrInterface>(
+      SparseSchemeAttr::get(dense, frac, *rule));
+}
+
+/// `DENSE+sparse:...`: the only composition, dense-and-sparse.
+llvm::Expected<QuantSchemeAttrInterface> buildComposed(MLIRContext *context,
+                                                       const SchemeSpec &spec) {
+  const SchemeSpecPart &first = spec.parts.front();
+  if (first.name == "sparse")
+    return makeSpecError(
+        spec, first.offset,
+        "'sparse' stores only the outliers on top of a dense scheme: write "
+        "DENSE+sparse:frac=F (e.g. lut:bits=3+sparse:frac=0.0045)");
+  const SchemeSpecPart &second = spec.parts[1];
+  if (second.name != "sparse")
+    return makeSpecError(spec, second.offset,
+                         "only 'sparse' composes with a dense scheme "
+                         "(DENSE+sparse:frac=F), got '" +
+                             second.name + "'");
+  if (spec.parts.size() > 2)
+    return makeSpecError(spec, spec.parts[2].offset,
+                         "only one '+sparse' part may follow the dense "
+                         "scheme");
+  // The dense part alone, with the whole text so that carets stay put.
+  SchemeSpec denseSpec = spec;
+  denseSpec.parts.resize(1);
+  auto dense = buildSchemeAttr(context, denseSpec);
+  if (!dense)
+    return dense.takeError();
+  return buildSparse(spec, second, *dense);
+}
+
 } // namespace
 
 llvm::Expected<QuantSchemeAttrInterface>
 mlir::mixq::buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec) {
-  if (spec.parts.size() != 1)
-    return makeSpecError(spec, spec.parts[1].offset,
-                         "composed schemes ('+') are not supported yet");
+  if (spec.parts.size() != 1 || spec.parts.front().name == "sparse")
+    return buildComposed(context, spec);
   const SchemeSpecPart &part = spec.parts.front();
   if (part.name == "affine")
     return buildAffine(context, spec, part);
@@ -336,6 +425,8 @@ mlir::mixq::buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec) {
     return buildMixed(context, spec, part);
   if (part.name == "bitplane")
     return buildBitplane(context, spec, part);
+  if (part.name == "quik")
+    return buildQuik(context, spec, part);
   if (part.name == "sparse" || part.name == "quik")
     return makeSpecError(spec, part.offset,
                          "scheme '" + part.name +
@@ -348,6 +439,18 @@ mlir::mixq::buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec) {
                        "unknown scheme '" + part.name +
                            "' (known: affine, mixed, lut, sparse, quik, "
                            "bitplane, fp16, fp32)");
+}
+
+std::optional<unsigned> mlir::mixq::getActivationBits(const SchemeSpec &spec) {
+  if (spec.parts.size() != 1 || spec.parts.front().name != "quik")
+    return std::nullopt;
+  for (const SchemeSpecOption &option : spec.parts.front().options) {
+    unsigned bits = 0;
+    if (option.key == "act-bits" &&
+        !StringRef(option.value).getAsInteger(10, bits))
+      return bits;
+  }
+  return std::nullopt;
 }
 
 llvm::Expected<std::vector<SchemeOverride>>

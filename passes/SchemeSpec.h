@@ -20,6 +20,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/Error.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,12 @@ llvm::Expected<SchemeSpec> parseSchemeSpec(llvm::StringRef text);
 /// unknown scheme, the unknown key or the bad value.
 llvm::Expected<QuantSchemeAttrInterface>
 buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec);
+
+/// The `act-bits=B` of a `quik` spec (validated by buildSchemeAttr): the
+/// bits of the mixq.quantize_act that --mixq-quantize puts before each
+/// matmul of the weight. None for every other spec, and for a `quik` spec
+/// without it (weight-only).
+std::optional<unsigned> getActivationBits(const SchemeSpec &spec);
 
 /// An error about `spec` at `offset`: the message, the spec and a caret.
 llvm::Error makeSpecError(const SchemeSpec &spec, size_t offset,

@@ -75,23 +75,6 @@ void MixQDialect::registerAttributes() {
       >();
 }
 
-/// The calibration sensitivity of `options` as the host quantizers take it
-/// (none when absent), checked against the `cols` inputs; errors start with
-/// the scheme name.
-static llvm::Expected<std::optional<::mixq::quant::Sensitivity>>
-sensitivityOf(const QuantizeOptions &options, int64_t cols,
-              llvm::StringRef scheme) {
-  if (options.inputSensitivity.empty())
-    return std::optional<::mixq::quant::Sensitivity>();
-  ::mixq::quant::Sensitivity sensitivity;
-  sensitivity.meanSquare.assign(options.inputSensitivity.begin(),
-                                options.inputSensitivity.end());
-  std::string problem = ::mixq::quant::validateSensitivity(sensitivity, cols);
-  if (!problem.empty())
-    return llvm::createStringError(scheme.str() + ": " + problem);
-  return std::optional<::mixq::quant::Sensitivity>(std::move(sensitivity));
-}
-
 namespace {
 Value indexConst(OpBuilder &b, Location loc, int64_t value) {
   return buildIndexConstant(b, loc, value);

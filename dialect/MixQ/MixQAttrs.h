@@ -4,6 +4,7 @@
 
 #include "dialect/MixQ/MixQDialect.h"
 #include "dialect/MixQ/MixQInterfaces.h"
+#include "dialect/MixQ/SparseScheme.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/OpImplementation.h"
 

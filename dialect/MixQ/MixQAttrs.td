@@ -298,4 +298,7 @@ def MixQ_BitplaneSchemeAttr : MixQ_Attr<"BitplaneScheme", "bitplane", [
   }];
 }
 
+include "dialect/MixQ/MixQSparseAttr.td"
+include "dialect/MixQ/MixQOutlierColsAttr.td"
+
 #endif // MIXQ_DIALECT_MIXQ_MIXQATTRS_TD

@@ -170,3 +170,28 @@ LogicalResult MatmulOp::verify() {
                          << input.getElementType();
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// QuantizeActOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult QuantizeActOp::verify() {
+  auto weight = cast<QTensorType>(getWeight().getType());
+  auto input = cast<RankedTensorType>(getInput().getType());
+  if (!isa<OutlierColsSchemeAttr>(weight.getScheme()))
+    return emitOpError() << "needs a weight whose scheme is "
+                            "#mixq.outlier_cols (its outlier columns pass "
+                            "through), got "
+                         << weight.getScheme();
+  if (getBits() != 4 && getBits() != 8)
+    return emitOpError() << "activation 'bits' must be 4 or 8, got "
+                         << getBits();
+  if (input.getDimSize(1) != weight.getCols())
+    return emitOpError() << "input has " << formatShape(input.getShape())
+                         << " but the weight has K = " << weight.getCols()
+                         << " inputs (the K dimension must be static)";
+  if (getResult().getType() != input)
+    return emitOpError() << "result type " << getResult().getType()
+                         << " must match the input type " << input;
+  return success();
+}

@@ -117,4 +117,59 @@ def MixQ_MatmulOp : MixQ_Op<"matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
+def MixQ_QuantizeActOp : MixQ_Op<"quantize_act", [Pure]> {
+  let summary = "QUIK per-token asymmetric activation quantization (fake-quantized)";
+  let description = [{
+    Models the activation side of QUIK (`#mixq.outlier_cols`): the input
+    columns of `weight`'s outlier columns pass through unchanged, and every
+    other column is quantized to `bits` (4 or 8) unsigned codes with one
+    scale and zero point per token (row), then dequantized again. The
+    result is what the integer kernel effectively multiplies by, so that
+    `mixq.matmul %xq, %w` computes QUIK's product
+    `sx sw (sum_k qx qw - zx row_sum) + sum_outliers x w` up to f32
+    rounding, on any backend that can run a dequantized matmul.
+
+    For each row t of the M x K input (M may be dynamic), over the
+    non-outlier columns only, all in f32 (`round` is half away from zero):
+
+    ```
+    lo   = min(0, min_k x[t][k]),  hi = max(0, max_k x[t][k])
+    s    = fp16(hi == lo ? 1 : (hi - lo) / (2^bits - 1))
+           clamped to [2^-24, 65504]
+    z    = clamp(round(-lo / s), 0, 2^bits - 1)
+    q    = clamp(round(x / s) + z, 0, 2^bits - 1)
+    y[t][k] = (q - z) * s         (non-outlier column)
+            = x[t][k]             (outlier column: col_map[k] >= 0)
+    ```
+
+    This is `quantizeActivationsPerToken` of `Quant/OutlierColumns.h` on the
+    non-outlier columns, as `outlierColumnsMatmul` uses it. Zero is always
+    exactly representable. The result has the input's type; an f16/bf16
+    input is widened to f32 first and the result rounded back.
+
+    The outlier columns are data (the `col_map` component of the weight),
+    not part of the scheme attribute, so the op takes the weight itself,
+    whose scheme must be `#mixq.outlier_cols`. `--mixq-quantize` inserts it
+    before every `mixq.matmul` of such a weight when the SPEC has
+    `act-bits=B`; without it `#mixq.outlier_cols` is weight-only. An
+    integer GEMM path that consumes the codes directly (no fake
+    quantization) is future GPU work.
+
+    ```mlir
+    %xq = mixq.quantize_act %x, %w bits = 8 : tensor<?x64xf32>,
+        !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x64xf32>
+    %y = mixq.matmul %xq, %w : tensor<?x64xf32>,
+        !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins MixQ_FloatMatrix:$input, MixQ_QTensor:$weight,
+                       I64Attr:$bits);
+  let results = (outs MixQ_FloatMatrix:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `bits` `=` $bits attr-dict `:` type($input) `,`
+    qualified(type($weight)) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MIXQ_DIALECT_MIXQ_MIXQOPS_TD

@@ -33,6 +33,20 @@ std::vector<uint32_t> mlir::mixq::bytesToWords(const PackedBuffer &bytes) {
   return words;
 }
 
+llvm::Expected<std::optional<::mixq::quant::Sensitivity>>
+mlir::mixq::sensitivityOf(const QuantizeOptions &options, int64_t cols,
+                          llvm::StringRef scheme) {
+  if (options.inputSensitivity.empty())
+    return std::optional<::mixq::quant::Sensitivity>();
+  ::mixq::quant::Sensitivity sensitivity;
+  sensitivity.meanSquare.assign(options.inputSensitivity.begin(),
+                                options.inputSensitivity.end());
+  std::string problem = ::mixq::quant::validateSensitivity(sensitivity, cols);
+  if (!problem.empty())
+    return llvm::createStringError(scheme.str() + ": " + problem);
+  return std::optional<::mixq::quant::Sensitivity>(std::move(sensitivity));
+}
+
 Value mlir::mixq::buildIndexConstant(OpBuilder &b, Location loc,
                                      int64_t value) {
   return arith::ConstantIndexOp::create(b, loc, value);

@@ -8,7 +8,10 @@
 #define MIXQ_DIALECT_MIXQ_SCHEMEUTILS_H
 
 #include "dialect/MixQ/MixQInterfaces.h"
+#include "dialect/MixQ/Quant/CalibrationStats.h"
 #include "dialect/MixQ/Quant/FloatFormats.h"
+
+#include <optional>
 
 namespace mlir::mixq {
 
@@ -34,6 +37,13 @@ Value buildTruncateFromF32(OpBuilder &b, Location loc, Value value,
 ::mixq::quant::ScalarFormat getScalarFormat(FloatType type);
 /// True for the float types a scheme may store scalars in.
 bool isScalarStorageType(Type type);
+
+/// The calibration sensitivity of `options` as the host quantizers take it
+/// (none when absent), checked against the `cols` inputs; errors start with
+/// the scheme name.
+llvm::Expected<std::optional<::mixq::quant::Sensitivity>>
+sensitivityOf(const QuantizeOptions &options, int64_t cols,
+              llvm::StringRef scheme);
 
 /// Host byte views of packed 32-bit code words (little-endian).
 PackedBuffer wordsToBytes(const std::vector<uint32_t> &words);

@@ -3,7 +3,7 @@
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=four" 2>&1 | FileCheck %s --check-prefix=VALUE
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits" 2>&1 | FileCheck %s --check-prefix=NOEQ
 // RUN: not mixq-opt %s --mixq-quantize="scheme=gptq:bits=4" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// RUN: not mixq-opt %s --mixq-quantize="scheme=sparse:fraction=0.01" 2>&1 | FileCheck %s --check-prefix=NOATTR
+// RUN: not mixq-opt %s --mixq-quantize="scheme=sparse:fraction=0.01" 2>&1 | FileCheck %s --check-prefix=SPARSEALONE
 // RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi=2" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=MIXEDHI
 // RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi-frac=lots" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=MIXEDVALUE
 // RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi_frac=0.2" 2>&1 | FileCheck %s --check-prefix=MIXEDKEY
@@ -37,7 +37,7 @@
 // NOEQ: error: invalid scheme spec: expected key=value, got 'bits'
 // UNKNOWN: error: invalid scheme spec: unknown scheme 'gptq' (known: affine, mixed, lut, sparse, quik, bitplane, fp16, fp32)
 // LUTBITS: error: invalid scheme spec: lut bits must be 2, 3 or 4, got 5
-// NOATTR: error: invalid scheme spec: scheme 'sparse' has a host quantizer but no IR attribute yet
+// SPARSEALONE: error: invalid scheme spec: 'sparse' stores only the outliers on top of a dense scheme
 
 // BPWIDTH: error: invalid scheme spec: bitplane width must be in 2..4 (seed..parent), got 5
 // BPWIDTH-NEXT: {{^}}  bitplane:seed=2,parent=4,width=5

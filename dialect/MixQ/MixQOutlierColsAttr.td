@@ -1,0 +1,102 @@
+//===- MixQOutlierColsAttr.td - #mixq.outlier_cols (QUIK) --*- tablegen -*-===//
+//
+// Included by MixQAttrs.td (it uses MixQ_Attr).
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_DIALECT_MIXQ_MIXQOUTLIERCOLSATTR_TD
+#define MIXQ_DIALECT_MIXQ_MIXQOUTLIERCOLSATTR_TD
+
+def MixQ_OutlierColsSchemeAttr : MixQ_Attr<"OutlierColsScheme", "outlier_cols", [
+    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface>]> {
+  let summary = "fp16 outlier input columns + int4/int8 per-channel codes (QUIK)";
+  let description = [{
+    `cols` of the K input columns of the N x K weight matrix stay in fp16;
+    the other Kq = K - `cols` columns are quantized to `bits` (4 or 8)
+    signed integers, symmetric per output row. The host quantizer is
+    `Quant/OutlierColumns.h`:
+
+    * **Column choice.** With calibration data (the per-input E[x^2] that
+      `mixq-compile --calibration` passes as the column sensitivity) the
+      `cols` columns with the largest activation scale E[x^2]; without, the
+      `cols` columns with the largest L2 norm over the rows. Ties go to the
+      lower column; the chosen columns are stored increasing.
+    * **Quantized columns.** With mid = 2^(bits-1), per row r:
+      `s[r] = fp16(max_k |w[r][k]| / (mid - 1))` over the quantized columns
+      (1 for an all-zero row), `q = clamp(round(w / s), -(mid-1), mid-1)`.
+    * **Row sums** `sum_k q[r][k]` over the quantized columns are stored for
+      an integer kernel with asymmetric per-token activation codes
+      (`y = sx sw (sum qx qw - zx * row_sum) + outlier part`); the
+      dequantization below does not read them.
+
+    Dequantization of weight (r, c), in f32:
+
+    ```
+    m = col_map[c]
+    w = m >= 0 ? outlier_weights[r][m]                  (outlier column)
+               : sext(code(r, -1 - m)) * scales[r]      (quantized column)
+    ```
+
+    Components, for an N x K matrix with n = `cols`, Kq = K - n:
+
+    | name              | type  | shape                      |
+    | ----------------- | ----- | -------------------------- |
+    | `outlier_cols`    | `i32` | n                          |
+    | `outlier_weights` | `f16` | N x n                      |
+    | `codes`           | `i32` | N x ceil(Kq * bits / 32)   |
+    | `scales`          | `f16` | N                          |
+    | `row_sums`        | `i32` | N                          |
+    | `col_map`         | `i16` (K <= 32768) or `i32` | K     |
+
+    The first five are what the host quantizer stores: `outlier_cols` holds
+    the increasing outlier column indices, `outlier_weights[r][j]` is
+    w[r][outlier_cols[j]], and `codes` holds the quantized columns of each
+    row in increasing column order as `bits`-bit two's complement fields,
+    packed LSB-first per row as in `#mixq.affine` (each row padded to a
+    whole word).
+
+    `col_map` is derived from `outlier_cols` and is what makes a single
+    weight (r, c) addressable in IR without a search: `col_map[c]` is the
+    slot j of column c in `outlier_cols` (>= 0) for an outlier column, and
+    `-1 - p` for the p-th quantized column (p = c minus the number of
+    outlier columns below c). It costs 16 (or 32) bits per input column of
+    the whole matrix, i.e. 16 / N bits per weight (0.004 at N = 4096), and
+    is static, so it is stored rather than recomputed by a search over
+    `outlier_cols` (n loads per weight) or a popcount over a column bit
+    mask. The host dequantizer checks that it matches `outlier_cols`.
+    `mixq.quantize_act` reads it too (`col_map[c] >= 0`: pass through).
+
+    Bits per weight = 8 * (sum of component bytes) / (N K), everything
+    counted: `#mixq.outlier_cols<cols = 128, bits = 4>` on 4096 x 4096
+    costs (512 + 2 * 4096 * 128 + 4 * 4096 * 496 + 2 * 4096 + 4 * 4096
+    + 2 * 4096) * 8 / 4096^2 = 4.39 bits (the fp16 columns are 0.5 of it).
+
+    Weight-only by itself: `mixq.matmul` multiplies unquantized activations
+    by the dequantized weight. QUIK's per-token asymmetric activation
+    quantization of the non-outlier columns is the separate op
+    `mixq.quantize_act`, which `--mixq-quantize` inserts before each
+    matmul when the SPEC has `act-bits=B` (`quik:cols=256,bits=4,act-bits=8`).
+
+    `cols` must be less than K (at least one quantized column).
+
+    ```mlir
+    #mixq.outlier_cols<cols = 256, bits = 4>
+    #mixq.outlier_cols<cols = 8, bits = 8>
+    ```
+  }];
+  let parameters = (ins
+    AttrParameter<"int64_t", "fp16 input columns, 0 .. K - 1">:$cols,
+    AttrParameter<"unsigned", "bits of the other columns' codes: 4 or 8">:$bits);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The element type of `col_map` for K inputs: i16 when K <= 32768.
+    ::mlir::IntegerType getColMapType(int64_t inputs) const;
+    /// Emits the i1 "column `col` (index) is an outlier column" from the
+    /// `col_map` component of `reader`'s components.
+    ::mlir::Value buildIsOutlierColumn(::mlir::OpBuilder &builder,
+                                       ::mlir::Location loc,
+                                       const ::mlir::mixq::ComponentReader &reader,
+                                       ::mlir::Value col) const;
+  }];
+}
+
+#endif // MIXQ_DIALECT_MIXQ_MIXQOUTLIERCOLSATTR_TD
