@@ -90,8 +90,10 @@ quantizeOne(mlir::mixq::WeightOp op, WeightStore &store, bool keepPacked,
   uint64_t bytes = 0, outliers = 0;
   for (auto [spec, buffer] : llvm::zip_equal(components, *packed)) {
     bytes += buffer.size();
-    // Schemes name their sparse outlier values "*outlier*" by convention.
-    if (StringRef(spec.name).contains("outlier") && spec.getSizeInBytes())
+    // Schemes name the buffer of their sparse outlier values
+    // "*outlier_values" by convention (row pointers and column indices of
+    // the same CSR are not outliers).
+    if (StringRef(spec.name).ends_with("outlier_values"))
       outliers += spec.getNumElements();
     if (!keepPacked)
       continue;

@@ -322,6 +322,9 @@ const SchemeCase kSchemes[] = {
     {"lut4", "lut:bits=4", "", 5.5, 0.26},
     {"mixed", "mixed:group=16", "down_proj=affine:bits=4,group=4", 8.0, 0.5},
     {"bitplane", "bitplane:seed=2,parent=4", "", 3.0, 0.08},
+    {"lut3sparse", "lut:bits=3+sparse:frac=0.0045", "", 7.0, 0.3},
+    {"quik4", "quik:cols=8,bits=4", "", 5.0, 0.15},
+    {"quik4act8", "quik:cols=8,bits=4,act-bits=8", "", 5.0, 0.15},
     {"fp16", "fp16", "", 1e-9, 1e-9},
 };
 
