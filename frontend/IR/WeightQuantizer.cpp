@@ -90,10 +90,13 @@ quantizeOne(mlir::mixq::WeightOp op, WeightStore &store, bool keepPacked,
   uint64_t bytes = 0, outliers = 0;
   for (auto [spec, buffer] : llvm::zip_equal(components, *packed)) {
     bytes += buffer.size();
-    // Schemes name the buffer of their sparse outlier values
-    // "*outlier_values" by convention (row pointers and column indices of
-    // the same CSR are not outliers).
-    if (StringRef(spec.name).ends_with("outlier_values"))
+    // Schemes name the buffers of weights kept at high precision
+    // "*outlier_values" (sparse CSR values) or "outlier_weights" (QUIK's
+    // fp16 columns) by convention; CSR row pointers and column indices are
+    // not outliers.
+    StringRef component(spec.name);
+    if (component.ends_with("outlier_values") ||
+        component.ends_with("outlier_weights"))
       outliers += spec.getNumElements();
     if (!keepPacked)
       continue;
