@@ -9,7 +9,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/DenseMap.h"
-#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/ScopedPrinter.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -67,12 +67,13 @@ private:
 llvm::Error PlanBuilder::bindArguments(func::FuncOp entry, json &plan) {
   plan["inputs"] = json::object();
   plan["caches"] = json::array();
+  bool haveStartPos = false;
   for (BlockArgument argument : entry.getArguments()) {
     Type type = argument.getType();
     auto tensor = dyn_cast<RankedTensorType>(type);
-    if (type.isIndex() && !plan.contains("start_pos_bound")) {
+    if (type.isIndex() && !haveStartPos) {
       bindings[argument] = json{{"start_pos", true}};
-      plan["start_pos_bound"] = true;
+      haveStartPos = true;
     } else if (tensor && tensor.getRank() == 1 &&
                tensor.getElementType().isInteger(32) &&
                !plan["inputs"].contains("tokens")) {
@@ -87,18 +88,11 @@ llvm::Error PlanBuilder::bindArguments(func::FuncOp entry, json &plan) {
           {{"dtype", getDTypeName(tensor.getElementType())},
            {"shape", shapeJson(tensor.getShape())}});
     } else {
-      return opError(
-          entry, llvm::formatv("argument {0} ({1}) is not tokens, start_pos "
-                               "or a KV cache",
-                               argument.getArgNumber(), [&] {
-                                 std::string s;
-                                 llvm::raw_string_ostream os(s);
-                                 os << type;
-                                 return s;
-                               }()));
+      return opError(entry, "argument " + Twine(argument.getArgNumber()) +
+                                " (" + llvm::to_string(type) +
+                                ") is not tokens, start_pos or a KV cache");
     }
   }
-  plan.erase("start_pos_bound");
   return llvm::Error::success();
 }
 

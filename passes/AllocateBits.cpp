@@ -7,9 +7,10 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/ScopedPrinter.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -27,8 +28,7 @@ using namespace mlir::mixq;
 namespace {
 
 llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 message.str());
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
 }
 
 /// One usable (scheme, cost) pair of a weight.
@@ -87,7 +87,8 @@ evaluate(ArrayRef<QuantSchemeAttrInterface> candidates, ArrayRef<int64_t> shape,
     // A candidate the shape rejects is skipped: swallow its diagnostic (an
     // empty InFlightDiagnostic would convert to success).
     MLIRContext *ctx = scheme.getContext();
-    ScopedDiagnosticHandler silence(ctx, [](Diagnostic &) { return success(); });
+    ScopedDiagnosticHandler silence(ctx,
+                                    [](Diagnostic &) { return success(); });
     bool fits = succeeded(scheme.verifyShape(
         shape, [&]() { return mlir::emitError(UnknownLoc::get(ctx)); }));
     if (!fits)
@@ -142,13 +143,6 @@ void upgradeWithinBudget(std::vector<WeightChoice> &weights,
             (best->hull[best->chosen + 1].bits - best->hull[best->chosen].bits);
     ++best->chosen;
   }
-}
-
-std::string printed(Attribute attr) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << attr;
-  return text;
 }
 
 } // namespace
@@ -237,7 +231,7 @@ mlir::mixq::allocateBits(ModuleOp module, double budget,
     for (llm::LinearOp op : w.ops)
       op->setAttr(kSchemeAttrName, o.scheme);
     result.push_back(
-        {w.name, w.parameters, printed(o.scheme), o.bits, o.error});
+        {w.name, w.parameters, llvm::to_string(o.scheme), o.bits, o.error});
   }
   return result;
 }

@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/ScopedPrinter.h"
 
 #include <regex>
 
@@ -27,13 +28,6 @@ std::string weightName(Value weight) {
   if (auto op = weight.getDefiningOp<llm::WeightOp>())
     return op.getName().str();
   return "";
-}
-
-std::string printScheme(Attribute scheme) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << scheme;
-  return text;
 }
 
 struct QuantizePass : public mixq::impl::MixQQuantizeBase<QuantizePass> {
@@ -101,7 +95,8 @@ private:
                  << "cannot quantize " << describe() << " of shape "
                  << weightType.getDimSize(0) << "x" << weightType.getDimSize(1)
                  << " with '"
-                 << (allocated ? printScheme(allocated) : spec.text) << "': ";
+                 << (allocated ? llvm::to_string(allocated) : spec.text)
+                 << "': ";
         })))
       return failure();
 

@@ -6,6 +6,7 @@
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/ScopedPrinter.h"
 
 #include <nlohmann/json.hpp>
 
@@ -20,13 +21,6 @@ using mlir::mixq::QuantizeOptions;
 using mlir::mixq::QuantSchemeAttrInterface;
 
 namespace {
-
-std::string printScheme(Attribute scheme) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  scheme.print(os);
-  return text;
-}
 
 double relativeFrobeniusError(const std::vector<float> &original,
                               const std::vector<float> &reconstructed) {
@@ -84,7 +78,7 @@ quantizeOne(mlir::mixq::WeightOp op, WeightStore &store, bool keepPacked,
   report.name = name;
   report.rows = shape[0];
   report.cols = shape[1];
-  report.scheme = printScheme(scheme);
+  report.scheme = llvm::to_string(scheme);
   report.relativeError = relativeFrobeniusError(*weights, *reconstructed);
   SmallVector<ComponentSpec> components = scheme.getComponents(shape);
   uint64_t bytes = 0, outliers = 0;

@@ -10,10 +10,11 @@
 
 #include "llvm/ADT/StringMap.h"
 
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/ScopedPrinter.h"
+#include "llvm/Support/raw_ostream.h"
 #include <cmath>
 #include <limits>
-#include "llvm/ADT/StringSet.h"
-#include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
 using json = nlohmann::json;
@@ -23,13 +24,6 @@ namespace {
 
 llvm::Error makeError(const std::string &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
-std::string printed(Attribute attr) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << attr;
-  return text;
 }
 
 json modelJson(const Model &model) {
@@ -140,7 +134,7 @@ llvm::Error addPackedWeight(runtime::PackageWriter &writer,
   std::string name = weight.getName().str();
   auto type = cast<mlir::mixq::QTensorType>(weight.getType());
   entry["shape"] = type.getShape();
-  entry["scheme"] = printed(type.getScheme());
+  entry["scheme"] = llvm::to_string(type.getScheme());
   entry["bits_per_weight"] = type.getBitsPerWeight();
   for (const auto &component : type.getComponents()) {
     std::string blob = name + ":" + component.name;

@@ -198,8 +198,11 @@ std::string sanitizeUtf8(const std::string &text) {
   size_t i = 0;
   while (i < text.size()) {
     auto c = static_cast<unsigned char>(text[i]);
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3
-                                  : (c >> 3) == 0x1E ? 4 : 0;
+    size_t length = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
     bool valid = length > 0 && i + length <= text.size();
     for (size_t k = 1; valid && k < length; ++k)
       valid = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
@@ -332,7 +335,6 @@ int main(int argc, char **argv) {
   TextStreamer streamer;
   int32_t previous = prompt.back();
   int64_t generated = 0;
-  auto decodeStart = std::chrono::steady_clock::now();
   double decodeSeconds = 0;
   for (int64_t i = 0; i < o.count; ++i) {
     auto next = sampler.sample(*logits, size_t(model.vocabSize()));
@@ -372,7 +374,6 @@ int main(int argc, char **argv) {
       compare(*logits, *r);
     }
   }
-  (void)decodeStart;
   if (!printIds)
     std::fputs(sanitizeUtf8(streamer.flush()).c_str(), stdout);
   std::printf("\n");
