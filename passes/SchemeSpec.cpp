@@ -427,11 +427,6 @@ mlir::mixq::buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec) {
     return buildBitplane(context, spec, part);
   if (part.name == "quik")
     return buildQuik(context, spec, part);
-  if (part.name == "sparse" || part.name == "quik")
-    return makeSpecError(spec, part.offset,
-                         "scheme '" + part.name +
-                             "' has a host quantizer but no IR attribute "
-                             "yet");
   if (spec.isUnquantized())
     return makeSpecError(spec, part.offset,
                          "'" + part.name + "' is not a quantized scheme");
