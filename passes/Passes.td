@@ -244,4 +244,118 @@ def MixQAllocateBits : Pass<"mixq-allocate-bits", "ModuleOp"> {
   ];
 }
 
+def MixQPipelineAsyncCopies : Pass<"mixq-pipeline-async-copies"> {
+  let summary = "Software-pipeline global->shared copies into cp.async groups";
+  let description = [{
+    Overlaps the global-memory latency of a tiled loop with its compute:
+    while the loop computes on tile `k`, the copies of tiles `k+1 ..
+    k+stages-1` are already in flight as `cp.async` transfers into rotating
+    shared-memory buffers. The pass assembles upstream utilities the way
+    `transform.nvgpu.pipeline_shared_memory_copies` does:
+    `memref::multiBuffer`, `nvgpu::createAsyncGroups`,
+    `scf::pipelineForLoop` and, with `swizzle`,
+    `nvgpu::optimizeSharedMemoryReadsAndWrites`.
+
+    The pass is not tied to an op: it rewrites every `gpu.func` and
+    `func.func` at or below the op it runs on (a module, a `gpu.module`, or a
+    single function), innermost loops first.
+
+    Input. A *copy* is a `vector.transfer_write` or `vector.store` of a 1-D
+    vector that a `vector.transfer_read` or `vector.load` read from
+    non-shared (global) memory, into shared memory
+    (`#gpu.address_space<workgroup>`). An `scf.for` is rewritten when its
+    body contains copies and all of the following hold; otherwise it gets a
+    remark and is left unchanged (a loop without copies is left alone
+    silently):
+
+    - every copy in the loop (nested regions included) is an op of the loop
+      body itself and writes directly into the result of a
+      `memref.alloc` with a static shape and the identity layout, defined
+      before the loop (typically at the top of the function);
+    - every user of such an alloc, except `memref.dealloc`s after the loop,
+      is inside the loop, and the first of them in the body is a copy: each
+      iteration overwrites the buffer before reading it, so no data flows
+      between iterations through it (the pass cannot prove that the
+      threads' copies cover the whole tile; that is the producer's
+      contract);
+    - the loop contains no `nvgpu` async copy ops yet.
+
+    Only contiguous copies of 4, 8 or 16 bytes become
+    `nvgpu.device_async_copy` (`createAsyncGroups`); other copies stay
+    synchronous, in program order, with a remark. When what the copies'
+    operands are computed from has side effects or depends on a
+    loop-carried value (or the loop yields a value not computed in its
+    body), the loop keeps async copies that wait for all groups, without
+    multi-buffering, and gets a remark.
+
+    Output, for `stages` = N > 1:
+
+    1. each alloc is multi-buffered N times (`memref<N x ...>`); iteration
+       `i` uses slice `((iv - lb) / step) mod N` through a `memref.subview`;
+    2. the copies become `nvgpu.device_async_copy` (with `bypassL1`, i.e.
+       `cp.async.cg`, for 16-byte copies when `bypass-l1` is set), grouped by
+       `nvgpu.device_async_create_group`, each group followed by an
+       `nvgpu.device_async_wait`;
+    3. the loop is software-pipelined over N stages: the copies, their
+       groups and everything their operands are computed from run in stage
+       0, the rest (barriers included) in stage N-1. The prologue issues the groups of iterations 0 .. N-2; each
+       steady-state iteration waits for its oldest group with
+       `numGroups = G*(N-1) - 1 - k` for its k-th of G groups per iteration
+       (`N-2` for the usual single group), computes, then issues the copies
+       of iteration `i+N-1`. The epilogue is predicated, not peeled, so
+       dynamic trip counts (including ones below N-1) work: copies of
+       iterations past the end become zero-filling `cp.async` with
+       `src_elements = 0` (their results are never read), and a
+       `nvgpu.device_async_wait {numGroups = 0}` after the loop drains
+       them;
+    4. barriers keep their place among the stage N-1 ops. The wait is
+       inserted right after its group, so a `gpu.barrier` between the
+       copies and the shared-memory reads in the input ends up between the
+       wait and the reads, where it makes the other threads' copies
+       visible. The pass never adds a barrier: the kernel issues the copies
+       after the stage N-1 ops, so with N >= 2 buffers that same barrier
+       also orders the previous iteration's reads of a buffer before the
+       copies that reuse it. The input needs the one barrier it needs
+       without pipelining; a barrier in front of the copies is kept (and
+       redundant).
+
+    With `stages=1` nothing is multi-buffered or pipelined: the copies
+    become async copies with `numGroups = 0` waits.
+
+    Each rewritten alloc is aligned to at least 16 bytes (`alignment`), as
+    a 16-byte `cp.async` needs. With `workgroup-attributions` (default) the
+    rewritten allocs of a `gpu.func` become workgroup attributions of that
+    function with the same `llvm.align` (their `memref.dealloc`s are
+    dropped), because upstream has no lowering for a shared `memref.alloc`.
+    Behind the multi-buffer subview a buffer's offset is dynamic, so vector
+    reads of it should carry `{alignment = ...}` to stay vector loads in
+    PTX. With `swizzle`, each alloc of
+    rank >= 2 whose accesses qualify is XOR-swizzled against bank conflicts
+    before multi-buffering (a remark says when it does not qualify).
+
+    Errors: `stages` below 1.
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", /*default=*/"3",
+           "Pipeline stages = shared buffers per copied tile (>= 1)">,
+    Option<"bypassL1", "bypass-l1", "bool", /*default=*/"true",
+           "Bypass L1 (cp.async.cg) for 16-byte copies">,
+    Option<"swizzle", "swizzle", "bool", /*default=*/"false",
+           "Swizzle shared allocs of rank >= 2 against bank conflicts">,
+    Option<"workgroupAttributions", "workgroup-attributions", "bool",
+           /*default=*/"true",
+           "Turn the rewritten allocs of a gpu.func into workgroup "
+           "attributions">,
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // MIXQ_PASSES_PASSES_TD
