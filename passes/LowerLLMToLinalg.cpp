@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/LLM/LLMOps.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "passes/LLMFormulas.h"
 #include "passes/LinalgBuilders.h"
 #include "passes/Passes.h"
 
@@ -328,7 +329,9 @@ struct LogitsLowering : OpConversionPattern<llm::LogitsOp> {
 /// the host: the power in double precision and rounded once to f32 (the f32
 /// value nearest the formula), the llama3 rescaling in f32 as its
 /// description says.
-SmallVector<float> ropeFrequencies(llm::RopeOp op) {
+} // namespace
+
+SmallVector<float> mlir::mixq::computeRopeFrequencies(llm::RopeOp op) {
   int64_t headDim = op.getHeadDim();
   double theta = op.getTheta().convertToDouble();
   llm::Llama3RopeScalingAttr scaling = op.getScalingAttr();
@@ -360,6 +363,8 @@ SmallVector<float> ropeFrequencies(llm::RopeOp op) {
   return freqs;
 }
 
+namespace {
+
 struct RopeLowering : OpConversionPattern<llm::RopeOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -379,7 +384,7 @@ struct RopeLowering : OpConversionPattern<llm::RopeOp> {
 
     // cos[s, i], sin[s, i] of angle = float(positions[s]) * freq_i: Dh/2
     // angles per row, shared by every head.
-    SmallVector<float> freqs = ropeFrequencies(op);
+    SmallVector<float> freqs = computeRopeFrequencies(op);
     auto freqType = RankedTensorType::get({half}, rewriter.getF32Type());
     Value freqTable = arith::ConstantOp::create(
         rewriter, loc, DenseElementsAttr::get(freqType, ArrayRef(freqs)));
@@ -672,13 +677,7 @@ struct SwiGLULowering : OpConversionPattern<llm::SwiGLUOp> {
     Value result = buildElementwise(
         rewriter, op.getLoc(), ValueRange{adaptor.getGate(), adaptor.getUp()},
         op.getType(), [](OpBuilder &b, Location l, ValueRange args) {
-          Value gate = args[0];
-          Value e =
-              math::ExpOp::create(b, l, arith::NegFOp::create(b, l, gate));
-          Value denominator =
-              arith::AddFOp::create(b, l, f32Constant(b, l, 1.0f), e);
-          Value silu = arith::DivFOp::create(b, l, gate, denominator);
-          return arith::MulFOp::create(b, l, silu, args[1]).getResult();
+          return buildSwiGLU(b, l, args[0], args[1]);
         });
     rewriter.replaceOp(op, result);
     return success();
@@ -771,3 +770,12 @@ struct MixQLowerLLMToLinalgPass
 };
 
 } // namespace
+
+Value mlir::mixq::buildSwiGLU(OpBuilder &b, Location loc, Value gate,
+                              Value up) {
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, gate));
+  Value denominator =
+      arith::AddFOp::create(b, loc, f32Constant(b, loc, 1.0f), e);
+  Value silu = arith::DivFOp::create(b, loc, gate, denominator);
+  return arith::MulFOp::create(b, loc, silu, up);
+}

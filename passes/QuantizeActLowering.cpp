@@ -8,6 +8,7 @@
 // columns (col_map[k] >= 0 in the weight's components) through.
 //===----------------------------------------------------------------------===//
 #include "passes/QuantizeActLowering.h"
+#include "passes/LLMFormulas.h"
 
 #include "dialect/MixQ/MixQOps.h"
 #include "dialect/MixQ/SchemeUtils.h"
@@ -50,7 +51,6 @@ struct QuantizeActLowering : OpConversionPattern<QuantizeActOp> {
     SmallVector<Value> components(adaptor.getWeight().begin(),
                                   adaptor.getWeight().end());
     Type f32 = rewriter.getF32Type();
-    float maxq = static_cast<float>((1u << op.getBits()) - 1u);
 
     // Per-row lo = min(0, min x), hi = max(0, max x) over the quantized
     // columns: both start at 0 and the outlier columns contribute 0.
@@ -102,42 +102,9 @@ struct QuantizeActLowering : OpConversionPattern<QuantizeActOp> {
         [&](OpBuilder &b, Location l, ValueRange args) {
           ComponentReader reader(components);
           Value col = linalg::IndexOp::create(b, l, 1);
-          Value isOutlier = scheme.buildIsOutlierColumn(b, l, reader, col);
           Value value = buildExtendToF32(b, l, args[0]);
-          Value lo = args[1], hi = args[2];
-          // s = fp16((hi - lo) / maxq), 1 when hi == lo, clamped to fp16's
-          // positive range.
-          Value flat =
-              arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, hi, lo);
-          Value span =
-              arith::DivFOp::create(b, l, arith::SubFOp::create(b, l, hi, lo),
-                                    f32Constant(b, l, maxq));
-          Value scale = arith::SelectOp::create(b, l, flat,
-                                                f32Constant(b, l, 1.0f), span);
-          scale = buildExtendToF32(
-              b, l, arith::TruncFOp::create(b, l, b.getF16Type(), scale));
-          scale = clampF32(b, l, scale, std::ldexp(1.0f, -24), 65504.0f);
-          // z = clamp(round(-lo / s), 0, maxq)
-          Value zeroPoint =
-              clampF32(b, l,
-                       math::RoundOp::create(
-                           b, l,
-                           arith::DivFOp::create(
-                               b, l, arith::NegFOp::create(b, l, lo), scale)),
-                       0.0f, maxq);
-          // q = clamp(round(x / s) + z, 0, maxq)
-          Value code =
-              clampF32(b, l,
-                       arith::AddFOp::create(
-                           b, l,
-                           math::RoundOp::create(
-                               b, l, arith::DivFOp::create(b, l, value, scale)),
-                           zeroPoint),
-                       0.0f, maxq);
-          Value dequantized = arith::MulFOp::create(
-              b, l, arith::SubFOp::create(b, l, code, zeroPoint), scale);
-          Value result =
-              arith::SelectOp::create(b, l, isOutlier, value, dequantized);
+          Value result = buildQuantizeActElement(
+              b, l, scheme, reader, col, value, args[1], args[2], op.getBits());
           linalg::YieldOp::create(
               b, l, buildTruncateFromF32(b, l, result, elementType));
         });
@@ -151,4 +118,42 @@ struct QuantizeActLowering : OpConversionPattern<QuantizeActOp> {
 void mlir::mixq::populateQuantizeActLoweringPatterns(
     const TypeConverter &converter, RewritePatternSet &patterns) {
   patterns.add<QuantizeActLowering>(converter, patterns.getContext());
+}
+
+Value mlir::mixq::buildQuantizeActElement(OpBuilder &b, Location l,
+                                          OutlierColsSchemeAttr scheme,
+                                          const ComponentReader &reader,
+                                          Value col, Value value, Value lo,
+                                          Value hi, int64_t bits) {
+  float maxq = static_cast<float>((1u << bits) - 1u);
+  Value isOutlier = scheme.buildIsOutlierColumn(b, l, reader, col);
+  // s = fp16((hi - lo) / maxq), 1 when hi == lo, clamped to fp16's
+  // positive range.
+  Value flat = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, hi, lo);
+  Value span = arith::DivFOp::create(b, l, arith::SubFOp::create(b, l, hi, lo),
+                                     f32Constant(b, l, maxq));
+  Value scale =
+      arith::SelectOp::create(b, l, flat, f32Constant(b, l, 1.0f), span);
+  scale = buildExtendToF32(
+      b, l, arith::TruncFOp::create(b, l, b.getF16Type(), scale));
+  scale = clampF32(b, l, scale, std::ldexp(1.0f, -24), 65504.0f);
+  // z = clamp(round(-lo / s), 0, maxq)
+  Value zeroPoint = clampF32(
+      b, l,
+      math::RoundOp::create(
+          b, l,
+          arith::DivFOp::create(b, l, arith::NegFOp::create(b, l, lo), scale)),
+      0.0f, maxq);
+  // q = clamp(round(x / s) + z, 0, maxq)
+  Value code =
+      clampF32(b, l,
+               arith::AddFOp::create(
+                   b, l,
+                   math::RoundOp::create(
+                       b, l, arith::DivFOp::create(b, l, value, scale)),
+                   zeroPoint),
+               0.0f, maxq);
+  Value dequantized = arith::MulFOp::create(
+      b, l, arith::SubFOp::create(b, l, code, zeroPoint), scale);
+  return arith::SelectOp::create(b, l, isOutlier, value, dequantized);
 }

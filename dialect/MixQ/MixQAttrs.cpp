@@ -31,6 +31,12 @@
 using namespace mlir;
 using namespace mlir::mixq;
 
+/// A row of `cols` `bits`-bit codes fills whole 32-bit words, so a column
+/// tile maps to a contiguous word range (ComponentSpec::columnTiled).
+static bool isUnpaddedCodeStream(int64_t cols, unsigned bits) {
+  return (cols * int64_t(bits)) % 32 == 0;
+}
+
 FailureOr<APFloat> mlir::mixq::parseDoubleParameter(AsmParser &parser) {
   int64_t integer = 0;
   OptionalParseResult parsedInteger = parser.parseOptionalInteger(integer);
@@ -140,7 +146,10 @@ AffineSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
   int64_t rows = shape[0], groups = shape[1] / getGroup();
   int64_t words = ::mixq::quant::packedWordCount(shape[1], getBits());
   SmallVector<ComponentSpec> components;
-  components.push_back({"codes", IntegerType::get(ctx, 32), {rows, words}});
+  components.push_back({"codes",
+                        IntegerType::get(ctx, 32),
+                        {rows, words},
+                        isUnpaddedCodeStream(shape[1], getBits())});
   components.push_back({"scales", getScaleType(), {rows, groups}});
   if (!getSymmetric())
     components.push_back({"zeros", getScaleType(), {rows, groups}});
@@ -259,7 +268,10 @@ LUTSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
   int64_t rows = shape[0];
   int64_t words = ::mixq::quant::packedWordCount(shape[1], getBits());
   SmallVector<ComponentSpec> components;
-  components.push_back({"codes", IntegerType::get(ctx, 32), {rows, words}});
+  components.push_back({"codes",
+                        IntegerType::get(ctx, 32),
+                        {rows, words},
+                        isUnpaddedCodeStream(shape[1], getBits())});
   components.push_back(
       {"lut", Float16Type::get(ctx), {rows, getNumCentroids()}});
   return components;
@@ -467,7 +479,8 @@ MixedSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
   SmallVector<ComponentSpec> components;
   components.push_back({"low_codes",
                         i32,
-                        {rows, ::mixq::quant::packedWordCount(cols, getLo())}});
+                        {rows, ::mixq::quant::packedWordCount(cols, getLo())},
+                        isUnpaddedCodeStream(cols, getLo())});
   components.push_back(
       {"high_codes",
        i32,
@@ -728,7 +741,8 @@ BitplaneSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
   for (unsigned j = 0; j < getParent(); ++j)
     components.push_back({"plane" + std::to_string(j),
                           IntegerType::get(ctx, 32),
-                          {rows, words}});
+                          {rows, words},
+                          isUnpaddedCodeStream(shape[1], 1)});
   for (unsigned b = getSeed(); b <= getParent(); ++b)
     components.push_back({"lut" + std::to_string(b),
                           Float16Type::get(ctx),

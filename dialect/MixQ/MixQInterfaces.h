@@ -29,6 +29,11 @@ struct ComponentSpec {
   std::string name; ///< e.g. "codes", "scales", "zeros", "lut"
   Type elementType; ///< storage element type: i32 words, f16, ...
   SmallVector<int64_t, 2> shape;
+  /// An N x X component whose row r, elements [c * X / K, (c + t) * X / K)
+  /// hold the data of exactly the weights (r, c .. c + t - 1) whenever
+  /// t * X / K is whole (packed codes in column order). Code generators may
+  /// stage such column tiles through fast memory; false makes no promise.
+  bool columnTiled = false;
 
   int64_t getNumElements() const;
   /// Storage size of the whole buffer, in bits.
@@ -72,12 +77,14 @@ class ComponentReader {
 public:
   explicit ComponentReader(ValueRange components)
       : components(components.begin(), components.end()) {}
+  virtual ~ComponentReader() = default;
 
   unsigned getNumComponents() const { return components.size(); }
   Value getComponent(unsigned index) const { return components[index]; }
   /// Emits a load of element `indices` (index-typed) of component `index`.
-  Value load(OpBuilder &builder, Location loc, unsigned index,
-             ValueRange indices) const;
+  /// Backends override it to read staged copies of the components.
+  virtual Value load(OpBuilder &builder, Location loc, unsigned index,
+                     ValueRange indices) const;
 
 private:
   SmallVector<Value> components;

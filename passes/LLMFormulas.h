@@ -1,0 +1,38 @@
+//===- LLMFormulas.h - scalar formulas every backend shares ----*- C++ -*-===//
+//
+// The per-element arithmetic of the llm and mixq ops, written once: the
+// reference linalg lowerings (the executable definition of the ops) and the
+// CUDA kernel generators both build their IR from these, so that the GPU
+// computes bit-for-bit the same element formulas as the CPU.
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_PASSES_LLMFORMULAS_H
+#define MIXQ_PASSES_LLMFORMULAS_H
+
+#include "dialect/LLM/LLMOps.h"
+#include "dialect/MixQ/MixQAttrs.h"
+#include "dialect/MixQ/MixQInterfaces.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::mixq {
+
+/// freq_i = theta^(-(2i)/Dh) for i in [0, Dh/2), rescaled by the op's
+/// llama3 scaling when present: the power in double precision rounded once
+/// to f32, the rescaling in f32.
+SmallVector<float> computeRopeFrequencies(llm::RopeOp op);
+
+/// silu(gate) * up = gate / (1 + exp(-gate)) * up, on f32 scalars.
+Value buildSwiGLU(OpBuilder &b, Location loc, Value gate, Value up);
+
+/// One element of mixq.quantize_act: `value` (f32) of column `col` of a row
+/// whose non-outlier range is [lo, hi] (f32, lo <= 0 <= hi), quantized to
+/// `bits` bits and dequantized, or passed through on an outlier column.
+/// Returns f32.
+Value buildQuantizeActElement(OpBuilder &b, Location loc,
+                              OutlierColsSchemeAttr scheme,
+                              const ComponentReader &reader, Value col,
+                              Value value, Value lo, Value hi, int64_t bits);
+
+} // namespace mlir::mixq
+
+#endif // MIXQ_PASSES_LLMFORMULAS_H
