@@ -926,19 +926,26 @@ std::string mixq::runtime::describePackage(const Package &package,
         if (const json *value = field(target, key))
           items.push_back(std::string(key) + " " + scalarText(value));
       items.push_back(countOf(field(target, "kernels"), "kernel"));
+      auto blobItem = [&](const std::string &name, const json &value) {
+        std::string item = name + " " + scalarText(&value);
+        if (value.is_string() && package.hasBlob(value.get<std::string>()))
+          return item + " (" +
+                 formatByteSize(package.blob(value.get<std::string>())->size) +
+                 ")";
+        return item + " (not in the package)";
+      };
       for (const char *key : {"object", "ptx"}) {
         const json *value = field(target, key);
         if (!value)
           continue;
-        std::string item = std::string(key) + " " + scalarText(value);
-        if (value->is_string() && package.hasBlob(value->get<std::string>()))
-          item +=
-              " (" +
-              formatByteSize(package.blob(value->get<std::string>())->size) +
-              ")";
-        else
-          item += " (not in the package)";
-        items.push_back(item);
+        // CUDA keeps one PTX blob per chip: {"sm_80": "cuda/sm_80.ptx"}.
+        if (value->is_object()) {
+          for (const auto &chip : value->items())
+            items.push_back(
+                blobItem(std::string(key) + " " + chip.key(), chip.value()));
+          continue;
+        }
+        items.push_back(blobItem(key, *value));
       }
       appendWrapped(out, items,
                     (first ? label("targets") : indent) + quote(entry.key()) +

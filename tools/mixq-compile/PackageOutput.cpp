@@ -196,6 +196,36 @@ llvm::Error addWeights(runtime::PackageWriter &writer,
   return llvm::Error::success();
 }
 
+/// targets.cuda: one PTX blob per chip and every kernel's launch (schema in
+/// docs/cuda.md).
+llvm::Error addCUDATarget(runtime::PackageWriter &writer,
+                          const mlir::mixq::cuda::CompiledCUDA &cuda,
+                          json &targets) {
+  json ptx = json::object();
+  for (const auto &[chip, text] : cuda.ptx) {
+    std::string blob = "cuda/" + chip + ".ptx";
+    std::vector<uint8_t> bytes(text.begin(), text.end());
+    if (Status s = writer.addBlob(blob, std::move(bytes)); !s)
+      return makeError(s.message());
+    ptx[chip] = blob;
+  }
+  json kernels = json::array();
+  for (const auto &launch : cuda.kernels) {
+    json grid = json::array();
+    for (const auto &dim : launch.grid)
+      grid.push_back(
+          {{"count", dim.count}, {"tokens_per_block", dim.tokensPerBlock}});
+    kernels.push_back({{"name", launch.kernel},
+                       {"entry", launch.entry},
+                       {"block", launch.block},
+                       {"grid", grid},
+                       {"shared_bytes", launch.sharedBytes}});
+  }
+  targets["cuda"] = {
+      {"abi", "mixq-cuda-1"}, {"ptx", ptx}, {"kernels", kernels}};
+  return llvm::Error::success();
+}
+
 } // namespace
 
 llvm::Error writePackage(const std::string &path,
@@ -226,6 +256,9 @@ llvm::Error writePackage(const std::string &path,
                                   {"object", blob},
                                   {"kernels", kernels}};
   }
+  if (const auto *cuda = contents.cuda)
+    if (llvm::Error error = addCUDATarget(writer, *cuda, manifest["targets"]))
+      return error;
   if (Status s = writer.write(path, std::move(manifest), progress); !s)
     return makeError(s.message());
   return llvm::Error::success();

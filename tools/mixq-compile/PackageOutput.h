@@ -1,13 +1,15 @@
 //===- PackageOutput.h - mixq-compile's package assembly --------*- C++ -*-===//
 //
 // Collects what the compiler produced (model config, tokenizer, packed and
-// raw weights, host plan, CPU kernels, quantization report) into a manifest
-// and blobs and writes the .mixq package (format: docs/package.md).
+// raw weights, host plan, CPU kernels, CUDA PTX and launches, quantization
+// report) into a manifest and blobs and writes the .mixq package (format:
+// docs/package.md).
 //===----------------------------------------------------------------------===//
 #ifndef MIXQ_TOOLS_MIXQ_COMPILE_PACKAGEOUTPUT_H
 #define MIXQ_TOOLS_MIXQ_COMPILE_PACKAGEOUTPUT_H
 
 #include "codegen/cpu/CPUBackend.h"
+#include "codegen/cuda/CUDABackend.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/IR/WeightQuantizer.h"
 
@@ -27,6 +29,7 @@ struct PackageContents {
   mlir::ModuleOp module; ///< dispatch-formed (L2)
   nlohmann::json plan;   ///< buildHostPlan(module)
   const mlir::mixq::cpu::CompiledKernels *cpu = nullptr;
+  const mlir::mixq::cuda::CompiledCUDA *cuda = nullptr;
   const std::vector<WeightReport> *reports = nullptr;
   std::string producer; ///< the command line
 };

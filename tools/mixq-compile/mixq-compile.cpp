@@ -1,7 +1,7 @@
 //===- mixq-compile.cpp - Checkpoint to .mixq package ---------------------===//
 //
-// mixq-compile CHECKPOINT -o OUT.mixq [--scheme=SPEC] [--target=cpu]
-// mixq-compile CHECKPOINT --emit=llm|mixq|l2|plan|llvm [-o FILE]
+// mixq-compile CHECKPOINT -o OUT.mixq [--scheme=SPEC] [--target=cpu|cuda|all]
+// mixq-compile CHECKPOINT --emit=llm|mixq|l2|plan|llvm|gpu|ptx [-o FILE]
 //
 // Loads a GGUF file, a Hugging Face folder (config.json + safetensors) or a
 // llama2.c .bin, quantizes its weights (--mixq-quantize), forms dispatches,
@@ -13,6 +13,7 @@
 #include "codegen/HostPlan.h"
 #include "passes/AllocateBits.h"
 #include "codegen/cpu/CPUBackend.h"
+#include "codegen/cuda/CUDABackend.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/IR/LLMEmitter.h"
 #include "frontend/IR/WeightQuantizer.h"
@@ -23,6 +24,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -39,7 +41,7 @@ using namespace llvm;
 
 namespace {
 
-enum class EmitLevel { LLM, MixQ, L2, Plan, LLVM };
+enum class EmitLevel { LLM, MixQ, L2, Plan, LLVM, GPU, PTX };
 enum class Target { CPU, CUDA, All };
 
 cl::OptionCategory category("mixq-compile options");
@@ -65,7 +67,12 @@ cl::opt<EmitLevel> emitLevel(
                clEnumValN(EmitLevel::Plan, "plan",
                           "the host plan as the package stores it (JSON)"),
                clEnumValN(EmitLevel::LLVM, "llvm",
-                          "the optimized LLVM IR of the CPU kernels")),
+                          "the optimized LLVM IR of the CPU kernels"),
+               clEnumValN(EmitLevel::GPU, "gpu",
+                          "the CUDA kernels as gpu.func (gpu dialect), "
+                          "before pipelining and NVVM lowering"),
+               clEnumValN(EmitLevel::PTX, "ptx",
+                          "the PTX of every --gpu-arch chip")),
     cl::cat(category));
 cl::opt<Target> target(
     "target", cl::desc("Code to put in the package"), cl::init(Target::CPU),
@@ -73,6 +80,16 @@ cl::opt<Target> target(
                clEnumValN(Target::CUDA, "cuda", "PTX kernels for NVIDIA GPUs"),
                clEnumValN(Target::All, "all", "every target this build has")),
     cl::cat(category));
+cl::list<std::string> gpuArchs(
+    "gpu-arch",
+    cl::desc("NVIDIA chips to generate PTX for (default: sm_80, sm_86, "
+             "sm_89, sm_90)"),
+    cl::value_desc("sm_XX,..."), cl::CommaSeparated, cl::cat(category));
+cl::opt<unsigned> pipelineStages(
+    "pipeline-stages",
+    cl::desc("Software-pipelining depth of the CUDA matmuls' global->shared "
+             "copies (--mixq-pipeline-async-copies)"),
+    cl::value_desc("N"), cl::init(3), cl::cat(category));
 cl::opt<std::string> cpuName(
     "cpu",
     cl::desc("CPU to generate host code for: 'native' (this machine) or an "
@@ -240,13 +257,15 @@ int main(int argc, char **argv) {
   bool writingPackage = !emitting && outputPath != "-";
   if (!emitting && !wantReport && !writingPackage)
     return fail("nothing to do: give -o OUT.mixq to write a package, "
-                "--emit=llm|mixq|l2|plan|llvm or --report");
-  if (writingPackage && target == Target::CUDA)
-    return fail("--target=cuda: this build has no CUDA code generator yet; "
-                "use --target=cpu");
-  if (writingPackage && target == Target::All)
-    WithColor::note(errs(), "mixq-compile")
-        << "--target=all: this build generates CPU code only\n";
+                "--emit=llm|mixq|l2|plan|llvm|gpu|ptx or --report");
+  if (pipelineStages < 1)
+    return fail("--pipeline-stages must be at least 1");
+  // Checked before the (possibly long) load and quantization.
+  for (const std::string &chip : gpuArchs)
+    if (!llvm::is_contained(mlir::mixq::cuda::getSupportedChips(), chip))
+      return fail("unsupported GPU architecture '" + chip +
+                  "'; expected one of " +
+                  llvm::join(mlir::mixq::cuda::getSupportedChips(), ", "));
   if (maxSeqLen < 0)
     return fail("--max-seq-len must be positive");
   // Read before the (possibly long) load, so that a bad file fails fast.
@@ -360,22 +379,58 @@ int main(int argc, char **argv) {
   if (emitting && emitLevel == EmitLevel::Plan)
     return printText(plan->dump(2) + "\n");
 
-  mlir::mixq::cpu::CPUOptions cpuOptions;
-  cpuOptions.cpu = cpuName;
-  cpuOptions.keepLLVMIR = emitting && emitLevel == EmitLevel::LLVM;
+  bool wantCUDA = target != Target::CPU ||
+                  (emitting && (emitLevel == EmitLevel::GPU ||
+                                emitLevel == EmitLevel::PTX));
+  bool wantCPU = !wantCUDA || target == Target::All ||
+                 (emitting && emitLevel == EmitLevel::LLVM);
   auto codegenStart = std::chrono::steady_clock::now();
-  auto kernels = mlir::mixq::cpu::compileKernels(*module, cpuOptions);
-  if (!kernels)
-    return fail(toString(kernels.takeError()));
-  if (emitting)
-    return printText(kernels->llvmIR);
+  std::optional<mlir::mixq::cuda::CompiledCUDA> cuda;
+  if (wantCUDA && !(emitting && emitLevel == EmitLevel::LLVM)) {
+    mlir::mixq::cuda::CUDAOptions cudaOptions;
+    if (!gpuArchs.empty())
+      cudaOptions.chips.assign(gpuArchs.begin(), gpuArchs.end());
+    cudaOptions.maxTokens = (*model)->config.maxSeqLen;
+    cudaOptions.pipelineStages = pipelineStages;
+    if (emitting && emitLevel == EmitLevel::GPU) {
+      std::vector<mlir::mixq::cuda::KernelLaunch> launches;
+      auto gpuModule =
+          mlir::mixq::cuda::buildGPUModule(*module, cudaOptions, launches);
+      if (!gpuModule)
+        return fail(toString(gpuModule.takeError()));
+      return printModule(**gpuModule);
+    }
+    auto compiled = mlir::mixq::cuda::compileKernels(*module, cudaOptions);
+    if (!compiled)
+      return fail(toString(compiled.takeError()));
+    if (emitting && emitLevel == EmitLevel::PTX) {
+      std::string text;
+      for (const auto &[chip, ptx] : compiled->ptx)
+        text += "// ===== " + chip + " =====\n" + ptx;
+      return printText(text);
+    }
+    cuda = std::move(*compiled);
+  }
+  std::optional<mlir::mixq::cpu::CompiledKernels> kernels;
+  if (wantCPU) {
+    mlir::mixq::cpu::CPUOptions cpuOptions;
+    cpuOptions.cpu = cpuName;
+    cpuOptions.keepLLVMIR = emitting && emitLevel == EmitLevel::LLVM;
+    auto compiled = mlir::mixq::cpu::compileKernels(*module, cpuOptions);
+    if (!compiled)
+      return fail(toString(compiled.takeError()));
+    if (emitting)
+      return printText(compiled->llvmIR);
+    kernels = std::move(*compiled);
+  }
   double codegenSeconds = secondsSince(codegenStart);
 
   mixq::PackageContents contents;
   contents.model = &**model;
   contents.module = *module;
   contents.plan = std::move(*plan);
-  contents.cpu = &*kernels;
+  contents.cpu = kernels ? &*kernels : nullptr;
+  contents.cuda = cuda ? &*cuda : nullptr;
   contents.reports = &reports;
   contents.producer = commandLine(argc, argv);
   ProgressBar writeBar("writing");
@@ -397,10 +452,21 @@ int main(int argc, char **argv) {
                            bits / params, params / 1e6)
                        .str()
                  : std::string("no quantized weights");
-  errs() << formatv("mixq-compile: wrote {0} ({1:F2} MiB): {2} kernels for "
-                    "{3} ({4:F2} s codegen), {5}\n",
-                    outputPath, fileSize / 1048576.0, kernels->kernels.size(),
-                    kernels->cpu, codegenSeconds, weights);
+  std::vector<std::string> targets;
+  if (kernels)
+    targets.push_back(formatv("{0} CPU kernels ({1})", kernels->kernels.size(),
+                              kernels->cpu));
+  if (cuda) {
+    std::vector<std::string> chips;
+    for (const auto &entry : cuda->ptx)
+      chips.push_back(entry.first);
+    targets.push_back(formatv("{0} CUDA kernels ({1})", cuda->kernels.size(),
+                              llvm::join(chips, ", ")));
+  }
+  errs() << formatv("mixq-compile: wrote {0} ({1:F2} MiB): {2} ({3:F2} s "
+                    "codegen), {4}\n",
+                    outputPath, fileSize / 1048576.0,
+                    llvm::join(targets, " and "), codegenSeconds, weights);
   if (verbose)
     errs() << formatv("mixq-compile: loaded {0} ({1}, {2} tensors, {3:F1} M "
                       "parameters) in {4:F3} s; total {5:F3} s\n",

@@ -1,4 +1,5 @@
 //===- mixq-opt.cpp - mlir-opt with the mixq dialects and passes ----------===//
+#include "codegen/cuda/CUDAPasses.h"
 #include "dialect/LLM/LLMDialect.h"
 #include "dialect/MixQ/MixQDialect.h"
 #include "passes/Passes.h"
@@ -7,6 +8,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 #ifdef MIXQ_INCLUDE_TESTS
@@ -18,10 +20,13 @@ void registerTestSchemesDialect(mlir::DialectRegistry &registry);
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::mixq::registerAllMixQPasses();
+  mlir::mixq::cuda::registerMixQCUDAPasses();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary translates gpu.module to LLVM IR for PTX.
+  mlir::registerAllToLLVMIRTranslations(registry);
   registry.insert<mlir::llm::LLMDialect, mlir::mixq::MixQDialect>();
 #ifdef MIXQ_INCLUDE_TESTS
   mixq::test::registerTestSchemesDialect(registry);

@@ -1,7 +1,8 @@
 //===- mixq-synth.cpp - Write a synthetic Llama checkpoint ----------------===//
 //
 // mixq-synth -o FILE --preset P [--format gguf|safetensors|llama2c]
-//            [--seed S] [--dtype f32|f16|bf16] [--list-presets] [--help]
+//            [--seed S] [--dtype f32|f16|bf16] [--layers N] [--list-presets]
+//            [--help]
 //
 // Writes a deterministic synthetic checkpoint (frontend/Synth.h). Runtime-
 // only builds use it on the GPU machine, where no LLVM is installed, so the
@@ -39,6 +40,8 @@ const char *const kUsage =
     "                       or llama2c (f32 only)\n"
     "  --seed N             random seed (default 0); same seed, same bytes\n"
     "  --dtype TYPE         f32, f16 or bf16 (default: the preset's)\n"
+    "  --layers N           keep only the first N transformer blocks (a\n"
+    "                       7B-shaped model of one block compiles in seconds)\n"
     "  --list-presets       print the presets and exit\n"
     "  -h, --help           print this help and exit\n";
 
@@ -58,6 +61,7 @@ struct Options {
   std::string preset;
   std::string format = "gguf";
   std::string dtype;
+  std::string layers;
   uint64_t seed = 0;
   bool listPresets = false;
   bool help = false;
@@ -114,6 +118,8 @@ int parseArgs(int argc, char **argv, Options &options) {
       target = &options.format;
     else if (name == "--dtype")
       target = &options.dtype;
+    else if (name == "--layers")
+      target = &options.layers;
     std::string seedText;
     if (name == "--seed")
       target = &seedText;
@@ -307,7 +313,17 @@ int main(int argc, char **argv) {
       return usageError("unknown --dtype '" + options.dtype +
                         "' (types: f32, f16, bf16)");
   }
+  if (!options.layers.empty()) {
+    char *end = nullptr;
+    long layers = std::strtol(options.layers.c_str(), &end, 10);
+    if (*end != '\0' || layers < 1 || layers > config->numLayers)
+      return usageError("invalid --layers '" + options.layers +
+                        "' (expected 1.." + std::to_string(config->numLayers) +
+                        " for preset " + options.preset + ")");
+    config->numLayers = layers;
+  }
   DType weightType = dtype ? *dtype : config->weightDType;
+  config->weightDType = weightType;
   if (options.format == "llama2c" && weightType != DType::F32)
     return usageError(std::string("the llama2c format holds f32 weights "
                                   "only, not ") +
@@ -323,8 +339,8 @@ int main(int argc, char **argv) {
   std::fflush(stdout);
 
   ProgressDisplay display;
-  Status status = writeSynthCheckpoint(
-      options.output, options.preset, options.format, options.seed, dtype,
+  Status status = writeSynthModel(
+      options.output, *config, options.format, options.seed,
       [&](uint64_t done, uint64_t total) { display.update(done, total); });
   display.finish();
   if (!status) {

@@ -1,0 +1,202 @@
+//===- CUDABackend.cpp - kernels to PTX for NVIDIA GPUs -------------------===//
+#include "codegen/cuda/CUDABackend.h"
+
+#include "codegen/cuda/GPUKernels.h"
+#include "dialect/LLM/LLMOps.h"
+#include "passes/Dispatch.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::mixq;
+using namespace mlir::mixq::cuda;
+
+namespace {
+
+llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
+}
+
+/// PTX ISA 8.0 (CUDA 12.0) is the oldest that knows every supported chip.
+constexpr const char *kPTXFeatures = "+ptx80";
+
+/// Software pipelining of the global->shared copies, which also turns the
+/// staging allocs into workgroup attributions (the kernels' final shared
+/// memory).
+std::string getPipeliningPipeline(unsigned stages) {
+  return "gpu.module(gpu.func(mixq-pipeline-async-copies{stages=" +
+         std::to_string(stages) + "}))";
+}
+
+/// gpu.module -> NVVM -> PTX. Async copies (nvgpu) lower before the GPU ops;
+/// memrefs are passed as bare pointers (the kernel ABI); libdevice supplies
+/// the math functions the GPU lowering maps to it, LLVM intrinsics the rest
+/// (ctpop).
+constexpr const char *kToPTXPipeline =
+    "gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+    "convert-nvgpu-to-nvvm,"
+    "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1},"
+    "convert-math-to-llvm,canonicalize,cse),"
+    "reconcile-unrealized-casts,gpu-module-to-binary{format=isa}";
+
+LogicalResult runPipeline(ModuleOp module, const std::string &text,
+                          std::string &errors) {
+  PassManager pm(module.getContext());
+  llvm::raw_string_ostream errorStream(errors);
+  if (failed(parsePassPipeline(text, pm, errorStream))) {
+    errors = "invalid built-in CUDA pipeline: " + errors;
+    return failure();
+  }
+  if (failed(pm.run(module))) {
+    errors = "lowering the kernels to PTX failed (see the diagnostics above)";
+    return failure();
+  }
+  return success();
+}
+
+llvm::Error checkOptions(const CUDAOptions &options) {
+  if (options.chips.empty())
+    return makeError("no GPU architecture requested (--gpu-arch)");
+  for (const std::string &chip : options.chips)
+    if (!llvm::is_contained(getSupportedChips(), chip))
+      return makeError("unsupported GPU architecture '" + chip +
+                       "'; expected one of " +
+                       llvm::join(getSupportedChips(), ", "));
+  if (options.maxTokens <= 0)
+    return makeError("the CUDA backend needs the context length (maxTokens)");
+  return llvm::Error::success();
+}
+
+/// Each kernel's static shared memory once the pipelining has multi-buffered
+/// its tiles.
+void recordSharedMemory(ModuleOp module, std::vector<KernelLaunch> &launches) {
+  llvm::StringMap<int64_t> bytes;
+  module.walk([&](gpu::GPUFuncOp func) {
+    int64_t total = 0;
+    for (BlockArgument attribution : func.getWorkgroupAttributions()) {
+      auto type = cast<MemRefType>(attribution.getType());
+      total += type.getNumElements() * type.getElementTypeBitWidth() / 8;
+    }
+    bytes[func.getName()] = total;
+  });
+  for (KernelLaunch &launch : launches)
+    if (auto it = bytes.find(launch.entry); it != bytes.end())
+      launch.sharedBytes = it->second;
+}
+
+/// Reads each target's PTX out of the gpu.binary that
+/// gpu-module-to-binary left.
+llvm::Error collectPTX(ModuleOp module, CompiledCUDA &out) {
+  for (auto binary : module.getOps<gpu::BinaryOp>())
+    for (Attribute attr : binary.getObjects()) {
+      auto object = cast<gpu::ObjectAttr>(attr);
+      auto target = dyn_cast<NVVM::NVVMTargetAttr>(object.getTarget());
+      if (!target)
+        continue;
+      out.ptx[target.getChip().str()] = object.getObject().getValue().str();
+    }
+  if (out.ptx.empty())
+    return makeError("gpu-module-to-binary produced no PTX");
+  return llvm::Error::success();
+}
+
+/// The vocabulary of the model's logits (the last dimension of an
+/// llm.logits result), if the module computes any.
+std::optional<int64_t> getVocabSize(ModuleOp module) {
+  std::optional<int64_t> vocab;
+  module.walk([&](llm::LogitsOp op) {
+    vocab = op.getType().getDimSize(1);
+    return WalkResult::interrupt();
+  });
+  return vocab;
+}
+
+} // namespace
+
+const std::vector<std::string> &mlir::mixq::cuda::getSupportedChips() {
+  static const std::vector<std::string> chips = {"sm_80", "sm_86", "sm_89",
+                                                 "sm_90"};
+  return chips;
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+mlir::mixq::cuda::buildGPUModule(ModuleOp module, const CUDAOptions &options,
+                                 std::vector<KernelLaunch> &launches) {
+  if (llvm::Error error = checkOptions(options))
+    return std::move(error);
+  MLIRContext *ctx = module.getContext();
+  // The generators create ops of these directly (not through a pass that
+  // would declare them as dependent dialects).
+  ctx->loadDialect<arith::ArithDialect, gpu::GPUDialect, math::MathDialect,
+                   memref::MemRefDialect, NVVM::NVVMDialect,
+                   nvgpu::NVGPUDialect, scf::SCFDialect,
+                   vector::VectorDialect>();
+  OpBuilder b(ctx);
+  OwningOpRef<ModuleOp> gpuModule = ModuleOp::create(module.getLoc());
+  (*gpuModule)
+      ->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), b.getUnitAttr());
+  SmallVector<Attribute> targets;
+  for (const std::string &chip : options.chips)
+    targets.push_back(NVVM::NVVMTargetAttr::get(
+        ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda", chip, kPTXFeatures));
+  b.setInsertionPointToEnd(gpuModule->getBody());
+  auto kernels = gpu::GPUModuleOp::create(b, module.getLoc(), "mixq_kernels",
+                                          b.getArrayAttr(targets));
+
+  bool failedAny = false;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (!func->hasAttr(kKernelAttrName) || func.isExternal())
+      continue;
+    FailureOr<KernelLaunch> launch = buildGPUKernel(func, kernels, options);
+    if (failed(launch)) {
+      failedAny = true;
+      continue;
+    }
+    launches.push_back(*launch);
+  }
+  if (failedAny)
+    return makeError(kGeneratorsFailedMessage);
+  if (std::optional<int64_t> vocab = getVocabSize(module)) {
+    FailureOr<KernelLaunch> argmax = buildArgmaxKernel(kernels, *vocab);
+    if (failed(argmax))
+      return makeError(kGeneratorsFailedMessage);
+    launches.push_back(*argmax);
+  }
+  if (launches.empty())
+    return makeError("the module has no mixq.kernel functions (run "
+                     "--mixq-form-dispatches first)");
+  return std::move(gpuModule);
+}
+
+llvm::Expected<CompiledCUDA>
+mlir::mixq::cuda::compileKernels(ModuleOp module, const CUDAOptions &options) {
+  CompiledCUDA out;
+  auto gpuModule = buildGPUModule(module, options, out.kernels);
+  if (!gpuModule)
+    return gpuModule.takeError();
+  if (failed((**gpuModule).verify()))
+    return makeError("internal error: the generated GPU module does not "
+                     "verify");
+  std::string errors;
+  if (failed(runPipeline(
+          **gpuModule, getPipeliningPipeline(options.pipelineStages), errors)))
+    return makeError(errors);
+  recordSharedMemory(**gpuModule, out.kernels);
+  if (failed(runPipeline(**gpuModule, kToPTXPipeline, errors)))
+    return makeError(errors);
+  if (llvm::Error error = collectPTX(**gpuModule, out))
+    return std::move(error);
+  return out;
+}

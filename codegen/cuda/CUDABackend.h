@@ -1,0 +1,84 @@
+//===- CUDABackend.h - kernels to PTX for NVIDIA GPUs -----------*- C++ -*-===//
+//
+// codegen/cuda: every `mixq.kernel` function of the dispatch-formed module
+// (the same dispatches the CPU backend compiles) becomes one `gpu.func` in a
+// `gpu.module`, built by an op-specific generator (GPUKernels.h): the fused
+// dequant-GEMV/GEMM for matmuls, generic over QuantSchemeAttrInterface, and
+// row-parallel kernels for the other ops. The module is pipelined
+// (--mixq-pipeline-async-copies), lowered to NVVM and turned into PTX for
+// each requested chip by `gpu-module-to-binary` (LLVM's NVPTX backend).
+//
+// Kernel ABI (docs/cuda.md): one PTX parameter per plan binding, in plan
+// order — a pointer for a buffer, weight component, cache or the tokens, an
+// s64 for `start_pos` — then one s64, the call's token count S. Launches are
+// described in the manifest (block size, grid as a function of S, static
+// shared memory).
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_CODEGEN_CUDA_CUDABACKEND_H
+#define MIXQ_CODEGEN_CUDA_CUDABACKEND_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mlir::mixq::cuda {
+
+/// The chips `--gpu-arch` accepts, oldest first.
+const std::vector<std::string> &getSupportedChips();
+
+struct CUDAOptions {
+  /// Chips to emit PTX for ("sm_80", ...); each gets its own PTX text.
+  std::vector<std::string> chips = getSupportedChips();
+  /// The most rows (tokens) a prefill call may have: the static bound of
+  /// every S-sized buffer (the model's context length).
+  int64_t maxTokens = 0;
+  /// Software-pipelining depth of the matmuls' global->shared copies.
+  unsigned pipelineStages = 3;
+  /// Use the tensor-core (mma.sync) kernel for f16/bf16 prefill matmuls.
+  bool useTensorCores = true;
+};
+
+/// One grid dimension: `count * ceil(S / tokensPerBlock)`, or just `count`
+/// when `tokensPerBlock` is 0.
+struct GridDim {
+  int64_t count = 1;
+  int64_t tokensPerBlock = 0;
+};
+
+struct KernelLaunch {
+  std::string kernel; ///< the L2 kernel function name
+  std::string entry;  ///< the PTX .entry name
+  std::array<int64_t, 3> block = {1, 1, 1};
+  std::array<GridDim, 3> grid;
+  int64_t sharedBytes = 0; ///< static shared memory of the entry
+};
+
+struct CompiledCUDA {
+  std::vector<KernelLaunch> kernels;
+  std::map<std::string, std::string> ptx; ///< chip -> PTX text
+};
+
+/// Builds and compiles the CUDA kernels of every `mixq.kernel` function of
+/// `module` (which is not modified). Errors name the kernel and the op.
+llvm::Expected<CompiledCUDA> compileKernels(ModuleOp module,
+                                            const CUDAOptions &options);
+
+/// The message of the error buildGPUModule returns after it has reported the
+/// problems as diagnostics on the ops at fault.
+inline constexpr const char *kGeneratorsFailedMessage =
+    "generating the CUDA kernels failed (see the diagnostics above)";
+
+/// Builds only the gpu-dialect module (no NVVM lowering); for lit tests and
+/// `--emit=gpu`.
+llvm::Expected<OwningOpRef<ModuleOp>>
+buildGPUModule(ModuleOp module, const CUDAOptions &options,
+               std::vector<KernelLaunch> &launches);
+
+} // namespace mlir::mixq::cuda
+
+#endif // MIXQ_CODEGEN_CUDA_CUDABACKEND_H

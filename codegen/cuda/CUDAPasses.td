@@ -1,0 +1,78 @@
+//===- CUDAPasses.td - codegen/cuda passes -----------------*- tablegen -*-===//
+#ifndef MIXQ_CODEGEN_CUDA_CUDAPASSES_TD
+#define MIXQ_CODEGEN_CUDA_CUDAPASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
+  let summary = "Rebuild every L2 kernel as a gpu.func (CUDA kernel ABI)";
+  let description = [{
+    The first step of the CUDA backend (`codegen/cuda`, `mixq-compile
+    --target=cuda`), exposed for lit tests and `--emit=gpu`. Every
+    `mixq.kernel` function of a dispatch-formed module is matched by its
+    anchor op and rebuilt by an op-specific generator as a `gpu.func` in one
+    `gpu.module @mixq_kernels` carrying an `#nvvm.target` per chip; the
+    module's other contents (the host plan's entry functions, the L2
+    kernels) are replaced by it.
+
+    Kernel ABI: one argument per plan binding in ABI order (`--mixq-kernel-abi`
+    order: the kernel's arguments, a qtensor expanded into its components,
+    then its untied results), each a statically shaped memref — an S-sized
+    dimension is `max-tokens` — or an `i64` for `start_pos`, then a trailing
+    `i64`, the call's token count S. Memrefs become bare pointers when lowered
+    (`convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1}`).
+
+    Each `gpu.func` records its launch: `known_block_size` and
+    `mixq.grid = [[count, tokens_per_block] x 3]`, a grid dimension being
+    `count * ceil(S / tokens_per_block)`, or `count` when `tokens_per_block`
+    is 0.
+
+    The generators:
+
+    * `mixq.matmul`, `llm.linear`, `llm.logits` (with a fused residual
+      `llm.add`): a fused dequant-GEMV with one warp per output row and up to
+      8 token rows per block (grid `[ceil(N / 4), ceil(S / 8)]`, 128
+      threads). Each lane dequantizes consecutive weights of its row with the
+      scheme's `buildDequantTile` (QuantSchemeAttrInterface; no scheme is
+      special-cased), accumulates `x * w` in f32 with `math.fma`, and the warp
+      reduces with `gpu.shuffle xor`. The rows of the scheme's column-tiled
+      component (the packed codes) are staged through shared memory by
+      per-lane 4/8/16-byte vector copies, which
+      `--mixq-pipeline-async-copies` turns into `cp.async` groups.
+      Prefill matmuls on f16/bf16 go to the tensor-core generator (m16n8k16
+      `nvgpu.mma.sync`) where it applies.
+    * `llm.embed`, `llm.rms_norm`, `llm.rope` (both layouts; the frequency
+      table is a constant `memref.global`), `llm.swiglu`, `llm.add`,
+      `mixq.quantize_act`: one block of 128 threads per token row,
+      block-stride loops, block reductions through shared memory.
+    * `llm.attention`: one block per (query head, token), causal, GQA; the
+      scores of the live prefix in shared memory; keys and values before
+      `start_pos` come from the caches, the call's own from the k/v inputs
+      (which the first query head of each KV group also writes into the
+      caches).
+
+    An op without a generator, or a kernel that holds more than one op (other
+    than a matmul and its residual add), is an error on that op.
+  }];
+  let options = [
+    Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"0",
+           "The static bound of S-sized dimensions (the context length)">,
+    ListOption<"chips", "chips", "std::string",
+               "NVIDIA chips of the gpu.module's #nvvm.target list "
+               "(default: sm_80, sm_86, sm_89, sm_90)">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "Use the tensor-core generator for f16/bf16 prefill matmuls">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+#endif // MIXQ_CODEGEN_CUDA_CUDAPASSES_TD

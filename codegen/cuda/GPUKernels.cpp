@@ -1,0 +1,1073 @@
+//===- GPUKernels.cpp - one gpu.func per L2 kernel ------------------------===//
+#include "codegen/cuda/GPUKernels.h"
+#include "codegen/cuda/KernelBuilder.h"
+#include "codegen/cuda/MMAMatmul.h"
+
+#include "dialect/LLM/LLMOps.h"
+#include "dialect/MixQ/MixQAttrs.h"
+#include "dialect/MixQ/MixQOps.h"
+#include "dialect/MixQ/MixQTypes.h"
+#include "dialect/MixQ/SchemeUtils.h"
+#include "passes/Dispatch.h"
+#include "passes/LLMFormulas.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mixq;
+using namespace mlir::mixq::cuda;
+
+namespace {
+
+/// Threads of the row and attention kernels.
+constexpr int64_t kRowBlock = 128;
+/// Warps (= output rows) per block of the matmul kernel.
+constexpr int64_t kMatmulWarps = 4;
+/// Tokens one matmul block computes: every dequantized weight is used for
+/// this many rows of x (decode has 1).
+constexpr int64_t kMatmulTokens = 8;
+/// The static shared memory every chip from sm_80 on gives without opt-in.
+constexpr int64_t kMaxStaticShared = 48 * 1024;
+/// The launch grid a gpu.func records: [[count, tokens_per_block] x 3].
+constexpr const char *kGridAttrName = "mixq.grid";
+
+/// The kernel's values in the gpu.func: per L2 argument its memref (or
+/// component memrefs of a qtensor, or the i64->index of `start_pos`), per L2
+/// result its output memref, and the call's token count.
+struct Signature {
+  SmallVector<SmallVector<Value, 1>> args;
+  SmallVector<Value> results;
+  Value tokens;
+};
+
+//===----------------------------------------------------------------------===//
+// Signatures
+//===----------------------------------------------------------------------===//
+
+MemRefType getBufferType(RankedTensorType type, int64_t maxTokens) {
+  SmallVector<int64_t> shape(type.getShape());
+  for (int64_t &dim : shape)
+    if (ShapedType::isDynamic(dim))
+      dim = maxTokens;
+  return MemRefType::get(shape, type.getElementType());
+}
+
+/// (result index -> argument index) of the kernel's `mixq.tied` pairs.
+DenseMap<unsigned, unsigned> getTiedResults(func::FuncOp kernel) {
+  DenseMap<unsigned, unsigned> tied;
+  if (auto attr = kernel->getAttrOfType<DenseI64ArrayAttr>(kTiedAttrName))
+    for (size_t i = 0; i + 1 < attr.size(); i += 2)
+      tied[attr[i]] = attr[i + 1];
+  return tied;
+}
+
+/// Creates the gpu.func of `kernel` with the CUDA kernel ABI and maps its
+/// arguments. Fails on argument types the ABI has no form for.
+FailureOr<gpu::GPUFuncOp> createGPUFunc(OpBuilder &b, func::FuncOp kernel,
+                                        const CUDAOptions &options,
+                                        Signature &signature) {
+  Location loc = kernel.getLoc();
+  SmallVector<Type> argTypes;
+  SmallVector<unsigned> argCounts;
+  for (Type type : kernel.getArgumentTypes()) {
+    if (auto qtensor = dyn_cast<QTensorType>(type)) {
+      for (const ComponentSpec &component : qtensor.getComponents())
+        argTypes.push_back(
+            MemRefType::get(component.shape, component.elementType));
+      argCounts.push_back(qtensor.getComponents().size());
+    } else if (auto tensor = dyn_cast<RankedTensorType>(type)) {
+      argTypes.push_back(getBufferType(tensor, options.maxTokens));
+      argCounts.push_back(1);
+    } else if (type.isIndex()) {
+      argTypes.push_back(b.getI64Type());
+      argCounts.push_back(1);
+    } else {
+      return kernel.emitError()
+             << "the CUDA kernel ABI has no form for argument type " << type;
+    }
+  }
+  DenseMap<unsigned, unsigned> tied = getTiedResults(kernel);
+  for (auto [index, type] : llvm::enumerate(kernel.getResultTypes())) {
+    if (tied.count(index))
+      continue;
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor)
+      return kernel.emitError()
+             << "the CUDA kernel ABI has no form for result type " << type;
+    argTypes.push_back(getBufferType(tensor, options.maxTokens));
+  }
+  argTypes.push_back(b.getI64Type()); // the token count S
+
+  auto func = gpu::GPUFuncOp::create(b, loc, kernel.getSymName(),
+                                     b.getFunctionType(argTypes, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  Block &entry = func.getBody().front();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&entry);
+  unsigned next = 0;
+  for (auto [type, count] : llvm::zip(kernel.getArgumentTypes(), argCounts)) {
+    SmallVector<Value, 1> values;
+    for (unsigned i = 0; i < count; ++i)
+      values.push_back(entry.getArgument(next++));
+    if (type.isIndex())
+      values.front() =
+          arith::IndexCastOp::create(b, loc, b.getIndexType(), values.front());
+    signature.args.push_back(values);
+  }
+  for (unsigned index = 0; index < kernel.getNumResults(); ++index) {
+    auto it = tied.find(index);
+    signature.results.push_back(it != tied.end()
+                                    ? signature.args[it->second].front()
+                                    : entry.getArgument(next++));
+  }
+  signature.tokens = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                                entry.getArgument(next));
+  gpu::ReturnOp::create(b, loc);
+  return func;
+}
+
+/// Resolves L2 values to the gpu.func's memrefs: kernel arguments, and the
+/// values the kernel returns (their output buffers).
+class ValueMap {
+public:
+  ValueMap(func::FuncOp kernel, const Signature &signature)
+      : kernel(kernel), signature(signature) {}
+
+  /// The memref (or first component) of an L2 value, or null.
+  Value lookup(Value value) const {
+    ArrayRef<Value> values = lookupAll(value);
+    return values.empty() ? Value() : values.front();
+  }
+  ArrayRef<Value> lookupAll(Value value) const {
+    if (auto arg = dyn_cast<BlockArgument>(value))
+      if (arg.getOwner()->getParentOp() == kernel.getOperation())
+        return signature.args[arg.getArgNumber()];
+    auto ret = cast<func::ReturnOp>(kernel.getBody().front().getTerminator());
+    for (OpOperand &operand : ret->getOpOperands())
+      if (operand.get() == value)
+        return signature.results[operand.getOperandNumber()];
+    return {};
+  }
+
+private:
+  mutable func::FuncOp kernel; // Op accessors are not const
+  const Signature &signature;
+};
+
+/// What every generator receives.
+struct GeneratorContext {
+  KernelBuilder &kb;
+  const ValueMap &values;
+  const Signature &signature;
+  const CUDAOptions &options;
+  KernelLaunch &launch;
+};
+
+LogicalResult requireValues(Operation *op, const ValueMap &values,
+                            ValueRange operands) {
+  for (Value operand : operands)
+    if (values.lookupAll(operand).empty())
+      return op->emitError()
+             << "CUDA codegen: an operand of this op is computed inside the "
+                "kernel by an op the CUDA generators do not fuse";
+  return success();
+}
+
+/// The kernel output an op's result is stored to.
+FailureOr<Value> getOutput(Operation *op, const ValueMap &values,
+                           Value result) {
+  Value output = values.lookup(result);
+  if (!output)
+    return op->emitError() << "CUDA codegen: this op's result is not returned "
+                              "by its kernel";
+  return output;
+}
+
+void setRowLaunch(KernelLaunch &launch, int64_t blockSize) {
+  launch.block = {blockSize, 1, 1};
+  launch.grid[0] = GridDim{1, 1}; // one block per token
+}
+
+//===----------------------------------------------------------------------===//
+// Row kernels
+//===----------------------------------------------------------------------===//
+
+LogicalResult buildEmbed(llm::EmbedOp op, GeneratorContext &ctx) {
+  KernelBuilder &kb = ctx.kb;
+  if (failed(requireValues(op, ctx.values, {op.getTable(), op.getTokens()})))
+    return failure();
+  FailureOr<Value> out = getOutput(op, ctx.values, op.getResult());
+  if (failed(out))
+    return failure();
+  Value table = ctx.values.lookup(op.getTable());
+  Value tokens = ctx.values.lookup(op.getTokens());
+  int64_t dim = op.getTable().getType().getDimSize(1);
+  Value row = kb.blockId(gpu::Dimension::x);
+  Value id = memref::LoadOp::create(kb.b, kb.loc, tokens, ValueRange{row});
+  Value tableRow =
+      arith::IndexCastOp::create(kb.b, kb.loc, kb.b.getIndexType(), id);
+  kb.blockLoop(kb.index(dim), kRowBlock, [&](Value d) {
+    Value value =
+        memref::LoadOp::create(kb.b, kb.loc, table, ValueRange{tableRow, d});
+    memref::StoreOp::create(kb.b, kb.loc, value, *out, ValueRange{row, d});
+  });
+  setRowLaunch(ctx.launch, kRowBlock);
+  return success();
+}
+
+LogicalResult buildRMSNorm(llm::RMSNormOp op, GeneratorContext &ctx) {
+  KernelBuilder &kb = ctx.kb;
+  if (failed(requireValues(op, ctx.values, {op.getInput(), op.getWeight()})))
+    return failure();
+  FailureOr<Value> out = getOutput(op, ctx.values, op.getResult());
+  if (failed(out))
+    return failure();
+  Value input = ctx.values.lookup(op.getInput());
+  Value weight = ctx.values.lookup(op.getWeight());
+  int64_t dim = op.getInput().getType().getDimSize(1);
+  Value scratch = kb.sharedArray(kWarpSize);
+  Value row = kb.blockId(gpu::Dimension::x);
+  Value partial = kb.blockLoop(kb.index(dim), kRowBlock, kb.f32(0.0f),
+                               [&](Value d, Value acc) {
+                                 Value x = kb.loadF32(input, {row, d});
+                                 return kb.addF(acc, kb.mulF(x, x));
+                               });
+  Value sum = kb.blockReduce(Reduction::Sum, partial, scratch, kRowBlock);
+  // r = 1 / sqrt(sum / D + eps), as the reference lowering computes it.
+  Value mean = arith::DivFOp::create(kb.b, kb.loc, sum, kb.f32(float(dim)));
+  Value shifted = kb.addF(mean, kb.f32(op.getEps().convertToFloat()));
+  Value root = math::SqrtOp::create(kb.b, kb.loc, shifted);
+  Value r = arith::DivFOp::create(kb.b, kb.loc, kb.f32(1.0f), root);
+  kb.blockLoop(kb.index(dim), kRowBlock, [&](Value d) {
+    Value x = kb.loadF32(input, {row, d});
+    Value w = kb.loadF32(weight, {d});
+    kb.storeF32(kb.mulF(kb.mulF(x, r), w), *out, {row, d});
+  });
+  setRowLaunch(ctx.launch, kRowBlock);
+  return success();
+}
+
+/// An elementwise op over [S, D] operands: one block per row.
+LogicalResult buildElementwise(Operation *op, GeneratorContext &ctx,
+                               function_ref<Value(ValueRange)> computeF32) {
+  KernelBuilder &kb = ctx.kb;
+  if (failed(requireValues(op, ctx.values, op->getOperands())))
+    return failure();
+  FailureOr<Value> out = getOutput(op, ctx.values, op->getResult(0));
+  if (failed(out))
+    return failure();
+  int64_t dim =
+      cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(1);
+  Value row = kb.blockId(gpu::Dimension::x);
+  kb.blockLoop(kb.index(dim), kRowBlock, [&](Value d) {
+    SmallVector<Value> inputs;
+    for (Value operand : op->getOperands())
+      inputs.push_back(kb.loadF32(ctx.values.lookup(operand), {row, d}));
+    kb.storeF32(computeF32(inputs), *out, {row, d});
+  });
+  setRowLaunch(ctx.launch, kRowBlock);
+  return success();
+}
+
+/// The position of token `row`: the kernel's positions are either an
+/// argument or rematerialized from start_pos by a `tensor.generate`
+/// (--mixq-form-dispatches), whose body is cloned here with its index bound
+/// to the row.
+FailureOr<Value> buildPosition(llm::RopeOp op, GeneratorContext &ctx,
+                               Value row) {
+  KernelBuilder &kb = ctx.kb;
+  Value positions = op.getPositions();
+  if (Value memref = ctx.values.lookup(positions)) {
+    Value id = memref::LoadOp::create(kb.b, kb.loc, memref, ValueRange{row});
+    return arith::IndexCastOp::create(kb.b, kb.loc, kb.b.getIndexType(), id)
+        .getResult();
+  }
+  auto generate = positions.getDefiningOp<tensor::GenerateOp>();
+  if (!generate)
+    return op.emitError() << "CUDA codegen: rope positions must be a kernel "
+                             "argument or a tensor.generate";
+  IRMapping mapping;
+  Block &body = generate.getBody().front();
+  mapping.map(body.getArgument(0), row);
+  for (Operation &inner : body.without_terminator()) {
+    for (Value operand : inner.getOperands()) {
+      if (mapping.contains(operand) || operand.getParentBlock() == &body)
+        continue;
+      Value mapped = ctx.values.lookup(operand);
+      if (!mapped)
+        return op.emitError() << "CUDA codegen: the rope positions use a "
+                                 "value the kernel does not pass";
+      mapping.map(operand, mapped);
+    }
+    kb.b.clone(inner, mapping);
+  }
+  Value id = mapping.lookup(body.getTerminator()->getOperand(0));
+  return arith::IndexCastOp::create(kb.b, kb.loc, kb.b.getIndexType(), id)
+      .getResult();
+}
+
+LogicalResult buildRope(llm::RopeOp op, GeneratorContext &ctx) {
+  KernelBuilder &kb = ctx.kb;
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  if (failed(requireValues(op, ctx.values, {op.getInput()})))
+    return failure();
+  FailureOr<Value> out = getOutput(op, ctx.values, op.getResult());
+  if (failed(out))
+    return failure();
+  Value input = ctx.values.lookup(op.getInput());
+  int64_t dim = op.getInput().getType().getDimSize(1);
+  int64_t headDim = op.getHeadDim(), half = headDim / 2;
+  bool interleaved = op.getLayout() == llm::RopeLayout::Interleaved;
+
+  // The frequency table is a constant global of the gpu.module.
+  SmallVector<float> freqs = computeRopeFrequencies(op);
+  auto tableType = MemRefType::get({half}, b.getF32Type());
+  std::string tableName = (kb.func.getName() + "_freqs").str();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(kb.func);
+    memref::GlobalOp::create(
+        b, loc, tableName, b.getStringAttr("private"), tableType,
+        DenseElementsAttr::get(RankedTensorType::get({half}, b.getF32Type()),
+                               ArrayRef(freqs)),
+        /*constant=*/true, /*alignment=*/nullptr);
+  }
+  Value table = memref::GetGlobalOp::create(b, loc, tableType, tableName);
+
+  Value row = kb.blockId(gpu::Dimension::x);
+  FailureOr<Value> position = buildPosition(op, ctx, row);
+  if (failed(position))
+    return failure();
+  Value positionF32 = arith::SIToFPOp::create(
+      b, loc, b.getF32Type(),
+      arith::IndexCastOp::create(b, loc, b.getI32Type(), *position));
+  kb.blockLoop(kb.index(dim), kRowBlock, [&](Value col) {
+    Value j = kb.remU(col, kb.index(headDim));
+    Value isFirst, pair, partner;
+    if (interleaved) {
+      Value one = kb.index(1);
+      Value parity = arith::AndIOp::create(b, loc, col, one);
+      isFirst = kb.cmp(arith::CmpIPredicate::eq, parity, kb.index(0));
+      pair = arith::ShRUIOp::create(b, loc, j, one);
+      partner = arith::XOrIOp::create(b, loc, col, one);
+    } else {
+      Value halfValue = kb.index(half);
+      isFirst = kb.cmp(arith::CmpIPredicate::ult, j, halfValue);
+      pair = arith::SelectOp::create(b, loc, isFirst, j, kb.sub(j, halfValue));
+      partner = arith::SelectOp::create(b, loc, isFirst, kb.add(col, halfValue),
+                                        kb.sub(col, halfValue));
+    }
+    Value freq = memref::LoadOp::create(b, loc, table, ValueRange{pair});
+    Value angle = kb.mulF(positionF32, freq);
+    Value cos = math::CosOp::create(b, loc, angle);
+    Value sin = math::SinOp::create(b, loc, angle);
+    Value self = kb.loadF32(input, {row, col});
+    Value other = kb.loadF32(input, {row, partner});
+    Value signedSin = arith::SelectOp::create(
+        b, loc, isFirst, arith::NegFOp::create(b, loc, sin), sin);
+    kb.storeF32(kb.addF(kb.mulF(self, cos), kb.mulF(other, signedSin)), *out,
+                {row, col});
+  });
+  setRowLaunch(ctx.launch, kRowBlock);
+  return success();
+}
+
+LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx) {
+  KernelBuilder &kb = ctx.kb;
+  if (failed(requireValues(op, ctx.values, {op.getInput(), op.getWeight()})))
+    return failure();
+  FailureOr<Value> out = getOutput(op, ctx.values, op.getResult());
+  if (failed(out))
+    return failure();
+  auto weightType = cast<QTensorType>(op.getWeight().getType());
+  auto scheme = dyn_cast<OutlierColsSchemeAttr>(weightType.getScheme());
+  if (!scheme)
+    return op.emitError() << "CUDA codegen: quantize_act needs an "
+                             "#mixq.outlier_cols weight";
+  Value input = ctx.values.lookup(op.getInput());
+  ComponentReader reader(ctx.values.lookupAll(op.getWeight()));
+  int64_t dim = op.getInput().getType().getDimSize(1);
+  Value row = kb.blockId(gpu::Dimension::x);
+  Value scratch = kb.sharedArray(kWarpSize);
+  auto valueOf = [&](Value col) {
+    Value isOutlier = scheme.buildIsOutlierColumn(kb.b, kb.loc, reader, col);
+    return arith::SelectOp::create(kb.b, kb.loc, isOutlier, kb.f32(0.0f),
+                                   kb.loadF32(input, {row, col}))
+        .getResult();
+  };
+  // lo = min(0, min x), hi = max(0, max x) over the quantized columns.
+  Value partialLo = kb.blockLoop(
+      kb.index(dim), kRowBlock, kb.f32(0.0f), [&](Value col, Value acc) {
+        return kb.combine(Reduction::MinNum, acc, valueOf(col));
+      });
+  Value lo = kb.blockReduce(Reduction::MinNum, partialLo, scratch, kRowBlock);
+  Value partialHi = kb.blockLoop(
+      kb.index(dim), kRowBlock, kb.f32(0.0f), [&](Value col, Value acc) {
+        return kb.combine(Reduction::MaxNum, acc, valueOf(col));
+      });
+  Value hi = kb.blockReduce(Reduction::MaxNum, partialHi, scratch, kRowBlock);
+  kb.blockLoop(kb.index(dim), kRowBlock, [&](Value col) {
+    Value value = kb.loadF32(input, {row, col});
+    kb.storeF32(buildQuantizeActElement(kb.b, kb.loc, scheme, reader, col,
+                                        value, lo, hi, op.getBits()),
+                *out, {row, col});
+  });
+  setRowLaunch(ctx.launch, kRowBlock);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+LogicalResult buildAttention(llm::AttentionOp op, GeneratorContext &ctx) {
+  KernelBuilder &kb = ctx.kb;
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  if (failed(requireValues(op, ctx.values,
+                           {op.getQ(), op.getK(), op.getV(), op.getKCache(),
+                            op.getVCache(), op.getStartPos()})))
+    return failure();
+  FailureOr<Value> out = getOutput(op, ctx.values, op.getOut());
+  if (failed(out))
+    return failure();
+  Value q = ctx.values.lookup(op.getQ());
+  Value k = ctx.values.lookup(op.getK());
+  Value v = ctx.values.lookup(op.getV());
+  Value kCache = ctx.values.lookup(op.getKCache());
+  Value vCache = ctx.values.lookup(op.getVCache());
+  Value startPos = ctx.values.lookup(op.getStartPos());
+  int64_t heads = op.getNumHeads(), kvHeads = op.getNumKvHeads();
+  int64_t headDim = op.getHeadDim(), group = heads / kvHeads;
+  int64_t maxKeys = op.getKCache().getType().getDimSize(0);
+  int64_t sharedBytes = (maxKeys + headDim + kWarpSize) * 4;
+  if (sharedBytes > kMaxStaticShared)
+    return op.emitError() << "CUDA codegen: the single-pass attention kernel "
+                             "keeps "
+                          << maxKeys << " scores in shared memory ("
+                          << sharedBytes << " bytes), more than the "
+                          << kMaxStaticShared
+                          << " bytes a block may have; compile with a "
+                             "smaller --max-seq-len";
+
+  Value scores = kb.sharedArray(maxKeys);
+  Value query = kb.sharedArray(headDim);
+  Value scratch = kb.sharedArray(kWarpSize);
+  Value head = kb.blockId(gpu::Dimension::x);
+  Value row = kb.blockId(gpu::Dimension::y);
+  Value kvHead = kb.divU(head, kb.index(group));
+  Value position = kb.add(startPos, row);
+  Value numKeys = kb.add(position, kb.index(1));
+  Value kvBase = kb.mul(kvHead, kb.index(headDim));
+  Value qBase = kb.mul(head, kb.index(headDim));
+
+  // The first query head of each KV group writes this token's K/V rows into
+  // the caches. Nobody reads those rows from the caches in this launch: keys
+  // at or after start_pos are read from the k/v inputs instead.
+  Value writesCache = kb.cmp(arith::CmpIPredicate::eq,
+                             kb.remU(head, kb.index(group)), kb.index(0));
+  kb.ifThen(writesCache, [&] {
+    kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
+      Value col = kb.add(kvBase, d);
+      for (auto [src, cache] : {std::pair{k, kCache}, std::pair{v, vCache}}) {
+        Value value = memref::LoadOp::create(b, loc, src, ValueRange{row, col});
+        memref::StoreOp::create(b, loc, value, cache,
+                                ValueRange{position, col});
+      }
+    });
+  });
+  kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
+    memref::StoreOp::create(b, loc, kb.loadF32(q, {row, kb.add(qBase, d)}),
+                            query, ValueRange{d});
+  });
+  gpu::BarrierOp::create(b, loc);
+
+  // Key/value j of the KV head: from the cache before start_pos, from this
+  // call's inputs after.
+  auto keyOrValue = [&](Value cache, Value fresh, Value j, Value col) {
+    Value cached = kb.cmp(arith::CmpIPredicate::ult, j, startPos);
+    return kb.ifThenElse(
+        cached, b.getF32Type(),
+        [&] {
+          return kb.loadF32(cache, {j, col});
+        },
+        [&] {
+          return kb.loadF32(fresh, {kb.sub(j, startPos), col});
+        });
+  };
+  float scale = op.getScaleOrDefault();
+  Value localMax = kb.blockLoop(
+      numKeys, kRowBlock, kb.f32(-std::numeric_limits<float>::infinity()),
+      [&](Value j, Value acc) {
+        Value dot =
+            kb.loop(kb.index(0), kb.index(headDim), kb.index(1),
+                    ValueRange{kb.f32(0.0f)},
+                    [&](Value d, ValueRange sum) {
+                      Value qd =
+                          memref::LoadOp::create(b, loc, query, ValueRange{d});
+                      Value kd = keyOrValue(kCache, k, j, kb.add(kvBase, d));
+                      return SmallVector<Value>{
+                          kb.addF(sum.front(), kb.mulF(qd, kd))};
+                    })
+                .front();
+        Value score = kb.mulF(kb.f32(scale), dot);
+        memref::StoreOp::create(b, loc, score, scores, ValueRange{j});
+        return kb.combine(Reduction::Max, acc, score);
+      });
+  Value max = kb.blockReduce(Reduction::Max, localMax, scratch, kRowBlock);
+  Value localSum =
+      kb.blockLoop(numKeys, kRowBlock, kb.f32(0.0f), [&](Value j, Value acc) {
+        Value score = memref::LoadOp::create(b, loc, scores, ValueRange{j});
+        Value e = math::ExpOp::create(
+            b, loc, arith::SubFOp::create(b, loc, score, max));
+        memref::StoreOp::create(b, loc, e, scores, ValueRange{j});
+        return kb.addF(acc, e);
+      });
+  // The reduction's barriers also publish every thread's exp() values.
+  Value sum = kb.blockReduce(Reduction::Sum, localSum, scratch, kRowBlock);
+  kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
+    Value col = kb.add(kvBase, d);
+    Value acc =
+        kb.loop(kb.index(0), numKeys, kb.index(1), ValueRange{kb.f32(0.0f)},
+                [&](Value j, ValueRange partial) {
+                  Value e =
+                      memref::LoadOp::create(b, loc, scores, ValueRange{j});
+                  Value p = arith::DivFOp::create(b, loc, e, sum);
+                  Value vd = keyOrValue(vCache, v, j, col);
+                  return SmallVector<Value>{
+                      kb.addF(partial.front(), kb.mulF(p, vd))};
+                })
+            .front();
+    kb.storeF32(acc, *out, {row, kb.add(qBase, d)});
+  });
+
+  ctx.launch.block = {kRowBlock, 1, 1};
+  ctx.launch.grid[0] = GridDim{heads, 0};
+  ctx.launch.grid[1] = GridDim{1, 1};
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Matmul
+//===----------------------------------------------------------------------===//
+
+/// Weights (row, col .. col + tileCols - 1) of a matmul's weight, widened
+/// to f32: dequantized by the scheme, or loaded from a plain matrix.
+SmallVector<Value> buildWeightTile(KernelBuilder &kb, const MatmulOperands &ops,
+                                   const ComponentReader &reader, Value row,
+                                   Value col, int64_t tileCols) {
+  SmallVector<Value> tile;
+  if (ops.scheme) {
+    SmallVector<Value> values =
+        ops.scheme.buildDequantTile(kb.b, kb.loc, reader, {ops.rows, ops.cols},
+                                    row, col, tileCols, ops.elementType);
+    for (Value value : values)
+      tile.push_back(buildExtendToF32(kb.b, kb.loc, value));
+    return tile;
+  }
+  for (int64_t j = 0; j < tileCols; ++j)
+    tile.push_back(buildExtendToF32(
+        kb.b, kb.loc,
+        reader.load(kb.b, kb.loc, 0, {row, kb.add(col, kb.index(j))})));
+  return tile;
+}
+
+/// A column-tiled component whose per-lane slice of each step is copied
+/// global -> shared (4, 8 or 16 bytes per lane, the sizes cp.async moves).
+struct StagedComponent {
+  unsigned index = 0;
+  int64_t elementsPerLane = 0;
+  int64_t rowElements = 0; ///< X of the N x X component
+  Value tile;              ///< memref<warps x 32*elementsPerLane>, shared
+};
+
+/// The matmul's dequantization tile and what it stages per step.
+struct MatmulTiling {
+  int64_t tileCols = 1;
+  SmallVector<StagedComponent> staged;
+};
+
+/// The column-tiled components of the weight: the scheme's that say so, or
+/// the plain matrix itself.
+SmallVector<std::pair<unsigned, ComponentSpec>>
+getColumnTiledComponents(const MatmulOperands &ops) {
+  SmallVector<std::pair<unsigned, ComponentSpec>> tiled;
+  if (!ops.scheme) {
+    auto type = cast<MemRefType>(ops.components.front().getType());
+    ComponentSpec plain{"weight", type.getElementType(),
+                        SmallVector<int64_t, 2>(type.getShape()), true};
+    tiled.push_back({0, plain});
+    return tiled;
+  }
+  for (auto [index, component] :
+       llvm::enumerate(ops.scheme.getComponents({ops.rows, ops.cols})))
+    if (component.columnTiled && component.shape.size() == 2)
+      tiled.push_back({unsigned(index), component});
+  return tiled;
+}
+
+/// Picks the widest tile of consecutive weights per lane and step (at most
+/// `maxTileCols`) that divides K and gives every column-tiled component a
+/// per-lane slice cp.async can copy; without one, the widest tile dividing K
+/// and no staging.
+MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
+  SmallVector<std::pair<unsigned, ComponentSpec>> tiled =
+      getColumnTiledComponents(ops);
+  int64_t k = ops.cols;
+  for (int64_t tileCols : {32, 16, 8, 4, 2}) {
+    if (tileCols > maxTileCols || k % tileCols != 0 || tiled.empty())
+      continue;
+    MatmulTiling tiling{tileCols, {}};
+    for (const auto &[index, component] : tiled) {
+      int64_t x = component.shape[1];
+      int64_t bytes = component.elementType.getIntOrFloatBitWidth() / 8;
+      if ((tileCols * x) % k != 0)
+        break;
+      int64_t perLane = tileCols * x / k;
+      int64_t laneBytes = perLane * bytes;
+      if ((laneBytes != 4 && laneBytes != 8 && laneBytes != 16) ||
+          x % perLane != 0)
+        break;
+      tiling.staged.push_back({index, perLane, x, Value()});
+    }
+    if (tiling.staged.size() == tiled.size())
+      return tiling;
+  }
+  for (int64_t tileCols : {8, 4, 2})
+    if (tileCols <= maxTileCols && k % tileCols == 0)
+      return MatmulTiling{tileCols, {}};
+  return MatmulTiling{1, {}};
+}
+
+/// Reads the staged components from the lane's slice of their shared tile
+/// and everything else from global memory.
+class StagedReader : public ComponentReader {
+public:
+  StagedReader(ValueRange components, KernelBuilder &kb,
+               ArrayRef<StagedComponent> staged, Value warp, Value lane,
+               Value col, int64_t cols)
+      : ComponentReader(components), kb(kb), staged(staged), warp(warp),
+        lane(lane), col(col), cols(cols) {}
+
+  Value load(OpBuilder &builder, Location loc, unsigned index,
+             ValueRange indices) const override {
+    for (const StagedComponent &component : staged) {
+      if (component.index != index)
+        continue;
+      Value offset = builder.createOrFold<arith::SubIOp>(
+          loc, indices[1], firstElement(component));
+      Value slot =
+          kb.add(kb.mul(lane, kb.index(component.elementsPerLane)), offset);
+      return memref::LoadOp::create(builder, loc, component.tile,
+                                    ValueRange{warp, slot});
+    }
+    return ComponentReader::load(builder, loc, index, indices);
+  }
+
+  /// The component element holding the lane's first weight of this step.
+  Value firstElement(const StagedComponent &component) const {
+    return kb.divU(kb.mul(col, kb.index(component.rowElements)),
+                   kb.index(cols));
+  }
+
+private:
+  KernelBuilder &kb;
+  ArrayRef<StagedComponent> staged;
+  Value warp, lane, col;
+  int64_t cols;
+};
+
+/// Allocates one shared tile per staged component (a memref.alloc that
+/// --mixq-pipeline-async-copies multi-buffers and turns into a workgroup
+/// attribution).
+void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
+                          MatmulTiling &tiling) {
+  auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
+                                          gpu::AddressSpace::Workgroup);
+  for (StagedComponent &component : tiling.staged) {
+    Type element = cast<MemRefType>(ops.components[component.index].getType())
+                       .getElementType();
+    auto type =
+        MemRefType::get({kMatmulWarps, kWarpSize * component.elementsPerLane},
+                        element, MemRefLayoutAttrInterface{}, space);
+    component.tile = memref::AllocOp::create(kb.b, kb.loc, type);
+  }
+}
+
+/// The lane's slice of each staged component for this step: one vector copy
+/// global -> shared.
+void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
+               const StagedReader &reader, ArrayRef<StagedComponent> staged,
+               Value row, Value warp, Value lane) {
+  for (const StagedComponent &component : staged) {
+    Value global = ops.components[component.index];
+    auto vectorType =
+        VectorType::get({component.elementsPerLane},
+                        cast<MemRefType>(global.getType()).getElementType());
+    Value first = reader.firstElement(component);
+    Value slice = vector::LoadOp::create(kb.b, kb.loc, vectorType, global,
+                                         ValueRange{row, first});
+    Value slot = kb.mul(lane, kb.index(component.elementsPerLane));
+    vector::StoreOp::create(kb.b, kb.loc, slice, component.tile,
+                            ValueRange{warp, slot});
+  }
+}
+
+struct MatmulSpec {
+  MatmulOperands ops;
+  /// llm.logits {last_token_only}: only row S - 1, into a [1, N] output.
+  bool lastTokenOnly = false;
+};
+
+/// One warp per output row n, kMatmulTokens rows of x per block: every lane
+/// dequantizes tileCols consecutive weights of row n per step, multiplies
+/// them with the block's x rows in f32 and the warp reduces with shuffles.
+void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
+                     int64_t tokensPerBlock) {
+  KernelBuilder &kb = ctx.kb;
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  const MatmulOperands &ops = spec.ops;
+  int64_t n = ops.rows, k = ops.cols;
+  // Decode keeps up to 32 weights per lane in registers; prefill 8, since
+  // each is multiplied with 8 token rows.
+  MatmulTiling tiling = chooseTiling(ops, tokensPerBlock == 1 ? 32 : 8);
+  int64_t tileCols = tiling.tileCols;
+  allocateStagingTiles(kb, ops, tiling);
+  Value tid = kb.threadId();
+  Value warp = kb.divU(tid, kb.index(kWarpSize));
+  Value lane = kb.remU(tid, kb.index(kWarpSize));
+  Value outRow = kb.add(
+      kb.mul(kb.blockId(gpu::Dimension::x), kb.index(kMatmulWarps)), warp);
+  Value tokens = ops.tokens;
+  Value lastToken = kb.sub(tokens, kb.index(1));
+  Value firstToken = spec.lastTokenOnly ? lastToken
+                                        : kb.mul(kb.blockId(gpu::Dimension::y),
+                                                 kb.index(tokensPerBlock));
+  // Rows past S are clamped for loading (they stay inside the buffers) and
+  // never stored.
+  SmallVector<Value> xRows;
+  for (int64_t t = 0; t < tokensPerBlock; ++t)
+    xRows.push_back(kb.minU(kb.add(firstToken, kb.index(t)), lastToken));
+
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, outRow, kb.index(n)), [&] {
+    SmallVector<Value> inits(tokensPerBlock, kb.f32(0.0f));
+    SmallVector<Value> accs =
+        kb.loop(kb.mul(lane, kb.index(tileCols)), kb.index(k),
+                kb.index(kWarpSize * tileCols), inits,
+                [&](Value col, ValueRange partial) {
+                  // Lanes only read back their own slice of the staged tiles,
+                  // so no barrier is needed (nor allowed: rows past N skip the
+                  // loop).
+                  StagedReader reader(ops.components, kb, tiling.staged, warp,
+                                      lane, col, k);
+                  stageStep(kb, ops, reader, tiling.staged, outRow, warp, lane);
+                  SmallVector<Value> w =
+                      buildWeightTile(kb, ops, reader, outRow, col, tileCols);
+                  SmallVector<Value> next(partial.begin(), partial.end());
+                  for (int64_t t = 0; t < tokensPerBlock; ++t)
+                    for (int64_t j = 0; j < tileCols; ++j) {
+                      Value x = kb.loadF32(
+                          ops.input, {xRows[t], kb.add(col, kb.index(j))});
+                      next[t] = math::FmaOp::create(b, loc, x, w[j], next[t]);
+                    }
+                  return next;
+                });
+    for (int64_t t = 0; t < tokensPerBlock; ++t) {
+      Value total = kb.warpReduce(Reduction::Sum, accs[t]);
+      Value token = kb.add(firstToken, kb.index(t));
+      Value stores = arith::AndIOp::create(
+          b, loc, kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0)),
+          kb.cmp(arith::CmpIPredicate::ult, token, tokens));
+      kb.ifThen(stores, [&] {
+        Value outToken = spec.lastTokenOnly ? kb.index(0) : token;
+        auto outType = cast<FloatType>(
+            cast<MemRefType>(ops.output.getType()).getElementType());
+        Value value = total;
+        if (ops.residual) {
+          // The matmul's result is rounded to T before the residual add, as
+          // in the unfused graph.
+          value = buildExtendToF32(
+              b, loc, buildTruncateFromF32(b, loc, value, outType));
+          value = kb.addF(kb.loadF32(ops.residual, {token, outRow}), value);
+        }
+        kb.storeF32(value, ops.output, {outToken, outRow});
+      });
+    }
+  });
+  ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
+  ctx.launch.grid[0] = GridDim{(n + kMatmulWarps - 1) / kMatmulWarps, 0};
+  ctx.launch.grid[1] =
+      spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};
+}
+
+/// Collects the matmul's operands; `epilogue` is the residual llm.add that
+/// consumes its result, if the dispatch fused one.
+FailureOr<MatmulSpec> getMatmulSpec(Operation *anchor, llm::AddOp epilogue,
+                                    const GeneratorContext &ctx) {
+  MatmulSpec spec;
+  MatmulOperands &ops = spec.ops;
+  Value input, weight, result;
+  if (auto matmul = dyn_cast<MatmulOp>(anchor)) {
+    input = matmul.getInput();
+    weight = matmul.getWeight();
+    result = matmul.getResult();
+    auto qtensor = cast<QTensorType>(weight.getType());
+    ops.scheme = qtensor.getScheme();
+    ops.rows = qtensor.getShape()[0];
+    ops.cols = qtensor.getShape()[1];
+    ops.elementType = cast<FloatType>(matmul.getType().getElementType());
+  } else {
+    auto linear = dyn_cast<llm::LinearOp>(anchor);
+    auto logits = dyn_cast<llm::LogitsOp>(anchor);
+    input = linear ? linear.getInput() : logits.getInput();
+    weight = linear ? linear.getWeight() : logits.getWeight();
+    result = anchor->getResult(0);
+    spec.lastTokenOnly = logits && logits.getLastTokenOnly();
+    auto type = cast<RankedTensorType>(weight.getType());
+    ops.rows = type.getDimSize(0);
+    ops.cols = type.getDimSize(1);
+    ops.elementType = cast<FloatType>(type.getElementType());
+  }
+  const ValueMap &values = ctx.values;
+  if (failed(requireValues(anchor, values, {input, weight})))
+    return failure();
+  ops.input = values.lookup(input);
+  ArrayRef<Value> weightValues = values.lookupAll(weight);
+  ops.components.assign(weightValues.begin(), weightValues.end());
+  ops.tokens = ctx.signature.tokens;
+  ops.pipelineStages = ctx.options.pipelineStages;
+  if (epilogue) {
+    Value residual =
+        epilogue.getLhs() == result ? epilogue.getRhs() : epilogue.getLhs();
+    if (failed(requireValues(epilogue, values, {residual})))
+      return failure();
+    ops.residual = values.lookup(residual);
+    result = epilogue.getResult();
+  }
+  FailureOr<Value> output = getOutput(anchor, values, result);
+  if (failed(output))
+    return failure();
+  ops.output = *output;
+  return spec;
+}
+
+LogicalResult buildMatmul(Operation *anchor, llm::AddOp epilogue,
+                          GeneratorContext &ctx) {
+  FailureOr<MatmulSpec> spec = getMatmulSpec(anchor, epilogue, ctx);
+  if (failed(spec))
+    return failure();
+  int64_t maxRows = cast<MemRefType>(spec->ops.input.getType()).getDimSize(0);
+  // Prefill (S may exceed 8) goes to the tensor cores where they apply.
+  if (!spec->lastTokenOnly && maxRows >= 16 && ctx.options.useTensorCores &&
+      canUseMMAMatmul(spec->ops))
+    return buildMMAMatmul(ctx.kb.b, ctx.kb.loc, ctx.kb.func, spec->ops,
+                          ctx.launch);
+  int64_t tokensPerBlock =
+      spec->lastTokenOnly ? 1 : std::min(kMatmulTokens, maxRows);
+  buildMatmulBody(*spec, ctx, tokensPerBlock);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Dispatch
+//===----------------------------------------------------------------------===//
+
+/// The compute ops of the kernel, in order.
+SmallVector<Operation *> getComputeOps(func::FuncOp kernel) {
+  SmallVector<Operation *> ops;
+  for (Operation &op : kernel.getBody().front())
+    if (isComputeOp(&op))
+      ops.push_back(&op);
+  return ops;
+}
+
+LogicalResult buildBody(func::FuncOp kernel, GeneratorContext &ctx) {
+  SmallVector<Operation *> ops = getComputeOps(kernel);
+  if (ops.empty())
+    return kernel.emitError() << "CUDA codegen: kernel has no compute op";
+  Operation *anchor = ops.front();
+  llm::AddOp epilogue;
+  if (ops.size() == 2 && isa<MatmulOp, llm::LinearOp>(anchor))
+    epilogue = dyn_cast<llm::AddOp>(ops[1]);
+  if (ops.size() > 1 && !epilogue)
+    return ops[1]->emitError()
+           << "CUDA codegen: a kernel holds one op, or a matmul and its "
+              "residual add";
+
+  return llvm::TypeSwitch<Operation *, LogicalResult>(anchor)
+      .Case<MatmulOp, llm::LinearOp, llm::LogitsOp>(
+          [&](Operation *op) { return buildMatmul(op, epilogue, ctx); })
+      .Case<llm::EmbedOp>([&](auto op) { return buildEmbed(op, ctx); })
+      .Case<llm::RMSNormOp>([&](auto op) { return buildRMSNorm(op, ctx); })
+      .Case<llm::RopeOp>([&](auto op) { return buildRope(op, ctx); })
+      .Case<llm::AttentionOp>([&](auto op) { return buildAttention(op, ctx); })
+      .Case<QuantizeActOp>([&](auto op) { return buildQuantizeAct(op, ctx); })
+      .Case<llm::SwiGLUOp>([&](auto op) {
+        return buildElementwise(op, ctx, [&](ValueRange in) {
+          return buildSwiGLU(ctx.kb.b, ctx.kb.loc, in[0], in[1]);
+        });
+      })
+      .Case<llm::AddOp>([&](auto op) {
+        return buildElementwise(
+            op, ctx, [&](ValueRange in) { return ctx.kb.addF(in[0], in[1]); });
+      })
+      .Default([&](Operation *op) {
+        return op->emitError()
+               << "CUDA codegen: no GPU kernel generator for this op";
+      });
+}
+
+int64_t getSharedBytes(gpu::GPUFuncOp func) {
+  int64_t bytes = 0;
+  for (BlockArgument attribution : func.getWorkgroupAttributions()) {
+    auto type = cast<MemRefType>(attribution.getType());
+    bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  }
+  return bytes;
+}
+
+//===----------------------------------------------------------------------===//
+// Argmax
+//===----------------------------------------------------------------------===//
+
+/// The better of two (logit, index) candidates: the larger logit, the lower
+/// index on ties (the host sampler's greedy rule).
+std::pair<Value, Value> pickBetter(KernelBuilder &kb, Value value, Value index,
+                                   Value otherValue, Value otherIndex) {
+  Value greater = arith::CmpFOp::create(kb.b, kb.loc, arith::CmpFPredicate::OGT,
+                                        otherValue, value);
+  Value equal = arith::CmpFOp::create(kb.b, kb.loc, arith::CmpFPredicate::OEQ,
+                                      otherValue, value);
+  Value lower = arith::CmpIOp::create(kb.b, kb.loc, arith::CmpIPredicate::slt,
+                                      otherIndex, index);
+  Value takeOther = arith::OrIOp::create(
+      kb.b, kb.loc, greater, arith::AndIOp::create(kb.b, kb.loc, equal, lower));
+  return {arith::SelectOp::create(kb.b, kb.loc, takeOther, otherValue, value),
+          arith::SelectOp::create(kb.b, kb.loc, takeOther, otherIndex, index)};
+}
+
+std::pair<Value, Value> warpArgmax(KernelBuilder &kb, Value value,
+                                   Value index) {
+  for (int32_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    auto shuffle = [&](Value v) {
+      return gpu::ShuffleOp::create(kb.b, kb.loc, v, offset, kWarpSize,
+                                    gpu::ShuffleMode::XOR)
+          .getShuffleResult();
+    };
+    std::tie(value, index) =
+        pickBetter(kb, value, index, shuffle(value), shuffle(index));
+  }
+  return {value, index};
+}
+
+} // namespace
+
+FailureOr<KernelLaunch>
+mlir::mixq::cuda::buildArgmaxKernel(gpu::GPUModuleOp gpuModule,
+                                    int64_t vocabSize) {
+  constexpr int64_t kBlock = 1024;
+  OpBuilder b(gpuModule.getContext());
+  Location loc = gpuModule.getLoc();
+  b.setInsertionPointToEnd(gpuModule.getBody());
+  auto logitsType = MemRefType::get({1, vocabSize}, b.getF32Type());
+  auto outType = MemRefType::get({1}, b.getI32Type());
+  auto func = gpu::GPUFuncOp::create(
+      b, loc, kArgmaxEntry,
+      b.getFunctionType({logitsType, outType, b.getI64Type()}, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({kBlock, 1, 1}));
+  Block &entry = func.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  gpu::ReturnOp::create(b, loc);
+  b.setInsertionPoint(entry.getTerminator());
+  KernelBuilder kb(b, loc, func);
+  Value logits = entry.getArgument(0), out = entry.getArgument(1);
+  Value scratchValues = kb.sharedArray(kWarpSize);
+  auto space =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Value scratchIndices = func.addWorkgroupAttribution(
+      MemRefType::get({kWarpSize}, b.getI32Type(), MemRefLayoutAttrInterface{},
+                      space),
+      loc);
+  Value noIndex =
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), int64_t(vocabSize));
+  Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
+  SmallVector<Value> best = kb.loop(
+      kb.threadId(), kb.index(vocabSize), kb.index(kBlock),
+      ValueRange{minusInf, noIndex}, [&](Value i, ValueRange acc) {
+        Value logit =
+            memref::LoadOp::create(b, loc, logits, ValueRange{kb.index(0), i});
+        Value index = arith::IndexCastOp::create(b, loc, b.getI32Type(), i);
+        auto [value, at] = pickBetter(kb, acc[0], acc[1], logit, index);
+        return SmallVector<Value>{value, at};
+      });
+  auto [warpValue, warpIndex] = warpArgmax(kb, best[0], best[1]);
+  Value tid = kb.threadId();
+  Value warp = kb.divU(tid, kb.index(kWarpSize));
+  Value lane = kb.remU(tid, kb.index(kWarpSize));
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0)), [&] {
+    memref::StoreOp::create(b, loc, warpValue, scratchValues, ValueRange{warp});
+    memref::StoreOp::create(b, loc, warpIndex, scratchIndices,
+                            ValueRange{warp});
+  });
+  gpu::BarrierOp::create(b, loc);
+  Value value = memref::LoadOp::create(b, loc, scratchValues, ValueRange{lane});
+  Value index =
+      memref::LoadOp::create(b, loc, scratchIndices, ValueRange{lane});
+  auto [blockValue, blockIndex] = warpArgmax(kb, value, index);
+  (void)blockValue;
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, tid, kb.index(0)), [&] {
+    memref::StoreOp::create(b, loc, blockIndex, out, ValueRange{kb.index(0)});
+  });
+
+  KernelLaunch launch;
+  launch.kernel = kArgmaxEntry;
+  launch.entry = kArgmaxEntry;
+  launch.block = {kBlock, 1, 1};
+  launch.sharedBytes = 2 * kWarpSize * 4;
+  return launch;
+}
+
+FailureOr<KernelLaunch>
+mlir::mixq::cuda::buildGPUKernel(func::FuncOp kernel,
+                                 gpu::GPUModuleOp gpuModule,
+                                 const CUDAOptions &options) {
+  OpBuilder b(kernel.getContext());
+  b.setInsertionPointToEnd(gpuModule.getBody());
+  Signature signature;
+  FailureOr<gpu::GPUFuncOp> func = createGPUFunc(b, kernel, options, signature);
+  if (failed(func))
+    return failure();
+  KernelLaunch launch;
+  launch.kernel = kernel.getSymName().str();
+  launch.entry = launch.kernel;
+  b.setInsertionPoint(func->getBody().front().getTerminator());
+  KernelBuilder kb(b, kernel.getLoc(), *func);
+  ValueMap values(kernel, signature);
+  GeneratorContext ctx{kb, values, signature, options, launch};
+  if (failed(buildBody(kernel, ctx))) {
+    func->erase();
+    return failure();
+  }
+  std::array<int32_t, 3> block;
+  for (int i = 0; i < 3; ++i)
+    block[i] = static_cast<int32_t>(launch.block[i]);
+  func->setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(block));
+  SmallVector<Attribute> grid;
+  for (const GridDim &dim : launch.grid)
+    grid.push_back(b.getDenseI64ArrayAttr({dim.count, dim.tokensPerBlock}));
+  (*func)->setAttr(kGridAttrName, b.getArrayAttr(grid));
+  launch.sharedBytes = getSharedBytes(*func);
+  return launch;
+}

@@ -1,0 +1,37 @@
+// RUN: mixq-opt %s -split-input-file -verify-diagnostics -mixq-build-gpu-kernels="max-tokens=16 chips=sm_80"
+
+// A kernel holds one op, or a matmul and its residual add.
+func.func private @k_two(%x: tensor<1x8xf32>, %w: tensor<8xf32>) -> tensor<1x8xf32> attributes {mixq.kernel} {
+  %0 = llm.rms_norm %x, %w {eps = 1.0e-5 : f32} : tensor<1x8xf32>, tensor<8xf32> -> tensor<1x8xf32>
+  // expected-error @below {{CUDA codegen: a kernel holds one op, or a matmul and its residual add}}
+  %1 = llm.swiglu %0, %x : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  return %1 : tensor<1x8xf32>
+}
+
+// -----
+
+// mixq.dequantize has no kernel generator (dispatches never hold one alone).
+func.func private @k_dequant(%w: !mixq.qtensor<6x64, #mixq.affine<bits = 4, group = 32>>) -> tensor<6x64xf32> attributes {mixq.kernel} {
+  // expected-error @below {{CUDA codegen: no GPU kernel generator for this op}}
+  %0 = mixq.dequantize %w : !mixq.qtensor<6x64, #mixq.affine<bits = 4, group = 32>> -> tensor<6x64xf32>
+  return %0 : tensor<6x64xf32>
+}
+
+// -----
+
+// The single-pass attention kernel keeps a score per cache row in shared
+// memory.
+func.func private @k_attn(%q: tensor<1x8xf32>, %k: tensor<1x4xf32>, %v: tensor<1x4xf32>, %kc: tensor<16384x4xf32>, %vc: tensor<16384x4xf32>, %start: index) -> (tensor<1x8xf32>, tensor<16384x4xf32>, tensor<16384x4xf32>) attributes {mixq.kernel, mixq.tied = array<i64: 1, 3, 2, 4>} {
+  // expected-error @below {{CUDA codegen: the single-pass attention kernel keeps 16384 scores in shared memory (65680 bytes), more than the 49152 bytes a block may have; compile with a smaller --max-seq-len}}
+  %out, %nk, %nv = llm.attention %q, %k, %v, %kc, %vc, %start {head_dim = 4 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64} : tensor<1x8xf32>, tensor<1x4xf32>, tensor<1x4xf32>, tensor<16384x4xf32>, tensor<16384x4xf32> -> tensor<1x8xf32>, tensor<16384x4xf32>, tensor<16384x4xf32>
+  return %out, %nk, %nv : tensor<1x8xf32>, tensor<16384x4xf32>, tensor<16384x4xf32>
+}
+
+// -----
+
+// A kernel argument the ABI cannot pass.
+// expected-error @below {{the CUDA kernel ABI has no form for argument type 'f32'}}
+func.func private @k_scalar(%x: tensor<1x8xf32>, %s: f32) -> tensor<1x8xf32> attributes {mixq.kernel} {
+  %0 = llm.add %x, %x : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}

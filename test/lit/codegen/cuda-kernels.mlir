@@ -1,0 +1,262 @@
+// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_80,sm_90" | FileCheck %s
+
+// One gpu.module with a target per chip; the host plan is dropped. Embedding:
+// one block per token, the row copied bit-exactly.
+
+// CHECK:       module attributes {gpu.container_module}
+// CHECK-NEXT:  gpu.module @mixq_kernels [#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">, #nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
+// CHECK-LABEL: gpu.func @k_embed(
+// CHECK-SAME:    %[[TABLE:.*]]: memref<10x8xf16>, %[[TOKENS:.*]]: memref<16xi32>, %[[OUT:.*]]: memref<16x8xf16>, %{{.*}}: i64) kernel
+// CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
+// CHECK-SAME:    mixq.grid = [array<i64: 1, 1>, array<i64: 1, 0>, array<i64: 1, 0>]
+// CHECK:         %[[ROW:.*]] = gpu.block_id x
+// CHECK:         %[[ID:.*]] = memref.load %[[TOKENS]][%[[ROW]]]
+// CHECK:         %[[T:.*]] = arith.index_cast %[[ID]] : i32 to index
+// CHECK:         scf.for %[[D:.*]] = %{{.*}} to %c8 step %c128
+// CHECK:           %[[V:.*]] = memref.load %[[TABLE]][%[[T]], %[[D]]] : memref<10x8xf16>
+// CHECK:           memref.store %[[V]], %[[OUT]][%[[ROW]], %[[D]]] : memref<16x8xf16>
+// CHECK-NOT:   func.func
+func.func @prefill(%table: tensor<10x8xf16>, %tokens: tensor<?xi32>) -> tensor<?x8xf16> {
+  %0 = call @k_embed(%table, %tokens) : (tensor<10x8xf16>, tensor<?xi32>) -> tensor<?x8xf16>
+  return %0 : tensor<?x8xf16>
+}
+func.func private @k_embed(%arg0: tensor<10x8xf16>, %arg1: tensor<?xi32>) -> tensor<?x8xf16> attributes {mixq.kernel} {
+  %0 = llm.embed %arg0, %arg1 : tensor<10x8xf16>, tensor<?xi32> -> tensor<?x8xf16>
+  return %0 : tensor<?x8xf16>
+}
+
+// -----
+
+// RMSNorm: a block reduction of the squares (warp shuffles, then the warps'
+// partial sums through shared memory), r = 1 / sqrt(sum / D + eps).
+
+// CHECK-LABEL: gpu.func @k_norm(
+// CHECK-SAME:    workgroup(%[[SCRATCH:.*]] : memref<32xf32, #gpu.address_space<workgroup>>)
+// CHECK:         scf.for {{.*}} iter_args
+// CHECK:           arith.mulf
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32 : f32
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c1_i32{{.*}}, %c32_i32{{.*}} : f32
+// CHECK:         memref.store %{{.*}}, %[[SCRATCH]]
+// CHECK:         gpu.barrier
+// CHECK:         %[[MEAN:.*]] = arith.divf %{{.*}}, %cst{{.*}} : f32
+// CHECK:         %[[SHIFTED:.*]] = arith.addf %[[MEAN]], %cst{{.*}} : f32
+// CHECK:         %[[ROOT:.*]] = math.sqrt %[[SHIFTED]] : f32
+// CHECK:         arith.divf %{{.*}}, %[[ROOT]] : f32
+// CHECK:         arith.truncf %{{.*}} : f32 to bf16
+func.func private @k_norm(%x: tensor<1x64xbf16>, %w: tensor<64xbf16>) -> tensor<1x64xbf16> attributes {mixq.kernel} {
+  %0 = llm.rms_norm %x, %w {eps = 1.0e-5 : f32} : tensor<1x64xbf16>, tensor<64xbf16> -> tensor<1x64xbf16>
+  return %0 : tensor<1x64xbf16>
+}
+
+// -----
+
+// Rope with positions rematerialized from start_pos: the tensor.generate body
+// is cloned with its index bound to the row; the frequencies are a constant
+// global of the gpu.module (theta^(-2i/Dh) for Dh = 4: 1, 0.01).
+
+// CHECK:       memref.global "private" constant @k_rope_freqs : memref<2xf32> = dense<[1.000000e+00, 0.00999999977]>
+// CHECK-LABEL: gpu.func @k_rope(
+// CHECK-SAME:    %{{.*}}: memref<16x8xf32>, %{{.*}}: memref<16xi32>, %[[START:[^:]*]]: i64, %{{.*}}: memref<16x8xf32>, %{{.*}}: i64)
+// CHECK:         %[[START_INDEX:.*]] = arith.index_cast %[[START]] : i64 to index
+// CHECK:         memref.get_global @k_rope_freqs
+// CHECK:         %[[ROW:.*]] = gpu.block_id x
+// CHECK:         arith.addi %[[ROW]], %[[START_INDEX]] : index
+// CHECK:         scf.for
+// CHECK:           arith.xori
+// CHECK:           math.cos
+// CHECK:           math.sin
+func.func private @k_rope(%x: tensor<?x8xf32>, %tokens: tensor<?xi32>, %start: index) -> tensor<?x8xf32> attributes {mixq.kernel} {
+  %c0 = arith.constant 0 : index
+  %dim = tensor.dim %tokens, %c0 : tensor<?xi32>
+  %pos = tensor.generate %dim {
+  ^bb0(%i: index):
+    %1 = arith.addi %i, %start : index
+    %2 = arith.index_cast %1 : index to i32
+    tensor.yield %2 : i32
+  } : tensor<?xi32>
+  %0 = llm.rope %x, %pos {head_dim = 4 : i64, layout = #llm.rope_layout<interleaved>, num_heads = 2 : i64, theta = 1.0e4 : f32} : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  return %0 : tensor<?x8xf32>
+}
+
+// -----
+
+// Rotate-half pairs (i, i + Dh/2) with positions from an argument.
+
+// CHECK-LABEL: gpu.func @k_rope_half(
+// CHECK:         memref.load %{{.*}}[%{{.*}}] : memref<16xi32>
+// CHECK:         scf.for
+// CHECK:           arith.cmpi ult
+// CHECK-NOT:       arith.xori
+// CHECK:           math.cos
+func.func private @k_rope_half(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tensor<?x8xf32> attributes {mixq.kernel} {
+  %0 = llm.rope %x, %pos {head_dim = 4 : i64, layout = #llm.rope_layout<rotate_half>, num_heads = 2 : i64, theta = 1.0e4 : f32} : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  return %0 : tensor<?x8xf32>
+}
+
+// -----
+
+// Attention: one block per (query head, token) (grid [H, S]); the caches are
+// updated in place (tied results are the cache arguments, so only `out` is
+// an extra argument); scores in shared memory (cache rows), max and sum as
+// block reductions, exp.
+
+// CHECK-LABEL: gpu.func @k_attn(
+// CHECK-SAME:    %[[Q:.*]]: memref<16x8xf32>, %[[K:.*]]: memref<16x4xf32>, %[[V:.*]]: memref<16x4xf32>, %[[KC:.*]]: memref<32x4xf32>, %[[VC:.*]]: memref<32x4xf32>, %{{.*}}: i64, %[[OUT:.*]]: memref<16x8xf32>, %{{.*}}: i64)
+// CHECK-SAME:    workgroup(%[[SCORES:.*]] : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
+// CHECK:         gpu.block_id x
+// CHECK:         gpu.block_id y
+// CHECK:         scf.if
+// CHECK:           memref.store %{{.*}}, %[[KC]]
+// CHECK:           memref.store %{{.*}}, %[[VC]]
+// CHECK:         gpu.barrier
+// CHECK:         memref.store %{{.*}}, %[[SCORES]]
+// CHECK:         arith.maximumf
+// CHECK:         math.exp
+// CHECK:         memref.store %{{.*}}, %[[OUT]]
+func.func private @k_attn(%q: tensor<?x8xf32>, %k: tensor<?x4xf32>, %v: tensor<?x4xf32>, %kc: tensor<32x4xf32>, %vc: tensor<32x4xf32>, %start: index) -> (tensor<?x8xf32>, tensor<32x4xf32>, tensor<32x4xf32>) attributes {mixq.kernel, mixq.tied = array<i64: 1, 3, 2, 4>} {
+  %out, %nk, %nv = llm.attention %q, %k, %v, %kc, %vc, %start {head_dim = 4 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<32x4xf32>, tensor<32x4xf32> -> tensor<?x8xf32>, tensor<32x4xf32>, tensor<32x4xf32>
+  return %out, %nk, %nv : tensor<?x8xf32>, tensor<32x4xf32>, tensor<32x4xf32>
+}
+
+// -----
+
+// SwiGLU and add are elementwise row kernels.
+
+// CHECK-LABEL: gpu.func @k_swiglu(
+// CHECK:         math.exp
+// CHECK:         arith.divf
+// CHECK-LABEL: gpu.func @k_add(
+// CHECK:         arith.extf %{{.*}} : f16 to f32
+// CHECK:         arith.addf
+// CHECK:         arith.truncf %{{.*}} : f32 to f16
+func.func private @k_swiglu(%g: tensor<1x8xf32>, %u: tensor<1x8xf32>) -> tensor<1x8xf32> attributes {mixq.kernel} {
+  %0 = llm.swiglu %g, %u : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}
+func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8xf16> attributes {mixq.kernel} {
+  %0 = llm.add %a, %b : tensor<1x8xf16>, tensor<1x8xf16> -> tensor<1x8xf16>
+  return %0 : tensor<1x8xf16>
+}
+
+// -----
+
+// Decode matmul on a 4-bit affine qtensor with the residual add fused: the
+// qtensor is its three components; one warp per output row (grid
+// [ceil(N / 4), S]). The codes are column-tiled: each lane copies its 16-byte
+// slice (32 weights) of every step global -> shared (a vector.load/store pair
+// that --mixq-pipeline-async-copies turns into cp.async) and the scheme's
+// dequantization reads the words back from shared memory; scales and zeros
+// come from global memory. fma in f32, a shuffle reduction, and the product
+// is rounded before the residual is added.
+
+// CHECK-LABEL: gpu.func @k_mm(
+// CHECK-SAME:    %[[X:.*]]: memref<1x64xf32>, %[[CODES:.*]]: memref<6x8xi32>, %[[SCALES:.*]]: memref<6x2xf16>, %[[ZEROS:.*]]: memref<6x2xf16>, %[[RES:.*]]: memref<1x6xf32>, %[[OUT:.*]]: memref<1x6xf32>, %{{.*}}: i64)
+// CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
+// CHECK:         %[[TILE:.*]] = memref.alloc() : memref<4x128xi32, #gpu.address_space<workgroup>>
+// CHECK:         scf.if
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %c64 step %c1024 iter_args
+// CHECK:             %[[SLICE:.*]] = vector.load %[[CODES]][%{{.*}}, %{{.*}}] : memref<6x8xi32>, vector<4xi32>
+// CHECK:             vector.store %[[SLICE]], %[[TILE]][%{{.*}}, %{{.*}}] : memref<4x128xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// CHECK:             memref.load %[[TILE]]
+// CHECK:             arith.shrui
+// CHECK:             memref.load %[[SCALES]]
+// CHECK:             memref.load %[[ZEROS]]
+// CHECK-COUNT-32:    math.fma
+// CHECK:           gpu.shuffle  xor
+// CHECK:           scf.if
+// CHECK:             memref.load %[[RES]]
+// CHECK:             memref.store %{{.*}}, %[[OUT]]
+func.func private @k_mm(%x: tensor<1x64xf32>, %w: !mixq.qtensor<6x64, #mixq.affine<bits = 4, group = 32>>, %r: tensor<1x6xf32>) -> tensor<1x6xf32> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x64xf32>, !mixq.qtensor<6x64, #mixq.affine<bits = 4, group = 32>> -> tensor<1x6xf32>
+  %1 = llm.add %r, %0 : tensor<1x6xf32>, tensor<1x6xf32> -> tensor<1x6xf32>
+  return %1 : tensor<1x6xf32>
+}
+
+// -----
+
+// Prefill: 8 token rows per block (grid.y = ceil(S / 8)), 8 accumulators per
+// lane and 4 weights per step (a 16-byte slice of the plain f32 matrix,
+// staged like packed codes).
+
+// CHECK-LABEL: gpu.func @k_linear(
+// CHECK-SAME:    %{{.*}}: memref<16x12xf32>, %[[W:.*]]: memref<5x12xf32>, %{{.*}}: memref<16x5xf32>, %{{.*}}: i64)
+// CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 1, 8>, array<i64: 1, 0>]
+// CHECK:         memref.alloc() : memref<4x128xf32, #gpu.address_space<workgroup>>
+// CHECK:         arith.minui
+// CHECK:         scf.for {{.*}} step %c128 iter_args(%{{.*}} = %cst, %{{.*}} = %cst, %{{.*}} = %cst, %{{.*}} = %cst, %{{.*}} = %cst, %{{.*}} = %cst, %{{.*}} = %cst, %{{.*}} = %cst)
+// CHECK:           vector.load %[[W]]{{.*}} : memref<5x12xf32>, vector<4xf32>
+func.func private @k_linear(%x: tensor<?x12xf32>, %w: tensor<5x12xf32>) -> tensor<?x5xf32> attributes {mixq.kernel} {
+  %0 = llm.linear %x, %w : tensor<?x12xf32>, tensor<5x12xf32> -> tensor<?x5xf32>
+  return %0 : tensor<?x5xf32>
+}
+
+// -----
+
+// Last-token logits: one grid row, row S - 1 of x, into a [1, V] output.
+
+// CHECK-LABEL: gpu.func @k_logits(
+// CHECK-SAME:    %{{.*}}: memref<16x8xf32>, %{{.*}}: memref<11x8xf32>, %[[OUT:.*]]: memref<1x11xf32>, %[[S:.*]]: i64)
+// CHECK-SAME:    mixq.grid = [array<i64: 3, 0>, array<i64: 1, 0>, array<i64: 1, 0>]
+// CHECK:         %[[TOKENS:.*]] = arith.index_cast %[[S]] : i64 to index
+// CHECK:         %[[LAST:.*]] = arith.subi %[[TOKENS]], %c1 : index
+// CHECK:         memref.store %{{.*}}, %[[OUT]][%c0{{.*}}, %{{.*}}]
+func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor<1x11xf32> attributes {mixq.kernel} {
+  %0 = llm.logits %x, %w {last_token_only} : tensor<?x8xf32>, tensor<11x8xf32> -> tensor<1x11xf32>
+  return %0 : tensor<1x11xf32>
+}
+
+// -----
+
+// Every scheme goes through the same generator: its components become the
+// kernel's arguments in storage order and its buildDequantTile is inlined.
+
+// CHECK-LABEL: gpu.func @k_lut(
+// CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<4x6xi32>, %{{.*}}: memref<4x8xf16>, %{{.*}}: memref<1x4xf16>
+// CHECK:         math.fma
+// CHECK-LABEL: gpu.func @k_mixed(
+// CHECK-SAME:    %{{.*}}: memref<1x128xf16>, %{{.*}}: memref<2x8xi32>, %{{.*}}: memref<1x4xi32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xi8>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x1x2xf16>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<1xi16>, %{{.*}}: memref<1xf16>, %{{.*}}: memref<1x2xf16>
+// CHECK:         math.fma
+// CHECK-LABEL: gpu.func @k_bitplane(
+// CHECK-SAME:    %{{.*}}: memref<2x2xi32>, %{{.*}}: memref<2x2xi32>, %{{.*}}: memref<2x2xi32>, %{{.*}}: memref<2x2xi32>, %{{.*}}: memref<2x4xf16>, %{{.*}}: memref<2x8xf16>, %{{.*}}: memref<2x16xf16>
+// CHECK-LABEL: gpu.func @k_sparse(
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK-LABEL: gpu.func @k_quik(
+// CHECK:         math.fma
+func.func private @k_lut(%x: tensor<1x64xf16>, %w: !mixq.qtensor<4x64, #mixq.lut<bits = 3>>) -> tensor<1x4xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x64xf16>, !mixq.qtensor<4x64, #mixq.lut<bits = 3>> -> tensor<1x4xf16>
+  return %0 : tensor<1x4xf16>
+}
+func.func private @k_mixed(%x: tensor<1x128xf16>, %w: !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>) -> tensor<1x2xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x128xf16>, !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>> -> tensor<1x2xf16>
+  return %0 : tensor<1x2xf16>
+}
+func.func private @k_bitplane(%x: tensor<1x40xf16>, %w: !mixq.qtensor<2x40, #mixq.bitplane<seed = 2, parent = 4, width = 3>>) -> tensor<1x2xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x40xf16>, !mixq.qtensor<2x40, #mixq.bitplane<seed = 2, parent = 4, width = 3>> -> tensor<1x2xf16>
+  return %0 : tensor<1x2xf16>
+}
+func.func private @k_sparse(%x: tensor<1x8xf32>, %w: !mixq.qtensor<2x8, #mixq.sparse<#mixq.lut<bits = 2>, frac = 0.125>>) -> tensor<1x2xf32> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x8xf32>, !mixq.qtensor<2x8, #mixq.sparse<#mixq.lut<bits = 2>, frac = 0.125>> -> tensor<1x2xf32>
+  return %0 : tensor<1x2xf32>
+}
+func.func private @k_quik(%x: tensor<1x128xf16>, %w: !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<1x64xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<1x64xf16>
+  return %0 : tensor<1x64xf16>
+}
+
+// -----
+
+// QUIK activations: the row's range over the non-outlier columns (min/max
+// block reductions), then the element formula the reference lowering uses.
+
+// CHECK-LABEL: gpu.func @k_qact(
+// CHECK:         arith.minnumf
+// CHECK:         gpu.barrier
+// CHECK:         arith.maxnumf
+// CHECK:         math.round
+// CHECK:         arith.select
+func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<?x128xf16> attributes {mixq.kernel} {
+  %0 = mixq.quantize_act %x, %w bits = 8 : tensor<?x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x128xf16>
+  return %0 : tensor<?x128xf16>
+}
