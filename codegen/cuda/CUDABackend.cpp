@@ -1,6 +1,7 @@
 //===- CUDABackend.cpp - kernels to PTX for NVIDIA GPUs -------------------===//
 #include "codegen/cuda/CUDABackend.h"
 
+#include "codegen/cuda/CUDAPasses.h"
 #include "codegen/cuda/GPUKernels.h"
 #include "dialect/LLM/LLMOps.h"
 #include "passes/Dispatch.h"
@@ -19,6 +20,8 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <mutex>
+
 using namespace mlir;
 using namespace mlir::mixq;
 using namespace mlir::mixq::cuda;
@@ -32,11 +35,13 @@ llvm::Error makeError(const llvm::Twine &message) {
 /// PTX ISA 8.0 (CUDA 12.0) is the oldest that knows every supported chip.
 constexpr const char *kPTXFeatures = "+ptx80";
 
-/// Software pipelining of the global->shared copies, which also turns the
+/// Fast code conversion, then software pipelining of the global->shared
+/// copies, which also turns the
 /// staging allocs into workgroup attributions (the kernels' final shared
 /// memory).
 std::string getPipeliningPipeline(unsigned stages) {
-  return "gpu.module(gpu.func(mixq-pipeline-async-copies{stages=" +
+  return "gpu.module(gpu.func(mixq-magic-int-to-float,"
+         "mixq-pipeline-async-copies{stages=" +
          std::to_string(stages) + "}))";
 }
 
@@ -189,6 +194,9 @@ mlir::mixq::cuda::compileKernels(ModuleOp module, const CUDAOptions &options) {
   if (failed((**gpuModule).verify()))
     return makeError("internal error: the generated GPU module does not "
                      "verify");
+  // The textual pipelines name codegen/cuda's own passes.
+  static std::once_flag registerOnce;
+  std::call_once(registerOnce, [] { registerMixQCUDAPasses(); });
   std::string errors;
   if (failed(runPipeline(
           **gpuModule, getPipeliningPipeline(options.pipelineStages), errors)))

@@ -75,4 +75,32 @@ def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
   ];
 }
 
+def MixQMagicIntToFloat : Pass<"mixq-magic-int-to-float"> {
+  let summary = "Small unsigned ints to float with the magic-number trick";
+  let description = [{
+    On NVIDIA GPUs an int -> float conversion (`cvt.rn.f32.u32`) issues at a
+    quarter of the FP32 rate, and a dequantizing GEMV converts every packed
+    code. A code known to be small converts exactly with integer and FP32
+    ops at full rate instead: OR it into the mantissa of a power of two
+    (0x4B000000 = 2^23 for f32, 0x6400 = 1024 for f16), reinterpret the bits
+    as a float and subtract the power of two. ptxas fuses the mask, shift
+    and OR that feed it into one `lop3`.
+
+    Rewritten: `arith.uitofp %x : i32 to f32` where `%x` is an `arith.andi`
+    with a constant mask below 2^23 (every code extraction of the packed
+    schemes), and `... : i32 to f16` where the mask is below 2^10. The result
+    is bit-identical (both sides are exact). Anything else is left alone.
+
+    ```mlir
+    %c = arith.andi %w, %c15 : i32
+    %f = arith.uitofp %c : i32 to f32
+    // becomes
+    %o = arith.ori %c, %c0x4B000000 : i32
+    %b = arith.bitcast %o : i32 to f32
+    %f = arith.subf %b, %cst_2p23 : f32
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // MIXQ_CODEGEN_CUDA_CUDAPASSES_TD
