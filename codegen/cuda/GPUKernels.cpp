@@ -597,8 +597,38 @@ struct MatmulTiling {
   SmallVector<StagedComponent> staged;
 };
 
-/// The column-tiled components of the weight: the scheme's that say so, or
-/// the plain matrix itself.
+/// A reader that records which components a scheme's dequantization loads.
+class RecordingReader : public ComponentReader {
+public:
+  using ComponentReader::ComponentReader;
+  Value load(OpBuilder &builder, Location loc, unsigned index,
+             ValueRange indices) const override {
+    read.insert(index);
+    return ComponentReader::load(builder, loc, index, indices);
+  }
+  mutable llvm::SmallDenseSet<unsigned> read;
+};
+
+/// The components the scheme's dequantization tile actually reads (e.g. a
+/// `bitplane` of width k reads only the top k planes), found by building one
+/// tile into a scratch block that is thrown away.
+llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
+                                                int64_t tileCols) {
+  MLIRContext *ctx = ops.input.getContext();
+  auto scratch = std::make_unique<Block>();
+  OpBuilder b(ctx); // the block has no region to take the context from
+  b.setInsertionPointToStart(scratch.get());
+  Location loc = UnknownLoc::get(ctx);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  RecordingReader reader(ops.components);
+  (void)ops.scheme.buildDequantTile(b, loc, reader, {ops.rows, ops.cols}, zero,
+                                    zero, tileCols, ops.elementType);
+  scratch->dropAllReferences();
+  return reader.read;
+}
+
+/// The column-tiled components of the weight the dequantization reads: the
+/// scheme's that say so, or the plain matrix itself.
 SmallVector<std::pair<unsigned, ComponentSpec>>
 getColumnTiledComponents(const MatmulOperands &ops) {
   SmallVector<std::pair<unsigned, ComponentSpec>> tiled;
@@ -609,9 +639,11 @@ getColumnTiledComponents(const MatmulOperands &ops) {
     tiled.push_back({0, plain});
     return tiled;
   }
+  llvm::SmallDenseSet<unsigned> read = getReadComponents(ops, 1);
   for (auto [index, component] :
        llvm::enumerate(ops.scheme.getComponents({ops.rows, ops.cols})))
-    if (component.columnTiled && component.shape.size() == 2)
+    if (component.columnTiled && component.shape.size() == 2 &&
+        read.contains(index))
       tiled.push_back({unsigned(index), component});
   return tiled;
 }

@@ -260,3 +260,21 @@ func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq
   %0 = mixq.quantize_act %x, %w bits = 8 : tensor<?x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x128xf16>
   return %0 : tensor<?x128xf16>
 }
+
+// -----
+
+// Only the components the dequantization reads are staged: a bitplane of
+// width 3 (parent 4) reads three of its four planes, so three shared tiles
+// of one word per lane, and one plane argument is never loaded.
+
+// CHECK-LABEL: gpu.func @k_bitplane_width(
+// CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %[[P0:.*]]: memref<2x2xi32>, %[[P1:.*]]: memref<2x2xi32>, %[[P2:.*]]: memref<2x2xi32>, %[[P3:.*]]: memref<2x2xi32>,
+// CHECK-COUNT-3: memref.alloc() : memref<4x32xi32, #gpu.address_space<workgroup>>
+// CHECK-NOT:     memref.alloc()
+// CHECK:         scf.for
+// CHECK-COUNT-3:   vector.load %{{.*}} : memref<2x2xi32>, vector<1xi32>
+// CHECK-NOT:       vector.load
+func.func private @k_bitplane_width(%x: tensor<1x64xf16>, %w: !mixq.qtensor<2x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>>) -> tensor<1x2xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x64xf16>, !mixq.qtensor<2x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>> -> tensor<1x2xf16>
+  return %0 : tensor<1x2xf16>
+}
