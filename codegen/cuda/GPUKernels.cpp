@@ -12,6 +12,7 @@
 #include "passes/LLMFormulas.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -592,10 +593,21 @@ struct StagedComponent {
 };
 
 /// The matmul's dequantization tile and what it stages per step.
+/// A small per-row component (a LUT, the row's scales) the warp copies into
+/// shared memory once, before its K loop.
+struct ResidentComponent {
+  unsigned index = 0;
+  Value tile; ///< memref<warps x X>, shared
+};
+
 struct MatmulTiling {
   int64_t tileCols = 1;
   SmallVector<StagedComponent> staged;
+  SmallVector<ResidentComponent> resident;
 };
+
+/// Per-row components up to this size stay in shared memory for the loop.
+constexpr int64_t kMaxResidentRowBytes = 256;
 
 /// A reader that records which components a scheme's dequantization loads.
 class RecordingReader : public ComponentReader {
@@ -686,13 +698,18 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
 class StagedReader : public ComponentReader {
 public:
   StagedReader(ValueRange components, KernelBuilder &kb,
-               ArrayRef<StagedComponent> staged, Value warp, Value lane,
-               Value col, int64_t cols)
-      : ComponentReader(components), kb(kb), staged(staged), warp(warp),
-        lane(lane), col(col), cols(cols) {}
+               const MatmulTiling &tiling, Value warp, Value lane, Value col,
+               int64_t cols)
+      : ComponentReader(components), kb(kb), staged(tiling.staged),
+        resident(tiling.resident), warp(warp), lane(lane), col(col),
+        cols(cols) {}
 
   Value load(OpBuilder &builder, Location loc, unsigned index,
              ValueRange indices) const override {
+    for (const ResidentComponent &component : resident)
+      if (component.index == index)
+        return memref::LoadOp::create(builder, loc, component.tile,
+                                      ValueRange{warp, indices[1]});
     for (const StagedComponent &component : staged) {
       if (component.index != index)
         continue;
@@ -715,6 +732,7 @@ public:
 private:
   KernelBuilder &kb;
   ArrayRef<StagedComponent> staged;
+  ArrayRef<ResidentComponent> resident;
   Value warp, lane, col;
   int64_t cols;
 };
@@ -734,6 +752,56 @@ void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
                         element, MemRefLayoutAttrInterface{}, space);
     component.tile = memref::AllocOp::create(kb.b, kb.loc, type);
   }
+}
+
+/// Picks the small per-row components the dequantization reads (not staged
+/// ones) and gives each a shared tile: a LUT or the row's group scales is
+/// then read from shared memory in the loop instead of through L1.
+void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
+                           MatmulTiling &tiling) {
+  if (!ops.scheme)
+    return;
+  llvm::SmallDenseSet<unsigned> read = getReadComponents(ops, 1);
+  auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
+                                          gpu::AddressSpace::Workgroup);
+  for (auto [index, value] : llvm::enumerate(ops.components)) {
+    auto type = cast<MemRefType>(value.getType());
+    bool staged = llvm::any_of(tiling.staged, [&](const StagedComponent &c) {
+      return c.index == index;
+    });
+    if (staged || !read.contains(index) || type.getRank() != 2 ||
+        type.getDimSize(0) != ops.rows ||
+        type.getDimSize(1) * type.getElementTypeBitWidth() / 8 >
+            kMaxResidentRowBytes)
+      continue;
+    auto tileType = MemRefType::get({kMatmulWarps, type.getDimSize(1)},
+                                    type.getElementType(),
+                                    MemRefLayoutAttrInterface{}, space);
+    tiling.resident.push_back(
+        {unsigned(index), kb.func.addWorkgroupAttribution(tileType, kb.loc)});
+  }
+}
+
+/// The warp copies its row of every resident component, then synchronizes
+/// its lanes (bar.warp.sync: the warp may be alone in this branch).
+void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
+                      ArrayRef<ResidentComponent> resident, Value row,
+                      Value warp, Value lane) {
+  if (resident.empty())
+    return;
+  for (const ResidentComponent &component : resident) {
+    Value global = ops.components[component.index];
+    int64_t size = cast<MemRefType>(global.getType()).getDimSize(1);
+    kb.loop(lane, kb.index(size), kb.index(kWarpSize), [&](Value i) {
+      Value value =
+          memref::LoadOp::create(kb.b, kb.loc, global, ValueRange{row, i});
+      memref::StoreOp::create(kb.b, kb.loc, value, component.tile,
+                              ValueRange{warp, i});
+    });
+  }
+  Value allLanes =
+      arith::ConstantIntOp::create(kb.b, kb.loc, kb.b.getI32Type(), -1);
+  NVVM::SyncWarpOp::create(kb.b, kb.loc, allLanes);
 }
 
 /// The lane's slice of each staged component for this step: one vector copy
@@ -776,6 +844,7 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   MatmulTiling tiling = chooseTiling(ops, tokensPerBlock == 1 ? 32 : 8);
   int64_t tileCols = tiling.tileCols;
   allocateStagingTiles(kb, ops, tiling);
+  allocateResidentTiles(kb, ops, tiling);
   Value tid = kb.threadId();
   Value warp = kb.divU(tid, kb.index(kWarpSize));
   Value lane = kb.remU(tid, kb.index(kWarpSize));
@@ -793,28 +862,28 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
     xRows.push_back(kb.minU(kb.add(firstToken, kb.index(t)), lastToken));
 
   kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, outRow, kb.index(n)), [&] {
+    loadResidentRows(kb, ops, tiling.resident, outRow, warp, lane);
     SmallVector<Value> inits(tokensPerBlock, kb.f32(0.0f));
-    SmallVector<Value> accs =
-        kb.loop(kb.mul(lane, kb.index(tileCols)), kb.index(k),
-                kb.index(kWarpSize * tileCols), inits,
-                [&](Value col, ValueRange partial) {
-                  // Lanes only read back their own slice of the staged tiles,
-                  // so no barrier is needed (nor allowed: rows past N skip the
-                  // loop).
-                  StagedReader reader(ops.components, kb, tiling.staged, warp,
-                                      lane, col, k);
-                  stageStep(kb, ops, reader, tiling.staged, outRow, warp, lane);
-                  SmallVector<Value> w =
-                      buildWeightTile(kb, ops, reader, outRow, col, tileCols);
-                  SmallVector<Value> next(partial.begin(), partial.end());
-                  for (int64_t t = 0; t < tokensPerBlock; ++t)
-                    for (int64_t j = 0; j < tileCols; ++j) {
-                      Value x = kb.loadF32(
-                          ops.input, {xRows[t], kb.add(col, kb.index(j))});
-                      next[t] = math::FmaOp::create(b, loc, x, w[j], next[t]);
-                    }
-                  return next;
-                });
+    SmallVector<Value> accs = kb.loop(
+        kb.mul(lane, kb.index(tileCols)), kb.index(k),
+        kb.index(kWarpSize * tileCols), inits,
+        [&](Value col, ValueRange partial) {
+          // Lanes only read back their own slice of the staged tiles,
+          // so no barrier is needed (nor allowed: rows past N skip the
+          // loop).
+          StagedReader reader(ops.components, kb, tiling, warp, lane, col, k);
+          stageStep(kb, ops, reader, tiling.staged, outRow, warp, lane);
+          SmallVector<Value> w =
+              buildWeightTile(kb, ops, reader, outRow, col, tileCols);
+          SmallVector<Value> next(partial.begin(), partial.end());
+          for (int64_t t = 0; t < tokensPerBlock; ++t)
+            for (int64_t j = 0; j < tileCols; ++j) {
+              Value x =
+                  kb.loadF32(ops.input, {xRows[t], kb.add(col, kb.index(j))});
+              next[t] = math::FmaOp::create(b, loc, x, w[j], next[t]);
+            }
+          return next;
+        });
     for (int64_t t = 0; t < tokensPerBlock; ++t) {
       Value total = kb.warpReduce(Reduction::Sum, accs[t]);
       Value token = kb.add(firstToken, kb.index(t));

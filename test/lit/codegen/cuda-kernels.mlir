@@ -146,22 +146,30 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // [ceil(N / 4), S]). The codes are column-tiled: each lane copies its 16-byte
 // slice (32 weights) of every step global -> shared (a vector.load/store pair
 // that --mixq-pipeline-async-copies turns into cp.async) and the scheme's
-// dequantization reads the words back from shared memory; scales and zeros
-// come from global memory. fma in f32, a shuffle reduction, and the product
-// is rounded before the residual is added.
+// dequantization reads the words back from shared memory. The row's scales
+// and zeros are small: the warp copies them into shared memory once, before
+// the loop (bar.warp.sync: the warp may be alone in its branch). fma in f32,
+// a shuffle reduction, and the product is rounded before the residual is
+// added.
 
 // CHECK-LABEL: gpu.func @k_mm(
 // CHECK-SAME:    %[[X:.*]]: memref<1x64xf32>, %[[CODES:.*]]: memref<6x8xi32>, %[[SCALES:.*]]: memref<6x2xf16>, %[[ZEROS:.*]]: memref<6x2xf16>, %[[RES:.*]]: memref<1x6xf32>, %[[OUT:.*]]: memref<1x6xf32>, %{{.*}}: i64)
+// CHECK-SAME:    workgroup(%[[RS:.*]] : memref<4x2xf16, #gpu.address_space<workgroup>>, %[[RZ:.*]] : memref<4x2xf16, #gpu.address_space<workgroup>>)
 // CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
 // CHECK:         %[[TILE:.*]] = memref.alloc() : memref<4x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         scf.if
+// CHECK:           memref.load %[[SCALES]]
+// CHECK:           memref.store %{{.*}}, %[[RS]]
+// CHECK:           memref.load %[[ZEROS]]
+// CHECK:           memref.store %{{.*}}, %[[RZ]]
+// CHECK:           nvvm.bar.warp.sync
 // CHECK:           scf.for %{{.*}} = %{{.*}} to %c64 step %c1024 iter_args
 // CHECK:             %[[SLICE:.*]] = vector.load %[[CODES]][%{{.*}}, %{{.*}}] : memref<6x8xi32>, vector<4xi32>
 // CHECK:             vector.store %[[SLICE]], %[[TILE]][%{{.*}}, %{{.*}}] : memref<4x128xi32, #gpu.address_space<workgroup>>, vector<4xi32>
 // CHECK:             memref.load %[[TILE]]
 // CHECK:             arith.shrui
-// CHECK:             memref.load %[[SCALES]]
-// CHECK:             memref.load %[[ZEROS]]
+// CHECK:             memref.load %[[RS]]
+// CHECK:             memref.load %[[RZ]]
 // CHECK-COUNT-32:    math.fma
 // CHECK:           gpu.shuffle  xor
 // CHECK:           scf.if
@@ -210,10 +218,17 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 
 // Every scheme goes through the same generator: its components become the
 // kernel's arguments in storage order and its buildDequantTile is inlined.
+// Small per-row components the dequantization reads (the lut's codebook;
+// here also the short rows of 3-bit codes, which cannot be staged in 4, 8 or
+// 16 bytes per lane) are copied into shared memory once per warp.
 
 // CHECK-LABEL: gpu.func @k_lut(
 // CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<4x6xi32>, %{{.*}}: memref<4x8xf16>, %{{.*}}: memref<1x4xf16>
-// CHECK:         math.fma
+// CHECK-SAME:    workgroup(%{{.*}} : memref<4x6xi32, #gpu.address_space<workgroup>>, %[[LUT:.*]] : memref<4x8xf16, #gpu.address_space<workgroup>>)
+// CHECK:         nvvm.bar.warp.sync
+// CHECK:         scf.for
+// CHECK:           memref.load %[[LUT]]
+// CHECK:           math.fma
 // CHECK-LABEL: gpu.func @k_mixed(
 // CHECK-SAME:    %{{.*}}: memref<1x128xf16>, %{{.*}}: memref<2x8xi32>, %{{.*}}: memref<1x4xi32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xi8>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x1x2xf16>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<1xi16>, %{{.*}}: memref<1xf16>, %{{.*}}: memref<1x2xf16>
 // CHECK:         math.fma
