@@ -2,7 +2,7 @@
 # MLIR or LLVM (DESIGN.md §5: runtime-only builds on GPU machines have
 # neither). Checks the sources' includes and the binaries' shared libraries.
 #   -DSOURCE_DIR=<repo>/runtime -DBINARIES="mixq-run;mixq-inspect"
-file(GLOB sources ${SOURCE_DIR}/*.h ${SOURCE_DIR}/*.cpp)
+file(GLOB_RECURSE sources ${SOURCE_DIR}/*.h ${SOURCE_DIR}/*.cpp ${SOURCE_DIR}/*.def)
 foreach(source ${sources})
   file(STRINGS ${source} includes REGEX "^#include [<\"](mlir|llvm|llvm-c)/")
   if(includes)

@@ -28,7 +28,7 @@ echo "=== mixq-synth: the '$preset' preset ==="
 
 echo "=== mixq-compile: --scheme=$scheme (and fp32 for comparison) ==="
 "$bin/mixq-compile" "$out/$preset.gguf" --scheme="$scheme" \
-  --overrides="$overrides" --report -o "$out/$preset-mixed.mixq" |
+  --overrides="$overrides" --report --target=all -o "$out/$preset-mixed.mixq" |
   tail -n 1
 "$bin/mixq-compile" "$out/$preset.gguf" --scheme=fp32 \
   -o "$out/$preset-fp32.mixq" >/dev/null

@@ -6,14 +6,17 @@
 //          [--reference PKG2]
 //
 // Streams the generated text (or ids) on stdout as it is made and reports
-// prefill and decode speed on stderr. With --reference, a second package
-// (e.g. the fp32 compile) runs the same tokens in lockstep and the maximum
-// logit difference and mean KL divergence are reported.
+// prefill and decode speed on stderr. Runs on the GPU (CUDAExecutor) when
+// the NVIDIA driver loads and the package has CUDA kernels, else on the CPU.
+// With --reference, a second package (e.g. the fp32 compile) runs the same
+// tokens in lockstep and the maximum logit difference and mean KL divergence
+// are reported.
 //===----------------------------------------------------------------------===//
 #include "runtime/CPUExecutor.h"
 #include "runtime/Package.h"
 #include "runtime/Sampler.h"
 #include "runtime/Tokenizer.h"
+#include "runtime/cuda/CUDAExecutor.h"
 
 #include <algorithm>
 #include <chrono>
@@ -21,7 +24,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <dlfcn.h>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -50,10 +52,13 @@ generation:
 output:
   --print-ids         print token ids (space separated) instead of text
   --tokenizer FILE    a llama2.c tokenizer.bin to use instead of the package's
-  --reference PKG2    run PKG2 on the same tokens and report the max logit
-                      difference and the mean KL(PKG2 || PKG) per position
+  --reference PKG2    run PKG2 (on the CPU) on the same tokens and report the
+                      max logit difference and the mean KL(PKG2 || PKG) per
+                      position
 device:
   --device D          auto (default: CUDA if usable, else the CPU), cpu, cuda
+                      (MIXQ_CUDA_SYNC=1: synchronize after every kernel, so
+                      that a GPU fault names its kernel)
   -h, --help          this text
 )";
 
@@ -139,18 +144,92 @@ Options parseArguments(int argc, char **argv) {
   return o;
 }
 
-/// Whether the NVIDIA driver can be loaded at all (the runtime dlopens it).
-std::optional<std::string> cudaUnavailableReason(const Package &package) {
-  void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!driver)
-    return std::string("no NVIDIA driver (libcuda.so.1 cannot be loaded)");
-  dlclose(driver);
+/// The executor mixq-run drives: CPUExecutor or CUDAExecutor, which share
+/// an interface but no base class (the runtime keeps them independent).
+class Model {
+public:
+  virtual ~Model() = default;
+  virtual Expected<const float *> prefill(const std::vector<int32_t> &t) = 0;
+  virtual Expected<const float *> decode(int32_t token) = 0;
+  virtual int64_t position() const = 0;
+  virtual int64_t contextLength() const = 0;
+  virtual int64_t vocabSize() const = 0;
+};
+
+template <typename Executor> class ExecutorModel : public Model {
+public:
+  explicit ExecutorModel(std::unique_ptr<Executor> e) : e_(std::move(e)) {}
+  Expected<const float *> prefill(const std::vector<int32_t> &t) override {
+    return e_->prefill(t);
+  }
+  Expected<const float *> decode(int32_t token) override {
+    return e_->decode(token);
+  }
+  int64_t position() const override { return e_->position(); }
+  int64_t contextLength() const override { return e_->contextLength(); }
+  int64_t vocabSize() const override { return e_->vocabSize(); }
+
+private:
+  std::unique_ptr<Executor> e_;
+};
+
+/// The CUDA executor for `package`, or null with `why` set: no driver, no
+/// CUDA kernels in the package, or the executor's own error (chip, memory,
+/// JIT...).
+std::unique_ptr<Model> openCUDA(const Package &package, std::string &why) {
+  auto driver = cuda::loadCUDADriver();
+  if (!driver) {
+    why = driver.message();
+    return nullptr;
+  }
   if (!package.manifest()
            .value("targets", nlohmann::json::object())
-           .contains("cuda"))
-    return std::string("the package has no CUDA kernels (this mixq build "
-                       "compiles for the CPU only)");
-  return std::nullopt;
+           .contains("cuda")) {
+    why = "the package has no CUDA kernels (compile it with --target=cuda "
+          "or --target=all)";
+    return nullptr;
+  }
+  CUDAExecutorOptions options;
+  const char *sync = std::getenv("MIXQ_CUDA_SYNC");
+  options.synchronizeEveryStep = sync && std::string(sync) != "0";
+  auto executor = CUDAExecutor::create(package, **driver, options);
+  if (!executor) {
+    why = executor.message();
+    return nullptr;
+  }
+  std::fprintf(stderr, "mixq-run: cuda: %s, %s PTX, %s of device memory%s\n",
+               (*executor)->deviceName().c_str(), (*executor)->chip().c_str(),
+               formatByteSize((*executor)->deviceBytes()).c_str(),
+               options.synchronizeEveryStep
+                   ? " (MIXQ_CUDA_SYNC: synchronizing after every kernel)"
+                   : "");
+  return std::make_unique<ExecutorModel<CUDAExecutor>>(executor.take());
+}
+
+std::unique_ptr<Model> openCPU(const Package &package) {
+  auto executor = CPUExecutor::create(package);
+  if (!executor)
+    die(executor.message());
+  return std::make_unique<ExecutorModel<CPUExecutor>>(executor.take());
+}
+
+/// --device: cuda, or auto with a CUDA executor when one can be made (else
+/// a note and the CPU), or cpu. `device` is set to the one chosen.
+std::unique_ptr<Model> openModel(const Options &o, const Package &package,
+                                 std::string &device) {
+  if (o.device != "cpu") {
+    std::string why;
+    if (std::unique_ptr<Model> model = openCUDA(package, why)) {
+      device = "cuda";
+      return model;
+    }
+    if (o.device == "cuda")
+      die("--device cuda: " + why);
+    std::fprintf(stderr, "mixq-run: note: running on the CPU: %s\n",
+                 why.c_str());
+  }
+  device = "cpu";
+  return openCPU(package);
 }
 
 std::vector<int32_t> parseTokenIds(const std::string &text) {
@@ -254,18 +333,9 @@ int main(int argc, char **argv) {
   if (!package)
     die(package.message());
 
-  if (o.device != "cpu") {
-    std::optional<std::string> why = cudaUnavailableReason(*package);
-    if (why && o.device == "cuda")
-      die("--device cuda: " + *why);
-    if (why)
-      std::fprintf(stderr, "mixq-run: note: running on the CPU: %s\n",
-                   why->c_str());
-  }
-  auto executor = CPUExecutor::create(*package);
-  if (!executor)
-    die(executor.message());
-  CPUExecutor &model = **executor;
+  std::string device;
+  std::unique_ptr<Model> modelPtr = openModel(o, *package, device);
+  Model &model = *modelPtr;
 
   std::optional<Package> refPackage;
   std::unique_ptr<CPUExecutor> reference;
@@ -380,9 +450,9 @@ int main(int argc, char **argv) {
 
   int64_t decoded = generated > 0 ? generated - 1 : 0;
   std::fprintf(stderr,
-               "mixq-run: cpu: prefill %zu tokens in %.3f s (%.1f tok/s), "
+               "mixq-run: %s: prefill %zu tokens in %.3f s (%.1f tok/s), "
                "decode %lld tokens in %.3f s (%.1f tok/s)\n",
-               prompt.size(), prefillSeconds,
+               device.c_str(), prompt.size(), prefillSeconds,
                prompt.size() / std::max(prefillSeconds, 1e-9),
                (long long)decoded, decodeSeconds,
                decoded / std::max(decodeSeconds, 1e-9));

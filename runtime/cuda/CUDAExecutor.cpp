@@ -1,0 +1,628 @@
+//===- CUDAExecutor.cpp - run a package's host plan on an NVIDIA GPU ------===//
+#include "runtime/cuda/CUDAExecutor.h"
+
+#include "runtime/Plan.h"
+#include "runtime/cuda/CUDALaunch.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+namespace mixq::runtime {
+
+using namespace cuda;
+
+namespace {
+
+/// Bytes of each JIT log buffer (the driver truncates longer logs).
+constexpr size_t kJitLogBytes = 64 * 1024;
+
+/// One step of a plan, ready to launch.
+struct Launch {
+  const KernelLaunchSpec *spec = nullptr;
+  CUfunction function = nullptr;
+  StepParams params;
+};
+
+} // namespace
+
+struct CUDAExecutor::State {
+  State(const CUDADriverAPI &driver, const CUDAExecutorOptions &options)
+      : cu(driver), options(options) {}
+  ~State();
+
+  /// `what` failed with `result` (success passes through).
+  Status check(CUresult result, const std::string &what) const {
+    if (result == CUDA_SUCCESS)
+      return Status::success();
+    return makeError(what, ": ", errorText(cu, result));
+  }
+
+  const CUDADriverAPI &cu;
+  CUDAExecutorOptions options;
+  std::string path; ///< the package, for messages
+  CUDATarget target;
+  PackagePlans plans; ///< weight views are not used after create()
+  DeviceLayout layout;
+
+  CUdevice device = 0;
+  CUcontext context = nullptr;
+  CUstream stream = nullptr;
+  CUmodule module = nullptr;
+  CUdeviceptr arena = 0;
+  void *tokensHost = nullptr;
+  void *logitsHost = nullptr;
+  std::string deviceName, chip, jitLog;
+
+  std::vector<Launch> prefill, decode;
+  CUgraph graph = nullptr;
+  CUgraphExec graphExec = nullptr;
+  std::vector<CUgraphNode> nodes;
+  std::unique_ptr<GraphParamTracker> tracker;
+};
+
+CUDAExecutor::State::~State() {
+  if (!context)
+    return;
+  // Teardown errors are not actionable; every handle is released anyway.
+  (void)cu.cuCtxSetCurrent(context);
+  if (stream)
+    (void)cu.cuStreamSynchronize(stream);
+  if (graphExec)
+    (void)cu.cuGraphExecDestroy(graphExec);
+  if (graph)
+    (void)cu.cuGraphDestroy(graph);
+  if (module)
+    (void)cu.cuModuleUnload(module);
+  if (arena)
+    (void)cu.cuMemFree(arena);
+  for (void *host : {tokensHost, logitsHost})
+    if (host)
+      (void)cu.cuMemFreeHost(host);
+  if (stream)
+    (void)cu.cuStreamDestroy(stream);
+  (void)cu.cuDevicePrimaryCtxRelease(device);
+}
+
+namespace {
+
+using State = CUDAExecutor::State;
+
+Status initDevice(State &s) {
+  const CUDADriverAPI &cu = s.cu;
+  if (Status st = s.check(cu.cuInit(0), "no usable NVIDIA GPU (cuInit)"); !st)
+    return st;
+  int count = 0;
+  if (Status st = s.check(cu.cuDeviceGetCount(&count), "cuDeviceGetCount"); !st)
+    return st;
+  if (count == 0)
+    return makeError("the NVIDIA driver sees no CUDA device");
+  if (s.options.device < 0 || s.options.device >= count)
+    return makeError("no CUDA device ", s.options.device, " (the driver sees ",
+                     count, ")");
+  if (Status st =
+          s.check(cu.cuDeviceGet(&s.device, s.options.device), "cuDeviceGet");
+      !st)
+    return st;
+  char name[256] = {};
+  if (Status st = s.check(cu.cuDeviceGetName(name, sizeof(name) - 1, s.device),
+                          "cuDeviceGetName");
+      !st)
+    return st;
+  s.deviceName = name;
+  return Status::success();
+}
+
+Status selectChip(State &s) {
+  int major = 0, minor = 0;
+  const CUDADriverAPI &cu = s.cu;
+  if (Status st = s.check(
+          cu.cuDeviceGetAttribute(
+              &major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, s.device),
+          "cuDeviceGetAttribute");
+      !st)
+    return st;
+  if (Status st = s.check(
+          cu.cuDeviceGetAttribute(
+              &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, s.device),
+          "cuDeviceGetAttribute");
+      !st)
+    return st;
+  auto chip = selectPTXChip(s.target.ptx, major, minor, s.deviceName);
+  if (!chip)
+    return makeError(s.path, ": ", chip.message());
+  s.chip = *chip;
+  return Status::success();
+}
+
+Status openContext(State &s) {
+  const CUDADriverAPI &cu = s.cu;
+  CUcontext context = nullptr;
+  if (Status st = s.check(cu.cuDevicePrimaryCtxRetain(&context, s.device),
+                          "cuDevicePrimaryCtxRetain");
+      !st)
+    return st;
+  s.context = context; // from now on ~State releases it
+  if (Status st = s.check(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent"); !st)
+    return st;
+  return s.check(cu.cuStreamCreate(&s.stream, CU_STREAM_NON_BLOCKING),
+                 "cuStreamCreate");
+}
+
+/// The text of a JIT log buffer, of which the driver wrote `written` bytes.
+std::string logText(const std::vector<char> &buffer, void *written) {
+  size_t n =
+      std::min(size_t(reinterpret_cast<uintptr_t>(written)), buffer.size());
+  std::string text(buffer.data(), strnlen(buffer.data(), n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\0'))
+    text.pop_back();
+  return text;
+}
+
+Status loadModule(State &s, const Package &package) {
+  const std::string &blobName = s.target.ptx.at(s.chip);
+  auto blob = package.blob(blobName);
+  if (!blob)
+    return blob.status();
+  // The driver reads PTX as a NUL-terminated string; the blob is not.
+  std::string ptx(reinterpret_cast<const char *>(blob->data), blob->size);
+  std::vector<char> info(kJitLogBytes, 0), error(kJitLogBytes, 0);
+  CUjit_option options[] = {
+      CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+      CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+      CU_JIT_LOG_VERBOSE};
+  void *values[] = {info.data(), reinterpret_cast<void *>(info.size() - 1),
+                    error.data(), reinterpret_cast<void *>(error.size() - 1),
+                    reinterpret_cast<void *>(uintptr_t(1))};
+  CUresult result =
+      s.cu.cuModuleLoadDataEx(&s.module, ptx.c_str(), 5, options, values);
+  s.jitLog = logText(info, values[1]);
+  if (result == CUDA_SUCCESS)
+    return Status::success();
+  s.module = nullptr;
+  std::string log = logText(error, values[3]);
+  return makeError(s.path, ": the CUDA driver could not compile ", blobName,
+                   " for ", s.chip, " (", s.deviceName,
+                   "): ", errorText(s.cu, result), "\nJIT log:\n",
+                   log.empty() ? "(empty)" : log);
+}
+
+/// The functions of every kernel the plans use, and each plan's launches
+/// (parameters bound later, once memory exists).
+Status resolveKernels(State &s) {
+  std::map<std::string, CUfunction> functions;
+  for (auto [plan, launches] : {std::pair{&s.plans.prefill, &s.prefill},
+                                std::pair{&s.plans.decode, &s.decode}}) {
+    for (const PlanStep &step : plan->steps) {
+      const KernelLaunchSpec &spec = s.target.kernels.at(step.kernel);
+      auto [it, inserted] = functions.emplace(spec.name, nullptr);
+      if (inserted) {
+        CUresult result =
+            s.cu.cuModuleGetFunction(&it->second, s.module, spec.entry.c_str());
+        if (result != CUDA_SUCCESS)
+          return makeError(s.path, ": PTX entry '", spec.entry, "' of kernel '",
+                           spec.name, "' is not in ", s.target.ptx.at(s.chip),
+                           ": ", errorText(s.cu, result));
+      }
+      launches->push_back({&spec, it->second, {}});
+    }
+  }
+  return Status::success();
+}
+
+Status allocate(State &s) {
+  s.layout = planDeviceLayout(s.plans);
+  const DeviceLayout &l = s.layout;
+  size_t freeBytes = 0, totalBytes = 0;
+  if (Status st =
+          s.check(s.cu.cuMemGetInfo(&freeBytes, &totalBytes), "cuMemGetInfo");
+      !st)
+    return st;
+  auto tooLarge = [&]() {
+    return makeError(
+        "not enough device memory: the package needs ", formatGiB(l.totalBytes),
+        ", the device has ", formatGiB(freeBytes), " free (weights ",
+        formatGiB(l.weightBytes), ", KV caches ", formatGiB(l.cacheBytes),
+        ", activations ", formatGiB(l.bufferBytes), "; ", l.totalBytes, " of ",
+        uint64_t(freeBytes), " bytes; ", s.deviceName, ")");
+  };
+  if (l.totalBytes > freeBytes)
+    return tooLarge();
+  CUresult result = s.cu.cuMemAlloc(&s.arena, l.totalBytes);
+  if (result == CUDA_ERROR_OUT_OF_MEMORY) {
+    s.arena = 0;
+    return tooLarge();
+  }
+  if (Status st = s.check(result, "cuMemAlloc"); !st) {
+    s.arena = 0;
+    return st;
+  }
+  size_t tokenBytes = size_t(std::max<int64_t>(s.plans.contextLength, 1)) * 4;
+  if (Status st = s.check(s.cu.cuMemHostAlloc(&s.tokensHost, tokenBytes, 0),
+                          "cuMemHostAlloc");
+      !st)
+    return st;
+  return s.check(
+      s.cu.cuMemHostAlloc(&s.logitsHost, size_t(s.plans.vocabSize) * 4, 0),
+      "cuMemHostAlloc");
+}
+
+/// Two pinned buffers, freed after the stream has drained.
+struct Staging {
+  State &s;
+  void *buffers[2] = {nullptr, nullptr};
+  CUevent events[2] = {nullptr, nullptr};
+  bool pending[2] = {false, false};
+  ~Staging() {
+    (void)s.cu.cuStreamSynchronize(s.stream);
+    for (int k = 0; k < 2; ++k) {
+      if (buffers[k])
+        (void)s.cu.cuMemFreeHost(buffers[k]);
+      if (events[k])
+        (void)s.cu.cuEventDestroy(events[k]);
+    }
+  }
+};
+
+std::vector<UploadPiece> uploadPieces(const State &s) {
+  std::vector<UploadPiece> pieces;
+  std::map<std::string, bool> seen;
+  for (const ParsedPlan *plan : {&s.plans.prefill, &s.plans.decode})
+    for (const PlanStep &step : plan->steps)
+      for (const PlanBinding &b : step.args)
+        if (b.kind == PlanBinding::Weight && !seen[b.weightName]) {
+          seen[b.weightName] = true;
+          pieces.push_back({b.weight.data, b.weight.size,
+                            s.layout.weightOffsets.at(b.weightName)});
+        }
+  std::sort(pieces.begin(), pieces.end(),
+            [](const UploadPiece &a, const UploadPiece &b) {
+              return a.offset < b.offset;
+            });
+  return pieces;
+}
+
+/// Copies the weight region to the device chunk by chunk: while the DMA
+/// engine reads one staging buffer, the CPU fills the other from the mapped
+/// package (which also pages the file in).
+Status uploadWeights(State &s) {
+  uint64_t total = s.layout.weightBytes;
+  if (total == 0)
+    return Status::success();
+  const CUDADriverAPI &cu = s.cu;
+  std::vector<UploadPiece> pieces = uploadPieces(s);
+  uint64_t chunk = std::min<uint64_t>(
+      std::max<size_t>(s.options.stagingBytes, DeviceLayout::kAlignment),
+      total);
+  Staging staging{s};
+  for (int k = 0; k < 2; ++k) {
+    if (Status st = s.check(cu.cuMemHostAlloc(&staging.buffers[k], chunk,
+                                              kMemHostAllocWriteCombined),
+                            "cuMemHostAlloc (weight staging)");
+        !st)
+      return st;
+    if (Status st = s.check(
+            cu.cuEventCreate(&staging.events[k], CU_EVENT_DISABLE_TIMING),
+            "cuEventCreate");
+        !st)
+      return st;
+  }
+  int k = 0;
+  for (uint64_t begin = 0; begin < total; begin += chunk, k ^= 1) {
+    uint64_t n = std::min(chunk, total - begin);
+    if (staging.pending[k])
+      if (Status st = s.check(cu.cuEventSynchronize(staging.events[k]),
+                              "uploading the weights (cuEventSynchronize)");
+          !st)
+        return st;
+    fillUploadChunk(pieces, begin, n,
+                    static_cast<uint8_t *>(staging.buffers[k]));
+    if (Status st =
+            s.check(cu.cuMemcpyHtoDAsync(s.arena + begin, staging.buffers[k], n,
+                                         s.stream),
+                    "uploading the weights (cuMemcpyHtoDAsync)");
+        !st)
+      return st;
+    if (Status st = s.check(cu.cuEventRecord(staging.events[k], s.stream),
+                            "cuEventRecord");
+        !st)
+      return st;
+    staging.pending[k] = true;
+  }
+  return s.check(cu.cuStreamSynchronize(s.stream),
+                 "uploading the weights (cuStreamSynchronize)");
+}
+
+/// Zeroes the caches (and the buffers, so that nothing ever reads stale
+/// bytes), uploads the weights.
+Status fillDevice(State &s) {
+  const DeviceLayout &l = s.layout;
+  if (Status st =
+          s.check(s.cu.cuMemsetD8Async(s.arena + l.weightBytes, 0,
+                                       l.totalBytes - l.weightBytes, s.stream),
+                  "zeroing the KV caches (cuMemsetD8Async)");
+      !st)
+    return st;
+  return uploadWeights(s);
+}
+
+Status bindLaunches(State &s) {
+  DeviceBindings device;
+  for (const auto &[name, offset] : s.layout.weightOffsets)
+    device.weights[name] = s.arena + offset;
+  for (uint64_t offset : s.layout.cacheOffsets)
+    device.caches.push_back(s.arena + offset);
+  device.tokens = s.arena + s.layout.tokensOffset;
+  for (auto [plan, launches, offsets] :
+       {std::tuple{&s.plans.prefill, &s.prefill,
+                   &s.layout.prefillBufferOffsets},
+        std::tuple{&s.plans.decode, &s.decode,
+                   &s.layout.decodeBufferOffsets}}) {
+    device.buffers.clear();
+    for (uint64_t offset : *offsets)
+      device.buffers.push_back(s.arena + offset);
+    for (size_t i = 0; i < plan->steps.size(); ++i) {
+      auto params = bindStepParams(plan->steps[i], device);
+      if (!params)
+        return params.status();
+      (*launches)[i].params = params.take();
+    }
+  }
+  return Status::success();
+}
+
+/// "decode step 7 (kernel decode_k18_attention)", plus the PTX entry when
+/// it is named differently.
+std::string stepName(const std::string &plan, size_t index,
+                     const KernelLaunchSpec &spec) {
+  std::string text =
+      plan + " step " + std::to_string(index) + " (kernel " + spec.name;
+  if (spec.entry != spec.name)
+    text += ", PTX entry " + spec.entry;
+  return text + ")";
+}
+
+CUDA_KERNEL_NODE_PARAMS nodeParams(const Launch &launch,
+                                   const std::array<unsigned, 3> &grid,
+                                   void **kernelParams) {
+  CUDA_KERNEL_NODE_PARAMS p{};
+  p.func = launch.function;
+  p.gridDimX = grid[0];
+  p.gridDimY = grid[1];
+  p.gridDimZ = grid[2];
+  p.blockDimX = unsigned(launch.spec->block[0]);
+  p.blockDimY = unsigned(launch.spec->block[1]);
+  p.blockDimZ = unsigned(launch.spec->block[2]);
+  p.sharedMemBytes = 0; // static shared memory only (kernel ABI)
+  p.kernelParams = kernelParams;
+  return p;
+}
+
+int64_t decodeTokens(const State &s) {
+  return s.plans.decode.staticTokens > 0 ? s.plans.decode.staticTokens : 1;
+}
+
+/// The decode plan as one graph of kernel nodes, each depending on the
+/// previous. Built node by node rather than by stream capture so that the
+/// node handles, which the per-position updates need, are known without
+/// recovering the capture order.
+Status buildDecodeGraph(State &s) {
+  const CUDADriverAPI &cu = s.cu;
+  if (Status st = s.check(cu.cuGraphCreate(&s.graph, 0), "cuGraphCreate"); !st)
+    return st;
+  std::vector<StepParams> params;
+  int64_t tokens = decodeTokens(s);
+  for (size_t i = 0; i < s.decode.size(); ++i) {
+    Launch &launch = s.decode[i];
+    params.push_back(launch.params);
+    params.back().set(0, tokens);
+    auto grid = gridFor(*launch.spec, tokens);
+    if (!grid)
+      return grid.status();
+    std::vector<void *> pointers = params.back().pointers();
+    CUDA_KERNEL_NODE_PARAMS p = nodeParams(launch, *grid, pointers.data());
+    CUgraphNode node = nullptr;
+    CUgraphNode *previous = s.nodes.empty() ? nullptr : &s.nodes.back();
+    if (Status st = s.check(cu.cuGraphAddKernelNode(&node, s.graph, previous,
+                                                    previous ? 1 : 0, &p),
+                            "building the decode graph: " +
+                                stepName("decode", i, *launch.spec) +
+                                ": cuGraphAddKernelNode");
+        !st)
+      return st;
+    s.nodes.push_back(node);
+  }
+  if (Status st = s.check(cu.cuGraphInstantiate(&s.graphExec, s.graph, 0),
+                          "instantiating the decode graph");
+      !st)
+    return st;
+  s.tracker = std::make_unique<GraphParamTracker>(std::move(params), 0);
+  return Status::success();
+}
+
+/// Host-side checks the parser cannot make: the logits are one static row,
+/// every grid is valid for the largest and the smallest call.
+Status validatePlans(const State &s) {
+  for (auto [plan, maxTokens] :
+       {std::pair{&s.plans.prefill, s.plans.contextLength},
+        std::pair{&s.plans.decode, decodeTokens(s)}}) {
+    const SymbolicShape &logits = plan->bufferShapes[plan->logitsBuffer];
+    if (!logits.isStatic() || numElements(logits.dims) != s.plans.vocabSize)
+      return makeError(s.path, ": plan '", plan->name,
+                       "': the logits must be a static buffer of vocab_size (",
+                       s.plans.vocabSize, ") floats");
+    for (size_t i = 0; i < plan->steps.size(); ++i) {
+      const KernelLaunchSpec &spec = s.target.kernels.at(plan->steps[i].kernel);
+      for (int64_t tokens : {int64_t(1), std::max<int64_t>(maxTokens, 1)})
+        if (auto grid = gridFor(spec, tokens); !grid)
+          return makeError(s.path, ": plan '", plan->name, "' step ", i, ": ",
+                           grid.message());
+    }
+  }
+  return Status::success();
+}
+
+Status parsePackage(State &s, const Package &package) {
+  s.path = package.path();
+  auto target = parseCUDATarget(package);
+  if (!target)
+    return target.status();
+  s.target = target.take();
+  auto plans = parsePackagePlans(
+      package,
+      [&](const std::string &kernel, const std::string &where) -> Status {
+        if (!s.target.kernels.count(kernel))
+          return makeError(where, ": kernel '", kernel,
+                           "' is not in the package's CUDA kernels");
+        return Status::success();
+      });
+  if (!plans)
+    return plans.status();
+  s.plans = plans.take();
+  return validatePlans(s);
+}
+
+/// Launches every step of a plan on the stream, eagerly.
+Status launchSteps(State &s, const std::string &plan,
+                   std::vector<Launch> &launches, int64_t startPos,
+                   int64_t tokens) {
+  for (size_t i = 0; i < launches.size(); ++i) {
+    Launch &launch = launches[i];
+    auto grid = gridFor(*launch.spec, tokens);
+    if (!grid)
+      return makeError(stepName(plan, i, *launch.spec), ": ", grid.message());
+    launch.params.set(startPos, tokens);
+    std::vector<void *> pointers = launch.params.pointers();
+    const auto &block = launch.spec->block;
+    CUresult result = s.cu.cuLaunchKernel(
+        launch.function, (*grid)[0], (*grid)[1], (*grid)[2], unsigned(block[0]),
+        unsigned(block[1]), unsigned(block[2]), 0, s.stream, pointers.data(),
+        nullptr);
+    if (result == CUDA_SUCCESS && s.options.synchronizeEveryStep)
+      result = s.cu.cuStreamSynchronize(s.stream);
+    if (Status st = s.check(result, stepName(plan, i, *launch.spec)); !st)
+      return st;
+  }
+  return Status::success();
+}
+
+/// Points the graph's start_pos parameters at `startPos`, then launches it.
+Status launchDecodeGraph(State &s, int64_t startPos) {
+  int64_t tokens = decodeTokens(s);
+  for (size_t i : s.tracker->retarget(startPos)) {
+    Launch &launch = s.decode[i];
+    auto grid = gridFor(*launch.spec, tokens);
+    if (!grid)
+      return grid.status();
+    std::vector<void *> pointers = s.tracker->node(i).pointers();
+    CUDA_KERNEL_NODE_PARAMS p = nodeParams(launch, *grid, pointers.data());
+    if (Status st = s.check(
+            s.cu.cuGraphExecKernelNodeSetParams(s.graphExec, s.nodes[i], &p),
+            "updating the decode graph: " +
+                stepName("decode", i, *launch.spec) +
+                ": cuGraphExecKernelNodeSetParams");
+        !st) {
+      s.tracker->invalidate();
+      return st;
+    }
+  }
+  return s.check(s.cu.cuGraphLaunch(s.graphExec, s.stream),
+                 "decode: cuGraphLaunch");
+}
+
+} // namespace
+
+Expected<std::unique_ptr<CUDAExecutor>>
+CUDAExecutor::create(const Package &package, const CUDADriverAPI &driver,
+                     const CUDAExecutorOptions &options) {
+  auto state = std::make_unique<State>(driver, options);
+  State &s = *state;
+  if (Status st = parsePackage(s, package); !st)
+    return st;
+  for (auto step : {initDevice, selectChip, openContext})
+    if (Status st = step(s); !st)
+      return st;
+  if (Status st = loadModule(s, package); !st)
+    return st;
+  for (auto step : {resolveKernels, allocate, fillDevice, bindLaunches})
+    if (Status st = step(s); !st)
+      return st;
+  if (!options.synchronizeEveryStep)
+    if (Status st = buildDecodeGraph(s); !st)
+      return st;
+  std::unique_ptr<CUDAExecutor> executor(new CUDAExecutor(std::move(state)));
+  executor->contextLength_ = executor->state_->plans.contextLength;
+  executor->vocabSize_ = executor->state_->plans.vocabSize;
+  return executor;
+}
+
+CUDAExecutor::CUDAExecutor(std::unique_ptr<State> state)
+    : state_(std::move(state)) {}
+
+CUDAExecutor::~CUDAExecutor() = default;
+
+const std::string &CUDAExecutor::deviceName() const {
+  return state_->deviceName;
+}
+const std::string &CUDAExecutor::chip() const { return state_->chip; }
+const std::string &CUDAExecutor::jitLog() const { return state_->jitLog; }
+uint64_t CUDAExecutor::deviceBytes() const { return state_->layout.totalBytes; }
+
+Expected<const float *>
+CUDAExecutor::prefill(const std::vector<int32_t> &tokens) {
+  return run(/*isDecode=*/false, tokens);
+}
+
+Expected<const float *> CUDAExecutor::decode(int32_t token) {
+  return run(/*isDecode=*/true, {token});
+}
+
+Expected<const float *> CUDAExecutor::run(bool isDecode,
+                                          const std::vector<int32_t> &tokens) {
+  State &s = *state_;
+  const ParsedPlan &plan = isDecode ? s.plans.decode : s.plans.prefill;
+  if (Status st =
+          checkCallTokens(plan, tokens, position_, contextLength_, vocabSize_);
+      !st)
+    return st;
+  auto count = int64_t(tokens.size());
+  const CUDADriverAPI &cu = s.cu;
+  if (Status st = s.check(cu.cuCtxSetCurrent(s.context), "cuCtxSetCurrent");
+      !st)
+    return st;
+  std::memcpy(s.tokensHost, tokens.data(), tokens.size() * sizeof(int32_t));
+  if (Status st = s.check(
+          cu.cuMemcpyHtoDAsync(s.arena + s.layout.tokensOffset, s.tokensHost,
+                               tokens.size() * sizeof(int32_t), s.stream),
+          plan.name + ": copying the tokens to the device");
+      !st)
+    return st;
+  Status launched =
+      isDecode && s.graphExec
+          ? launchDecodeGraph(s, position_)
+          : launchSteps(s, plan.name, isDecode ? s.decode : s.prefill,
+                        position_, count);
+  if (!launched)
+    return launched;
+  const std::vector<uint64_t> &offsets =
+      isDecode ? s.layout.decodeBufferOffsets : s.layout.prefillBufferOffsets;
+  uint64_t logits = offsets[plan.logitsBuffer];
+  CUresult result = cu.cuMemcpyDtoHAsync(s.logitsHost, s.arena + logits,
+                                         size_t(vocabSize_) * 4, s.stream);
+  if (result == CUDA_SUCCESS)
+    result = cu.cuStreamSynchronize(s.stream);
+  if (Status st = s.check(
+          result, plan.name + ": running " + std::to_string(plan.steps.size()) +
+                      " kernels" +
+                      (s.options.synchronizeEveryStep
+                           ? ""
+                           : " (an asynchronous error; MIXQ_CUDA_SYNC=1 "
+                             "names the kernel)"));
+      !st)
+    return st;
+  position_ += count;
+  return static_cast<const float *>(s.logitsHost);
+}
+
+} // namespace mixq::runtime

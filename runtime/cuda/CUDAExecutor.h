@@ -1,0 +1,86 @@
+//===- CUDAExecutor.h - run a package's host plan on an NVIDIA GPU -*- C++ -*-//
+//
+// The CUDA counterpart of CPUExecutor, with the same interface. It loads the
+// package's PTX for the device's chip (the driver JITs it, and caches the
+// result per chip in its compute cache), uploads the weights once through
+// pinned staging buffers, allocates the KV caches and the plan's buffers
+// once at the largest call, and runs @prefill kernel by kernel on a stream
+// and @decode as one CUDA graph, updated in place for each position.
+//
+// Every driver call goes through a CUDADriverAPI table, so tests run the
+// whole executor against a fake driver without a GPU.
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_RUNTIME_CUDA_CUDAEXECUTOR_H
+#define MIXQ_RUNTIME_CUDA_CUDAEXECUTOR_H
+
+#include "frontend/Expected.h"
+#include "runtime/Package.h"
+#include "runtime/cuda/CUDADriver.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mixq::runtime {
+
+struct CUDAExecutorOptions {
+  /// The CUDA device ordinal.
+  int device = 0;
+  /// Synchronize after every kernel and run decode without the graph, so
+  /// that an asynchronous fault is reported with the kernel that caused it
+  /// (mixq-run: MIXQ_CUDA_SYNC=1). Slow.
+  bool synchronizeEveryStep = false;
+  /// Bytes of each of the two pinned buffers the weights are staged through.
+  size_t stagingBytes = size_t(16) << 20;
+};
+
+class CUDAExecutor {
+public:
+  /// Everything is copied to the device: `package` need not outlive the
+  /// executor, `driver` must. Fails with a message naming the problem: no
+  /// device, a chip below sm_80, no PTX for the chip, a JIT failure (with
+  /// its log), a missing PTX entry, not enough device memory, an
+  /// inconsistent plan.
+  static Expected<std::unique_ptr<CUDAExecutor>>
+  create(const Package &package, const cuda::CUDADriverAPI &driver,
+         const CUDAExecutorOptions &options = {});
+  ~CUDAExecutor();
+
+  /// Runs the prompt `tokens` from the current position; returns the logits
+  /// of the last token (vocabSize() floats in pinned host memory, valid
+  /// until the next call).
+  Expected<const float *> prefill(const std::vector<int32_t> &tokens);
+  /// Runs one token at the current position (one graph launch).
+  Expected<const float *> decode(int32_t token);
+  /// Forgets the context (the next prefill starts at position 0).
+  void reset() { position_ = 0; }
+
+  int64_t position() const { return position_; }
+  int64_t contextLength() const { return contextLength_; }
+  int64_t vocabSize() const { return vocabSize_; }
+
+  /// The device's name, the chip whose PTX was loaded, and the JIT's info
+  /// log (register and spill counts when the driver reports them).
+  const std::string &deviceName() const;
+  const std::string &chip() const;
+  const std::string &jitLog() const;
+  /// The bytes of device memory the executor holds.
+  uint64_t deviceBytes() const;
+
+  struct State;
+
+private:
+  explicit CUDAExecutor(std::unique_ptr<State> state);
+  Expected<const float *> run(bool isDecode,
+                              const std::vector<int32_t> &tokens);
+
+  std::unique_ptr<State> state_;
+  int64_t position_ = 0;
+  int64_t contextLength_ = 0;
+  int64_t vocabSize_ = 0;
+};
+
+} // namespace mixq::runtime
+
+#endif // MIXQ_RUNTIME_CUDA_CUDAEXECUTOR_H
