@@ -493,38 +493,57 @@ LogicalResult buildAttention(llm::AttentionOp op, GeneratorContext &ctx) {
   });
   gpu::BarrierOp::create(b, loc);
 
-  // Key/value j of the KV head: from the cache before start_pos, from this
-  // call's inputs after.
-  auto keyOrValue = [&](Value cache, Value fresh, Value j, Value col) {
-    Value cached = kb.cmp(arith::CmpIPredicate::ult, j, startPos);
-    return kb.ifThenElse(
-        cached, b.getF32Type(),
-        [&] {
-          return kb.loadF32(cache, {j, col});
-        },
-        [&] {
-          return kb.loadF32(fresh, {kb.sub(j, startPos), col});
-        });
-  };
+  // Keys and values before start_pos come from the caches, the call's own
+  // (j >= start_pos) from the k/v inputs: every key loop runs over the two
+  // ranges separately, so no element load branches. `body(source, row, j)`
+  // gets the memref, its row of key j, and j.
+  auto forEachKey =
+      [&](Value begin, int64_t step, Value cache, Value fresh, ValueRange inits,
+          function_ref<SmallVector<Value>(Value, Value, Value, ValueRange)>
+              body) {
+        SmallVector<Value> acc = kb.loop(begin, startPos, kb.index(step), inits,
+                                         [&](Value j, ValueRange carried) {
+                                           return body(cache, j, j, carried);
+                                         });
+        return kb.loop(begin, kb.add(row, kb.index(1)), kb.index(step), acc,
+                       [&](Value i, ValueRange carried) {
+                         return body(fresh, i, kb.add(startPos, i), carried);
+                       });
+      };
+  // Scores: one warp per key, its lanes splitting the head dimension, so the
+  // key rows are read coalesced; the warp reduces the dot product.
   float scale = op.getScaleOrDefault();
-  Value localMax = kb.blockLoop(
-      numKeys, kRowBlock, kb.f32(-std::numeric_limits<float>::infinity()),
-      [&](Value j, Value acc) {
-        Value dot =
-            kb.loop(kb.index(0), kb.index(headDim), kb.index(1),
-                    ValueRange{kb.f32(0.0f)},
-                    [&](Value d, ValueRange sum) {
-                      Value qd =
-                          memref::LoadOp::create(b, loc, query, ValueRange{d});
-                      Value kd = keyOrValue(kCache, k, j, kb.add(kvBase, d));
-                      return SmallVector<Value>{
-                          kb.addF(sum.front(), kb.mulF(qd, kd))};
-                    })
-                .front();
-        Value score = kb.mulF(kb.f32(scale), dot);
-        memref::StoreOp::create(b, loc, score, scores, ValueRange{j});
-        return kb.combine(Reduction::Max, acc, score);
-      });
+  Value tid = kb.threadId();
+  Value warp = kb.divU(tid, kb.index(kWarpSize));
+  Value lane = kb.remU(tid, kb.index(kWarpSize));
+  int64_t warps = kRowBlock / kWarpSize;
+  Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
+  Value localMax =
+      forEachKey(
+          warp, warps, kCache, k, ValueRange{minusInf},
+          [&](Value source, Value sourceRow, Value j, ValueRange acc) {
+            Value partial =
+                kb.loop(lane, kb.index(headDim), kb.index(kWarpSize),
+                        ValueRange{kb.f32(0.0f)},
+                        [&](Value d, ValueRange sum) {
+                          Value qd = memref::LoadOp::create(b, loc, query,
+                                                            ValueRange{d});
+                          Value kd = kb.loadF32(source,
+                                                {sourceRow, kb.add(kvBase, d)});
+                          return SmallVector<Value>{
+                              kb.addF(sum.front(), kb.mulF(qd, kd))};
+                        })
+                    .front();
+            Value dot = kb.warpReduce(Reduction::Sum, partial);
+            Value score = kb.mulF(kb.f32(scale), dot);
+            kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0)), [&] {
+              memref::StoreOp::create(b, loc, score, scores, ValueRange{j});
+            });
+            return SmallVector<Value>{
+                kb.combine(Reduction::Max, acc.front(), score)};
+          })
+          .front();
+  // The reduction's barriers also publish the scores.
   Value max = kb.blockReduce(Reduction::Max, localMax, scratch, kRowBlock);
   Value localSum =
       kb.blockLoop(numKeys, kRowBlock, kb.f32(0.0f), [&](Value j, Value acc) {
@@ -536,18 +555,20 @@ LogicalResult buildAttention(llm::AttentionOp op, GeneratorContext &ctx) {
       });
   // The reduction's barriers also publish every thread's exp() values.
   Value sum = kb.blockReduce(Reduction::Sum, localSum, scratch, kRowBlock);
+  // Output: one thread per element of the head, reading each value row
+  // coalesced across the threads.
   kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
     Value col = kb.add(kvBase, d);
     Value acc =
-        kb.loop(kb.index(0), numKeys, kb.index(1), ValueRange{kb.f32(0.0f)},
-                [&](Value j, ValueRange partial) {
-                  Value e =
-                      memref::LoadOp::create(b, loc, scores, ValueRange{j});
-                  Value p = arith::DivFOp::create(b, loc, e, sum);
-                  Value vd = keyOrValue(vCache, v, j, col);
-                  return SmallVector<Value>{
-                      kb.addF(partial.front(), kb.mulF(p, vd))};
-                })
+        forEachKey(
+            kb.index(0), 1, vCache, v, ValueRange{kb.f32(0.0f)},
+            [&](Value source, Value sourceRow, Value j, ValueRange partial) {
+              Value e = memref::LoadOp::create(b, loc, scores, ValueRange{j});
+              Value p = arith::DivFOp::create(b, loc, e, sum);
+              Value vd = kb.loadF32(source, {sourceRow, col});
+              return SmallVector<Value>{
+                  kb.addF(partial.front(), kb.mulF(p, vd))};
+            })
             .front();
     kb.storeF32(acc, *out, {row, kb.add(qBase, d)});
   });
