@@ -51,6 +51,7 @@ static_assert(ours::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR ==
 static_assert(ours::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR ==
               CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
 static_assert(ours::CU_STREAM_NON_BLOCKING == CU_STREAM_NON_BLOCKING);
+static_assert(ours::CU_EVENT_DEFAULT == CU_EVENT_DEFAULT);
 static_assert(ours::CU_EVENT_DISABLE_TIMING == CU_EVENT_DISABLE_TIMING);
 static_assert(kPortable == CU_MEMHOSTALLOC_PORTABLE);
 static_assert(kWriteCombined == CU_MEMHOSTALLOC_WRITECOMBINED);
@@ -74,6 +75,13 @@ static_assert(kParamsOffsets[7] == offsetof(TheirParams, ctx));
                     std::string_view(symbol),                                  \
                 "CUDADriverEntries.def: the symbol of " #member                \
                 " is not the one cuda.h maps it to");
+// A V1 entry is resolved by its unversioned name on purpose (see the .def);
+// the check is that it is spelled so (drivers keep exporting the old name).
+#define MIXQ_CUDA_ENTRY_V1(member, symbol)                                     \
+  static_assert(std::string_view(#member) == std::string_view(symbol),         \
+                "CUDADriverEntries.def: the V1 entry " #member                 \
+                " must be resolved by its unversioned name");
 #include "runtime/cuda/CUDADriverEntries.def"
+#undef MIXQ_CUDA_ENTRY_V1
 #undef MIXQ_CUDA_ENTRY
 #endif // MIXQ_HAVE_CUDA_H

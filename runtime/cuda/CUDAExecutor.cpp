@@ -18,10 +18,11 @@ namespace {
 /// Bytes of each JIT log buffer (the driver truncates longer logs).
 constexpr size_t kJitLogBytes = 64 * 1024;
 
-/// One step of a plan, ready to launch.
+/// One step of a plan, ready to launch: its kernel's entries in order (all
+/// take the same parameters).
 struct Launch {
-  const KernelLaunchSpec *spec = nullptr;
-  CUfunction function = nullptr;
+  std::vector<const KernelLaunchSpec *> specs;
+  std::vector<CUfunction> functions;
   StepParams params;
 };
 
@@ -59,7 +60,11 @@ struct CUDAExecutor::State {
   CUgraph graph = nullptr;
   CUgraphExec graphExec = nullptr;
   std::vector<CUgraphNode> nodes;
+  /// Decode node i launches entry nodeEntries[i].second of step .first.
+  std::vector<std::pair<size_t, size_t>> nodeEntries;
   std::unique_ptr<GraphParamTracker> tracker;
+  /// Timing events for profilePrefill/profileDecode, made on first use.
+  std::vector<CUevent> timingEvents;
 };
 
 CUDAExecutor::State::~State() {
@@ -73,6 +78,8 @@ CUDAExecutor::State::~State() {
     (void)cu.cuGraphExecDestroy(graphExec);
   if (graph)
     (void)cu.cuGraphDestroy(graph);
+  for (CUevent event : timingEvents)
+    (void)cu.cuEventDestroy(event);
   if (module)
     (void)cu.cuModuleUnload(module);
   if (arena)
@@ -195,24 +202,29 @@ Status resolveKernels(State &s) {
   for (auto [plan, launches] : {std::pair{&s.plans.prefill, &s.prefill},
                                 std::pair{&s.plans.decode, &s.decode}}) {
     for (const PlanStep &step : plan->steps) {
-      const KernelLaunchSpec &spec = s.target.kernels.at(step.kernel);
-      auto [it, inserted] = functions.emplace(spec.name, nullptr);
-      if (inserted) {
-        CUresult result =
-            s.cu.cuModuleGetFunction(&it->second, s.module, spec.entry.c_str());
-        if (result != CUDA_SUCCESS)
-          return makeError(s.path, ": PTX entry '", spec.entry, "' of kernel '",
-                           spec.name, "' is not in ", s.target.ptx.at(s.chip),
-                           ": ", errorText(s.cu, result));
+      Launch launch;
+      for (const KernelLaunchSpec &spec : s.target.kernels.at(step.kernel)) {
+        auto [it, inserted] = functions.emplace(spec.entry, nullptr);
+        if (inserted) {
+          CUresult result = s.cu.cuModuleGetFunction(&it->second, s.module,
+                                                     spec.entry.c_str());
+          if (result != CUDA_SUCCESS)
+            return makeError(s.path, ": PTX entry '", spec.entry,
+                             "' of kernel '", spec.name, "' is not in ",
+                             s.target.ptx.at(s.chip), ": ",
+                             errorText(s.cu, result));
+        }
+        launch.specs.push_back(&spec);
+        launch.functions.push_back(it->second);
       }
-      launches->push_back({&spec, it->second, {}});
+      launches->push_back(std::move(launch));
     }
   }
   return Status::success();
 }
 
 Status allocate(State &s) {
-  s.layout = planDeviceLayout(s.plans);
+  s.layout = planDeviceLayout(s.plans, uint64_t(s.target.workspaceBytes()));
   const DeviceLayout &l = s.layout;
   size_t freeBytes = 0, totalBytes = 0;
   if (Status st =
@@ -265,23 +277,67 @@ struct Staging {
   }
 };
 
-std::vector<UploadPiece> uploadPieces(const State &s) {
-  std::vector<UploadPiece> pieces;
+/// Every weight blob the plans bind, sorted by device offset, with its
+/// name at the same index of `names`.
+std::vector<UploadPiece> uploadPieces(const State &s,
+                                      std::vector<std::string> &names) {
+  std::vector<std::pair<UploadPiece, std::string>> named;
   std::map<std::string, bool> seen;
   for (const ParsedPlan *plan : {&s.plans.prefill, &s.plans.decode})
     for (const PlanStep &step : plan->steps)
       for (const PlanBinding &b : step.args)
         if (b.kind == PlanBinding::Weight && !seen[b.weightName]) {
           seen[b.weightName] = true;
-          pieces.push_back({b.weight.data, b.weight.size,
-                            s.layout.weightOffsets.at(b.weightName)});
+          named.push_back({{b.weight.data, b.weight.size,
+                            s.layout.weightOffsets.at(b.weightName)},
+                           b.weightName});
         }
-  std::sort(pieces.begin(), pieces.end(),
-            [](const UploadPiece &a, const UploadPiece &b) {
-              return a.offset < b.offset;
-            });
+  std::sort(named.begin(), named.end(), [](const auto &a, const auto &b) {
+    return a.first.offset < b.first.offset;
+  });
+  std::vector<UploadPiece> pieces;
+  for (auto &[piece, name] : named) {
+    pieces.push_back(piece);
+    names.push_back(std::move(name));
+  }
   return pieces;
 }
+
+/// The weight bytes options.fillWeight makes in place of the package's.
+/// A blob is made when the upload first reaches it and dropped once the
+/// upload is past it, so host memory holds about one blob at a time (a 7B
+/// model's weights never exist in host memory all at once).
+class GeneratedWeights {
+public:
+  GeneratedWeights(const State &s, std::vector<UploadPiece> &pieces,
+                   const std::vector<std::string> &names)
+      : s_(s), pieces_(pieces), names_(names), bytes_(pieces.size()) {}
+
+  /// Makes every piece that overlaps [begin, end) and frees those before.
+  Status cover(uint64_t begin, uint64_t end) {
+    for (size_t i = 0; i < pieces_.size(); ++i) {
+      UploadPiece &piece = pieces_[i];
+      if (piece.offset + piece.size <= begin) {
+        std::vector<uint8_t>().swap(bytes_[i]);
+        piece.data = nullptr;
+      } else if (piece.offset < end && !piece.data) {
+        bytes_[i].assign(piece.size, 0);
+        if (Status st =
+                s_.options.fillWeight(names_[i], bytes_[i].data(), piece.size);
+            !st)
+          return makeError("filling weight '", names_[i], "': ", st.message());
+        piece.data = bytes_[i].data();
+      }
+    }
+    return Status::success();
+  }
+
+private:
+  const State &s_;
+  std::vector<UploadPiece> &pieces_;
+  const std::vector<std::string> &names_;
+  std::vector<std::vector<uint8_t>> bytes_;
+};
 
 /// Copies the weight region to the device chunk by chunk: while the DMA
 /// engine reads one staging buffer, the CPU fills the other from the mapped
@@ -291,7 +347,14 @@ Status uploadWeights(State &s) {
   if (total == 0)
     return Status::success();
   const CUDADriverAPI &cu = s.cu;
-  std::vector<UploadPiece> pieces = uploadPieces(s);
+  std::vector<std::string> names;
+  std::vector<UploadPiece> pieces = uploadPieces(s, names);
+  std::unique_ptr<GeneratedWeights> generated;
+  if (s.options.fillWeight) {
+    for (UploadPiece &piece : pieces)
+      piece.data = nullptr; // made by GeneratedWeights::cover
+    generated = std::make_unique<GeneratedWeights>(s, pieces, names);
+  }
   uint64_t chunk = std::min<uint64_t>(
       std::max<size_t>(s.options.stagingBytes, DeviceLayout::kAlignment),
       total);
@@ -315,6 +378,9 @@ Status uploadWeights(State &s) {
       if (Status st = s.check(cu.cuEventSynchronize(staging.events[k]),
                               "uploading the weights (cuEventSynchronize)");
           !st)
+        return st;
+    if (generated)
+      if (Status st = generated->cover(begin, begin + n); !st)
         return st;
     fillUploadChunk(pieces, begin, n,
                     static_cast<uint8_t *>(staging.buffers[k]));
@@ -354,6 +420,7 @@ Status bindLaunches(State &s) {
   for (uint64_t offset : s.layout.cacheOffsets)
     device.caches.push_back(s.arena + offset);
   device.tokens = s.arena + s.layout.tokensOffset;
+  device.workspace = s.arena + s.layout.workspaceOffset;
   for (auto [plan, launches, offsets] :
        {std::tuple{&s.plans.prefill, &s.prefill,
                    &s.layout.prefillBufferOffsets},
@@ -363,7 +430,8 @@ Status bindLaunches(State &s) {
     for (uint64_t offset : *offsets)
       device.buffers.push_back(s.arena + offset);
     for (size_t i = 0; i < plan->steps.size(); ++i) {
-      auto params = bindStepParams(plan->steps[i], device);
+      bool withWorkspace = (*launches)[i].specs.front()->workspaceBytes > 0;
+      auto params = bindStepParams(plan->steps[i], device, withWorkspace);
       if (!params)
         return params.status();
       (*launches)[i].params = params.take();
@@ -383,17 +451,17 @@ std::string stepName(const std::string &plan, size_t index,
   return text + ")";
 }
 
-CUDA_KERNEL_NODE_PARAMS nodeParams(const Launch &launch,
+CUDA_KERNEL_NODE_PARAMS nodeParams(const Launch &launch, size_t entry,
                                    const std::array<unsigned, 3> &grid,
                                    void **kernelParams) {
   CUDA_KERNEL_NODE_PARAMS p{};
-  p.func = launch.function;
+  p.func = launch.functions[entry];
   p.gridDimX = grid[0];
   p.gridDimY = grid[1];
   p.gridDimZ = grid[2];
-  p.blockDimX = unsigned(launch.spec->block[0]);
-  p.blockDimY = unsigned(launch.spec->block[1]);
-  p.blockDimZ = unsigned(launch.spec->block[2]);
+  p.blockDimX = unsigned(launch.specs[entry]->block[0]);
+  p.blockDimY = unsigned(launch.specs[entry]->block[1]);
+  p.blockDimZ = unsigned(launch.specs[entry]->block[2]);
   p.sharedMemBytes = 0; // static shared memory only (kernel ABI)
   p.kernelParams = kernelParams;
   return p;
@@ -415,23 +483,26 @@ Status buildDecodeGraph(State &s) {
   int64_t tokens = decodeTokens(s);
   for (size_t i = 0; i < s.decode.size(); ++i) {
     Launch &launch = s.decode[i];
-    params.push_back(launch.params);
-    params.back().set(0, tokens);
-    auto grid = gridFor(*launch.spec, tokens);
-    if (!grid)
-      return grid.status();
-    std::vector<void *> pointers = params.back().pointers();
-    CUDA_KERNEL_NODE_PARAMS p = nodeParams(launch, *grid, pointers.data());
-    CUgraphNode node = nullptr;
-    CUgraphNode *previous = s.nodes.empty() ? nullptr : &s.nodes.back();
-    if (Status st = s.check(cu.cuGraphAddKernelNode(&node, s.graph, previous,
-                                                    previous ? 1 : 0, &p),
-                            "building the decode graph: " +
-                                stepName("decode", i, *launch.spec) +
-                                ": cuGraphAddKernelNode");
-        !st)
-      return st;
-    s.nodes.push_back(node);
+    for (size_t e = 0; e < launch.specs.size(); ++e) {
+      params.push_back(launch.params);
+      params.back().set(0, tokens);
+      auto grid = gridFor(*launch.specs[e], tokens);
+      if (!grid)
+        return grid.status();
+      std::vector<void *> pointers = params.back().pointers();
+      CUDA_KERNEL_NODE_PARAMS p = nodeParams(launch, e, *grid, pointers.data());
+      CUgraphNode node = nullptr;
+      CUgraphNode *previous = s.nodes.empty() ? nullptr : &s.nodes.back();
+      if (Status st = s.check(cu.cuGraphAddKernelNode(&node, s.graph, previous,
+                                                      previous ? 1 : 0, &p),
+                              "building the decode graph: " +
+                                  stepName("decode", i, *launch.specs[e]) +
+                                  ": cuGraphAddKernelNode");
+          !st)
+        return st;
+      s.nodes.push_back(node);
+      s.nodeEntries.push_back({i, e});
+    }
   }
   if (Status st = s.check(cu.cuGraphInstantiate(&s.graphExec, s.graph, 0),
                           "instantiating the decode graph");
@@ -452,13 +523,13 @@ Status validatePlans(const State &s) {
       return makeError(s.path, ": plan '", plan->name,
                        "': the logits must be a static buffer of vocab_size (",
                        s.plans.vocabSize, ") floats");
-    for (size_t i = 0; i < plan->steps.size(); ++i) {
-      const KernelLaunchSpec &spec = s.target.kernels.at(plan->steps[i].kernel);
-      for (int64_t tokens : {int64_t(1), std::max<int64_t>(maxTokens, 1)})
-        if (auto grid = gridFor(spec, tokens); !grid)
-          return makeError(s.path, ": plan '", plan->name, "' step ", i, ": ",
-                           grid.message());
-    }
+    for (size_t i = 0; i < plan->steps.size(); ++i)
+      for (const KernelLaunchSpec &spec :
+           s.target.kernels.at(plan->steps[i].kernel))
+        for (int64_t tokens : {int64_t(1), std::max<int64_t>(maxTokens, 1)})
+          if (auto grid = gridFor(spec, tokens); !grid)
+            return makeError(s.path, ": plan '", plan->name, "' step ", i, ": ",
+                             grid.message());
   }
   return Status::success();
 }
@@ -483,44 +554,94 @@ Status parsePackage(State &s, const Package &package) {
   return validatePlans(s);
 }
 
-/// Launches every step of a plan on the stream, eagerly.
-Status launchSteps(State &s, const std::string &plan,
-                   std::vector<Launch> &launches, int64_t startPos,
-                   int64_t tokens) {
-  for (size_t i = 0; i < launches.size(); ++i) {
-    Launch &launch = launches[i];
-    auto grid = gridFor(*launch.spec, tokens);
-    if (!grid)
-      return makeError(stepName(plan, i, *launch.spec), ": ", grid.message());
-    launch.params.set(startPos, tokens);
-    std::vector<void *> pointers = launch.params.pointers();
-    const auto &block = launch.spec->block;
-    CUresult result = s.cu.cuLaunchKernel(
-        launch.function, (*grid)[0], (*grid)[1], (*grid)[2], unsigned(block[0]),
-        unsigned(block[1]), unsigned(block[2]), 0, s.stream, pointers.data(),
-        nullptr);
-    if (result == CUDA_SUCCESS && s.options.synchronizeEveryStep)
-      result = s.cu.cuStreamSynchronize(s.stream);
-    if (Status st = s.check(result, stepName(plan, i, *launch.spec)); !st)
+/// At least `count` timing events (made once, kept for later calls).
+Status timingEvents(State &s, size_t count) {
+  while (s.timingEvents.size() < count) {
+    CUevent event = nullptr;
+    if (Status st = s.check(s.cu.cuEventCreate(&event, CU_EVENT_DEFAULT),
+                            "cuEventCreate (timing)");
+        !st)
       return st;
+    s.timingEvents.push_back(event);
   }
   return Status::success();
+}
+
+/// Records timing event `i` on the stream.
+Status recordTiming(State &s, size_t i) {
+  return s.check(s.cu.cuEventRecord(s.timingEvents[i], s.stream),
+                 "cuEventRecord (timing)");
+}
+
+/// Launches every step of a plan on the stream, eagerly; with `timed`, a
+/// timing event before the first step and after every step.
+Status launchSteps(State &s, const std::string &plan,
+                   std::vector<Launch> &launches, int64_t startPos,
+                   int64_t tokens, bool timed = false) {
+  if (timed) {
+    if (Status st = timingEvents(s, launches.size() + 1); !st)
+      return st;
+    if (Status st = recordTiming(s, 0); !st)
+      return st;
+  }
+  for (size_t i = 0; i < launches.size(); ++i) {
+    Launch &launch = launches[i];
+    launch.params.set(startPos, tokens);
+    std::vector<void *> pointers = launch.params.pointers();
+    for (size_t e = 0; e < launch.specs.size(); ++e) {
+      const KernelLaunchSpec &spec = *launch.specs[e];
+      auto grid = gridFor(spec, tokens);
+      if (!grid)
+        return makeError(stepName(plan, i, spec), ": ", grid.message());
+      const auto &block = spec.block;
+      CUresult result = s.cu.cuLaunchKernel(
+          launch.functions[e], (*grid)[0], (*grid)[1], (*grid)[2],
+          unsigned(block[0]), unsigned(block[1]), unsigned(block[2]), 0,
+          s.stream, pointers.data(), nullptr);
+      if (result == CUDA_SUCCESS && s.options.synchronizeEveryStep)
+        result = s.cu.cuStreamSynchronize(s.stream);
+      if (Status st = s.check(result, stepName(plan, i, spec)); !st)
+        return st;
+    }
+    if (timed)
+      if (Status st = recordTiming(s, i + 1); !st)
+        return st;
+  }
+  return Status::success();
+}
+
+/// The milliseconds between consecutive timing events, after the stream
+/// has drained: one value per step.
+Expected<std::vector<double>> stepTimes(State &s, size_t steps) {
+  std::vector<double> times;
+  for (size_t i = 0; i < steps; ++i) {
+    float ms = 0;
+    if (Status st = s.check(s.cu.cuEventElapsedTime(&ms, s.timingEvents[i],
+                                                    s.timingEvents[i + 1]),
+                            "cuEventElapsedTime");
+        !st)
+      return st;
+    times.push_back(double(ms));
+  }
+  return times;
 }
 
 /// Points the graph's start_pos parameters at `startPos`, then launches it.
 Status launchDecodeGraph(State &s, int64_t startPos) {
   int64_t tokens = decodeTokens(s);
   for (size_t i : s.tracker->retarget(startPos)) {
-    Launch &launch = s.decode[i];
-    auto grid = gridFor(*launch.spec, tokens);
+    auto [step, entry] = s.nodeEntries[i];
+    Launch &launch = s.decode[step];
+    auto grid = gridFor(*launch.specs[entry], tokens);
     if (!grid)
       return grid.status();
     std::vector<void *> pointers = s.tracker->node(i).pointers();
-    CUDA_KERNEL_NODE_PARAMS p = nodeParams(launch, *grid, pointers.data());
+    CUDA_KERNEL_NODE_PARAMS p =
+        nodeParams(launch, entry, *grid, pointers.data());
     if (Status st = s.check(
             s.cu.cuGraphExecKernelNodeSetParams(s.graphExec, s.nodes[i], &p),
             "updating the decode graph: " +
-                stepName("decode", i, *launch.spec) +
+                stepName("decode", step, *launch.specs[entry]) +
                 ": cuGraphExecKernelNodeSetParams");
         !st) {
       s.tracker->invalidate();
@@ -568,6 +689,8 @@ const std::string &CUDAExecutor::deviceName() const {
 const std::string &CUDAExecutor::chip() const { return state_->chip; }
 const std::string &CUDAExecutor::jitLog() const { return state_->jitLog; }
 uint64_t CUDAExecutor::deviceBytes() const { return state_->layout.totalBytes; }
+CUcontext CUDAExecutor::context() const { return state_->context; }
+CUstream CUDAExecutor::stream() const { return state_->stream; }
 
 Expected<const float *>
 CUDAExecutor::prefill(const std::vector<int32_t> &tokens) {
@@ -578,8 +701,24 @@ Expected<const float *> CUDAExecutor::decode(int32_t token) {
   return run(/*isDecode=*/true, {token});
 }
 
-Expected<const float *> CUDAExecutor::run(bool isDecode,
-                                          const std::vector<int32_t> &tokens) {
+Expected<std::vector<double>>
+CUDAExecutor::profilePrefill(const std::vector<int32_t> &tokens) {
+  std::vector<double> times;
+  if (auto logits = run(/*isDecode=*/false, tokens, &times); !logits)
+    return logits.status();
+  return times;
+}
+
+Expected<std::vector<double>> CUDAExecutor::profileDecode(int32_t token) {
+  std::vector<double> times;
+  if (auto logits = run(/*isDecode=*/true, {token}, &times); !logits)
+    return logits.status();
+  return times;
+}
+
+Expected<const float *>
+CUDAExecutor::run(bool isDecode, const std::vector<int32_t> &tokens,
+                  std::vector<double> *stepMilliseconds) {
   State &s = *state_;
   const ParsedPlan &plan = isDecode ? s.plans.decode : s.plans.prefill;
   if (Status st =
@@ -598,11 +737,12 @@ Expected<const float *> CUDAExecutor::run(bool isDecode,
           plan.name + ": copying the tokens to the device");
       !st)
     return st;
+  // Profiling times every kernel, so decode runs without its graph then.
   Status launched =
-      isDecode && s.graphExec
+      isDecode && s.graphExec && !stepMilliseconds
           ? launchDecodeGraph(s, position_)
           : launchSteps(s, plan.name, isDecode ? s.decode : s.prefill,
-                        position_, count);
+                        position_, count, stepMilliseconds != nullptr);
   if (!launched)
     return launched;
   const std::vector<uint64_t> &offsets =
@@ -621,6 +761,12 @@ Expected<const float *> CUDAExecutor::run(bool isDecode,
                              "names the kernel)"));
       !st)
     return st;
+  if (stepMilliseconds) {
+    auto times = stepTimes(s, plan.steps.size());
+    if (!times)
+      return times.status();
+    *stepMilliseconds = times.take();
+  }
   position_ += count;
   return static_cast<const float *>(s.logitsHost);
 }

@@ -18,6 +18,7 @@
 #include "runtime/cuda/CUDADriver.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,14 @@ struct CUDAExecutorOptions {
   bool synchronizeEveryStep = false;
   /// Bytes of each of the two pinned buffers the weights are staged through.
   size_t stagingBytes = size_t(16) << 20;
+  /// When set, the device bytes of every weight blob come from this instead
+  /// of the package: it fills `bytes` (`size` bytes, the blob's size) for
+  /// the blob `blob`. Called once per non-empty blob, in upload order, when
+  /// the upload reaches it (so about one blob is in host memory at a time).
+  /// mixq-bench --dummy-weights uses it to time 7B shapes with random
+  /// weights. An error stops create().
+  std::function<Status(const std::string &blob, uint8_t *bytes, size_t size)>
+      fillWeight;
 };
 
 class CUDAExecutor {
@@ -56,6 +65,16 @@ public:
   /// Forgets the context (the next prefill starts at position 0).
   void reset() { position_ = 0; }
 
+  /// prefill() and decode(), but kernel by kernel (decode without the
+  /// graph) with a timing event recorded between consecutive launches;
+  /// returns each plan step's milliseconds, in plan order (the position
+  /// advances as usual). For mixq-bench's per-kernel table: the events and
+  /// eager launches cost a little, so end-to-end speed is prefill()'s and
+  /// decode()'s.
+  Expected<std::vector<double>>
+  profilePrefill(const std::vector<int32_t> &tokens);
+  Expected<std::vector<double>> profileDecode(int32_t token);
+
   int64_t position() const { return position_; }
   int64_t contextLength() const { return contextLength_; }
   int64_t vocabSize() const { return vocabSize_; }
@@ -67,13 +86,18 @@ public:
   const std::string &jitLog() const;
   /// The bytes of device memory the executor holds.
   uint64_t deviceBytes() const;
+  /// The context (current on this thread after create() and every call)
+  /// and the stream the plans run on, for tools that time their own work
+  /// beside the executor's (mixq-bench's copy bandwidth and cuBLAS).
+  cuda::CUcontext context() const;
+  cuda::CUstream stream() const;
 
   struct State;
 
 private:
   explicit CUDAExecutor(std::unique_ptr<State> state);
-  Expected<const float *> run(bool isDecode,
-                              const std::vector<int32_t> &tokens);
+  Expected<const float *> run(bool isDecode, const std::vector<int32_t> &tokens,
+                              std::vector<double> *stepMilliseconds = nullptr);
 
   std::unique_ptr<State> state_;
   int64_t position_ = 0;

@@ -69,6 +69,10 @@ Expected<KernelLaunchSpec> parseKernel(const json &j, const std::string &at) {
   if (!isInteger(shared, 0, int64_t(1) << 31))
     return makeError(where, ": \"shared_bytes\" must be an integer >= 0");
   spec.sharedBytes = shared.get<int64_t>();
+  const json &workspace = j.value("workspace_bytes", json(0));
+  if (!isInteger(workspace, 0, int64_t(1) << 40))
+    return makeError(where, ": \"workspace_bytes\" must be an integer >= 0");
+  spec.workspaceBytes = workspace.get<int64_t>();
   return spec;
 }
 
@@ -163,11 +167,30 @@ Expected<CUDATarget> parseCUDATarget(const Package &package) {
                                     std::to_string(i) + "]");
     if (!spec)
       return spec.status();
-    if (!target.kernels.emplace(spec->name, *spec).second)
-      return makeError(package.path(), ": targets.cuda.kernels has '",
-                       spec->name, "' twice");
+    std::vector<KernelLaunchSpec> &entries = target.kernels[spec->name];
+    if (!entries.empty() &&
+        entries.front().workspaceBytes != spec->workspaceBytes)
+      return makeError(package.path(), ": targets.cuda.kernels[", i,
+                       "]: the "
+                       "entries of kernel '",
+                       spec->name,
+                       "' disagree on "
+                       "\"workspace_bytes\"");
+    for (const KernelLaunchSpec &other : entries)
+      if (other.entry == spec->entry)
+        return makeError(package.path(), ": targets.cuda.kernels has entry '",
+                         spec->entry, "' of kernel '", spec->name, "' twice");
+    entries.push_back(*spec);
   }
   return target;
+}
+
+int64_t CUDATarget::workspaceBytes() const {
+  int64_t bytes = 0;
+  for (const auto &[name, entries] : kernels)
+    for (const KernelLaunchSpec &entry : entries)
+      bytes = std::max(bytes, entry.workspaceBytes);
+  return bytes;
 }
 
 Expected<std::array<unsigned, 3>> gridFor(const KernelLaunchSpec &spec,
@@ -237,7 +260,8 @@ std::vector<void *> StepParams::pointers() {
 }
 
 Expected<StepParams> bindStepParams(const PlanStep &step,
-                                    const DeviceBindings &device) {
+                                    const DeviceBindings &device,
+                                    bool withWorkspace) {
   StepParams params;
   for (const PlanBinding &b : step.args) {
     switch (b.kind) {
@@ -264,6 +288,8 @@ Expected<StepParams> bindStepParams(const PlanStep &step,
       break;
     }
   }
+  if (withWorkspace)
+    params.values.push_back(device.workspace);
   params.values.push_back(0); // S
   return params;
 }
@@ -307,7 +333,8 @@ uint64_t packBuffers(const ParsedPlan &plan, int64_t maxTokens,
   return end;
 }
 
-DeviceLayout planDeviceLayout(const PackagePlans &plans) {
+DeviceLayout planDeviceLayout(const PackagePlans &plans,
+                              uint64_t workspaceBytes) {
   DeviceLayout layout;
   uint64_t at = 0;
   for (const ParsedPlan *plan : {&plans.prefill, &plans.decode})
@@ -339,6 +366,8 @@ DeviceLayout planDeviceLayout(const PackagePlans &plans) {
 
   layout.tokensOffset = at;
   at += alignUp(uint64_t(std::max<int64_t>(plans.contextLength, 1)) * 4);
+  layout.workspaceOffset = at;
+  at += alignUp(workspaceBytes);
   layout.totalBytes = at;
   return layout;
 }

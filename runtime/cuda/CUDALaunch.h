@@ -41,12 +41,19 @@ struct KernelLaunchSpec {
   std::array<int64_t, 3> block = {1, 1, 1};
   std::array<GridDim, 3> grid;
   int64_t sharedBytes = 0; ///< static; informational (no dynamic smem)
+  /// Device scratch passed before S to every entry of the kernel; 0: none.
+  int64_t workspaceBytes = 0;
 };
 
 /// targets.cuda.
 struct CUDATarget {
   std::map<std::string, std::string> ptx; ///< chip ("sm_86") -> blob name
-  std::map<std::string, KernelLaunchSpec> kernels; ///< by name
+  /// By name: the kernel's entries in launch order (split decode attention
+  /// has two), all with the same parameters.
+  std::map<std::string, std::vector<KernelLaunchSpec>> kernels;
+  /// The largest workspace any kernel needs (one buffer serves them all:
+  /// kernels run one after another).
+  int64_t workspaceBytes() const;
 };
 
 /// Parses and checks targets.cuda: the ABI, every PTX blob present, every
@@ -73,10 +80,12 @@ struct DeviceBindings {
   std::vector<uint64_t> caches;
   std::vector<uint64_t> buffers; ///< of the plan being bound
   uint64_t tokens = 0;
+  uint64_t workspace = 0;
 };
 
 /// One step's kernel parameters: an 8-byte value per binding (a device
-/// pointer, or the int64 start_pos), then the int64 token count S.
+/// pointer, or the int64 start_pos), the workspace pointer when the kernel
+/// has one, then the int64 token count S.
 struct StepParams {
   std::vector<uint64_t> values;
   std::vector<size_t> startPosSlots; ///< indices into values
@@ -90,7 +99,8 @@ struct StepParams {
 /// The parameters of `step` with every address filled in; start_pos and S
 /// are set by StepParams::set.
 Expected<StepParams> bindStepParams(const PlanStep &step,
-                                    const DeviceBindings &device);
+                                    const DeviceBindings &device,
+                                    bool withWorkspace = false);
 
 /// Where everything lives in the executor's one device allocation. Plan
 /// buffers are sized for the most tokens a call can have (prefill: the
@@ -103,6 +113,7 @@ struct DeviceLayout {
   std::vector<uint64_t> cacheOffsets;
   std::vector<uint64_t> prefillBufferOffsets, decodeBufferOffsets;
   uint64_t tokensOffset = 0;
+  uint64_t workspaceOffset = 0;
   uint64_t weightBytes = 0, cacheBytes = 0, bufferBytes = 0;
   uint64_t totalBytes = 0;
 };
@@ -111,7 +122,8 @@ struct DeviceLayout {
 /// the buffers of both plans and the token ids. Buffer b of a plan is live
 /// from the first step that binds it to the last (the logits buffer to the
 /// end of the call).
-DeviceLayout planDeviceLayout(const PackagePlans &plans);
+DeviceLayout planDeviceLayout(const PackagePlans &plans,
+                              uint64_t workspaceBytes = 0);
 
 /// The offsets of a plan's buffers, packed by lifetime; returns the bytes
 /// of the region (a multiple of DeviceLayout::kAlignment).

@@ -76,6 +76,12 @@ struct FakeGPU {
   std::vector<std::pair<size_t, std::vector<uint64_t>>> nodeUpdates;
   size_t graphLaunches = 0;
   bool contextRetained = false;
+  /// Milliseconds: each kernel launch (eager or in the graph) advances it
+  /// by its entry's cost, each timing event records it.
+  double clock = 0;
+  std::map<std::string, double> kernelMs = {
+      {"k_embed_entry", 1}, {"k_rope", 2}, {"k_logits", 4}};
+  std::map<CUevent, double> eventTimes;
 
   size_t count(const std::string &call) const {
     return size_t(std::count(calls.begin(), calls.end(), call));
@@ -228,6 +234,7 @@ CUresult fakeLaunch(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
   if (r.entry == "k_logits") // the synthetic model's logits: 0, 1, ..., 7
     for (int i = 0; i < 8; ++i)
       reinterpret_cast<float *>(r.params[3])[i] = float(i);
+  gpu->clock += gpu->kernelMs.count(r.entry) ? gpu->kernelMs[r.entry] : 0.0;
   gpu->launches.push_back(r);
   return CUDA_SUCCESS;
 }
@@ -380,15 +387,31 @@ CUDADriverAPI fakeDriver() {
     *e = handle<CUevent>(++next);
     return CUDA_SUCCESS;
   };
-  d.cuEventRecord = [](CUevent, CUstream) {
+  d.cuEventRecord = [](CUevent e, CUstream) {
     gpu->calls.push_back("cuEventRecord");
+    gpu->eventTimes[e] = gpu->clock;
+    return CUDA_SUCCESS;
+  };
+  d.cuEventElapsedTime = [](float *ms, CUevent start, CUevent stop) {
+    gpu->calls.push_back("cuEventElapsedTime");
+    *ms = float(gpu->eventTimes.at(stop) - gpu->eventTimes.at(start));
+    return CUDA_SUCCESS;
+  };
+  d.cuMemcpyDtoDAsync = [](CUdeviceptr dst, CUdeviceptr src, size_t n,
+                           CUstream) {
+    gpu->calls.push_back("cuMemcpyDtoDAsync");
+    std::memcpy(reinterpret_cast<void *>(dst),
+                reinterpret_cast<const void *>(src), n);
     return CUDA_SUCCESS;
   };
   d.cuEventSynchronize = [](CUevent) {
     gpu->calls.push_back("cuEventSynchronize");
     return CUDA_SUCCESS;
   };
-  d.cuEventDestroy = [](CUevent) { return CUDA_SUCCESS; };
+  d.cuEventDestroy = [](CUevent) {
+    gpu->calls.push_back("cuEventDestroy");
+    return CUDA_SUCCESS;
+  };
   d.cuLaunchKernel = fakeLaunch;
   d.cuGraphCreate = [](CUgraph *g, unsigned) {
     *g = handle<CUgraph>(0x5000);
@@ -655,6 +678,68 @@ TEST_F(CUDAExecutorTest, DecodeIsOneGraphUpdatedAtEachPosition) {
   EXPECT_EQ(token, 5);
 }
 
+TEST_F(CUDAExecutorTest,
+       KernelsWithTwoEntriesShareTheirParametersAndWorkspace) {
+  // k_rope as split decode attention is compiled: two entries of one kernel,
+  // in launch order, both taking a workspace pointer before S.
+  json &kernels = synthetic.manifest["targets"]["cuda"]["kernels"];
+  json second = SyntheticPackage::kernel("k_rope", "k_rope_combine",
+                                         gridJson({{2, 0}, {1, 0}, {1, 0}}));
+  kernels[1]["workspace_bytes"] = 1000;
+  second["workspace_bytes"] = 1000;
+  kernels.insert(kernels.begin() + 2, second);
+  synthetic.entries["k_rope"] = 6; // 4 bindings, the workspace, S
+  synthetic.entries["k_rope_combine"] = 6;
+  for (const char *chip : {"sm_80", "sm_86", "sm_90"}) {
+    std::string text = fakePTX(chip, synthetic.entries);
+    synthetic.blobs[std::string("cuda/") + chip + ".ptx"] =
+        std::vector<uint8_t>(text.begin(), text.end());
+  }
+  Package package = synthetic.write();
+  auto executor = create(package);
+  ASSERT_TRUE(executor.ok()) << executor.message();
+  ASSERT_TRUE((*executor)->prefill({1, 2, 3}).ok());
+  ASSERT_EQ(fake.launches.size(), 4u);
+  const LaunchRecord &partial = fake.launches[1], &combine = fake.launches[2];
+  EXPECT_EQ(partial.entry, "k_rope");
+  EXPECT_EQ(combine.entry, "k_rope_combine");
+  EXPECT_EQ(combine.grid, (std::array<unsigned, 3>{2, 1, 1}));
+  // Same bindings, then the workspace (inside the arena), then S.
+  ASSERT_EQ(partial.params.size(), combine.params.size());
+  EXPECT_EQ(partial.params, combine.params);
+  uint64_t workspace = partial.params[partial.params.size() - 2];
+  EXPECT_NE(workspace, 0u);
+  EXPECT_EQ(workspace % 256, 0u);
+  EXPECT_EQ(partial.params.back(), 3u);
+  EXPECT_EQ(fake.launches[3].params.size(), synthetic.entries["k_logits"])
+      << "kernels without a workspace get none";
+  // Decode: one graph node per entry; both take start_pos.
+  EXPECT_EQ(fake.nodes.size(), 4u);
+  fake.nodeUpdates.clear();
+  ASSERT_TRUE((*executor)->decode(4).ok());
+  ASSERT_EQ(fake.nodeUpdates.size(), 3u);
+  EXPECT_EQ(fake.nodeUpdates[0].first, 1u);
+  EXPECT_EQ(fake.nodeUpdates[1].first, 2u);
+  EXPECT_EQ(fake.nodeUpdates[0].second[1], 3u);
+  EXPECT_EQ(fake.nodeUpdates[1].second[1], 3u);
+}
+
+TEST_F(CUDAExecutorTest, EntriesOfOneKernelMustAgreeOnTheWorkspace) {
+  json &kernels = synthetic.manifest["targets"]["cuda"]["kernels"];
+  json second = SyntheticPackage::kernel("k_rope", "k_rope_combine",
+                                         gridJson({{2, 0}, {1, 0}, {1, 0}}));
+  second["workspace_bytes"] = 8;
+  kernels.push_back(second);
+  EXPECT_CONTAINS(createError(synthetic.write()),
+                  "targets.cuda.kernels[3]: the entries of kernel 'k_rope' "
+                  "disagree on \"workspace_bytes\"");
+  kernels[3]["workspace_bytes"] = 0;
+  kernels[3]["entry"] = "k_rope";
+  EXPECT_CONTAINS(createError(synthetic.write()),
+                  "targets.cuda.kernels has entry 'k_rope' of kernel 'k_rope' "
+                  "twice");
+}
+
 TEST_F(CUDAExecutorTest, SynchronousModeDecodesEagerlyWithoutAGraph) {
   Package package = synthetic.write();
   CUDAExecutorOptions options;
@@ -716,6 +801,84 @@ TEST_F(CUDAExecutorTest, StagingBuffersAreReusedOnlyAfterTheirCopy) {
   EXPECT_EQ(std::memcmp(at(fake.launches[0].params[0]),
                         synthetic.blobs["tok_embed"].data(), 2048),
             0);
+}
+
+TEST_F(CUDAExecutorTest, FillWeightReplacesThePackagesBytes) {
+  // 2048 + 64 bytes of weights through 256-byte chunks: each blob is made
+  // once, when the upload reaches it.
+  synthetic.blobs["tok_embed"].assign(8 * 4 * 4 * 16, 3);
+  for (const char *plan : {"prefill", "decode"})
+    synthetic.manifest["plan"][plan]["steps"][0]["args"][0]["shape"] = {128, 4};
+  Package package = synthetic.write();
+  std::vector<std::pair<std::string, size_t>> filled;
+  CUDAExecutorOptions options;
+  options.stagingBytes = 256;
+  options.fillWeight = [&](const std::string &blob, uint8_t *bytes,
+                           size_t size) {
+    filled.push_back({blob, size});
+    for (size_t i = 0; i < size; ++i)
+      bytes[i] = uint8_t(blob.size() + i);
+    return Status::success();
+  };
+  auto executor = create(package, options);
+  ASSERT_TRUE(executor.ok()) << executor.message();
+  EXPECT_EQ(filled, (std::vector<std::pair<std::string, size_t>>{
+                        {"tok_embed", 2048}, {"head:codes", 64}}));
+  ASSERT_TRUE((*executor)->prefill({1}).ok());
+  const uint8_t *embed = at(fake.launches[0].params[0]);
+  const uint8_t *head = at(fake.launches[2].params[1]);
+  for (size_t i = 0; i < 2048; ++i)
+    ASSERT_EQ(embed[i], uint8_t(9 + i)) << i;
+  for (size_t i = 0; i < 64; ++i)
+    ASSERT_EQ(head[i], uint8_t(10 + i)) << i;
+}
+
+TEST_F(CUDAExecutorTest, FillWeightErrorsStopCreate) {
+  Package package = synthetic.write();
+  CUDAExecutorOptions options;
+  options.fillWeight = [](const std::string &, uint8_t *, size_t) {
+    return Status::failure("no such component");
+  };
+  EXPECT_EQ(createError(package, options),
+            "filling weight 'tok_embed': no such component");
+  EXPECT_TRUE(fake.memory.empty());
+  EXPECT_FALSE(fake.contextRetained);
+}
+
+TEST_F(CUDAExecutorTest, ProfilesTimeEveryStepEagerly) {
+  Package package = synthetic.write();
+  auto executor = create(package);
+  ASSERT_TRUE(executor.ok()) << executor.message();
+  CUDAExecutor &e = **executor;
+  auto prefill = e.profilePrefill({1, 2, 3});
+  ASSERT_TRUE(prefill.ok()) << prefill.message();
+  EXPECT_EQ(*prefill, (std::vector<double>{1, 2, 4}));
+  EXPECT_EQ(e.position(), 3);
+  // Decode without the graph: three eager launches, no node update.
+  size_t records = fake.count("cuEventRecord");
+  auto decode = e.profileDecode(4);
+  ASSERT_TRUE(decode.ok()) << decode.message();
+  EXPECT_EQ(*decode, (std::vector<double>{1, 2, 4}));
+  EXPECT_EQ(fake.count("cuEventRecord") - records, 4u) << "steps + 1";
+  EXPECT_EQ(fake.graphLaunches, 0u);
+  EXPECT_TRUE(fake.nodeUpdates.empty());
+  ASSERT_EQ(fake.launches.size(), 6u);
+  EXPECT_EQ(fake.launches[4].params[1], 3u) << "start_pos";
+  EXPECT_EQ(fake.launches[4].params.back(), 1u) << "S";
+  EXPECT_EQ(e.position(), 4);
+  // The graph still runs decode afterwards, at the right position.
+  ASSERT_TRUE(e.decode(5).ok());
+  EXPECT_EQ(fake.graphLaunches, 1u);
+  ASSERT_EQ(fake.nodeUpdates.size(), 2u);
+  EXPECT_EQ(fake.nodeUpdates[0].second[1], 4u);
+  // Rejected calls are rejected as in decode().
+  e.reset();
+  EXPECT_EQ(e.profilePrefill({9}).message(),
+            "token id 9 at position 0 is outside the vocabulary (0..7)");
+  size_t destroyed = fake.count("cuEventDestroy"); // the staging events
+  executor = Status::failure("released");
+  EXPECT_EQ(fake.count("cuEventDestroy") - destroyed, 4u)
+      << "the timing events";
 }
 
 TEST_F(CUDAExecutorTest, EverythingIsReleasedWithTheExecutor) {
@@ -1145,16 +1308,29 @@ TEST_F(CUDAExecutorTest, RealPackageLaunchSequenceMatchesItsPlanAndPTX) {
   auto target = parseCUDATarget(*package);
   ASSERT_TRUE(target.ok()) << target.message();
 
+  // Every entry of every step, in launch order (split decode attention has
+  // two entries).
+  auto entriesOf = [&](const ParsedPlan &plan) {
+    std::vector<std::pair<const PlanStep *, const KernelLaunchSpec *>> out;
+    for (const PlanStep &step : plan.steps)
+      for (const KernelLaunchSpec &spec : target->kernels.at(step.kernel))
+        out.push_back({&step, &spec});
+    return out;
+  };
   std::vector<int32_t> prompt = {1, 403, 407, 261};
   ASSERT_TRUE((*executor)->prefill(prompt).ok());
-  ASSERT_EQ(fake.launches.size(), plans->prefill.steps.size());
+  auto prefill = entriesOf(plans->prefill);
+  ASSERT_EQ(fake.launches.size(), prefill.size());
   for (size_t i = 0; i < fake.launches.size(); ++i) {
-    const PlanStep &step = plans->prefill.steps[i];
-    const KernelLaunchSpec &spec = target->kernels.at(step.kernel);
+    const PlanStep &step = *prefill[i].first;
+    const KernelLaunchSpec &spec = *prefill[i].second;
     const LaunchRecord &l = fake.launches[i];
     EXPECT_EQ(l.entry, spec.entry);
-    // The PTX entry takes exactly one parameter per binding, plus S.
-    EXPECT_EQ(fake.arity.at(l.entry), step.args.size() + 1) << step.kernel;
+    // The PTX entry takes exactly one parameter per binding, the workspace
+    // if the kernel has one, plus S.
+    size_t workspace = spec.workspaceBytes > 0 ? 1 : 0;
+    EXPECT_EQ(fake.arity.at(l.entry), step.args.size() + workspace + 1)
+        << step.kernel;
     EXPECT_EQ(l.params.back(), prompt.size());
     EXPECT_EQ(l.grid, *gridFor(spec, int64_t(prompt.size())));
     for (size_t a = 0; a < step.args.size(); ++a) {
@@ -1166,20 +1342,26 @@ TEST_F(CUDAExecutorTest, RealPackageLaunchSequenceMatchesItsPlanAndPTX) {
     }
   }
 
-  ASSERT_EQ(fake.nodes.size(), plans->decode.steps.size());
-  size_t withStartPos = 0;
-  for (const PlanStep &step : plans->decode.steps)
-    for (const PlanBinding &b : step.args)
+  auto decode = entriesOf(plans->decode);
+  ASSERT_EQ(fake.nodes.size(), decode.size());
+  size_t withStartPos = 0, splitEntries = 0;
+  for (const auto &[step, spec] : decode) {
+    splitEntries += spec->workspaceBytes > 0;
+    for (const PlanBinding &b : step->args)
       if (b.kind == PlanBinding::StartPos) {
         ++withStartPos;
         break;
       }
+  }
   ASSERT_GT(withStartPos, 0u);
+  // stories260K's 512-row caches split decode attention: two entries, one
+  // workspace.
+  EXPECT_GT(splitEntries, 0u);
   fake.nodeUpdates.clear();
   ASSERT_TRUE((*executor)->decode(300).ok());
   EXPECT_EQ(fake.nodeUpdates.size(), withStartPos);
   for (const auto &[node, params] : fake.nodeUpdates) {
-    const PlanStep &step = plans->decode.steps[node];
+    const PlanStep &step = *decode[node].first;
     for (size_t a = 0; a < step.args.size(); ++a) {
       if (step.args[a].kind == PlanBinding::StartPos) {
         EXPECT_EQ(params[a], prompt.size());

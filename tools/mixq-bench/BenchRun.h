@@ -1,0 +1,84 @@
+//===- BenchRun.h - mixq-bench's pp and tg tests ----------------*- C++ -*-===//
+//
+// llama-bench's two tests on any executor: ppN, the prefill of N tokens
+// from an empty context, and tgN, N decode steps after a one-token prompt
+// (the prompt is not timed). Both feed fixed pseudo-random token ids (no
+// sampling: its cost is not the model's), run once untimed to warm up,
+// then `repetitions` times, and report tokens per second per run.
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_TOOLS_MIXQ_BENCH_BENCHRUN_H
+#define MIXQ_TOOLS_MIXQ_BENCH_BENCHRUN_H
+
+#include "frontend/Expected.h"
+#include "tools/mixq-bench/BenchCore.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mixq::bench {
+
+/// The executor a test drives (CPUExecutor and CUDAExecutor share an
+/// interface, not a base class).
+class BenchModel {
+public:
+  virtual ~BenchModel() = default;
+  virtual Expected<const float *> prefill(const std::vector<int32_t> &t) = 0;
+  virtual Expected<const float *> decode(int32_t token) = 0;
+  virtual void reset() = 0;
+  virtual int64_t contextLength() const = 0;
+  virtual int64_t vocabSize() const = 0;
+};
+
+template <typename Executor> class ExecutorModel : public BenchModel {
+public:
+  explicit ExecutorModel(std::unique_ptr<Executor> e) : e_(std::move(e)) {}
+  Expected<const float *> prefill(const std::vector<int32_t> &t) override {
+    return e_->prefill(t);
+  }
+  Expected<const float *> decode(int32_t token) override {
+    return e_->decode(token);
+  }
+  void reset() override { e_->reset(); }
+  int64_t contextLength() const override { return e_->contextLength(); }
+  int64_t vocabSize() const override { return e_->vocabSize(); }
+  Executor &executor() { return *e_; }
+
+private:
+  std::unique_ptr<Executor> e_;
+};
+
+/// The test sizes that fit the context, with a note for each clamp.
+struct TestSizes {
+  int64_t prompt = 0;   ///< ppN; 0: not run
+  int64_t generate = 0; ///< tgN; 0: not run
+  std::vector<std::string> notes;
+};
+TestSizes clampTests(int64_t prompt, int64_t generate, int64_t contextLength);
+
+/// `count` ids in [0, vocabSize), the same for the same seed.
+std::vector<int32_t> benchTokens(size_t count, int64_t vocabSize,
+                                 uint64_t seed);
+
+struct TestResult {
+  std::string name; ///< "pp512", "tg128"
+  int64_t tokens = 0;
+  std::vector<double> seconds; ///< per repetition
+  std::vector<double> rates;   ///< tokens per second, per repetition
+  MeanSd rate;
+};
+
+/// Seconds on a monotonic clock (a parameter so that tests control time).
+using Clock = std::function<double()>;
+Clock steadyClock();
+
+Expected<TestResult> runPromptTest(BenchModel &model, int64_t tokens,
+                                   int repetitions, const Clock &clock);
+Expected<TestResult> runGenerateTest(BenchModel &model, int64_t steps,
+                                     int repetitions, const Clock &clock);
+
+} // namespace mixq::bench
+
+#endif // MIXQ_TOOLS_MIXQ_BENCH_BENCHRUN_H
