@@ -164,12 +164,13 @@ mlir::mixq::cuda::buildGPUModule(ModuleOp module, const CUDAOptions &options,
   for (auto func : module.getOps<func::FuncOp>()) {
     if (!func->hasAttr(kKernelAttrName) || func.isExternal())
       continue;
-    FailureOr<KernelLaunch> launch = buildGPUKernel(func, kernels, options);
-    if (failed(launch)) {
+    FailureOr<std::vector<KernelLaunch>> entries =
+        buildGPUKernel(func, kernels, options);
+    if (failed(entries)) {
       failedAny = true;
       continue;
     }
-    launches.push_back(*launch);
+    launches.insert(launches.end(), entries->begin(), entries->end());
   }
   if (failedAny)
     return makeError(kGeneratorsFailedMessage);

@@ -10,9 +10,10 @@
 //
 // Kernel ABI (docs/cuda.md): one PTX parameter per plan binding, in plan
 // order — a pointer for a buffer, weight component, cache or the tokens, an
-// s64 for `start_pos` — then one s64, the call's token count S. Launches are
-// described in the manifest (block size, grid as a function of S, static
-// shared memory).
+// s64 for `start_pos` — then a workspace pointer if the kernel has one, then
+// one s64, the call's token count S. Launches are described in the manifest
+// (entries in launch order, block size, grid as a function of S, static
+// shared memory, workspace bytes).
 //===----------------------------------------------------------------------===//
 #ifndef MIXQ_CODEGEN_CUDA_CUDABACKEND_H
 #define MIXQ_CODEGEN_CUDA_CUDABACKEND_H
@@ -56,6 +57,9 @@ struct KernelLaunch {
   std::array<int64_t, 3> block = {1, 1, 1};
   std::array<GridDim, 3> grid;
   int64_t sharedBytes = 0; ///< static shared memory of the entry
+  /// Bytes of f32 scratch passed (as a pointer before S) to every entry of
+  /// the kernel; 0 for none.
+  int64_t workspaceBytes = 0;
 };
 
 struct CompiledCUDA {

@@ -38,6 +38,9 @@ constexpr int64_t kMatmulWarps = 4;
 constexpr int64_t kMatmulTokens = 8;
 /// The static shared memory every chip from sm_80 on gives without opt-in.
 constexpr int64_t kMaxStaticShared = 48 * 1024;
+/// Decode matmuls with at most this many output rows split K over the warps
+/// of a block (split-K), so that small layers still fill the GPU.
+constexpr int64_t kSplitKMaxRows = 2048;
 /// The launch grid a gpu.func records: [[count, tokens_per_block] x 3].
 constexpr const char *kGridAttrName = "mixq.grid";
 
@@ -47,6 +50,7 @@ constexpr const char *kGridAttrName = "mixq.grid";
 struct Signature {
   SmallVector<SmallVector<Value, 1>> args;
   SmallVector<Value> results;
+  Value workspace; ///< memref<W x f32>, when the kernel has a workspace
   Value tokens;
 };
 
@@ -75,6 +79,7 @@ DenseMap<unsigned, unsigned> getTiedResults(func::FuncOp kernel) {
 /// arguments. Fails on argument types the ABI has no form for.
 FailureOr<gpu::GPUFuncOp> createGPUFunc(OpBuilder &b, func::FuncOp kernel,
                                         const CUDAOptions &options,
+                                        StringRef name, int64_t workspaceFloats,
                                         Signature &signature) {
   Location loc = kernel.getLoc();
   SmallVector<Type> argTypes;
@@ -106,10 +111,12 @@ FailureOr<gpu::GPUFuncOp> createGPUFunc(OpBuilder &b, func::FuncOp kernel,
              << "the CUDA kernel ABI has no form for result type " << type;
     argTypes.push_back(getBufferType(tensor, options.maxTokens));
   }
+  if (workspaceFloats > 0) // scratch between a kernel's entries
+    argTypes.push_back(MemRefType::get({workspaceFloats}, b.getF32Type()));
   argTypes.push_back(b.getI64Type()); // the token count S
 
-  auto func = gpu::GPUFuncOp::create(b, loc, kernel.getSymName(),
-                                     b.getFunctionType(argTypes, {}));
+  auto func =
+      gpu::GPUFuncOp::create(b, loc, name, b.getFunctionType(argTypes, {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   Block &entry = func.getBody().front();
   OpBuilder::InsertionGuard guard(b);
@@ -130,6 +137,8 @@ FailureOr<gpu::GPUFuncOp> createGPUFunc(OpBuilder &b, func::FuncOp kernel,
                                     ? signature.args[it->second].front()
                                     : entry.getArgument(next++));
   }
+  if (workspaceFloats > 0)
+    signature.workspace = entry.getArgument(next++);
   signature.tokens = arith::IndexCastOp::create(b, loc, b.getIndexType(),
                                                 entry.getArgument(next));
   gpu::ReturnOp::create(b, loc);
@@ -171,6 +180,10 @@ struct GeneratorContext {
   const Signature &signature;
   const CUDAOptions &options;
   KernelLaunch &launch;
+  /// For generators that need a second entry point (same ABI, launched
+  /// after the first): the L2 kernel and where to put its launch.
+  func::FuncOp kernel;
+  std::vector<KernelLaunch> &followUps;
 };
 
 LogicalResult requireValues(Operation *op, const ValueMap &values,
@@ -431,151 +444,391 @@ LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx) {
 // Attention
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildAttention(llm::AttentionOp op, GeneratorContext &ctx) {
-  KernelBuilder &kb = ctx.kb;
-  OpBuilder &b = kb.b;
-  Location loc = kb.loc;
-  if (failed(requireValues(op, ctx.values,
-                           {op.getQ(), op.getK(), op.getV(), op.getKCache(),
-                            op.getVCache(), op.getStartPos()})))
-    return failure();
-  FailureOr<Value> out = getOutput(op, ctx.values, op.getOut());
-  if (failed(out))
-    return failure();
-  Value q = ctx.values.lookup(op.getQ());
-  Value k = ctx.values.lookup(op.getK());
-  Value v = ctx.values.lookup(op.getV());
-  Value kCache = ctx.values.lookup(op.getKCache());
-  Value vCache = ctx.values.lookup(op.getVCache());
-  Value startPos = ctx.values.lookup(op.getStartPos());
-  int64_t heads = op.getNumHeads(), kvHeads = op.getNumKvHeads();
-  int64_t headDim = op.getHeadDim(), group = heads / kvHeads;
-  int64_t maxKeys = op.getKCache().getType().getDimSize(0);
-  int64_t sharedBytes = (maxKeys + headDim + kWarpSize) * 4;
-  if (sharedBytes > kMaxStaticShared)
-    return op.emitError() << "CUDA codegen: the single-pass attention kernel "
-                             "keeps "
-                          << maxKeys << " scores in shared memory ("
-                          << sharedBytes << " bytes), more than the "
-                          << kMaxStaticShared
-                          << " bytes a block may have; compile with a "
-                             "smaller --max-seq-len";
+/// Decode attention over a cache longer than this is split along the keys
+/// (flash-decoding): one block per (head, chunk of this many keys).
+constexpr int64_t kKeysPerSplit = 256;
 
-  Value scores = kb.sharedArray(maxKeys);
-  Value query = kb.sharedArray(headDim);
-  Value scratch = kb.sharedArray(kWarpSize);
-  Value head = kb.blockId(gpu::Dimension::x);
-  Value row = kb.blockId(gpu::Dimension::y);
-  Value kvHead = kb.divU(head, kb.index(group));
-  Value position = kb.add(startPos, row);
-  Value numKeys = kb.add(position, kb.index(1));
-  Value kvBase = kb.mul(kvHead, kb.index(headDim));
-  Value qBase = kb.mul(head, kb.index(headDim));
+/// How an attention kernel is split, decided before its entries are built
+/// (the split form has a workspace argument).
+struct AttentionSplit {
+  int64_t splits = 0; ///< 0: the single-pass kernel
+  int64_t workspaceFloats = 0;
+};
 
-  // The first query head of each KV group writes this token's K/V rows into
-  // the caches. Nobody reads those rows from the caches in this launch: keys
-  // at or after start_pos are read from the k/v inputs instead.
-  Value writesCache = kb.cmp(arith::CmpIPredicate::eq,
-                             kb.remU(head, kb.index(group)), kb.index(0));
-  kb.ifThen(writesCache, [&] {
+AttentionSplit getAttentionSplit(func::FuncOp kernel) {
+  for (Operation &op : kernel.getBody().front()) {
+    auto attention = dyn_cast<llm::AttentionOp>(op);
+    if (!attention)
+      continue;
+    auto q = attention.getQ().getType();
+    int64_t keys = attention.getKCache().getType().getDimSize(0);
+    // Prefill has S blocks per head already.
+    if (q.isDynamicDim(0) || q.getDimSize(0) != 1 || keys <= kKeysPerSplit)
+      return {};
+    int64_t splits = (keys + kKeysPerSplit - 1) / kKeysPerSplit;
+    // Per (head, split): the partial output, its max and its sum.
+    return {splits,
+            attention.getNumHeads() * splits * (attention.getHeadDim() + 2)};
+  }
+  return {};
+}
+
+/// The pieces of the attention kernels: one block per query head (and token
+/// or key chunk) with kRowBlock threads.
+class AttentionBuilder {
+public:
+  AttentionBuilder(llm::AttentionOp op, GeneratorContext &ctx)
+      : op(op), ctx(ctx), kb(ctx.kb), b(ctx.kb.b), loc(ctx.kb.loc) {
+    heads = op.getNumHeads();
+    headDim = op.getHeadDim();
+    group = heads / op.getNumKvHeads();
+    maxKeys = op.getKCache().getType().getDimSize(0);
+  }
+
+  /// Resolves the operands in the current entry's signature.
+  LogicalResult bind(const ValueMap &values) {
+    if (failed(requireValues(op, values,
+                             {op.getQ(), op.getK(), op.getV(), op.getKCache(),
+                              op.getVCache(), op.getStartPos()})))
+      return failure();
+    FailureOr<Value> output = getOutput(op, values, op.getOut());
+    if (failed(output))
+      return failure();
+    out = *output;
+    q = values.lookup(op.getQ());
+    k = values.lookup(op.getK());
+    v = values.lookup(op.getV());
+    kCache = values.lookup(op.getKCache());
+    vCache = values.lookup(op.getVCache());
+    startPos = values.lookup(op.getStartPos());
+    return success();
+  }
+
+  /// The block's query head and token row.
+  void setBlock(Value headValue, Value rowValue) {
+    head = headValue;
+    row = rowValue;
+    Value kvHead = kb.divU(head, kb.index(group));
+    kvBase = kb.mul(kvHead, kb.index(headDim));
+    qBase = kb.mul(head, kb.index(headDim));
+    position = kb.add(startPos, row);
+    numKeys = kb.add(position, kb.index(1));
+    Value tid = kb.threadId();
+    warp = kb.divU(tid, kb.index(kWarpSize));
+    lane = kb.remU(tid, kb.index(kWarpSize));
+  }
+
+  /// The first query head of each KV group (where `also` holds) writes the
+  /// token's K/V rows into the caches. Nobody reads those rows from the
+  /// caches in this launch: keys at or after start_pos come from the k/v
+  /// inputs instead.
+  void writeCacheRows(Value also) {
+    Value first = kb.cmp(arith::CmpIPredicate::eq,
+                         kb.remU(head, kb.index(group)), kb.index(0));
+    kb.ifThen(arith::AndIOp::create(b, loc, first, also), [&] {
+      kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
+        Value col = kb.add(kvBase, d);
+        for (auto [src, cache] : {std::pair{k, kCache}, std::pair{v, vCache}}) {
+          Value value =
+              memref::LoadOp::create(b, loc, src, ValueRange{row, col});
+          memref::StoreOp::create(b, loc, value, cache,
+                                  ValueRange{position, col});
+        }
+      });
+    });
+  }
+
+  /// The query head in f32 in shared memory (then a barrier).
+  Value loadQuery() {
+    Value query = kb.sharedArray(headDim);
+    kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
+      memref::StoreOp::create(b, loc, kb.loadF32(q, {row, kb.add(qBase, d)}),
+                              query, ValueRange{d});
+    });
+    gpu::BarrierOp::create(b, loc);
+    return query;
+  }
+
+  /// Loops over the keys j in [lo, hi) starting `first` into the range with
+  /// `step`: those before start_pos from the cache, the call's own from the
+  /// k/v input, in two loops so that no element load branches.
+  /// `body(source, sourceRow, j, carried)`.
+  SmallVector<Value> forEachKey(
+      Value lo, Value hi, Value first, int64_t step, Value cache, Value fresh,
+      ValueRange inits,
+      function_ref<SmallVector<Value>(Value, Value, Value, ValueRange)> body) {
+    Value cachedEnd = kb.minU(hi, startPos);
+    SmallVector<Value> acc =
+        kb.loop(kb.add(lo, first), cachedEnd, kb.index(step), inits,
+                [&](Value j, ValueRange carried) {
+                  return body(cache, j, j, carried);
+                });
+    Value freshBegin = arith::MaxUIOp::create(b, loc, lo, startPos);
+    return kb.loop(
+        kb.add(kb.sub(freshBegin, startPos), first),
+        kb.sub(arith::MaxUIOp::create(b, loc, hi, startPos), startPos),
+        kb.index(step), acc, [&](Value i, ValueRange carried) {
+          return body(fresh, i, kb.add(startPos, i), carried);
+        });
+  }
+
+  /// scale * q.k_j into scores[j - lo] for j in [lo, hi): one warp per key,
+  /// the lanes splitting the head dimension so that key rows are read
+  /// coalesced, a shuffle reduction per dot product. Returns each thread's
+  /// running max (reduce it over the block; its barriers publish the
+  /// scores).
+  Value scoreKeys(Value query, Value scores, Value lo, Value hi) {
+    float scale = op.getScaleOrDefault();
+    Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
+    return forEachKey(
+               lo, hi, warp, kRowBlock / kWarpSize, kCache, k,
+               ValueRange{minusInf},
+               [&](Value source, Value sourceRow, Value j, ValueRange acc) {
+                 Value partial =
+                     kb.loop(lane, kb.index(headDim), kb.index(kWarpSize),
+                             ValueRange{kb.f32(0.0f)},
+                             [&](Value d, ValueRange sum) {
+                               Value qd = memref::LoadOp::create(b, loc, query,
+                                                                 ValueRange{d});
+                               Value kd = kb.loadF32(
+                                   source, {sourceRow, kb.add(kvBase, d)});
+                               return SmallVector<Value>{
+                                   kb.addF(sum.front(), kb.mulF(qd, kd))};
+                             })
+                         .front();
+                 Value dot = kb.warpReduce(Reduction::Sum, partial);
+                 Value score = kb.mulF(kb.f32(scale), dot);
+                 kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0)),
+                           [&] {
+                             memref::StoreOp::create(b, loc, score, scores,
+                                                     ValueRange{kb.sub(j, lo)});
+                           });
+                 return SmallVector<Value>{
+                     kb.combine(Reduction::Max, acc.front(), score)};
+               })
+        .front();
+  }
+
+  /// scores[i] = exp(scores[i] - max) for i in [0, count); returns each
+  /// thread's partial sum.
+  Value exponentiate(Value scores, Value count, Value max) {
+    return kb.blockLoop(
+        count, kRowBlock, kb.f32(0.0f), [&](Value i, Value acc) {
+          Value score = memref::LoadOp::create(b, loc, scores, ValueRange{i});
+          Value e = math::ExpOp::create(
+              b, loc, arith::SubFOp::create(b, loc, score, max));
+          memref::StoreOp::create(b, loc, e, scores, ValueRange{i});
+          return kb.addF(acc, e);
+        });
+  }
+
+  /// For each element d of the head (one thread each, value rows read
+  /// coalesced), sum_j w_j v_j[d] over j in [lo, hi) with w_j = scores[j -
+  /// lo] / divisor (or undivided); `emit(d, acc)` stores it.
+  void weighValues(Value scores, Value lo, Value hi, Value divisor,
+                   function_ref<void(Value, Value)> emit) {
     kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
       Value col = kb.add(kvBase, d);
-      for (auto [src, cache] : {std::pair{k, kCache}, std::pair{v, vCache}}) {
-        Value value = memref::LoadOp::create(b, loc, src, ValueRange{row, col});
-        memref::StoreOp::create(b, loc, value, cache,
-                                ValueRange{position, col});
-      }
+      Value acc =
+          forEachKey(
+              lo, hi, kb.index(0), 1, vCache, v, ValueRange{kb.f32(0.0f)},
+              [&](Value source, Value sourceRow, Value j, ValueRange partial) {
+                Value w = memref::LoadOp::create(b, loc, scores,
+                                                 ValueRange{kb.sub(j, lo)});
+                if (divisor)
+                  w = arith::DivFOp::create(b, loc, w, divisor);
+                Value vd = kb.loadF32(source, {sourceRow, col});
+                return SmallVector<Value>{
+                    kb.addF(partial.front(), kb.mulF(w, vd))};
+              })
+              .front();
+      emit(d, acc);
     });
-  });
-  kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
-    memref::StoreOp::create(b, loc, kb.loadF32(q, {row, kb.add(qBase, d)}),
-                            query, ValueRange{d});
-  });
-  gpu::BarrierOp::create(b, loc);
+  }
 
-  // Keys and values before start_pos come from the caches, the call's own
-  // (j >= start_pos) from the k/v inputs: every key loop runs over the two
-  // ranges separately, so no element load branches. `body(source, row, j)`
-  // gets the memref, its row of key j, and j.
-  auto forEachKey =
-      [&](Value begin, int64_t step, Value cache, Value fresh, ValueRange inits,
-          function_ref<SmallVector<Value>(Value, Value, Value, ValueRange)>
-              body) {
-        SmallVector<Value> acc = kb.loop(begin, startPos, kb.index(step), inits,
-                                         [&](Value j, ValueRange carried) {
-                                           return body(cache, j, j, carried);
-                                         });
-        return kb.loop(begin, kb.add(row, kb.index(1)), kb.index(step), acc,
-                       [&](Value i, ValueRange carried) {
-                         return body(fresh, i, kb.add(startPos, i), carried);
-                       });
-      };
-  // Scores: one warp per key, its lanes splitting the head dimension, so the
-  // key rows are read coalesced; the warp reduces the dot product.
-  float scale = op.getScaleOrDefault();
-  Value tid = kb.threadId();
-  Value warp = kb.divU(tid, kb.index(kWarpSize));
-  Value lane = kb.remU(tid, kb.index(kWarpSize));
-  int64_t warps = kRowBlock / kWarpSize;
-  Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
-  Value localMax =
-      forEachKey(
-          warp, warps, kCache, k, ValueRange{minusInf},
-          [&](Value source, Value sourceRow, Value j, ValueRange acc) {
-            Value partial =
-                kb.loop(lane, kb.index(headDim), kb.index(kWarpSize),
-                        ValueRange{kb.f32(0.0f)},
-                        [&](Value d, ValueRange sum) {
-                          Value qd = memref::LoadOp::create(b, loc, query,
-                                                            ValueRange{d});
-                          Value kd = kb.loadF32(source,
-                                                {sourceRow, kb.add(kvBase, d)});
-                          return SmallVector<Value>{
-                              kb.addF(sum.front(), kb.mulF(qd, kd))};
-                        })
-                    .front();
-            Value dot = kb.warpReduce(Reduction::Sum, partial);
-            Value score = kb.mulF(kb.f32(scale), dot);
-            kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0)), [&] {
-              memref::StoreOp::create(b, loc, score, scores, ValueRange{j});
-            });
-            return SmallVector<Value>{
-                kb.combine(Reduction::Max, acc.front(), score)};
-          })
-          .front();
-  // The reduction's barriers also publish the scores.
+  llm::AttentionOp op;
+  GeneratorContext &ctx;
+  KernelBuilder &kb;
+  OpBuilder &b;
+  Location loc;
+  int64_t heads, headDim, group, maxKeys;
+  Value q, k, v, kCache, vCache, startPos, out;
+  Value head, row, kvBase, qBase, position, numKeys, warp, lane;
+};
+
+/// One block per (query head, token); all the live prefix's scores in
+/// shared memory, normalized as the reference does (p = e / sum).
+LogicalResult buildSinglePassAttention(AttentionBuilder &ab) {
+  KernelBuilder &kb = ab.kb;
+  int64_t sharedBytes = (ab.maxKeys + ab.headDim + kWarpSize) * 4;
+  if (sharedBytes > kMaxStaticShared)
+    return ab.op.emitError()
+           << "CUDA codegen: the single-pass attention kernel keeps "
+           << ab.maxKeys << " scores in shared memory (" << sharedBytes
+           << " bytes), more than the " << kMaxStaticShared
+           << " bytes a block may have; compile with a smaller --max-seq-len";
+  Value scores = kb.sharedArray(ab.maxKeys);
+  Value scratch = kb.sharedArray(kWarpSize);
+  ab.setBlock(kb.blockId(gpu::Dimension::x), kb.blockId(gpu::Dimension::y));
+  ab.writeCacheRows(kb.cmp(arith::CmpIPredicate::eq, kb.index(0), kb.index(0)));
+  Value query = ab.loadQuery();
+  Value zero = kb.index(0);
+  Value localMax = ab.scoreKeys(query, scores, zero, ab.numKeys);
   Value max = kb.blockReduce(Reduction::Max, localMax, scratch, kRowBlock);
-  Value localSum =
-      kb.blockLoop(numKeys, kRowBlock, kb.f32(0.0f), [&](Value j, Value acc) {
-        Value score = memref::LoadOp::create(b, loc, scores, ValueRange{j});
-        Value e = math::ExpOp::create(
-            b, loc, arith::SubFOp::create(b, loc, score, max));
-        memref::StoreOp::create(b, loc, e, scores, ValueRange{j});
-        return kb.addF(acc, e);
-      });
+  Value localSum = ab.exponentiate(scores, ab.numKeys, max);
   // The reduction's barriers also publish every thread's exp() values.
   Value sum = kb.blockReduce(Reduction::Sum, localSum, scratch, kRowBlock);
-  // Output: one thread per element of the head, reading each value row
-  // coalesced across the threads.
-  kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
-    Value col = kb.add(kvBase, d);
-    Value acc =
-        forEachKey(
-            kb.index(0), 1, vCache, v, ValueRange{kb.f32(0.0f)},
-            [&](Value source, Value sourceRow, Value j, ValueRange partial) {
-              Value e = memref::LoadOp::create(b, loc, scores, ValueRange{j});
-              Value p = arith::DivFOp::create(b, loc, e, sum);
-              Value vd = kb.loadF32(source, {sourceRow, col});
-              return SmallVector<Value>{
-                  kb.addF(partial.front(), kb.mulF(p, vd))};
-            })
-            .front();
-    kb.storeF32(acc, *out, {row, kb.add(qBase, d)});
+  ab.weighValues(scores, zero, ab.numKeys, sum, [&](Value d, Value acc) {
+    kb.storeF32(acc, ab.out, {ab.row, kb.add(ab.qBase, d)});
   });
+  ab.ctx.launch.block = {kRowBlock, 1, 1};
+  ab.ctx.launch.grid[0] = GridDim{ab.heads, 0};
+  ab.ctx.launch.grid[1] = GridDim{1, 1};
+  return success();
+}
 
-  ctx.launch.block = {kRowBlock, 1, 1};
-  ctx.launch.grid[0] = GridDim{heads, 0};
-  ctx.launch.grid[1] = GridDim{1, 1};
+/// Flash-decoding, first entry: block (head, split) takes keys [split *
+/// kKeysPerSplit, ...) of the live prefix and writes its unnormalized output
+/// sum_j e_j v_j, its max m and its sum l = sum_j e_j (e_j = exp(s_j - m))
+/// to workspace[head][split].
+LogicalResult buildSplitAttentionPartial(AttentionBuilder &ab, int64_t splits) {
+  KernelBuilder &kb = ab.kb;
+  OpBuilder &b = ab.b;
+  Location loc = ab.loc;
+  Value workspace = ab.ctx.signature.workspace;
+  Value scores = kb.sharedArray(kKeysPerSplit);
+  Value scratch = kb.sharedArray(kWarpSize);
+  Value split = kb.blockId(gpu::Dimension::y);
+  ab.setBlock(kb.blockId(gpu::Dimension::x), kb.index(0));
+  ab.writeCacheRows(kb.cmp(arith::CmpIPredicate::eq, split, kb.index(0)));
+  Value query = ab.loadQuery();
+  Value lo = kb.mul(split, kb.index(kKeysPerSplit));
+  Value hi = kb.minU(kb.add(lo, kb.index(kKeysPerSplit)), ab.numKeys);
+  // Splits past the prefix see no keys: m = -inf, l = 0, output 0, which
+  // the combine weighs by exp(-inf) = 0.
+  Value count = kb.sub(arith::MaxUIOp::create(b, loc, hi, lo), lo);
+  Value localMax = ab.scoreKeys(query, scores, lo, hi);
+  Value max = kb.blockReduce(Reduction::Max, localMax, scratch, kRowBlock);
+  Value localSum = ab.exponentiate(scores, count, max);
+  Value sum = kb.blockReduce(Reduction::Sum, localSum, scratch, kRowBlock);
+  int64_t stride = ab.headDim + 2;
+  Value base = kb.mul(kb.add(kb.mul(ab.head, kb.index(splits)), split),
+                      kb.index(stride));
+  ab.weighValues(scores, lo, hi, Value(), [&](Value d, Value acc) {
+    memref::StoreOp::create(b, loc, acc, workspace,
+                            ValueRange{kb.add(base, d)});
+  });
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, kb.threadId(), kb.index(0)), [&] {
+    memref::StoreOp::create(b, loc, max, workspace,
+                            ValueRange{kb.add(base, kb.index(ab.headDim))});
+    memref::StoreOp::create(b, loc, sum, workspace,
+                            ValueRange{kb.add(base, kb.index(ab.headDim + 1))});
+  });
+  ab.ctx.launch.block = {kRowBlock, 1, 1};
+  ab.ctx.launch.grid[0] = GridDim{ab.heads, 0};
+  ab.ctx.launch.grid[1] = GridDim{splits, 0};
+  return success();
+}
+
+/// Flash-decoding, second entry: out[h, d] = sum_i exp(m_i - M) o_i[d] /
+/// sum_i exp(m_i - M) l_i over the splits i, M = max_i m_i. Each thread
+/// recomputes M and the denominator from the (few) splits it reads.
+void buildSplitAttentionCombine(AttentionBuilder &ab, int64_t splits) {
+  KernelBuilder &kb = ab.kb;
+  OpBuilder &b = ab.b;
+  Location loc = ab.loc;
+  Value workspace = ab.ctx.signature.workspace;
+  Value head = kb.blockId(gpu::Dimension::x);
+  int64_t stride = ab.headDim + 2;
+  Value headBase = kb.mul(head, kb.index(splits * stride));
+  // Element `offset` of split `split`'s record: the output, then m, then l.
+  auto at = [&](Value split, Value offset) {
+    Value index =
+        kb.add(kb.add(headBase, kb.mul(split, kb.index(stride))), offset);
+    return memref::LoadOp::create(b, loc, workspace, ValueRange{index})
+        .getResult();
+  };
+  Value maxAt = kb.index(ab.headDim), sumAt = kb.index(ab.headDim + 1);
+  Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
+  kb.blockLoop(kb.index(ab.headDim), kRowBlock, [&](Value d) {
+    Value max = kb.loop(kb.index(0), kb.index(splits), kb.index(1),
+                        ValueRange{minusInf},
+                        [&](Value i, ValueRange acc) {
+                          return SmallVector<Value>{kb.combine(
+                              Reduction::Max, acc.front(), at(i, maxAt))};
+                        })
+                    .front();
+    SmallVector<Value> sums = kb.loop(
+        kb.index(0), kb.index(splits), kb.index(1),
+        ValueRange{kb.f32(0.0f), kb.f32(0.0f)}, [&](Value i, ValueRange acc) {
+          Value weight = math::ExpOp::create(
+              b, loc, arith::SubFOp::create(b, loc, at(i, maxAt), max));
+          Value l = kb.mulF(weight, at(i, sumAt));
+          Value o = kb.mulF(weight, at(i, d));
+          return SmallVector<Value>{kb.addF(acc[0], l), kb.addF(acc[1], o)};
+        });
+    Value result = arith::DivFOp::create(b, loc, sums[1], sums[0]);
+    kb.storeF32(result, ab.out,
+                {kb.index(0), kb.add(kb.mul(head, kb.index(ab.headDim)), d)});
+  });
+  ab.ctx.launch.block = {kRowBlock, 1, 1};
+  ab.ctx.launch.grid[0] = GridDim{ab.heads, 0};
+}
+
+/// Records the launch on the gpu.func (known_block_size, mixq.grid) and its
+/// static shared memory before pipelining.
+void finishEntry(gpu::GPUFuncOp func, KernelLaunch &launch) {
+  OpBuilder b(func.getContext());
+  std::array<int32_t, 3> block;
+  for (int i = 0; i < 3; ++i)
+    block[i] = static_cast<int32_t>(launch.block[i]);
+  func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(block));
+  SmallVector<Attribute> grid;
+  for (const GridDim &dim : launch.grid)
+    grid.push_back(b.getDenseI64ArrayAttr({dim.count, dim.tokensPerBlock}));
+  func->setAttr(kGridAttrName, b.getArrayAttr(grid));
+  int64_t bytes = 0;
+  for (BlockArgument attribution : func.getWorkgroupAttributions()) {
+    auto type = cast<MemRefType>(attribution.getType());
+    bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  }
+  launch.sharedBytes = bytes;
+}
+
+LogicalResult buildAttention(llm::AttentionOp op, GeneratorContext &ctx) {
+  AttentionSplit split = getAttentionSplit(ctx.kernel);
+  AttentionBuilder partial(op, ctx);
+  if (failed(partial.bind(ctx.values)))
+    return failure();
+  if (split.splits == 0)
+    return buildSinglePassAttention(partial);
+  if (failed(buildSplitAttentionPartial(partial, split.splits)))
+    return failure();
+
+  // The combine entry: same ABI, launched after the partial one.
+  OpBuilder b(op.getContext());
+  b.setInsertionPointAfter(ctx.kb.func);
+  Signature signature;
+  std::string name = (ctx.kernel.getSymName() + "_combine").str();
+  FailureOr<gpu::GPUFuncOp> func = createGPUFunc(
+      b, ctx.kernel, ctx.options, name, split.workspaceFloats, signature);
+  if (failed(func))
+    return failure();
+  b.setInsertionPoint(func->getBody().front().getTerminator());
+  KernelBuilder kb(b, ctx.kb.loc, *func);
+  ValueMap values(ctx.kernel, signature);
+  KernelLaunch launch;
+  launch.kernel = ctx.launch.kernel;
+  launch.entry = name;
+  launch.workspaceBytes = ctx.launch.workspaceBytes;
+  GeneratorContext combineCtx{kb,     values,     signature,    ctx.options,
+                              launch, ctx.kernel, ctx.followUps};
+  AttentionBuilder combine(op, combineCtx);
+  if (failed(combine.bind(values)))
+    return failure();
+  buildSplitAttentionCombine(combine, split.splits);
+  finishEntry(*func, launch);
+  ctx.followUps.push_back(launch);
   return success();
 }
 
@@ -866,11 +1119,19 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   int64_t tileCols = tiling.tileCols;
   allocateStagingTiles(kb, ops, tiling);
   allocateResidentTiles(kb, ops, tiling);
+  // Split-K: the block's warps share one row, each taking every
+  // splitK-th step of K; their sums meet in shared memory.
+  int64_t splitK =
+      tokensPerBlock == 1 && n <= kSplitKMaxRows ? kMatmulWarps : 1;
+  int64_t rowsPerBlock = kMatmulWarps / splitK;
+  Value partials = splitK > 1 ? kb.sharedArray(kMatmulWarps) : Value();
   Value tid = kb.threadId();
   Value warp = kb.divU(tid, kb.index(kWarpSize));
   Value lane = kb.remU(tid, kb.index(kWarpSize));
-  Value outRow = kb.add(
-      kb.mul(kb.blockId(gpu::Dimension::x), kb.index(kMatmulWarps)), warp);
+  Value slice = kb.remU(warp, kb.index(splitK));
+  Value outRow =
+      kb.add(kb.mul(kb.blockId(gpu::Dimension::x), kb.index(rowsPerBlock)),
+             kb.divU(warp, kb.index(splitK)));
   Value tokens = ops.tokens;
   Value lastToken = kb.sub(tokens, kb.index(1));
   Value firstToken = spec.lastTokenOnly ? lastToken
@@ -885,9 +1146,10 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, outRow, kb.index(n)), [&] {
     loadResidentRows(kb, ops, tiling.resident, outRow, warp, lane);
     SmallVector<Value> inits(tokensPerBlock, kb.f32(0.0f));
+    Value firstCol = kb.mul(kb.add(kb.mul(slice, kb.index(kWarpSize)), lane),
+                            kb.index(tileCols));
     SmallVector<Value> accs = kb.loop(
-        kb.mul(lane, kb.index(tileCols)), kb.index(k),
-        kb.index(kWarpSize * tileCols), inits,
+        firstCol, kb.index(k), kb.index(splitK * kWarpSize * tileCols), inits,
         [&](Value col, ValueRange partial) {
           // Lanes only read back their own slice of the staged tiles,
           // so no barrier is needed (nor allowed: rows past N skip the
@@ -907,10 +1169,26 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
         });
     for (int64_t t = 0; t < tokensPerBlock; ++t) {
       Value total = kb.warpReduce(Reduction::Sum, accs[t]);
+      Value storer = kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0));
+      if (splitK > 1) {
+        // All warps of the block have this row: the branch is uniform over
+        // the block, so the barrier is legal. Warp 0 adds the partial sums
+        // in a fixed order.
+        kb.ifThen(storer, [&] {
+          memref::StoreOp::create(b, loc, total, partials, ValueRange{warp});
+        });
+        gpu::BarrierOp::create(b, loc);
+        total =
+            memref::LoadOp::create(b, loc, partials, ValueRange{kb.index(0)});
+        for (int64_t i = 1; i < splitK; ++i)
+          total =
+              kb.addF(total, memref::LoadOp::create(b, loc, partials,
+                                                    ValueRange{kb.index(i)}));
+        storer = kb.cmp(arith::CmpIPredicate::eq, tid, kb.index(0));
+      }
       Value token = kb.add(firstToken, kb.index(t));
       Value stores = arith::AndIOp::create(
-          b, loc, kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0)),
-          kb.cmp(arith::CmpIPredicate::ult, token, tokens));
+          b, loc, storer, kb.cmp(arith::CmpIPredicate::ult, token, tokens));
       kb.ifThen(stores, [&] {
         Value outToken = spec.lastTokenOnly ? kb.index(0) : token;
         auto outType = cast<FloatType>(
@@ -928,7 +1206,7 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
     }
   });
   ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
-  ctx.launch.grid[0] = GridDim{(n + kMatmulWarps - 1) / kMatmulWarps, 0};
+  ctx.launch.grid[0] = GridDim{(n + rowsPerBlock - 1) / rowsPerBlock, 0};
   ctx.launch.grid[1] =
       spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};
 }
@@ -1050,15 +1328,6 @@ LogicalResult buildBody(func::FuncOp kernel, GeneratorContext &ctx) {
       });
 }
 
-int64_t getSharedBytes(gpu::GPUFuncOp func) {
-  int64_t bytes = 0;
-  for (BlockArgument attribution : func.getWorkgroupAttributions()) {
-    auto type = cast<MemRefType>(attribution.getType());
-    bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
-  }
-  return bytes;
-}
-
 //===----------------------------------------------------------------------===//
 // Argmax
 //===----------------------------------------------------------------------===//
@@ -1161,35 +1430,34 @@ mlir::mixq::cuda::buildArgmaxKernel(gpu::GPUModuleOp gpuModule,
   return launch;
 }
 
-FailureOr<KernelLaunch>
+FailureOr<std::vector<KernelLaunch>>
 mlir::mixq::cuda::buildGPUKernel(func::FuncOp kernel,
                                  gpu::GPUModuleOp gpuModule,
                                  const CUDAOptions &options) {
   OpBuilder b(kernel.getContext());
   b.setInsertionPointToEnd(gpuModule.getBody());
+  int64_t workspaceFloats = getAttentionSplit(kernel).workspaceFloats;
   Signature signature;
-  FailureOr<gpu::GPUFuncOp> func = createGPUFunc(b, kernel, options, signature);
+  FailureOr<gpu::GPUFuncOp> func = createGPUFunc(
+      b, kernel, options, kernel.getSymName(), workspaceFloats, signature);
   if (failed(func))
     return failure();
-  KernelLaunch launch;
+  std::vector<KernelLaunch> launches(1);
+  KernelLaunch &launch = launches.front();
   launch.kernel = kernel.getSymName().str();
   launch.entry = launch.kernel;
+  launch.workspaceBytes = workspaceFloats * 4;
   b.setInsertionPoint(func->getBody().front().getTerminator());
   KernelBuilder kb(b, kernel.getLoc(), *func);
   ValueMap values(kernel, signature);
-  GeneratorContext ctx{kb, values, signature, options, launch};
+  std::vector<KernelLaunch> followUps;
+  GeneratorContext ctx{kb,     values, signature, options,
+                       launch, kernel, followUps};
   if (failed(buildBody(kernel, ctx))) {
     func->erase();
     return failure();
   }
-  std::array<int32_t, 3> block;
-  for (int i = 0; i < 3; ++i)
-    block[i] = static_cast<int32_t>(launch.block[i]);
-  func->setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(block));
-  SmallVector<Attribute> grid;
-  for (const GridDim &dim : launch.grid)
-    grid.push_back(b.getDenseI64ArrayAttr({dim.count, dim.tokensPerBlock}));
-  (*func)->setAttr(kGridAttrName, b.getArrayAttr(grid));
-  launch.sharedBytes = getSharedBytes(*func);
-  return launch;
+  finishEntry(*func, launch);
+  launches.insert(launches.end(), followUps.begin(), followUps.end());
+  return launches;
 }

@@ -219,7 +219,8 @@ llvm::Error addCUDATarget(runtime::PackageWriter &writer,
                        {"entry", launch.entry},
                        {"block", launch.block},
                        {"grid", grid},
-                       {"shared_bytes", launch.sharedBytes}});
+                       {"shared_bytes", launch.sharedBytes},
+                       {"workspace_bytes", launch.workspaceBytes}});
   }
   targets["cuda"] = {
       {"abi", "mixq-cuda-1"}, {"ptx", ptx}, {"kernels", kernels}};

@@ -102,10 +102,10 @@ func.func private @k_rope_half(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tens
 
 // CHECK-LABEL: gpu.func @k_attn(
 // CHECK-SAME:    %[[Q:.*]]: memref<16x8xf32>, %[[K:.*]]: memref<16x4xf32>, %[[V:.*]]: memref<16x4xf32>, %[[KC:.*]]: memref<32x4xf32>, %[[VC:.*]]: memref<32x4xf32>, %{{.*}}: i64, %[[OUT:.*]]: memref<16x8xf32>, %{{.*}}: i64)
-// CHECK-SAME:    workgroup(%[[SCORES:.*]] : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%[[SCORES:.*]] : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
 // CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
-// CHECK:         gpu.block_id x
-// CHECK:         gpu.block_id y
+// CHECK-DAG:     gpu.block_id x
+// CHECK-DAG:     gpu.block_id y
 // CHECK:         scf.if
 // CHECK:           memref.store %{{.*}}, %[[KC]]
 // CHECK:           memref.store %{{.*}}, %[[VC]]
@@ -117,6 +117,32 @@ func.func private @k_rope_half(%x: tensor<?x8xf32>, %pos: tensor<?xi32>) -> tens
 func.func private @k_attn(%q: tensor<?x8xf32>, %k: tensor<?x4xf32>, %v: tensor<?x4xf32>, %kc: tensor<32x4xf32>, %vc: tensor<32x4xf32>, %start: index) -> (tensor<?x8xf32>, tensor<32x4xf32>, tensor<32x4xf32>) attributes {mixq.kernel, mixq.tied = array<i64: 1, 3, 2, 4>} {
   %out, %nk, %nv = llm.attention %q, %k, %v, %kc, %vc, %start {head_dim = 4 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64} : tensor<?x8xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<32x4xf32>, tensor<32x4xf32> -> tensor<?x8xf32>, tensor<32x4xf32>, tensor<32x4xf32>
   return %out, %nk, %nv : tensor<?x8xf32>, tensor<32x4xf32>, tensor<32x4xf32>
+}
+
+// -----
+
+// Decode attention over a cache of more than 256 rows is split along the
+// keys (flash-decoding): the first entry, grid [H, ceil(600 / 256) = 3],
+// writes each split's unnormalized output, max and sum (Dh + 2 floats) to a
+// workspace argument passed before S; the second entry (same ABI, grid [H])
+// combines the splits. Both carry the workspace.
+
+// CHECK-LABEL: gpu.func @k_decode_attn(
+// CHECK-SAME:    %{{.*}}: memref<1x8xf16>, %{{.*}}: memref<1x4xf16>, %{{.*}}: memref<1x4xf16>, %{{.*}}: memref<600x4xf16>, %{{.*}}: memref<600x4xf16>, %{{.*}}: i64, %{{.*}}: memref<1x8xf16>, %[[WS:.*]]: memref<36xf32>, %{{.*}}: i64)
+// CHECK-SAME:    workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>
+// CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 3, 0>, array<i64: 1, 0>]
+// CHECK:         math.exp
+// CHECK:         memref.store %{{.*}}, %[[WS]]
+// CHECK-LABEL: gpu.func @k_decode_attn_combine(
+// CHECK-SAME:    %{{.*}}: memref<1x8xf16>, %[[WS2:.*]]: memref<36xf32>, %{{.*}}: i64)
+// CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 1, 0>, array<i64: 1, 0>]
+// CHECK:         memref.load %[[WS2]]
+// CHECK:         math.exp
+// CHECK:         arith.divf
+// CHECK:         arith.truncf %{{.*}} : f32 to f16
+func.func private @k_decode_attn(%q: tensor<1x8xf16>, %k: tensor<1x4xf16>, %v: tensor<1x4xf16>, %kc: tensor<600x4xf16>, %vc: tensor<600x4xf16>, %start: index) -> (tensor<1x8xf16>, tensor<600x4xf16>, tensor<600x4xf16>) attributes {mixq.kernel, mixq.tied = array<i64: 1, 3, 2, 4>} {
+  %out, %nk, %nv = llm.attention %q, %k, %v, %kc, %vc, %start {head_dim = 4 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64} : tensor<1x8xf16>, tensor<1x4xf16>, tensor<1x4xf16>, tensor<600x4xf16>, tensor<600x4xf16> -> tensor<1x8xf16>, tensor<600x4xf16>, tensor<600x4xf16>
+  return %out, %nk, %nv : tensor<1x8xf16>, tensor<600x4xf16>, tensor<600x4xf16>
 }
 
 // -----
@@ -142,8 +168,9 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // -----
 
 // Decode matmul on a 4-bit affine qtensor with the residual add fused: the
-// qtensor is its three components; one warp per output row (grid
-// [ceil(N / 4), S]). The codes are column-tiled: each lane copies its 16-byte
+// qtensor is its three components. N = 6 is small, so split-K: the block's
+// four warps share one output row (grid [N, S]), each taking every fourth
+// step of K, and their sums meet in shared memory after a barrier. The codes are column-tiled: each lane copies its 16-byte
 // slice (32 weights) of every step global -> shared (a vector.load/store pair
 // that --mixq-pipeline-async-copies turns into cp.async) and the scheme's
 // dequantization reads the words back from shared memory. The row's scales
@@ -154,8 +181,8 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 
 // CHECK-LABEL: gpu.func @k_mm(
 // CHECK-SAME:    %[[X:.*]]: memref<1x64xf32>, %[[CODES:.*]]: memref<6x8xi32>, %[[SCALES:.*]]: memref<6x2xf16>, %[[ZEROS:.*]]: memref<6x2xf16>, %[[RES:.*]]: memref<1x6xf32>, %[[OUT:.*]]: memref<1x6xf32>, %{{.*}}: i64)
-// CHECK-SAME:    workgroup(%[[RS:.*]] : memref<4x2xf16, #gpu.address_space<workgroup>>, %[[RZ:.*]] : memref<4x2xf16, #gpu.address_space<workgroup>>)
-// CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
+// CHECK-SAME:    workgroup(%[[RS:.*]] : memref<4x2xf16, #gpu.address_space<workgroup>>, %[[RZ:.*]] : memref<4x2xf16, #gpu.address_space<workgroup>>, %[[PARTIALS:.*]] : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    mixq.grid = [array<i64: 6, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
 // CHECK:         %[[TILE:.*]] = memref.alloc() : memref<4x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         scf.if
 // CHECK:           memref.load %[[SCALES]]
@@ -163,7 +190,7 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // CHECK:           memref.load %[[ZEROS]]
 // CHECK:           memref.store %{{.*}}, %[[RZ]]
 // CHECK:           nvvm.bar.warp.sync
-// CHECK:           scf.for %{{.*}} = %{{.*}} to %c64 step %c1024 iter_args
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %c64 step %c4096 iter_args
 // CHECK:             %[[SLICE:.*]] = vector.load %[[CODES]][%{{.*}}, %{{.*}}] : memref<6x8xi32>, vector<4xi32>
 // CHECK:             vector.store %[[SLICE]], %[[TILE]][%{{.*}}, %{{.*}}] : memref<4x128xi32, #gpu.address_space<workgroup>>, vector<4xi32>
 // CHECK:             memref.load %[[TILE]]
@@ -172,6 +199,9 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // CHECK:             memref.load %[[RZ]]
 // CHECK-COUNT-32:    math.fma
 // CHECK:           gpu.shuffle  xor
+// CHECK:           memref.store %{{.*}}, %[[PARTIALS]]
+// CHECK:           gpu.barrier
+// CHECK-COUNT-4:   memref.load %[[PARTIALS]]
 // CHECK:           scf.if
 // CHECK:             memref.load %[[RES]]
 // CHECK:             memref.store %{{.*}}, %[[OUT]]
@@ -201,13 +231,14 @@ func.func private @k_linear(%x: tensor<?x12xf32>, %w: tensor<5x12xf32>) -> tenso
 
 // -----
 
-// Last-token logits: one grid row, row S - 1 of x, into a [1, V] output.
+// Last-token logits: one grid row, row S - 1 of x, into a [1, V] output
+// (a small V: split-K, one row per block).
 
 // CHECK-LABEL: gpu.func @k_logits(
 // CHECK-SAME:    %{{.*}}: memref<16x8xf32>, %{{.*}}: memref<11x8xf32>, %[[OUT:.*]]: memref<1x11xf32>, %[[S:.*]]: i64)
-// CHECK-SAME:    mixq.grid = [array<i64: 3, 0>, array<i64: 1, 0>, array<i64: 1, 0>]
+// CHECK-SAME:    mixq.grid = [array<i64: 11, 0>, array<i64: 1, 0>, array<i64: 1, 0>]
 // CHECK:         %[[TOKENS:.*]] = arith.index_cast %[[S]] : i64 to index
-// CHECK:         %[[LAST:.*]] = arith.subi %[[TOKENS]], %c1 : index
+// CHECK:         %[[LAST:.*]] = arith.subi %[[TOKENS]], %c1{{.*}} : index
 // CHECK:         memref.store %{{.*}}, %[[OUT]][%c0{{.*}}, %{{.*}}]
 func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor<1x11xf32> attributes {mixq.kernel} {
   %0 = llm.logits %x, %w {last_token_only} : tensor<?x8xf32>, tensor<11x8xf32> -> tensor<1x11xf32>
@@ -224,7 +255,7 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 
 // CHECK-LABEL: gpu.func @k_lut(
 // CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<4x6xi32>, %{{.*}}: memref<4x8xf16>, %{{.*}}: memref<1x4xf16>
-// CHECK-SAME:    workgroup(%{{.*}} : memref<4x6xi32, #gpu.address_space<workgroup>>, %[[LUT:.*]] : memref<4x8xf16, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%{{.*}} : memref<4x6xi32, #gpu.address_space<workgroup>>, %[[LUT:.*]] : memref<4x8xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
 // CHECK:         nvvm.bar.warp.sync
 // CHECK:         scf.for
 // CHECK:           memref.load %[[LUT]]
