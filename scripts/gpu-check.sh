@@ -11,7 +11,8 @@
 #       on the GPU machine: for every package, runs 128 greedy steps from BOS
 #       on the GPU with the same package on the CPU as --reference (max
 #       |logit diff|, mean KL), compares the greedy ids of GPU and CPU, and
-#       writes a table to OUT_DIR/gpu-check.txt (default: $OUT or .).
+#       writes a table to OUT_DIR/gpu-check.txt (default: $OUT or .), and
+#       runs mixq-bench on three of them (bench-*.txt).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -84,6 +85,15 @@ run() {
     printf '%-11s %-8s %-14s %-12s %s\n' "$name" "$same" "$diff" "$kl" \
       "$speed" >>"$report"
   done
+  # The benchmark's GPU paths (copy bandwidth, per-kernel table, cuBLAS).
+  if [ -x "$dir/bin/mixq-bench" ]; then
+    for name in fp16 affine4 mixed; do
+      [ -f "$dir/pkgs/$name.mixq" ] || continue
+      "$dir/bin/mixq-bench" "$dir/pkgs/$name.mixq" --device cuda -p 128 \
+        -n 64 -r 3 >"$out/bench-$name.txt" 2>&1 ||
+        failures=$((failures + 1))
+    done
+  fi
   cat "$report"
   [ "$failures" -eq 0 ]
 }
