@@ -7,7 +7,8 @@
 #   scripts/check-ptx.sh [BUILD_DIR]       (default: build/)
 #
 # Exits 77 (ctest: skipped) when there is no ptxas. Set PTXAS to pick one,
-# MIXQ_PTX_MODELS to a subset of "tiny stories 7b", MIXQ_PTX_KEEP=1 to keep
+# MIXQ_PTX_MODELS to a subset of "tiny stories 7b", MIXQ_PTX_7B to a whole
+# llama2-7b checkpoint (default: a one-block one), MIXQ_PTX_KEEP=1 to keep
 # the PTX files.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -60,7 +61,12 @@ checkpoint() {
       [ -f "$path" ] && echo "$path" ;;
     7b)
       # Kernels depend on shapes only: one block of llama2-7b, never
-      # quantized (--emit=ptx does not read the weights).
+      # quantized (--emit=ptx does not read the weights). MIXQ_PTX_7B names
+      # a whole llama2-7b checkpoint to use instead.
+      if [ -n "${MIXQ_PTX_7B:-}" ]; then
+        echo "$MIXQ_PTX_7B"
+        return
+      fi
       "$bin/mixq-synth" -o "$work/7b.gguf" --preset llama2-7b --layers 1 \
         >/dev/null 2>&1 && echo "$work/7b.gguf" ;;
   esac
