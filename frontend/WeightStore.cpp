@@ -258,11 +258,7 @@ Status mixq::readAsF32(const TensorView &view, int64_t first, int64_t count,
     std::memcpy(out, src, count * sizeof(float));
     break;
   case DType::F16:
-    for (int64_t i = 0; i < count; ++i) {
-      uint16_t bits;
-      std::memcpy(&bits, src + 2 * i, 2);
-      out[i] = quant::halfBitsToFloat(bits);
-    }
+    quant::halfBitsToFloatArray(src, count, out);
     break;
   case DType::BF16:
     for (int64_t i = 0; i < count; ++i) {

@@ -538,14 +538,14 @@ MixedSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
   return packed;
 }
 
-llvm::Expected<std::vector<float>>
-MixedSchemeAttr::dequantize(const PackedWeights &packed,
-                            ArrayRef<int64_t> shape) const {
-  if (llvm::Error err = checkPackedSizes(getComponents(shape), packed))
+/// The quantizer's view of checked mixed component buffers.
+static llvm::Expected<::mixq::quant::MixedQuantized>
+unpackMixed(MixedSchemeAttr attr, const PackedWeights &packed,
+            ArrayRef<int64_t> shape) {
+  if (llvm::Error err = checkPackedSizes(attr.getComponents(shape), packed))
     return std::move(err);
-  ::mixq::quant::MixedParams params = getMixedParams(*this);
   std::string problem =
-      ::mixq::quant::validateMixed(params, shape[0], shape[1]);
+      ::mixq::quant::validateMixed(getMixedParams(attr), shape[0], shape[1]);
   if (!problem.empty())
     return llvm::createStringError(problem);
   ::mixq::quant::MixedQuantized q;
@@ -559,7 +559,31 @@ MixedSchemeAttr::dequantize(const PackedWeights &packed,
   q.outliers.rowPtr = bytesToVector<int32_t>(packed[MixedRowPtr]);
   q.outliers.colIdx = packed[MixedColIdx];
   q.outliers.values = bytesToVector<uint16_t>(packed[MixedValues]);
-  return ::mixq::quant::dequantizeMixed(q, shape[0], shape[1], params);
+  return q;
+}
+
+llvm::Expected<std::vector<float>>
+MixedSchemeAttr::dequantize(const PackedWeights &packed,
+                            ArrayRef<int64_t> shape) const {
+  auto q = unpackMixed(*this, packed, shape);
+  if (!q)
+    return q.takeError();
+  return ::mixq::quant::dequantizeMixed(*q, shape[0], shape[1],
+                                        getMixedParams(*this));
+}
+
+llvm::Expected<double>
+MixedSchemeAttr::reconstructionError(const PackedWeights &packed,
+                                     ArrayRef<int64_t> shape,
+                                     ArrayRef<float> weights) const {
+  if (static_cast<int64_t>(weights.size()) != shape[0] * shape[1])
+    return llvm::createStringError("weight buffer does not match the shape");
+  auto q = unpackMixed(*this, packed, shape);
+  if (!q)
+    return q.takeError();
+  return ::mixq::quant::mixedErrorSums(*q, weights.data(), shape[0], shape[1],
+                                       getMixedParams(*this))
+      .relative();
 }
 
 SmallVector<Value> MixedSchemeAttr::buildDequantTile(

@@ -114,7 +114,8 @@ class MixQ_DoubleParameter<string value, string desc = "">
 }
 
 def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
-    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface>]> {
+    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
+                                ["reconstructionError"]>]> {
   let summary = "intra-weight mixed precision: 2/4-bit groups + fp16 outliers";
   let description = [{
     Each row of the N x K weight matrix is split into groups of `group`
@@ -124,15 +125,19 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     and zeros are quantized again per block of `block` groups (*second
     order*). The host quantizer is `Quant/MixedQuantizer.h`:
 
-    1. Groups are scored by range x energy (range x variance without
-       calibration data). The H top-scoring groups of the whole matrix are
-       high, H = round(`hi_frac` * N * gpr), raised to the most groups that
-       keep the storage within `bits` bits per weight when `bits` > 0.
+    1. Groups are scored by the sensitivity-weighted (E[x^2], 1 without
+       calibration data) error that `hi` bits would save: their clipped
+       `lo`-bit error without the weights that would be outliers, minus the
+       rounding noise of a `hi`-bit group. The H top-scoring groups of the
+       whole matrix are high, H = round(`hi_frac` * N * gpr), raised to the
+       most groups that keep the storage within `bits` bits per weight when
+       `bits` > 0.
     2. round(`outliers` * N * K) weights of the low groups with the largest
-       |w| become outliers (at most every low-group weight).
+       |w| sqrt(E[x^2]) become outliers (at most every low-group weight).
     3. Per group, over its non-outlier weights and 0, a clipped range R is
        fitted; per block (rmin, step) are f16 and each group stores an 8-bit
-       scale code `sc` and a 4-bit zero code `zc`.
+       scale code `sc` and a 4-bit zero code `zc` (a low group's chosen
+       among the codes near the rounded one by its error).
 
     Dequantization of weight (r, c), group g = c / group, block b =
     g / block, bits = `hi` if bit g of row r's bit map is set, else `lo`,

@@ -1,5 +1,6 @@
 //===- MixQInterfaces.cpp - QuantSchemeAttrInterface support --------------===//
 #include "dialect/MixQ/MixQInterfaces.h"
+#include "dialect/MixQ/Quant/ReconstructionError.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -23,6 +24,14 @@ int64_t ComponentSpec::getSizeInBits() const {
 
 RankedTensorType ComponentSpec::getTensorType() const {
   return RankedTensorType::get(shape, elementType);
+}
+
+double mlir::mixq::relativeReconstructionError(ArrayRef<float> weights,
+                                               ArrayRef<float> reconstructed,
+                                               ArrayRef<int64_t> shape) {
+  return ::mixq::quant::matrixErrorSums(weights.data(), reconstructed.data(),
+                                        shape[0], shape[1])
+      .relative();
 }
 
 double mlir::mixq::computeBitsPerWeight(ArrayRef<ComponentSpec> components,

@@ -55,6 +55,12 @@ struct QuantizeOptions {
   ArrayRef<float> inputSensitivity;
 };
 
+/// ||W - W'||_F / ||W||_F of row-major matrices of `shape`, summed as
+/// ::mixq::quant::matrixErrorSums does (the default reconstructionError).
+double relativeReconstructionError(ArrayRef<float> weights,
+                                   ArrayRef<float> reconstructed,
+                                   ArrayRef<int64_t> shape);
+
 /// Sum of all component bits divided by the number of logical weights.
 double computeBitsPerWeight(ArrayRef<ComponentSpec> components,
                             ArrayRef<int64_t> shape);

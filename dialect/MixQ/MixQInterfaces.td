@@ -67,6 +67,24 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
       (ins "const ::mlir::mixq::PackedWeights &":$packed,
            "::llvm::ArrayRef<int64_t>":$shape)>,
     InterfaceMethod<[{
+        Returns ||W - W'||_F / ||W||_F for the row-major fp32 matrix
+        `weights` of `shape` and its reconstruction W' from `packed`, summed
+        as `::mixq::quant::matrixErrorSums` does. The default dequantizes
+        the whole matrix; a scheme may reconstruct a row at a time instead
+        (no N x K buffer to write and read back), with the same result.
+      }],
+      "::llvm::Expected<double>", "reconstructionError",
+      (ins "const ::mlir::mixq::PackedWeights &":$packed,
+           "::llvm::ArrayRef<int64_t>":$shape,
+           "::llvm::ArrayRef<float>":$weights),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        auto reconstructed = $_attr.dequantize(packed, shape);
+        if (!reconstructed)
+          return reconstructed.takeError();
+        return ::mlir::mixq::relativeReconstructionError(
+            weights, *reconstructed, shape);
+      }]>,
+    InterfaceMethod<[{
         Emits IR computing weights (row, col) .. (row, col + tileCols - 1)
         as `tileCols` scalars of `resultType`. `row` and `col` are `index`
         values; `col` is a multiple of `tileCols`.

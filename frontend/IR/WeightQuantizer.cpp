@@ -3,6 +3,7 @@
 #include "frontend/IR/WeightQuantizer.h"
 
 #include "dialect/MixQ/MixQOps.h"
+#include "dialect/MixQ/Quant/Parallel.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <mutex>
 
 using namespace mlir;
 using namespace ::mixq;
@@ -22,15 +24,31 @@ using mlir::mixq::QuantSchemeAttrInterface;
 
 namespace {
 
-double relativeFrobeniusError(const std::vector<float> &original,
-                              const std::vector<float> &reconstructed) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < original.size(); ++i) {
-    double d = double(original[i]) - double(reconstructed[i]);
-    diff += d * d;
-    norm += double(original[i]) * double(original[i]);
+/// Reads the whole of `view` as f32 into `buffer` (grown when too small and
+/// reused between weights, so that each weight does not fault in a fresh
+/// allocation), converting row ranges in parallel.
+llvm::Expected<ArrayRef<float>> readWeight(const TensorView &view,
+                                           std::vector<float> &buffer) {
+  int64_t count = view.numElements(), rows = view.numRows();
+  if (int64_t(buffer.size()) < count) {
+    buffer.clear();
+    buffer.shrink_to_fit();
+    buffer.resize(count);
   }
-  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+  int64_t rowLength = view.rowLength();
+  std::mutex mutex;
+  Status status = Status::success();
+  quant::parallelFor(rows, [&](int64_t begin, int64_t end) {
+    Status s = readRowsAsF32(view, begin, end - begin,
+                             buffer.data() + begin * rowLength);
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!s && status)
+      status = std::move(s);
+  });
+  if (!status)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   status.message());
+  return ArrayRef<float>(buffer.data(), count);
 }
 
 llvm::Error weightError(const std::string &name, const llvm::Twine &message) {
@@ -41,7 +59,8 @@ llvm::Error weightError(const std::string &name, const llvm::Twine &message) {
 /// Quantizes one weight and stores its components.
 llvm::Expected<WeightReport>
 quantizeOne(mlir::mixq::WeightOp op, WeightStore &store, bool keepPacked,
-            const quant::CalibrationStats *calibration) {
+            const quant::CalibrationStats *calibration,
+            std::vector<float> &buffer) {
   auto start = std::chrono::steady_clock::now();
   std::string name = op.getName().str();
   auto type = cast<QTensorType>(op.getType());
@@ -53,9 +72,9 @@ quantizeOne(mlir::mixq::WeightOp op, WeightStore &store, bool keepPacked,
   if (view->shape != std::vector<int64_t>(shape.begin(), shape.end()))
     return weightError(name, "stored shape " + formatShape(view->shape) +
                                  " differs from the IR's qtensor shape");
-  auto weights = readAllAsF32(*view);
+  auto weights = readWeight(*view, buffer);
   if (!weights)
-    return weightError(name, weights.message());
+    return weightError(name, llvm::toString(weights.takeError()));
   store.releasePages(*view);
   QuantizeOptions options;
   if (const quant::Sensitivity *stats =
@@ -70,16 +89,16 @@ quantizeOne(mlir::mixq::WeightOp op, WeightStore &store, bool keepPacked,
   auto packed = scheme.quantize(*weights, shape, options);
   if (!packed)
     return weightError(name, llvm::toString(packed.takeError()));
-  auto reconstructed = scheme.dequantize(*packed, shape);
-  if (!reconstructed)
-    return weightError(name, llvm::toString(reconstructed.takeError()));
+  auto error = scheme.reconstructionError(*packed, shape, *weights);
+  if (!error)
+    return weightError(name, llvm::toString(error.takeError()));
 
   WeightReport report;
   report.name = name;
   report.rows = shape[0];
   report.cols = shape[1];
   report.scheme = llvm::to_string(scheme);
-  report.relativeError = relativeFrobeniusError(*weights, *reconstructed);
+  report.relativeError = *error;
   SmallVector<ComponentSpec> components = scheme.getComponents(shape);
   uint64_t bytes = 0, outliers = 0;
   for (auto [spec, buffer] : llvm::zip_equal(components, *packed)) {
@@ -124,10 +143,12 @@ quantizeModuleWeights(ModuleOp module, WeightStore &store, bool keepPacked,
       weights.push_back(op);
   });
   std::vector<WeightReport> reports;
+  std::vector<float> buffer;
   for (size_t i = 0; i < weights.size(); ++i) {
     if (progress)
       progress(i, weights.size(), weights[i].getName().str());
-    auto report = quantizeOne(weights[i], store, keepPacked, calibration);
+    auto report =
+        quantizeOne(weights[i], store, keepPacked, calibration, buffer);
     if (!report)
       return report.takeError();
     reports.push_back(std::move(*report));

@@ -28,7 +28,7 @@ struct WeightReport {
   double bitsPerWeight = 0;   ///< 8 x stored bytes / (rows x cols)
   double relativeError = 0;   ///< ||W - dequant(Q(W))||_F / ||W||_F
   double outlierFraction = 0; ///< outlier values / weights (0 if none)
-  double seconds = 0;         ///< quantize + dequantize time
+  double seconds = 0;         ///< read + quantize + error time
 };
 
 /// Called before each weight: (index, total, name).

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 using namespace mixq::quant;
 
@@ -163,6 +164,26 @@ TEST(FloatFormatsTest, HalfExhaustiveRoundTrip) {
   }
   // 65536 patterns minus 2 signs * 1023 NaN mantissas.
   EXPECT_EQ(checked, 65536 - 2 * 1023);
+}
+
+TEST(FloatFormatsTest, HalfArrayMatchesScalarOnEveryPattern) {
+  // The vectorized conversion must give the scalar one's exact bits for all
+  // 65536 patterns (NaN payloads and signs included), from an unaligned
+  // little-endian buffer.
+  std::vector<uint8_t> bytes(1 + 2 * 65536);
+  for (uint32_t bits = 0; bits <= 0xFFFF; ++bits) {
+    bytes[1 + 2 * bits] = static_cast<uint8_t>(bits);
+    bytes[2 + 2 * bits] = static_cast<uint8_t>(bits >> 8);
+  }
+  std::vector<float> values(65536);
+  halfBitsToFloatArray(bytes.data() + 1, 65536, values.data());
+  for (uint32_t bits = 0; bits <= 0xFFFF; ++bits) {
+    uint32_t got, want;
+    float scalar = halfBitsToFloat(static_cast<uint16_t>(bits));
+    std::memcpy(&got, &values[bits], 4);
+    std::memcpy(&want, &scalar, 4);
+    ASSERT_EQ(got, want) << std::hex << bits;
+  }
 }
 
 TEST(FloatFormatsTest, HalfMidpointsRoundToEven) {

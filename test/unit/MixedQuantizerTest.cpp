@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -28,9 +29,10 @@ MixedParams tinyParams() {
   return p;
 }
 
-// g0 = {-8, -7, ..., 7}: range 15, sum of squared deviations 340 -> score
-//   15 * 340 = 5100, the high group.
-// g1 = {0, 0.5, 1, 1.5} x 4 with the last value 6: score about 6 * 30.
+// g0 = {-8, -7, ..., 7}: the high group, its 2-bit error is much the larger
+//   (scores in SensitivityPicksTheHighGroup and
+//   CandidateOutliersCountInTheRanking).
+// g1 = {0, 0.5, 1, 1.5} x 4 with the last value 6.
 std::vector<float> tinyMatrix() {
   std::vector<float> w(32);
   for (int k = 0; k < 16; ++k) {
@@ -42,7 +44,8 @@ std::vector<float> tinyMatrix() {
 }
 
 TEST(MixedQuantizerTest, TinyMatrixByHand) {
-  // Outlier: the largest |w| of the low group g1 is w[31] = 6.
+  // High group g0 (see CandidateOutliersCountInTheRanking). Outlier: the
+  // largest |w| of the low group g1 is w[31] = 6.
   // First order: g0 range 15 (lo -8); g1 over its inliers and 0: range 1.5
   //   (lo 0).
   // Second order (one block): rmin = 1.5 (0x3E00); step = 13.5 / 255 =
@@ -51,9 +54,10 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
   // g0 (4 bits, maxq 15): range' = 1.5 + 255 * step, s = range' / 15 =
   //   1.000116; zero code round(8 / s * 15 / 15 = 7.9991) = 8, z = 8.
   //   q = floor(w / s + 8.5) = k; w' = (k - 8) s.
-  // g1 (2 bits, maxq 3): s = 1.5 / 3 = 0.5, zero code 0; q = floor(2 w +
-  //   0.5) = {0, 1, 2, 3}, and 6 -> clamp(12.5) = 3 -> w' 1.5, residual
-  //   6 - 1.5 = 4.5 (fp16 0x4480).
+  // g1 (2 bits, maxq 3): s = 1.5 / 3 = 0.5, zero code 0, and the search
+  //   keeps it (the inliers are exact); q = floor(2 w + 0.5) = {0, 1, 2, 3},
+  //   and 6 -> clamp(12.5) = 3 -> w' 1.5, residual 6 - 1.5 = 4.5 (fp16
+  //   0x4480).
   MixedParams p = tinyParams();
   ASSERT_EQ(validateMixed(p, 1, 32), "");
   EXPECT_EQ(mixedHighGroupCount(p, 1, 32), 1);
@@ -92,9 +96,21 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
 }
 
 TEST(MixedQuantizerTest, SensitivityPicksTheHighGroup) {
-  // E[x^2] = 1000 on g1's columns makes g1 the more sensitive group.
+  // Without outliers, a group's score is its 2-bit error minus its 4-bit
+  // estimate (no clip search in tinyParams):
+  //   g0: s = 15 / 3 = 5, z = 8 / 5 = 1.6, levels {-8, -3, 2, 7}; the
+  //     squared errors of -8..7 are 0 1 4 4 1 0 1 4 4 1 0 1 4 4 1 0 = 30;
+  //     4-bit estimate 16 * (15 / 15)^2 / 12 = 1.33: score 28.67.
+  //   g1: s = 6 / 3 = 2, z = 0: 0.5 -> 0, 1 -> 2, 1.5 -> 2 cost 0.25 + 1 +
+  //     0.25 per {0, 0.5, 1, 1.5}, 6 is exact: 4 * 1.5 - 0.25 = 5.75;
+  //     estimate 16 * 0.4^2 / 12 = 0.21: score 5.54.
+  // E[x^2] = 1000 on g1's columns scales g1's score to 5537: g1 is high.
   MixedParams p = tinyParams();
+  p.outlierFraction = 0.0;
   std::vector<float> w = tinyMatrix();
+  MixedQuantized plain = quantizeMixed(w.data(), 1, 32, p);
+  EXPECT_TRUE(isMixedHighGroup(plain, 32, p, 0, 0));
+  EXPECT_FALSE(isMixedHighGroup(plain, 32, p, 0, 1));
   Sensitivity s;
   s.meanSquare.assign(32, 1.0f);
   for (int k = 16; k < 32; ++k)
@@ -102,8 +118,56 @@ TEST(MixedQuantizerTest, SensitivityPicksTheHighGroup) {
   MixedQuantized q = quantizeMixed(w.data(), 1, 32, p, &s);
   EXPECT_FALSE(isMixedHighGroup(q, 32, p, 0, 0));
   EXPECT_TRUE(isMixedHighGroup(q, 32, p, 0, 1));
-  // The outlier now comes from g0: |w| sqrt(h) is largest for -8.
-  EXPECT_EQ(q.outliers.colIdx, (std::vector<uint8_t>{0, 0}));
+}
+
+TEST(MixedQuantizerTest, CandidateOutliersCountInTheRanking) {
+  // Same sensitivity, one outlier. Its key |w| sqrt(h) is largest for g1's
+  // 6 (6 * 31.6 = 190, against 8 for g0's -8), so 6 is the candidate, and
+  // without it g1 = {0, 0.5, 1, 1.5} is exact at 2 bits: score 0. g0 (score
+  // 28.67 as above) is high, and the outlier is the 6.
+  MixedParams p = tinyParams();
+  std::vector<float> w = tinyMatrix();
+  Sensitivity s;
+  s.meanSquare.assign(32, 1.0f);
+  for (int k = 16; k < 32; ++k)
+    s.meanSquare[k] = 1000.0f;
+  MixedQuantized q = quantizeMixed(w.data(), 1, 32, p, &s);
+  EXPECT_TRUE(isMixedHighGroup(q, 32, p, 0, 0));
+  EXPECT_FALSE(isMixedHighGroup(q, 32, p, 0, 1));
+  EXPECT_EQ(q.outliers.colIdx, (std::vector<uint8_t>{31, 0}));
+  // Without statistics the candidate is g0's -8 instead. Without it g0 (s =
+  // 14 / 3, z = 1.5) has 2-bit error 25.7, score 25.7 - 1.33 against g1's
+  // 5.54: g0 is high, and the outlier comes from the low group g1, its 6.
+  MixedQuantized plain = quantizeMixed(w.data(), 1, 32, p);
+  EXPECT_TRUE(isMixedHighGroup(plain, 32, p, 0, 0));
+  EXPECT_EQ(plain.outliers.colIdx, (std::vector<uint8_t>{31, 0}));
+}
+
+TEST(MixedQuantizerTest, ZeroCodeSearchByHand) {
+  // One low group of 16: -1.1, 1.9 and {-1, 0, 1} repeated. Range 3 (fp16
+  // exact, one group per block: step 0), s = 1. The rounded zero code is
+  // round(1.1 * 15 / 3 = 5.5) = 6, z = 1.2, levels {-1.2, -0.2, 0.8, 1.8}:
+  // every -1, 0, 1 is 0.2 off. Code 5 (z = 1, levels {-1, 0, 1, 2}) fits
+  // them exactly, so the search takes it (4 and 7 are worse).
+  MixedParams p;
+  p.groupSize = 16;
+  p.highFraction = 0.0;
+  p.targetBitsPerWeight = 0.0;
+  p.outlierFraction = 0.0;
+  p.blockGroups = 1;
+  p.clipGridSize = 1;
+  std::vector<float> w(16);
+  w[0] = -1.1f;
+  w[1] = 1.9f;
+  for (int k = 2; k < 16; ++k)
+    w[k] = static_cast<float>(k % 3 - 1);
+  MixedQuantized q = quantizeMixed(w.data(), 1, 16, p);
+  EXPECT_EQ(q.zeroCodes, (std::vector<uint32_t>{5u}));
+  EXPECT_EQ(q.blockParams, (std::vector<uint16_t>{0x4200, 0x0000}));
+  std::vector<float> expected = w;
+  expected[0] = -1.0f;
+  expected[1] = 2.0f;
+  EXPECT_EQ(dequantizeMixed(q, 1, 16, p), expected);
 }
 
 /// Bytes of every buffer, counted independently of the library.
@@ -192,6 +256,36 @@ TEST(MixedQuantizerTest, ThreadCountDoesNotMatter) {
   EXPECT_EQ(one.blockParams, three.blockParams);
   EXPECT_EQ(one.outliers.colIdx, three.outliers.colIdx);
   EXPECT_EQ(one.outliers.values, three.outliers.values);
+}
+
+TEST(MixedQuantizerTest, OutliersAreTheLargestLowGroupWeights) {
+  // Step 3 chooses among the keys step 1 kept (4x the outlier count) and
+  // falls back to its own passes when the high groups hold too many of
+  // them: with 90% high groups it must. Both must give the count largest
+  // |w| of the low groups, ties to the lower index.
+  const int64_t rows = 40, cols = 512;
+  std::vector<float> w = heavyTailedMatrix(rows, cols, 53);
+  for (double highFraction : {0.1, 0.9}) {
+    MixedParams p;
+    p.targetBitsPerWeight = 0.0;
+    p.highFraction = highFraction;
+    p.outlierFraction = 0.01;
+    MixedQuantized q = quantizeMixed(w.data(), rows, cols, p);
+    std::vector<int64_t> low;
+    for (int64_t i = 0; i < rows * cols; ++i)
+      if (!isMixedHighGroup(q, cols, p, i / cols, i % cols / p.groupSize))
+        low.push_back(i);
+    std::stable_sort(low.begin(), low.end(), [&](int64_t a, int64_t b) {
+      return std::fabs(w[a]) > std::fabs(w[b]);
+    });
+    low.resize(std::llround(0.01 * rows * cols));
+    std::sort(low.begin(), low.end());
+    std::vector<int64_t> got;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int32_t i = q.outliers.rowPtr[r]; i < q.outliers.rowPtr[r + 1]; ++i)
+        got.push_back(r * cols + sparseColumn(q.outliers, cols, i));
+    EXPECT_EQ(got, low) << "high fraction " << highFraction;
+  }
 }
 
 TEST(MixedQuantizerTest, FractionWithoutBudget) {

@@ -25,10 +25,25 @@ int64_t mixq::quant::packedWordCount(int64_t count, unsigned bits) {
 void mixq::quant::packCodes(const uint8_t *codes, int64_t count, unsigned bits,
                             uint32_t *words) {
   assert(isSupportedCodeWidth(bits) && "unsupported code width");
-  // Clearing first lets every code be OR-ed in, and zeroes the row padding.
-  std::fill(words, words + packedWordCount(count, bits), 0u);
   uint32_t mask = codeMask(bits);
-  for (int64_t i = 0; i < count; ++i) {
+  int64_t i = 0;
+  if (kWordBits % bits == 0) {
+    // 1, 2, 4 and 8 bits: no code straddles a word, so whole words are
+    // assembled in a register instead of OR-ed into memory code by code.
+    int64_t perWord = kWordBits / bits;
+    for (int64_t word = 0; word < count / perWord; ++word) {
+      uint32_t value = 0;
+      for (int64_t j = 0; j < perWord; ++j)
+        value |= (codes[word * perWord + j] & mask) << (j * bits);
+      words[word] = value;
+    }
+    i = count / perWord * perWord;
+  }
+  // Clearing first lets every remaining code be OR-ed in, and zeroes the row
+  // padding.
+  std::fill(words + i * bits / kWordBits, words + packedWordCount(count, bits),
+            0u);
+  for (; i < count; ++i) {
     uint32_t code = codes[i] & mask;
     int64_t bit = i * bits;
     int64_t word = bit / kWordBits;
@@ -65,7 +80,20 @@ uint32_t mixq::quant::extractCode(const uint32_t *words, int64_t index,
 
 void mixq::quant::unpackCodes(const uint32_t *words, int64_t count,
                               unsigned bits, uint8_t *codes) {
-  for (int64_t i = 0; i < count; ++i)
+  int64_t i = 0;
+  if (kWordBits % bits == 0) {
+    // No code straddles a word: read each word once.
+    int64_t perWord = kWordBits / bits;
+    uint32_t mask = codeMask(bits);
+    for (int64_t word = 0; word < count / perWord; ++word) {
+      uint32_t value = words[word];
+      for (int64_t j = 0; j < perWord; ++j)
+        codes[word * perWord + j] =
+            static_cast<uint8_t>((value >> (j * bits)) & mask);
+    }
+    i = count / perWord * perWord;
+  }
+  for (; i < count; ++i)
     codes[i] = static_cast<uint8_t>(extractCode(words, i, bits));
 }
 

@@ -4,6 +4,7 @@
 // support or on the current floating-point rounding mode.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/Quant/FloatFormats.h"
+#include "dialect/MixQ/Quant/Vectorize.h"
 
 #include <cassert>
 #include <cmath>
@@ -78,6 +79,31 @@ float mixq::quant::halfBitsToFloat(uint16_t bits) {
   if (exponent == 31)
     return bitsToFloat(sign | 0x7F800000u | (mantissa << 13));
   return bitsToFloat(sign | ((exponent + 127 - 15) << 23) | (mantissa << 13));
+}
+
+MIXQ_VECTOR_CLONES
+void mixq::quant::halfBitsToFloatArray(const uint8_t *in, int64_t count,
+                                       float *out) {
+  // Selects are written as masks: with ?: GCC 12 does not if-convert the
+  // loop and leaves it scalar.
+  for (int64_t i = 0; i < count; ++i) {
+    uint32_t bits = static_cast<uint32_t>(in[2 * i]) |
+                    static_cast<uint32_t>(in[2 * i + 1]) << 8;
+    uint32_t sign = (bits & 0x8000u) << 16;
+    uint32_t magnitude = bits & 0x7FFFu;
+    // Normal: the exponent is rebiased by 127 - 15 = 112; infinity and NaN
+    // (exponent 31) by 112 more, to 255. Subnormals and zero are
+    // magnitude * 2^-24, exact in float.
+    uint32_t special = 0u - static_cast<uint32_t>(magnitude >= 0x7C00u);
+    uint32_t small = 0u - static_cast<uint32_t>(magnitude < 0x400u);
+    uint32_t rebiased =
+        (magnitude << 13) + (112u << 23) + (special & (112u << 23));
+    uint32_t subnormal =
+        floatBits(static_cast<float>(static_cast<int32_t>(magnitude)) *
+                  5.9604644775390625e-8f); // 2^-24
+    uint32_t value = (small & subnormal) | (~small & rebiased);
+    out[i] = bitsToFloat(sign | value);
+  }
 }
 
 uint16_t mixq::quant::floatToBFloat16Bits(float value) {

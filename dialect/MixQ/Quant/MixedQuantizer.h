@@ -1,25 +1,38 @@
-//===- MixedQuantizer.h - 2/4/16-bit mixed precision in a weight -*- C++
-//-*-===//
+//===- MixedQuantizer.h - 2/4/16-bit mixed precision in a weight *- C++ -*-===//
 //
 // `#mixq.mixed`: groups of G consecutive inputs of a row are either "low"
 // (lowBits, default 2) or "high" (highBits, default 4); a few large weights
 // of the low groups are fp16 sparse outliers; group scales and zeros are
 // quantized again (second order).
 //
-// Quantization of an N x K matrix, G | K, gpr = K / G groups per row:
-//  1. Score every group by range x energy: (max(w, 0) - min(w, 0)) *
-//     sum_k h_k (w_k - mean)^2, h_k = E[x_k^2] with a Sensitivity, else 1
-//     (so without statistics: range x variance).
+// Quantization of an N x K matrix, G | K, gpr = K / G groups per row,
+// h_k = E[x_k^2] with a Sensitivity, else 1 (0 is raised to the smallest
+// normal float), O = round(outlierFraction * N * K):
+//  1. Candidate outliers: the weights whose key |w| sqrt(h) is in or above
+//     the key bucket (1/128 of an octave, SparseOutliers.h) of the O-th
+//     largest key, i.e. about those step 3 would take if every group were
+//     low (the bucket is estimated from every 8th row of a matrix of 64 or
+//     more rows).
+//     Every group gets a lo-bit fit (step 4) without its candidates, and
+//     scores the error that hi bits would save:
+//       score = sum h (w - w')^2 at lo bits - sum h step^2 / 12,
+//     step = (max(w, 0) - min(w, 0)) / (2^hi - 1) over all its weights (the
+//     uniform rounding noise of a hi-bit group, which keeps them all). This
+//     is the group's range x sensitivity, measured: range^2 sum h for an
+//     unclipped lo-bit group, but a group whose range comes from one
+//     outlier scores what it costs without that outlier.
 //  2. The H highest-scoring groups (over the whole matrix, ties to the lower
 //     index) are high: H = round(highFraction * N * gpr), raised to the most
 //     groups that keep mixedStorageBytes within targetBitsPerWeight when
 //     that is > 0 (the default 2.9 gives about 25% high groups).
-//  3. Outliers: round(outlierFraction * N * K) weights of the low groups with
-//     the largest |w| (|w| sqrt(h) with a Sensitivity), ties to the lower
-//     index. High groups have none.
+//  3. Outliers: the O weights of the low groups with the largest keys, ties
+//     to the lower index. High groups have none.
 //  4. Per group, over its non-outlier weights and 0: lo = min, hi = max;
 //     clip ratio c from clipRatios(clipGridSize, clipMin) minimizing
-//     sum h (w - w')^2 at first order; range R = c (hi - lo).
+//     sum h (w - w')^2 at first order (continuous zero point), searched
+//     coarse to fine: every other ratio from 1 down until the error rises,
+//     then the two beside the best; range R = c (hi - lo).
+//     A low group whose outliers are its candidates keeps its step 1 fit.
 //  5. Second order, per block of B = blockGroups consecutive groups of a row
 //     (the last block of a row may be shorter): rmin = fp16(min R),
 //     step = fp16((max R - rmin) / 255); scale code sc = clamp(round((R -
@@ -28,10 +41,13 @@
 //     and the zero code zc = clamp(round(-c lo / s * 15 / maxq), 0, 15):
 //       z = zc * maxq / 15  (4-bit zero codes; exact integers for 4 bits,
 //     steps of 1/5 for 2 bits, where an integer zero point would shift the
-//     grid by up to s / 2).
+//     grid by up to s / 2). A low group then moves zc by up to 2 codes
+//     each way, while that lowers sum h (w - w')^2 (outliers excluded).
 //  6. Codes q = clamp(floor(w * (1 / s) + z + 1/2), 0, maxq) (0 when s is
 //     0), w' = (q - z) * s; at an outlier the CSR value is fp16(w - w'), so
 //     dense + sparse reconstructs it up to that fp16 rounding.
+// The error sums of steps 1, 4 and 5 run in 16 float lanes added as a fixed
+// tree, so results are the same with every vector width (Vectorize.h).
 //
 // Components (H high groups, nnz outliers, bpr = ceil(gpr / B)):
 //   low_codes       uint32 [N][K * lo / 32]   lo-bit code of every weight of a
@@ -60,6 +76,7 @@
 #define MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H
 
 #include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "dialect/MixQ/Quant/ReconstructionError.h"
 #include "dialect/MixQ/Quant/SparseOutliers.h"
 
 #include <cstdint>
@@ -119,6 +136,12 @@ MixedQuantized quantizeMixed(const float *weights, int64_t rows, int64_t cols,
 /// Dense + sparse reconstruction.
 std::vector<float> dequantizeMixed(const MixedQuantized &packed, int64_t rows,
                                    int64_t cols, const MixedParams &params);
+
+/// matrixErrorSums(weights, dequantizeMixed(packed)), exactly, from a row at
+/// a time: the report's error without an N x K reconstruction to write and
+/// read back.
+ErrorSums mixedErrorSums(const MixedQuantized &packed, const float *weights,
+                         int64_t rows, int64_t cols, const MixedParams &params);
 
 /// True when group `group` of row `row` is high.
 bool isMixedHighGroup(const MixedQuantized &packed, int64_t cols,

@@ -58,122 +58,172 @@ static uint32_t keyBits(float key) {
   return bits;
 }
 
-static bool isCandidate(float key) { return key >= 0.0f; }
-
-using Histogram = std::vector<int64_t>;
-
-/// One level of the radix select: the key bits [shift, shift + width).
-struct RadixLevel {
-  unsigned shift, width;
-};
-// Three levels of at most 11 bits: the histograms stay in L1.
-static constexpr RadixLevel kLevels[3] = {{21, 11}, {10, 11}, {0, 10}};
-
-/// Histogram of the bits of `level` over the candidate keys whose bits
-/// above the level equal `prefix`.
-static Histogram histogram(const float *keys, int64_t n, RadixLevel level,
-                           uint32_t prefix) {
-  unsigned top = level.shift + level.width;
-  Histogram total(size_t{1} << level.width, 0);
-  std::mutex mutex;
-  parallelFor(
-      n,
-      [&](int64_t begin, int64_t end) {
-        Histogram local(total.size(), 0);
-        uint32_t mask = (1u << level.width) - 1u;
-        for (int64_t i = begin; i < end; ++i) {
-          if (!isCandidate(keys[i]))
-            continue;
-          uint32_t bits = keyBits(keys[i]);
-          if (top < 32 && (bits >> top) != prefix)
-            continue;
-          ++local[(bits >> level.shift) & mask];
-        }
-        // Integer sums: the order of merging does not matter.
-        std::lock_guard<std::mutex> lock(mutex);
-        for (size_t b = 0; b < local.size(); ++b)
-          total[b] += local[b];
-      },
-      1 << 16);
-  return total;
+void mixq::quant::addToKeyHistogram(const float *keys, int64_t n,
+                                    uint32_t *counts) {
+  for (int64_t i = 0; i < n; ++i)
+    ++counts[keyBucket(keys[i])];
 }
 
-/// Finds the bucket holding the `count`-th largest entry, counting from the
-/// top; `above` receives how many entries lie in higher buckets.
-static uint32_t findBucket(const Histogram &hist, int64_t count,
-                           int64_t &above) {
-  above = 0;
-  for (int64_t b = static_cast<int64_t>(hist.size()) - 1; b >= 0; --b) {
-    if (above + hist[b] >= count)
-      return static_cast<uint32_t>(b);
+uint32_t mixq::quant::keyBucketThreshold(const KeyHistogram &hist,
+                                         int64_t count) {
+  int64_t above = 0;
+  for (int64_t b = kNonCandidateBucket - 1; b > 0; --b) {
     above += hist[b];
+    if (above >= count)
+      return static_cast<uint32_t>(b);
   }
   return 0;
 }
 
-OutlierPattern mixq::quant::selectLargest(const float *keys, int64_t rows,
-                                          int64_t cols, int64_t count) {
-  int64_t n = rows * cols;
+void mixq::quant::gatherKeys(const float *keys, int64_t cols, uint32_t bucket,
+                             std::vector<KeyEntry> &out) {
+  for (int64_t c = 0; c < cols; ++c) {
+    uint32_t b = keyBucket(keys[c]);
+    if (b >= bucket && b != kNonCandidateBucket)
+      out.push_back({static_cast<int32_t>(c), keyBits(keys[c])});
+  }
+}
+
+OutlierPattern mixq::quant::selectFromKeys(const std::vector<KeyEntry> &entries,
+                                           const std::vector<int64_t> &rowStart,
+                                           int64_t count) {
   OutlierPattern pattern;
+  int64_t rows = static_cast<int64_t>(rowStart.size()) - 1;
   pattern.rowPtr.assign(rows + 1, 0);
-  Histogram first = histogram(keys, n, kLevels[0], 0);
-  int64_t candidates = 0;
-  for (int64_t c : first)
-    candidates += c;
-  count = std::min(count, candidates);
+  count = std::min<int64_t>(count, static_cast<int64_t>(entries.size()));
   if (count <= 0)
     return pattern;
-  // Exact threshold T (as bits), digit by digit: `greater` candidates are
-  // > T, and `ties` of those equal to T are taken in row-major order.
-  uint32_t threshold = 0;
-  int64_t above = 0;
-  for (int level = 0; level < 3; ++level) {
-    Histogram hist = level == 0 ? std::move(first)
-                                : histogram(keys, n, kLevels[level], threshold);
-    int64_t levelAbove;
-    uint32_t digit = findBucket(hist, count - above, levelAbove);
-    above += levelAbove;
-    threshold = threshold << kLevels[level].width | digit;
-  }
-  int64_t ties = count - above;
-
-  // Per row: how many are above T and how many equal T.
-  std::vector<int64_t> greater(rows, 0), equal(rows, 0);
-  parallelFor(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r)
-      for (int64_t c = 0; c < cols; ++c) {
-        float key = keys[r * cols + c];
-        if (!isCandidate(key))
-          continue;
-        uint32_t bits = keyBits(key);
-        greater[r] += bits > threshold;
-        equal[r] += bits == threshold;
-      }
-  });
-  std::vector<int64_t> tiesTaken(rows, 0);
+  // The exact threshold T, the count-th largest kept key: keys above T are
+  // taken, and `ties` of those equal to T in row-major order.
+  std::vector<uint32_t> bits(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i)
+    bits[i] = entries[i].bits;
+  std::nth_element(bits.begin(), bits.begin() + (count - 1), bits.end(),
+                   std::greater<uint32_t>());
+  uint32_t threshold = bits[count - 1];
+  int64_t ties = count;
+  for (const KeyEntry &e : entries)
+    ties -= e.bits > threshold;
+  pattern.cols.reserve(count);
   for (int64_t r = 0; r < rows; ++r) {
-    tiesTaken[r] = std::min(ties, equal[r]);
-    ties -= tiesTaken[r];
-    pattern.rowPtr[r + 1] =
-        static_cast<int32_t>(pattern.rowPtr[r] + greater[r] + tiesTaken[r]);
-  }
-  pattern.cols.resize(count);
-  parallelFor(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      int32_t *out = pattern.cols.data() + pattern.rowPtr[r];
-      int64_t tiesLeft = tiesTaken[r];
-      for (int64_t c = 0; c < cols; ++c) {
-        float key = keys[r * cols + c];
-        if (!isCandidate(key))
-          continue;
-        uint32_t bits = keyBits(key);
-        bool take = bits > threshold || (bits == threshold && tiesLeft-- > 0);
-        if (take)
-          *out++ = static_cast<int32_t>(c);
-      }
+    for (int64_t i = rowStart[r]; i < rowStart[r + 1]; ++i) {
+      const KeyEntry &e = entries[i];
+      if (e.bits > threshold || (e.bits == threshold && ties-- > 0))
+        pattern.cols.push_back(e.col);
     }
-  });
+    pattern.rowPtr[r + 1] = static_cast<int32_t>(pattern.cols.size());
+  }
+  assert(pattern.size() == count && "kept keys do not hold the threshold");
   return pattern;
+}
+
+/// Rows per task of the selection passes: enough keys that the per-thread
+/// histograms pay off.
+static int64_t rowsPerTask(int64_t cols) {
+  return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(cols, 1));
+}
+
+template <typename RowKeys>
+static KeyHistogram keyHistogramImpl(int64_t rows, int64_t cols,
+                                     const RowKeys &rowKeys) {
+  KeyHistogram hist(kKeyBuckets, 0);
+  std::mutex mutex;
+  parallelFor(
+      rows,
+      [&](int64_t begin, int64_t end) {
+        // uint32 counts suffice: patterns are limited to int32 positions.
+        std::vector<uint32_t> local(kKeyBuckets, 0);
+        std::vector<float> scratch(cols);
+        for (int64_t r = begin; r < end; ++r)
+          addToKeyHistogram(rowKeys(r, scratch.data()), cols, local.data());
+        // Integer sums: the order of merging does not matter.
+        std::lock_guard<std::mutex> lock(mutex);
+        for (size_t b = 0; b < local.size(); ++b)
+          hist[b] += local[b];
+      },
+      rowsPerTask(cols));
+  return hist;
+}
+
+KeyHistogram mixq::quant::keyHistogram(int64_t rows, int64_t cols,
+                                       const RowKeyFunction &rowKeys) {
+  return keyHistogramImpl(rows, cols,
+                          [&](int64_t row, float *scratch) -> const float * {
+                            rowKeys(row, scratch);
+                            return scratch;
+                          });
+}
+
+/// The selection behind both selectLargest overloads. `rowKeys(r, scratch)`
+/// returns the `cols` keys of row r (in `scratch`, of `cols` floats, or
+/// elsewhere) and may run on several threads. Two passes over the keys: a
+/// histogram of their buckets finds the bucket of the count-th largest key;
+/// the second pass keeps the keys in or above that bucket (about `count` of
+/// them), among which selectFromKeys settles the exact threshold and ties.
+template <typename RowKeys>
+static OutlierPattern selectLargestImpl(int64_t rows, int64_t cols,
+                                        int64_t count, const RowKeys &rowKeys) {
+  if (rows <= 0 || cols <= 0 || count <= 0) {
+    OutlierPattern pattern;
+    pattern.rowPtr.assign(std::max<int64_t>(rows, 0) + 1, 0);
+    return pattern;
+  }
+  int64_t minRows = rowsPerTask(cols);
+  KeyHistogram hist = keyHistogramImpl(rows, cols, rowKeys);
+  std::mutex mutex;
+  uint32_t bucket = keyBucketThreshold(hist, count);
+
+  // Keep every candidate in or above the bucket, row by row; each task's
+  // rows are contiguous, so the ranges are put back in row order.
+  struct RangeKeys {
+    int64_t beginRow, endRow;
+    std::vector<KeyEntry> entries;
+  };
+  std::vector<RangeKeys> ranges;
+  std::vector<int64_t> rowStart(rows + 1, 0);
+  parallelFor(
+      rows,
+      [&](int64_t begin, int64_t end) {
+        RangeKeys range{begin, end, {}};
+        std::vector<float> scratch(cols);
+        for (int64_t r = begin; r < end; ++r) {
+          gatherKeys(rowKeys(r, scratch.data()), cols, bucket, range.entries);
+          rowStart[r + 1] = static_cast<int64_t>(range.entries.size());
+        }
+        std::lock_guard<std::mutex> lock(mutex);
+        ranges.push_back(std::move(range));
+      },
+      minRows);
+  std::sort(ranges.begin(), ranges.end(),
+            [](const RangeKeys &a, const RangeKeys &b) {
+              return a.beginRow < b.beginRow;
+            });
+  std::vector<KeyEntry> entries;
+  for (RangeKeys &range : ranges) {
+    // rowStart holds offsets within the range: make them global.
+    auto offset = static_cast<int64_t>(entries.size());
+    for (int64_t r = range.beginRow; r < range.endRow; ++r)
+      rowStart[r + 1] += offset;
+    entries.insert(entries.end(), range.entries.begin(), range.entries.end());
+  }
+  return selectFromKeys(entries, rowStart, count);
+}
+
+OutlierPattern mixq::quant::selectLargest(const float *keys, int64_t rows,
+                                          int64_t cols, int64_t count) {
+  return selectLargestImpl(rows, cols, count, [&](int64_t row, float *) {
+    return keys + row * cols;
+  });
+}
+
+OutlierPattern mixq::quant::selectLargest(int64_t rows, int64_t cols,
+                                          int64_t count,
+                                          const RowKeyFunction &rowKeys) {
+  return selectLargestImpl(rows, cols, count,
+                           [&](int64_t row, float *scratch) -> const float * {
+                             rowKeys(row, scratch);
+                             return scratch;
+                           });
 }
 
 //===----------------------------------------------------------------------===//

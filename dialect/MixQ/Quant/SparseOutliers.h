@@ -40,6 +40,7 @@
 #include "dialect/MixQ/Quant/CalibrationStats.h"
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -87,9 +88,74 @@ OutlierPattern selectOutliers(const float *weights, int64_t rows, int64_t cols,
 
 /// The min(count, #candidates) positions with the largest keys, candidates
 /// being the keys >= 0 (a negative or NaN key is never selected); ties go to
-/// the lower row-major index. Linear time (two radix-histogram passes).
+/// the lower row-major index. Linear time: a histogram pass and a pass that
+/// keeps about `count` keys, among which the exact threshold is found.
 OutlierPattern selectLargest(const float *keys, int64_t rows, int64_t cols,
                              int64_t count);
+
+/// Fills keys[0 .. cols) with the keys of one row.
+using RowKeyFunction = std::function<void(int64_t row, float *keys)>;
+
+/// selectLargest over keys computed a row at a time, so that no N x K key
+/// matrix is stored: `rowKeys` runs twice per row, possibly on several
+/// threads at once, and must give the same keys both times.
+OutlierPattern selectLargest(int64_t rows, int64_t cols, int64_t count,
+                             const RowKeyFunction &rowKeys);
+
+//===----------------------------------------------------------------------===//
+// The passes of selectLargest, for quantizers that fuse them with their own
+// work on the same rows (MixedQuantizer.cpp): a histogram of the keys by
+// bucket finds the bucket of the count-th largest key, every key in or above
+// it is kept, and among those few the exact threshold and ties are settled.
+//===----------------------------------------------------------------------===//
+
+/// A bucket is the top 16 bits of a candidate key's bit pattern: the sign is
+/// 0, so it is 8 bits of exponent and 7 of mantissa, 1/128 of an octave.
+/// Bucket kNonCandidateBucket collects the keys that are not candidates.
+constexpr uint32_t kNonCandidateBucket = (0x7F800000u >> 16) + 1;
+constexpr uint32_t kKeyBuckets = kNonCandidateBucket + 1;
+
+/// The bucket of `key` (-0 is +0; negative and NaN keys are not
+/// candidates), without branches so that histogram loops stay tight.
+inline uint32_t keyBucket(float key) {
+  uint32_t bits;
+  std::memcpy(&bits, &key, 4);
+  bits = bits == 0x80000000u ? 0u : bits;
+  return bits <= 0x7F800000u ? bits >> 16 : kNonCandidateBucket;
+}
+
+/// Keys per bucket, kKeyBuckets entries.
+using KeyHistogram = std::vector<int64_t>;
+
+/// ++counts[keyBucket(k)] for the `n` keys.
+void addToKeyHistogram(const float *keys, int64_t n, uint32_t *counts);
+
+/// The histogram of a matrix's keys, computed a row at a time (in parallel).
+KeyHistogram keyHistogram(int64_t rows, int64_t cols,
+                          const RowKeyFunction &rowKeys);
+
+/// The largest bucket b > 0 whose candidates and those of higher buckets
+/// number at least `count`; 0 when all candidates together are fewer.
+uint32_t keyBucketThreshold(const KeyHistogram &hist, int64_t count);
+
+/// A kept key: its column and its order-preserving bit pattern.
+struct KeyEntry {
+  int32_t col;
+  uint32_t bits;
+};
+
+/// Appends the candidate keys of one row that lie in bucket `bucket` or
+/// above, in column order.
+void gatherKeys(const float *keys, int64_t cols, uint32_t bucket,
+                std::vector<KeyEntry> &out);
+
+/// selectLargest(count) of a matrix from its kept keys: those of row r are
+/// entries[rowStart[r] .. rowStart[r + 1]). They must be all candidates at
+/// or above some bucket, and at least `count` of them unless they are all
+/// the candidates (what gatherKeys with keyBucketThreshold's bucket keeps).
+OutlierPattern selectFromKeys(const std::vector<KeyEntry> &entries,
+                              const std::vector<int64_t> &rowStart,
+                              int64_t count);
 
 /// A copy of `weights` with each outlier clamped into the range of the
 /// non-outliers of its row (0 for a row of outliers only).

@@ -92,7 +92,10 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 // #mixq.mixed, 2 x 128, group 64, hi_frac = 0.25: H = 1 high group (the
 // 2.9-bit budget adds none on so small a matrix), round(0.005 * 256) = 1
 // outlier. The weights (also run-mixed.mlir @mixed_outlier):
-//   row 0, g0: w[c] = 16 (c % 16 - 8)          (score 240 * 348160, highest)
+//   row 0, g0: w[c] = 16 (c % 16 - 8)          (16 levels: the only group
+//              with a 2-bit error, so the highest score; the others fit
+//              2 bits exactly, row 1 g0 once its candidate outlier 200 is
+//              left out)
 //   row 0, g1: w[64] = -80, w[65] = 80, w[66] = 160, else 0
 //   row 1, g0: w[0] = -1, w[1] = 2, w[2] = 1, w[3] = 200, else 0
 //   row 1, g1: w[64] = 2, w[65] = -1, else 0
@@ -138,7 +141,7 @@ func.func @fold_mixed() -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac 
 
 // #mixq.mixed, 2 x 192, group 64, hi_frac = 0.5, bits = 0, outliers = 0:
 // H = 3 high groups, each holding the 16 values 16 (k - 8) four times
-// (score 240 * 348160; the low groups score under 240 * 40000):
+// (their 2-bit errors score them; the low groups fit 2 bits exactly):
 //   row 0: g0 low (w[0] = -80, w[1] = 160), g1 high (16 ((5c) % 16 - 8)),
 //          g2 low (w[130] = 80, w[131] = -80, w[132] = 160)
 //   row 1: g0 high (16 (7 - c % 16)), g1 low (w[69] = 160, w[70] = -80),
