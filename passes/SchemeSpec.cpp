@@ -180,8 +180,22 @@ buildAffine(MLIRContext *context, const SchemeSpec &spec,
     return std::move(err);
   if (auto err = reader.getString("scale", scale))
     return std::move(err);
-  if (auto err = reader.checkAllUsed("bits, group, sym, scale"))
+  std::string clipText = "rtn";
+  if (auto err = reader.getString("clip", clipText))
     return std::move(err);
+  if (auto err = reader.checkAllUsed("bits, group, sym, scale, clip"))
+    return std::move(err);
+  // `mse` is the quantizer's default grid (1.0, 0.95, ..., 0.5).
+  int64_t clip = 0;
+  if (clipText == "rtn")
+    clip = 1;
+  else if (clipText == "mse")
+    clip = 11;
+  else if (StringRef(clipText).getAsInteger(10, clip) || clip < 1 ||
+           clip > 1000)
+    return reader.error("clip", "clip must be rtn, mse or a number of clip "
+                                "ratios in 1..1000, got '" +
+                                    clipText + "'");
   if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
     return reader.error("bits",
                         "bits must be 2, 3, 4 or 8, got " + llvm::Twine(bits));
@@ -202,7 +216,8 @@ buildAffine(MLIRContext *context, const SchemeSpec &spec,
   if (scaleType.isF16())
     scaleType = FloatType();
   return cast<QuantSchemeAttrInterface>(
-      AffineSchemeAttr::get(context, bits, group, symmetric, scaleType));
+      AffineSchemeAttr::get(context, bits, group, symmetric, scaleType,
+                            static_cast<unsigned>(clip)));
 }
 
 llvm::Expected<QuantSchemeAttrInterface> buildLUT(MLIRContext *context,

@@ -104,6 +104,7 @@ enum AffineComponent : unsigned { Codes = 0, Scales = 1, Zeros = 2 };
   params.groupSize = attr.getGroup();
   params.symmetric = attr.getSymmetric();
   params.scaleFormat = getScalarFormat(attr.getScaleType());
+  params.clipGridSize = attr.getClip();
   return params;
 }
 } // namespace
@@ -117,7 +118,7 @@ FloatType AffineSchemeAttr::getScaleType() const {
 LogicalResult
 AffineSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          unsigned bits, int64_t group, bool symmetric,
-                         FloatType scale) {
+                         FloatType scale, unsigned clip) {
   if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
     return emitError() << "affine 'bits' must be 2, 3, 4 or 8, got " << bits;
   if (group <= 0)
@@ -125,6 +126,10 @@ AffineSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (scale && !isScalarStorageType(scale))
     return emitError() << "affine 'scale' must be f16, bf16 or f32, got "
                        << scale;
+  if (clip < 1 || clip > 1000)
+    return emitError() << "affine 'clip' must be in 1..1000 (1: round to "
+                          "nearest), got "
+                       << clip;
   return success();
 }
 
@@ -159,7 +164,6 @@ AffineSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
 llvm::Expected<PackedWeights>
 AffineSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
                            const QuantizeOptions &options) const {
-  (void)options; // Round-to-nearest needs no calibration data.
   ::mixq::quant::AffineParams params = getAffineParams(*this);
   std::string problem =
       ::mixq::quant::validateAffine(params, shape[0], shape[1]);
@@ -167,8 +171,13 @@ AffineSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
     return llvm::createStringError(problem);
   if (static_cast<int64_t>(weights.size()) != shape[0] * shape[1])
     return llvm::createStringError("weight buffer does not match the shape");
-  ::mixq::quant::AffineQuantized q =
-      ::mixq::quant::quantizeAffine(weights.data(), shape[0], shape[1], params);
+  // Only the clipping search weighs its error by calibration data.
+  auto sensitivity = sensitivityOf(options, shape[1], "affine");
+  if (!sensitivity)
+    return sensitivity.takeError();
+  ::mixq::quant::AffineQuantized q = ::mixq::quant::quantizeAffine(
+      weights.data(), shape[0], shape[1], params,
+      *sensitivity ? &**sensitivity : nullptr);
   PackedWeights packed;
   packed.push_back(wordsToBytes(q.codes));
   packed.push_back(std::move(q.scales));

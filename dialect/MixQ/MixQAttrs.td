@@ -37,16 +37,28 @@ def MixQ_AffineSchemeAttr : MixQ_Attr<"AffineScheme", "affine", [
     Bits per weight = bits + (1 or 2) * width(scale) / group, plus row
     padding: `#mixq.affine<bits = 4, group = 128>` costs 4.25.
 
+    `clip` selects the host quantizer (`Quant/AffineQuantizer.h`): 1 is
+    round-to-nearest over each group's full range; N > 1 is MSE clipping,
+    a grid search over the N clip ratios 1, ..., 0.5 that keeps the one
+    whose reconstruction has the least sum h (w - w')^2 (h = E[x^2] of the
+    input column from calibration statistics, 1 without). It changes the
+    values, not the layout: the components and the dequantization are the
+    same.
+
     ```mlir
     #mixq.affine<bits = 4, group = 128>
     #mixq.affine<bits = 3, group = 64, symmetric = true, scale = bf16>
+    #mixq.affine<bits = 3, group = 32, clip = 11>
     ```
   }];
   let parameters = (ins
     "unsigned":$bits,
     "int64_t":$group,
     DefaultValuedParameter<"bool", "false">:$symmetric,
-    OptionalParameter<"::mlir::FloatType">:$scale);
+    OptionalParameter<"::mlir::FloatType">:$scale,
+    DefaultValuedParameter<"unsigned", "1",
+                           "clip ratios searched per group, 1..1000 "
+                           "(1: round to nearest)">:$clip);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

@@ -16,6 +16,11 @@ func.func @bad_scale(%q: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32, 
 
 // -----
 
+// expected-error @+1 {{affine 'clip' must be in 1..1000 (1: round to nearest), got 0}}
+func.func @bad_clip(%q: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32, clip = 0>>)
+
+// -----
+
 // expected-error @+1 {{affine 'group' (48) does not divide the number of inputs K = 64}}
 func.func @group_does_not_divide(%q: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 48>>)
 

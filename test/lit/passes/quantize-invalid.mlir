@@ -19,17 +19,24 @@
 // RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:parent=9" 2>&1 | FileCheck %s --check-prefix=BPPARENT
 // RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:seed=2,bits=4" 2>&1 | FileCheck %s --check-prefix=BPKEY
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=5" 2>&1 | FileCheck %s --check-prefix=LUTBITS
+// RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=3,clip=best" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=CLIP
+// RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=3,clip=0" 2>&1 | FileCheck %s --check-prefix=CLIPZERO
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=48" 2>&1 | FileCheck %s --check-prefix=SHAPE
 // RUN: not mixq-opt %s --mixq-quantize="overrides=down(=affine:bits=8" 2>&1 | FileCheck %s --check-prefix=REGEX
 // RUN: not mixq-opt %s --mixq-quantize="overrides=q_proj" 2>&1 | FileCheck %s --check-prefix=OVERRIDE
 
 // Errors point at the bad key or value with a caret under the spec.
 
+// CLIP: error: invalid scheme spec: clip must be rtn, mse or a number of clip ratios in 1..1000, got 'best'
+// CLIP-NEXT: {{^}}  affine:bits=3,clip=best
+// CLIP-NEXT: {{^}}                     ^
+// CLIPZERO: error: invalid scheme spec: clip must be rtn, mse or a number of clip ratios in 1..1000, got '0'
+
 // BITS: error: invalid scheme spec: bits must be 2, 3, 4 or 8, got 5
 // BITS-NEXT: {{^}}  affine:bits=5,group=32
 // BITS-NEXT: {{^}}              ^
 
-// KEY: error: invalid scheme spec: unknown option 'grop' for scheme 'affine' (known: bits, group, sym, scale)
+// KEY: error: invalid scheme spec: unknown option 'grop' for scheme 'affine' (known: bits, group, sym, scale, clip)
 // KEY-NEXT: {{^}}  affine:bits=4,grop=32
 // KEY-NEXT: {{^}}                ^
 

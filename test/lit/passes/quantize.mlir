@@ -1,5 +1,6 @@
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=32" | FileCheck %s --check-prefix=DEFAULT
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=2,group=32,sym=true,scale=bf16 overrides=down_proj=affine:bits=8,group=64;blk0\..*=fp16" | FileCheck %s --check-prefix=OVERRIDE
+// RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=3,group=32,clip=mse overrides=up_proj=affine:bits=3,group=32,clip=5;down_proj=affine:bits=3,group=32,clip=rtn" | FileCheck %s --check-prefix=CLIP
 // RUN: mixq-opt %s --mixq-quantize="scheme=fp32" | FileCheck %s --check-prefix=NONE
 // RUN: mixq-opt %s --mixq-quantize="scheme=lut:bits=3 overrides=up_proj=lut:bits=2" | FileCheck %s --check-prefix=LUT
 // RUN: mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi=4,lo=2,hi-frac=0.1,outliers=0.005 overrides=down_proj=mixed:group=32,hi-frac=0.25,bits=0,outliers=0,block=2" | FileCheck %s --check-prefix=MIXED
@@ -25,6 +26,12 @@
 // OVERRIDE: llm.linear
 // OVERRIDE: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.affine<bits = 2, group = 32, symmetric = true, scale = bf16>>
 // OVERRIDE: mixq.weight @blk1.down_proj : !mixq.qtensor<64x128, #mixq.affine<bits = 8, group = 64>>
+
+// clip=mse is the 11-ratio grid; clip=rtn (the default) is not printed.
+// CLIP-LABEL: func.func @block
+// CLIP: mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.affine<bits = 3, group = 32, clip = 11>>
+// CLIP: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.affine<bits = 3, group = 32, clip = 5>>
+// CLIP: mixq.weight @blk1.down_proj : !mixq.qtensor<64x128, #mixq.affine<bits = 3, group = 32>>
 
 // LUT-LABEL: func.func @block
 // LUT: mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.lut<bits = 3>>
