@@ -245,8 +245,8 @@ llvm::Expected<QuantSchemeAttrInterface>
 buildMixed(MLIRContext *context, const SchemeSpec &spec,
            const SchemeSpecPart &part) {
   OptionReader reader(spec, part);
-  int64_t group = 64, lo = 2, hi = 4, block = 16;
-  double hiFrac = 0.1, bits = 2.9, outliers = 0.005;
+  int64_t group = 64, lo = 2, hi = 4, block = 64;
+  double hiFrac = 0.1, bits = 2.9, outliers = 0.0075;
   if (auto err = reader.getInt("group", group))
     return std::move(err);
   if (auto err = reader.getInt("lo", lo))

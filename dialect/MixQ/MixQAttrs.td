@@ -196,9 +196,9 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
 
     H and nnz depend only on the shape and the parameters, so the component
     shapes do too. Bits per weight = 8 * (sum of component bytes) / (N K):
-    `#mixq.mixed<group = 64, hi_frac = 0.25>` on 2 x 128 has H = 1, nnz = 1 and costs
-    (64 + 16 + 12 + 8 + 4 + 8 + 8 + 12 + 2 + 2) * 8 / 256 = 4.25 bits; on
-    4096 x 4096 the defaults cost about 2.9.
+    `#mixq.mixed<group = 64, hi_frac = 0.25>` on 2 x 128 has H = 1, nnz =
+    round(0.0075 * 256) = 2 and costs (64 + 16 + 12 + 8 + 4 + 8 + 8 + 12 +
+    4 + 4) * 8 / 256 = 4.375 bits; on 4096 x 4096 the defaults cost 2.9.
 
     The reference lowering reads the bit map word, the 2-bit code, and for
     high groups counts the bit map bits below the group (`math.ctpop` in an
@@ -207,8 +207,11 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
 
     `group` is required; the other parameters are printed only when they
     differ from their defaults (`lo = 2, hi = 4, hi_frac = 0.1, bits = 2.9,
-    outliers = 0.005, block = 16`, those of `--mixq-quantize` spec
-    `mixed:group=64,lo=2,hi=4,hi-frac=0.1,bits=2.9,outliers=0.005,block=16`).
+    outliers = 0.0075, block = 64`, those of `--mixq-quantize` spec
+    `mixed:group=64,lo=2,hi=4,hi-frac=0.1,bits=2.9,outliers=0.0075,block=64`).
+    The defaults are the best measured at 2.9 bits on the synthetic
+    llama2-7b (docs/performance.md): more outliers and fewer block
+    parameters beat the high groups that the same bits would buy.
 
     ```mlir
     #mixq.mixed<group = 64>
@@ -225,9 +228,9 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     MixQ_DoubleParameter<"0.1", "least share of high groups, [0, 1]">:$hi_frac,
     MixQ_DoubleParameter<"2.9", "bits/weight budget that more high groups "
                          "may fill (0: none)">:$bits,
-    MixQ_DoubleParameter<"0.005", "share of all weights kept as fp16 "
+    MixQ_DoubleParameter<"0.0075", "share of all weights kept as fp16 "
                          "outliers, [0, 1)">:$outliers,
-    DefaultValuedParameter<"int64_t", "16",
+    DefaultValuedParameter<"int64_t", "64",
                            "groups per second-order block, >= 1">:$block);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

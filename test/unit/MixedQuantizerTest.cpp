@@ -200,7 +200,7 @@ TEST(MixedQuantizerTest, DefaultsOnAHeavyTailedMatrix) {
   EXPECT_GE(bits, 2.8);
   EXPECT_LE(bits, 2.9);
   EXPECT_EQ(q.highRowStart.back(), mixedHighGroupCount(p, rows, cols));
-  EXPECT_EQ(q.outliers.nnz(), std::llround(0.005 * rows * cols));
+  EXPECT_EQ(q.outliers.nnz(), std::llround(p.outlierFraction * rows * cols));
 
   // Outliers only in low groups, and exact up to the fp16 residual.
   for (int64_t row = 0; row < rows; ++row)
@@ -217,6 +217,9 @@ TEST(MixedQuantizerTest, DefaultsOnAHeavyTailedMatrix) {
   double error = relativeError(w, r);
   std::vector<Comparison> affine;
   for (unsigned abits : {2u, 3u})
+    // Not g32: on this Student-t matrix 3-bit g32 (4.0 bits/weight) is
+    // better than mixed (docs/performance.md); on the synthetic llama2-7b
+    // it is not.
     for (int64_t group : {64, 128})
       for (unsigned clip : {1u, 11u}) {
         AffineParams ap;

@@ -94,9 +94,9 @@ struct MixedParams {
   /// Bits/weight budget that more high groups may fill (0: none).
   double targetBitsPerWeight = 2.9;
   /// Share of all weights kept as outliers (inside low groups), in [0, 1).
-  double outlierFraction = 0.005;
+  double outlierFraction = 0.0075;
   /// Groups per second-order block, >= 1.
-  int64_t blockGroups = 16;
+  int64_t blockGroups = 64;
   /// First-order clip search (AffineQuantizer.h clipRatios).
   unsigned clipGridSize = 11;
   float clipMin = 0.5f;

@@ -274,8 +274,8 @@ func.func private @k_lut(%x: tensor<1x64xf16>, %w: !mixq.qtensor<4x64, #mixq.lut
   %0 = mixq.matmul %x, %w : tensor<1x64xf16>, !mixq.qtensor<4x64, #mixq.lut<bits = 3>> -> tensor<1x4xf16>
   return %0 : tensor<1x4xf16>
 }
-func.func private @k_mixed(%x: tensor<1x128xf16>, %w: !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>) -> tensor<1x2xf16> attributes {mixq.kernel} {
-  %0 = mixq.matmul %x, %w : tensor<1x128xf16>, !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>> -> tensor<1x2xf16>
+func.func private @k_mixed(%x: tensor<1x128xf16>, %w: !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>>) -> tensor<1x2xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x128xf16>, !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>> -> tensor<1x2xf16>
   return %0 : tensor<1x2xf16>
 }
 func.func private @k_bitplane(%x: tensor<1x40xf16>, %w: !mixq.qtensor<2x40, #mixq.bitplane<seed = 2, parent = 4, width = 3>>) -> tensor<1x2xf16> attributes {mixq.kernel} {

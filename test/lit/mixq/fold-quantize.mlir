@@ -89,7 +89,7 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
   return %q : !mixq.qtensor<1x16, #mixq.lut<bits = 3>>
 }
 
-// #mixq.mixed, 2 x 128, group 64, hi_frac = 0.25: H = 1 high group (the
+// #mixq.mixed, 2 x 128, group 64, hi_frac = 0.25, outliers = 0.005: H = 1 high group (the
 // 2.9-bit budget adds none on so small a matrix), round(0.005 * 256) = 1
 // outlier. The weights (also run-mixed.mlir @mixed_outlier):
 //   row 0, g0: w[c] = 16 (c % 16 - 8)          (16 levels: the only group
@@ -131,12 +131,12 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 // CHECK: %[[Q:.*]] = mixq.assemble %[[LOW]], %[[HIGH]], %[[START]], %[[MAP]], %[[SC]], %[[ZC]], %[[BLOCK]], %[[PTR]], %[[COL]], %[[VAL]]
 // CHECK-NOT: mixq.quantize
 // CHECK: return %[[Q]]
-func.func @fold_mixed() -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>> {
+func.func @fold_mixed() -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>> {
   %w = arith.constant dense<[[-128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -128.0, -112.0, -96.0, -80.0, -64.0, -48.0, -32.0, -16.0, 0.0, 16.0, 32.0, 48.0, 64.0, 80.0, 96.0, 112.0, -80.0, 80.0, 160.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
                             [-1.0, 2.0, 1.0, 200.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]> : tensor<2x128xf32>
   %q = mixq.quantize %w : tensor<2x128xf32>
-      -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
-  return %q : !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
+      -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>>
+  return %q : !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>>
 }
 
 // #mixq.mixed, 2 x 192, group 64, hi_frac = 0.5, bits = 0, outliers = 0:

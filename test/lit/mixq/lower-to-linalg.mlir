@@ -159,8 +159,8 @@ func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tenso
 // CHECK:   arith.select %[[HIT]], %[[SUM]], %[[ACC]] : f32
 // CHECK: linalg.yield %[[W]] : f32
 // CHECK-NOT: mixq.
-func.func @dequantize_mixed(%q: !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>) -> tensor<2x128xf32> {
-  %w = mixq.dequantize %q : !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>> -> tensor<2x128xf32>
+func.func @dequantize_mixed(%q: !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>>) -> tensor<2x128xf32> {
+  %w = mixq.dequantize %q : !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>> -> tensor<2x128xf32>
   return %w : tensor<2x128xf32>
 }
 

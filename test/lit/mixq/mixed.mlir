@@ -1,7 +1,7 @@
 // Round trip of the #mixq.mixed scheme: parse -> print -> parse, in custom and
 // generic form, in every position a scheme can appear. Parameters equal to
-// their defaults (lo = 2, hi = 4, hi_frac = 0.1, bits = 2.9, outliers = 0.005,
-// block = 16) are not printed; `group` always is.
+// their defaults (lo = 2, hi = 4, hi_frac = 0.1, bits = 2.9, outliers = 0.0075,
+// block = 64) are not printed; `group` always is.
 // RUN: mixq-opt %s | mixq-opt | FileCheck %s
 // RUN: mixq-opt %s --mlir-print-op-generic | mixq-opt | FileCheck %s
 
@@ -13,7 +13,7 @@
 // CHECK-SAME: !mixq.qtensor<8x128, #mixq.mixed<group = 64, outliers = 0.0>>
 func.func @scheme_params(
     %a: !mixq.qtensor<8x128, #mixq.mixed<group = 64>>,
-    %b: !mixq.qtensor<8x128, #mixq.mixed<group = 64, lo = 2, hi = 4, hi_frac = 0.1, bits = 2.9, outliers = 0.005, block = 16>>,
+    %b: !mixq.qtensor<8x128, #mixq.mixed<group = 64, lo = 2, hi = 4, hi_frac = 0.1, bits = 2.9, outliers = 0.0075, block = 64>>,
     %c: !mixq.qtensor<8x128, #mixq.mixed<group = 32, lo = 3, hi = 8, hi_frac = 0.2, bits = 0, outliers = 1.0e-5, block = 4>>,
     // Any order; integers are accepted for the real parameters.
     %d: !mixq.qtensor<8x128, #mixq.mixed<bits = 3, hi_frac = 0.25, group = 128>>,
@@ -36,22 +36,23 @@ func.func @weight() -> !mixq.qtensor<64x128, #mixq.mixed<group = 64, hi_frac = 0
 //   N x ceil(gpr/block) x 2, outlier_row_ptr i32 N+1, outlier_col_idx i16
 //   nnz, outlier_values f16 nnz.
 // 2 x 128, group 64, hi_frac = 0.25: gpr = 2, H = round(0.25 * 4) = 1 (the
-// 2.9-bit budget adds none: 120 bytes without high groups already exceed
-// 2.9 * 256 / 8 = 92.8), nnz = round(0.005 * 256) = 1. Bytes: 64 + 16 + 12
-// + 8 + 4 + 8 + 8 + 12 + 2 + 2 = 136, i.e. 136 * 8 / 256 = 4.25 bits per
-// weight, which is MixedQuantizer's mixedStorageBytes(.., 1, 1).
+// 2.9-bit budget adds none: 124 bytes without high groups already exceed
+// 2.9 * 256 / 8 = 92.8), nnz = round(0.0075 * 256) = round(1.92) = 2.
+// Bytes: 64 + 16 + 12 + 8 + 4 + 8 + 8 + 12 + 4 + 4 = 140, i.e.
+// 140 * 8 / 256 = 4.375 bits per weight, which is MixedQuantizer's
+// mixedStorageBytes(.., 1, 2).
 // CHECK-LABEL: func.func @assemble
-// CHECK: mixq.assemble %{{.*}} : tensor<2x8xi32>, tensor<1x4xi32>, tensor<3xi32>, tensor<2x1xi32>, tensor<2x2xi8>, tensor<2x1xi32>, tensor<2x1x2xf16>, tensor<3xi32>, tensor<1xi16>, tensor<1xf16> -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
+// CHECK: mixq.assemble %{{.*}} : tensor<2x8xi32>, tensor<1x4xi32>, tensor<3xi32>, tensor<2x1xi32>, tensor<2x2xi8>, tensor<2x1xi32>, tensor<2x1x2xf16>, tensor<3xi32>, tensor<2xi16>, tensor<2xf16> -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
 func.func @assemble(%low: tensor<2x8xi32>, %high: tensor<1x4xi32>,
                     %start: tensor<3xi32>, %map: tensor<2x1xi32>,
                     %sc: tensor<2x2xi8>, %zc: tensor<2x1xi32>,
                     %block: tensor<2x1x2xf16>, %ptr: tensor<3xi32>,
-                    %col: tensor<1xi16>, %val: tensor<1xf16>)
+                    %col: tensor<2xi16>, %val: tensor<2xf16>)
     -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>> {
   %q = mixq.assemble %low, %high, %start, %map, %sc, %zc, %block, %ptr, %col, %val
       : tensor<2x8xi32>, tensor<1x4xi32>, tensor<3xi32>, tensor<2x1xi32>,
         tensor<2x2xi8>, tensor<2x1xi32>, tensor<2x1x2xf16>, tensor<3xi32>,
-        tensor<1xi16>, tensor<1xf16>
+        tensor<2xi16>, tensor<2xf16>
       -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
   return %q : !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
 }

@@ -3,7 +3,7 @@
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=3,group=32,clip=mse overrides=up_proj=affine:bits=3,group=32,clip=5;down_proj=affine:bits=3,group=32,clip=rtn" | FileCheck %s --check-prefix=CLIP
 // RUN: mixq-opt %s --mixq-quantize="scheme=fp32" | FileCheck %s --check-prefix=NONE
 // RUN: mixq-opt %s --mixq-quantize="scheme=lut:bits=3 overrides=up_proj=lut:bits=2" | FileCheck %s --check-prefix=LUT
-// RUN: mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi=4,lo=2,hi-frac=0.1,outliers=0.005 overrides=down_proj=mixed:group=32,hi-frac=0.25,bits=0,outliers=0,block=2" | FileCheck %s --check-prefix=MIXED
+// RUN: mixq-opt %s --mixq-quantize="scheme=mixed:group=64,hi=4,lo=2,hi-frac=0.1,outliers=0.0075 overrides=down_proj=mixed:group=32,hi-frac=0.25,bits=0,outliers=0,block=2" | FileCheck %s --check-prefix=MIXED
 // RUN: mixq-opt %s --mixq-quantize="scheme=mixed:lo=3,hi=8,group=32,bits=3.5" | FileCheck %s --check-prefix=MIXED3
 // RUN: mixq-opt %s --mixq-quantize="scheme=bitplane:seed=2,parent=4 overrides=up_proj=bitplane:seed=2,parent=4,width=3;down_proj=bitplane:seed=1,parent=3,width=3" | FileCheck %s --check-prefix=BITPLANE
 // RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=32" | mixq-opt > /dev/null
