@@ -53,7 +53,8 @@ def MixQQuantize : Pass<"mixq-quantize", "ModuleOp"> {
       lit tests).
 
     The scheme comes from `scheme`, a SPEC in the grammar shared with
-    `mixq-compile --scheme=` (`affine:bits=4,group=128`, `fp16`, ...), or
+    `mixq-compile --scheme=` (`affine:bits=4,group=128`, `fp16`, ...; every
+    scheme's keys and defaults are listed in docs/schemes.md), or
     from the first entry of `overrides` whose regex matches the weight's
     symbol name (`down_proj=affine:bits=8;blk0\..*=affine:bits=8`). `fp16`,
     `fp32` and `none` leave a weight unquantized. `llm.logits` and

@@ -110,7 +110,7 @@ cl::opt<int64_t> maxSeqLen(
 cl::opt<std::string> schemeSpec(
     "scheme",
     cl::desc("Quantization scheme SPEC, e.g. affine:bits=4,group=128, fp16 "
-             "(see docs/passes/MixQPasses.md)"),
+             "(see docs/schemes.md)"),
     cl::value_desc("spec"), cl::init("affine:bits=4,group=128"),
     cl::cat(category));
 cl::opt<std::string> schemeOverrides(
