@@ -215,9 +215,8 @@ buildAffine(MLIRContext *context, const SchemeSpec &spec,
   // scheme is the canonical `#mixq.affine<bits = 4, group = 128>`.
   if (scaleType.isF16())
     scaleType = FloatType();
-  return cast<QuantSchemeAttrInterface>(
-      AffineSchemeAttr::get(context, bits, group, symmetric, scaleType,
-                            static_cast<unsigned>(clip)));
+  return cast<QuantSchemeAttrInterface>(AffineSchemeAttr::get(
+      context, bits, group, symmetric, scaleType, static_cast<unsigned>(clip)));
 }
 
 llvm::Expected<QuantSchemeAttrInterface> buildLUT(MLIRContext *context,

@@ -175,9 +175,9 @@ AffineSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
   auto sensitivity = sensitivityOf(options, shape[1], "affine");
   if (!sensitivity)
     return sensitivity.takeError();
-  ::mixq::quant::AffineQuantized q = ::mixq::quant::quantizeAffine(
-      weights.data(), shape[0], shape[1], params,
-      *sensitivity ? &**sensitivity : nullptr);
+  ::mixq::quant::AffineQuantized q =
+      ::mixq::quant::quantizeAffine(weights.data(), shape[0], shape[1], params,
+                                    *sensitivity ? &**sensitivity : nullptr);
   PackedWeights packed;
   packed.push_back(wordsToBytes(q.codes));
   packed.push_back(std::move(q.scales));

@@ -10,6 +10,7 @@
 #define MIXQ_TOOLS_MIXQ_BENCH_BENCHRUN_H
 
 #include "frontend/Expected.h"
+#include "runtime/Executor.h"
 #include "tools/mixq-bench/BenchCore.h"
 
 #include <cstdint>
@@ -20,35 +21,9 @@
 
 namespace mixq::bench {
 
-/// The executor a test drives (CPUExecutor and CUDAExecutor share an
-/// interface, not a base class).
-class BenchModel {
-public:
-  virtual ~BenchModel() = default;
-  virtual Expected<const float *> prefill(const std::vector<int32_t> &t) = 0;
-  virtual Expected<const float *> decode(int32_t token) = 0;
-  virtual void reset() = 0;
-  virtual int64_t contextLength() const = 0;
-  virtual int64_t vocabSize() const = 0;
-};
-
-template <typename Executor> class ExecutorModel : public BenchModel {
-public:
-  explicit ExecutorModel(std::unique_ptr<Executor> e) : e_(std::move(e)) {}
-  Expected<const float *> prefill(const std::vector<int32_t> &t) override {
-    return e_->prefill(t);
-  }
-  Expected<const float *> decode(int32_t token) override {
-    return e_->decode(token);
-  }
-  void reset() override { e_->reset(); }
-  int64_t contextLength() const override { return e_->contextLength(); }
-  int64_t vocabSize() const override { return e_->vocabSize(); }
-  Executor &executor() { return *e_; }
-
-private:
-  std::unique_ptr<Executor> e_;
-};
+/// The executor a test drives (runtime/Executor.h: the CPU or the CUDA one).
+using BenchModel = runtime::Executor;
+template <typename Impl> using ExecutorModel = runtime::ExecutorAdapter<Impl>;
 
 /// The test sizes that fit the context, with a note for each clamp.
 struct TestSizes {

@@ -171,7 +171,7 @@ Opened openCUDA(const Package &package,
     return {};
   }
   auto model = std::make_unique<ExecutorModel<CUDAExecutor>>(executor.take());
-  Opened out{nullptr, &model->executor(), *driver};
+  Opened out{nullptr, &model->impl(), *driver};
   out.model = std::move(model);
   return out;
 }

@@ -13,6 +13,7 @@
 // are reported.
 //===----------------------------------------------------------------------===//
 #include "runtime/CPUExecutor.h"
+#include "runtime/Executor.h"
 #include "runtime/Package.h"
 #include "runtime/Sampler.h"
 #include "runtime/Tokenizer.h"
@@ -144,34 +145,8 @@ Options parseArguments(int argc, char **argv) {
   return o;
 }
 
-/// The executor mixq-run drives: CPUExecutor or CUDAExecutor, which share
-/// an interface but no base class (the runtime keeps them independent).
-class Model {
-public:
-  virtual ~Model() = default;
-  virtual Expected<const float *> prefill(const std::vector<int32_t> &t) = 0;
-  virtual Expected<const float *> decode(int32_t token) = 0;
-  virtual int64_t position() const = 0;
-  virtual int64_t contextLength() const = 0;
-  virtual int64_t vocabSize() const = 0;
-};
-
-template <typename Executor> class ExecutorModel : public Model {
-public:
-  explicit ExecutorModel(std::unique_ptr<Executor> e) : e_(std::move(e)) {}
-  Expected<const float *> prefill(const std::vector<int32_t> &t) override {
-    return e_->prefill(t);
-  }
-  Expected<const float *> decode(int32_t token) override {
-    return e_->decode(token);
-  }
-  int64_t position() const override { return e_->position(); }
-  int64_t contextLength() const override { return e_->contextLength(); }
-  int64_t vocabSize() const override { return e_->vocabSize(); }
-
-private:
-  std::unique_ptr<Executor> e_;
-};
+/// The executor mixq-run drives: the CPU or the CUDA one.
+using Model = runtime::Executor;
 
 /// The CUDA executor for `package`, or null with `why` set: no driver, no
 /// CUDA kernels in the package, or the executor's own error (chip, memory,
@@ -203,14 +178,14 @@ std::unique_ptr<Model> openCUDA(const Package &package, std::string &why) {
                options.synchronizeEveryStep
                    ? " (MIXQ_CUDA_SYNC: synchronizing after every kernel)"
                    : "");
-  return std::make_unique<ExecutorModel<CUDAExecutor>>(executor.take());
+  return std::make_unique<runtime::ExecutorAdapter<CUDAExecutor>>(executor.take());
 }
 
 std::unique_ptr<Model> openCPU(const Package &package) {
   auto executor = CPUExecutor::create(package);
   if (!executor)
     die(executor.message());
-  return std::make_unique<ExecutorModel<CPUExecutor>>(executor.take());
+  return std::make_unique<runtime::ExecutorAdapter<CPUExecutor>>(executor.take());
 }
 
 /// --device: cuda, or auto with a CUDA executor when one can be made (else

@@ -165,28 +165,29 @@ TEST(BenchCoreTest, MarkdownTableAlignsNumbersRight) {
 struct FakeModel : BenchModel {
   double now = 0;
   std::vector<std::string> calls;
-  int64_t position = 0;
+  int64_t pos = 0;
   float logits[8] = {};
   Expected<const float *> prefill(const std::vector<int32_t> &t) override {
     calls.push_back("prefill " + std::to_string(t.size()));
     for (int32_t id : t)
       EXPECT_TRUE(id >= 0 && id < 8) << id;
     now += 0.01 * double(t.size());
-    position += int64_t(t.size());
+    pos += int64_t(t.size());
     return static_cast<const float *>(logits);
   }
   Expected<const float *> decode(int32_t) override {
     calls.push_back("decode");
     now += 0.01;
-    ++position;
-    if (position > contextLength())
+    ++pos;
+    if (pos > contextLength())
       return Status::failure("context overflow");
     return static_cast<const float *>(logits);
   }
   void reset() override {
     calls.push_back("reset");
-    position = 0;
+    pos = 0;
   }
+  int64_t position() const override { return pos; }
   int64_t contextLength() const override { return 16; }
   int64_t vocabSize() const override { return 8; }
 };
