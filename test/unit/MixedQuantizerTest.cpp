@@ -43,6 +43,16 @@ std::vector<float> tinyMatrix() {
   return w;
 }
 
+/// Calibration statistics for tinyMatrix: E[x^2] = 1 on g0's columns, 1000
+/// on g1's.
+Sensitivity g1SensitiveStats() {
+  Sensitivity s;
+  s.meanSquare.assign(32, 1.0f);
+  for (int k = 16; k < 32; ++k)
+    s.meanSquare[k] = 1000.0f;
+  return s;
+}
+
 TEST(MixedQuantizerTest, TinyMatrixByHand) {
   // High group g0 (see CandidateOutliersCountInTheRanking). Outlier: the
   // largest |w| of the low group g1 is w[31] = 6.
@@ -111,10 +121,7 @@ TEST(MixedQuantizerTest, SensitivityPicksTheHighGroup) {
   MixedQuantized plain = quantizeMixed(w.data(), 1, 32, p);
   EXPECT_TRUE(isMixedHighGroup(plain, 32, p, 0, 0));
   EXPECT_FALSE(isMixedHighGroup(plain, 32, p, 0, 1));
-  Sensitivity s;
-  s.meanSquare.assign(32, 1.0f);
-  for (int k = 16; k < 32; ++k)
-    s.meanSquare[k] = 1000.0f;
+  Sensitivity s = g1SensitiveStats();
   MixedQuantized q = quantizeMixed(w.data(), 1, 32, p, &s);
   EXPECT_FALSE(isMixedHighGroup(q, 32, p, 0, 0));
   EXPECT_TRUE(isMixedHighGroup(q, 32, p, 0, 1));
@@ -127,10 +134,7 @@ TEST(MixedQuantizerTest, CandidateOutliersCountInTheRanking) {
   // 28.67 as above) is high, and the outlier is the 6.
   MixedParams p = tinyParams();
   std::vector<float> w = tinyMatrix();
-  Sensitivity s;
-  s.meanSquare.assign(32, 1.0f);
-  for (int k = 16; k < 32; ++k)
-    s.meanSquare[k] = 1000.0f;
+  Sensitivity s = g1SensitiveStats();
   MixedQuantized q = quantizeMixed(w.data(), 1, 32, p, &s);
   EXPECT_TRUE(isMixedHighGroup(q, 32, p, 0, 0));
   EXPECT_FALSE(isMixedHighGroup(q, 32, p, 0, 1));

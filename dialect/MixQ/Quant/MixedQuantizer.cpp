@@ -10,7 +10,6 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
-#include <mutex>
 
 using namespace mixq::quant;
 
@@ -467,43 +466,26 @@ static void chooseHighGroups(MixedContext &ctx, int64_t highCount,
         groupWeights[g] +=
             std::max(ctx.h[g * s.group + i], std::numeric_limits<float>::min());
     }
-  struct RangeKeys {
-    int64_t beginRow, endRow;
-    std::vector<KeyEntry> entries;
-  };
-  std::vector<RangeKeys> ranges;
-  std::mutex mutex;
-  ctx.keyRowStart.assign(s.rows + 1, 0);
-  parallelFor(s.rows, [&](int64_t begin, int64_t end) {
-    RangeKeys range{begin, end, {}};
-    std::vector<float> keys(s.cols), hw(s.cols);
-    for (int64_t r = begin; r < end; ++r) {
-      size_t first = range.entries.size();
-      outlierKeys(ctx.weights, ctx.h, s.cols, r, keys.data());
-      gatherKeys(keys.data(), s.cols, ctx.keptBucket, range.entries);
-      ctx.keyRowStart[r + 1] = static_cast<int64_t>(range.entries.size());
-      errorWeights(ctx.h, s.cols, nullptr, 0, hw.data());
-      for (size_t i = first; i < range.entries.size(); ++i)
-        if (range.entries[i].bits >> 16 >= ctx.candidateBucket)
-          hw[range.entries[i].col] = 0.0f;
-      scoreRow(ctx.weights + r * s.cols, hw.data(), s, ctx.ratios,
-               groupWeights.data(), ctx.lowFits.data() + r * s.groupsPerRow,
-               scores.data() + r * s.groupsPerRow);
-    }
-    std::lock_guard<std::mutex> lock(mutex);
-    ranges.push_back(std::move(range));
-  });
-  // Each task's rows are contiguous: put the kept keys back in row order.
-  std::sort(ranges.begin(), ranges.end(),
-            [](const RangeKeys &a, const RangeKeys &b) {
-              return a.beginRow < b.beginRow;
-            });
-  for (RangeKeys &range : ranges) {
-    auto offset = static_cast<int64_t>(ctx.keys.size());
-    for (int64_t r = range.beginRow; r < range.endRow; ++r)
-      ctx.keyRowStart[r + 1] += offset;
-    ctx.keys.insert(ctx.keys.end(), range.entries.begin(), range.entries.end());
-  }
+  gatherKeysInRowOrder(
+      s.rows, /*minRows=*/1,
+      [&](int64_t begin, int64_t end, std::vector<KeyEntry> &out,
+          std::vector<int64_t> &rowEnd) {
+        std::vector<float> keys(s.cols), hw(s.cols);
+        for (int64_t r = begin; r < end; ++r) {
+          size_t first = out.size();
+          outlierKeys(ctx.weights, ctx.h, s.cols, r, keys.data());
+          gatherKeys(keys.data(), s.cols, ctx.keptBucket, out);
+          rowEnd[r + 1] = static_cast<int64_t>(out.size());
+          errorWeights(ctx.h, s.cols, nullptr, 0, hw.data());
+          for (size_t i = first; i < out.size(); ++i)
+            if (out[i].bits >> 16 >= ctx.candidateBucket)
+              hw[out[i].col] = 0.0f;
+          scoreRow(ctx.weights + r * s.cols, hw.data(), s, ctx.ratios,
+                   groupWeights.data(), ctx.lowFits.data() + r * s.groupsPerRow,
+                   scores.data() + r * s.groupsPerRow);
+        }
+      },
+      ctx.keys, ctx.keyRowStart);
   ctx.high = selectLargest(scores.data(), s.rows, s.groupsPerRow, highCount);
 }
 
@@ -835,21 +817,16 @@ ErrorSums mixq::quant::mixedErrorSums(const MixedQuantized &packed,
                                       int64_t cols, const MixedParams &params) {
   assert(validateMixed(params, rows, cols).empty() && "invalid parameters");
   Shape s(params, rows, cols);
-  std::vector<ErrorSums> perRow(rows);
-  parallelFor(rows, [&](int64_t begin, int64_t end) {
+  return sumRowsInOrder(rows, [&](int64_t begin, int64_t end, ErrorSums *sums) {
     std::vector<uint32_t> codes(s.group), extra(s.group);
     std::vector<float> row(cols);
     for (int64_t r = begin; r < end; ++r) {
       dequantizeRow(packed, s, params, r, row.data(), codes.data(),
                     extra.data());
       addRowOutliers(packed.outliers, cols, r, row.data());
-      perRow[r] = rowErrorSums(weights + r * cols, row.data(), cols);
+      sums[r - begin] = rowErrorSums(weights + r * cols, row.data(), cols);
     }
   });
-  ErrorSums sums;
-  for (const ErrorSums &row : perRow)
-    sums += row;
-  return sums;
 }
 
 double mixq::quant::bitsPerWeight(const MixedQuantized &p, int64_t rows,

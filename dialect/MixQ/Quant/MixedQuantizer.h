@@ -24,7 +24,7 @@
 //  2. The H highest-scoring groups (over the whole matrix, ties to the lower
 //     index) are high: H = round(highFraction * N * gpr), raised to the most
 //     groups that keep mixedStorageBytes within targetBitsPerWeight when
-//     that is > 0 (the default 2.9 gives about 25% high groups).
+//     that is > 0 (the defaults give about 22% high groups on 4096 x 4096).
 //  3. Outliers: the O weights of the low groups with the largest keys, ties
 //     to the lower index. High groups have none.
 //  4. Per group, over its non-outlier weights and 0: lo = min, hi = max;

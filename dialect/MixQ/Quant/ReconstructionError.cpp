@@ -39,17 +39,24 @@ ErrorSums mixq::quant::rowErrorSums(const float *original,
   return {diffs[0], norms[0]};
 }
 
-ErrorSums mixq::quant::matrixErrorSums(const float *original,
-                                       const float *reconstructed, int64_t rows,
-                                       int64_t cols) {
+ErrorSums mixq::quant::sumRowsInOrder(int64_t rows,
+                                      const RowRangeErrorSums &rowRange) {
   std::vector<ErrorSums> perRow(rows);
   parallelFor(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r)
-      perRow[r] =
-          rowErrorSums(original + r * cols, reconstructed + r * cols, cols);
+    rowRange(begin, end, perRow.data() + begin);
   });
   ErrorSums sums;
   for (const ErrorSums &row : perRow)
     sums += row;
   return sums;
+}
+
+ErrorSums mixq::quant::matrixErrorSums(const float *original,
+                                       const float *reconstructed, int64_t rows,
+                                       int64_t cols) {
+  return sumRowsInOrder(rows, [&](int64_t begin, int64_t end, ErrorSums *sums) {
+    for (int64_t r = begin; r < end; ++r)
+      sums[r - begin] =
+          rowErrorSums(original + r * cols, reconstructed + r * cols, cols);
+  });
 }

@@ -12,6 +12,7 @@
 #define MIXQ_DIALECT_MIXQ_QUANT_RECONSTRUCTIONERROR_H
 
 #include <cstdint>
+#include <functional>
 
 namespace mixq::quant {
 
@@ -31,6 +32,13 @@ struct ErrorSums {
 /// The sums over `n` values of one row.
 ErrorSums rowErrorSums(const float *original, const float *reconstructed,
                        int64_t n);
+
+/// The sum of per-row sums, added in row order whatever the threads:
+/// `rowRange(begin, end, sums)` runs on contiguous ranges in parallel and
+/// sets sums[r - begin] for each row r of [begin, end).
+using RowRangeErrorSums =
+    std::function<void(int64_t begin, int64_t end, ErrorSums *sums)>;
+ErrorSums sumRowsInOrder(int64_t rows, const RowRangeErrorSums &rowRange);
 
 /// The sums over a rows x cols matrix (rows in parallel).
 ErrorSums matrixErrorSums(const float *original, const float *reconstructed,

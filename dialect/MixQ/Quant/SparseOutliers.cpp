@@ -117,6 +117,41 @@ OutlierPattern mixq::quant::selectFromKeys(const std::vector<KeyEntry> &entries,
   return pattern;
 }
 
+void mixq::quant::gatherKeysInRowOrder(int64_t rows, int64_t minRows,
+                                       const KeyRangeGatherer &gatherRange,
+                                       std::vector<KeyEntry> &entries,
+                                       std::vector<int64_t> &rowStart) {
+  struct RangeKeys {
+    int64_t beginRow, endRow;
+    std::vector<KeyEntry> entries;
+  };
+  std::vector<RangeKeys> ranges;
+  std::mutex mutex;
+  rowStart.assign(rows + 1, 0);
+  parallelFor(
+      rows,
+      [&](int64_t begin, int64_t end) {
+        RangeKeys range{begin, end, {}};
+        gatherRange(begin, end, range.entries, rowStart);
+        std::lock_guard<std::mutex> lock(mutex);
+        ranges.push_back(std::move(range));
+      },
+      minRows);
+  // Each range's rows are contiguous: put them back in row order.
+  std::sort(ranges.begin(), ranges.end(),
+            [](const RangeKeys &a, const RangeKeys &b) {
+              return a.beginRow < b.beginRow;
+            });
+  entries.clear();
+  for (RangeKeys &range : ranges) {
+    // rowStart holds offsets within the range: make them global.
+    auto offset = static_cast<int64_t>(entries.size());
+    for (int64_t r = range.beginRow; r < range.endRow; ++r)
+      rowStart[r + 1] += offset;
+    entries.insert(entries.end(), range.entries.begin(), range.entries.end());
+  }
+}
+
 /// Rows per task of the selection passes: enough keys that the per-thread
 /// histograms pay off.
 static int64_t rowsPerTask(int64_t cols) {
@@ -145,13 +180,17 @@ static KeyHistogram keyHistogramImpl(int64_t rows, int64_t cols,
   return hist;
 }
 
+/// A RowKeyFunction as the Impls' row accessor: the keys go to the scratch.
+static auto inScratch(const RowKeyFunction &rowKeys) {
+  return [&rowKeys](int64_t row, float *scratch) -> const float * {
+    rowKeys(row, scratch);
+    return scratch;
+  };
+}
+
 KeyHistogram mixq::quant::keyHistogram(int64_t rows, int64_t cols,
                                        const RowKeyFunction &rowKeys) {
-  return keyHistogramImpl(rows, cols,
-                          [&](int64_t row, float *scratch) -> const float * {
-                            rowKeys(row, scratch);
-                            return scratch;
-                          });
+  return keyHistogramImpl(rows, cols, inScratch(rowKeys));
 }
 
 /// The selection behind both selectLargest overloads. `rowKeys(r, scratch)`
@@ -168,44 +207,22 @@ static OutlierPattern selectLargestImpl(int64_t rows, int64_t cols,
     pattern.rowPtr.assign(std::max<int64_t>(rows, 0) + 1, 0);
     return pattern;
   }
-  int64_t minRows = rowsPerTask(cols);
   KeyHistogram hist = keyHistogramImpl(rows, cols, rowKeys);
-  std::mutex mutex;
   uint32_t bucket = keyBucketThreshold(hist, count);
-
-  // Keep every candidate in or above the bucket, row by row; each task's
-  // rows are contiguous, so the ranges are put back in row order.
-  struct RangeKeys {
-    int64_t beginRow, endRow;
-    std::vector<KeyEntry> entries;
-  };
-  std::vector<RangeKeys> ranges;
-  std::vector<int64_t> rowStart(rows + 1, 0);
-  parallelFor(
-      rows,
-      [&](int64_t begin, int64_t end) {
-        RangeKeys range{begin, end, {}};
+  // Keep every candidate in or above the bucket.
+  std::vector<KeyEntry> entries;
+  std::vector<int64_t> rowStart;
+  gatherKeysInRowOrder(
+      rows, rowsPerTask(cols),
+      [&](int64_t begin, int64_t end, std::vector<KeyEntry> &out,
+          std::vector<int64_t> &rowEnd) {
         std::vector<float> scratch(cols);
         for (int64_t r = begin; r < end; ++r) {
-          gatherKeys(rowKeys(r, scratch.data()), cols, bucket, range.entries);
-          rowStart[r + 1] = static_cast<int64_t>(range.entries.size());
+          gatherKeys(rowKeys(r, scratch.data()), cols, bucket, out);
+          rowEnd[r + 1] = static_cast<int64_t>(out.size());
         }
-        std::lock_guard<std::mutex> lock(mutex);
-        ranges.push_back(std::move(range));
       },
-      minRows);
-  std::sort(ranges.begin(), ranges.end(),
-            [](const RangeKeys &a, const RangeKeys &b) {
-              return a.beginRow < b.beginRow;
-            });
-  std::vector<KeyEntry> entries;
-  for (RangeKeys &range : ranges) {
-    // rowStart holds offsets within the range: make them global.
-    auto offset = static_cast<int64_t>(entries.size());
-    for (int64_t r = range.beginRow; r < range.endRow; ++r)
-      rowStart[r + 1] += offset;
-    entries.insert(entries.end(), range.entries.begin(), range.entries.end());
-  }
+      entries, rowStart);
   return selectFromKeys(entries, rowStart, count);
 }
 
@@ -219,11 +236,7 @@ OutlierPattern mixq::quant::selectLargest(const float *keys, int64_t rows,
 OutlierPattern mixq::quant::selectLargest(int64_t rows, int64_t cols,
                                           int64_t count,
                                           const RowKeyFunction &rowKeys) {
-  return selectLargestImpl(rows, cols, count,
-                           [&](int64_t row, float *scratch) -> const float * {
-                             rowKeys(row, scratch);
-                             return scratch;
-                           });
+  return selectLargestImpl(rows, cols, count, inScratch(rowKeys));
 }
 
 //===----------------------------------------------------------------------===//

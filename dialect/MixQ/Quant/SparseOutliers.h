@@ -149,6 +149,19 @@ struct KeyEntry {
 void gatherKeys(const float *keys, int64_t cols, uint32_t bucket,
                 std::vector<KeyEntry> &out);
 
+/// Fills `entries` with every row's kept keys in row order, row r's at
+/// [rowStart[r], rowStart[r + 1]), gathered on contiguous row ranges in
+/// parallel (at least `minRows` per range): `gatherRange(begin, end, out,
+/// rowEnd)` appends the keys of rows [begin, end) to the empty `out`, each
+/// row's in column order, and sets rowEnd[r + 1] to out.size() after row r.
+using KeyRangeGatherer =
+    std::function<void(int64_t begin, int64_t end, std::vector<KeyEntry> &out,
+                       std::vector<int64_t> &rowEnd)>;
+void gatherKeysInRowOrder(int64_t rows, int64_t minRows,
+                          const KeyRangeGatherer &gatherRange,
+                          std::vector<KeyEntry> &entries,
+                          std::vector<int64_t> &rowStart);
+
 /// selectLargest(count) of a matrix from its kept keys: those of row r are
 /// entries[rowStart[r] .. rowStart[r + 1]). They must be all candidates at
 /// or above some bucket, and at least `count` of them unless they are all
