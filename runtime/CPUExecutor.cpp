@@ -98,6 +98,12 @@ bindPlan(ParsedPlan parsed, const std::map<std::string, KernelFn> &kernels) {
 
 Expected<std::unique_ptr<CPUExecutor>>
 CPUExecutor::create(const Package &package) {
+  // The CPU runs the package's own weights in place: there are none here.
+  if (package.weightless())
+    return makeError(package.path(),
+                     ": a weightless package (mixq-compile --weights=none) "
+                     "cannot run on the CPU: its weight bytes are not in the "
+                     "file");
   const json &manifest = package.manifest();
   const json &cpu =
       manifest.value("targets", json::object()).value("cpu", json());

@@ -227,6 +227,29 @@ Expected<Package> Package::fromMemory(const uint8_t *data, size_t size,
   return parse(data, size, nameForErrors, options, nullptr);
 }
 
+namespace {
+
+/// A weightless package's blob entry: {"absent": true, "size": N}, with no
+/// offset or checksum, since its bytes are not in the file.
+Status parseAbsentBlob(const json &value, const json &absent,
+                       const std::string &where, BlobInfo &info) {
+  if (!absent.is_boolean() || !absent.get<bool>())
+    return makeError(where, ": \"absent\" must be true, not ",
+                     describe(absent));
+  auto size = value.find("size");
+  if (size == value.end() || !size->is_number_unsigned())
+    return makeError(where, ": \"size\" must be a non-negative integer, not ",
+                     size == value.end() ? "missing" : describe(*size));
+  for (const char *key : {"offset", "xxh3"})
+    if (value.contains(key))
+      return makeError(where, ": an absent blob has no \"", key, "\"");
+  info.size = size->get<uint64_t>();
+  info.absent = true;
+  return Status::success();
+}
+
+} // namespace
+
 Expected<Package> Package::parse(const uint8_t *data, size_t size,
                                  const std::string &name,
                                  const PackageOpenOptions &options,
@@ -338,6 +361,13 @@ Expected<Package> Package::parse(const uint8_t *data, size_t size,
                        describe(value));
     BlobInfo info;
     info.name = entry.key();
+    auto absent = value.find("absent");
+    if (absent != value.end()) {
+      if (Status s = parseAbsentBlob(value, *absent, where, info); !s)
+        return s;
+      blobs.push_back(std::move(info));
+      continue;
+    }
     for (auto [key, out] :
          {std::pair<const char *, uint64_t *>{"offset", &info.offset},
           {"size", &info.size}}) {
@@ -374,7 +404,7 @@ Expected<Package> Package::parse(const uint8_t *data, size_t size,
       });
   const BlobInfo *furthest = nullptr; // the non-empty blob ending last
   for (const BlobInfo &info : blobs) {
-    if (info.size == 0)
+    if (info.size == 0 || info.absent)
       continue;
     if (furthest && info.offset < furthest->offset + furthest->size)
       return makeError(name, ": blob ", quote(info.name), " [", info.offset,
@@ -393,8 +423,21 @@ Expected<Package> Package::parse(const uint8_t *data, size_t size,
   package.header_ = h;
   package.manifest_ = std::move(manifest);
   package.blobs_ = std::move(blobs);
-  for (size_t i = 0; i < package.blobs_.size(); ++i)
+  for (size_t i = 0; i < package.blobs_.size(); ++i) {
     package.blobIndex_.emplace(package.blobs_[i].name, i);
+    if (package.blobs_[i].absent) {
+      ++package.absentBlobs_;
+      package.absentBytes_ += package.blobs_[i].size;
+    }
+  }
+  if (package.weightless() && !options.allowAbsentBlobs)
+    return makeError(name,
+                     ": a weightless package (mixq-compile --weights=none): ",
+                     package.absentBlobs_, " weight blobs (",
+                     formatByteSize(package.absentBytes_),
+                     ") are not in the file, so it cannot run; only mixq-bench "
+                     "--dummy-weights (which generates weights on the GPU) and "
+                     "mixq-inspect --no-verify read it");
 
   // 6. Blob checksums, in file order.
   if (options.verifyBlobs) {
@@ -416,6 +459,12 @@ Status Package::verifyBlob(const BlobInfo &info) const {
 }
 
 Status Package::verifyBlobs() const {
+  if (weightless())
+    return makeError(path_,
+                     ": cannot verify the weights of a weightless "
+                     "package (mixq-compile --weights=none): ",
+                     absentBlobs_, " blobs (", formatByteSize(absentBytes_),
+                     ") are not in the file");
   for (const BlobInfo &info : blobs_)
     if (Status s = verifyBlob(info); !s)
       return s;
@@ -432,7 +481,7 @@ Expected<Blob> Package::blob(const std::string &name) const {
     return makeError(path_, ": the package has no blob ", quote(name));
   const BlobInfo &info = blobs_[it->second];
   Blob out;
-  out.data = data_ + info.offset;
+  out.data = info.absent ? nullptr : data_ + info.offset;
   out.size = size_t(info.size);
   return out;
 }
@@ -441,11 +490,17 @@ Expected<Blob> Package::blob(const std::string &name) const {
 // PackageWriter
 //===----------------------------------------------------------------------===//
 
-Status PackageWriter::addBlob(std::string name, const void *data, size_t size) {
+Status PackageWriter::checkNewName(const std::string &name) const {
   if (name.empty())
     return makeError("package blob names must not be empty");
   if (index_.count(name))
     return makeError("duplicate package blob ", quote(name));
+  return Status::success();
+}
+
+Status PackageWriter::addBlob(std::string name, const void *data, size_t size) {
+  if (Status s = checkNewName(name); !s)
+    return s;
   if (size && !data)
     return makeError("package blob ", quote(name), ": null data for ", size,
                      " bytes");
@@ -460,14 +515,28 @@ Status PackageWriter::addBlob(std::string name, const void *data, size_t size) {
 }
 
 Status PackageWriter::addBlob(std::string name, std::vector<uint8_t> bytes) {
-  if (name.empty())
-    return makeError("package blob names must not be empty");
-  if (index_.count(name))
-    return makeError("duplicate package blob ", quote(name));
+  if (Status s = checkNewName(name); !s)
+    return s;
   PendingBlob blob;
   blob.name = name;
   blob.size = bytes.size();
   blob.owned = std::make_unique<std::vector<uint8_t>>(std::move(bytes));
+  blobBytes_ += blob.size;
+  index_.emplace(std::move(name), blobs_.size());
+  blobs_.push_back(std::move(blob));
+  return Status::success();
+}
+
+Status PackageWriter::addAbsentBlob(std::string name, uint64_t size) {
+  if (Status s = checkNewName(name); !s)
+    return s;
+  if (size > std::numeric_limits<size_t>::max())
+    return makeError("package blob ", quote(name), ": ", size,
+                     " bytes do not fit in memory");
+  PendingBlob blob;
+  blob.name = name;
+  blob.size = size_t(size);
+  blob.absent = true;
   blobBytes_ += blob.size;
   index_.emplace(std::move(name), blobs_.size());
   blobs_.push_back(std::move(blob));
@@ -641,6 +710,11 @@ Status PackageWriter::write(const std::string &path, json manifest,
     uint64_t position = dataOffset;
     json table = json::object();
     for (size_t i = 0; i < blobs_.size(); ++i) {
+      if (blobs_[i].absent) {
+        table[blobs_[i].name] = {{"absent", true},
+                                 {"size", uint64_t(blobs_[i].size)}};
+        continue;
+      }
       std::optional<uint64_t> offset = alignUp(position);
       if (!offset || !fitsIn(*offset, blobs_[i].size,
                              std::numeric_limits<uint64_t>::max()))
@@ -708,6 +782,8 @@ Status PackageWriter::write(const std::string &path, json manifest,
     return s;
   for (size_t i = 0; i < blobs_.size(); ++i) {
     const PendingBlob &blob = blobs_[i];
+    if (blob.absent)
+      continue;
     if (Status s = file.writeZeros(offsets[i] - file.written()); !s)
       return s;
     XXH3_64bits_reset(state.get());
@@ -884,6 +960,13 @@ std::string mixq::runtime::describePackage(const Package &package,
   out += label("checksums") + "manifest ok, " +
          std::to_string(package.blobs().size()) + " blobs " +
          (package.blobsVerified() ? "ok" : "not verified") + "\n";
+  if (package.weightless())
+    out += label("weights") +
+           "ABSENT: a weightless package (mixq-compile "
+           "--weights=none); " +
+           std::to_string(package.absentBlobCount()) + " blobs, " +
+           formatByteSize(package.absentBytes()) +
+           ", are not in the file (mixq-bench --dummy-weights runs it)\n";
   const json *producer = field(m, "producer");
   out += label("producer") + (producer ? scalarText(producer) : "none") + "\n";
 

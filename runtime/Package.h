@@ -58,6 +58,9 @@ struct BlobInfo {
   uint64_t offset = 0;
   uint64_t size = 0;
   uint64_t xxh3 = 0;
+  /// A blob of a weightless package (mixq-compile --weights=none): its size
+  /// is recorded, but its bytes are not in the file (offset and xxh3 are 0).
+  bool absent = false;
 };
 
 /// The decoded 64-byte header (all fields little-endian in the file).
@@ -76,6 +79,12 @@ struct PackageOpenOptions {
   /// Check every blob's XXH3 at open (reads the whole file once). When
   /// false, only the manifest checksum and the blob ranges are checked.
   bool verifyBlobs = true;
+  /// Accept a weightless package (blobs marked absent). Off by default, so
+  /// that every reader that needs the weights (mixq-run, the CPU executor)
+  /// fails at open with a message that says the weights are missing; only
+  /// readers that never touch weight bytes (mixq-inspect, mixq-bench
+  /// --dummy-weights) turn it on. Absent blobs have no checksum to verify.
+  bool allowAbsentBlobs = false;
 };
 
 /// A read-only, validated package. Movable, not copyable.
@@ -99,8 +108,15 @@ public:
   /// The whole manifest, including "format", "version" and "blobs".
   const nlohmann::json &manifest() const { return manifest_; }
   bool hasBlob(const std::string &name) const;
-  /// The bytes of blob `name`; the error names the missing blob.
+  /// The bytes of blob `name`; the error names the missing blob. An absent
+  /// blob (weightless packages only) has its size and a null `data`.
   Expected<Blob> blob(const std::string &name) const;
+  /// True when some blob is absent: the package was written without its
+  /// weight bytes (mixq-compile --weights=none).
+  bool weightless() const { return absentBlobs_ > 0; }
+  /// The number of absent blobs and the bytes they would hold.
+  size_t absentBlobCount() const { return absentBlobs_; }
+  uint64_t absentBytes() const { return absentBytes_; }
   /// Every blob, in file order.
   const std::vector<BlobInfo> &blobs() const { return blobs_; }
   /// Checks every blob's XXH3 now (for packages opened without it).
@@ -133,6 +149,8 @@ private:
   std::vector<BlobInfo> blobs_;             // sorted by offset
   std::map<std::string, size_t> blobIndex_; // name -> index in blobs_
   bool blobsVerified_ = false;
+  size_t absentBlobs_ = 0;
+  uint64_t absentBytes_ = 0;
 };
 
 /// Called while writing with the bytes written so far and the file size.
@@ -148,6 +166,9 @@ public:
   Status addBlob(std::string name, const void *data, size_t size);
   /// Owns the bytes.
   Status addBlob(std::string name, std::vector<uint8_t> bytes);
+  /// Records a blob of `size` bytes whose bytes are left out of the file
+  /// (a weightless package): the manifest keeps its size, marked absent.
+  Status addAbsentBlob(std::string name, uint64_t size);
 
   bool hasBlob(const std::string &name) const;
   size_t blobCount() const { return blobs_.size(); }
@@ -168,8 +189,10 @@ private:
     const uint8_t *external = nullptr;
     size_t size = 0;
     std::unique_ptr<std::vector<uint8_t>> owned;
+    bool absent = false;
     const uint8_t *bytes() const { return owned ? owned->data() : external; }
   };
+  Status checkNewName(const std::string &name) const;
   std::vector<PendingBlob> blobs_;
   std::map<std::string, size_t> index_;
   uint64_t blobBytes_ = 0;

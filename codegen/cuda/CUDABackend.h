@@ -60,6 +60,11 @@ struct KernelLaunch {
   /// Bytes of f32 scratch passed (as a pointer before S) to every entry of
   /// the kernel; 0 for none.
   int64_t workspaceBytes = 0;
+  /// Matmul (GEMV/GEMM-on-CUDA-cores) entries: the weights one warp
+  /// dequantizes per iteration of its K loop (lanes x columns per lane x
+  /// rows per warp), so that the SASS report can turn the loop body's
+  /// instruction count into instructions per weight; 0 for other kernels.
+  int64_t weightsPerWarpIteration = 0;
 };
 
 struct CompiledCUDA {

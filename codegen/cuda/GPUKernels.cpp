@@ -1206,6 +1206,7 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
     }
   });
   ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
+  ctx.launch.weightsPerWarpIteration = kWarpSize * tileCols;
   ctx.launch.grid[0] = GridDim{(n + rowsPerBlock - 1) / rowsPerBlock, 0};
   ctx.launch.grid[1] =
       spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};

@@ -3,10 +3,12 @@
 
 #include "runtime/Plan.h"
 #include "runtime/cuda/CUDALaunch.h"
+#include "runtime/cuda/UtilityKernels.h"
 
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <tuple>
 
 namespace mixq::runtime {
@@ -51,6 +53,9 @@ struct CUDAExecutor::State {
   CUcontext context = nullptr;
   CUstream stream = nullptr;
   CUmodule module = nullptr;
+  /// The utility kernels (UtilityKernels.h), loaded when first needed.
+  CUmodule utilityModule = nullptr;
+  CUfunction fillFunction = nullptr;
   CUdeviceptr arena = 0;
   void *tokensHost = nullptr;
   void *logitsHost = nullptr;
@@ -80,8 +85,9 @@ CUDAExecutor::State::~State() {
     (void)cu.cuGraphDestroy(graph);
   for (CUevent event : timingEvents)
     (void)cu.cuEventDestroy(event);
-  if (module)
-    (void)cu.cuModuleUnload(module);
+  for (CUmodule loaded : {module, utilityModule})
+    if (loaded)
+      (void)cu.cuModuleUnload(loaded);
   if (arena)
     (void)cu.cuMemFree(arena);
   for (void *host : {tokensHost, logitsHost})
@@ -303,41 +309,84 @@ std::vector<UploadPiece> uploadPieces(const State &s,
   return pieces;
 }
 
-/// The weight bytes options.fillWeight makes in place of the package's.
-/// A blob is made when the upload first reaches it and dropped once the
-/// upload is past it, so host memory holds about one blob at a time (a 7B
-/// model's weights never exist in host memory all at once).
-class GeneratedWeights {
-public:
-  GeneratedWeights(const State &s, std::vector<UploadPiece> &pieces,
-                   const std::vector<std::string> &names)
-      : s_(s), pieces_(pieces), names_(names), bytes_(pieces.size()) {}
-
-  /// Makes every piece that overlaps [begin, end) and frees those before.
-  Status cover(uint64_t begin, uint64_t end) {
-    for (size_t i = 0; i < pieces_.size(); ++i) {
-      UploadPiece &piece = pieces_[i];
-      if (piece.offset + piece.size <= begin) {
-        std::vector<uint8_t>().swap(bytes_[i]);
-        piece.data = nullptr;
-      } else if (piece.offset < end && !piece.data) {
-        bytes_[i].assign(piece.size, 0);
-        if (Status st =
-                s_.options.fillWeight(names_[i], bytes_[i].data(), piece.size);
-            !st)
-          return makeError("filling weight '", names_[i], "': ", st.message());
-        piece.data = bytes_[i].data();
-      }
-    }
-    return Status::success();
+/// Launches mixq_fill_random over `size` bytes at `dst`: whole 32-bit words
+/// get masked random bits, a tail of size % 4 bytes is zeroed.
+Status fillRandomOnDevice(State &s, CUdeviceptr dst, uint64_t size,
+                          const DeviceRandomFill &fill) {
+  const CUDADriverAPI &cu = s.cu;
+  if (!s.fillFunction) {
+    if (Status st =
+            s.check(cu.cuModuleLoadDataEx(&s.utilityModule, utilityKernelsPTX(),
+                                          0, nullptr, nullptr),
+                    "loading the weight generator's PTX");
+        !st)
+      return st;
+    if (Status st =
+            s.check(cu.cuModuleGetFunction(&s.fillFunction, s.utilityModule,
+                                           kFillRandomEntry),
+                    "cuModuleGetFunction (mixq_fill_random)");
+        !st)
+      return st;
   }
+  uint64_t words = size / 4;
+  uint64_t seed = fill.seed;
+  uint64_t mask = fill.mask;
+  if (words > 0) {
+    // A grid-stride loop: enough blocks to fill any GPU, few enough that
+    // each thread writes many words.
+    uint64_t blocks =
+        std::min<uint64_t>((words + kUtilityBlock - 1) / kUtilityBlock, 65535);
+    void *params[] = {&dst, &words, &seed, &mask};
+    if (Status st = s.check(cu.cuLaunchKernel(s.fillFunction, unsigned(blocks),
+                                              1, 1, kUtilityBlock, 1, 1, 0,
+                                              s.stream, params, nullptr),
+                            "generating weights on the GPU (cuLaunchKernel)");
+        !st)
+      return st;
+  }
+  if (size % 4 == 0)
+    return Status::success();
+  return s.check(cu.cuMemsetD8Async(dst + words * 4, 0, size % 4, s.stream),
+                 "cuMemsetD8Async (weight tail)");
+}
 
-private:
-  const State &s_;
-  std::vector<UploadPiece> &pieces_;
-  const std::vector<std::string> &names_;
-  std::vector<std::vector<uint8_t>> bytes_;
-};
+/// Generated weights instead of the package's (options.fillWeight): each
+/// blob options.deviceFill claims is made by a kernel on the GPU; every
+/// other blob is made on the host by fillWeight and copied, one at a time.
+Status generateWeights(State &s) {
+  std::vector<std::string> names;
+  std::vector<UploadPiece> pieces = uploadPieces(s, names);
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const UploadPiece &piece = pieces[i];
+    CUdeviceptr dst = s.arena + piece.offset;
+    std::optional<DeviceRandomFill> fill;
+    if (s.options.deviceFill)
+      fill = s.options.deviceFill(names[i]);
+    if (fill) {
+      if (Status st = fillRandomOnDevice(s, dst, piece.size, *fill); !st)
+        return st;
+      continue;
+    }
+    bytes.assign(piece.size, 0);
+    if (Status st = s.options.fillWeight(names[i], bytes.data(), piece.size);
+        !st)
+      return makeError("filling weight '", names[i], "': ", st.message());
+    // From pageable memory the copy completes before the call returns, so
+    // `bytes` can be reused for the next blob.
+    if (Status st = s.check(
+            s.cu.cuMemcpyHtoDAsync(dst, bytes.data(), piece.size, s.stream),
+            "uploading generated weights (cuMemcpyHtoDAsync)");
+        !st)
+      return st;
+    if (Status st = s.check(s.cu.cuStreamSynchronize(s.stream),
+                            "uploading generated weights");
+        !st)
+      return st;
+  }
+  return s.check(s.cu.cuStreamSynchronize(s.stream),
+                 "generating weights on the GPU (cuStreamSynchronize)");
+}
 
 /// Copies the weight region to the device chunk by chunk: while the DMA
 /// engine reads one staging buffer, the CPU fills the other from the mapped
@@ -347,14 +396,16 @@ Status uploadWeights(State &s) {
   if (total == 0)
     return Status::success();
   const CUDADriverAPI &cu = s.cu;
+  if (s.options.fillWeight)
+    return generateWeights(s);
   std::vector<std::string> names;
   std::vector<UploadPiece> pieces = uploadPieces(s, names);
-  std::unique_ptr<GeneratedWeights> generated;
-  if (s.options.fillWeight) {
-    for (UploadPiece &piece : pieces)
-      piece.data = nullptr; // made by GeneratedWeights::cover
-    generated = std::make_unique<GeneratedWeights>(s, pieces, names);
-  }
+  for (size_t i = 0; i < pieces.size(); ++i)
+    if (!pieces[i].data && pieces[i].size > 0)
+      return makeError(s.path, ": weight blob '", names[i],
+                       "' has no bytes (a weightless package): only generated "
+                       "weights can run it (CUDAExecutorOptions::fillWeight, "
+                       "mixq-bench --dummy-weights)");
   uint64_t chunk = std::min<uint64_t>(
       std::max<size_t>(s.options.stagingBytes, DeviceLayout::kAlignment),
       total);
@@ -378,9 +429,6 @@ Status uploadWeights(State &s) {
       if (Status st = s.check(cu.cuEventSynchronize(staging.events[k]),
                               "uploading the weights (cuEventSynchronize)");
           !st)
-        return st;
-    if (generated)
-      if (Status st = generated->cover(begin, begin + n); !st)
         return st;
     fillUploadChunk(pieces, begin, n,
                     static_cast<uint8_t *>(staging.buffers[k]));

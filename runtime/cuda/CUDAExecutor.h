@@ -20,10 +20,18 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace mixq::runtime {
+
+/// How one weight blob is generated on the GPU: random 32-bit words AND-ed
+/// with `mask` (cuda::finiteMaskFor keeps floats finite).
+struct DeviceRandomFill {
+  uint64_t seed = 0;
+  uint32_t mask = 0xFFFFFFFFu;
+};
 
 struct CUDAExecutorOptions {
   /// The CUDA device ordinal.
@@ -34,14 +42,18 @@ struct CUDAExecutorOptions {
   bool synchronizeEveryStep = false;
   /// Bytes of each of the two pinned buffers the weights are staged through.
   size_t stagingBytes = size_t(16) << 20;
-  /// When set, the device bytes of every weight blob come from this instead
-  /// of the package: it fills `bytes` (`size` bytes, the blob's size) for
-  /// the blob `blob`. Called once per non-empty blob, in upload order, when
-  /// the upload reaches it (so about one blob is in host memory at a time).
-  /// mixq-bench --dummy-weights uses it to time 7B shapes with random
-  /// weights. An error stops create().
+  /// When set, the device bytes of every weight blob are generated instead
+  /// of copied from the package (which may then be weightless): blobs that
+  /// `deviceFill` claims are filled on the GPU by a kernel; `fillWeight`
+  /// fills the others' `bytes` (`size` bytes, the blob's size) on the host,
+  /// one blob at a time in upload order, and they are copied. mixq-bench
+  /// --dummy-weights uses both to time 7B shapes with random weights: the
+  /// bulk (codes, fp16 matrices) on the GPU, index structure (row pointers,
+  /// column indices, bit maps) on the host. An error stops create().
   std::function<Status(const std::string &blob, uint8_t *bytes, size_t size)>
       fillWeight;
+  std::function<std::optional<DeviceRandomFill>(const std::string &blob)>
+      deviceFill;
 };
 
 class CUDAExecutor {

@@ -3,7 +3,8 @@
 // Feeds arbitrary bytes to Package::fromMemory() twice: as they are, and
 // with the header's file_size and manifest checksum fixed up (so that
 // mutations of the manifest and blob table get past the checksum and reach
-// the JSON and range checks), each with and without blob verification.
+// the JSON and range checks), each with and without blob verification and
+// with and without weightless packages (absent blobs) allowed.
 // Besides "no crash, no out-of-bounds access, no exception, no huge
 // allocation", it checks the reader's promises on every package it
 // accepts: blobs aligned, inside the data section and the input, not
@@ -43,15 +44,19 @@ void storeU64(uint8_t *p, uint64_t v) {
     p[i] = uint8_t(v >> (8 * i));
 }
 
-void exercise(const uint8_t *data, size_t size, bool verifyBlobs) {
+void exercise(const uint8_t *data, size_t size, bool verifyBlobs,
+              bool allowAbsent) {
   PackageOpenOptions options;
   options.verifyBlobs = verifyBlobs;
+  options.allowAbsentBlobs = allowAbsent;
   auto package = Package::fromMemory(data, size, "fuzz.mixq", options);
   if (!package) {
     check(!package.message().empty());
     return;
   }
   const Package &p = *package;
+  // A weightless package opens only when allowed, and never verified.
+  check(!p.weightless() || (allowAbsent && !verifyBlobs));
   check(p.data() == data);
   check(p.fileSize() == size);
   check(p.version() >= 1 && p.version() <= kPackageVersion);
@@ -63,7 +68,15 @@ void exercise(const uint8_t *data, size_t size, bool verifyBlobs) {
 
   volatile uint8_t sink = 0;
   const BlobInfo *previous = nullptr;
+  size_t absent = 0;
   for (const BlobInfo &info : p.blobs()) {
+    if (info.absent) {
+      ++absent;
+      check(info.offset == 0 && info.xxh3 == 0);
+      auto blob = p.blob(info.name);
+      check(blob.ok() && blob->data == nullptr && blob->size == info.size);
+      continue;
+    }
     check(info.offset % kBlobAlignment == 0);
     check(info.offset >= h.dataOffset);
     check(info.offset <= size && info.size <= size - info.offset);
@@ -82,6 +95,7 @@ void exercise(const uint8_t *data, size_t size, bool verifyBlobs) {
       sink = sink + blob->data[blob->size - 1];
     }
   }
+  check(absent == p.absentBlobCount());
   check(!p.blob("\x01no such blob").ok());
   // Verified at open, or not: verifyBlobs() now must agree with a
   // verifying open.
@@ -96,8 +110,10 @@ void exercise(const uint8_t *data, size_t size, bool verifyBlobs) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  exercise(data, size, /*verifyBlobs=*/true);
-  exercise(data, size, /*verifyBlobs=*/false);
+  for (bool allowAbsent : {false, true}) {
+    exercise(data, size, /*verifyBlobs=*/true, allowAbsent);
+    exercise(data, size, /*verifyBlobs=*/false, allowAbsent);
+  }
 
   // The same bytes with file_size and the manifest checksum made right.
   if (size < kPackageHeaderSize)
@@ -110,8 +126,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     storeU64(fixed.data() + 32,
              XXH3_64bits(fixed.data() + manifestOffset, size_t(manifestSize)));
   if (std::memcmp(fixed.data(), data, size) != 0) {
-    exercise(fixed.data(), fixed.size(), /*verifyBlobs=*/true);
-    exercise(fixed.data(), fixed.size(), /*verifyBlobs=*/false);
+    for (bool allowAbsent : {false, true}) {
+      exercise(fixed.data(), fixed.size(), /*verifyBlobs=*/true, allowAbsent);
+      exercise(fixed.data(), fixed.size(), /*verifyBlobs=*/false, allowAbsent);
+    }
   }
   return 0;
 }

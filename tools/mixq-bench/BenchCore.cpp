@@ -143,6 +143,13 @@ PackageSummary summarizePackage(const runtime::Package &package) {
   return out;
 }
 
+bool isEmbeddingKernel(const std::string &kernel) {
+  const std::string suffix = "_embed";
+  return kernel.size() >= suffix.size() &&
+         kernel.compare(kernel.size() - suffix.size(), suffix.size(), suffix) ==
+             0;
+}
+
 std::vector<uint64_t>
 stepBytesRead(const runtime::ParsedPlan &plan,
               const std::vector<runtime::CacheSpec> &caches, int64_t tokens,
@@ -152,10 +159,15 @@ stepBytesRead(const runtime::ParsedPlan &plan,
   for (const runtime::PlanStep &step : plan.steps) {
     uint64_t bytes = 0;
     std::set<std::pair<int, int64_t>> counted; // (kind, index) once per step
+    // An embedding gathers one row of its table per token, not the table.
+    bool gathersRows = isEmbeddingKernel(step.kernel);
     for (const PlanBinding &b : step.args) {
       switch (b.kind) {
       case PlanBinding::Weight:
-        bytes += b.weight.size;
+        bytes +=
+            gathersRows && !b.shape.dims.empty() && b.shape.dims[0] > 0
+                ? uint64_t(tokens) * (b.weight.size / uint64_t(b.shape.dims[0]))
+                : b.weight.size;
         break;
       case PlanBinding::Tokens:
         bytes += uint64_t(tokens) * 4;

@@ -47,9 +47,14 @@ struct PackageSummary {
 /// hide the scheme), or over all weights when none is quantized.
 PackageSummary summarizePackage(const runtime::Package &package);
 
+/// True for an embedding step's kernel (`*_embed`), which reads one row of
+/// its table per token.
+bool isEmbeddingKernel(const std::string &kernel);
+
 /// The unique bytes each step of `plan` reads in a call of `tokens` tokens
 /// at position `startPos`. An approximation, stated in the output: a
-/// step's weight components in full; its input buffers (a buffer is an
+/// step's weight components in full (an embedding's table only for the
+/// `tokens` rows it gathers); its input buffers (a buffer is an
 /// input of a step when an earlier step bound it; the first binding
 /// produces it) for `tokens` rows; the token ids; for each KV cache, the
 /// `startPos` rows written by earlier calls (the call's own rows come from

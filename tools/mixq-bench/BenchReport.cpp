@@ -3,6 +3,8 @@
 
 #include "runtime/Package.h"
 
+#include <algorithm>
+
 namespace mixq::bench {
 
 using json = nlohmann::json;
@@ -26,11 +28,28 @@ double percentOf(double value, double whole) {
   return whole > 0 ? 100.0 * value / whole : 0.0;
 }
 
+/// The read ceiling measured at kernel `k`'s bytes per call, if any.
+const ReadCeiling *ceilingOf(const CUDAReport &c, const KernelRow &k) {
+  uint64_t perCall = k.calls ? k.bytesPerStep / k.calls : 0;
+  for (const ReadCeiling &r : c.readCeilings)
+    if (r.bytes == perCall)
+      return &r;
+  return nullptr;
+}
+
+/// Our time per call as a share of the ceiling's (100 = as fast as a pure
+/// read of the same bytes, timed alone as the profile times ours).
+double percentOfCeiling(const ReadCeiling &r, const KernelRow &k) {
+  double ours = k.msPerStep / double(k.calls);
+  return ours > 0 ? 100.0 * r.aloneMs / ours : 0.0;
+}
+
 std::string kernelTable(const CUDAReport &c) {
   std::vector<std::vector<std::string>> rows;
   KernelRow total{"total"};
   auto cells = [&](const KernelRow &k, bool perCall) {
     double rate = k.gbPerSecond();
+    const ReadCeiling *r = perCall ? ceilingOf(c, k) : nullptr;
     return std::vector<std::string>{
         k.kernel,
         std::to_string(k.calls),
@@ -39,7 +58,10 @@ std::string kernelTable(const CUDAReport &c) {
         perCall ? runtime::formatByteSize(k.bytesPerStep / k.calls) : "",
         runtime::formatByteSize(k.bytesPerStep),
         fixed(rate, 1),
-        fixed(percentOf(rate, c.copyGBs.mean), 1)};
+        fixed(percentOf(rate, c.copyGBs.mean), 1),
+        r ? fixed(r->aloneMs * 1e3, 2) : "",
+        r ? fixed(r->graphMs * 1e3, 2) : "",
+        r ? fixed(percentOfCeiling(*r, k), 1) : ""};
   };
   for (const KernelRow &k : c.decodeKernels) {
     rows.push_back(cells(k, true));
@@ -48,9 +70,22 @@ std::string kernelTable(const CUDAReport &c) {
     total.bytesPerStep += k.bytesPerStep;
   }
   rows.push_back(cells(total, false));
-  return markdownTable({"kernel", "calls", "us/step", "us/call", "bytes/call",
-                        "bytes/step", "GB/s", "% of copy"},
-                       rows, {false, true, true, true, true, true, true, true});
+  return markdownTable(
+      {"kernel", "calls", "us/step", "us/call", "bytes/call", "bytes/step",
+       "GB/s", "% of copy", "ceiling us", "graph ceiling us", "% of ceiling"},
+      rows,
+      {false, true, true, true, true, true, true, true, true, true, true});
+}
+
+/// The step's read ceiling: the graph ceiling of every kernel call summed,
+/// what the decode step would take if each kernel were a pure read of its
+/// bytes launched back to back.
+double stepCeilingMs(const CUDAReport &c) {
+  double sum = 0;
+  for (const KernelRow &k : c.decodeKernels)
+    if (const ReadCeiling *r = ceilingOf(c, k))
+      sum += r->graphMs * double(k.calls);
+  return sum;
 }
 
 std::string gemmTable(const CUDAReport &c) {
@@ -90,10 +125,17 @@ std::string cudaText(const CUDAReport &c, int repetitions) {
          std::to_string(c.profilePosition) + ".." +
          std::to_string(c.profilePosition + c.profileRuns - 1) + ", mean of " +
          std::to_string(c.profileRuns) +
-         ". Bytes read: weight components, input buffers, token ids and the "
-         "KV-cache rows before the position, each once (an approximation: "
-         "re-reads and writes are not counted).\n";
+         ". Bytes read: weight components (an embedding: the rows it "
+         "gathers), input buffers, token ids and the KV-cache rows before the "
+         "position, each once (an approximation: re-reads and writes are not "
+         "counted). Ceiling: a pure 16-byte read of bytes/call across all "
+         "SMs, alone after an L2 flush and per launch back to back in a "
+         "graph; % of ceiling = alone ceiling / us/call.\n";
   out += kernelTable(c);
+  if (!c.readCeilings.empty())
+    out += "decode step read ceiling (every call at its graph ceiling): " +
+           fixed(stepCeilingMs(c), 3) + " ms, " +
+           fixed(1e3 / std::max(stepCeilingMs(c), 1e-9), 1) + " tok/s\n";
   if (!c.cublasSkipped.empty())
     return out + "\ncuBLAS fp16 baseline: " + c.cublasSkipped + "\n";
   out += "\nmatmuls against cuBLAS fp16 (cublasGemmEx: fp16 in and out, fp32 "
@@ -109,14 +151,27 @@ json meanSdJson(const MeanSd &v) { return {{"mean", v.mean}, {"sd", v.sd}}; }
 
 json cudaJson(const CUDAReport &c) {
   json kernels = json::array();
-  for (const KernelRow &k : c.decodeKernels)
-    kernels.push_back(
-        {{"kernel", k.kernel},
-         {"calls", k.calls},
-         {"ms_per_step", k.msPerStep},
-         {"bytes_per_step", k.bytesPerStep},
-         {"gb_per_s", k.gbPerSecond()},
-         {"percent_of_copy", percentOf(k.gbPerSecond(), c.copyGBs.mean)}});
+  for (const KernelRow &k : c.decodeKernels) {
+    json row = {
+        {"kernel", k.kernel},
+        {"calls", k.calls},
+        {"ms_per_step", k.msPerStep},
+        {"bytes_per_step", k.bytesPerStep},
+        {"gb_per_s", k.gbPerSecond()},
+        {"percent_of_copy", percentOf(k.gbPerSecond(), c.copyGBs.mean)}};
+    if (const ReadCeiling *r = ceilingOf(c, k)) {
+      row["ceiling_alone_ms"] = r->aloneMs;
+      row["ceiling_graph_ms"] = r->graphMs;
+      row["percent_of_ceiling"] = percentOfCeiling(*r, k);
+    }
+    kernels.push_back(std::move(row));
+  }
+  json ceilings = json::array();
+  for (const ReadCeiling &r : c.readCeilings)
+    ceilings.push_back({{"bytes", r.bytes},
+                        {"alone_ms", r.aloneMs},
+                        {"graph_ms", r.graphMs},
+                        {"graph_launches", r.graphLaunches}});
   json out = {{"device_name", c.deviceName},
               {"chip", c.chip},
               {"device_bytes", c.deviceBytes},
@@ -124,7 +179,10 @@ json cudaJson(const CUDAReport &c) {
               {"copy_gb_per_s", meanSdJson(c.copyGBs)},
               {"profile_position", c.profilePosition},
               {"profile_runs", c.profileRuns},
-              {"decode_kernels", kernels}};
+              {"decode_kernels", kernels},
+              {"read_ceilings", ceilings}};
+  if (!c.readCeilings.empty())
+    out["decode_step_ceiling_ms"] = stepCeilingMs(c);
   if (!c.cublasSkipped.empty()) {
     out["cublas_skipped"] = c.cublasSkipped;
     return out;

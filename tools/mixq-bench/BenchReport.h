@@ -34,6 +34,20 @@ struct PlanEstimate {
   double oursMs = 0, fp16Ms = 0;
 };
 
+/// The read ceiling at one byte size: the time of a kernel that only reads
+/// those bytes with 16-byte loads across all SMs (UtilityKernels.h's
+/// mixq_read_bytes), the yardstick a GEMV of the same bytes is measured
+/// against (a small matrix can never approach the copy bandwidth).
+struct ReadCeiling {
+  uint64_t bytes = 0;
+  /// One launch after an L2 flush, as the per-kernel profile times ours.
+  double aloneMs = 0;
+  /// Per launch, `graphLaunches` back to back in one CUDA graph over
+  /// distinct buffers, as a decode step runs.
+  double graphMs = 0;
+  int graphLaunches = 0;
+};
+
 /// What only a CUDA run measures.
 struct CUDAReport {
   std::string deviceName, chip;
@@ -43,6 +57,9 @@ struct CUDAReport {
   int64_t profilePosition = 0; ///< the first decode position profiled
   int profileRuns = 0;
   std::vector<KernelRow> decodeKernels; ///< per-step means
+  /// At each decode kernel's bytes per call, in decodeKernels' order of
+  /// first appearance of the size.
+  std::vector<ReadCeiling> readCeilings;
   std::string cublasSkipped;            ///< why there is no baseline
   std::vector<GemmRow> gemms;
   std::vector<PlanEstimate> estimates;

@@ -143,6 +143,24 @@ Status profileDecode(Context &c) {
   return Status::success();
 }
 
+/// The read ceiling at every decode kernel's bytes per call.
+Status measureCeilings(Context &c) {
+  std::vector<uint64_t> sizes;
+  for (const KernelRow &k : c.report.decodeKernels) {
+    uint64_t perCall = k.calls ? k.bytesPerStep / k.calls : 0;
+    if (perCall &&
+        std::find(sizes.begin(), sizes.end(), perCall) == sizes.end())
+      sizes.push_back(perCall);
+  }
+  auto ceilings =
+      measureReadCeilings(c.cu, c.executor.stream(), sizes,
+                          c.options.repetitions, c.report.copyBytes);
+  if (!ceilings)
+    return ceilings.status();
+  c.report.readCeilings = ceilings.take();
+  return Status::success();
+}
+
 Status profilePrefill(Context &c) {
   int64_t tokens = c.options.promptTokens;
   std::vector<int32_t> ids =
@@ -213,7 +231,7 @@ Expected<CUDAReport> measureCUDA(CUDAExecutor &executor,
   c.report.deviceName = executor.deviceName();
   c.report.chip = executor.chip();
   c.report.deviceBytes = executor.deviceBytes();
-  for (auto step : {measureCopy, profileDecode})
+  for (auto step : {measureCopy, profileDecode, measureCeilings})
     if (Status st = step(c); !st)
       return st;
   if (options.promptTokens > 0)

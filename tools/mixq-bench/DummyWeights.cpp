@@ -2,6 +2,7 @@
 #include "tools/mixq-bench/DummyWeights.h"
 
 #include "runtime/Plan.h"
+#include "runtime/cuda/UtilityKernels.h"
 #include "tools/mixq-bench/BenchCore.h"
 
 #include <algorithm>
@@ -13,20 +14,17 @@ using json = nlohmann::json;
 
 namespace {
 
-/// splitmix64: fast, and good enough for values whose only job is to be
-/// varied (constant data would let the GPU draw less power than real
-/// weights do).
-struct Random {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  /// Uniform in [-1, 1).
-  float unit() { return float(int64_t(next() >> 40) - (1 << 23)) / (1 << 23); }
-};
+/// The splitmix64 finalizer of `z`.
+uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// Word i of a seed's stream: what mixq_fill_random writes before masking.
+uint32_t randomWord(uint64_t seed, uint64_t i) {
+  return uint32_t(mix(seed + i * 0x9E3779B97F4A7C15ull));
+}
 
 uint64_t hashName(const std::string &name) {
   uint64_t h = 0xCBF29CE484222325ull; // FNV-1a
@@ -56,30 +54,15 @@ std::string prefixBefore(const std::string &name,
   return name;
 }
 
-/// f32 -> f16 bits by truncation; |x| < 2^-14 becomes 0 (values only).
-uint16_t toHalf(float value) {
-  uint32_t bits = 0;
-  std::memcpy(&bits, &value, 4);
-  uint32_t sign = (bits >> 16) & 0x8000;
-  int exponent = int((bits >> 23) & 0xFF) - 127 + 15;
-  if (exponent <= 0)
-    return uint16_t(sign);
-  return uint16_t(sign | (uint32_t(exponent) << 10) | ((bits >> 13) & 0x3FF));
-}
-
-void fillFloats(const std::string &dtype, uint8_t *bytes, size_t count,
-                Random &random) {
-  for (size_t i = 0; i < count; ++i) {
-    float v = random.unit();
-    if (dtype == "f32") {
-      std::memcpy(bytes + 4 * i, &v, 4);
-      continue;
-    }
-    uint32_t bits = 0;
-    std::memcpy(&bits, &v, 4);
-    uint16_t h = dtype == "f16" ? toHalf(v) : uint16_t(bits >> 16);
-    std::memcpy(bytes + 2 * i, &h, 2);
+/// Random 32-bit words AND-ed with `mask`, as mixq_fill_random makes them
+/// on the GPU (the tail of size % 4 bytes stays zero).
+void fillMaskedWords(uint8_t *bytes, size_t size, uint32_t mask,
+                     uint64_t seed) {
+  for (size_t i = 0; i + 4 <= size; i += 4) {
+    uint32_t word = randomWord(seed, i / 4) & mask;
+    std::memcpy(bytes + i, &word, 4);
   }
+  std::memset(bytes + size / 4 * 4, 0, size % 4);
 }
 
 /// Stores `value` as element i of an integer buffer of `dtype`.
@@ -102,6 +85,13 @@ void storeInt(const std::string &dtype, uint8_t *bytes, size_t i,
   default:
     std::memcpy(bytes + 8 * i, &value, 8);
   }
+}
+
+/// Rules 1-5: components that locate other data.
+bool isIndexComponent(const DummyWeights::Component &c) {
+  return isRowPointer(c.name) || contains(c.name, "col_idx") ||
+         c.name == "bit_map" || c.name == "outlier_cols" ||
+         c.name == "col_map" || (!isFloat(c.dtype) && c.shape.size() == 1);
 }
 
 const DummyWeights::Component *byName(const DummyWeights::Weight &w,
@@ -245,34 +235,40 @@ Status DummyWeights::fillIndex(const Weight &w, const Component &c,
   return Status::success();
 }
 
-Status DummyWeights::fill(const std::string &blob, uint8_t *bytes,
-                          size_t size) const {
+const DummyWeights::Component *
+DummyWeights::componentOf(const std::string &blob) const {
   auto it = blobs_.find(blob);
   if (it == blobs_.end())
+    return nullptr;
+  return &weights_[it->second.first].components[it->second.second];
+}
+
+std::optional<runtime::DeviceRandomFill>
+DummyWeights::deviceFill(const std::string &blob) const {
+  const Component *c = componentOf(blob);
+  if (!c || isIndexComponent(*c))
+    return std::nullopt;
+  return runtime::DeviceRandomFill{
+      seed_ ^ hashName(blob), runtime::cuda::finiteMaskFor(c->dtype.c_str())};
+}
+
+Status DummyWeights::fill(const std::string &blob, uint8_t *bytes,
+                          size_t size) const {
+  const Component *found = componentOf(blob);
+  if (!found)
     return makeError("blob '", blob,
                      "' is no component of the manifest's weights");
-  const Weight &w = weights_[it->second.first];
-  const Component &c = w.components[it->second.second];
+  const Weight &w = weights_[blobs_.at(blob).first];
+  const Component &c = *found;
   int64_t elementBytes = runtime::dtypeBytes(c.dtype);
   int64_t count = runtime::numElements(c.shape);
   if (elementBytes == 0 || uint64_t(count * elementBytes) != size)
     return makeError("blob '", blob, "' is ", size,
                      " bytes, not its component's ", c.dtype, " x ", count);
-  bool index = isRowPointer(c.name) || contains(c.name, "col_idx") ||
-               c.name == "bit_map" || c.name == "outlier_cols" ||
-               c.name == "col_map" ||
-               (!isFloat(c.dtype) && c.shape.size() == 1);
-  if (index)
+  if (isIndexComponent(c))
     return fillIndex(w, c, bytes);
-  Random random{seed_ ^ hashName(blob)};
-  if (isFloat(c.dtype)) {
-    fillFloats(c.dtype, bytes, size_t(count), random);
-    return Status::success();
-  }
-  for (size_t i = 0; i < size; i += 8) {
-    uint64_t v = random.next();
-    std::memcpy(bytes + i, &v, std::min<size_t>(8, size - i));
-  }
+  fillMaskedWords(bytes, size, runtime::cuda::finiteMaskFor(c.dtype.c_str()),
+                  seed_ ^ hashName(blob));
   return Status::success();
 }
 

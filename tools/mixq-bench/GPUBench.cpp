@@ -1,8 +1,11 @@
 //===- GPUBench.cpp - mixq-bench's device measurements --------------------===//
 #include "tools/mixq-bench/GPUBench.h"
 
+#include "runtime/cuda/UtilityKernels.h"
+
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace mixq::bench {
 
@@ -247,6 +250,202 @@ timeCuBLASGemms(const CUDADriverAPI &cu, const CuBLASAPI &blas, CUstream stream,
         total += *ms;
     }
     out.push_back(total / std::max(repetitions, 1));
+  }
+  return out;
+}
+
+namespace {
+
+/// The utility module and its read kernel, unloaded at the end of scope.
+struct ReadKernel {
+  const CUDADriverAPI &cu;
+  CUmodule module = nullptr;
+  CUfunction function = nullptr;
+  explicit ReadKernel(const CUDADriverAPI &cu) : cu(cu) {}
+  ReadKernel(const ReadKernel &) = delete;
+  ~ReadKernel() {
+    if (module)
+      (void)cu.cuModuleUnload(module);
+  }
+  Status load() {
+    if (Status st = check(cu,
+                          cu.cuModuleLoadDataEx(&module, utilityKernelsPTX(), 0,
+                                                nullptr, nullptr),
+                          "loading the read-ceiling kernel's PTX");
+        !st) {
+      module = nullptr;
+      return st;
+    }
+    return check(cu, cu.cuModuleGetFunction(&function, module, kReadBytesEntry),
+                 "cuModuleGetFunction (mixq_read_bytes)");
+  }
+};
+
+/// One launch of mixq_read_bytes over `bytes` at `src`: its parameters
+/// (kept alive here for cuLaunchKernel and graph nodes) and grid.
+struct ReadLaunch {
+  CUdeviceptr src = 0, sink = 0;
+  uint64_t vectors = 0;
+  void *params[3] = {&src, &vectors, &sink};
+  unsigned blocks = 1;
+  ReadLaunch(CUdeviceptr src, uint64_t bytes, CUdeviceptr sink)
+      : src(src), sink(sink), vectors((bytes + 15) / 16) {
+    uint64_t perBlock = uint64_t(kUtilityBlock) * kReadVectorsPerThread;
+    blocks =
+        unsigned(std::max<uint64_t>((vectors + perBlock - 1) / perBlock, 1));
+  }
+  ReadLaunch(const ReadLaunch &) = delete;
+  CUDA_KERNEL_NODE_PARAMS node(CUfunction f) {
+    return {f, blocks, 1,      1,       kUtilityBlock, 1,
+            1, 0,      params, nullptr, nullptr,       nullptr};
+  }
+};
+
+/// Launches in a graph for a read of `bytes`: enough that the buffers far
+/// exceed any L2 (512 MiB together), 8 to 64 (the decode step's scale),
+/// and at least 2 within half of the free memory.
+int graphLaunchesFor(uint64_t bytes, uint64_t freeBytes) {
+  uint64_t launches =
+      std::clamp<uint64_t>((uint64_t(512) << 20) / bytes, 8, 64);
+  while (launches > 2 && launches * bytes > freeBytes / 2)
+    --launches;
+  return int(launches);
+}
+
+/// The graph of `launches` back-to-back reads, destroyed with its scope.
+struct ReadGraph {
+  const CUDADriverAPI &cu;
+  CUgraph graph = nullptr;
+  CUgraphExec exec = nullptr;
+  explicit ReadGraph(const CUDADriverAPI &cu) : cu(cu) {}
+  ReadGraph(const ReadGraph &) = delete;
+  ~ReadGraph() {
+    if (exec)
+      (void)cu.cuGraphExecDestroy(exec);
+    if (graph)
+      (void)cu.cuGraphDestroy(graph);
+  }
+  Status build(CUfunction f, std::vector<std::unique_ptr<ReadLaunch>> &reads) {
+    if (Status st = check(cu, cu.cuGraphCreate(&graph, 0), "cuGraphCreate");
+        !st)
+      return st;
+    CUgraphNode previous = nullptr;
+    for (auto &read : reads) {
+      CUDA_KERNEL_NODE_PARAMS params = read->node(f);
+      CUgraphNode node = nullptr;
+      if (Status st = check(cu,
+                            cu.cuGraphAddKernelNode(&node, graph, &previous,
+                                                    previous ? 1 : 0, &params),
+                            "cuGraphAddKernelNode (read ceiling)");
+          !st)
+        return st;
+      previous = node;
+    }
+    return check(cu, cu.cuGraphInstantiate(&exec, graph, 0),
+                 "cuGraphInstantiate (read ceiling)");
+  }
+};
+
+Expected<ReadCeiling> measureReadCeiling(const CUDADriverAPI &cu,
+                                         CUstream stream, CUfunction f,
+                                         uint64_t bytes, int repetitions,
+                                         CUdeviceptr flush, uint64_t flushBytes,
+                                         CUdeviceptr sink) {
+  size_t freeBytes = 0, totalBytes = 0;
+  if (Status st =
+          check(cu, cu.cuMemGetInfo(&freeBytes, &totalBytes), "cuMemGetInfo");
+      !st)
+    return st;
+  ReadCeiling out;
+  out.bytes = bytes;
+  out.graphLaunches = graphLaunchesFor(bytes, freeBytes);
+  uint64_t stride = (bytes + 255) / 256 * 256;
+  DeviceBuffer pool(cu);
+  if (Status st =
+          pool.allocate(stride * uint64_t(out.graphLaunches), "read ceiling");
+      !st)
+    return st;
+  if (Status st = check(cu,
+                        cu.cuMemsetD8Async(pool.address, 0x5A,
+                                           stride * uint64_t(out.graphLaunches),
+                                           stream),
+                        "cuMemsetD8Async (read ceiling)");
+      !st)
+    return st;
+  std::vector<std::unique_ptr<ReadLaunch>> reads;
+  for (int i = 0; i < out.graphLaunches; ++i)
+    reads.push_back(std::make_unique<ReadLaunch>(
+        pool.address + stride * uint64_t(i), bytes, sink));
+  Timer timer(cu, stream);
+  if (Status st = timer.create(); !st)
+    return st;
+  for (int i = -1; i < repetitions; ++i) { // i = -1: the warm-up
+    if (Status st =
+            check(cu, cu.cuMemsetD8Async(flush, uint8_t(i), flushBytes, stream),
+                  "cuMemsetD8Async (L2 flush)");
+        !st)
+      return st;
+    ReadLaunch &read = *reads[size_t(i + 1) % reads.size()];
+    if (Status st = timer.begin(); !st)
+      return st;
+    if (Status st =
+            check(cu,
+                  cu.cuLaunchKernel(f, read.blocks, 1, 1, kUtilityBlock, 1, 1,
+                                    0, stream, read.params, nullptr),
+                  "cuLaunchKernel (read ceiling)");
+        !st)
+      return st;
+    auto ms = timer.end();
+    if (!ms)
+      return ms.status();
+    if (i >= 0)
+      out.aloneMs += *ms / repetitions;
+  }
+  ReadGraph graph(cu);
+  if (Status st = graph.build(f, reads); !st)
+    return st;
+  for (int i = -1; i < repetitions; ++i) {
+    if (Status st = timer.begin(); !st)
+      return st;
+    if (Status st = check(cu, cu.cuGraphLaunch(graph.exec, stream),
+                          "cuGraphLaunch (read ceiling)");
+        !st)
+      return st;
+    auto ms = timer.end();
+    if (!ms)
+      return ms.status();
+    if (i >= 0)
+      out.graphMs += *ms / repetitions / out.graphLaunches;
+  }
+  return out;
+}
+
+} // namespace
+
+Expected<std::vector<ReadCeiling>>
+measureReadCeilings(const CUDADriverAPI &cu, CUstream stream,
+                    const std::vector<uint64_t> &sizes, int repetitions,
+                    uint64_t flushBytes) {
+  ReadKernel kernel(cu);
+  if (Status st = kernel.load(); !st)
+    return st;
+  DeviceBuffer flush(cu), sink(cu);
+  if (Status st = flush.allocate(flushBytes, "L2 flush"); !st)
+    return st;
+  if (Status st = sink.allocate(256, "read ceiling"); !st)
+    return st;
+  std::vector<ReadCeiling> out;
+  repetitions = std::max(repetitions, 1);
+  for (uint64_t bytes : sizes) {
+    if (bytes == 0)
+      continue;
+    auto ceiling =
+        measureReadCeiling(cu, stream, kernel.function, bytes, repetitions,
+                           flush.address, flushBytes, sink.address);
+    if (!ceiling)
+      return makeError("read ceiling of ", runtime::formatByteSize(bytes), ": ",
+                       ceiling.message());
+    out.push_back(*ceiling);
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include "frontend/Expected.h"
 #include "runtime/cuda/CUDADriver.h"
 #include "tools/mixq-bench/BenchCore.h"
+#include "tools/mixq-bench/BenchReport.h"
 #include "tools/mixq-bench/CuBLAS.h"
 
 #include <cstdint>
@@ -47,6 +48,14 @@ timeCuBLASGemms(const runtime::cuda::CUDADriverAPI &cu, const CuBLASAPI &blas,
                 runtime::cuda::CUstream stream,
                 const std::vector<GemmShape> &shapes, int repetitions,
                 uint64_t flushBytes);
+
+/// Times mixq_read_bytes at each size (mean over `repetitions` after a
+/// warm-up): alone after overwriting `flushBytes` of scratch, and in a
+/// graph of 8 to 64 launches (fewer when device memory is short) over
+/// distinct buffers.
+Expected<std::vector<ReadCeiling>> measureReadCeilings(
+    const runtime::cuda::CUDADriverAPI &cu, runtime::cuda::CUstream stream,
+    const std::vector<uint64_t> &sizes, int repetitions, uint64_t flushBytes);
 
 } // namespace mixq::bench
 

@@ -160,11 +160,15 @@ Opened openCUDA(const Package &package,
     return {};
   }
   CUDAExecutorOptions options;
-  if (dummy)
+  if (dummy) {
     options.fillWeight = [&dummy](const std::string &blob, uint8_t *bytes,
                                   size_t size) {
       return dummy->fill(blob, bytes, size);
     };
+    options.deviceFill = [&dummy](const std::string &blob) {
+      return dummy->deviceFill(blob);
+    };
+  }
   auto executor = CUDAExecutor::create(package, **driver, options);
   if (!executor) {
     why = executor.message();
@@ -245,9 +249,11 @@ int main(int argc, char **argv) {
   report.package = o.package;
   report.repetitions = o.repetitions;
   report.dummyWeights = o.dummyWeights;
-  // The weights are not read with --dummy-weights: skip their checksums.
+  // The weights are not read with --dummy-weights: skip their checksums,
+  // and accept a weightless package (mixq-compile --weights=none).
   PackageOpenOptions open;
   open.verifyBlobs = !o.dummyWeights;
+  open.allowAbsentBlobs = o.dummyWeights;
   auto package = Package::open(o.package, open);
   if (!package)
     die(package.message());

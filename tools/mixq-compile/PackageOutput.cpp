@@ -69,7 +69,13 @@ json tokenizerJson(const TokenizerData &data) {
 /// Adds the bytes of an unquantized weight in the element type its IR uses
 /// (the checkpoint may store norms in f32 next to f16 matrices).
 llvm::Error addRawWeight(runtime::PackageWriter &writer, const TensorView &view,
-                         Type irType) {
+                         Type irType, bool absent) {
+  if (absent) {
+    uint64_t bytes = view.numElements() * irType.getIntOrFloatBitWidth() / 8;
+    if (Status s = writer.addAbsentBlob(view.name, bytes); !s)
+      return makeError(s.message());
+    return llvm::Error::success();
+  }
   bool same = (irType.isF32() && view.dtype == DType::F32) ||
               (irType.isF16() && view.dtype == DType::F16) ||
               (irType.isBF16() && view.dtype == DType::BF16);
@@ -106,13 +112,14 @@ llvm::Error addRawWeight(runtime::PackageWriter &writer, const TensorView &view,
 /// The blob and manifest entry of an unquantized (llm.weight) weight.
 llvm::Error addPlainWeight(runtime::PackageWriter &writer,
                            const WeightStore &store, llm::WeightOp weight,
-                           json &entry) {
+                           bool absent, json &entry) {
   std::string name = weight.getName().str();
   auto type = cast<RankedTensorType>(weight.getType());
   const TensorView *view = store.lookup(name);
   if (!view)
     return makeError("weight '" + name + "' is not in the model");
-  if (llvm::Error error = addRawWeight(writer, *view, type.getElementType()))
+  if (llvm::Error error =
+          addRawWeight(writer, *view, type.getElementType(), absent))
     return error;
   std::string dtype = mlir::mixq::getDTypeName(type.getElementType());
   entry["shape"] = type.getShape();
@@ -130,7 +137,8 @@ llvm::Error addPlainWeight(runtime::PackageWriter &writer,
 /// buffers are `name:component` tensors of the store.
 llvm::Error addPackedWeight(runtime::PackageWriter &writer,
                             const WeightStore &store,
-                            mlir::mixq::WeightOp weight, json &entry) {
+                            mlir::mixq::WeightOp weight, bool absent,
+                            json &entry) {
   std::string name = weight.getName().str();
   auto type = cast<mlir::mixq::QTensorType>(weight.getType());
   entry["shape"] = type.getShape();
@@ -142,7 +150,9 @@ llvm::Error addPackedWeight(runtime::PackageWriter &writer,
     if (!view)
       return makeError("weight '" + name + "' has no packed '" +
                        component.name + "' component (quantize first)");
-    if (Status s = writer.addBlob(blob, view->data, view->byteSize); !s)
+    Status s = absent ? writer.addAbsentBlob(blob, view->byteSize)
+                      : writer.addBlob(blob, view->data, view->byteSize);
+    if (!s)
       return makeError(s.message());
     entry["components"].push_back(
         {{"name", component.name},
@@ -178,11 +188,13 @@ llvm::Error addWeights(runtime::PackageWriter &writer,
     llvm::Error error = llvm::Error::success();
     if (auto weight = dyn_cast<llm::WeightOp>(op)) {
       entry["name"] = weight.getName().str();
-      error = addPlainWeight(writer, store, weight, entry);
+      error =
+          addPlainWeight(writer, store, weight, contents.withoutWeights, entry);
     } else {
       auto packed = cast<mlir::mixq::WeightOp>(op);
       entry["name"] = packed.getName().str();
-      error = addPackedWeight(writer, store, packed, entry);
+      error = addPackedWeight(writer, store, packed, contents.withoutWeights,
+                              entry);
     }
     if (error)
       return error;
@@ -215,12 +227,15 @@ llvm::Error addCUDATarget(runtime::PackageWriter &writer,
     for (const auto &dim : launch.grid)
       grid.push_back(
           {{"count", dim.count}, {"tokens_per_block", dim.tokensPerBlock}});
-    kernels.push_back({{"name", launch.kernel},
-                       {"entry", launch.entry},
-                       {"block", launch.block},
-                       {"grid", grid},
-                       {"shared_bytes", launch.sharedBytes},
-                       {"workspace_bytes", launch.workspaceBytes}});
+    json kernel = {{"name", launch.kernel},
+                   {"entry", launch.entry},
+                   {"block", launch.block},
+                   {"grid", grid},
+                   {"shared_bytes", launch.sharedBytes},
+                   {"workspace_bytes", launch.workspaceBytes}};
+    if (launch.weightsPerWarpIteration > 0)
+      kernel["weights_per_warp_iteration"] = launch.weightsPerWarpIteration;
+    kernels.push_back(std::move(kernel));
   }
   targets["cuda"] = {
       {"abi", "mixq-cuda-1"}, {"ptx", ptx}, {"kernels", kernels}};

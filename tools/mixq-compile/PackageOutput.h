@@ -32,6 +32,9 @@ struct PackageContents {
   const mlir::mixq::cuda::CompiledCUDA *cuda = nullptr;
   const std::vector<WeightReport> *reports = nullptr;
   std::string producer; ///< the command line
+  /// --weights=none: every weight blob is recorded with its size but left
+  /// out of the file (a weightless package, for mixq-bench --dummy-weights).
+  bool withoutWeights = false;
 };
 
 using ByteProgress = std::function<void(uint64_t done, uint64_t total)>;

@@ -143,6 +143,19 @@ cl::opt<std::string> calibrationPath(
     cl::desc("Calibration statistics (per-layer input E[x^2] and max|x|, "
              "MIXQCAL format) the quantizers use as sensitivity"),
     cl::value_desc("file"), cl::cat(category));
+enum class WeightData { All, None };
+cl::opt<WeightData> weightData(
+    "weights", cl::desc("Weight bytes to write into the package"),
+    cl::init(WeightData::All),
+    cl::values(
+        clEnumValN(WeightData::All, "all", "every weight blob (default)"),
+        clEnumValN(WeightData::None, "none",
+                   "none: a weightless package that records every weight's "
+                   "components and sizes but holds no weight bytes, for "
+                   "mixq-bench --dummy-weights on a machine the full package "
+                   "would not reach (a llama2-7b package of a few MiB); "
+                   "quantization still runs, since sizes depend on the data")),
+    cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print load and emit times on stderr"),
                       cl::cat(category));
 
@@ -446,6 +459,7 @@ int main(int argc, char **argv) {
   contents.cuda = cuda ? &*cuda : nullptr;
   contents.reports = &reports;
   contents.producer = commandLine(argc, argv);
+  contents.withoutWeights = weightData == WeightData::None;
   ProgressBar writeBar("writing");
   if (llvm::Error error =
           mixq::writePackage(outputPath, contents, writeProgress(writeBar)))
@@ -476,10 +490,14 @@ int main(int argc, char **argv) {
     targets.push_back(formatv("{0} CUDA kernels ({1})", cuda->kernels.size(),
                               llvm::join(chips, ", ")));
   }
-  errs() << formatv("mixq-compile: wrote {0} ({1:F2} MiB): {2} ({3:F2} s "
+  errs() << formatv("mixq-compile: wrote {0} ({1:F2} MiB{5}): {2} ({3:F2} s "
                     "codegen), {4}\n",
                     outputPath, fileSize / 1048576.0,
-                    llvm::join(targets, " and "), codegenSeconds, weights);
+                    llvm::join(targets, " and "), codegenSeconds, weights,
+                    contents.withoutWeights
+                        ? ", weightless: --weights=none left the weight "
+                          "bytes out"
+                        : "");
   if (verbose)
     errs() << formatv("mixq-compile: loaded {0} ({1}, {2} tensors, {3:F1} M "
                       "parameters) in {4:F3} s; total {5:F3} s\n",

@@ -76,9 +76,25 @@ int main(int argc, char **argv) {
   if (path.empty())
     return usageError("no package given");
 
+  // A weightless package has no weight bytes to verify: open it without
+  // checksums first, so that the error can say how to inspect it.
   PackageOpenOptions options;
-  options.verifyBlobs = verify;
+  options.verifyBlobs = false;
+  options.allowAbsentBlobs = true;
   auto package = Package::open(path, options);
+  if (package && verify && package->weightless()) {
+    std::fprintf(stderr,
+                 "mixq-inspect: error: %s: a weightless package "
+                 "(mixq-compile --weights=none): its %zu weight blobs are "
+                 "not in the file, so their checksums cannot be verified; "
+                 "--no-verify shows the package\n",
+                 path.c_str(), package->absentBlobCount());
+    return kExitError;
+  }
+  if (package && verify) {
+    options.verifyBlobs = true;
+    package = Package::open(path, options);
+  }
   if (!package) {
     std::fprintf(stderr, "mixq-inspect: error: %s\n",
                  package.message().c_str());

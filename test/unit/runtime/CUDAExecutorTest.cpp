@@ -13,6 +13,7 @@
 #include "runtime/Plan.h"
 #include "runtime/cuda/CUDADriver.h"
 #include "runtime/cuda/CUDALaunch.h"
+#include "runtime/cuda/UtilityKernels.h"
 
 #include <gtest/gtest.h>
 
@@ -189,7 +190,9 @@ CUresult fakeModuleLoad(CUmodule *module, const void *image, unsigned n,
   }
   if (gpu->jitResult != CUDA_SUCCESS)
     return gpu->jitResult;
-  gpu->arity = parseEntries(gpu->loadedPTX);
+  // Modules accumulate: the package's, then the utility kernels'.
+  for (const auto &[entry, n] : parseEntries(gpu->loadedPTX))
+    gpu->arity[entry] = n;
   *module = handle<CUmodule>(0x1000);
   return CUDA_SUCCESS;
 }
@@ -218,6 +221,18 @@ LaunchRecord record(const CUDA_KERNEL_NODE_PARAMS &p) {
   return r;
 }
 
+/// mixq_fill_random as UtilityKernels.h specifies it: word i of dst is
+/// splitmix64(seed + i * 0x9E3779B97F4A7C15) & mask.
+void runFillRandom(const std::vector<uint64_t> &params) {
+  auto *dst = reinterpret_cast<uint32_t *>(params[0]);
+  for (uint64_t i = 0; i < params[1]; ++i) {
+    uint64_t z = params[2] + i * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    dst[i] = uint32_t(z ^ (z >> 31)) & uint32_t(params[3]);
+  }
+}
+
 CUresult fakeLaunch(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                     unsigned bx, unsigned by, unsigned bz, unsigned shared,
                     CUstream, void **params, void **extra) {
@@ -234,6 +249,8 @@ CUresult fakeLaunch(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
   if (r.entry == "k_logits") // the synthetic model's logits: 0, 1, ..., 7
     for (int i = 0; i < 8; ++i)
       reinterpret_cast<float *>(r.params[3])[i] = float(i);
+  if (r.entry == kFillRandomEntry)
+    runFillRandom(r.params);
   gpu->clock += gpu->kernelMs.count(r.entry) ? gpu->kernelMs[r.entry] : 0.0;
   gpu->launches.push_back(r);
   return CUDA_SUCCESS;
@@ -535,17 +552,25 @@ struct SyntheticPackage {
         {"logits", {{"buffer", 2}}}};
   }
 
-  Package write() const {
+  /// The package; with `weightless`, the weight blobs (not the PTX) are
+  /// recorded as absent, as mixq-compile --weights=none writes them.
+  Package write(bool weightless = false) const {
     PackageWriter writer;
     for (const auto &[name, bytes] : blobs)
-      EXPECT_TRUE(writer.addBlob(name, bytes).ok());
+      EXPECT_TRUE((weightless && name.rfind("cuda/", 0) != 0
+                       ? writer.addAbsentBlob(name, bytes.size())
+                       : writer.addBlob(name, bytes))
+                      .ok());
     static int counter = 0;
     std::string path = ::testing::TempDir() + "/mixq-cuda-test-" +
                        std::to_string(::getpid()) + "-" +
                        std::to_string(counter++) + ".mixq";
     Status s = writer.write(path, manifest);
     EXPECT_TRUE(s.ok()) << s.message();
-    auto package = Package::open(path);
+    PackageOpenOptions options;
+    options.allowAbsentBlobs = weightless;
+    options.verifyBlobs = !weightless;
+    auto package = Package::open(path, options);
     ::unlink(path.c_str()); // the mapping stays valid
     EXPECT_TRUE(package.ok()) << package.message();
     return package.take();
@@ -831,6 +856,77 @@ TEST_F(CUDAExecutorTest, FillWeightReplacesThePackagesBytes) {
     ASSERT_EQ(embed[i], uint8_t(9 + i)) << i;
   for (size_t i = 0; i < 64; ++i)
     ASSERT_EQ(head[i], uint8_t(10 + i)) << i;
+}
+
+TEST_F(CUDAExecutorTest, DeviceFillGeneratesBlobsOnTheGPU) {
+  // tok_embed (128 bytes) is made by mixq_fill_random on the device; the
+  // other blob by fillWeight on the host. The package is weightless.
+  Package package = synthetic.write(/*weightless=*/true);
+  std::vector<std::string> hostFilled;
+  CUDAExecutorOptions options;
+  options.fillWeight = [&](const std::string &blob, uint8_t *bytes,
+                           size_t size) {
+    hostFilled.push_back(blob);
+    std::memset(bytes, 0x11, size);
+    return Status::success();
+  };
+  options.deviceFill =
+      [](const std::string &blob) -> std::optional<DeviceRandomFill> {
+    if (blob == "tok_embed")
+      return DeviceRandomFill{7, kFiniteF32Mask};
+    return std::nullopt;
+  };
+  auto executor = create(package, options);
+  ASSERT_TRUE(executor.ok()) << executor.message();
+  EXPECT_EQ(hostFilled, std::vector<std::string>{"head:codes"});
+  ASSERT_EQ(fake.launches.size(), 1u);
+  const LaunchRecord &fill = fake.launches[0];
+  EXPECT_EQ(fill.entry, kFillRandomEntry);
+  EXPECT_EQ(fill.params[1], 32u) << "128 bytes = 32 words";
+  EXPECT_EQ(fill.params[2], 7u);
+  EXPECT_EQ(fill.params[3], kFiniteF32Mask);
+  EXPECT_EQ(fill.block, (std::array<unsigned, 3>{kUtilityBlock, 1, 1}));
+  // The f32 mask keeps every word a finite float (top exponent bit clear).
+  const auto *words = reinterpret_cast<const uint32_t *>(fill.params[0]);
+  for (int i = 0; i < 32; ++i)
+    EXPECT_EQ(words[i] & 0x40000000u, 0u) << i;
+  ASSERT_TRUE((*executor)->prefill({1}).ok());
+  EXPECT_EQ(fake.launches[1].params[0], fill.params[0])
+      << "the embedding reads the generated blob";
+  EXPECT_EQ(at(fake.launches[3].params[1])[0], 0x11);
+}
+
+TEST_F(CUDAExecutorTest, DeviceFillWordsMatchSplitmix64) {
+  // Seed 0: word i is the (i+1)-th output of the textbook splitmix64 from
+  // state 0, whose first output is 0xE220A8397B1DCDAF; word 0 is
+  // splitmix64's finalizer of 0, which is 0.
+  Package package = synthetic.write(/*weightless=*/true);
+  CUDAExecutorOptions options;
+  options.fillWeight = [](const std::string &, uint8_t *bytes, size_t size) {
+    std::memset(bytes, 0, size);
+    return Status::success();
+  };
+  options.deviceFill =
+      [](const std::string &blob) -> std::optional<DeviceRandomFill> {
+    if (blob == "tok_embed")
+      return DeviceRandomFill{0, 0xFFFFFFFFu};
+    return std::nullopt;
+  };
+  auto executor = create(package, options);
+  ASSERT_TRUE(executor.ok()) << executor.message();
+  const auto *words =
+      reinterpret_cast<const uint32_t *>(fake.launches.at(0).params[0]);
+  EXPECT_EQ(words[0], 0u);
+  EXPECT_EQ(words[1], 0x7B1DCDAFu);
+}
+
+TEST_F(CUDAExecutorTest, WeightlessPackageNeedsGeneratedWeights) {
+  Package package = synthetic.write(/*weightless=*/true);
+  EXPECT_CONTAINS(createError(package),
+                  "' has no bytes (a weightless package): only generated "
+                  "weights can run it");
+  EXPECT_FALSE(fake.contextRetained);
+  EXPECT_TRUE(fake.memory.empty());
 }
 
 TEST_F(CUDAExecutorTest, FillWeightErrorsStopCreate) {

@@ -903,6 +903,112 @@ TEST(PackageTest, Describe) {
   EXPECT_CONTAINS(table, "tok_embeddings  259x64  none              32.00");
 }
 
+//===----------------------------------------------------------------------===//
+// Weightless packages (mixq-compile --weights=none)
+//===----------------------------------------------------------------------===//
+
+/// The sample package with its two weight blobs recorded as absent.
+void writeWeightless(const std::string &path) {
+  PackageWriter writer;
+  ASSERT_TRUE(writer.addAbsentBlob("blk0.q_proj:codes", 2048));
+  ASSERT_TRUE(writer.addAbsentBlob("blk0.q_proj:scales", 256));
+  ASSERT_TRUE(writer.addAbsentBlob("tok_embeddings", 259 * 64 * 4));
+  ASSERT_TRUE(writer.addBlob("cpu/kernels.so", pattern(1000, 4)));
+  EXPECT_EQ(writer.blobBytes(), 2048u + 256 + 66304 + 1000);
+  Status s = writer.write(path, tinyManifest());
+  ASSERT_TRUE(s) << s.message();
+}
+
+TEST(PackageTest, WeightlessPackageRecordsSizesWithoutBytes) {
+  TempDir dir;
+  writeWeightless(dir.file("w.mixq"));
+  std::vector<uint8_t> bytes = readFile(dir.file("w.mixq"));
+  // Only the 1000-byte kernel object follows the manifest.
+  EXPECT_EQ(bytes.size(), u64At(bytes, 40) + 1000);
+  json blobs = manifestOf(bytes)["blobs"];
+  EXPECT_EQ(blobs["tok_embeddings"],
+            (json{{"absent", true}, {"size", 259 * 64 * 4}}));
+  EXPECT_EQ(blobs["cpu/kernels.so"]["offset"], u64At(bytes, 40));
+
+  PackageOpenOptions options;
+  options.allowAbsentBlobs = true;
+  options.verifyBlobs = false;
+  auto package = Package::open(dir.file("w.mixq"), options);
+  ASSERT_TRUE(package) << package.message();
+  EXPECT_TRUE(package->weightless());
+  EXPECT_EQ(package->absentBlobCount(), 3u);
+  EXPECT_EQ(package->absentBytes(), 2048u + 256 + 66304);
+  auto codes = package->blob("blk0.q_proj:codes");
+  ASSERT_TRUE(codes);
+  EXPECT_EQ(codes->data, nullptr);
+  EXPECT_EQ(codes->size, 2048u);
+  auto object = package->blob("cpu/kernels.so");
+  ASSERT_TRUE(object);
+  EXPECT_EQ(std::vector<uint8_t>(object->data, object->data + object->size),
+            pattern(1000, 4));
+  std::string text = describePackage(*package);
+  EXPECT_CONTAINS(text, "weights:    ABSENT: a weightless package "
+                        "(mixq-compile --weights=none); 3 blobs, 67.00 KiB, "
+                        "are not in the file");
+  // The totals still count the absent blobs' sizes.
+  EXPECT_CONTAINS(text, "20672 parameters, 26.55 bits/weight, 67.00 KiB\n");
+}
+
+TEST(PackageTest, WeightlessPackageIsRejectedUnlessAllowed) {
+  TempDir dir;
+  writeWeightless(dir.file("w.mixq"));
+  auto package = Package::open(dir.file("w.mixq"));
+  ASSERT_FALSE(package);
+  EXPECT_CONTAINS(package.message(),
+                  "w.mixq: a weightless package (mixq-compile "
+                  "--weights=none): 3 weight blobs (67.00 KiB) are not in the "
+                  "file, so it cannot run");
+  // Allowed, but with checksums asked for: nothing to verify them against.
+  PackageOpenOptions options;
+  options.allowAbsentBlobs = true;
+  package = Package::open(dir.file("w.mixq"), options);
+  ASSERT_FALSE(package);
+  EXPECT_CONTAINS(package.message(),
+                  "cannot verify the weights of a weightless package");
+}
+
+TEST(PackageTest, MalformedAbsentBlobEntries) {
+  std::vector<uint8_t> bytes = sampleBytes();
+  json m = manifestOf(bytes);
+  PackageOpenOptions allow;
+  allow.allowAbsentBlobs = true;
+  allow.verifyBlobs = false;
+  auto errorWithEntry = [&](const json &entry) {
+    json bad = m;
+    bad["blobs"]["tok_embeddings"] = entry;
+    return errorOf(withManifest(bytes, bad), allow);
+  };
+  EXPECT_EQ(errorWithEntry({{"absent", true}, {"size", 66304}}), "");
+  EXPECT_CONTAINS(errorWithEntry({{"absent", false}, {"size", 66304}}),
+                  "blob 'tok_embeddings': \"absent\" must be true, not "
+                  "false");
+  EXPECT_CONTAINS(errorWithEntry({{"absent", 1}, {"size", 66304}}),
+                  "\"absent\" must be true, not 1");
+  EXPECT_CONTAINS(errorWithEntry({{"absent", true}}),
+                  "\"size\" must be a non-negative integer, not missing");
+  EXPECT_CONTAINS(
+      errorWithEntry({{"absent", true}, {"size", 1}, {"offset", 256}}),
+      "an absent blob has no \"offset\"");
+  EXPECT_CONTAINS(
+      errorWithEntry(
+          {{"absent", true}, {"size", 1}, {"xxh3", "0123456789abcdef"}}),
+      "an absent blob has no \"xxh3\"");
+}
+
+TEST(PackageTest, WriterRejectsDuplicateAbsentBlobs) {
+  PackageWriter writer;
+  ASSERT_TRUE(writer.addAbsentBlob("a", 10));
+  EXPECT_EQ(writer.addAbsentBlob("a", 10).message(),
+            "duplicate package blob 'a'");
+  EXPECT_EQ(writer.addAbsentBlob("", 10).message(),
+            "package blob names must not be empty");
+}
+
 TEST(PackageTest, DescribeMissingSections) {
   TempDir dir;
   PackageWriter writer;

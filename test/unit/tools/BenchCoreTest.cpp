@@ -85,7 +85,8 @@ TEST(BenchCoreTest, BytesReadCountWeightsInputsTokensAndCacheRows) {
   std::vector<uint64_t> decode =
       stepBytesRead(plans.decode, plans.caches, 1, 5);
   ASSERT_EQ(decode.size(), 5u);
-  EXPECT_EQ(decode[0], 128u + 4) << "the table and one token id";
+  // The embedding gathers one 16-byte row of its [8 x 4] f32 table.
+  EXPECT_EQ(decode[0], 16u + 4) << "one row of the table and one token id";
   EXPECT_EQ(decode[1], 16u + 32) << "b0 and the three components";
   // b1 and b0 (bound twice, counted once), 5 older rows of both caches.
   EXPECT_EQ(decode[2], 16u + 16 + 2 * 5 * 16);
@@ -94,7 +95,7 @@ TEST(BenchCoreTest, BytesReadCountWeightsInputsTokensAndCacheRows) {
   // Prefill of 3 tokens at position 0: 3 rows per buffer, no cache rows.
   std::vector<uint64_t> prefill =
       stepBytesRead(plans.prefill, plans.caches, 3, 0);
-  EXPECT_EQ(prefill[0], 128u + 12);
+  EXPECT_EQ(prefill[0], 3 * 16u + 12);
   EXPECT_EQ(prefill[2], 48u + 48);
   EXPECT_EQ(prefill[4], 96u + 128);
 }
@@ -303,6 +304,7 @@ BenchReport sampleReport() {
   c.profilePosition = 64;
   c.profileRuns = 5;
   c.decodeKernels = {{"decode_k14_matmul", 128, 4.0, uint64_t(12800) << 20}};
+  c.readCeilings = {{uint64_t(100) << 20, 0.025, 0.020, 8}};
   c.gemms = {{"decode", 1, 4096, 4096, 128, 0.010, 0.020}};
   c.estimates = {{"tg", 1, 5.0, 12.5}};
   r.cuda = c;
@@ -318,11 +320,17 @@ TEST(BenchReportTest, TextHasTheResultsAndTheCUDATables) {
   EXPECT_CONTAINS(text, "device: NVIDIA H200 (sm_90 PTX), 3.00 GiB of device "
                         "memory\ncopy bandwidth: 4000.00 ± 10.00 GB/s");
   EXPECT_CONTAINS(text, "positions 64..68, mean of 5");
-  // 12.5 GiB in 4 ms: 3355.4 GB/s, 83.9% of the copy.
+  // 12.5 GiB in 4 ms: 3355.4 GB/s, 83.9% of the copy; the 100 MiB read
+  // takes 25 us alone, so 31.25 us per call is 80% of the ceiling.
   EXPECT_CONTAINS(text, "| decode_k14_matmul |   128 |  4000.0 |   31.25 | "
-                        "100.00 MiB |  12.50 GiB | 3355.4 |      83.9 |\n");
+                        "100.00 MiB |  12.50 GiB | 3355.4 |      83.9 | "
+                        "     25.00 |            20.00 |         80.0 |\n");
   EXPECT_CONTAINS(text, "| total             |   128 |  4000.0 |         | "
-                        "           |  12.50 GiB | 3355.4 |      83.9 |\n");
+                        "           |  12.50 GiB | 3355.4 |      83.9 | "
+                        "           |                  |              |\n");
+  // 128 calls at the 20 us graph ceiling.
+  EXPECT_CONTAINS(text, "decode step read ceiling (every call at its graph "
+                        "ceiling): 2.560 ms, 390.6 tok/s\n");
   EXPECT_CONTAINS(text, "| decode | 4096 x 4096 |   1 |   128 |    10.0 |   "
                         "   20.0 |        0.50 |\n");
   EXPECT_CONTAINS(text, "| tg   |   5.000 |  12.500 |   200.00 |    80.00 | "
@@ -348,6 +356,11 @@ TEST(BenchReportTest, JsonHasTheSameNumbers) {
   EXPECT_EQ(c["decode_kernels"][0]["calls"], 128);
   EXPECT_NEAR(c["decode_kernels"][0]["percent_of_copy"].get<double>(), 83.886,
               1e-3);
+  EXPECT_DOUBLE_EQ(c["decode_kernels"][0]["percent_of_ceiling"].get<double>(),
+                   80.0);
+  EXPECT_EQ(c["read_ceilings"][0]["bytes"], uint64_t(100) << 20);
+  EXPECT_EQ(c["read_ceilings"][0]["graph_launches"], 8);
+  EXPECT_DOUBLE_EQ(c["decode_step_ceiling_ms"].get<double>(), 2.56);
   EXPECT_EQ(c["cublas"]["gemms"][0]["n"], 4096);
   EXPECT_DOUBLE_EQ(c["cublas"]["estimates"][0]["fp16_ms"].get<double>(), 12.5);
   BenchReport skipped = sampleReport();

@@ -32,7 +32,8 @@ struct FakeGPU {
   std::map<std::string, double> kernelMs = {{"decode_k0_embed", 0.001},
                                             {"decode_k1_matmul", 0.004},
                                             {"decode_k2_attention", 0.002},
-                                            {"decode_k4_logits", 0.003}};
+                                            {"decode_k4_logits", 0.003},
+                                            {"mixq_read_bytes", 0.0005}};
   double copyMsPerMiB = 0.001;
   std::vector<std::string> functions;
   std::map<CUevent, double> events;
@@ -312,6 +313,19 @@ TEST_F(CUDAMeasureFakeGPUTest, MeasuresCopyKernelsAndCuBLAS) {
   EXPECT_EQ(matmul.bytesPerStep, 48u + 48);
   // b1 and b0, and the rows before positions 4 and 5 of both caches.
   EXPECT_EQ(r.decodeKernels[2].bytesPerStep, (32u + 128) / 2 + (32 + 160) / 2);
+  // The embedding: one 16-byte row of its table and the token id.
+  EXPECT_EQ(r.decodeKernels[0].bytesPerStep, 16u + 4);
+  // A read ceiling at each kernel's bytes per call, in kernel order: alone,
+  // one 0.5 us launch; in a graph of 64 (the buffers are tiny), the
+  // graph's 14 us per launch of it.
+  ASSERT_EQ(r.readCeilings.size(), 4u);
+  EXPECT_EQ(r.readCeilings[0].bytes, 20u);
+  EXPECT_EQ(r.readCeilings[1].bytes, 48u);
+  for (const ReadCeiling &c : r.readCeilings) {
+    EXPECT_NEAR(c.aloneMs, 0.0005, 1e-9);
+    EXPECT_EQ(c.graphLaunches, 64);
+    EXPECT_NEAR(c.graphMs, 0.014 / 64, 1e-9);
+  }
   // Decode: 4x4 once, 8x4 twice (up_proj, the logits); prefill of 8: 4x4
   // and 8x4 at M = 8, the last-token logits at M = 1.
   ASSERT_EQ(r.gemms.size(), 5u);

@@ -138,21 +138,61 @@ TEST_F(DummyWeightsTest, QuikColumnsAndTheirMapAgree) {
 }
 
 TEST_F(DummyWeightsTest, ValuesAreFiniteAndCodesRandom) {
+  // The top exponent bit is cleared: finite, below 2 in magnitude.
   for (uint16_t h : fill<uint16_t>("blk0.q_proj:outlier_values", 6)) {
     float v = halfToFloat(h);
     EXPECT_TRUE(std::isfinite(v));
-    EXPECT_LT(std::fabs(v), 1.0f);
+    EXPECT_LT(std::fabs(v), 2.0f);
   }
   for (uint16_t b : fill<uint16_t>("tok_embed", 32)) {
     uint32_t bits = uint32_t(b) << 16;
     float v;
     std::memcpy(&v, &bits, 4);
-    EXPECT_TRUE(std::isfinite(v) && std::fabs(v) < 1.0f) << v;
+    EXPECT_TRUE(std::isfinite(v) && std::fabs(v) < 2.0f) << v;
   }
   auto codes = fill<uint32_t>("blk0.q_proj:low_codes", 32);
   EXPECT_NE(codes[0], codes[1]);
   EXPECT_EQ(codes, fill<uint32_t>("blk0.q_proj:low_codes", 32))
       << "the same bytes every run";
+}
+
+TEST_F(DummyWeightsTest, BulkComponentsAreGeneratedOnTheDevice) {
+  // Values and codes go to the GPU with the mask that keeps them finite;
+  // index structure (rules 1-5) stays on the host.
+  auto values = dummy->deviceFill("blk0.q_proj:outlier_values");
+  ASSERT_TRUE(values.has_value());
+  EXPECT_EQ(values->mask, 0xBFFFBFFFu) << "f16: each half's top exponent bit";
+  auto codes = dummy->deviceFill("blk0.q_proj:low_codes");
+  ASSERT_TRUE(codes.has_value());
+  EXPECT_EQ(codes->mask, 0xFFFFFFFFu);
+  EXPECT_NE(codes->seed, values->seed) << "each blob its own stream";
+  EXPECT_EQ(dummy->deviceFill("tok_embed")->mask, 0xBFFFBFFFu) << "bf16";
+  for (const char *index :
+       {"blk0.q_proj:high_row_start", "blk0.q_proj:bit_map",
+        "blk0.q_proj:outlier_row_ptr", "blk0.q_proj:outlier_col_idx",
+        "blk0.k_proj:outlier_cols", "blk0.k_proj:col_map",
+        "blk0.k_proj:row_sums", "blk9.x:codes"})
+    EXPECT_FALSE(dummy->deviceFill(index).has_value()) << index;
+}
+
+TEST_F(DummyWeightsTest, HostBytesAreWhatTheDeviceKernelWrites) {
+  // The host filler is mixq_fill_random's reference: word i is
+  // splitmix64(seed + i * golden) & mask. For seed 0, word 1 is the
+  // textbook splitmix64's first output from state 0,
+  // 0xE220A8397B1DCDAF, whose low half is 0x7B1DCDAF.
+  auto d = DummyWeights::fromManifest(manifest(), 0);
+  ASSERT_TRUE(d.ok());
+  uint64_t seed = d->deviceFill("blk0.q_proj:low_codes")->seed;
+  auto zero = DummyWeights::fromManifest(manifest(), seed);
+  ASSERT_TRUE(zero.ok());
+  // A seed equal to the blob's name hash makes the stream's seed 0.
+  EXPECT_EQ(zero->deviceFill("blk0.q_proj:low_codes")->seed, 0u);
+  std::vector<uint32_t> words(32);
+  ASSERT_TRUE(zero->fill("blk0.q_proj:low_codes",
+                         reinterpret_cast<uint8_t *>(words.data()), 128)
+                  .ok());
+  EXPECT_EQ(words[0], 0u) << "the finalizer of 0 is 0";
+  EXPECT_EQ(words[1], 0x7B1DCDAFu);
 }
 
 TEST_F(DummyWeightsTest, UnknownBlobsAndWrongSizesAreErrors) {
