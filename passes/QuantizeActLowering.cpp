@@ -125,6 +125,14 @@ Value mlir::mixq::buildQuantizeActElement(OpBuilder &b, Location l,
                                           const ComponentReader &reader,
                                           Value col, Value value, Value lo,
                                           Value hi, int64_t bits) {
+  // Every op here is IEEE-exact on both backends, and must stay so: no
+  // fast-math flags (an `afn` divf becomes div.approx.f32 on NVPTX), no
+  // fma. math.round is half away from zero on both (llvm.round on the CPU,
+  // libdevice's add.rz/cvt.rzi sequence on the GPU), the fp16 rounding of
+  // the scale is round-to-nearest-even on both. So equal inputs give equal
+  // codes; inputs that differ by ulps (other summation orders upstream) can
+  // still give codes one apart, see docs/cuda.md "Numerics" and
+  // test/lit/codegen/quantize-act-*.test.
   float maxq = static_cast<float>((1u << bits) - 1u);
   Value isOutlier = scheme.buildIsOutlierColumn(b, l, reader, col);
   // s = fp16((hi - lo) / maxq), 1 when hi == lo, clamped to fp16's

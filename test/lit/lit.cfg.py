@@ -46,3 +46,16 @@ if os.path.exists(os.path.join(models_dir, "stories260K.bin")):
 
 if config.mixq_cuda_enabled:
     config.available_features.add("cuda")
+
+# The CUDA toolkit MLIR links libdevice from when it lowers to PTX
+# (mlir::NVVM::getCUDAToolkitPath: $CUDA_ROOT, $CUDA_HOME, $CUDA_PATH). lit
+# does not pass these through, so the tests' PTX calls the __nv_* functions
+# unresolved; tests of libdevice's code ask for `libdevice` and set
+# %cuda_toolkit themselves.
+cuda_toolkit = next((os.environ[var] for var in
+                     ("CUDA_ROOT", "CUDA_HOME", "CUDA_PATH")
+                     if os.environ.get(var)), "/usr/local/cuda")
+if os.path.isfile(os.path.join(cuda_toolkit, "nvvm", "libdevice",
+                               "libdevice.10.bc")):
+    config.available_features.add("libdevice")
+    config.substitutions.append(("%cuda_toolkit", cuda_toolkit))
