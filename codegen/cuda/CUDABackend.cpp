@@ -18,9 +18,12 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdlib>
 #include <mutex>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::mixq;
@@ -34,6 +37,51 @@ llvm::Error makeError(const llvm::Twine &message) {
 
 /// PTX ISA 8.0 (CUDA 12.0) is the oldest that knows every supported chip.
 constexpr const char *kPTXFeatures = "+ptx80";
+
+/// libdevice inside a CUDA toolkit.
+constexpr const char *kLibdevicePath = "nvvm/libdevice/libdevice.10.bc";
+
+/// The libdevice MLIR's NVVM target should link explicitly: none when the
+/// environment names a toolkit (MLIR then links its libdevice itself:
+/// $CUDA_ROOT, $CUDA_HOME, $CUDA_PATH), else the one of the toolkit CMake
+/// found or of /usr/local/cuda. Without any, MLIR would silently leave the
+/// math functions (exp, sqrt, round, ...) as unresolved __nv_* calls.
+std::optional<std::string> findFallbackLibdevice() {
+  for (const char *variable : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"})
+    if (const char *value = std::getenv(variable); value && *value)
+      return std::nullopt;
+  std::vector<std::string> toolkits = {"/usr/local/cuda"};
+#ifdef MIXQ_CUDA_TOOLKIT_DIR
+  toolkits.insert(toolkits.begin(), MIXQ_CUDA_TOOLKIT_DIR);
+#endif
+  for (const std::string &toolkit : toolkits) {
+    std::string path = toolkit + "/" + kLibdevicePath;
+    if (llvm::sys::fs::exists(path))
+      return path;
+  }
+  return std::nullopt;
+}
+
+/// An error when `ptx` still declares a libdevice function (its body was
+/// never linked): ptxas and the CUDA driver reject such PTX.
+llvm::Error checkLibdeviceLinked(const std::string &chip, llvm::StringRef ptx) {
+  size_t at = ptx.find(".extern .func");
+  for (; at != llvm::StringRef::npos; at = ptx.find(".extern .func", at + 1)) {
+    size_t name = ptx.find("__nv_", at);
+    size_t end = ptx.find('\n', at);
+    if (name == llvm::StringRef::npos || name > end)
+      continue;
+    llvm::StringRef function = ptx.substr(name).take_while(
+        [](char c) { return isalnum(c) || c == '_'; });
+    return makeError("the " + chip + " PTX calls libdevice's " + function +
+                     ", but no libdevice was linked: set CUDA_HOME to a CUDA "
+                     "toolkit (" +
+                     kLibdevicePath +
+                     " supplies exp, sqrt, "
+                     "round and the other math functions)");
+  }
+  return llvm::Error::success();
+}
 
 /// Fast code conversion, then software pipelining of the global->shared
 /// copies, which also turns the
@@ -110,6 +158,9 @@ llvm::Error collectPTX(ModuleOp module, CompiledCUDA &out) {
       auto target = dyn_cast<NVVM::NVVMTargetAttr>(object.getTarget());
       if (!target)
         continue;
+      if (llvm::Error error = checkLibdeviceLinked(
+              target.getChip().str(), object.getObject().getValue()))
+        return error;
       out.ptx[target.getChip().str()] = object.getObject().getValue().str();
     }
   if (out.ptx.empty())
@@ -153,9 +204,13 @@ mlir::mixq::cuda::buildGPUModule(ModuleOp module, const CUDAOptions &options,
   (*gpuModule)
       ->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), b.getUnitAttr());
   SmallVector<Attribute> targets;
+  ArrayAttr link;
+  if (std::optional<std::string> libdevice = findFallbackLibdevice())
+    link = b.getStrArrayAttr({*libdevice});
   for (const std::string &chip : options.chips)
     targets.push_back(NVVM::NVVMTargetAttr::get(
-        ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda", chip, kPTXFeatures));
+        ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda", chip, kPTXFeatures,
+        /*targetFlags=*/nullptr, link));
   b.setInsertionPointToEnd(gpuModule->getBody());
   auto kernels = gpu::GPUModuleOp::create(b, module.getLoc(), "mixq_kernels",
                                           b.getArrayAttr(targets));
