@@ -402,7 +402,7 @@ INSTANTIATE_TEST_SUITE_P(AllSchemes, Schemes, ::testing::ValuesIn(kSchemes),
 /// 4-wide, no FMA; x86-64-v3: 8-wide with FMA contraction of the reductions)
 /// stand in for the GPU (warp-shuffle reductions, fma) against the CPU:
 /// x86-64-v3 plays the GPU, x86-64-v2 the CPU reference, which is
-/// teacher-forced on the first one's greedy tokens (as scripts/gpu-check.sh
+/// teacher-forced on the first one's greedy tokens (as scripts/gpu-bench.sh
 /// runs mixq-run --reference). Without activation quantization the ulp
 /// differences stay ulp-sized. With QUIK's 8-bit activations an input that
 /// lands within a few ulps of a rounding boundary gets codes one apart in
