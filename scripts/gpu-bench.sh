@@ -27,18 +27,21 @@
 #       The last step of run.sh alone: summary, tar (tested without a GPU).
 #
 # The run, each stage under a time limit so that the whole stays inside
-# MIXQ_GPU_BENCH_SECONDS (default 330):
-#   1. correctness: every stories260K and tiny package, 128 greedy steps
-#      from BOS on the GPU against the CPU executor on the same package
-#      (ids, max |logit diff|, mean KL): gpu-check-MODEL.txt;
-#   2. compute-sanitizer memcheck over one decode step of every stories260K
-#      package: sanitizer-SCHEME.txt;
-#   3. torch fp16 F.linear and int4 tinygemm on the 7B shapes:
-#      torch-baselines.json;
-#   4. mixq-bench --dummy-weights on every 7B package (pp, tg, per-kernel
+# MIXQ_GPU_BENCH_SECONDS (default 340):
+#   1. correctness: every stories260K package, 128 greedy steps from BOS
+#      on the GPU against the CPU executor on the same package (ids, max
+#      |logit diff|, mean KL): gpu-check-stories260K.txt;
+#   2. mixq-bench --dummy-weights on every 7B package (pp, tg, per-kernel
 #      table with read ceilings, cuBLAS): bench-7b-SCHEME.txt;
-#   5. ncu over the first layer of one decode step per 7B package, reduced
-#      to CSV (raw reports kept): ncu-SCHEME.csv, ncu-SCHEME.ncu-rep.
+#   3. ncu over the first layer of one decode step per 7B package, reduced
+#      to CSV (raw reports kept): ncu-SCHEME.csv, ncu-SCHEME.ncu-rep;
+#   4. torch fp16 F.linear and int4 tinygemm on the 7B shapes:
+#      torch-baselines.json;
+#   5. correctness as in 1 for every tiny package: gpu-check-tiny.txt;
+#   6. compute-sanitizer memcheck over one decode step of every stories260K
+#      package: sanitizer-SCHEME.txt.
+# Each stage's seconds go to stages.txt, what the deadline cut to
+# skipped.txt; both are appended to the summary.
 #
 # Environment for prepare: MIXQ_GPU_BENCH_MODELS (default "stories260K tiny
 # 7b"), MIXQ_GPU_BENCH_SCHEMES / MIXQ_GPU_BENCH_7B_SCHEMES (subsets by
@@ -223,14 +226,14 @@ check_model() {
     local name log gpu cpu diff kl speed same
     name="$(basename "$pkg" .mixq)"
     log="$results/check-$model-$name.log"
-    gpu="$(limited 60 "$bin/mixq-run" "$pkg" --device cuda --tokens 1 -n 128 \
+    gpu="$(limited 30 "$bin/mixq-run" "$pkg" --device cuda --tokens 1 -n 128 \
       --print-ids --reference "$pkg" 2>"$log")"
     if [ $? -ne 0 ]; then
       printf '%-11s FAILED (see %s)\n' "$name" "$(basename "$log")" >>"$report"
       failures=$((failures + 1))
       continue
     fi
-    cpu="$(limited 60 "$bin/mixq-run" "$pkg" --device cpu --tokens 1 -n 128 \
+    cpu="$(limited 30 "$bin/mixq-run" "$pkg" --device cpu --tokens 1 -n 128 \
       --print-ids 2>/dev/null)"
     same=differ
     [ "$gpu" = "$cpu" ] && same=equal
@@ -255,7 +258,7 @@ sanitize() {
     [ -f "$pkg" ] || continue
     local name
     name="$(basename "$pkg" .mixq)"
-    limited 40 compute-sanitizer --tool memcheck --error-exitcode 3 \
+    limited 25 compute-sanitizer --tool memcheck --error-exitcode 3 \
       "$bin/mixq-run" "$pkg" --device cuda --tokens 1 -n 2 --print-ids \
       >"$results/sanitizer-$name.txt" 2>&1 || failures=$((failures + 1))
   done
@@ -271,7 +274,7 @@ bench_large() {
     local name sizes=(-p 512 -n 128 -r 3)
     name="$(basename "$pkg" .mixq)"
     [ "$name" = mixed ] && sizes=(-p 64 -n 16 -r 1)
-    limited 75 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
+    limited 60 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
       "${sizes[@]}" >"$results/bench-7b-$name.txt" 2>&1 ||
       failures=$((failures + 1))
   done
@@ -292,7 +295,7 @@ profile_large() {
     name="$(basename "$pkg" .mixq)"
     report="$results/ncu-$name"
     cp "$dir/pkgs/7b/weights-$name.json" "$results/" 2>/dev/null
-    limited 45 ncu --clock-control none --kernel-name regex:'^decode_' \
+    limited 40 ncu --clock-control none --kernel-name regex:'^decode_' \
       --launch-count 17 --section SpeedOfLight --section LaunchStats \
       --section Occupancy --section WarpStateStats \
       --section InstructionStats -o "$report" -f \
@@ -309,6 +312,16 @@ pack() {
   mkdir -p "$out" || fail "cannot create $out"
   python3 "$scripts/gpu_bench/summarize.py" "$from" >"$out/summary.md" ||
     echo "gpu-bench: the summary failed" >>"$out/summary.md"
+  # The first error of each failing tool, so that one run says what broke.
+  grep -h -m 1 -E "error|ERROR|Error" "$from"/*.txt "$from"/*.log 2>/dev/null |
+    sort -u | head -c 2500 >"$from/errors.txt"
+  local log
+  for log in errors.txt stages.txt skipped.txt; do
+    [ -s "$from/$log" ] || continue
+    printf '\n## %s\n\n```\n' "$log" >>"$out/summary.md"
+    head -c 1500 "$from/$log" >>"$out/summary.md"
+    printf '```\n' >>"$out/summary.md"
+  done
   cp "$out/summary.md" "$from/summary.md"
   tar -C "$(dirname "$from")" -czf "$out/gpu-bench-results.tar.gz" \
     "$(basename "$from")" || fail "cannot pack $from"
@@ -323,7 +336,7 @@ run() {
   # Raw outputs outside OUT_DIR: only the tar and the summary go back (a
   # lent machine returns at most 8 files).
   results="$(mktemp -d "${TMPDIR:-/tmp}/mixq-gpu-bench.XXXXXX")/gpu-bench-results"
-  deadline=$((SECONDS + ${MIXQ_GPU_BENCH_SECONDS:-330}))
+  deadline=$((SECONDS + ${MIXQ_GPU_BENCH_SECONDS:-340}))
   failures=0
   mkdir -p "$results" "$out" || fail "cannot create $results or $out"
   export LD_LIBRARY_PATH="$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -331,9 +344,11 @@ run() {
   [ -z "${MIXQ_CUBLAS:-}" ] && [ -f "$cublas" ] && export MIXQ_CUBLAS="$cublas"
   nvidia-smi >"$results/nvidia-smi.txt" 2>&1
   local stage
-  for stage in "check_model $dir stories260K" "check_model $dir tiny" \
-    "sanitize $dir" "torch_baselines $dir" "bench_large $dir" \
-    "profile_large $dir"; do
+  # Most telling first: a stage the deadline cuts short says so in
+  # skipped.txt, and the summary lists it.
+  for stage in "check_model $dir stories260K" "bench_large $dir" \
+    "profile_large $dir" "torch_baselines $dir" "check_model $dir tiny" \
+    "sanitize $dir"; do
     local begin=$SECONDS
     $stage
     echo "$stage: $((SECONDS - begin)) s" >>"$results/stages.txt"
@@ -344,8 +359,8 @@ run() {
 
 torch_baselines() {
   local dir="$1"
-  limited 40 python3 "$dir/scripts/gpu_bench/torch_baselines.py" \
-    --out "$results/torch-baselines.json" --budget-s 25 \
+  limited 35 python3 "$dir/scripts/gpu_bench/torch_baselines.py" \
+    --out "$results/torch-baselines.json" --budget-s 20 \
     >"$results/torch-baselines.log" 2>&1 || failures=$((failures + 1))
 }
 
