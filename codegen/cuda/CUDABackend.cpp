@@ -62,6 +62,27 @@ std::optional<std::string> findFallbackLibdevice() {
   return std::nullopt;
 }
 
+/// Adds the fallback libdevice (findFallbackLibdevice) to the link list of
+/// every NVVM target of the module's gpu.modules, right before the lowering
+/// to PTX, so that the IR --emit=gpu prints does not depend on the machine.
+void linkFallbackLibdevice(ModuleOp module) {
+  std::optional<std::string> libdevice = findFallbackLibdevice();
+  if (!libdevice)
+    return;
+  Builder b(module.getContext());
+  module.walk([&](gpu::GPUModuleOp gpuModule) {
+    SmallVector<Attribute> targets;
+    for (Attribute attr : gpuModule.getTargetsAttr()) {
+      auto target = cast<NVVM::NVVMTargetAttr>(attr);
+      targets.push_back(NVVM::NVVMTargetAttr::get(
+          module.getContext(), target.getO(), target.getTriple(),
+          target.getChip(), target.getFeatures(), target.getFlags(),
+          b.getStrArrayAttr({*libdevice})));
+    }
+    gpuModule.setTargetsAttr(b.getArrayAttr(targets));
+  });
+}
+
 /// An error when `ptx` still declares a libdevice function (its body was
 /// never linked): ptxas and the CUDA driver reject such PTX.
 llvm::Error checkLibdeviceLinked(const std::string &chip, llvm::StringRef ptx) {
@@ -204,13 +225,9 @@ mlir::mixq::cuda::buildGPUModule(ModuleOp module, const CUDAOptions &options,
   (*gpuModule)
       ->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), b.getUnitAttr());
   SmallVector<Attribute> targets;
-  ArrayAttr link;
-  if (std::optional<std::string> libdevice = findFallbackLibdevice())
-    link = b.getStrArrayAttr({*libdevice});
   for (const std::string &chip : options.chips)
     targets.push_back(NVVM::NVVMTargetAttr::get(
-        ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda", chip, kPTXFeatures,
-        /*targetFlags=*/nullptr, link));
+        ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda", chip, kPTXFeatures));
   b.setInsertionPointToEnd(gpuModule->getBody());
   auto kernels = gpu::GPUModuleOp::create(b, module.getLoc(), "mixq_kernels",
                                           b.getArrayAttr(targets));
@@ -258,6 +275,7 @@ mlir::mixq::cuda::compileKernels(ModuleOp module, const CUDAOptions &options) {
           **gpuModule, getPipeliningPipeline(options.pipelineStages), errors)))
     return makeError(errors);
   recordSharedMemory(**gpuModule, out.kernels);
+  linkFallbackLibdevice(**gpuModule);
   if (failed(runPipeline(**gpuModule, kToPTXPipeline, errors)))
     return makeError(errors);
   if (llvm::Error error = collectPTX(**gpuModule, out))

@@ -1,7 +1,8 @@
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_80,sm_90" | FileCheck %s
 
 // One gpu.module with a target per chip; the host plan is dropped. Embedding:
-// one block per token, the row copied bit-exactly.
+// the row copied bit-exactly, tokens along grid x, the row's columns split
+// over grid y in pieces of 128 threads x 4 columns (one piece for 8).
 
 // CHECK:       module attributes {gpu.container_module}
 // CHECK-NEXT:  gpu.module @mixq_kernels [#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">, #nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
@@ -12,7 +13,12 @@
 // CHECK:         %[[ROW:.*]] = gpu.block_id x
 // CHECK:         %[[ID:.*]] = memref.load %[[TOKENS]][%[[ROW]]]
 // CHECK:         %[[T:.*]] = arith.index_cast %[[ID]] : i32 to index
-// CHECK:         scf.for %[[D:.*]] = %{{.*}} to %c8 step %c128
+// CHECK:         %[[PIECE:.*]] = gpu.block_id y
+// CHECK:         %[[BASE:.*]] = arith.muli %[[PIECE]], %c8
+// CHECK:         %[[END:.*]] = arith.minui %{{.*}}, %c8
+// CHECK:         %[[TID:.*]] = gpu.thread_id x
+// CHECK:         %[[FIRST:.*]] = arith.addi %[[BASE]], %[[TID]]
+// CHECK:         scf.for %[[D:.*]] = %[[FIRST]] to %[[END]] step %c128
 // CHECK:           %[[V:.*]] = memref.load %[[TABLE]][%[[T]], %[[D]]] : memref<10x8xf16>
 // CHECK:           memref.store %[[V]], %[[OUT]][%[[ROW]], %[[D]]] : memref<16x8xf16>
 // CHECK-NOT:   func.func
@@ -27,12 +33,15 @@ func.func private @k_embed(%arg0: tensor<10x8xf16>, %arg1: tensor<?xi32>) -> ten
 
 // -----
 
-// RMSNorm: a block reduction of the squares (warp shuffles, then the warps'
-// partial sums through shared memory), r = 1 / sqrt(sum / D + eps).
+// RMSNorm: one block of 1024 threads per token, a block reduction of the
+// squares (warp shuffles, then the warps' partial sums through shared
+// memory), r = 1 / sqrt(sum / D + eps).
 
 // CHECK-LABEL: gpu.func @k_norm(
 // CHECK-SAME:    workgroup(%[[SCRATCH:.*]] : memref<32xf32, #gpu.address_space<workgroup>>)
-// CHECK:         scf.for {{.*}} iter_args
+// CHECK-SAME:    known_block_size = array<i32: 1024, 1, 1>
+// CHECK-SAME:    mixq.grid = [array<i64: 1, 1>, array<i64: 1, 0>, array<i64: 1, 0>]
+// CHECK:         scf.for {{.*}} step %c1024 iter_args
 // CHECK:           arith.mulf
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32 : f32
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c1_i32{{.*}}, %c32_i32{{.*}} : f32
@@ -147,11 +156,19 @@ func.func private @k_decode_attn(%q: tensor<1x8xf16>, %k: tensor<1x4xf16>, %v: t
 
 // -----
 
-// SwiGLU and add are elementwise row kernels.
+// SwiGLU and add are elementwise row kernels. A decode row of 11008 columns
+// is split over ceil(11008 / 512) = 22 blocks along y, each taking 501 or
+// fewer columns.
 
 // CHECK-LABEL: gpu.func @k_swiglu(
 // CHECK:         math.exp
 // CHECK:         arith.divf
+// CHECK-LABEL: gpu.func @k_swiglu_wide(
+// CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
+// CHECK-SAME:    mixq.grid = [array<i64: 1, 1>, array<i64: 22, 0>, array<i64: 1, 0>]
+// CHECK:         %[[PIECE:.*]] = gpu.block_id y
+// CHECK:         %[[BASE:.*]] = arith.muli %[[PIECE]], %c501
+// CHECK:         arith.minui %{{.*}}, %c11008
 // CHECK-LABEL: gpu.func @k_add(
 // CHECK:         arith.extf %{{.*}} : f16 to f32
 // CHECK:         arith.addf
@@ -159,6 +176,10 @@ func.func private @k_decode_attn(%q: tensor<1x8xf16>, %k: tensor<1x4xf16>, %v: t
 func.func private @k_swiglu(%g: tensor<1x8xf32>, %u: tensor<1x8xf32>) -> tensor<1x8xf32> attributes {mixq.kernel} {
   %0 = llm.swiglu %g, %u : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
   return %0 : tensor<1x8xf32>
+}
+func.func private @k_swiglu_wide(%g: tensor<1x11008xf16>, %u: tensor<1x11008xf16>) -> tensor<1x11008xf16> attributes {mixq.kernel} {
+  %0 = llm.swiglu %g, %u : tensor<1x11008xf16>, tensor<1x11008xf16> -> tensor<1x11008xf16>
+  return %0 : tensor<1x11008xf16>
 }
 func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8xf16> attributes {mixq.kernel} {
   %0 = llm.add %a, %b : tensor<1x8xf16>, tensor<1x8xf16> -> tensor<1x8xf16>
