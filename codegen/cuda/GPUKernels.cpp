@@ -1131,6 +1131,33 @@ struct MatmulSpec {
   bool lastTokenOnly = false;
 };
 
+/// x[row, col .. col + tileCols - 1], widened to f32, read with one vector
+/// load (16-byte pieces where the tile is that wide) rather than an element
+/// at a time: a lane's weights of one step are consecutive, and so are the
+/// x elements they multiply. `col` is a multiple of tileCols and K of
+/// tileCols, so every piece is aligned to its size (plan buffers are
+/// 256-byte aligned).
+SmallVector<Value> loadInputTile(KernelBuilder &kb, Value input, Value row,
+                                 Value col, int64_t tileCols) {
+  auto elementType =
+      cast<FloatType>(cast<MemRefType>(input.getType()).getElementType());
+  if (tileCols == 1)
+    return {kb.loadF32(input, {row, col})};
+  int64_t elementBytes = elementType.getWidth() / 8;
+  int64_t piece = std::min<int64_t>(tileCols, 16 / elementBytes);
+  SmallVector<Value> values;
+  for (int64_t first = 0; first < tileCols; first += piece) {
+    Value tile = vector::LoadOp::create(
+        kb.b, kb.loc, VectorType::get({piece}, elementType), input,
+        ValueRange{row, kb.add(col, kb.index(first))}, /*nontemporal=*/false,
+        llvm::Align(piece * elementBytes));
+    for (int64_t j = 0; j < piece; ++j)
+      values.push_back(buildExtendToF32(
+          kb.b, kb.loc, vector::ExtractOp::create(kb.b, kb.loc, tile, j)));
+  }
+  return values;
+}
+
 /// One warp per output row n, kMatmulTokens rows of x per block: every lane
 /// dequantizes tileCols consecutive weights of row n per step, multiplies
 /// them with the block's x rows in f32 and the warp reduces with shuffles.
@@ -1187,12 +1214,12 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
           SmallVector<Value> w =
               buildWeightTile(kb, ops, reader, outRow, col, tileCols);
           SmallVector<Value> next(partial.begin(), partial.end());
-          for (int64_t t = 0; t < tokensPerBlock; ++t)
-            for (int64_t j = 0; j < tileCols; ++j) {
-              Value x =
-                  kb.loadF32(ops.input, {xRows[t], kb.add(col, kb.index(j))});
-              next[t] = math::FmaOp::create(b, loc, x, w[j], next[t]);
-            }
+          for (int64_t t = 0; t < tokensPerBlock; ++t) {
+            SmallVector<Value> x =
+                loadInputTile(kb, ops.input, xRows[t], col, tileCols);
+            for (int64_t j = 0; j < tileCols; ++j)
+              next[t] = math::FmaOp::create(b, loc, x[j], w[j], next[t]);
+          }
           return next;
         });
     for (int64_t t = 0; t < tokensPerBlock; ++t) {
