@@ -372,8 +372,8 @@ Status generateWeights(State &s) {
     if (Status st = s.options.fillWeight(names[i], bytes.data(), piece.size);
         !st)
       return makeError("filling weight '", names[i], "': ", st.message());
-    // From pageable memory the copy completes before the call returns, so
-    // `bytes` can be reused for the next blob.
+    // Waited for, so that `bytes` can hold the next blob (these are small:
+    // row pointers, column indices, bit maps).
     if (Status st = s.check(
             s.cu.cuMemcpyHtoDAsync(dst, bytes.data(), piece.size, s.stream),
             "uploading generated weights (cuMemcpyHtoDAsync)");
