@@ -954,6 +954,26 @@ TEST(PackageTest, WeightlessPackageRecordsSizesWithoutBytes) {
   EXPECT_CONTAINS(text, "20672 parameters, 26.55 bits/weight, 67.00 KiB\n");
 }
 
+TEST(PackageTest, APackageWithItsWeightsIsWrittenAsBefore) {
+  // tiny.mixq was written on 2026-11-23, before weightless packages: the
+  // writer of today, given its manifest and blobs in file order, must
+  // reproduce it byte for byte.
+  std::string seed = std::string(MIXQ_PACKAGE_CORPUS_DIR) + "/tiny.mixq";
+  std::vector<uint8_t> before = readFile(seed);
+  ASSERT_FALSE(before.empty()) << seed;
+  auto package = Package::fromMemory(before.data(), before.size(), seed);
+  ASSERT_TRUE(package) << package.message();
+  PackageWriter writer;
+  for (const BlobInfo &info : package->blobs()) {
+    auto blob = package->blob(info.name);
+    ASSERT_TRUE(blob);
+    ASSERT_TRUE(writer.addBlob(info.name, blob->data, blob->size));
+  }
+  TempDir dir;
+  ASSERT_TRUE(writer.write(dir.file("again.mixq"), package->manifest()));
+  EXPECT_EQ(readFile(dir.file("again.mixq")), before);
+}
+
 TEST(PackageTest, WeightlessPackageIsRejectedUnlessAllowed) {
   TempDir dir;
   writeWeightless(dir.file("w.mixq"));
