@@ -1131,12 +1131,12 @@ struct MatmulSpec {
   bool lastTokenOnly = false;
 };
 
-/// x[row, col .. col + tileCols - 1], widened to f32, read with one vector
-/// load (16-byte pieces where the tile is that wide) rather than an element
-/// at a time: a lane's weights of one step are consecutive, and so are the
-/// x elements they multiply. `col` is a multiple of tileCols and K of
-/// tileCols, so every piece is aligned to its size (plan buffers are
-/// 256-byte aligned).
+/// x[row, col .. col + tileCols - 1], widened to f32, read in aligned
+/// vector loads of 16 bytes (or the whole tile where it is smaller) rather
+/// than an element at a time: a lane's weights of one step are consecutive,
+/// and so are the x elements they multiply. `col` is a multiple of tileCols
+/// and K of tileCols, so every piece is aligned to its size (plan buffers
+/// are 256-byte aligned).
 SmallVector<Value> loadInputTile(KernelBuilder &kb, Value input, Value row,
                                  Value col, int64_t tileCols) {
   auto elementType =

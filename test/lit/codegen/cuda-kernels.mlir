@@ -197,8 +197,8 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // dequantization reads the words back from shared memory. The row's scales
 // and zeros are small: the warp copies them into shared memory once, before
 // the loop (bar.warp.sync: the warp may be alone in its branch). The lane's
-// 32 x elements of the step come in one aligned vector load (16-byte loads
-// in the PTX), not one element at a time. fma in f32, a shuffle reduction,
+// 32 x elements of the step come in eight aligned 16-byte vector loads, not
+// one element at a time. fma in f32, a shuffle reduction,
 // and the product is rounded before the residual is added.
 
 // CHECK-LABEL: gpu.func @k_mm(
@@ -219,7 +219,7 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // CHECK:             arith.shrui
 // CHECK:             memref.load %[[RS]]
 // CHECK:             memref.load %[[RZ]]
-// CHECK:             vector.load %[[X]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<1x64xf32>, vector<32xf32>
+// CHECK-COUNT-8:     vector.load %[[X]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<1x64xf32>, vector<4xf32>
 // CHECK-COUNT-32:    math.fma
 // CHECK:           gpu.shuffle  xor
 // CHECK:           memref.store %{{.*}}, %[[PARTIALS]]
@@ -342,7 +342,7 @@ func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq
 // CHECK-NOT:     memref.alloc()
 // CHECK:         scf.for
 // CHECK-COUNT-3:   vector.load %{{.*}} : memref<2x2xi32>, vector<1xi32>
-// CHECK:           vector.load %{{.*}} {alignment = 16 : i64} : memref<1x64xf16>, vector<32xf16>
+// CHECK-COUNT-4:   vector.load %{{.*}} {alignment = 16 : i64} : memref<1x64xf16>, vector<8xf16>
 // CHECK-NOT:       vector.load
 func.func private @k_bitplane_width(%x: tensor<1x64xf16>, %w: !mixq.qtensor<2x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>>) -> tensor<1x2xf16> attributes {mixq.kernel} {
   %0 = mixq.matmul %x, %w : tensor<1x64xf16>, !mixq.qtensor<2x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>> -> tensor<1x2xf16>
