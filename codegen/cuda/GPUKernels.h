@@ -7,14 +7,18 @@
 //   matmul    mixq.matmul / llm.linear / llm.logits (+ a residual llm.add):
 //             a fused dequant-GEMV, one warp per output row, the weight
 //             dequantized in registers by the scheme's buildDequantTile,
-//             fp32 accumulation, a warp-shuffle reduction; the packed codes
-//             of the scheme's column-tiled component are staged through
-//             shared memory for --mixq-pipeline-async-copies.
-//   row ops   embed, rms_norm, rope, swiglu, add, quantize_act: one block per
-//             token row, block-stride loops, shared-memory block reductions.
+//             x in 16-byte vector loads, fp32 accumulation, a warp-shuffle
+//             reduction; the packed codes of the scheme's column-tiled
+//             component are staged through shared memory for
+//             --mixq-pipeline-async-copies (MatmulKernels.cpp; prefill on
+//             the tensor cores in MMAMatmul.cpp).
+//   row ops   embed, rope, swiglu, add: tokens along grid x, each row's
+//             columns split over grid y; rms_norm, quantize_act: one block
+//             per token row, shared-memory block reductions (RowKernels.cpp).
 //   attention one block per (query head, token): scores in shared memory,
 //             GQA, causal, new K/V read from the inputs and written to the
-//             caches by the first query head of each KV group.
+//             caches by the first query head of each KV group; long decode
+//             caches split along the keys (AttentionKernels.cpp).
 //
 // Arguments follow the CUDA kernel ABI of CUDABackend.h: statically shaped
 // memrefs (S-sized dims at the bound CUDAOptions::maxTokens) passed as bare
