@@ -127,6 +127,13 @@ FailureOr<Value> getOutput(Operation *op, const ValueMap &values,
   return output;
 }
 
+FailureOr<Value> getOutput(Operation *op, const ValueMap &values,
+                           ValueRange operands, Value result) {
+  if (failed(requireValues(op, values, operands)))
+    return failure();
+  return getOutput(op, values, result);
+}
+
 void setRowLaunch(KernelLaunch &launch, int64_t blockSize) {
   launch.block = {blockSize, 1, 1};
   launch.grid[0] = GridDim{1, 1}; // one block per token

@@ -89,6 +89,10 @@ LogicalResult requireValues(Operation *op, const ValueMap &values,
 
 /// The kernel output an op's result is stored to.
 FailureOr<Value> getOutput(Operation *op, const ValueMap &values, Value result);
+/// The same, after requireValues(op, values, operands): what a row
+/// kernel's generator checks first.
+FailureOr<Value> getOutput(Operation *op, const ValueMap &values,
+                           ValueRange operands, Value result);
 
 /// One block of `blockSize` threads per token (grid x).
 void setRowLaunch(KernelLaunch &launch, int64_t blockSize);

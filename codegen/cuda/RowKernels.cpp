@@ -101,9 +101,8 @@ FailureOr<Value> buildPosition(llm::RopeOp op, GeneratorContext &ctx,
 
 LogicalResult buildEmbed(llm::EmbedOp op, GeneratorContext &ctx) {
   KernelBuilder &kb = ctx.kb;
-  if (failed(requireValues(op, ctx.values, {op.getTable(), op.getTokens()})))
-    return failure();
-  FailureOr<Value> out = getOutput(op, ctx.values, op.getResult());
+  FailureOr<Value> out = getOutput(
+      op, ctx.values, {op.getTable(), op.getTokens()}, op.getResult());
   if (failed(out))
     return failure();
   Value table = ctx.values.lookup(op.getTable());
@@ -123,9 +122,8 @@ LogicalResult buildEmbed(llm::EmbedOp op, GeneratorContext &ctx) {
 
 LogicalResult buildRMSNorm(llm::RMSNormOp op, GeneratorContext &ctx) {
   KernelBuilder &kb = ctx.kb;
-  if (failed(requireValues(op, ctx.values, {op.getInput(), op.getWeight()})))
-    return failure();
-  FailureOr<Value> out = getOutput(op, ctx.values, op.getResult());
+  FailureOr<Value> out = getOutput(
+      op, ctx.values, {op.getInput(), op.getWeight()}, op.getResult());
   if (failed(out))
     return failure();
   Value input = ctx.values.lookup(op.getInput());
@@ -158,9 +156,8 @@ LogicalResult buildRMSNorm(llm::RMSNormOp op, GeneratorContext &ctx) {
 LogicalResult buildElementwise(Operation *op, GeneratorContext &ctx,
                                function_ref<Value(ValueRange)> computeF32) {
   KernelBuilder &kb = ctx.kb;
-  if (failed(requireValues(op, ctx.values, op->getOperands())))
-    return failure();
-  FailureOr<Value> out = getOutput(op, ctx.values, op->getResult(0));
+  FailureOr<Value> out =
+      getOutput(op, ctx.values, op->getOperands(), op->getResult(0));
   if (failed(out))
     return failure();
   int64_t dim =
@@ -179,9 +176,8 @@ LogicalResult buildRope(llm::RopeOp op, GeneratorContext &ctx) {
   KernelBuilder &kb = ctx.kb;
   OpBuilder &b = kb.b;
   Location loc = kb.loc;
-  if (failed(requireValues(op, ctx.values, {op.getInput()})))
-    return failure();
-  FailureOr<Value> out = getOutput(op, ctx.values, op.getResult());
+  FailureOr<Value> out =
+      getOutput(op, ctx.values, {op.getInput()}, op.getResult());
   if (failed(out))
     return failure();
   Value input = ctx.values.lookup(op.getInput());
@@ -243,9 +239,8 @@ LogicalResult buildRope(llm::RopeOp op, GeneratorContext &ctx) {
 
 LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx) {
   KernelBuilder &kb = ctx.kb;
-  if (failed(requireValues(op, ctx.values, {op.getInput(), op.getWeight()})))
-    return failure();
-  FailureOr<Value> out = getOutput(op, ctx.values, op.getResult());
+  FailureOr<Value> out = getOutput(
+      op, ctx.values, {op.getInput(), op.getWeight()}, op.getResult());
   if (failed(out))
     return failure();
   auto weightType = cast<QTensorType>(op.getWeight().getType());
