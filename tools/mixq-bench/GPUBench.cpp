@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 namespace mixq::bench {
@@ -65,6 +66,28 @@ struct Timer {
   Status begin() {
     return check(cu, cu.cuEventRecord(start, stream), "cuEventRecord");
   }
+  /// The mean milliseconds of `op(i)` over i = 0 .. repetitions - 1, after
+  /// an untimed warm-up call op(-1); `prepare(i)`, when given, runs before
+  /// each call outside the timed range (an L2 flush).
+  Expected<double> meanMs(int repetitions, const std::function<Status(int)> &op,
+                          const std::function<Status(int)> &prepare = {}) {
+    double total = 0;
+    for (int i = -1; i < repetitions; ++i) {
+      if (prepare)
+        if (Status st = prepare(i); !st)
+          return st;
+      if (Status st = begin(); !st)
+        return st;
+      if (Status st = op(i); !st)
+        return st;
+      auto ms = end();
+      if (!ms)
+        return ms.status();
+      if (i >= 0)
+        total += *ms;
+    }
+    return total / std::max(repetitions, 1);
+  }
   /// Records the stop, waits for it and returns the milliseconds between.
   Expected<double> end() {
     if (Status st = check(cu, cu.cuEventRecord(stop, stream), "cuEventRecord");
@@ -106,6 +129,17 @@ Status fillRandomHalves(const CUDADriverAPI &cu, CUstream stream,
         !st)
       return st;
   return check(cu, cu.cuStreamSynchronize(stream), "cuStreamSynchronize");
+}
+
+/// Overwrites `bytes` of scratch before a timed call, so that its operands
+/// come from DRAM as in a real decode step (a weight of a few MB would
+/// otherwise stay in a 50 MB L2); a different byte each call.
+std::function<Status(int)> flushL2(const CUDADriverAPI &cu, CUstream stream,
+                                   CUdeviceptr scratch, uint64_t bytes) {
+  return [&cu, stream, scratch, bytes](int call) {
+    return check(cu, cu.cuMemsetD8Async(scratch, uint8_t(call), bytes, stream),
+                 "cuMemsetD8Async (L2 flush)");
+  };
 }
 
 /// The cuBLAS handle, destroyed at the end of its scope.
@@ -227,29 +261,18 @@ timeCuBLASGemms(const CUDADriverAPI &cu, const CuBLASAPI &blas, CUstream stream,
     return st;
   std::vector<double> out;
   for (const GemmShape &s : shapes) {
-    double total = 0;
-    for (int i = -1; i < repetitions; ++i) { // i = -1: the warm-up
-      if (Status st = check(
-              cu,
-              cu.cuMemsetD8Async(flush.address, uint8_t(i), flushBytes, stream),
-              "cuMemsetD8Async (L2 flush)");
-          !st)
-        return st;
-      if (Status st = timer.begin(); !st)
-        return st;
-      if (Status st = blasCheck(
+    auto ms = timer.meanMs(
+        repetitions,
+        [&](int) {
+          return blasCheck(
               blas,
               gemm(blas, handle.handle, s, w.address, x.address, y.address),
               "cublasGemmEx (" + shapeText(s) + ")");
-          !st)
-        return st;
-      auto ms = timer.end();
-      if (!ms)
-        return ms.status();
-      if (i >= 0)
-        total += *ms;
-    }
-    out.push_back(total / std::max(repetitions, 1));
+        },
+        flushL2(cu, stream, flush.address, flushBytes));
+    if (!ms)
+      return ms.status();
+    out.push_back(*ms);
   }
   return out;
 }
@@ -379,44 +402,29 @@ Expected<ReadCeiling> measureReadCeiling(const CUDADriverAPI &cu,
   Timer timer(cu, stream);
   if (Status st = timer.create(); !st)
     return st;
-  for (int i = -1; i < repetitions; ++i) { // i = -1: the warm-up
-    if (Status st =
-            check(cu, cu.cuMemsetD8Async(flush, uint8_t(i), flushBytes, stream),
-                  "cuMemsetD8Async (L2 flush)");
-        !st)
-      return st;
-    ReadLaunch &read = *reads[size_t(i + 1) % reads.size()];
-    if (Status st = timer.begin(); !st)
-      return st;
-    if (Status st =
-            check(cu,
-                  cu.cuLaunchKernel(f, read.blocks, 1, 1, kUtilityBlock, 1, 1,
-                                    0, stream, read.params, nullptr),
-                  "cuLaunchKernel (read ceiling)");
-        !st)
-      return st;
-    auto ms = timer.end();
-    if (!ms)
-      return ms.status();
-    if (i >= 0)
-      out.aloneMs += *ms / repetitions;
-  }
+  auto alone = timer.meanMs(
+      repetitions,
+      [&](int call) {
+        ReadLaunch &read = *reads[size_t(call + 1) % reads.size()];
+        return check(cu,
+                     cu.cuLaunchKernel(f, read.blocks, 1, 1, kUtilityBlock, 1,
+                                       1, 0, stream, read.params, nullptr),
+                     "cuLaunchKernel (read ceiling)");
+      },
+      flushL2(cu, stream, flush, flushBytes));
+  if (!alone)
+    return alone.status();
+  out.aloneMs = *alone;
   ReadGraph graph(cu);
   if (Status st = graph.build(f, reads); !st)
     return st;
-  for (int i = -1; i < repetitions; ++i) {
-    if (Status st = timer.begin(); !st)
-      return st;
-    if (Status st = check(cu, cu.cuGraphLaunch(graph.exec, stream),
-                          "cuGraphLaunch (read ceiling)");
-        !st)
-      return st;
-    auto ms = timer.end();
-    if (!ms)
-      return ms.status();
-    if (i >= 0)
-      out.graphMs += *ms / repetitions / out.graphLaunches;
-  }
+  auto perGraph = timer.meanMs(repetitions, [&](int) {
+    return check(cu, cu.cuGraphLaunch(graph.exec, stream),
+                 "cuGraphLaunch (read ceiling)");
+  });
+  if (!perGraph)
+    return perGraph.status();
+  out.graphMs = *perGraph / out.graphLaunches;
   return out;
 }
 
