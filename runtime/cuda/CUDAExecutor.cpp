@@ -314,20 +314,11 @@ std::vector<UploadPiece> uploadPieces(const State &s,
 Status fillRandomOnDevice(State &s, CUdeviceptr dst, uint64_t size,
                           const DeviceRandomFill &fill) {
   const CUDADriverAPI &cu = s.cu;
-  if (!s.fillFunction) {
-    if (Status st =
-            s.check(cu.cuModuleLoadDataEx(&s.utilityModule, utilityKernelsPTX(),
-                                          0, nullptr, nullptr),
-                    "loading the weight generator's PTX");
+  if (!s.fillFunction)
+    if (Status st = loadUtilityKernel(cu, kFillRandomEntry, s.utilityModule,
+                                      s.fillFunction);
         !st)
       return st;
-    if (Status st =
-            s.check(cu.cuModuleGetFunction(&s.fillFunction, s.utilityModule,
-                                           kFillRandomEntry),
-                    "cuModuleGetFunction (mixq_fill_random)");
-        !st)
-      return st;
-  }
   uint64_t words = size / 4;
   uint64_t seed = fill.seed;
   uint64_t mask = fill.mask;

@@ -150,6 +150,22 @@ $L_fill_done:
 
 const char *utilityKernelsPTX() { return kPTX; }
 
+Status loadUtilityKernel(const CUDADriverAPI &cu, const char *entry,
+                         CUmodule &module, CUfunction &function) {
+  CUresult result = cu.cuModuleLoadDataEx(&module, kPTX, 0, nullptr, nullptr);
+  if (result != CUDA_SUCCESS) {
+    module = nullptr;
+    return makeError("loading the utility kernels' PTX "
+                     "(runtime/cuda/UtilityKernels.h): ",
+                     errorText(cu, result));
+  }
+  result = cu.cuModuleGetFunction(&function, module, entry);
+  if (result != CUDA_SUCCESS)
+    return makeError("cuModuleGetFunction (", entry,
+                     "): ", errorText(cu, result));
+  return Status::success();
+}
+
 uint32_t finiteMaskFor(const char *dtype) {
   if (std::strcmp(dtype, "f32") == 0)
     return kFiniteF32Mask;

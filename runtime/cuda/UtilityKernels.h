@@ -22,6 +22,9 @@
 #ifndef MIXQ_RUNTIME_CUDA_UTILITYKERNELS_H
 #define MIXQ_RUNTIME_CUDA_UTILITYKERNELS_H
 
+#include "frontend/Expected.h"
+#include "runtime/cuda/CUDADriver.h"
+
 #include <cstdint>
 
 namespace mixq::runtime::cuda {
@@ -36,6 +39,12 @@ inline constexpr unsigned kReadVectorsPerThread = 4;
 
 /// The PTX module holding both entries (NUL-terminated).
 const char *utilityKernelsPTX();
+
+/// JIT-loads the utility module into the current context (`module`, which
+/// the caller unloads) and finds `entry` in it (`function`). Errors name the
+/// step and the driver's error.
+Status loadUtilityKernel(const CUDADriverAPI &cu, const char *entry,
+                         CUmodule &module, CUfunction &function);
 
 /// Masks for mixq_fill_random that keep random words finite floats: the top
 /// exponent bit of each f32, or of each f16/bf16 half, is cleared, so every

@@ -235,30 +235,34 @@ Status DummyWeights::fillIndex(const Weight &w, const Component &c,
   return Status::success();
 }
 
-const DummyWeights::Component *
-DummyWeights::componentOf(const std::string &blob) const {
+std::pair<const DummyWeights::Weight *, const DummyWeights::Component *>
+DummyWeights::find(const std::string &blob) const {
   auto it = blobs_.find(blob);
   if (it == blobs_.end())
-    return nullptr;
-  return &weights_[it->second.first].components[it->second.second];
+    return {nullptr, nullptr};
+  const Weight &w = weights_[it->second.first];
+  return {&w, &w.components[it->second.second]};
+}
+
+uint64_t DummyWeights::seedOf(const std::string &blob) const {
+  return seed_ ^ hashName(blob);
 }
 
 std::optional<runtime::DeviceRandomFill>
 DummyWeights::deviceFill(const std::string &blob) const {
-  const Component *c = componentOf(blob);
+  const Component *c = find(blob).second;
   if (!c || isIndexComponent(*c))
     return std::nullopt;
   return runtime::DeviceRandomFill{
-      seed_ ^ hashName(blob), runtime::cuda::finiteMaskFor(c->dtype.c_str())};
+      seedOf(blob), runtime::cuda::finiteMaskFor(c->dtype.c_str())};
 }
 
 Status DummyWeights::fill(const std::string &blob, uint8_t *bytes,
                           size_t size) const {
-  const Component *found = componentOf(blob);
+  auto [w, found] = find(blob);
   if (!found)
     return makeError("blob '", blob,
                      "' is no component of the manifest's weights");
-  const Weight &w = weights_[blobs_.at(blob).first];
   const Component &c = *found;
   int64_t elementBytes = runtime::dtypeBytes(c.dtype);
   int64_t count = runtime::numElements(c.shape);
@@ -266,9 +270,9 @@ Status DummyWeights::fill(const std::string &blob, uint8_t *bytes,
     return makeError("blob '", blob, "' is ", size,
                      " bytes, not its component's ", c.dtype, " x ", count);
   if (isIndexComponent(c))
-    return fillIndex(w, c, bytes);
+    return fillIndex(*w, c, bytes);
   fillMaskedWords(bytes, size, runtime::cuda::finiteMaskFor(c.dtype.c_str()),
-                  seed_ ^ hashName(blob));
+                  seedOf(blob));
   return Status::success();
 }
 

@@ -48,6 +48,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mixq::bench {
@@ -84,8 +85,11 @@ private:
   std::vector<int64_t> rowPointers(const Weight &w, const std::string &prefix,
                                    int64_t rows) const;
   Status fillIndex(const Weight &w, const Component &c, uint8_t *bytes) const;
-  /// The component of `blob`, or null.
-  const Component *componentOf(const std::string &blob) const;
+  /// The weight and component of `blob`, or nulls.
+  std::pair<const Weight *, const Component *>
+  find(const std::string &blob) const;
+  /// The seed of `blob`'s random words (on the host and the GPU alike).
+  uint64_t seedOf(const std::string &blob) const;
 
   std::vector<Weight> weights_;
   std::map<std::string, std::pair<size_t, size_t>> blobs_; ///< -> (w, c)

@@ -291,16 +291,7 @@ struct ReadKernel {
       (void)cu.cuModuleUnload(module);
   }
   Status load() {
-    if (Status st = check(cu,
-                          cu.cuModuleLoadDataEx(&module, utilityKernelsPTX(), 0,
-                                                nullptr, nullptr),
-                          "loading the read-ceiling kernel's PTX");
-        !st) {
-      module = nullptr;
-      return st;
-    }
-    return check(cu, cu.cuModuleGetFunction(&function, module, kReadBytesEntry),
-                 "cuModuleGetFunction (mixq_read_bytes)");
+    return loadUtilityKernel(cu, kReadBytesEntry, module, function);
   }
 };
 
