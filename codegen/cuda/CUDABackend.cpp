@@ -105,13 +105,13 @@ llvm::Error checkLibdeviceLinked(const std::string &chip, llvm::StringRef ptx) {
 }
 
 /// Fast code conversion, then software pipelining of the global->shared
-/// copies, which also turns the
-/// staging allocs into workgroup attributions (the kernels' final shared
-/// memory).
+/// copies, which also turns the staging allocs into workgroup attributions
+/// (the kernels' final shared memory), then one lop3 per masked OR (last:
+/// nothing sees through its asm).
 std::string getPipeliningPipeline(unsigned stages) {
   return "gpu.module(gpu.func(mixq-magic-int-to-float,"
          "mixq-pipeline-async-copies{stages=" +
-         std::to_string(stages) + "}))";
+         std::to_string(stages) + "},mixq-fuse-lop3))";
 }
 
 /// gpu.module -> NVVM -> PTX. Async copies (nvgpu) lower before the GPU ops;

@@ -33,8 +33,8 @@ def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
       `llm.add`): a fused dequant-GEMV with one warp per output row and up to
       8 token rows per block (grid `[ceil(N / 4), ceil(S / 8)]`, 128
       threads). Each lane dequantizes consecutive weights of its row with the
-      scheme's `buildDequantTile` (QuantSchemeAttrInterface; no scheme is
-      special-cased), accumulates `x * w` in f32 with `math.fma`, and the warp
+      scheme's `buildDequantVector` (QuantSchemeAttrInterface; no scheme is
+      special-cased; a scheme may unpack whole words), accumulates `x * w` in f32 with `math.fma`, and the warp
       reduces with `gpu.shuffle xor`. The rows of the scheme's column-tiled
       component (the packed codes) are staged through shared memory by
       per-lane 4/8/16-byte vector copies, which
@@ -101,6 +101,35 @@ def MixQMagicIntToFloat : Pass<"mixq-magic-int-to-float"> {
     ```
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def MixQFuseLop3 : Pass<"mixq-fuse-lop3"> {
+  let summary = "Masked OR of two constants to one lop3.b32";
+  let description = [{
+    `(x & C1) | C2` on i32 is one `LOP3` on NVIDIA GPUs, but ptxas emits two
+    when both constants are immediates (it fuses them only when one is in a
+    register). Word-level dequantization does this once per pair of codes
+    (`buildCenteredHalfCodePairs`: the mask of a pair, then the f16 bias
+    0x6400'6400), and so does `--mixq-magic-int-to-float`. This pass writes
+    each such pair of ops as one `lop3.b32` (function 0xEA = (a & b) | c)
+    in pure inline PTX, which ptxas assembles into one `LOP3` with the
+    second constant hoisted into a register.
+
+    Rewritten: `arith.ori` of an `arith.andi` with a constant and a constant,
+    on i32 or a vector of i32 (per element; constants may differ per
+    element). The result is bit-identical. Run it last: nothing sees through
+    the asm afterwards.
+
+    ```mlir
+    %a = arith.andi %x, %c983055 : i32
+    %o = arith.ori %a, %c1677747200 : i32
+    // becomes
+    %o = llvm.inline_asm "lop3.b32 $0, $1, 983055, 1677747200, 0xEA;", "=r,r" %x
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 #endif // MIXQ_CODEGEN_CUDA_CUDAPASSES_TD

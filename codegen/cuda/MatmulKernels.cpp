@@ -49,11 +49,13 @@ SmallVector<Value> buildWeightTile(KernelBuilder &kb, const MatmulOperands &ops,
                                    Value col, int64_t tileCols) {
   SmallVector<Value> tile;
   if (ops.scheme) {
-    SmallVector<Value> values =
-        ops.scheme.buildDequantTile(kb.b, kb.loc, reader, {ops.rows, ops.cols},
-                                    row, col, tileCols, ops.elementType);
-    for (Value value : values)
-      tile.push_back(buildExtendToF32(kb.b, kb.loc, value));
+    // A whole tile at a time, so that the scheme can work on packed words.
+    Value values = ops.scheme.buildDequantVector(kb.b, kb.loc, reader,
+                                                 {ops.rows, ops.cols}, row, col,
+                                                 tileCols, ops.elementType);
+    for (int64_t j = 0; j < tileCols; ++j)
+      tile.push_back(buildExtendToF32(
+          kb.b, kb.loc, vector::ExtractOp::create(kb.b, kb.loc, values, j)));
     return tile;
   }
   for (int64_t j = 0; j < tileCols; ++j)
@@ -98,6 +100,11 @@ public:
     read.insert(index);
     return ComponentReader::load(builder, loc, index, indices);
   }
+  Value loadVector(OpBuilder &builder, Location loc, unsigned index,
+                   ValueRange indices, int64_t count) const override {
+    read.insert(index);
+    return ComponentReader::loadVector(builder, loc, index, indices, count);
+  }
   mutable llvm::SmallDenseSet<unsigned> read;
 };
 
@@ -113,8 +120,8 @@ llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
   Location loc = UnknownLoc::get(ctx);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   RecordingReader reader(ops.components);
-  (void)ops.scheme.buildDequantTile(b, loc, reader, {ops.rows, ops.cols}, zero,
-                                    zero, tileCols, ops.elementType);
+  (void)ops.scheme.buildDequantVector(b, loc, reader, {ops.rows, ops.cols},
+                                      zero, zero, tileCols, ops.elementType);
   scratch->dropAllReferences();
   return reader.read;
 }
@@ -201,6 +208,31 @@ public:
                                     ValueRange{warp, slot});
     }
     return ComponentReader::load(builder, loc, index, indices);
+  }
+
+  /// A staged component's vector is one aligned load from the lane's slice
+  /// (16 bytes wide for a whole slice: conflict-free, a quarter warp per
+  /// shared-memory wavefront).
+  Value loadVector(OpBuilder &builder, Location loc, unsigned index,
+                   ValueRange indices, int64_t count) const override {
+    for (const StagedComponent &component : staged) {
+      if (component.index != index)
+        continue;
+      Value offset = builder.createOrFold<arith::SubIOp>(
+          loc, indices[1], firstElement(component));
+      Value slot =
+          kb.add(kb.mul(lane, kb.index(component.elementsPerLane)), offset);
+      auto memref = cast<MemRefType>(component.tile.getType());
+      int64_t bytes = memref.getElementTypeBitWidth() / 8;
+      // The slice is laneBytes-aligned and `offset` a multiple of count.
+      int64_t alignment = std::min(count, component.elementsPerLane) * bytes;
+      return vector::LoadOp::create(
+          builder, loc, VectorType::get({count}, memref.getElementType()),
+          component.tile, ValueRange{warp, slot}, /*nontemporal=*/false,
+          llvm::isPowerOf2_64(alignment) ? llvm::Align(alignment)
+                                         : llvm::Align(bytes));
+    }
+    return ComponentReader::loadVector(builder, loc, index, indices, count);
   }
 
   /// The component element holding the lane's first weight of this step.

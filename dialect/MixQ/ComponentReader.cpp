@@ -1,8 +1,10 @@
 //===- ComponentReader.cpp - loads from scheme components -----------------===//
 #include "dialect/MixQ/MixQInterfaces.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace mlir::mixq;
@@ -13,4 +15,33 @@ Value ComponentReader::load(OpBuilder &builder, Location loc, unsigned index,
   if (isa<MemRefType>(component.getType()))
     return memref::LoadOp::create(builder, loc, component, indices);
   return tensor::ExtractOp::create(builder, loc, component, indices);
+}
+
+Value ComponentReader::loadVector(OpBuilder &builder, Location loc,
+                                  unsigned index, ValueRange indices,
+                                  int64_t count) const {
+  Value component = components[index];
+  if (auto memref = dyn_cast<MemRefType>(component.getType()))
+    return vector::LoadOp::create(
+        builder, loc, VectorType::get({count}, memref.getElementType()),
+        component, indices);
+  // A tensor inside a linalg body: element extracts, which bufferize to
+  // loads that LLVM combines.
+  SmallVector<Value> position(indices.begin(), indices.end());
+  SmallVector<Value> elements;
+  for (int64_t i = 0; i < count; ++i) {
+    if (i > 0)
+      position.back() = arith::AddIOp::create(
+          builder, loc, indices.back(),
+          arith::ConstantIndexOp::create(builder, loc, i));
+    elements.push_back(load(builder, loc, index, position));
+  }
+  return buildVectorFromScalars(builder, loc, elements);
+}
+
+Value mlir::mixq::buildVectorFromScalars(OpBuilder &builder, Location loc,
+                                         ArrayRef<Value> values) {
+  auto type = VectorType::get({static_cast<int64_t>(values.size())},
+                              values.front().getType());
+  return vector::FromElementsOp::create(builder, loc, type, values);
 }

@@ -229,6 +229,61 @@ SmallVector<Value> AffineSchemeAttr::buildDequantTile(
   return values;
 }
 
+namespace {
+/// Affine weights (q - z) * s of a whole-word tile in f16x2 arithmetic:
+/// q - z from buildCenteredHalfCodePairs, times s. Zero points are
+/// integers (the quantizer rounds them; the symmetric one is 2^(bits-1)),
+/// so q - z is exact and the product is rounded once, as the f32 formula
+/// of buildDequantTile is by its truncation to f16: the two agree bit for
+/// bit.
+Value buildHalfAffineVector(OpBuilder &b, Location loc, AffineSchemeAttr attr,
+                            const ComponentReader &reader, Value row, Value col,
+                            int64_t width, Value scale, Value zero) {
+  unsigned bits = attr.getBits();
+  Value centered = buildCenteredHalfCodePairs(
+      b, loc, reader, Codes, row, col, bits, width, zero, 1 << (bits - 1));
+  Value weights =
+      arith::MulFOp::create(b, loc, centered, buildSplat(b, loc, scale, width));
+  return buildColumnOrder(b, loc, weights, bits);
+}
+} // namespace
+
+Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                           const ComponentReader &reader,
+                                           ArrayRef<int64_t> shape, Value row,
+                                           Value col, int64_t width,
+                                           FloatType resultType) const {
+  unsigned bits = getBits();
+  // One group per tile, so one scale and zero point.
+  if (!isWholeWordTile(bits, width) || getGroup() % width != 0)
+    return buildVectorFromScalars(
+        b, loc,
+        buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
+  Value group = arith::DivUIOp::create(b, loc, col,
+                                       buildIndexConstant(b, loc, getGroup()));
+  Value scale = reader.load(b, loc, Scales, {row, group});
+  Value zero =
+      getSymmetric() ? Value() : reader.load(b, loc, Zeros, {row, group});
+  if (resultType.isF16() && getScaleType().isF16())
+    return buildHalfAffineVector(b, loc, *this, reader, row, col, width, scale,
+                                 zero);
+  // Otherwise buildDequantTile's f32 formula, on vectors.
+  Value codes =
+      buildPackedCodeVector(b, loc, reader, Codes, row, col, bits, width);
+  Value q = arith::UIToFPOp::create(
+      b, loc, VectorType::get({width}, b.getF32Type()), codes);
+  Value zero32 = zero ? buildExtendToF32(b, loc, zero)
+                      : f32Const(b, loc, static_cast<float>(1u << (bits - 1)));
+  Value w = arith::MulFOp::create(
+      b, loc,
+      arith::SubFOp::create(b, loc, q, buildSplat(b, loc, zero32, width)),
+      buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
+  if (resultType.isF32())
+    return w;
+  return arith::TruncFOp::create(b, loc, VectorType::get({width}, resultType),
+                                 w);
+}
+
 //===----------------------------------------------------------------------===//
 // LUTSchemeAttr
 //===----------------------------------------------------------------------===//

@@ -12,7 +12,8 @@ class MixQ_Attr<string name, string attrMnemonic, list<Trait> traits = []>
 }
 
 def MixQ_AffineSchemeAttr : MixQ_Attr<"AffineScheme", "affine", [
-    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface>]> {
+    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
+                                ["buildDequantVector"]>]> {
   let summary = "group-wise affine (RTN / GPTQ-style) integer quantization";
   let description = [{
     Weights are split, row by row, into groups of `group` consecutive inputs.

@@ -32,7 +32,8 @@ def MixQ_Dialect : Dialect {
   // Schemes emit scf loops and math.ctpop in their dequantization IR.
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
-                           "::mlir::scf::SCFDialect"];
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 class MixQ_Op<string mnemonic, list<Trait> traits = []>

@@ -76,6 +76,10 @@ DenseElementsAttr getComponentAttr(const ComponentSpec &component,
                                    const PackedBuffer &bytes);
 PackedBuffer getComponentBytes(DenseElementsAttr attr);
 
+/// `vector<values.size() x T>` of scalars of one type T.
+Value buildVectorFromScalars(OpBuilder &builder, Location loc,
+                             ArrayRef<Value> values);
+
 /// Gives a scheme scalar access to its component buffers while it emits
 /// dequantization IR. Components are values of tensor or memref type in
 /// storage order; `load` emits `tensor.extract` or `memref.load`.
@@ -91,6 +95,12 @@ public:
   /// Backends override it to read staged copies of the components.
   virtual Value load(OpBuilder &builder, Location loc, unsigned index,
                      ValueRange indices) const;
+  /// Emits a load of `count` consecutive elements of component `index`
+  /// along its last dimension, from `indices` on, as one vector. The last
+  /// index is a multiple of `count`, so a staged copy can be read with one
+  /// aligned vector load; the default loads from the component itself.
+  virtual Value loadVector(OpBuilder &builder, Location loc, unsigned index,
+                           ValueRange indices, int64_t count) const;
 
 private:
   SmallVector<Value> components;

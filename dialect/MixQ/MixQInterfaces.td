@@ -24,7 +24,9 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
     * the **IR that dequantizes a tile**: `tileCols` consecutive weights
       of one row, as scalars of the requested float type, reading the
       components through a `ComponentReader` (which hides whether they are
-      tensors or memrefs).
+      tensors, memrefs or staged copies in shared memory);
+    * optionally, the same tile as **one vector, a packed word at a time**
+      (`buildDequantVector`), which the code generators use.
   }];
 
   let methods = [
@@ -95,6 +97,30 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
            "::llvm::ArrayRef<int64_t>":$shape, "::mlir::Value":$row,
            "::mlir::Value":$col, "int64_t":$tileCols,
            "::mlir::FloatType":$resultType)>,
+    InterfaceMethod<[{
+        Emits IR computing weights (row, col) .. (row, col + width - 1) as
+        one `vector<width x resultType>`, equal bit for bit to the `width`
+        scalars buildDequantTile returns for the same tile. `width` is a
+        power of two dividing K and `col` a multiple of it.
+
+        This is how a scheme dequantizes whole packed words at a time
+        (reading them with `ComponentReader::loadVector`, one shift and mask
+        per code, f16x2 arithmetic) instead of one code per load. Code
+        generators call it for every weight tile; the default gathers
+        buildDequantTile's scalars, so a scheme overrides it only for speed.
+      }],
+      "::mlir::Value", "buildDequantVector",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "::mlir::Value":$row,
+           "::mlir::Value":$col, "int64_t":$width,
+           "::mlir::FloatType":$resultType),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::mixq::buildVectorFromScalars(
+            builder, loc,
+            $_attr.buildDequantTile(builder, loc, reader, shape, row, col,
+                                    width, resultType));
+      }]>,
   ];
 }
 

@@ -2,7 +2,9 @@
 #include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <cmath>
 #include <cstring>
 
 using namespace mlir;
@@ -104,4 +106,149 @@ Value mlir::mixq::buildPackedCodeLoad(OpBuilder &b, Location loc,
   }
   return arith::AndIOp::create(b, loc, code,
                                i32Const(b, loc, (1LL << bits) - 1));
+}
+
+bool mlir::mixq::isWholeWordTile(unsigned bits, int64_t width) {
+  return bits > 0 && 32 % bits == 0 && (width * bits) % 32 == 0;
+}
+
+Value mlir::mixq::buildSplat(OpBuilder &b, Location loc, Value scalar,
+                             int64_t width) {
+  return vector::BroadcastOp::create(
+      b, loc, VectorType::get({width}, scalar.getType()), scalar);
+}
+
+namespace {
+/// The tile's words, each repeated `copies` times in a row:
+/// vector<words * copies x i32>.
+Value loadRepeatedWords(OpBuilder &b, Location loc,
+                        const ComponentReader &reader, unsigned codesIndex,
+                        Value row, Value col, unsigned bits, int64_t width,
+                        int64_t copies) {
+  int64_t words = width * bits / 32;
+  Value firstWord = arith::DivUIOp::create(
+      b, loc, col, buildIndexConstant(b, loc, 32 / bits));
+  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord}, words);
+  SmallVector<int64_t> mask;
+  for (int64_t i = 0; i < words * copies; ++i)
+    mask.push_back(i / copies);
+  return vector::ShuffleOp::create(b, loc, packed, packed, mask);
+}
+
+/// A constant vector<n x i32> with element i = f(i).
+Value i32Vector(OpBuilder &b, Location loc, int64_t n,
+                llvm::function_ref<int32_t(int64_t)> f) {
+  SmallVector<int32_t> values;
+  for (int64_t i = 0; i < n; ++i)
+    values.push_back(f(i));
+  auto type = VectorType::get({n}, b.getI32Type());
+  return arith::ConstantOp::create(b, loc, type,
+                                   DenseIntElementsAttr::get(type, values));
+}
+} // namespace
+
+Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        unsigned codesIndex, Value row,
+                                        Value col, unsigned bits,
+                                        int64_t width) {
+  int64_t perWord = 32 / bits;
+  Value words = loadRepeatedWords(b, loc, reader, codesIndex, row, col, bits,
+                                  width, perWord);
+  Value shifts = i32Vector(b, loc, width, [&](int64_t i) {
+    return static_cast<int32_t>((i % perWord) * bits);
+  });
+  Value mask = i32Vector(b, loc, width, [&](int64_t) {
+    return static_cast<int32_t>((1u << bits) - 1);
+  });
+  return arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, words, shifts), mask);
+}
+
+namespace {
+/// Where pair i of a word sits: the shift by whole bytes that brings it
+/// into the low byte of each half, and its offset k within that byte.
+struct PairPlace {
+  int32_t shift;
+  int32_t offset;
+};
+PairPlace getPairPlace(int64_t i, unsigned bits) {
+  int32_t position = static_cast<int32_t>(i * bits);
+  return {position / 8 * 8, position % 8};
+}
+
+Value f16Const(OpBuilder &b, Location loc, double value) {
+  APFloat half(value);
+  bool losesInfo = false;
+  half.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &losesInfo);
+  return arith::ConstantFloatOp::create(b, loc, b.getF16Type(), half);
+}
+} // namespace
+
+Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
+                                             const ComponentReader &reader,
+                                             unsigned codesIndex, Value row,
+                                             Value col, unsigned bits,
+                                             int64_t width, Value zero,
+                                             int64_t symmetricZero) {
+  // A word holds `perWord` codes; pair i of it is (code i, code i + half),
+  // at bits [bits * i, ...) and [16 + bits * i, ...).
+  int64_t perWord = 32 / bits, half = perWord / 2;
+  int64_t pairs = width / 2;
+  Value words = loadRepeatedWords(b, loc, reader, codesIndex, row, col, bits,
+                                  width, half);
+  uint32_t codeMask = (1u << bits) - 1;
+  Value shifts = i32Vector(b, loc, pairs, [&](int64_t p) {
+    return getPairPlace(p % half, bits).shift;
+  });
+  Value masks = i32Vector(b, loc, pairs, [&](int64_t p) {
+    uint32_t mask = codeMask << getPairPlace(p % half, bits).offset;
+    return static_cast<int32_t>(mask | mask << 16);
+  });
+  Value magic =
+      i32Vector(b, loc, pairs, [](int64_t) { return int32_t(0x64006400); });
+  Value biased = arith::OrIOp::create(
+      b, loc,
+      arith::AndIOp::create(
+          b, loc, arith::ShRUIOp::create(b, loc, words, shifts), masks),
+      magic);
+  // Little-endian: the low half of pair p is element 2p.
+  auto halves = VectorType::get({width}, b.getF16Type());
+  Value codes = vector::BitCastOp::create(b, loc, halves, biased);
+  // v * 2^-k - (1024 * 2^-k + z): one addend per offset k, per tile.
+  Value zeroHalf = zero ? zero : f16Const(b, loc, double(symmetricZero));
+  llvm::SmallDenseMap<int32_t, Value> addendOf;
+  SmallVector<Value> addends, scales;
+  for (int64_t i = 0; i < width; ++i) {
+    int32_t offset = getPairPlace((i / 2) % half, bits).offset;
+    Value &addend = addendOf[offset];
+    if (!addend)
+      addend = arith::NegFOp::create(
+          b, loc,
+          arith::AddFOp::create(b, loc, zeroHalf,
+                                f16Const(b, loc, std::ldexp(1024.0, -offset))));
+    addends.push_back(addend);
+    scales.push_back(f16Const(b, loc, std::ldexp(1.0, -offset)));
+  }
+  // Both steps are exact, so contracting them into one fma (which the
+  // flags allow, and the NVPTX backend does: HFMA2) changes nothing. Not
+  // math.fma: the GPU lowering would widen an f16 fma to f32.
+  auto contract = arith::FastMathFlags::contract;
+  Value scaled = arith::MulFOp::create(
+      b, loc, codes, buildVectorFromScalars(b, loc, scales), contract);
+  return arith::AddFOp::create(
+      b, loc, scaled, buildVectorFromScalars(b, loc, addends), contract);
+}
+
+Value mlir::mixq::buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
+                                   unsigned bits) {
+  int64_t width = cast<VectorType>(pairOrder.getType()).getDimSize(0);
+  int64_t perWord = 32 / bits, half = perWord / 2;
+  // Code j of word w is pair j % half of the word, half j / half.
+  SmallVector<int64_t> order;
+  for (int64_t i = 0; i < width; ++i) {
+    int64_t word = i / perWord, j = i % perWord;
+    order.push_back(2 * (word * half + j % half) + j / half);
+  }
+  return vector::ShuffleOp::create(b, loc, pairOrder, pairOrder, order);
 }

@@ -27,6 +27,48 @@ Value buildPackedCodeLoad(OpBuilder &b, Location loc,
                           Value row, Value col, unsigned bits,
                           int64_t wordsPerRow);
 
+/// Whether a tile of `width` `bits`-bit codes that starts at a multiple of
+/// `width` is made of whole words of the row-padded stream: bits divides 32
+/// and width * bits is a multiple of 32. Word-level dequantization needs it.
+bool isWholeWordTile(unsigned bits, int64_t width);
+
+/// The `width` codes (row, col .. col + width - 1) of a code stream as
+/// vector<width x i32>, from one ComponentReader::loadVector of their
+/// width * bits / 32 words and one shift and mask per code.
+/// Requires isWholeWordTile(bits, width) and col a multiple of width.
+Value buildPackedCodeVector(OpBuilder &b, Location loc,
+                            const ComponentReader &reader, unsigned codesIndex,
+                            Value row, Value col, unsigned bits, int64_t width);
+
+/// The same codes minus an integer zero point, q - z, as vector<width x f16>
+/// (exact) in *pair order*, built a word at a time with the f16x2
+/// magic-number trick and no int-to-float conversion:
+///   * each (code i, code i + 16 / bits) pair of a word is masked, where it
+///     lies within its byte, into the mantissas of the two halves of
+///     0x6400'6400 (1024.0 as f16x2): one and-or per pair, and one shift by
+///     8 per word, not one per pair. A pair k bits into its byte holds
+///     1024 + q * 2^k exactly (k + bits <= 10);
+///   * one f16x2 multiply-add per pair, v * 2^-k - (1024 * 2^-k + z),
+///     gives q - z exactly (every intermediate is exact, so it may be
+///     contracted into one fma).
+/// `zero` is the zero point, an f16 scalar holding an integer in
+/// [0, 1024), or null for the constant `symmetricZero`. Do the rest of the
+/// elementwise f16x2 arithmetic in pair order and reorder last
+/// (buildColumnOrder): the reordering then costs nothing, since consumers
+/// pick each half where it lies. Requires isWholeWordTile(bits, width) and
+/// bits <= 8.
+Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
+                                 const ComponentReader &reader,
+                                 unsigned codesIndex, Value row, Value col,
+                                 unsigned bits, int64_t width, Value zero,
+                                 int64_t symmetricZero = 0);
+/// A vector in the pair order of buildCenteredHalfCodePairs, in column order.
+Value buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
+                       unsigned bits);
+
+/// `vector<width x type>` with every element `scalar`.
+Value buildSplat(OpBuilder &b, Location loc, Value scalar, int64_t width);
+
 /// Widens a float scalar to f32 (no-op for f32).
 Value buildExtendToF32(OpBuilder &b, Location loc, Value value);
 /// Rounds an f32 scalar to `type` (no-op for f32).

@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/ADT/StringSwitch.h"
 
 #include <algorithm>
@@ -304,24 +305,17 @@ SparseSchemeAttr::dequantize(const PackedWeights &packed,
   return std::move(*reconstruction);
 }
 
-SmallVector<Value> SparseSchemeAttr::buildDequantTile(
-    OpBuilder &b, Location loc, const ComponentReader &reader,
-    ArrayRef<int64_t> shape, Value row, Value col, int64_t tileCols,
-    FloatType resultType) const {
-  unsigned numDense = getNumDenseComponents(shape);
-  SmallVector<Value> denseComponents;
-  for (unsigned i = 0; i < numDense; ++i)
-    denseComponents.push_back(reader.getComponent(i));
-  ComponentReader denseReader(denseComponents);
-  // The dense tile in f32, so that the residual is added exactly as the
-  // host dequantizer adds it, and the sum rounded once.
-  SmallVector<Value> dense = getDenseScheme().buildDequantTile(
-      b, loc, denseReader, shape, row, col, tileCols, b.getF32Type());
-
-  // One pass over the row's CSR slice adds each entry to the tile column it
-  // hits (at most one per column: the indices of a row are unique).
+namespace {
+/// The row's CSR outliers added to the f32 dense tile (row, col ..) of
+/// `dense.size()` columns, each sum rounded once to `resultType`. One pass
+/// over the row's CSR slice adds each entry to the tile column it hits (at
+/// most one per column: the indices of a row are unique).
+SmallVector<Value> addOutliers(OpBuilder &b, Location loc,
+                               const ComponentReader &reader, unsigned numDense,
+                               Value row, Value col, ArrayRef<Value> dense,
+                               FloatType resultType) {
   SmallVector<Value> columns;
-  for (int64_t i = 0; i < tileCols; ++i)
+  for (size_t i = 0; i < dense.size(); ++i)
     columns.push_back(i == 0 ? col
                              : arith::AddIOp::create(
                                    b, loc, col, buildIndexConstant(b, loc, i))
@@ -337,7 +331,7 @@ SmallVector<Value> SparseSchemeAttr::buildDequantTile(
         Value residual = buildExtendToF32(
             fb, fl, reader.load(fb, fl, numDense + Values, {entry}));
         SmallVector<Value> next;
-        for (int64_t i = 0; i < tileCols; ++i) {
+        for (size_t i = 0; i < dense.size(); ++i) {
           Value hit = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
                                             entryCol, columns[i]);
           Value sum = arith::AddFOp::create(fb, fl, sums[i], residual);
@@ -350,4 +344,36 @@ SmallVector<Value> SparseSchemeAttr::buildDequantTile(
   for (Value sum : search.getResults())
     values.push_back(buildTruncateFromF32(b, loc, sum, resultType));
   return values;
+}
+
+} // namespace
+
+SmallVector<Value> SparseSchemeAttr::buildDequantTile(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t tileCols,
+    FloatType resultType) const {
+  unsigned numDense = getNumDenseComponents(shape);
+  // The dense tile in f32, so that the residual is added exactly as the
+  // host dequantizer adds it, and the sum rounded once. The dense scheme's
+  // components come first, so it reads through the same (maybe staged)
+  // reader.
+  SmallVector<Value> dense = getDenseScheme().buildDequantTile(
+      b, loc, reader, shape, row, col, tileCols, b.getF32Type());
+  return addOutliers(b, loc, reader, numDense, row, col, dense, resultType);
+}
+
+Value SparseSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                           const ComponentReader &reader,
+                                           ArrayRef<int64_t> shape, Value row,
+                                           Value col, int64_t width,
+                                           FloatType resultType) const {
+  unsigned numDense = getNumDenseComponents(shape);
+  Value dense = getDenseScheme().buildDequantVector(b, loc, reader, shape, row,
+                                                    col, width, b.getF32Type());
+  SmallVector<Value> scalars;
+  for (int64_t i = 0; i < width; ++i)
+    scalars.push_back(vector::ExtractOp::create(b, loc, dense, i));
+  return buildVectorFromScalars(
+      b, loc,
+      addOutliers(b, loc, reader, numDense, row, col, scalars, resultType));
 }

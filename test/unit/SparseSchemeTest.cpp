@@ -14,6 +14,7 @@
 #include "dialect/MixQ/Quant/FloatFormats.h"
 #include "dialect/MixQ/Quant/SparseOutliers.h"
 #include "test/unit/QuantTestUtil.h"
+#include "test/unit/TileEvaluation.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -36,6 +37,7 @@
 using namespace mlir;
 using namespace mlir::mixq;
 namespace qt = ::mixq::quant;
+using ::mixq::test::evaluateTiles;
 
 namespace {
 
@@ -338,86 +340,6 @@ TEST_F(SparseSchemeTest, DequantizeRejectsACorruptCSR) {
     EXPECT_FALSE(!!scheme.dequantize(bad, shape));
     llvm::consumeError(scheme.dequantize(bad, shape).takeError());
   }
-}
-
-/// Emits buildDequantTile for every tile of the matrix into one function
-/// returning the N * K weights, over constant components, folds it to
-/// constants and returns them.
-std::vector<double> evaluateTiles(MLIRContext &context,
-                                  QuantSchemeAttrInterface scheme,
-                                  ArrayRef<int64_t> shape,
-                                  const PackedWeights &packed, int64_t tileCols,
-                                  FloatType resultType) {
-  OpBuilder b(&context);
-  Location loc = b.getUnknownLoc();
-  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  b.setInsertionPointToEnd(module->getBody());
-  int64_t rows = shape[0], cols = shape[1];
-  SmallVector<Type> results(rows * cols, resultType);
-  auto func =
-      func::FuncOp::create(b, loc, "tiles", b.getFunctionType({}, results));
-  b.setInsertionPointToStart(func.addEntryBlock());
-  SmallVector<Value> components;
-  for (auto [spec, bytes] :
-       llvm::zip_equal(scheme.getComponents(shape), packed))
-    components.push_back(
-        arith::ConstantOp::create(b, loc, getComponentAttr(spec, bytes)));
-  ComponentReader reader(components);
-  SmallVector<Value> values;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; c += tileCols) {
-      Value row = arith::ConstantIndexOp::create(b, loc, r);
-      Value col = arith::ConstantIndexOp::create(b, loc, c);
-      llvm::append_range(values,
-                         scheme.buildDequantTile(b, loc, reader, shape, row,
-                                                 col, tileCols, resultType));
-    }
-  func::ReturnOp::create(b, loc, values);
-  EXPECT_TRUE(succeeded(verify(*module)));
-
-  // Fold: canonicalize, unroll the loops whose bounds became constants,
-  // repeat until no loop is left.
-  for (int round = 0; round < 10; ++round) {
-    PassManager pm(&context);
-    pm.addPass(createCanonicalizerPass());
-    EXPECT_TRUE(succeeded(pm.run(*module)));
-    SmallVector<scf::ForOp> loops;
-    module->walk([&](scf::ForOp loop) { loops.push_back(loop); });
-    if (loops.empty())
-      break;
-    for (scf::ForOp loop : loops)
-      (void)loopUnrollFull(loop);
-  }
-  std::vector<double> out;
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  for (Value v : ret.getOperands()) {
-    // arith.truncf does not fold when it rounds: round the constant here
-    // (to nearest even, as arith.truncf lowers).
-    if (auto trunc = v.getDefiningOp<arith::TruncFOp>())
-      if (auto wide = trunc.getIn().getDefiningOp<arith::ConstantOp>()) {
-        APFloat value = cast<FloatAttr>(wide.getValue()).getValue();
-        bool losesInfo = false;
-        value.convert(cast<FloatType>(trunc.getType()).getFloatSemantics(),
-                      APFloat::rmNearestTiesToEven, &losesInfo);
-        value.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven,
-                      &losesInfo);
-        out.push_back(value.convertToDouble());
-        continue;
-      }
-    auto constant = v.getDefiningOp<arith::ConstantOp>();
-    if (!constant) {
-      std::string op;
-      llvm::raw_string_ostream os(op);
-      if (Operation *def = v.getDefiningOp())
-        def->print(os);
-      ADD_FAILURE() << "a tile value did not fold to a constant: " << op;
-      out.push_back(NAN);
-      continue;
-    }
-    out.push_back(
-        cast<FloatAttr>(constant.getValue()).getValue().convertToDouble());
-  }
-  return out;
 }
 
 TEST_F(SparseSchemeTest, DequantTileMatchesTheHostForEveryTileWidth) {

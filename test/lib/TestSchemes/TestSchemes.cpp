@@ -9,6 +9,7 @@
 #include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -137,56 +138,100 @@ Fp4SchemeAttr::dequantize(const PackedWeights &packed,
   return out;
 }
 
+namespace {
+/// e2m1 code values times the group scale, in f32 then rounded to
+/// `resultType`. `code` is an i32 or a vector of them; every constant is
+/// splat to its shape, so the same IR serves one weight or a whole word.
+Value buildFp4Values(OpBuilder &b, Location loc, Value code, Value scale,
+                     FloatType resultType) {
+  auto vectorType = dyn_cast<VectorType>(code.getType());
+  auto like = [&](Type scalar) -> Type {
+    return vectorType ? VectorType::get(vectorType.getShape(), scalar) : scalar;
+  };
+  auto splat = [&](Value scalar) -> Value {
+    return vectorType ? vector::BroadcastOp::create(
+                            b, loc, like(scalar.getType()), scalar)
+                            .getResult()
+                      : scalar;
+  };
+  auto i32 = [&](int64_t v) {
+    return splat(arith::ConstantIntOp::create(b, loc, b.getI32Type(), v));
+  };
+  auto f32 = [&](float v) {
+    return splat(
+        arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(v)));
+  };
+  Type f32Type = like(b.getF32Type());
+  // e2m1: exponent e = bits 2..1, mantissa m = bit 0.
+  //   e == 0: m * 0.5            e > 0: (1 + m * 0.5) * 2^(e - 1)
+  Value exponent = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, code, i32(1)), i32(3));
+  Value halfMantissa = arith::MulFOp::create(
+      b, loc,
+      arith::UIToFPOp::create(b, loc, f32Type,
+                              arith::AndIOp::create(b, loc, code, i32(1))),
+      f32(0.5f));
+  Value power = arith::MulFOp::create(
+      b, loc,
+      arith::UIToFPOp::create(b, loc, f32Type,
+                              arith::ShLIOp::create(b, loc, i32(1), exponent)),
+      f32(0.5f));
+  Value normal = arith::MulFOp::create(
+      b, loc, arith::AddFOp::create(b, loc, f32(1.0f), halfMantissa), power);
+  Value isSubnormal =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, exponent, i32(0));
+  Value magnitude =
+      arith::SelectOp::create(b, loc, isSubnormal, halfMantissa, normal);
+  Value negative = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ne,
+      arith::AndIOp::create(b, loc, code, i32(8)), i32(0));
+  Value value = arith::SelectOp::create(
+      b, loc, negative, arith::NegFOp::create(b, loc, magnitude), magnitude);
+  Value scaled = arith::MulFOp::create(b, loc, value,
+                                       splat(buildExtendToF32(b, loc, scale)));
+  if (resultType.isF32())
+    return scaled;
+  return arith::TruncFOp::create(b, loc, like(resultType), scaled);
+}
+
+Value loadGroupScale(OpBuilder &b, Location loc, const ComponentReader &reader,
+                     Value row, Value col, int64_t group) {
+  Value index =
+      arith::DivUIOp::create(b, loc, col, buildIndexConstant(b, loc, group));
+  return reader.load(b, loc, Scales, {row, index});
+}
+} // namespace
+
 SmallVector<Value>
 Fp4SchemeAttr::buildDequantTile(OpBuilder &b, Location loc,
                                 const ComponentReader &reader,
                                 ArrayRef<int64_t> shape, Value row, Value col,
                                 int64_t tileCols, FloatType resultType) const {
-  auto i32 = [&](int64_t v) {
-    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v).getResult();
-  };
-  auto f32 = [&](float v) {
-    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(v))
-        .getResult();
-  };
   int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], 4);
   SmallVector<Value> values;
   for (int64_t i = 0; i < tileCols; ++i) {
     Value c = arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i));
     Value code =
         buildPackedCodeLoad(b, loc, reader, Codes, row, c, 4, wordsPerRow);
-    // e2m1: exponent e = bits 2..1, mantissa m = bit 0.
-    //   e == 0: m * 0.5            e > 0: (1 + m * 0.5) * 2^(e - 1)
-    Value exponent = arith::AndIOp::create(
-        b, loc, arith::ShRUIOp::create(b, loc, code, i32(1)), i32(3));
-    Value halfMantissa = arith::MulFOp::create(
-        b, loc,
-        arith::UIToFPOp::create(b, loc, b.getF32Type(),
-                                arith::AndIOp::create(b, loc, code, i32(1))),
-        f32(0.5f));
-    Value power = arith::MulFOp::create(
-        b, loc,
-        arith::UIToFPOp::create(
-            b, loc, b.getF32Type(),
-            arith::ShLIOp::create(b, loc, i32(1), exponent)),
-        f32(0.5f));
-    Value normal = arith::MulFOp::create(
-        b, loc, arith::AddFOp::create(b, loc, f32(1.0f), halfMantissa), power);
-    Value isSubnormal = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                              exponent, i32(0));
-    Value magnitude =
-        arith::SelectOp::create(b, loc, isSubnormal, halfMantissa, normal);
-    Value negative = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::ne,
-        arith::AndIOp::create(b, loc, code, i32(8)), i32(0));
-    Value value = arith::SelectOp::create(
-        b, loc, negative, arith::NegFOp::create(b, loc, magnitude), magnitude);
-    Value group = arith::DivUIOp::create(
-        b, loc, c, buildIndexConstant(b, loc, getGroup()));
-    Value scale =
-        buildExtendToF32(b, loc, reader.load(b, loc, Scales, {row, group}));
-    values.push_back(buildTruncateFromF32(
-        b, loc, arith::MulFOp::create(b, loc, value, scale), resultType));
+    Value scale = loadGroupScale(b, loc, reader, row, c, getGroup());
+    values.push_back(buildFp4Values(b, loc, code, scale, resultType));
   }
   return values;
+}
+
+/// A whole word (8 codes) at a time, through the same helper the built-in
+/// schemes use: what a scheme written outside mixq does to be fast.
+Value Fp4SchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        ArrayRef<int64_t> shape, Value row,
+                                        Value col, int64_t width,
+                                        FloatType resultType) const {
+  if (!isWholeWordTile(4, width) || getGroup() % width != 0)
+    return buildVectorFromScalars(
+        b, loc,
+        buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
+  Value codes =
+      buildPackedCodeVector(b, loc, reader, Codes, row, col, 4, width);
+  Value scale = loadGroupScale(b, loc, reader, row, col, getGroup());
+  return buildFp4Values(b, loc, codes, scale, resultType);
 }

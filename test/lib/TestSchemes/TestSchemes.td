@@ -14,7 +14,8 @@ def MixQTest_Dialect : Dialect {
 }
 
 def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
-    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface>]> {
+    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
+                                ["buildDequantVector"]>]> {
   let mnemonic = "fp4";
   let summary = "FP4 (e2m1) codes with one f16 scale per group";
   let description = [{

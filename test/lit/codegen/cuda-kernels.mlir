@@ -194,7 +194,9 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // step of K, and their sums meet in shared memory after a barrier. The codes are column-tiled: each lane copies its 16-byte
 // slice (32 weights) of every step global -> shared (a vector.load/store pair
 // that --mixq-pipeline-async-copies turns into cp.async) and the scheme's
-// dequantization reads the words back from shared memory. The row's scales
+// dequantization reads the lane's four words back from shared memory in one
+// aligned 16-byte load and unpacks them a word at a time
+// (buildDequantVector: a shift and a mask per code). The row's scales
 // and zeros are small: the warp copies them into shared memory once, before
 // the loop (bar.warp.sync: the warp may be alone in its branch). The lane's
 // 32 x elements of the step come in eight aligned 16-byte vector loads, not
@@ -215,10 +217,12 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // CHECK:           scf.for %{{.*}} = %{{.*}} to %c64 step %c4096 iter_args
 // CHECK:             %[[SLICE:.*]] = vector.load %[[CODES]][%{{.*}}, %{{.*}}] : memref<6x8xi32>, vector<4xi32>
 // CHECK:             vector.store %[[SLICE]], %[[TILE]][%{{.*}}, %{{.*}}] : memref<4x128xi32, #gpu.address_space<workgroup>>, vector<4xi32>
-// CHECK:             memref.load %[[TILE]]
-// CHECK:             arith.shrui
 // CHECK:             memref.load %[[RS]]
 // CHECK:             memref.load %[[RZ]]
+// CHECK:             %[[WORDS:.*]] = vector.load %[[TILE]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<4x128xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// CHECK:             vector.shuffle %[[WORDS]], %[[WORDS]]
+// CHECK:             arith.shrui %{{.*}} : vector<32xi32>
+// CHECK:             arith.uitofp %{{.*}} : vector<32xi32> to vector<32xf32>
 // CHECK-COUNT-8:     vector.load %[[X]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<1x64xf32>, vector<4xf32>
 // CHECK-COUNT-32:    math.fma
 // CHECK:           gpu.shuffle  xor

@@ -1,0 +1,114 @@
+//===- FuseLop3.cpp - --mixq-fuse-lop3 ------------------------------------===//
+#include "codegen/cuda/CUDAPasses.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::mixq::cuda {
+#define GEN_PASS_DEF_MIXQFUSELOP3
+#include "codegen/cuda/CUDAPasses.h.inc"
+} // namespace mlir::mixq::cuda
+
+using namespace mlir;
+
+namespace {
+
+/// lop3.b32's truth table for (a & b) | c (a = 0xF0, b = 0xCC, c = 0xAA).
+constexpr unsigned kAndOr = (0xF0 & 0xCC) | 0xAA;
+
+/// The i32 constants of a scalar or vector constant, one per element.
+std::optional<SmallVector<uint32_t>> getI32Constants(Value value) {
+  Attribute attr;
+  if (!matchPattern(value, m_Constant(&attr)))
+    return std::nullopt;
+  SmallVector<uint32_t> constants;
+  if (auto scalar = dyn_cast<IntegerAttr>(attr)) {
+    constants.push_back(
+        static_cast<uint32_t>(scalar.getValue().getZExtValue()));
+    return constants;
+  }
+  auto elements = dyn_cast<DenseIntElementsAttr>(attr);
+  if (!elements)
+    return std::nullopt;
+  for (const APInt &element : elements.getValues<APInt>())
+    constants.push_back(static_cast<uint32_t>(element.getZExtValue()));
+  return constants;
+}
+
+/// lop3.b32 result, x, mask, bits: pure (no side effects), so it is hoisted
+/// and CSE'd like the ops it replaces.
+Value buildLop3(OpBuilder &b, Location loc, Value x, uint32_t mask,
+                uint32_t bits) {
+  std::string text = "lop3.b32 $0, $1, " + std::to_string(mask) + ", " +
+                     std::to_string(bits) + ", " + std::to_string(kAndOr) + ";";
+  auto i32 = b.getI32Type();
+  return LLVM::InlineAsmOp::create(
+             b, loc, i32, ValueRange{x}, b.getStringAttr(text),
+             b.getStringAttr("=r,r"), /*has_side_effects=*/UnitAttr(),
+             /*is_align_stack=*/UnitAttr(),
+             LLVM::TailCallKindAttr::get(
+                 b.getContext(), LLVM::tailcallkind::TailCallKind::None),
+             LLVM::AsmDialectAttr::get(b.getContext(),
+                                       LLVM::AsmDialect::AD_ATT),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
+}
+
+struct MaskedOrToLop3 : OpRewritePattern<arith::OrIOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(arith::OrIOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!getElementTypeOrSelf(op.getType()).isInteger(32))
+      return failure();
+    for (auto [masked, other] : {std::pair(op.getLhs(), op.getRhs()),
+                                 std::pair(op.getRhs(), op.getLhs())}) {
+      auto andOp = masked.getDefiningOp<arith::AndIOp>();
+      std::optional<SmallVector<uint32_t>> bits = getI32Constants(other);
+      if (!andOp || !bits)
+        continue;
+      for (auto [input, maskValue] :
+           {std::pair(andOp.getLhs(), andOp.getRhs()),
+            std::pair(andOp.getRhs(), andOp.getLhs())}) {
+        std::optional<SmallVector<uint32_t>> masks = getI32Constants(maskValue);
+        if (!masks)
+          continue;
+        rewriter.replaceOp(
+            op, buildLop3s(rewriter, op.getLoc(), input, *masks, *bits));
+        return success();
+      }
+    }
+    return failure();
+  }
+
+  /// One lop3 per element (a splat constant has one value for all).
+  static Value buildLop3s(PatternRewriter &rewriter, Location loc, Value x,
+                          ArrayRef<uint32_t> masks, ArrayRef<uint32_t> bits) {
+    auto vectorType = dyn_cast<VectorType>(x.getType());
+    if (!vectorType)
+      return buildLop3(rewriter, loc, x, masks[0], bits[0]);
+    SmallVector<Value> elements;
+    for (int64_t i = 0, e = vectorType.getNumElements(); i < e; ++i) {
+      Value element = vector::ExtractOp::create(rewriter, loc, x, i);
+      elements.push_back(buildLop3(rewriter, loc, element,
+                                   masks[masks.size() == 1 ? 0 : i],
+                                   bits[bits.size() == 1 ? 0 : i]));
+    }
+    return vector::FromElementsOp::create(rewriter, loc, vectorType, elements);
+  }
+};
+
+struct FuseLop3 : mlir::mixq::cuda::impl::MixQFuseLop3Base<FuseLop3> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<MaskedOrToLop3>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

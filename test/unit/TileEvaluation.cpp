@@ -1,0 +1,178 @@
+//===- TileEvaluation.cpp - a scheme's dequantization IR, evaluated -------===//
+#include "test/unit/TileEvaluation.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <optional>
+
+using namespace mlir;
+using namespace mlir::mixq;
+
+namespace {
+/// Element `position` of a constant float scalar or vector.
+std::optional<APFloat> getConstantElement(Value value, int64_t position) {
+  auto constant = value.getDefiningOp<arith::ConstantOp>();
+  if (!constant)
+    return std::nullopt;
+  if (auto scalar = dyn_cast<FloatAttr>(constant.getValue()))
+    return scalar.getValue();
+  if (auto elements = dyn_cast<DenseFPElementsAttr>(constant.getValue()))
+    return elements.getValues<APFloat>()[position];
+  return std::nullopt;
+}
+
+/// vector.bitcast of a constant between element widths (i32 words to f16
+/// halves) does not fold upstream: reinterpret the little-endian bits here.
+/// Returns whether anything changed.
+bool foldConstantBitCasts(ModuleOp module) {
+  SmallVector<vector::BitCastOp> casts;
+  module.walk([&](vector::BitCastOp cast) { casts.push_back(cast); });
+  bool changed = false;
+  for (vector::BitCastOp cast : casts) {
+    auto constant = cast.getSource().getDefiningOp<arith::ConstantOp>();
+    auto source = constant ? dyn_cast<DenseIntElementsAttr>(constant.getValue())
+                           : DenseIntElementsAttr();
+    auto resultType = cast.getResultVectorType();
+    if (!source || !resultType.getElementType().isF16() ||
+        source.getElementType().getIntOrFloatBitWidth() != 32)
+      continue;
+    SmallVector<APFloat> halves;
+    for (const APInt &word : source.getValues<APInt>())
+      for (unsigned part = 0; part < 2; ++part)
+        halves.emplace_back(APFloat::IEEEhalf(),
+                            word.extractBits(16, 16 * part));
+    OpBuilder b(cast);
+    Value folded =
+        arith::ConstantOp::create(b, cast.getLoc(), resultType,
+                                  DenseElementsAttr::get(resultType, halves));
+    cast.getResult().replaceAllUsesWith(folded);
+    cast.erase();
+    changed = true;
+  }
+  return changed;
+}
+
+/// The value of a tile weight that folded to a constant, an element of a
+/// constant vector, or the rounding of either: arith.truncf does not fold
+/// when it rounds, so it is rounded here (to nearest even, as arith.truncf
+/// lowers).
+std::optional<double> getConstantValue(Value value) {
+  int64_t position = 0;
+  if (auto extract = value.getDefiningOp<vector::ExtractOp>()) {
+    ArrayRef<int64_t> indices = extract.getStaticPosition();
+    if (indices.size() != 1 || indices[0] < 0)
+      return std::nullopt;
+    position = indices[0];
+    value = extract.getSource();
+  }
+  std::optional<APFloat> element;
+  if (auto trunc = value.getDefiningOp<arith::TruncFOp>()) {
+    element = getConstantElement(trunc.getIn(), position);
+    if (!element)
+      return std::nullopt;
+    bool losesInfo = false;
+    element->convert(cast<FloatType>(getElementTypeOrSelf(trunc.getType()))
+                         .getFloatSemantics(),
+                     APFloat::rmNearestTiesToEven, &losesInfo);
+  } else {
+    element = getConstantElement(value, position);
+  }
+  if (!element)
+    return std::nullopt;
+  bool losesInfo = false;
+  element->convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven,
+                   &losesInfo);
+  return element->convertToDouble();
+}
+} // namespace
+
+namespace mixq::test {
+std::vector<double> evaluateTiles(MLIRContext &context,
+                                  QuantSchemeAttrInterface scheme,
+                                  ArrayRef<int64_t> shape,
+                                  const PackedWeights &packed, int64_t tileCols,
+                                  FloatType resultType, TileForm form) {
+  context.loadDialect<arith::ArithDialect, func::FuncDialect, math::MathDialect,
+                      scf::SCFDialect, tensor::TensorDialect,
+                      vector::VectorDialect>();
+  OpBuilder b(&context);
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  int64_t rows = shape[0], cols = shape[1];
+  SmallVector<Type> results(rows * cols, resultType);
+  auto func =
+      func::FuncOp::create(b, loc, "tiles", b.getFunctionType({}, results));
+  b.setInsertionPointToStart(func.addEntryBlock());
+  SmallVector<Value> components;
+  for (auto [spec, bytes] :
+       llvm::zip_equal(scheme.getComponents(shape), packed))
+    components.push_back(
+        arith::ConstantOp::create(b, loc, getComponentAttr(spec, bytes)));
+  ComponentReader reader(components);
+  SmallVector<Value> values;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; c += tileCols) {
+      Value row = arith::ConstantIndexOp::create(b, loc, r);
+      Value col = arith::ConstantIndexOp::create(b, loc, c);
+      if (form == TileForm::Scalars) {
+        llvm::append_range(values,
+                           scheme.buildDequantTile(b, loc, reader, shape, row,
+                                                   col, tileCols, resultType));
+        continue;
+      }
+      Value tile = scheme.buildDequantVector(b, loc, reader, shape, row, col,
+                                             tileCols, resultType);
+      EXPECT_EQ(tile.getType(), VectorType::get({tileCols}, resultType));
+      for (int64_t i = 0; i < tileCols; ++i)
+        values.push_back(vector::ExtractOp::create(b, loc, tile, i));
+    }
+  func::ReturnOp::create(b, loc, values);
+  EXPECT_TRUE(succeeded(verify(*module)));
+
+  // Fold: canonicalize, unroll the loops whose bounds became constants,
+  // repeat until no loop is left.
+  for (int round = 0; round < 10; ++round) {
+    PassManager pm(&context);
+    pm.addPass(createCanonicalizerPass());
+    EXPECT_TRUE(succeeded(pm.run(*module)));
+    if (foldConstantBitCasts(*module)) {
+      --round;
+      continue;
+    }
+    SmallVector<scf::ForOp> loops;
+    module->walk([&](scf::ForOp loop) { loops.push_back(loop); });
+    if (loops.empty())
+      break;
+    for (scf::ForOp loop : loops)
+      (void)loopUnrollFull(loop);
+  }
+  std::vector<double> out;
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (Value v : ret.getOperands()) {
+    std::optional<double> value = getConstantValue(v);
+    if (!value) {
+      std::string op;
+      llvm::raw_string_ostream os(op);
+      if (Operation *def = v.getDefiningOp())
+        def->print(os);
+      ADD_FAILURE() << "a tile value did not fold to a constant: " << op;
+    }
+    out.push_back(value.value_or(NAN));
+  }
+  return out;
+}
+} // namespace mixq::test

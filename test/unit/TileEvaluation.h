@@ -1,0 +1,36 @@
+//===- TileEvaluation.h - a scheme's dequantization IR, evaluated -*- C++
+//-*-===//
+//
+// Evaluates the IR a scheme emits through QuantSchemeAttrInterface
+// (buildDequantTile or buildDequantVector) over constant components, by
+// constant folding: loops with constant bounds are unrolled and folded away,
+// so every weight becomes a constant that tests compare with the host
+// dequantizer.
+//===----------------------------------------------------------------------===//
+#ifndef MIXQ_TEST_UNIT_TILEEVALUATION_H
+#define MIXQ_TEST_UNIT_TILEEVALUATION_H
+
+#include "dialect/MixQ/MixQInterfaces.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <vector>
+
+namespace mixq::test {
+
+/// Which interface method emits the tiles.
+enum class TileForm { Scalars, Vector };
+
+/// The N * K weights of `packed`, row-major, as the IR of every tile of
+/// `tileCols` columns computes them in `resultType`. A value that does not
+/// fold to a constant is a test failure (and NaN).
+std::vector<double> evaluateTiles(mlir::MLIRContext &context,
+                                  mlir::mixq::QuantSchemeAttrInterface scheme,
+                                  llvm::ArrayRef<int64_t> shape,
+                                  const mlir::mixq::PackedWeights &packed,
+                                  int64_t tileCols, mlir::FloatType resultType,
+                                  TileForm form = TileForm::Scalars);
+
+} // namespace mixq::test
+
+#endif // MIXQ_TEST_UNIT_TILEEVALUATION_H
