@@ -32,7 +32,9 @@ def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
     * `mixq.matmul`, `llm.linear`, `llm.logits` (with a fused residual
       `llm.add`): a fused dequant-GEMV with one warp per output row and up to
       8 token rows per block (grid `[ceil(N / 4), ceil(S / 8)]`, 128
-      threads). Each lane dequantizes consecutive weights of its row with the
+      threads); decode GEMVs without split-K whose tile is cheap (a plain
+      matrix, or at most one scalar op per weight) give each warp two rows
+      (grid `ceil(N / 8)`), so that each x element serves both. Each lane dequantizes consecutive weights of its row with the
       scheme's `buildDequantVector` (QuantSchemeAttrInterface; no scheme is
       special-cased; a scheme may unpack whole words), accumulates `x * w` in f32 with `math.fma`, and the warp
       reduces with `gpu.shuffle xor`. The rows of the scheme's column-tiled

@@ -71,7 +71,7 @@ struct StagedComponent {
   unsigned index = 0;
   int64_t elementsPerLane = 0;
   int64_t rowElements = 0; ///< X of the N x X component
-  Value tile;              ///< memref<warps x 32*elementsPerLane>, shared
+  Value tile; ///< memref<warps * rowsPerWarp x 32*elementsPerLane>, shared
 };
 
 /// The matmul's dequantization tile and what it stages per step.
@@ -79,11 +79,14 @@ struct StagedComponent {
 /// shared memory once, before its K loop.
 struct ResidentComponent {
   unsigned index = 0;
-  Value tile; ///< memref<warps x X>, shared
+  Value tile; ///< memref<warps * rowsPerWarp x X>, shared
 };
 
 struct MatmulTiling {
   int64_t tileCols = 1;
+  /// Output rows per warp: each x element a lane loads and widens is used
+  /// for this many rows.
+  int64_t rowsPerWarp = 1;
   SmallVector<StagedComponent> staged;
   SmallVector<ResidentComponent> resident;
 };
@@ -108,11 +111,18 @@ public:
   mutable llvm::SmallDenseSet<unsigned> read;
 };
 
-/// The components the scheme's dequantization tile actually reads (e.g. a
-/// `bitplane` of width k reads only the top k planes), found by building one
-/// tile into a scratch block that is thrown away.
-llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
-                                                int64_t tileCols) {
+/// What building one dequantization tile of `tileCols` columns shows: the
+/// components it actually reads (e.g. a `bitplane` of width k reads only
+/// the top k planes), and how many scalar ops it takes per weight (not
+/// counting constants): a scheme that unpacks whole words emits vector ops
+/// and few scalars, one that builds the tile a weight at a time many.
+struct TileProbe {
+  llvm::SmallDenseSet<unsigned> read;
+  double scalarOpsPerWeight = 0;
+};
+
+/// Builds one tile into a scratch block that is thrown away.
+TileProbe probeDequantTile(const MatmulOperands &ops, int64_t tileCols) {
   MLIRContext *ctx = ops.input.getContext();
   auto scratch = std::make_unique<Block>();
   OpBuilder b(ctx); // the block has no region to take the context from
@@ -122,8 +132,21 @@ llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
   RecordingReader reader(ops.components);
   (void)ops.scheme.buildDequantVector(b, loc, reader, {ops.rows, ops.cols},
                                       zero, zero, tileCols, ops.elementType);
+  int64_t scalarOps = 0;
+  scratch->walk([&](Operation *op) {
+    bool scalar = llvm::none_of(
+        op->getResultTypes(), [](Type type) { return isa<VectorType>(type); });
+    if (scalar && !isa<arith::ConstantOp>(op))
+      ++scalarOps;
+  });
   scratch->dropAllReferences();
-  return reader.read;
+  return {reader.read, double(scalarOps) / double(tileCols)};
+}
+
+/// The components the scheme's dequantization tile actually reads.
+llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
+                                                int64_t tileCols) {
+  return probeDequantTile(ops, tileCols).read;
 }
 
 /// The column-tiled components of the weight the dequantization reads: the
@@ -185,10 +208,10 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
 class StagedReader : public ComponentReader {
 public:
   StagedReader(ValueRange components, KernelBuilder &kb,
-               const MatmulTiling &tiling, Value warp, Value lane, Value col,
+               const MatmulTiling &tiling, Value tileRow, Value lane, Value col,
                int64_t cols)
       : ComponentReader(components), kb(kb), staged(tiling.staged),
-        resident(tiling.resident), warp(warp), lane(lane), col(col),
+        resident(tiling.resident), tileRow(tileRow), lane(lane), col(col),
         cols(cols) {}
 
   Value load(OpBuilder &builder, Location loc, unsigned index,
@@ -196,7 +219,7 @@ public:
     for (const ResidentComponent &component : resident)
       if (component.index == index)
         return memref::LoadOp::create(builder, loc, component.tile,
-                                      ValueRange{warp, indices[1]});
+                                      ValueRange{tileRow, indices[1]});
     for (const StagedComponent &component : staged) {
       if (component.index != index)
         continue;
@@ -205,7 +228,7 @@ public:
       Value slot =
           kb.add(kb.mul(lane, kb.index(component.elementsPerLane)), offset);
       return memref::LoadOp::create(builder, loc, component.tile,
-                                    ValueRange{warp, slot});
+                                    ValueRange{tileRow, slot});
     }
     return ComponentReader::load(builder, loc, index, indices);
   }
@@ -228,7 +251,7 @@ public:
       int64_t alignment = std::min(count, component.elementsPerLane) * bytes;
       return vector::LoadOp::create(
           builder, loc, VectorType::get({count}, memref.getElementType()),
-          component.tile, ValueRange{warp, slot}, /*nontemporal=*/false,
+          component.tile, ValueRange{tileRow, slot}, /*nontemporal=*/false,
           llvm::isPowerOf2_64(alignment) ? llvm::Align(alignment)
                                          : llvm::Align(bytes));
     }
@@ -245,7 +268,7 @@ private:
   KernelBuilder &kb;
   ArrayRef<StagedComponent> staged;
   ArrayRef<ResidentComponent> resident;
-  Value warp, lane, col;
+  Value tileRow, lane, col;
   int64_t cols;
 };
 
@@ -259,9 +282,9 @@ void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
   for (StagedComponent &component : tiling.staged) {
     Type element = cast<MemRefType>(ops.components[component.index].getType())
                        .getElementType();
-    auto type =
-        MemRefType::get({kMatmulWarps, kWarpSize * component.elementsPerLane},
-                        element, MemRefLayoutAttrInterface{}, space);
+    auto type = MemRefType::get({kMatmulWarps * tiling.rowsPerWarp,
+                                 kWarpSize * component.elementsPerLane},
+                                element, MemRefLayoutAttrInterface{}, space);
     component.tile = memref::AllocOp::create(kb.b, kb.loc, type);
   }
 }
@@ -286,19 +309,20 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
         type.getDimSize(1) * type.getElementTypeBitWidth() / 8 >
             kMaxResidentRowBytes)
       continue;
-    auto tileType = MemRefType::get({kMatmulWarps, type.getDimSize(1)},
-                                    type.getElementType(),
-                                    MemRefLayoutAttrInterface{}, space);
+    auto tileType = MemRefType::get(
+        {kMatmulWarps * tiling.rowsPerWarp, type.getDimSize(1)},
+        type.getElementType(), MemRefLayoutAttrInterface{}, space);
     tiling.resident.push_back(
         {unsigned(index), kb.func.addWorkgroupAttribution(tileType, kb.loc)});
   }
 }
 
-/// The warp copies its row of every resident component, then synchronizes
-/// its lanes (bar.warp.sync: the warp may be alone in this branch).
+/// The warp copies its row of every resident component into row `tileRow`
+/// of the tiles, then synchronizes its lanes (bar.warp.sync: the warp may
+/// be alone in this branch).
 void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
                       ArrayRef<ResidentComponent> resident, Value row,
-                      Value warp, Value lane) {
+                      Value tileRow, Value lane) {
   if (resident.empty())
     return;
   for (const ResidentComponent &component : resident) {
@@ -308,7 +332,7 @@ void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
       Value value =
           memref::LoadOp::create(kb.b, kb.loc, global, ValueRange{row, i});
       memref::StoreOp::create(kb.b, kb.loc, value, component.tile,
-                              ValueRange{warp, i});
+                              ValueRange{tileRow, i});
     });
   }
   Value allLanes =
@@ -320,7 +344,7 @@ void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
 /// global -> shared.
 void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
                const StagedReader &reader, ArrayRef<StagedComponent> staged,
-               Value row, Value warp, Value lane) {
+               Value row, Value tileRow, Value lane) {
   for (const StagedComponent &component : staged) {
     Value global = ops.components[component.index];
     auto vectorType =
@@ -331,7 +355,7 @@ void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
                                          ValueRange{row, first});
     Value slot = kb.mul(lane, kb.index(component.elementsPerLane));
     vector::StoreOp::create(kb.b, kb.loc, slice, component.tile,
-                            ValueRange{warp, slot});
+                            ValueRange{tileRow, slot});
   }
 }
 
@@ -368,9 +392,82 @@ SmallVector<Value> loadInputTile(KernelBuilder &kb, Value input, Value row,
   return values;
 }
 
-/// One warp per output row n, kMatmulTokens rows of x per block: every lane
-/// dequantizes tileCols consecutive weights of row n per step, multiplies
-/// them with the block's x rows in f32 and the warp reduces with shuffles.
+/// The thread's place in a matmul block.
+struct ThreadIds {
+  Value tid, warp, lane;
+};
+
+/// Reduces the warp's accumulator of (token t, row outRow) and stores it:
+/// lane 0, or with split-K thread 0 after summing the warps' partials in a
+/// fixed order. Rows past N and tokens past S are not stored.
+void storeRowResult(const MatmulSpec &spec, KernelBuilder &kb,
+                    const ThreadIds &ids, Value acc, Value outRow,
+                    bool mayBePastN, Value firstToken, int64_t t,
+                    int64_t splitK, Value partials) {
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  const MatmulOperands &ops = spec.ops;
+  Value total = kb.warpReduce(Reduction::Sum, acc);
+  Value storer = kb.cmp(arith::CmpIPredicate::eq, ids.lane, kb.index(0));
+  if (splitK > 1) {
+    // All warps of the block have this row: the branch is uniform over
+    // the block, so the barrier is legal. Warp 0 adds the partial sums
+    // in a fixed order.
+    kb.ifThen(storer, [&] {
+      memref::StoreOp::create(b, loc, total, partials, ValueRange{ids.warp});
+    });
+    gpu::BarrierOp::create(b, loc);
+    total = memref::LoadOp::create(b, loc, partials, ValueRange{kb.index(0)});
+    for (int64_t i = 1; i < splitK; ++i)
+      total = kb.addF(total, memref::LoadOp::create(b, loc, partials,
+                                                    ValueRange{kb.index(i)}));
+    storer = kb.cmp(arith::CmpIPredicate::eq, ids.tid, kb.index(0));
+  }
+  Value token = kb.add(firstToken, kb.index(t));
+  Value inside = kb.cmp(arith::CmpIPredicate::ult, token, ops.tokens);
+  if (mayBePastN)
+    inside = arith::AndIOp::create(
+        b, loc, inside,
+        kb.cmp(arith::CmpIPredicate::ult, outRow, kb.index(ops.rows)));
+  Value stores = arith::AndIOp::create(b, loc, storer, inside);
+  kb.ifThen(stores, [&] {
+    Value outToken = spec.lastTokenOnly ? kb.index(0) : token;
+    auto outType = cast<FloatType>(
+        cast<MemRefType>(ops.output.getType()).getElementType());
+    Value value = total;
+    if (ops.residual) {
+      // The matmul's result is rounded to T before the residual add, as
+      // in the unfused graph.
+      value = buildExtendToF32(b, loc,
+                               buildTruncateFromF32(b, loc, value, outType));
+      value = kb.addF(kb.loadF32(ops.residual, {token, outRow}), value);
+    }
+    kb.storeF32(value, ops.output, {outToken, outRow});
+  });
+}
+
+/// Decode matmuls without split-K give each warp this many output rows
+/// when their tiles are cheap: every x element a lane loads and widens is
+/// then used twice. (4 rows: affine4 4.6 instructions per weight but 93
+/// registers. At 2 rows ptxas takes up to 72; capped at 64 with
+/// nvvm.maxnreg it spills.)
+constexpr int64_t kDecodeRowsPerWarp = 2;
+
+/// Whether a tile's dequantization is cheap enough in registers for
+/// kDecodeRowsPerWarp rows: a plain matrix, or a scheme whose tile takes at
+/// most one scalar op per weight (it unpacks whole words). A tile built a
+/// weight at a time would not fit: lut3's decode GEMV went from 56 to 96
+/// registers, mixed's spilled.
+bool isCheapTile(const MatmulOperands &ops, int64_t tileCols) {
+  return !ops.scheme ||
+         probeDequantTile(ops, tileCols).scalarOpsPerWeight <= 1.0;
+}
+
+/// One warp per rowsPerWarp output rows, kMatmulTokens rows of x per block:
+/// every lane dequantizes tileCols consecutive weights of each of its rows
+/// per step, multiplies them with the block's x rows in f32 (each x element
+/// loaded and widened once for all the rows) and the warp reduces with
+/// shuffles.
 void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
                      int64_t tokensPerBlock) {
   KernelBuilder &kb = ctx.kb;
@@ -382,21 +479,39 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   // each is multiplied with 8 token rows.
   MatmulTiling tiling = chooseTiling(ops, tokensPerBlock == 1 ? 32 : 8);
   int64_t tileCols = tiling.tileCols;
-  allocateStagingTiles(kb, ops, tiling);
-  allocateResidentTiles(kb, ops, tiling);
   // Split-K: the block's warps share one row, each taking every
   // splitK-th step of K; their sums meet in shared memory.
   int64_t splitK =
       tokensPerBlock == 1 && n <= kSplitKMaxRows ? kMatmulWarps : 1;
-  int64_t rowsPerBlock = kMatmulWarps / splitK;
+  int64_t rowsPerWarp =
+      tokensPerBlock == 1 && splitK == 1 && isCheapTile(ops, tileCols)
+          ? kDecodeRowsPerWarp
+          : 1;
+  tiling.rowsPerWarp = rowsPerWarp;
+  allocateStagingTiles(kb, ops, tiling);
+  allocateResidentTiles(kb, ops, tiling);
+  int64_t rowsPerBlock = kMatmulWarps / splitK * rowsPerWarp;
   Value partials = splitK > 1 ? kb.sharedArray(kMatmulWarps) : Value();
   Value tid = kb.threadId();
   Value warp = kb.divU(tid, kb.index(kWarpSize));
   Value lane = kb.remU(tid, kb.index(kWarpSize));
   Value slice = kb.remU(warp, kb.index(splitK));
-  Value outRow =
+  Value firstRow =
       kb.add(kb.mul(kb.blockId(gpu::Dimension::x), kb.index(rowsPerBlock)),
-             kb.divU(warp, kb.index(splitK)));
+             kb.mul(kb.divU(warp, kb.index(splitK)), kb.index(rowsPerWarp)));
+  // The warp's rows, clamped to N - 1 for loading (a warp's rows past N
+  // recompute row N - 1 and never store), and their rows in the tiles.
+  // With one row per warp, the branch below keeps the row inside N.
+  SmallVector<Value> outRows, loadRows, tileRows;
+  for (int64_t j = 0; j < rowsPerWarp; ++j) {
+    outRows.push_back(j == 0 ? firstRow : kb.add(firstRow, kb.index(j)));
+    loadRows.push_back(
+        rowsPerWarp == 1 ? firstRow : kb.minU(outRows.back(), kb.index(n - 1)));
+    tileRows.push_back(
+        rowsPerWarp == 1
+            ? warp
+            : kb.add(kb.mul(warp, kb.index(rowsPerWarp)), kb.index(j)));
+  }
   Value tokens = ops.tokens;
   Value lastToken = kb.sub(tokens, kb.index(1));
   Value firstToken = spec.lastTokenOnly ? lastToken
@@ -408,9 +523,12 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   for (int64_t t = 0; t < tokensPerBlock; ++t)
     xRows.push_back(kb.minU(kb.add(firstToken, kb.index(t)), lastToken));
 
-  kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, outRow, kb.index(n)), [&] {
-    loadResidentRows(kb, ops, tiling.resident, outRow, warp, lane);
-    SmallVector<Value> inits(tokensPerBlock, kb.f32(0.0f));
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(n)), [&] {
+    for (int64_t j = 0; j < rowsPerWarp; ++j)
+      loadResidentRows(kb, ops, tiling.resident, loadRows[j], tileRows[j],
+                       lane);
+    // Accumulator t * rowsPerWarp + j: token t, row j.
+    SmallVector<Value> inits(tokensPerBlock * rowsPerWarp, kb.f32(0.0f));
     Value firstCol = kb.mul(kb.add(kb.mul(slice, kb.index(kWarpSize)), lane),
                             kb.index(tileCols));
     SmallVector<Value> accs = kb.loop(
@@ -419,59 +537,35 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
           // Lanes only read back their own slice of the staged tiles,
           // so no barrier is needed (nor allowed: rows past N skip the
           // loop).
-          StagedReader reader(ops.components, kb, tiling, warp, lane, col, k);
-          stageStep(kb, ops, reader, tiling.staged, outRow, warp, lane);
-          SmallVector<Value> w =
-              buildWeightTile(kb, ops, reader, outRow, col, tileCols);
+          SmallVector<SmallVector<Value>> w;
+          for (int64_t j = 0; j < rowsPerWarp; ++j) {
+            StagedReader reader(ops.components, kb, tiling, tileRows[j], lane,
+                                col, k);
+            stageStep(kb, ops, reader, tiling.staged, loadRows[j], tileRows[j],
+                      lane);
+            w.push_back(
+                buildWeightTile(kb, ops, reader, loadRows[j], col, tileCols));
+          }
           SmallVector<Value> next(partial.begin(), partial.end());
           for (int64_t t = 0; t < tokensPerBlock; ++t) {
             SmallVector<Value> x =
                 loadInputTile(kb, ops.input, xRows[t], col, tileCols);
-            for (int64_t j = 0; j < tileCols; ++j)
-              next[t] = math::FmaOp::create(b, loc, x[j], w[j], next[t]);
+            for (int64_t j = 0; j < rowsPerWarp; ++j) {
+              Value &acc = next[t * rowsPerWarp + j];
+              for (int64_t c = 0; c < tileCols; ++c)
+                acc = math::FmaOp::create(b, loc, x[c], w[j][c], acc);
+            }
           }
           return next;
         });
-    for (int64_t t = 0; t < tokensPerBlock; ++t) {
-      Value total = kb.warpReduce(Reduction::Sum, accs[t]);
-      Value storer = kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0));
-      if (splitK > 1) {
-        // All warps of the block have this row: the branch is uniform over
-        // the block, so the barrier is legal. Warp 0 adds the partial sums
-        // in a fixed order.
-        kb.ifThen(storer, [&] {
-          memref::StoreOp::create(b, loc, total, partials, ValueRange{warp});
-        });
-        gpu::BarrierOp::create(b, loc);
-        total =
-            memref::LoadOp::create(b, loc, partials, ValueRange{kb.index(0)});
-        for (int64_t i = 1; i < splitK; ++i)
-          total =
-              kb.addF(total, memref::LoadOp::create(b, loc, partials,
-                                                    ValueRange{kb.index(i)}));
-        storer = kb.cmp(arith::CmpIPredicate::eq, tid, kb.index(0));
-      }
-      Value token = kb.add(firstToken, kb.index(t));
-      Value stores = arith::AndIOp::create(
-          b, loc, storer, kb.cmp(arith::CmpIPredicate::ult, token, tokens));
-      kb.ifThen(stores, [&] {
-        Value outToken = spec.lastTokenOnly ? kb.index(0) : token;
-        auto outType = cast<FloatType>(
-            cast<MemRefType>(ops.output.getType()).getElementType());
-        Value value = total;
-        if (ops.residual) {
-          // The matmul's result is rounded to T before the residual add, as
-          // in the unfused graph.
-          value = buildExtendToF32(
-              b, loc, buildTruncateFromF32(b, loc, value, outType));
-          value = kb.addF(kb.loadF32(ops.residual, {token, outRow}), value);
-        }
-        kb.storeF32(value, ops.output, {outToken, outRow});
-      });
-    }
+    for (int64_t t = 0; t < tokensPerBlock; ++t)
+      for (int64_t j = 0; j < rowsPerWarp; ++j)
+        storeRowResult(spec, kb, {tid, warp, lane}, accs[t * rowsPerWarp + j],
+                       outRows[j], /*mayBePastN=*/rowsPerWarp > 1, firstToken,
+                       t, splitK, partials);
   });
   ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
-  ctx.launch.weightsPerWarpIteration = kWarpSize * tileCols;
+  ctx.launch.weightsPerWarpIteration = kWarpSize * tileCols * rowsPerWarp;
   ctx.launch.grid[0] = GridDim{(n + rowsPerBlock - 1) / rowsPerBlock, 0};
   ctx.launch.grid[1] =
       spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};

@@ -240,6 +240,42 @@ func.func private @k_mm(%x: tensor<1x64xf32>, %w: !mixq.qtensor<6x64, #mixq.affi
 
 // -----
 
+// A decode matmul of more than 2048 rows (no split-K) on f16, whose scheme
+// unpacks whole words: two output rows per warp (grid ceil(N / 8)), each
+// lane staging both rows' 16-byte code slices into rows warp * 2 + j of the
+// tile; the codes become f16x2 pairs by one masked OR with 0x6400'6400
+// (25600 = 0x6400, 1024 as f16) and a multiply-add, then one multiply by the
+// scale. Each x element is loaded once for both rows: 4 x loads, 64 fmas.
+// Row 2 * warp + 1 may be past N (here N is even, but the load is clamped
+// and the store guarded all the same).
+
+// CHECK-LABEL: gpu.func @k_mm_rows(
+// CHECK-SAME:    %[[X:.*]]: memref<1x64xf16>, %[[CODES:.*]]: memref<4100x8xi32>,
+// CHECK-SAME:    mixq.grid = [array<i64: 513, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
+// CHECK:         %[[TILE:.*]] = memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
+// CHECK:         scf.if
+// CHECK:           scf.for {{.*}} iter_args(%{{.*}} = %cst, %{{.*}} = %cst) -> (f32, f32)
+// CHECK:             vector.store %{{.*}}, %[[TILE]]
+// CHECK:             vector.load %[[TILE]]{{.*}} {alignment = 16 : i64} : memref<8x128xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// CHECK:             arith.andi %{{.*}} : vector<16xi32>
+// CHECK:             arith.ori %{{.*}} : vector<16xi32>
+// CHECK:             vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
+// CHECK:             arith.mulf %{{.*}} fastmath<contract> : vector<32xf16>
+// CHECK:             arith.addf %{{.*}} fastmath<contract> : vector<32xf16>
+// CHECK:             arith.mulf %{{.*}} : vector<32xf16>
+// CHECK:             vector.shuffle
+// CHECK:             vector.store %{{.*}}, %[[TILE]]
+// CHECK-COUNT-4:     vector.load %[[X]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<1x64xf16>, vector<8xf16>
+// CHECK-COUNT-64:    math.fma
+// CHECK-NOT:       gpu.barrier
+// CHECK:           arith.cmpi ult, %{{.*}}, %c4100
+func.func private @k_mm_rows(%x: tensor<1x64xf16>, %w: !mixq.qtensor<4100x64, #mixq.affine<bits = 4, group = 32>>) -> tensor<1x4100xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x64xf16>, !mixq.qtensor<4100x64, #mixq.affine<bits = 4, group = 32>> -> tensor<1x4100xf16>
+  return %0 : tensor<1x4100xf16>
+}
+
+// -----
+
 // Prefill: 8 token rows per block (grid.y = ceil(S / 8)), 8 accumulators per
 // lane and 4 weights per step (a 16-byte slice of the plain f32 matrix,
 // staged like packed codes).
