@@ -1,8 +1,9 @@
 //===- LowerToLinalg.cpp - reference lowering of mixq to linalg -----------===//
 //
 // The executable definition of mixq.dequantize / mixq.matmul. Every scheme
-// lowers through QuantSchemeAttrInterface::buildDequantTile; nothing here
-// knows which schemes exist.
+// lowers through QuantSchemeAttrInterface::buildDequantTile (or, with
+// dequant-vector-width, buildDequantVector); nothing here knows which
+// schemes exist.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQOps.h"
 #include "dialect/MixQ/SchemeUtils.h"
@@ -13,7 +14,9 @@
 
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -80,8 +83,69 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
   }
 };
 
+/// A float vector widened to f32 (no-op for f32).
+Value widenToF32(OpBuilder &b, Location loc, Value vector) {
+  auto type = cast<VectorType>(vector.getType());
+  if (type.getElementType().isF32())
+    return vector;
+  return arith::ExtFOp::create(
+      b, loc, VectorType::get(type.getShape(), b.getF32Type()), vector);
+}
+
+/// y[m, n] = sum_k x[m, k] * W[n, k] in f32, W dequantized `width` columns
+/// at a time by the scheme's buildDequantVector into a vector<width x f32>
+/// accumulator that is reduced at the end of the row: one linalg.generic
+/// over (m, n) whose body loops over K.
+Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
+                           QTensorType type, ValueRange components,
+                           FloatType elementType, int64_t width) {
+  auto xType = cast<RankedTensorType>(x.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  Type f32 = b.getF32Type();
+  auto vectorType = VectorType::get({width}, f32);
+  SmallVector<int64_t> outShape = {xType.getDimSize(0), shape[0]};
+  SmallVector<Value> dynamicDims;
+  if (ShapedType::isDynamic(outShape[0]))
+    dynamicDims.push_back(tensor::DimOp::create(b, loc, x, 0));
+  Value init = tensor::EmptyOp::create(b, loc, outShape, f32, dynamicDims);
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(2)};
+  SmallVector<utils::IteratorType> iterators(2, utils::IteratorType::parallel);
+  auto reassoc = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{init.getType()}, ValueRange{}, ValueRange{init}, maps,
+      iterators, [&](OpBuilder &nb, Location nloc, ValueRange) {
+        Value m = linalg::IndexOp::create(nb, nloc, 0);
+        Value n = linalg::IndexOp::create(nb, nloc, 1);
+        Value zero = arith::ConstantOp::create(
+            nb, nloc, DenseElementsAttr::get(vectorType, 0.0f));
+        auto loop = scf::ForOp::create(
+            nb, nloc, arith::ConstantIndexOp::create(nb, nloc, 0),
+            arith::ConstantIndexOp::create(nb, nloc, shape[1]),
+            arith::ConstantIndexOp::create(nb, nloc, width), ValueRange{zero},
+            [&](OpBuilder &lb, Location lloc, Value k, ValueRange acc) {
+              ComponentReader reader(components);
+              Value w = widenToF32(
+                  lb, lloc,
+                  type.getScheme().buildDequantVector(
+                      lb, lloc, reader, shape, n, k, width, elementType));
+              ComponentReader input(ValueRange{x});
+              Value xs = widenToF32(
+                  lb, lloc, input.loadVector(lb, lloc, 0, {m, k}, width));
+              Value next = vector::FMAOp::create(lb, lloc, xs, w, acc[0]);
+              scf::YieldOp::create(lb, lloc, next);
+            });
+        Value sum =
+            vector::ReductionOp::create(nb, nloc, vector::CombiningKind::ADD,
+                                        loop.getResult(0), Value(), reassoc);
+        linalg::YieldOp::create(nb, nloc, sum);
+      });
+  return generic.getResult(0);
+}
+
 struct MatmulLowering : OpConversionPattern<MatmulOp> {
-  using OpConversionPattern::OpConversionPattern;
+  MatmulLowering(const TypeConverter &converter, MLIRContext *ctx,
+                 int64_t vectorWidth)
+      : OpConversionPattern(converter, ctx), vectorWidth(vectorWidth) {}
 
   LogicalResult
   matchAndRewrite(MatmulOp op, OneToNOpAdaptor adaptor,
@@ -89,6 +153,13 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     Location loc = op.getLoc();
     auto type = cast<QTensorType>(op.getWeight().getType());
     auto elementType = cast<FloatType>(op.getType().getElementType());
+    if (usesVectorDot(type, elementType)) {
+      Value acc =
+          buildVectorDotMatmul(rewriter, loc, adaptor.getInput().front(), type,
+                               adaptor.getWeight(), elementType, vectorWidth);
+      rewriter.replaceOp(op, buildTruncate(rewriter, loc, acc, elementType));
+      return success();
+    }
     Value weight =
         buildDequantized(rewriter, loc, type, adaptor.getWeight(), elementType);
     // The summation order is unspecified (as for llm.linear), so backends
@@ -99,10 +170,20 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     rewriter.replaceOp(op, buildTruncate(rewriter, loc, acc, elementType));
     return success();
   }
+
+  bool usesVectorDot(QTensorType type, FloatType elementType) const {
+    ArrayRef<int64_t> shape = type.getShape();
+    return vectorWidth > 0 && shape[1] % vectorWidth == 0 &&
+           isWordLevelTile(type.getScheme(), shape, vectorWidth, elementType);
+  }
+
+  int64_t vectorWidth;
 };
 
 struct MixQLowerToLinalgPass
     : mlir::mixq::impl::MixQLowerToLinalgBase<MixQLowerToLinalgPass> {
+  using MixQLowerToLinalgBase::MixQLowerToLinalgBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (failed(foldQuantizes(module)) || failed(rejectUnlowerable(module)))
@@ -131,8 +212,8 @@ struct MixQLowerToLinalgPass
         [&](Operation *op) { return converter.isLegal(op); });
 
     RewritePatternSet patterns(ctx);
-    patterns.add<AssembleLowering, DequantizeLowering, MatmulLowering>(
-        converter, ctx);
+    patterns.add<AssembleLowering, DequantizeLowering>(converter, ctx);
+    patterns.add<MatmulLowering>(converter, ctx, dequantVectorWidth);
     populateQuantizeActLoweringPatterns(converter, patterns);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

@@ -29,12 +29,29 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
       from the weight's `col_map` component.
     * `mixq.weight` is an error: its components live in the WeightStore,
       which this reference lowering does not read.
+
+    With `dequant-vector-width=W` (the CPU backend sets 16), a `mixq.matmul`
+    whose scheme dequantizes whole words (at most one scalar op per weight
+    in a tile of W columns, `isWordLevelTile`) and whose K is a multiple of
+    W becomes instead one `linalg.generic` over (m, n) whose body loops over
+    K in steps of W: the scheme's `buildDequantVector`, x as a vector, a
+    `vector.fma` into a `vector<W x f32>`, and one `vector.reduction <add>`
+    at the end of the row. The products are the same; only the order of the
+    sum differs, which the contraction's `reassoc` flag already allows.
   }];
+  let options = [
+    Option<"dequantVectorWidth", "dequant-vector-width", "int64_t",
+           /*default=*/"0",
+           "Lower word-level mixq.matmul to a vector dot product of this "
+           "many columns a step (0: the reference linalg contraction)">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
   ];
 }
 

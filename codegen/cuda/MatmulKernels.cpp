@@ -111,18 +111,11 @@ public:
   mutable llvm::SmallDenseSet<unsigned> read;
 };
 
-/// What building one dequantization tile of `tileCols` columns shows: the
-/// components it actually reads (e.g. a `bitplane` of width k reads only
-/// the top k planes), and how many scalar ops it takes per weight (not
-/// counting constants): a scheme that unpacks whole words emits vector ops
-/// and few scalars, one that builds the tile a weight at a time many.
-struct TileProbe {
-  llvm::SmallDenseSet<unsigned> read;
-  double scalarOpsPerWeight = 0;
-};
-
-/// Builds one tile into a scratch block that is thrown away.
-TileProbe probeDequantTile(const MatmulOperands &ops, int64_t tileCols) {
+/// The components the scheme's dequantization tile actually reads (e.g. a
+/// `bitplane` of width k reads only the top k planes), found by building one
+/// tile into a scratch block that is thrown away.
+llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
+                                                int64_t tileCols) {
   MLIRContext *ctx = ops.input.getContext();
   auto scratch = std::make_unique<Block>();
   OpBuilder b(ctx); // the block has no region to take the context from
@@ -132,21 +125,8 @@ TileProbe probeDequantTile(const MatmulOperands &ops, int64_t tileCols) {
   RecordingReader reader(ops.components);
   (void)ops.scheme.buildDequantVector(b, loc, reader, {ops.rows, ops.cols},
                                       zero, zero, tileCols, ops.elementType);
-  int64_t scalarOps = 0;
-  scratch->walk([&](Operation *op) {
-    bool scalar = llvm::none_of(
-        op->getResultTypes(), [](Type type) { return isa<VectorType>(type); });
-    if (scalar && !isa<arith::ConstantOp>(op))
-      ++scalarOps;
-  });
   scratch->dropAllReferences();
-  return {reader.read, double(scalarOps) / double(tileCols)};
-}
-
-/// The components the scheme's dequantization tile actually reads.
-llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
-                                                int64_t tileCols) {
-  return probeDequantTile(ops, tileCols).read;
+  return reader.read;
 }
 
 /// The column-tiled components of the weight the dequantization reads: the
@@ -455,12 +435,12 @@ constexpr int64_t kDecodeRowsPerWarp = 2;
 
 /// Whether a tile's dequantization is cheap enough in registers for
 /// kDecodeRowsPerWarp rows: a plain matrix, or a scheme whose tile takes at
-/// most one scalar op per weight (it unpacks whole words). A tile built a
-/// weight at a time would not fit: lut3's decode GEMV went from 56 to 96
-/// registers, mixed's spilled.
+/// most one scalar op per weight (isWordLevelTile: it unpacks whole words). A
+/// tile built a weight at a time would not fit: lut3's decode GEMV went from 56
+/// to 96 registers, mixed's spilled.
 bool isCheapTile(const MatmulOperands &ops, int64_t tileCols) {
-  return !ops.scheme ||
-         probeDequantTile(ops, tileCols).scalarOpsPerWeight <= 1.0;
+  return !ops.scheme || isWordLevelTile(ops.scheme, {ops.rows, ops.cols},
+                                        tileCols, ops.elementType);
 }
 
 /// One warp per rowsPerWarp output rows, kMatmulTokens rows of x per block:

@@ -252,3 +252,36 @@ Value mlir::mixq::buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
   }
   return vector::ShuffleOp::create(b, loc, pairOrder, pairOrder, order);
 }
+
+double mlir::mixq::getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
+                                                ArrayRef<int64_t> shape,
+                                                int64_t width,
+                                                FloatType resultType) {
+  MLIRContext *ctx = resultType.getContext();
+  auto scratch = std::make_unique<Block>();
+  Location loc = UnknownLoc::get(ctx);
+  SmallVector<Value> components;
+  for (const ComponentSpec &component : scheme.getComponents(shape))
+    components.push_back(scratch->addArgument(component.getTensorType(), loc));
+  OpBuilder b(ctx); // the block has no region to take the context from
+  b.setInsertionPointToStart(scratch.get());
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  ComponentReader reader(components);
+  (void)scheme.buildDequantVector(b, loc, reader, shape, zero, zero, width,
+                                  resultType);
+  int64_t scalarOps = 0;
+  scratch->walk([&](Operation *op) {
+    bool scalar = llvm::none_of(
+        op->getResultTypes(), [](Type type) { return isa<VectorType>(type); });
+    if (scalar && !isa<arith::ConstantOp>(op))
+      ++scalarOps;
+  });
+  scratch->dropAllReferences();
+  return double(scalarOps) / double(width);
+}
+
+bool mlir::mixq::isWordLevelTile(QuantSchemeAttrInterface scheme,
+                                 ArrayRef<int64_t> shape, int64_t width,
+                                 FloatType resultType) {
+  return getDequantScalarOpsPerWeight(scheme, shape, width, resultType) <= 1.0;
+}

@@ -66,6 +66,21 @@ Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
 Value buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
                        unsigned bits);
 
+/// The scalar ops (constants aside) one `buildDequantVector` tile of `width`
+/// columns takes per weight, found by building it into a scratch block that
+/// is thrown away. A scheme that unpacks whole words emits vector ops and
+/// well under one scalar op per weight; the default, which gathers the
+/// scalars of buildDequantTile, several. Code generators use it to decide
+/// what a tile can afford (more rows per warp, a vector loop on the CPU).
+double getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
+                                    ArrayRef<int64_t> shape, int64_t width,
+                                    FloatType resultType);
+
+/// Whether a scheme's tile of `width` columns is word-level: at most one
+/// scalar op per weight (getDequantScalarOpsPerWeight).
+bool isWordLevelTile(QuantSchemeAttrInterface scheme, ArrayRef<int64_t> shape,
+                     int64_t width, FloatType resultType);
+
 /// `vector<width x type>` with every element `scalar`.
 Value buildSplat(OpBuilder &b, Location loc, Value scalar, int64_t width);
 

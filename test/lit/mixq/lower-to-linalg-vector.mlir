@@ -1,0 +1,55 @@
+// --mixq-lower-to-linalg{dequant-vector-width=16} (the CPU backend's form):
+// a matmul whose scheme dequantizes whole words becomes a generic over
+// (m, n) whose body loops over K 16 columns a step, with the scheme's
+// buildDequantVector, x as a vector, vector.fma into a vector<16xf32> and
+// one reduction per output. Other schemes, and K not a multiple of 16, keep
+// the reference contraction.
+// RUN: mixq-opt %s --mixq-lower-to-linalg="dequant-vector-width=16" --split-input-file | FileCheck %s
+
+// CHECK-LABEL: func.func @words
+// CHECK-SAME: (%[[X:.*]]: tensor<2x64xf32>, %[[CODES:.*]]: tensor<8x8xi32>, %[[SCALES:.*]]: tensor<8x2xf16>, %[[ZEROS:.*]]: tensor<8x2xf16>) -> tensor<2x8xf32>
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel"]
+// CHECK: %[[M:.*]] = linalg.index 0
+// CHECK: %[[N:.*]] = linalg.index 1
+// CHECK: scf.for %[[K:.*]] = %c0 to %c64 step %c16 iter_args(%[[ACC:.*]] = %cst) -> (vector<16xf32>)
+// CHECK: tensor.extract %[[SCALES]][%[[N]], %{{.*}}]
+// CHECK: tensor.extract %[[ZEROS]][%[[N]], %{{.*}}]
+// CHECK: tensor.extract %[[CODES]][%[[N]], %{{.*}}]
+// CHECK: tensor.extract %[[CODES]][%[[N]], %{{.*}}]
+// CHECK-NOT: tensor.extract %[[CODES]]
+// CHECK: arith.shrui %{{.*}} : vector<16xi32>
+// CHECK: arith.uitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK: tensor.extract %[[X]][%[[M]], %[[K]]]
+// CHECK: %[[FMA:.*]] = vector.fma %{{.*}}, %{{.*}}, %[[ACC]] : vector<16xf32>
+// CHECK: scf.yield %[[FMA]]
+// CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
+// CHECK: linalg.yield
+// CHECK-NOT: linalg.matmul
+func.func @words(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32>>) -> tensor<2x8xf32> {
+  %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32>> -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// 3-bit codes straddle words: the tile is built a weight at a time, so the
+// reference contraction (a dequantization generic, then a reduction).
+// CHECK-LABEL: func.func @straddling
+// CHECK-NOT: vector.fma
+// CHECK: iterator_types = ["parallel", "parallel", "reduction"]
+func.func @straddling(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>>) -> tensor<2x8xf32> {
+  %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>> -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// K = 40 is not a multiple of 16.
+// CHECK-LABEL: func.func @ragged
+// CHECK-NOT: vector.fma
+// CHECK: iterator_types = ["parallel", "parallel", "reduction"]
+func.func @ragged(%x: tensor<2x40xf32>, %q: !mixq.qtensor<8x40, #mixq.affine<bits = 4, group = 8>>) -> tensor<2x8xf32> {
+  %y = mixq.matmul %x, %q : tensor<2x40xf32>, !mixq.qtensor<8x40, #mixq.affine<bits = 4, group = 8>> -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
