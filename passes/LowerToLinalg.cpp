@@ -153,10 +153,10 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     Location loc = op.getLoc();
     auto type = cast<QTensorType>(op.getWeight().getType());
     auto elementType = cast<FloatType>(op.getType().getElementType());
-    if (usesVectorDot(type, elementType)) {
+    if (int64_t width = getVectorDotWidth(type, elementType)) {
       Value acc =
           buildVectorDotMatmul(rewriter, loc, adaptor.getInput().front(), type,
-                               adaptor.getWeight(), elementType, vectorWidth);
+                               adaptor.getWeight(), elementType, width);
       rewriter.replaceOp(op, buildTruncate(rewriter, loc, acc, elementType));
       return success();
     }
@@ -171,10 +171,16 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     return success();
   }
 
-  bool usesVectorDot(QTensorType type, FloatType elementType) const {
+  /// The vector dot product's columns per step: the option's width, or
+  /// twice it where a tile of that many codes ends inside a word (3-bit
+  /// codes: 16 are 1.5 words, 32 are 3); 0 for the reference contraction.
+  int64_t getVectorDotWidth(QTensorType type, FloatType elementType) const {
     ArrayRef<int64_t> shape = type.getShape();
-    return vectorWidth > 0 && shape[1] % vectorWidth == 0 &&
-           isWordLevelTile(type.getScheme(), shape, vectorWidth, elementType);
+    for (int64_t width : {vectorWidth, 2 * vectorWidth})
+      if (width > 0 && shape[1] % width == 0 &&
+          isWordLevelTile(type.getScheme(), shape, width, elementType))
+        return width;
+    return 0;
   }
 
   int64_t vectorWidth;

@@ -90,8 +90,10 @@ def MixQMagicIntToFloat : Pass<"mixq-magic-int-to-float"> {
 
     Rewritten: `arith.uitofp %x : i32 to f32` where `%x` is an `arith.andi`
     with a constant mask below 2^23 (every code extraction of the packed
-    schemes), and `... : i32 to f16` where the mask is below 2^10. The result
-    is bit-identical (both sides are exact). Anything else is left alone.
+    schemes), and `... : i32 to f16` where the mask is below 2^10; the same
+    on vectors of i32 (word-level dequantization) where every element of
+    the mask is. The result is bit-identical (both sides are exact).
+    Anything else is left alone.
 
     ```mlir
     %c = arith.andi %w, %c15 : i32

@@ -255,7 +255,7 @@ Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                            FloatType resultType) const {
   unsigned bits = getBits();
   // One group per tile, so one scale and zero point.
-  if (!isWholeWordTile(bits, width) || getGroup() % width != 0)
+  if (!isWordAlignedTile(bits, width) || getGroup() % width != 0)
     return buildVectorFromScalars(
         b, loc,
         buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
@@ -264,7 +264,8 @@ Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
   Value scale = reader.load(b, loc, Scales, {row, group});
   Value zero =
       getSymmetric() ? Value() : reader.load(b, loc, Zeros, {row, group});
-  if (resultType.isF16() && getScaleType().isF16())
+  if (resultType.isF16() && getScaleType().isF16() &&
+      isWholeWordTile(bits, width))
     return buildHalfAffineVector(b, loc, *this, reader, row, col, width, scale,
                                  zero);
   // Otherwise buildDequantTile's f32 formula, on vectors.

@@ -147,22 +147,51 @@ Value i32Vector(OpBuilder &b, Location loc, int64_t n,
 }
 } // namespace
 
+bool mlir::mixq::isWordAlignedTile(unsigned bits, int64_t width) {
+  return bits > 0 && bits <= 16 && (width * bits) % 32 == 0;
+}
+
 Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
                                         const ComponentReader &reader,
                                         unsigned codesIndex, Value row,
                                         Value col, unsigned bits,
                                         int64_t width) {
-  int64_t perWord = 32 / bits;
-  Value words = loadRepeatedWords(b, loc, reader, codesIndex, row, col, bits,
-                                  width, perWord);
-  Value shifts = i32Vector(b, loc, width, [&](int64_t i) {
-    return static_cast<int32_t>((i % perWord) * bits);
-  });
+  int64_t words = width * bits / 32;
+  Value firstWord = arith::DivUIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, col, buildIndexConstant(b, loc, bits)),
+      buildIndexConstant(b, loc, 32));
+  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord}, words);
+  // Code i sits at bit 32 * word(i) + shift(i) of the tile.
+  auto wordOf = [&](int64_t i) { return i * bits / 32; };
+  auto shiftOf = [&](int64_t i) { return static_cast<int32_t>(i * bits % 32); };
+  SmallVector<int64_t> lowWord;
+  for (int64_t i = 0; i < width; ++i)
+    lowWord.push_back(wordOf(i));
+  Value low = arith::ShRUIOp::create(
+      b, loc, vector::ShuffleOp::create(b, loc, packed, packed, lowWord),
+      i32Vector(b, loc, width, shiftOf));
   Value mask = i32Vector(b, loc, width, [&](int64_t) {
     return static_cast<int32_t>((1u << bits) - 1);
   });
-  return arith::AndIOp::create(
-      b, loc, arith::ShRUIOp::create(b, loc, words, shifts), mask);
+  auto straddles = [&](int64_t i) { return shiftOf(i) + bits > 32; };
+  bool anyStraddles = false;
+  for (int64_t i = 0; i < width; ++i)
+    anyStraddles |= straddles(i);
+  if (!anyStraddles)
+    return arith::AndIOp::create(b, loc, low, mask);
+  // The next word's low bits, shifted up into place; a zero word (from
+  // `zeros`, so every shift stays below 32) where a code does not straddle.
+  Value zeros = i32Vector(b, loc, words, [](int64_t) { return 0; });
+  SmallVector<int64_t> highWord;
+  for (int64_t i = 0; i < width; ++i)
+    highWord.push_back(straddles(i) ? wordOf(i) + 1 : words);
+  Value high = arith::ShLIOp::create(
+      b, loc, vector::ShuffleOp::create(b, loc, packed, zeros, highWord),
+      i32Vector(b, loc, width,
+                [&](int64_t i) { return straddles(i) ? 32 - shiftOf(i) : 0; }));
+  return arith::AndIOp::create(b, loc, arith::OrIOp::create(b, loc, low, high),
+                               mask);
 }
 
 namespace {

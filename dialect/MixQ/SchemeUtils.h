@@ -32,10 +32,18 @@ Value buildPackedCodeLoad(OpBuilder &b, Location loc,
 /// and width * bits is a multiple of 32. Word-level dequantization needs it.
 bool isWholeWordTile(unsigned bits, int64_t width);
 
+/// Whether a tile of `width` `bits`-bit codes that starts at a multiple of
+/// `width` starts and ends on word boundaries (width * bits is a multiple of
+/// 32), though codes may straddle words inside it (3-bit codes: 32 of them
+/// are 3 words).
+bool isWordAlignedTile(unsigned bits, int64_t width);
+
 /// The `width` codes (row, col .. col + width - 1) of a code stream as
 /// vector<width x i32>, from one ComponentReader::loadVector of their
-/// width * bits / 32 words and one shift and mask per code.
-/// Requires isWholeWordTile(bits, width) and col a multiple of width.
+/// width * bits / 32 words and one shift and mask per code (a code that
+/// straddles two words also takes the next word's low bits: one more shift
+/// and or). Requires isWordAlignedTile(bits, width) and col a multiple of
+/// width.
 Value buildPackedCodeVector(OpBuilder &b, Location loc,
                             const ComponentReader &reader, unsigned codesIndex,
                             Value row, Value col, unsigned bits, int64_t width);

@@ -4,9 +4,10 @@
 // what buildDequantTile computes for the same tile, and so what the host
 // dequantizer gives rounded to the result type. Checked by evaluating the
 // emitted IR over constant components (test/unit/TileEvaluation.h):
-//   * affine at 2, 4 and 8 bits (the word-level f16x2 and f32 paths), with
-//     every code value, symmetric and asymmetric, every scale type and
-//     result type, and scales that make products subnormal or overflow;
+//   * affine at 2, 3, 4 and 8 bits (the word-level f16x2 and f32 paths; 3-bit
+//     codes straddle words), with every code value, symmetric and
+//     asymmetric, every scale type and result type, and scales that make
+//     products subnormal or overflow;
 //   * the test-only fp4 scheme (test/lib), which builds its word-level path
 //     from the same public helpers a scheme outside mixq would use;
 //   * every other built-in scheme, through the default or its own path.
@@ -135,7 +136,7 @@ PackedWeights handMadeAffine(unsigned bits, bool symmetric, StringRef scale,
 
 TEST_F(DequantVectorTest, AffineWordsEqualTheTileForEveryCode) {
   const int64_t rows = 4, cols = 256, group = 32;
-  for (unsigned bits : {2u, 4u, 8u})
+  for (unsigned bits : {2u, 3u, 4u, 8u})
     for (bool symmetric : {false, true})
       for (StringRef scaleType : {"f16", "bf16", "f32"}) {
         std::string text =
@@ -148,8 +149,9 @@ TEST_F(DequantVectorTest, AffineWordsEqualTheTileForEveryCode) {
             handMadeAffine(bits, symmetric, scaleType, rows, cols, group);
         auto host = attr.dequantize(packed, {rows, cols});
         ASSERT_TRUE(!!host) << llvm::toString(host.takeError());
-        // Widths below a word and above a group fall back to the tile.
-        expectVectorEqualsTile(attr, {rows, cols}, packed, {4, 8, 16, 32, 64});
+        // 8 columns: whole words at 8 bits, the scalar fallback below; 32:
+        // whole words at every width; 64: more than a group, the fallback.
+        expectVectorEqualsTile(attr, {rows, cols}, packed, {8, 32, 64});
         // And the tile is the host dequantizer, rounded.
         std::vector<double> f16 =
             evaluateTiles(context, attr, {rows, cols}, packed, 32,
@@ -166,6 +168,7 @@ TEST_F(DequantVectorTest, QuantizedAffineWordsEqualTheHost) {
   std::vector<float> w = qt::testing::heavyTailedMatrix(rows, cols, 17);
   for (const char *text : {"#mixq.affine<bits = 4, group = 128>",
                            "#mixq.affine<bits = 2, group = 64>",
+                           "#mixq.affine<bits = 3, group = 64>",
                            "#mixq.affine<bits = 8, group = 32>"}) {
     SCOPED_TRACE(text);
     QuantSchemeAttrInterface attr = scheme(text);

@@ -64,3 +64,46 @@ func.func @unchanged(%w: i32) -> (f32, f32, f16, f32) {
   %h = arith.sitofp %g : i32 to f32
   return %a, %b, %e, %h : f32, f32, f16, f32
 }
+
+// -----
+
+// Vectors (word-level dequantization): the same, with splat constants, when
+// every element of the mask is below the bound.
+// CHECK-LABEL: func.func @code_vector(
+// CHECK:         %[[C:.*]] = arith.andi %{{.*}}, %{{.*}} : vector<4xi32>
+// CHECK:         %[[O:.*]] = arith.ori %[[C]], %{{.*}} : vector<4xi32>
+// CHECK:         %[[B:.*]] = arith.bitcast %[[O]] : vector<4xi32> to vector<4xf32>
+// CHECK:         %[[R:.*]] = arith.subf %[[B]], %{{.*}} : vector<4xf32>
+// CHECK-NOT:     arith.uitofp
+// CHECK:         return %[[R]]
+func.func @code_vector(%w: vector<4xi32>) -> vector<4xf32> {
+  %mask = arith.constant dense<[7, 7, 15, 7]> : vector<4xi32>
+  %c = arith.andi %w, %mask : vector<4xi32>
+  %f = arith.uitofp %c : vector<4xi32> to vector<4xf32>
+  return %f : vector<4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @code_vector_f16(
+// CHECK:         arith.trunci %{{.*}} : vector<2xi32> to vector<2xi16>
+// CHECK:         arith.bitcast %{{.*}} : vector<2xi16> to vector<2xf16>
+// CHECK-NOT:     arith.uitofp
+func.func @code_vector_f16(%w: vector<2xi32>) -> vector<2xf16> {
+  %mask = arith.constant dense<1023> : vector<2xi32>
+  %c = arith.andi %w, %mask : vector<2xi32>
+  %f = arith.uitofp %c : vector<2xi32> to vector<2xf16>
+  return %f : vector<2xf16>
+}
+
+// -----
+
+// A vector mask with one element at 2^23 is left alone.
+// CHECK-LABEL: func.func @vector_too_wide(
+// CHECK:         arith.uitofp
+func.func @vector_too_wide(%w: vector<2xi32>) -> vector<2xf32> {
+  %mask = arith.constant dense<[15, 8388608]> : vector<2xi32>
+  %c = arith.andi %w, %mask : vector<2xi32>
+  %f = arith.uitofp %c : vector<2xi32> to vector<2xf32>
+  return %f : vector<2xf32>
+}

@@ -33,23 +33,37 @@ func.func @words(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine<bits
 
 // -----
 
-// 3-bit codes straddle words: the tile is built a weight at a time, so the
+// lut tiles are built a weight at a time (a table lookup per code), so the
 // reference contraction (a dequantization generic, then a reduction).
-// CHECK-LABEL: func.func @straddling
+// CHECK-LABEL: func.func @lookups
 // CHECK-NOT: vector.fma
 // CHECK: iterator_types = ["parallel", "parallel", "reduction"]
-func.func @straddling(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>>) -> tensor<2x8xf32> {
-  %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>> -> tensor<2x8xf32>
+func.func @lookups(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.lut<bits = 4>>) -> tensor<2x8xf32> {
+  %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.lut<bits = 4>> -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
 
 // -----
 
-// K = 40 is not a multiple of 16.
+// K = 40 is not a multiple of 16 (nor of 32).
 // CHECK-LABEL: func.func @ragged
 // CHECK-NOT: vector.fma
 // CHECK: iterator_types = ["parallel", "parallel", "reduction"]
 func.func @ragged(%x: tensor<2x40xf32>, %q: !mixq.qtensor<8x40, #mixq.affine<bits = 4, group = 8>>) -> tensor<2x8xf32> {
   %y = mixq.matmul %x, %q : tensor<2x40xf32>, !mixq.qtensor<8x40, #mixq.affine<bits = 4, group = 8>> -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// 3-bit codes fill whole words 32 at a time (16 would end mid-word): the
+// dot product steps 32 columns, three words a step.
+// CHECK-LABEL: func.func @three_bits
+// CHECK: scf.for %{{.*}} = %c0 to %c64 step %c32 iter_args(%{{.*}} = %cst) -> (vector<32xf32>)
+// CHECK-COUNT-3: tensor.extract %{{.*}} : tensor<8x6xi32>
+// CHECK: arith.shli %{{.*}} : vector<32xi32>
+// CHECK: vector.fma %{{.*}} : vector<32xf32>
+func.func @three_bits(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>>) -> tensor<2x8xf32> {
+  %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>> -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
