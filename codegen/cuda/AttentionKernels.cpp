@@ -43,8 +43,9 @@ AttentionSplit getAttentionSplit(func::FuncOp kernel) {
       return {};
     int64_t splits = (keys + kKeysPerSplit - 1) / kKeysPerSplit;
     // Per (head, split): the partial output, its max and its sum.
-    return {splits,
-            attention.getNumHeads() * splits * (attention.getHeadDim() + 2)};
+    int64_t heads = attention.getNumHeads();
+    int64_t headDim = attention.getHeadDim();
+    return {splits, heads * splits * (headDim + 2)};
   }
   return {};
 }
