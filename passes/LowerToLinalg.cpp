@@ -83,15 +83,6 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
   }
 };
 
-/// A float vector widened to f32 (no-op for f32).
-Value widenToF32(OpBuilder &b, Location loc, Value vector) {
-  auto type = cast<VectorType>(vector.getType());
-  if (type.getElementType().isF32())
-    return vector;
-  return arith::ExtFOp::create(
-      b, loc, VectorType::get(type.getShape(), b.getF32Type()), vector);
-}
-
 /// y[m, n] = sum_k x[m, k] * W[n, k] in f32, W dequantized `width` columns
 /// at a time by the scheme's buildDequantVector into a vector<width x f32>
 /// accumulator that is reduced at the end of the row: one linalg.generic
@@ -124,12 +115,12 @@ Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
             arith::ConstantIndexOp::create(nb, nloc, width), ValueRange{zero},
             [&](OpBuilder &lb, Location lloc, Value k, ValueRange acc) {
               ComponentReader reader(components);
-              Value w = widenToF32(
+              Value w = buildExtendToF32(
                   lb, lloc,
                   type.getScheme().buildDequantVector(
                       lb, lloc, reader, shape, n, k, width, elementType));
               ComponentReader input(ValueRange{x});
-              Value xs = widenToF32(
+              Value xs = buildExtendToF32(
                   lb, lloc, input.loadVector(lb, lloc, 0, {m, k}, width));
               Value next = vector::FMAOp::create(lb, lloc, xs, w, acc[0]);
               scf::YieldOp::create(lb, lloc, next);

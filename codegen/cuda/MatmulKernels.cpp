@@ -84,11 +84,13 @@ struct ResidentComponent {
 
 struct MatmulTiling {
   int64_t tileCols = 1;
+  SmallVector<StagedComponent> staged;
+  SmallVector<ResidentComponent> resident;
+  /// The scheme's components its dequantization reads.
+  llvm::SmallDenseSet<unsigned> read;
   /// Output rows per warp: each x element a lane loads and widens is used
   /// for this many rows.
   int64_t rowsPerWarp = 1;
-  SmallVector<StagedComponent> staged;
-  SmallVector<ResidentComponent> resident;
 };
 
 /// Per-row components up to this size stay in shared memory for the loop.
@@ -116,23 +118,17 @@ public:
 /// tile into a scratch block that is thrown away.
 llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
                                                 int64_t tileCols) {
-  MLIRContext *ctx = ops.input.getContext();
-  auto scratch = std::make_unique<Block>();
-  OpBuilder b(ctx); // the block has no region to take the context from
-  b.setInsertionPointToStart(scratch.get());
-  Location loc = UnknownLoc::get(ctx);
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   RecordingReader reader(ops.components);
-  (void)ops.scheme.buildDequantVector(b, loc, reader, {ops.rows, ops.cols},
-                                      zero, zero, tileCols, ops.elementType);
-  scratch->dropAllReferences();
+  (void)getDequantScalarOpsPerWeight(ops.scheme, {ops.rows, ops.cols}, tileCols,
+                                     ops.elementType, &reader);
   return reader.read;
 }
 
 /// The column-tiled components of the weight the dequantization reads: the
 /// scheme's that say so, or the plain matrix itself.
 SmallVector<std::pair<unsigned, ComponentSpec>>
-getColumnTiledComponents(const MatmulOperands &ops) {
+getColumnTiledComponents(const MatmulOperands &ops,
+                         const llvm::SmallDenseSet<unsigned> &read) {
   SmallVector<std::pair<unsigned, ComponentSpec>> tiled;
   if (!ops.scheme) {
     auto type = cast<MemRefType>(ops.components.front().getType());
@@ -141,7 +137,6 @@ getColumnTiledComponents(const MatmulOperands &ops) {
     tiled.push_back({0, plain});
     return tiled;
   }
-  llvm::SmallDenseSet<unsigned> read = getReadComponents(ops, 1);
   for (auto [index, component] :
        llvm::enumerate(ops.scheme.getComponents({ops.rows, ops.cols})))
     if (component.columnTiled && component.shape.size() == 2 &&
@@ -155,13 +150,16 @@ getColumnTiledComponents(const MatmulOperands &ops) {
 /// per-lane slice cp.async can copy; without one, the widest tile dividing K
 /// and no staging.
 MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
+  llvm::SmallDenseSet<unsigned> read;
+  if (ops.scheme)
+    read = getReadComponents(ops, 1);
   SmallVector<std::pair<unsigned, ComponentSpec>> tiled =
-      getColumnTiledComponents(ops);
+      getColumnTiledComponents(ops, read);
   int64_t k = ops.cols;
   for (int64_t tileCols : {32, 16, 8, 4, 2}) {
     if (tileCols > maxTileCols || k % tileCols != 0 || tiled.empty())
       continue;
-    MatmulTiling tiling{tileCols, {}};
+    MatmulTiling tiling{tileCols, {}, {}, read};
     for (const auto &[index, component] : tiled) {
       int64_t x = component.shape[1];
       int64_t bytes = component.elementType.getIntOrFloatBitWidth() / 8;
@@ -179,8 +177,8 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
   }
   for (int64_t tileCols : {8, 4, 2})
     if (tileCols <= maxTileCols && k % tileCols == 0)
-      return MatmulTiling{tileCols, {}};
-  return MatmulTiling{1, {}};
+      return MatmulTiling{tileCols, {}, {}, read};
+  return MatmulTiling{1, {}, {}, read};
 }
 
 /// Reads the staged components from the lane's slice of their shared tile
@@ -200,16 +198,10 @@ public:
       if (component.index == index)
         return memref::LoadOp::create(builder, loc, component.tile,
                                       ValueRange{tileRow, indices[1]});
-    for (const StagedComponent &component : staged) {
-      if (component.index != index)
-        continue;
-      Value offset = builder.createOrFold<arith::SubIOp>(
-          loc, indices[1], firstElement(component));
-      Value slot =
-          kb.add(kb.mul(lane, kb.index(component.elementsPerLane)), offset);
-      return memref::LoadOp::create(builder, loc, component.tile,
-                                    ValueRange{tileRow, slot});
-    }
+    if (const StagedComponent *component = findStaged(index))
+      return memref::LoadOp::create(
+          builder, loc, component->tile,
+          ValueRange{tileRow, getSlot(builder, loc, *component, indices[1])});
     return ComponentReader::load(builder, loc, index, indices);
   }
 
@@ -218,24 +210,21 @@ public:
   /// shared-memory wavefront).
   Value loadVector(OpBuilder &builder, Location loc, unsigned index,
                    ValueRange indices, int64_t count) const override {
-    for (const StagedComponent &component : staged) {
-      if (component.index != index)
-        continue;
-      Value offset = builder.createOrFold<arith::SubIOp>(
-          loc, indices[1], firstElement(component));
-      Value slot =
-          kb.add(kb.mul(lane, kb.index(component.elementsPerLane)), offset);
-      auto memref = cast<MemRefType>(component.tile.getType());
-      int64_t bytes = memref.getElementTypeBitWidth() / 8;
-      // The slice is laneBytes-aligned and `offset` a multiple of count.
-      int64_t alignment = std::min(count, component.elementsPerLane) * bytes;
-      return vector::LoadOp::create(
-          builder, loc, VectorType::get({count}, memref.getElementType()),
-          component.tile, ValueRange{tileRow, slot}, /*nontemporal=*/false,
-          llvm::isPowerOf2_64(alignment) ? llvm::Align(alignment)
-                                         : llvm::Align(bytes));
-    }
-    return ComponentReader::loadVector(builder, loc, index, indices, count);
+    const StagedComponent *component = findStaged(index);
+    if (!component)
+      return ComponentReader::loadVector(builder, loc, index, indices, count);
+    auto memref = cast<MemRefType>(component->tile.getType());
+    int64_t bytes = memref.getElementTypeBitWidth() / 8;
+    // The slice is laneBytes-aligned and the offset in it a multiple of
+    // count.
+    int64_t alignment = std::min(count, component->elementsPerLane) * bytes;
+    return vector::LoadOp::create(
+        builder, loc, VectorType::get({count}, memref.getElementType()),
+        component->tile,
+        ValueRange{tileRow, getSlot(builder, loc, *component, indices[1])},
+        /*nontemporal=*/false,
+        llvm::isPowerOf2_64(alignment) ? llvm::Align(alignment)
+                                       : llvm::Align(bytes));
   }
 
   /// The component element holding the lane's first weight of this step.
@@ -245,6 +234,22 @@ public:
   }
 
 private:
+  const StagedComponent *findStaged(unsigned index) const {
+    for (const StagedComponent &component : staged)
+      if (component.index == index)
+        return &component;
+    return nullptr;
+  }
+
+  /// Where component element `element` of this step lies in the lane's
+  /// slice of the staged tile.
+  Value getSlot(OpBuilder &builder, Location loc,
+                const StagedComponent &component, Value element) const {
+    Value offset = builder.createOrFold<arith::SubIOp>(loc, element,
+                                                       firstElement(component));
+    return kb.add(kb.mul(lane, kb.index(component.elementsPerLane)), offset);
+  }
+
   KernelBuilder &kb;
   ArrayRef<StagedComponent> staged;
   ArrayRef<ResidentComponent> resident;
@@ -276,7 +281,7 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
                            MatmulTiling &tiling) {
   if (!ops.scheme)
     return;
-  llvm::SmallDenseSet<unsigned> read = getReadComponents(ops, 1);
+  const llvm::SmallDenseSet<unsigned> &read = tiling.read;
   auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
                                           gpu::AddressSpace::Workgroup);
   for (auto [index, value] : llvm::enumerate(ops.components)) {

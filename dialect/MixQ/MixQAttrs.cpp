@@ -279,10 +279,7 @@ Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
       b, loc,
       arith::SubFOp::create(b, loc, q, buildSplat(b, loc, zero32, width)),
       buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
-  if (resultType.isF32())
-    return w;
-  return arith::TruncFOp::create(b, loc, VectorType::get({width}, resultType),
-                                 w);
+  return buildTruncateFromF32(b, loc, w, resultType);
 }
 
 //===----------------------------------------------------------------------===//

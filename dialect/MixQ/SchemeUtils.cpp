@@ -3,6 +3,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <cmath>
 #include <cstring>
@@ -58,17 +59,28 @@ static Value i32Const(OpBuilder &b, Location loc, int64_t value) {
   return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
 }
 
+namespace {
+/// `element` in the shape of `like` (a scalar or a vector).
+Type getTypeLike(Type like, Type element) {
+  if (auto vector = dyn_cast<VectorType>(like))
+    return VectorType::get(vector.getShape(), element);
+  return element;
+}
+} // namespace
+
 Value mlir::mixq::buildExtendToF32(OpBuilder &b, Location loc, Value value) {
-  if (value.getType().isF32())
+  if (getElementTypeOrSelf(value.getType()).isF32())
     return value;
-  return arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+  return arith::ExtFOp::create(
+      b, loc, getTypeLike(value.getType(), b.getF32Type()), value);
 }
 
 Value mlir::mixq::buildTruncateFromF32(OpBuilder &b, Location loc, Value value,
                                        FloatType type) {
   if (type.isF32())
     return value;
-  return arith::TruncFOp::create(b, loc, type, value);
+  return arith::TruncFOp::create(b, loc, getTypeLike(value.getType(), type),
+                                 value);
 }
 
 /// Emits the load of the `bits`-bit code at column `col` of `row` from a
@@ -285,19 +297,22 @@ Value mlir::mixq::buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
 double mlir::mixq::getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
                                                 ArrayRef<int64_t> shape,
                                                 int64_t width,
-                                                FloatType resultType) {
+                                                FloatType resultType,
+                                                const ComponentReader *reader) {
   MLIRContext *ctx = resultType.getContext();
   auto scratch = std::make_unique<Block>();
   Location loc = UnknownLoc::get(ctx);
-  SmallVector<Value> components;
-  for (const ComponentSpec &component : scheme.getComponents(shape))
-    components.push_back(scratch->addArgument(component.getTensorType(), loc));
+  SmallVector<Value> placeholders;
+  if (!reader)
+    for (const ComponentSpec &component : scheme.getComponents(shape))
+      placeholders.push_back(
+          scratch->addArgument(component.getTensorType(), loc));
+  ComponentReader placeholderReader(placeholders);
   OpBuilder b(ctx); // the block has no region to take the context from
   b.setInsertionPointToStart(scratch.get());
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  ComponentReader reader(components);
-  (void)scheme.buildDequantVector(b, loc, reader, shape, zero, zero, width,
-                                  resultType);
+  (void)scheme.buildDequantVector(b, loc, reader ? *reader : placeholderReader,
+                                  shape, zero, zero, width, resultType);
   int64_t scalarOps = 0;
   scratch->walk([&](Operation *op) {
     bool scalar = llvm::none_of(

@@ -80,9 +80,12 @@ Value buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
 /// well under one scalar op per weight; the default, which gathers the
 /// scalars of buildDequantTile, several. Code generators use it to decide
 /// what a tile can afford (more rows per warp, a vector loop on the CPU).
+/// The tile reads through `reader` when one is given (a recording reader
+/// then learns which components it reads), else from placeholder tensors.
 double getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
                                     ArrayRef<int64_t> shape, int64_t width,
-                                    FloatType resultType);
+                                    FloatType resultType,
+                                    const ComponentReader *reader = nullptr);
 
 /// Whether a scheme's tile of `width` columns is word-level: at most one
 /// scalar op per weight (getDequantScalarOpsPerWeight).
@@ -92,9 +95,9 @@ bool isWordLevelTile(QuantSchemeAttrInterface scheme, ArrayRef<int64_t> shape,
 /// `vector<width x type>` with every element `scalar`.
 Value buildSplat(OpBuilder &b, Location loc, Value scalar, int64_t width);
 
-/// Widens a float scalar to f32 (no-op for f32).
+/// Widens a float scalar or vector to f32 (no-op for f32).
 Value buildExtendToF32(OpBuilder &b, Location loc, Value value);
-/// Rounds an f32 scalar to `type` (no-op for f32).
+/// Rounds an f32 scalar or vector to `type` elements (no-op for f32).
 Value buildTruncateFromF32(OpBuilder &b, Location loc, Value value,
                            FloatType type);
 

@@ -9,7 +9,6 @@
 #include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -149,9 +148,7 @@ Value buildFp4Values(OpBuilder &b, Location loc, Value code, Value scale,
     return vectorType ? VectorType::get(vectorType.getShape(), scalar) : scalar;
   };
   auto splat = [&](Value scalar) -> Value {
-    return vectorType ? vector::BroadcastOp::create(
-                            b, loc, like(scalar.getType()), scalar)
-                            .getResult()
+    return vectorType ? buildSplat(b, loc, scalar, vectorType.getDimSize(0))
                       : scalar;
   };
   auto i32 = [&](int64_t v) {
@@ -189,9 +186,7 @@ Value buildFp4Values(OpBuilder &b, Location loc, Value code, Value scale,
       b, loc, negative, arith::NegFOp::create(b, loc, magnitude), magnitude);
   Value scaled = arith::MulFOp::create(b, loc, value,
                                        splat(buildExtendToF32(b, loc, scale)));
-  if (resultType.isF32())
-    return scaled;
-  return arith::TruncFOp::create(b, loc, like(resultType), scaled);
+  return buildTruncateFromF32(b, loc, scaled, resultType);
 }
 
 Value loadGroupScale(OpBuilder &b, Location loc, const ComponentReader &reader,
