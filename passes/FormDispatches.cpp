@@ -66,18 +66,114 @@ bool isRematerializable(Operation *op) {
 
 bool isMatmul(Operation *op) { return isa<llm::LinearOp, mixq::MatmulOp>(op); }
 
+/// A matmul or the lm_head: operand 0 is the activation, operand 1 the weight.
+bool isMatmulLike(Operation *op) {
+  return isMatmul(op) || isa<llm::LogitsOp>(op);
+}
+
+/// A [1, D] activation: one token, as every decode step computes.
+bool isSingleRow(Value value) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  return type && type.getRank() == 2 && type.getDimSize(0) == 1;
+}
+
 /// The ops of one dispatch, in program order.
 using Group = SmallVector<Operation *, 2>;
 
-/// A matmul and, when its only user is an llm.add, that add (the residual
-/// epilogue: the matmul result never goes to memory alone).
-Group formGroup(Operation *anchor) {
+/// The single user of `op`'s only result in `op`'s block, if it has one.
+Operation *getSoleUser(Operation *op) {
+  Value result = op->getResult(0);
+  if (!result.hasOneUse())
+    return nullptr;
+  Operation *user = *result.getUsers().begin();
+  return user->getBlock() == op->getBlock() ? user : nullptr;
+}
+
+/// The epilogues of `matmuls` that join their dispatch:
+/// * an llm.add of a matmul result (the residual add), always;
+/// * with `fuse` and a single row, an llm.rope of a matmul result, and an
+///   llm.swiglu of two matmul results of the group whose weights have one
+///   type, so that a gate row and an up row dequantize alike in one kernel
+///   and SwiGLU combines them there.
+/// A matmul result with another user keeps no epilogue: it goes to memory
+/// anyway.
+void appendEpilogues(ArrayRef<Operation *> matmuls, bool fuse, Group &group) {
+  llvm::SmallPtrSet<Operation *, 4> taken;
+  for (Operation *matmul : matmuls) {
+    Operation *user = getSoleUser(matmul);
+    if (!user || taken.contains(user))
+      continue;
+    bool epilogue = isa<llm::AddOp>(user);
+    bool fused = fuse && isSingleRow(matmul->getResult(0));
+    if (fused && isa<llm::RopeOp>(user))
+      epilogue = user->getOperand(0) == matmul->getResult(0);
+    if (fused && isa<llm::SwiGLUOp>(user)) {
+      Operation *gate = user->getOperand(0).getDefiningOp();
+      Operation *up = user->getOperand(1).getDefiningOp();
+      epilogue = gate && up && gate != up &&
+                 llvm::is_contained(matmuls, gate) &&
+                 llvm::is_contained(matmuls, up) && getSoleUser(gate) &&
+                 getSoleUser(up) &&
+                 gate->getOperand(1).getType() == up->getOperand(1).getType();
+    }
+    if (epilogue && taken.insert(user).second)
+      group.push_back(user);
+  }
+}
+
+/// The matmuls that read an rms_norm's result, when they are all its users
+/// (its only readers: the norm then never goes to memory) and it normalizes
+/// a single row; empty otherwise.
+SmallVector<Operation *> getPrologueConsumers(llm::RMSNormOp norm) {
+  SmallVector<Operation *> matmuls;
+  Value result = norm.getResult();
+  if (!isSingleRow(result))
+    return {};
+  for (OpOperand &use : result.getUses()) {
+    Operation *user = use.getOwner();
+    if (!isMatmulLike(user) || use.getOperandNumber() != 0 ||
+        user->getBlock() != norm->getBlock())
+      return {};
+    if (!llvm::is_contained(matmuls, user))
+      matmuls.push_back(user);
+  }
+  llvm::sort(matmuls,
+             [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  return matmuls;
+}
+
+/// Whether every user outside `group` of a group result comes after the
+/// group's last op, where the dispatch's call will stand.
+bool resultsUsedAfter(const Group &group) {
+  llvm::SmallPtrSet<Operation *, 8> inGroup(group.begin(), group.end());
+  Operation *last = group.back();
+  for (Operation *op : group)
+    for (Operation *user : op->getUsers())
+      if (!inGroup.contains(user) &&
+          (user->getBlock() != last->getBlock() || user->isBeforeInBlock(last)))
+        return false;
+  return true;
+}
+
+/// The dispatch `anchor` opens: a matmul with its residual add (the matmul
+/// result never goes to memory alone); with `fuse`, a single-row
+/// rms_norm with every matmul that reads it (prologue, the siblings sharing
+/// one input: q, k and v, or gate and up) and their rope and SwiGLU
+/// epilogues; or `anchor` alone.
+Group formGroup(Operation *anchor, bool fuse) {
   Group group = {anchor};
-  if (!isMatmul(anchor) || !anchor->getResult(0).hasOneUse())
-    return group;
-  Operation *user = *anchor->getResult(0).getUsers().begin();
-  if (isa<llm::AddOp>(user) && user->getBlock() == anchor->getBlock())
-    group.push_back(user);
+  SmallVector<Operation *> matmuls;
+  if (isMatmul(anchor))
+    matmuls.push_back(anchor);
+  if (auto norm = dyn_cast<llm::RMSNormOp>(anchor); norm && fuse) {
+    matmuls = getPrologueConsumers(norm);
+    group.append(matmuls.begin(), matmuls.end());
+  }
+  appendEpilogues(matmuls, fuse, group);
+  llvm::sort(group,
+             [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  if (group.size() > 1 && !resultsUsedAfter(group))
+    return fuse ? formGroup(anchor, /*fuse=*/false) : Group{anchor};
   return group;
 }
 
@@ -94,7 +190,8 @@ std::string kernelSuffix(const Group &group) {
 
 class DispatchFormer {
 public:
-  DispatchFormer(ModuleOp module) : module(module), symbols(module) {}
+  DispatchFormer(ModuleOp module, bool fuse)
+      : module(module), symbols(module), fuse(fuse) {}
 
   LogicalResult formIn(func::FuncOp entry);
 
@@ -112,6 +209,7 @@ private:
   SymbolTable symbols;
   llvm::StringMap<func::FuncOp> kernelsByBody;
   unsigned nextKernel = 0;
+  bool fuse;
 };
 
 void DispatchFormer::collectProducers(
@@ -236,7 +334,7 @@ LogicalResult DispatchFormer::formIn(func::FuncOp entry) {
       continue;
     if (op.getNumRegions() != 0)
       return op.emitOpError("cannot be outlined into a kernel: it has regions");
-    Group group = formGroup(&op);
+    Group group = formGroup(&op, fuse);
     grouped.insert(group.begin(), group.end());
     groups.push_back(std::move(group));
   }
@@ -250,6 +348,7 @@ LogicalResult DispatchFormer::formIn(func::FuncOp entry) {
                                      arguments);
     for (auto [result, replacement] : llvm::zip(results, call.getResults()))
       result.replaceAllUsesWith(replacement);
+    // Users before producers.
     for (Operation *op : llvm::reverse(group))
       op->erase();
   }
@@ -265,13 +364,15 @@ LogicalResult DispatchFormer::formIn(func::FuncOp entry) {
 
 struct FormDispatchesPass
     : mlir::mixq::impl::MixQFormDispatchesBase<FormDispatchesPass> {
+  using MixQFormDispatchesBase::MixQFormDispatchesBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<func::FuncOp> entries;
     for (auto func : module.getOps<func::FuncOp>())
       if (!func.isExternal() && !func->hasAttr(kKernelAttrName))
         entries.push_back(func);
-    DispatchFormer former(module);
+    DispatchFormer former(module, fuseDecode);
     for (func::FuncOp entry : entries)
       if (failed(former.formIn(entry)))
         return signalPassFailure();

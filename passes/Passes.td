@@ -175,6 +175,18 @@ def MixQFormDispatches : Pass<"mixq-form-dispatches", "ModuleOp"> {
     * an `llm.add` whose operand is the single-use result of a
       `llm.linear`/`mixq.matmul` joins that matmul's dispatch as a residual
       epilogue, so the matmul result is never written to memory alone;
+    * with `fuse-decode` (the default), a single-row (decode) `llm.rms_norm`
+      whose only readers are matmuls (`llm.linear`, `mixq.matmul`,
+      `llm.logits`) becomes their prologue, and those sibling matmuls share
+      one dispatch: q, k and v, or gate and up, or the final norm and the
+      lm_head. An `llm.rope` of one of their results and an `llm.swiglu`
+      of two of them (gate and up with weights of one type) join as
+      epilogues. A Llama layer's decode step is then 5 kernels: norm +
+      q/k/v + rope, attention, o + residual, norm + gate/up + SwiGLU,
+      down + residual. Fusion changes no arithmetic: each fused op computes
+      what its own kernel did, up to the order of fp32 sums;
+    * a group is fused only where every outside user of its results comes
+      after its last op (the call stands there);
     * cheap index/position computations (`tensor.generate`, `tensor.dim`,
       `arith` on scalars) feeding a dispatch are recomputed inside it
       instead of becoming buffers;
@@ -185,6 +197,11 @@ def MixQFormDispatches : Pass<"mixq-form-dispatches", "ModuleOp"> {
     schemes in different layers) are deduplicated, so a 32-layer model
     needs about as many kernels as one layer.
   }];
+  let options = [
+    Option<"fuseDecode", "fuse-decode", "bool", /*default=*/"true",
+           "Fuse single-row (decode) rms_norm prologues, sibling matmuls "
+           "and their rope/SwiGLU epilogues into one dispatch">,
+  ];
   let dependentDialects = [
     "::mlir::func::FuncDialect",
   ];
@@ -346,6 +363,10 @@ def MixQPipelineAsyncCopies : Pass<"mixq-pipeline-async-copies"> {
     rewritten allocs of a `gpu.func` become workgroup attributions of that
     function with the same `llvm.align` (their `memref.dealloc`s are
     dropped), because upstream has no lowering for a shared `memref.alloc`.
+    Allocs that carry the same `mixq.exclusive_slot` attribute and have one
+    type share one attribution: the producer promises they are used in
+    mutually exclusive regions (the block ranges of a fused kernel), so
+    their shared memory is counted once.
     Behind the multi-buffer subview a buffer's offset is dynamic, so vector
     reads of it should carry `{alignment = ...}` to stay vector loads in
     PTX. With `swizzle`, each alloc of

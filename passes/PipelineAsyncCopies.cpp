@@ -10,6 +10,7 @@
 // loop that fails one keeps a correct form (synchronous copies, or async
 // copies that wait for all groups).
 //===----------------------------------------------------------------------===//
+#include "passes/Dispatch.h"
 #include "passes/Passes.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
@@ -400,16 +401,21 @@ PipelineAsyncCopies::pipeline(RewriterBase &rewriter, scf::ForOp loop,
 void PipelineAsyncCopies::makeWorkgroupAttributions(
     RewriterBase &rewriter, gpu::GPUFuncOp func,
     ArrayRef<memref::AllocOp> allocs) {
+  // Allocs of one exclusive slot and type share one attribution.
+  DenseMap<std::pair<Attribute, Type>, BlockArgument> slots;
   for (memref::AllocOp alloc : allocs) {
     for (Operation *user : llvm::make_early_inc_range(alloc->getUsers()))
       if (isa<memref::DeallocOp>(user))
         rewriter.eraseOp(user);
-    BlockArgument buffer =
-        func.addWorkgroupAttribution(alloc.getType(), alloc.getLoc());
-    func.setWorkgroupAttributionAttr(
-        func.getNumWorkgroupAttributions() - 1,
-        LLVM::LLVMDialect::getAlignAttrName(),
-        rewriter.getI64IntegerAttr(alloc.getAlignment().value_or(0)));
+    Attribute slot = alloc->getAttr(kExclusiveSlotAttrName);
+    BlockArgument &buffer = slots[{slot, alloc.getType()}];
+    if (!slot || !buffer) {
+      buffer = func.addWorkgroupAttribution(alloc.getType(), alloc.getLoc());
+      func.setWorkgroupAttributionAttr(
+          func.getNumWorkgroupAttributions() - 1,
+          LLVM::LLVMDialect::getAlignAttrName(),
+          rewriter.getI64IntegerAttr(alloc.getAlignment().value_or(0)));
+    }
     rewriter.replaceOp(alloc, buffer);
   }
 }

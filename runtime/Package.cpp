@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <sys/mman.h>
@@ -902,6 +903,32 @@ std::string countOf(const json *array, const std::string &noun) {
          (array->size() == 1 ? "" : "s");
 }
 
+/// " (N CUDA launches)" for a plan entry of a package with CUDA kernels: a
+/// step launches every entry of its kernel (split attention has two). Empty
+/// without a CUDA target or when the fields are malformed.
+std::string cudaLaunchesOf(const json &manifest, const json &planEntry) {
+  const json *targets = field(manifest, "targets");
+  const json *cuda = targets ? field(*targets, "cuda") : nullptr;
+  const json *kernels = cuda ? field(*cuda, "kernels") : nullptr;
+  const json *steps = field(planEntry, "steps");
+  if (!kernels || !kernels->is_array() || !steps || !steps->is_array())
+    return "";
+  std::map<std::string, size_t> entries;
+  for (const json &kernel : *kernels)
+    if (const json *name = field(kernel, "name"); name && name->is_string())
+      ++entries[name->get<std::string>()];
+  size_t launches = 0;
+  for (const json &step : *steps) {
+    const json *kernel = field(step, "kernel");
+    if (!kernel || !kernel->is_string())
+      return "";
+    auto it = entries.find(kernel->get<std::string>());
+    launches += it == entries.end() ? 0 : it->second;
+  }
+  return " (" + std::to_string(launches) + " CUDA launch" +
+         (launches == 1 ? "" : "es") + ")";
+}
+
 /// "key value, key value" for the scalars of `object`, `order` first.
 std::vector<std::string> scalarFields(const json &object,
                                       const std::vector<std::string> &order) {
@@ -1046,7 +1073,8 @@ std::string mixq::runtime::describePackage(const Package &package,
     bool first = true;
     for (const auto &entry : plan->items()) {
       out += (first ? label("plan") : indent) + entry.key() + ": " +
-             countOf(field(entry.value(), "steps"), "step") + ", " +
+             countOf(field(entry.value(), "steps"), "step") +
+             cudaLaunchesOf(m, entry.value()) + ", " +
              countOf(field(entry.value(), "buffers"), "buffer") + "\n";
       first = false;
     }

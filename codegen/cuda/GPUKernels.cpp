@@ -41,10 +41,15 @@ LogicalResult buildBody(func::FuncOp kernel, GeneratorContext &ctx) {
   llm::AddOp epilogue;
   if (ops.size() == 2 && isa<MatmulOp, llm::LinearOp>(anchor))
     epilogue = dyn_cast<llm::AddOp>(ops[1]);
-  if (ops.size() > 1 && !epilogue)
-    return ops[1]->emitError()
-           << "CUDA codegen: a kernel holds one op, or a matmul and its "
-              "residual add";
+  // Anything else with several ops is a fused decode dispatch: a norm
+  // prologue, sibling matmuls and their epilogues.
+  if (ops.size() > 1 && !epilogue) {
+    if (!isa<llm::RMSNormOp, MatmulOp, llm::LinearOp>(anchor))
+      return ops[1]->emitError()
+             << "CUDA codegen: a kernel holds one op, a matmul and its "
+                "residual add, or a fused decode GEMV";
+    return buildFusedGemv(ops, ctx);
+  }
 
   return llvm::TypeSwitch<Operation *, LogicalResult>(anchor)
       .Case<MatmulOp, llm::LinearOp, llm::LogitsOp>(

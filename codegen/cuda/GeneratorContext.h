@@ -108,6 +108,19 @@ LogicalResult buildRMSNorm(llm::RMSNormOp op, GeneratorContext &ctx);
 LogicalResult buildElementwise(Operation *op, GeneratorContext &ctx,
                                function_ref<Value(ValueRange)> computeF32);
 LogicalResult buildRope(llm::RopeOp op, GeneratorContext &ctx);
+/// The position of token `row` of a rope: its positions argument, or the
+/// `tensor.generate` that --mixq-form-dispatches rematerialized, cloned with
+/// its index bound to the row.
+FailureOr<Value> buildRopePosition(llm::RopeOp op, GeneratorContext &ctx,
+                                   Value row);
+/// The same as f32 (the angle's factor).
+FailureOr<Value> buildRopePositionF32(llm::RopeOp op, GeneratorContext &ctx,
+                                      Value row);
+/// The rope's frequencies freq_i (i < head_dim / 2) as a constant global of
+/// the gpu.module named after the kernel plus `suffix` (unique per rope of
+/// the kernel).
+Value buildRopeFrequencyTable(KernelBuilder &kb, llm::RopeOp op,
+                              StringRef suffix);
 LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx);
 
 // Attention (AttentionKernels.cpp).
@@ -125,6 +138,12 @@ LogicalResult buildAttention(llm::AttentionOp op, GeneratorContext &ctx);
 // the residual llm.add `epilogue` fused when the dispatch has one.
 LogicalResult buildMatmul(Operation *anchor, llm::AddOp epilogue,
                           GeneratorContext &ctx);
+/// A fused decode dispatch (--mixq-form-dispatches fuse-decode): an
+/// optional rms_norm prologue, matmuls sharing one input, and residual add,
+/// rope and SwiGLU epilogues, as one GEMV kernel whose block ranges are the
+/// matmuls.
+LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
+                             GeneratorContext &ctx);
 
 } // namespace mlir::mixq::cuda::gen
 

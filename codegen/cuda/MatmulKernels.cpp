@@ -260,17 +260,23 @@ private:
 /// Allocates one shared tile per staged component (a memref.alloc that
 /// --mixq-pipeline-async-copies multi-buffers and turns into a workgroup
 /// attribution).
+/// With `exclusive`, the tiles are used in one of a fused kernel's block
+/// ranges only: each is marked with its slot (kExclusiveSlotAttrName), so
+/// that the ranges share their staging memory.
 void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
-                          MatmulTiling &tiling) {
+                          MatmulTiling &tiling, bool exclusive = false) {
   auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
                                           gpu::AddressSpace::Workgroup);
-  for (StagedComponent &component : tiling.staged) {
+  for (auto [slot, component] : llvm::enumerate(tiling.staged)) {
     Type element = cast<MemRefType>(ops.components[component.index].getType())
                        .getElementType();
     auto type = MemRefType::get({kMatmulWarps * tiling.rowsPerWarp,
                                  kWarpSize * component.elementsPerLane},
                                 element, MemRefLayoutAttrInterface{}, space);
-    component.tile = memref::AllocOp::create(kb.b, kb.loc, type);
+    auto alloc = memref::AllocOp::create(kb.b, kb.loc, type);
+    if (exclusive)
+      alloc->setAttr(kExclusiveSlotAttrName, kb.b.getI64IntegerAttr(slot));
+    component.tile = alloc;
   }
 }
 
@@ -305,13 +311,13 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
 /// The warp copies its row of every resident component into row `tileRow`
 /// of the tiles, then synchronizes its lanes (bar.warp.sync: the warp may
 /// be alone in this branch).
-void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
+void loadResidentRows(KernelBuilder &kb, ValueRange components,
                       ArrayRef<ResidentComponent> resident, Value row,
                       Value tileRow, Value lane) {
   if (resident.empty())
     return;
   for (const ResidentComponent &component : resident) {
-    Value global = ops.components[component.index];
+    Value global = components[component.index];
     int64_t size = cast<MemRefType>(global.getType()).getDimSize(1);
     kb.loop(lane, kb.index(size), kb.index(kWarpSize), [&](Value i) {
       Value value =
@@ -327,11 +333,11 @@ void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
 
 /// The lane's slice of each staged component for this step: one vector copy
 /// global -> shared.
-void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
+void stageStep(KernelBuilder &kb, ValueRange components,
                const StagedReader &reader, ArrayRef<StagedComponent> staged,
                Value row, Value tileRow, Value lane) {
   for (const StagedComponent &component : staged) {
-    Value global = ops.components[component.index];
+    Value global = components[component.index];
     auto vectorType =
         VectorType::get({component.elementsPerLane},
                         cast<MemRefType>(global.getType()).getElementType());
@@ -375,6 +381,60 @@ SmallVector<Value> loadInputTile(KernelBuilder &kb, Value input, Value row,
           kb.b, kb.loc, vector::ExtractOp::create(kb.b, kb.loc, tile, j)));
   }
   return values;
+}
+
+/// One output row of a warp: the components of the weight it reads (all
+/// rows of a warp share one weight type, so one tiling serves them), its
+/// row in that weight (inside it: rows past N are clamped for loading) and
+/// its row in the shared tiles.
+struct WarpRow {
+  SmallVector<Value> components;
+  Value loadRow, tileRow;
+};
+
+/// The K loop of a warp: every lane dequantizes tileCols consecutive
+/// weights of each of its rows per step and multiplies them with the x rows
+/// `xRows` of `input` in f32 (each x element loaded and widened once for all
+/// the rows). Returns the lane's accumulators, t * rows.size() + j for x
+/// row t and warp row j. `ops` gives the weights' shape and scheme.
+SmallVector<Value> buildKLoop(KernelBuilder &kb, const MatmulOperands &ops,
+                              const MatmulTiling &tiling,
+                              ArrayRef<WarpRow> rows, Value input,
+                              ArrayRef<Value> xRows, Value lane, Value slice,
+                              int64_t splitK) {
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  int64_t tileCols = tiling.tileCols, k = ops.cols;
+  int64_t numRows = rows.size(), numTokens = xRows.size();
+  SmallVector<Value> inits(numTokens * numRows, kb.f32(0.0f));
+  Value firstCol = kb.mul(kb.add(kb.mul(slice, kb.index(kWarpSize)), lane),
+                          kb.index(tileCols));
+  return kb.loop(firstCol, kb.index(k), kb.index(splitK * kWarpSize * tileCols),
+                 inits, [&](Value col, ValueRange partial) {
+                   // Lanes only read back their own slice of the staged tiles,
+                   // so no barrier is needed (nor allowed: rows past N skip the
+                   // loop).
+                   SmallVector<SmallVector<Value>> w;
+                   for (const WarpRow &row : rows) {
+                     StagedReader reader(row.components, kb, tiling,
+                                         row.tileRow, lane, col, k);
+                     stageStep(kb, row.components, reader, tiling.staged,
+                               row.loadRow, row.tileRow, lane);
+                     w.push_back(buildWeightTile(kb, ops, reader, row.loadRow,
+                                                 col, tileCols));
+                   }
+                   SmallVector<Value> next(partial.begin(), partial.end());
+                   for (int64_t t = 0; t < numTokens; ++t) {
+                     SmallVector<Value> x =
+                         loadInputTile(kb, input, xRows[t], col, tileCols);
+                     for (int64_t j = 0; j < numRows; ++j) {
+                       Value &acc = next[t * numRows + j];
+                       for (int64_t c = 0; c < tileCols; ++c)
+                         acc = math::FmaOp::create(b, loc, x[c], w[j][c], acc);
+                     }
+                   }
+                   return next;
+                 });
 }
 
 /// The thread's place in a matmul block.
@@ -510,39 +570,13 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
 
   kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(n)), [&] {
     for (int64_t j = 0; j < rowsPerWarp; ++j)
-      loadResidentRows(kb, ops, tiling.resident, loadRows[j], tileRows[j],
-                       lane);
-    // Accumulator t * rowsPerWarp + j: token t, row j.
-    SmallVector<Value> inits(tokensPerBlock * rowsPerWarp, kb.f32(0.0f));
-    Value firstCol = kb.mul(kb.add(kb.mul(slice, kb.index(kWarpSize)), lane),
-                            kb.index(tileCols));
-    SmallVector<Value> accs = kb.loop(
-        firstCol, kb.index(k), kb.index(splitK * kWarpSize * tileCols), inits,
-        [&](Value col, ValueRange partial) {
-          // Lanes only read back their own slice of the staged tiles,
-          // so no barrier is needed (nor allowed: rows past N skip the
-          // loop).
-          SmallVector<SmallVector<Value>> w;
-          for (int64_t j = 0; j < rowsPerWarp; ++j) {
-            StagedReader reader(ops.components, kb, tiling, tileRows[j], lane,
-                                col, k);
-            stageStep(kb, ops, reader, tiling.staged, loadRows[j], tileRows[j],
-                      lane);
-            w.push_back(
-                buildWeightTile(kb, ops, reader, loadRows[j], col, tileCols));
-          }
-          SmallVector<Value> next(partial.begin(), partial.end());
-          for (int64_t t = 0; t < tokensPerBlock; ++t) {
-            SmallVector<Value> x =
-                loadInputTile(kb, ops.input, xRows[t], col, tileCols);
-            for (int64_t j = 0; j < rowsPerWarp; ++j) {
-              Value &acc = next[t * rowsPerWarp + j];
-              for (int64_t c = 0; c < tileCols; ++c)
-                acc = math::FmaOp::create(b, loc, x[c], w[j][c], acc);
-            }
-          }
-          return next;
-        });
+      loadResidentRows(kb, ops.components, tiling.resident, loadRows[j],
+                       tileRows[j], lane);
+    SmallVector<WarpRow> warpRows;
+    for (int64_t j = 0; j < rowsPerWarp; ++j)
+      warpRows.push_back({ops.components, loadRows[j], tileRows[j]});
+    SmallVector<Value> accs = buildKLoop(kb, ops, tiling, warpRows, ops.input,
+                                         xRows, lane, slice, splitK);
     for (int64_t t = 0; t < tokensPerBlock; ++t)
       for (int64_t j = 0; j < rowsPerWarp; ++j)
         storeRowResult(spec, kb, {tid, warp, lane}, accs[t * rowsPerWarp + j],
@@ -556,42 +590,52 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
       spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};
 }
 
-/// Collects the matmul's operands; `epilogue` is the residual llm.add that
-/// consumes its result, if the dispatch fused one.
-FailureOr<MatmulSpec> getMatmulSpec(Operation *anchor, llm::AddOp epilogue,
-                                    const GeneratorContext &ctx) {
-  MatmulSpec spec;
-  MatmulOperands &ops = spec.ops;
-  Value input, weight, result;
-  if (auto matmul = dyn_cast<MatmulOp>(anchor)) {
-    input = matmul.getInput();
-    weight = matmul.getWeight();
-    result = matmul.getResult();
-    auto qtensor = cast<QTensorType>(weight.getType());
+/// The weight side of a matmul, mixq.matmul, llm.linear or llm.logits:
+/// its shape, scheme, element type and component memrefs; the input,
+/// output and residual are left to the caller.
+FailureOr<MatmulOperands> getWeightOperands(Operation *anchor,
+                                            const GeneratorContext &ctx) {
+  MatmulOperands ops;
+  Value weight = anchor->getOperand(1);
+  if (auto qtensor = dyn_cast<QTensorType>(weight.getType())) {
     ops.scheme = qtensor.getScheme();
     ops.rows = qtensor.getShape()[0];
     ops.cols = qtensor.getShape()[1];
-    ops.elementType = cast<FloatType>(matmul.getType().getElementType());
+    ops.elementType =
+        cast<FloatType>(cast<RankedTensorType>(anchor->getResult(0).getType())
+                            .getElementType());
   } else {
-    auto linear = dyn_cast<llm::LinearOp>(anchor);
-    auto logits = dyn_cast<llm::LogitsOp>(anchor);
-    input = linear ? linear.getInput() : logits.getInput();
-    weight = linear ? linear.getWeight() : logits.getWeight();
-    result = anchor->getResult(0);
-    spec.lastTokenOnly = logits && logits.getLastTokenOnly();
     auto type = cast<RankedTensorType>(weight.getType());
     ops.rows = type.getDimSize(0);
     ops.cols = type.getDimSize(1);
     ops.elementType = cast<FloatType>(type.getElementType());
   }
-  const ValueMap &values = ctx.values;
-  if (failed(requireValues(anchor, values, {input, weight})))
+  if (failed(requireValues(anchor, ctx.values, {weight})))
     return failure();
-  ops.input = values.lookup(input);
-  ArrayRef<Value> weightValues = values.lookupAll(weight);
+  ArrayRef<Value> weightValues = ctx.values.lookupAll(weight);
   ops.components.assign(weightValues.begin(), weightValues.end());
   ops.tokens = ctx.signature.tokens;
   ops.pipelineStages = ctx.options.pipelineStages;
+  return ops;
+}
+
+/// Collects the matmul's operands; `epilogue` is the residual llm.add that
+/// consumes its result, if the dispatch fused one.
+FailureOr<MatmulSpec> getMatmulSpec(Operation *anchor, llm::AddOp epilogue,
+                                    const GeneratorContext &ctx) {
+  FailureOr<MatmulOperands> weightOps = getWeightOperands(anchor, ctx);
+  if (failed(weightOps))
+    return failure();
+  MatmulSpec spec;
+  MatmulOperands &ops = spec.ops;
+  ops = *weightOps;
+  auto logits = dyn_cast<llm::LogitsOp>(anchor);
+  spec.lastTokenOnly = logits && logits.getLastTokenOnly();
+  Value input = anchor->getOperand(0), result = anchor->getResult(0);
+  const ValueMap &values = ctx.values;
+  if (failed(requireValues(anchor, values, {input})))
+    return failure();
+  ops.input = values.lookup(input);
   if (epilogue) {
     Value residual =
         epilogue.getLhs() == result ? epilogue.getRhs() : epilogue.getLhs();
@@ -622,6 +666,470 @@ LogicalResult buildMatmul(Operation *anchor, llm::AddOp epilogue,
   int64_t tokensPerBlock =
       spec->lastTokenOnly ? 1 : std::min(kMatmulTokens, maxRows);
   buildMatmulBody(*spec, ctx, tokensPerBlock);
+  return success();
+}
+} // namespace mlir::mixq::cuda::gen
+
+//===----------------------------------------------------------------------===//
+// Fused decode GEMV: rms_norm prologue, sibling matmuls, rope / SwiGLU /
+// residual epilogues (--mixq-form-dispatches fuse-decode)
+//===----------------------------------------------------------------------===//
+
+namespace mlir::mixq::cuda::gen {
+namespace {
+
+/// How a segment's epilogue turns the f32 sums of a task's rows into
+/// output elements.
+enum class Epilogue { Store, Residual, Rope, SwiGLU };
+
+/// The output rows of one weight (or of gate and up) that a range of the
+/// fused kernel's blocks computes. Its rows are grouped in tasks of `slots`
+/// rows that one epilogue combines: a rope pair of rows of one weight, or
+/// gate row i with up row i. A block always holds whole tasks, so its
+/// epilogue finds every row of a task in the block's shared memory.
+struct Segment {
+  Epilogue epilogue = Epilogue::Store;
+  /// The weight per slot (one for every epilogue but SwiGLU's two).
+  SmallVector<MatmulOperands, 2> weights;
+  int64_t slots = 1;
+  int64_t tasks = 0;
+  Value output, residual;
+  mutable llm::RopeOp rope; // Op accessors are not const
+};
+
+/// The rows per block and warp, and the split of K, of a segment.
+struct SegmentShape {
+  int64_t splitK = 1, rowsPerWarp = 1, rowsPerBlock = 1, blocks = 0;
+  MatmulTiling tiling;
+};
+
+/// Split-K below kSplitKMaxRows rows, as the unfused GEMV; a task of two
+/// rows then takes two warps per row, so that the block holds it whole.
+SegmentShape getSegmentShape(const Segment &segment) {
+  SegmentShape shape;
+  const MatmulOperands &ops = segment.weights.front();
+  shape.tiling = chooseTiling(ops, 32);
+  int64_t rows = segment.tasks * segment.slots;
+  shape.splitK = rows <= kSplitKMaxRows ? kMatmulWarps / segment.slots : 1;
+  shape.rowsPerWarp =
+      shape.splitK == 1 && isCheapTile(ops, shape.tiling.tileCols)
+          ? kDecodeRowsPerWarp
+          : 1;
+  shape.tiling.rowsPerWarp = shape.rowsPerWarp;
+  shape.rowsPerBlock = kMatmulWarps / shape.splitK * shape.rowsPerWarp;
+  shape.blocks = (rows + shape.rowsPerBlock - 1) / shape.rowsPerBlock;
+  return shape;
+}
+
+/// The weight row that slot `slot` of task `task` reads.
+Value getSlotRow(KernelBuilder &kb, const Segment &segment, Value task,
+                 Value slot) {
+  if (segment.epilogue != Epilogue::Rope)
+    return task;
+  int64_t headDim = segment.rope.getHeadDim(), half = headDim / 2;
+  if (segment.rope.getLayout() == llm::RopeLayout::Interleaved)
+    return kb.add(kb.mul(task, kb.index(2)), slot);
+  // Rotate-half: pair i of head h is (h*Dh + i, h*Dh + i + Dh/2).
+  Value head = kb.divU(task, kb.index(half));
+  Value pair = kb.remU(task, kb.index(half));
+  return kb.add(kb.add(kb.mul(head, kb.index(headDim)), pair),
+                kb.mul(slot, kb.index(half)));
+}
+
+/// Output element(s) of task `task` from its rows' f32 sums `sums`. Each
+/// matmul result is rounded to T first, as the unfused graph stores it, and
+/// the epilogue computes exactly what its own kernel would.
+LogicalResult storeTask(KernelBuilder &kb, GeneratorContext &ctx,
+                        const Segment &segment, Value task, ValueRange sums,
+                        Value freqs) {
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  FloatType type = segment.weights.front().elementType;
+  auto rounded = [&](Value sum) {
+    return buildExtendToF32(b, loc, buildTruncateFromF32(b, loc, sum, type));
+  };
+  Value token = kb.index(0);
+  switch (segment.epilogue) {
+  case Epilogue::Store:
+    kb.storeF32(sums[0], segment.output, {token, task});
+    return success();
+  case Epilogue::Residual:
+    kb.storeF32(
+        kb.addF(kb.loadF32(segment.residual, {token, task}), rounded(sums[0])),
+        segment.output, {token, task});
+    return success();
+  case Epilogue::SwiGLU:
+    kb.storeF32(buildSwiGLU(b, loc, rounded(sums[0]), rounded(sums[1])),
+                segment.output, {token, task});
+    return success();
+  case Epilogue::Rope: {
+    FailureOr<Value> position = buildRopePositionF32(segment.rope, ctx, token);
+    if (failed(position))
+      return failure();
+    int64_t half = segment.rope.getHeadDim() / 2;
+    Value pair = kb.remU(task, kb.index(half));
+    Value freq = memref::LoadOp::create(b, loc, freqs, ValueRange{pair});
+    Value angle = kb.mulF(*position, freq);
+    Value cos = math::CosOp::create(b, loc, angle);
+    Value sin = math::SinOp::create(b, loc, angle);
+    Value first = rounded(sums[0]), second = rounded(sums[1]);
+    // What buildRope computes for each element of the pair.
+    Value minusSin = arith::NegFOp::create(b, loc, sin);
+    kb.storeF32(kb.addF(kb.mulF(first, cos), kb.mulF(second, minusSin)),
+                segment.output,
+                {token, getSlotRow(kb, segment, task, kb.index(0))});
+    kb.storeF32(kb.addF(kb.mulF(second, cos), kb.mulF(first, sin)),
+                segment.output,
+                {token, getSlotRow(kb, segment, task, kb.index(1))});
+    return success();
+  }
+  }
+  return success();
+}
+
+/// The segment's part of the kernel, for its block `block`: the warps
+/// compute their rows' sums into shared memory, and after a barrier (the
+/// caller's branch is uniform over the block) one thread per task of the
+/// block applies the epilogue.
+LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
+                           SegmentShape shape, Value block, Value input,
+                           StringRef suffix) {
+  KernelBuilder &kb = ctx.kb;
+  const MatmulOperands &ops = segment.weights.front();
+  allocateResidentTiles(kb, ops, shape.tiling);
+  Value freqs;
+  if (segment.rope)
+    freqs = buildRopeFrequencyTable(kb, segment.rope, suffix);
+  int64_t splitK = shape.splitK, rowsPerWarp = shape.rowsPerWarp;
+  int64_t rowsPerBlock = shape.rowsPerBlock, slots = segment.slots;
+  int64_t rows = segment.tasks * slots;
+  Value sums = kb.sharedArray(splitK * rowsPerBlock);
+  Value tid = kb.threadId();
+  Value warp = kb.divU(tid, kb.index(kWarpSize));
+  Value lane = kb.remU(tid, kb.index(kWarpSize));
+  Value slice = kb.remU(warp, kb.index(splitK));
+  Value rowInBlock =
+      kb.mul(kb.divU(warp, kb.index(splitK)), kb.index(rowsPerWarp));
+  Value firstRow = kb.add(kb.mul(block, kb.index(rowsPerBlock)), rowInBlock);
+  // The warp's rows for slot `forced` of a warp with one row, or for the
+  // slots its rows' positions give.
+  auto getWarpRows = [&](std::optional<int64_t> forced) {
+    SmallVector<WarpRow> warpRows;
+    for (int64_t j = 0; j < rowsPerWarp; ++j) {
+      // Segment row v = task * slots + slot; past the end, the last row is
+      // recomputed and never stored.
+      Value v = kb.minU(kb.add(firstRow, kb.index(j)), kb.index(rows - 1));
+      Value task = kb.divU(v, kb.index(slots));
+      std::optional<int64_t> known = forced;
+      if (rowsPerWarp % slots == 0) // rowsPerBlock too: v % slots == j % slots
+        known = j % slots;
+      Value slot = known ? kb.index(*known) : kb.remU(v, kb.index(slots));
+      SmallVector<Value> components = segment.weights.front().components;
+      if (known && segment.weights.size() > 1)
+        components = segment.weights[*known].components;
+      warpRows.push_back(
+          {components, getSlotRow(kb, segment, task, slot),
+           kb.add(kb.mul(warp, kb.index(rowsPerWarp)), kb.index(j))});
+    }
+    return warpRows;
+  };
+  auto buildRows = [&](ArrayRef<WarpRow> warpRows) {
+    // Staging tiles per loop (--mixq-pipeline-async-copies multi-buffers an
+    // alloc only used in one loop); the block ranges' and weights' loops
+    // are exclusive and share the memory.
+    MatmulTiling tiling = shape.tiling;
+    allocateStagingTiles(kb, ops, tiling, /*exclusive=*/true);
+    for (const WarpRow &row : warpRows)
+      loadResidentRows(kb, row.components, tiling.resident, row.loadRow,
+                       row.tileRow, lane);
+    SmallVector<Value> accs = buildKLoop(kb, ops, tiling, warpRows, input,
+                                         {kb.index(0)}, lane, slice, splitK);
+    for (int64_t j = 0; j < rowsPerWarp; ++j) {
+      Value total = kb.warpReduce(Reduction::Sum, accs[j]);
+      Value at = kb.add(kb.mul(slice, kb.index(rowsPerBlock)),
+                        kb.add(rowInBlock, kb.index(j)));
+      kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, lane, kb.index(0)), [&] {
+        memref::StoreOp::create(kb.b, kb.loc, total, sums, ValueRange{at});
+      });
+    }
+  };
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(rows)), [&] {
+    // A warp with one row of a two-weight segment (SwiGLU) learns its
+    // weight at run time: one loop per weight, so that the loop addresses
+    // one weight's components (selecting between them cost mixed 27 more
+    // registers).
+    if (rowsPerWarp % slots == 0 || segment.weights.size() == 1)
+      return buildRows(getWarpRows(std::nullopt));
+    Value slot = kb.remU(firstRow, kb.index(slots));
+    for (int64_t s = 0; s < slots; ++s)
+      kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, slot, kb.index(s)),
+                [&] { buildRows(getWarpRows(s)); });
+  });
+  gpu::BarrierOp::create(kb.b, kb.loc);
+  int64_t tasksPerBlock = rowsPerBlock / slots;
+  Value task = kb.add(kb.mul(block, kb.index(tasksPerBlock)), tid);
+  Value storer = arith::AndIOp::create(
+      kb.b, kb.loc,
+      kb.cmp(arith::CmpIPredicate::ult, tid, kb.index(tasksPerBlock)),
+      kb.cmp(arith::CmpIPredicate::ult, task, kb.index(segment.tasks)));
+  LogicalResult result = success();
+  kb.ifThen(storer, [&] {
+    SmallVector<Value> taskSums;
+    for (int64_t s = 0; s < slots; ++s) {
+      // The split-K partial sums in a fixed order, as the unfused GEMV.
+      Value row = kb.add(kb.mul(tid, kb.index(slots)), kb.index(s));
+      Value sum = memref::LoadOp::create(kb.b, kb.loc, sums, ValueRange{row});
+      for (int64_t i = 1; i < splitK; ++i)
+        sum = kb.addF(sum,
+                      memref::LoadOp::create(
+                          kb.b, kb.loc, sums,
+                          ValueRange{kb.add(row, kb.index(i * rowsPerBlock))}));
+      taskSums.push_back(sum);
+    }
+    result = storeTask(kb, ctx, segment, task, taskSums, freqs);
+  });
+  return result;
+}
+
+/// The sole user of `op`'s result inside the dispatch, if any.
+Operation *getEpilogueOp(Operation *op, ArrayRef<Operation *> group) {
+  Value result = op->getResult(0);
+  if (!result.hasOneUse())
+    return nullptr;
+  Operation *user = *result.getUsers().begin();
+  return llvm::is_contained(group, user) ? user : nullptr;
+}
+
+/// The segments of a fused dispatch, one per matmul (gate and up share
+/// one), in order.
+FailureOr<SmallVector<Segment, 3>> getSegments(ArrayRef<Operation *> group,
+                                               GeneratorContext &ctx) {
+  SmallVector<Segment, 3> segments;
+  llvm::SmallPtrSet<Operation *, 8> covered;
+  for (Operation *op : group) {
+    if (!isa<MatmulOp, llm::LinearOp, llm::LogitsOp>(op))
+      continue;
+    FailureOr<MatmulOperands> ops = getWeightOperands(op, ctx);
+    if (failed(ops))
+      return failure();
+    covered.insert(op);
+    Segment segment;
+    segment.weights.push_back(*ops);
+    segment.tasks = ops->rows;
+    Operation *user = getEpilogueOp(op, group);
+    Value result = op->getResult(0);
+    if (auto add = dyn_cast_or_null<llm::AddOp>(user)) {
+      segment.epilogue = Epilogue::Residual;
+      Value residual = add.getLhs() == result ? add.getRhs() : add.getLhs();
+      if (failed(requireValues(add, ctx.values, {residual})))
+        return failure();
+      segment.residual = ctx.values.lookup(residual);
+      result = add.getResult();
+    } else if (auto rope = dyn_cast_or_null<llm::RopeOp>(user)) {
+      segment.epilogue = Epilogue::Rope;
+      segment.rope = rope;
+      segment.slots = 2;
+      segment.tasks = ops->rows / 2;
+      result = rope.getResult();
+    } else if (auto swiglu = dyn_cast_or_null<llm::SwiGLUOp>(user)) {
+      if (swiglu.getGate() != result)
+        continue; // gate's segment holds up too
+      Operation *up = swiglu.getUp().getDefiningOp();
+      FailureOr<MatmulOperands> upOps =
+          up ? getWeightOperands(up, ctx) : FailureOr<MatmulOperands>();
+      if (!up || failed(upOps) ||
+          up->getOperand(1).getType() != op->getOperand(1).getType())
+        return swiglu.emitError() << "CUDA codegen: a fused SwiGLU needs gate "
+                                     "and up matmuls with weights of one type";
+      segment.epilogue = Epilogue::SwiGLU;
+      segment.weights.push_back(*upOps);
+      segment.slots = 2;
+      result = swiglu.getResult();
+      covered.insert(up);
+    }
+    if (user)
+      covered.insert(user);
+    FailureOr<Value> output = getOutput(op, ctx.values, result);
+    if (failed(output))
+      return failure();
+    segment.output = *output;
+    segments.push_back(std::move(segment));
+  }
+  for (Operation *op : group)
+    if (!covered.contains(op) && !isa<llm::RMSNormOp>(op))
+      return op->emitError() << "CUDA codegen: this op does not fit a fused "
+                                "decode GEMV (norm prologue, matmuls, "
+                                "residual/rope/SwiGLU epilogues)";
+  return segments;
+}
+
+/// The rms_norm prologue: every block normalizes the single row of x into
+/// shared memory, T(x * r * w) as the norm kernel stores it (the sum of
+/// squares in another order), and the matmuls read x from there. x and w
+/// come in 16-byte vectors where D allows (each block reads all of x, from
+/// L2: a scalar loop cost about 1.5 instructions per weight of the block).
+Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
+                        Value weight) {
+  KernelBuilder &kb = ctx.kb;
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  auto inputType = cast<MemRefType>(input.getType());
+  auto elementType = cast<FloatType>(inputType.getElementType());
+  auto weightElementType =
+      cast<FloatType>(cast<MemRefType>(weight.getType()).getElementType());
+  int64_t dim = inputType.getDimSize(1);
+  constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
+  auto space =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto stagedType = MemRefType::get({1, dim}, elementType,
+                                    MemRefLayoutAttrInterface{}, space);
+  Value staged = kb.func.addWorkgroupAttribution(stagedType, loc);
+  // 16-byte vector loads read it back.
+  kb.func.setWorkgroupAttributionAttr(kb.func.getNumWorkgroupAttributions() - 1,
+                                      LLVM::LLVMDialect::getAlignAttrName(),
+                                      b.getI64IntegerAttr(16));
+  int64_t piece =
+      16 / (std::max(elementType.getWidth(), weightElementType.getWidth()) / 8);
+  if (dim % piece != 0)
+    piece = 1;
+  auto loadPiece = [&](Value memref, ValueRange indices, FloatType type) {
+    SmallVector<Value> values;
+    if (piece == 1)
+      return SmallVector<Value>{kb.loadF32(memref, indices)};
+    Value vector = vector::LoadOp::create(
+        b, loc, VectorType::get({piece}, type), memref, indices,
+        /*nontemporal=*/false, llvm::Align(piece * type.getWidth() / 8));
+    for (int64_t j = 0; j < piece; ++j)
+      values.push_back(buildExtendToF32(
+          b, loc, vector::ExtractOp::create(b, loc, vector, j)));
+    return values;
+  };
+  Value scratch = kb.sharedArray(kWarpSize);
+  Value row = kb.index(0);
+  // Unrolled: each thread's few pieces are loaded at once (a 4096-wide f16
+  // row is 4 pieces a thread), and the kernel's only loops stay the K
+  // loops. The last round may be partial.
+  int64_t pieces = dim / piece, rounds = (pieces + kBlock - 1) / kBlock;
+  Value tid = kb.threadId();
+  auto forEachPiece = [&](function_ref<void(Value d, Value valid)> body) {
+    for (int64_t round = 0; round < rounds; ++round) {
+      Value p = kb.add(tid, kb.index(round * kBlock));
+      Value valid;
+      if ((round + 1) * kBlock > pieces) {
+        valid = kb.cmp(arith::CmpIPredicate::ult, p, kb.index(pieces));
+        p = kb.minU(p, kb.index(pieces - 1));
+      }
+      body(kb.mul(p, kb.index(piece)), valid);
+    }
+  };
+  Value partial = kb.f32(0.0f);
+  forEachPiece([&](Value d, Value valid) {
+    Value squares = kb.f32(0.0f);
+    for (Value x : loadPiece(input, {row, d}, elementType))
+      squares = kb.addF(squares, kb.mulF(x, x));
+    if (valid)
+      squares = arith::SelectOp::create(b, loc, valid, squares, kb.f32(0.0f));
+    partial = kb.addF(partial, squares);
+  });
+  Value sum = kb.blockReduce(Reduction::Sum, partial, scratch, kBlock);
+  // r = 1 / sqrt(sum / D + eps), as the norm kernel computes it.
+  Value mean = arith::DivFOp::create(b, loc, sum, kb.f32(float(dim)));
+  Value shifted = kb.addF(mean, kb.f32(norm.getEps().convertToFloat()));
+  Value root = math::SqrtOp::create(b, loc, shifted);
+  Value r = arith::DivFOp::create(b, loc, kb.f32(1.0f), root);
+  forEachPiece([&](Value d, Value valid) {
+    auto store = [&] {
+      SmallVector<Value> xs = loadPiece(input, {row, d}, elementType);
+      SmallVector<Value> ws = loadPiece(weight, {d}, weightElementType);
+      SmallVector<Value> normalized;
+      for (auto [x, w] : llvm::zip(xs, ws))
+        normalized.push_back(buildTruncateFromF32(
+            b, loc, kb.mulF(kb.mulF(x, r), w), elementType));
+      if (piece == 1) {
+        memref::StoreOp::create(b, loc, normalized.front(), staged,
+                                ValueRange{row, d});
+        return;
+      }
+      Value vector = vector::FromElementsOp::create(
+          b, loc, VectorType::get({piece}, elementType), normalized);
+      vector::StoreOp::create(b, loc, vector, staged, ValueRange{row, d},
+                              /*nontemporal=*/false,
+                              llvm::Align(piece * elementType.getWidth() / 8));
+    };
+    if (valid)
+      kb.ifThen(valid, store);
+    else
+      store();
+  });
+  gpu::BarrierOp::create(b, loc);
+  return staged;
+}
+} // namespace
+
+LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
+                             GeneratorContext &ctx) {
+  KernelBuilder &kb = ctx.kb;
+  FailureOr<SmallVector<Segment, 3>> segments = getSegments(group, ctx);
+  if (failed(segments))
+    return failure();
+  if (segments->empty())
+    return group.front()->emitError()
+           << "CUDA codegen: a fused dispatch without a matmul";
+  // The matmuls' common input, normalized in the prologue or read as is.
+  Operation *firstMatmul = nullptr;
+  for (Operation *op : group)
+    if (isa<MatmulOp, llm::LinearOp, llm::LogitsOp>(op) && !firstMatmul)
+      firstMatmul = op;
+  Value x = firstMatmul->getOperand(0);
+  auto norm = x.getDefiningOp<llm::RMSNormOp>();
+  if (norm && !llvm::is_contained(group, norm.getOperation()))
+    norm = nullptr;
+  Value source = norm ? norm.getInput() : x;
+  if (failed(requireValues(norm ? norm : firstMatmul, ctx.values, {source})))
+    return failure();
+  if (cast<RankedTensorType>(source.getType()).getDimSize(0) != 1)
+    return group.front()->emitError()
+           << "CUDA codegen: a fused decode GEMV computes a single token row";
+  Value input = ctx.values.lookup(source);
+  if (norm) {
+    if (failed(requireValues(norm, ctx.values, {norm.getWeight()})))
+      return failure();
+    input = buildNormPrologue(ctx, norm, input,
+                              ctx.values.lookup(norm.getWeight()));
+  }
+  for (Operation *op : group)
+    if (isa<MatmulOp, llm::LinearOp, llm::LogitsOp>(op) &&
+        op->getOperand(0) != x)
+      return op->emitError()
+             << "CUDA codegen: the fused matmuls must share one input";
+
+  // Segment i takes blocks [first_i, first_i + blocks_i).
+  Value block = kb.blockId(gpu::Dimension::x);
+  int64_t first = 0, weightsPerWarpIteration = 0;
+  for (auto [index, segment] : llvm::enumerate(*segments)) {
+    SegmentShape shape = getSegmentShape(segment);
+    Value inside = kb.cmp(arith::CmpIPredicate::ult, block,
+                          kb.index(first + shape.blocks));
+    if (first > 0)
+      inside = arith::AndIOp::create(
+          kb.b, kb.loc, inside,
+          kb.cmp(arith::CmpIPredicate::uge, block, kb.index(first)));
+    LogicalResult built = success();
+    kb.ifThen(inside, [&] {
+      built = buildSegment(ctx, segment, shape, kb.sub(block, kb.index(first)),
+                           input, ("_freqs" + Twine(index)).str());
+    });
+    if (failed(built))
+      return failure();
+    first += shape.blocks;
+    weightsPerWarpIteration =
+        std::max(weightsPerWarpIteration,
+                 kWarpSize * shape.tiling.tileCols * shape.rowsPerWarp);
+  }
+  ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
+  ctx.launch.weightsPerWarpIteration = weightsPerWarpIteration;
+  ctx.launch.grid[0] = GridDim{first, 0};
+  ctx.launch.grid[1] = GridDim{1, 0};
   return success();
 }
 } // namespace mlir::mixq::cuda::gen

@@ -57,12 +57,14 @@ void columnLoop(KernelBuilder &kb, KernelLaunch &launch, int64_t dim,
   launch.grid[1] = GridDim{blocks, 0};
 }
 
+} // namespace
+
 /// The position of token `row`: the kernel's positions are either an
 /// argument or rematerialized from start_pos by a `tensor.generate`
 /// (--mixq-form-dispatches), whose body is cloned here with its index bound
 /// to the row.
-FailureOr<Value> buildPosition(llm::RopeOp op, GeneratorContext &ctx,
-                               Value row) {
+FailureOr<Value> buildRopePosition(llm::RopeOp op, GeneratorContext &ctx,
+                                   Value row) {
   KernelBuilder &kb = ctx.kb;
   Value positions = op.getPositions();
   if (Value memref = ctx.values.lookup(positions)) {
@@ -93,7 +95,39 @@ FailureOr<Value> buildPosition(llm::RopeOp op, GeneratorContext &ctx,
   return arith::IndexCastOp::create(kb.b, kb.loc, kb.b.getIndexType(), id)
       .getResult();
 }
-} // namespace
+
+FailureOr<Value> buildRopePositionF32(llm::RopeOp op, GeneratorContext &ctx,
+                                      Value row) {
+  FailureOr<Value> position = buildRopePosition(op, ctx, row);
+  if (failed(position))
+    return failure();
+  OpBuilder &b = ctx.kb.b;
+  Location loc = ctx.kb.loc;
+  return arith::SIToFPOp::create(
+             b, loc, b.getF32Type(),
+             arith::IndexCastOp::create(b, loc, b.getI32Type(), *position))
+      .getResult();
+}
+
+Value buildRopeFrequencyTable(KernelBuilder &kb, llm::RopeOp op,
+                              StringRef suffix) {
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  SmallVector<float> freqs = computeRopeFrequencies(op);
+  auto tableType = MemRefType::get({int64_t(freqs.size())}, b.getF32Type());
+  std::string tableName = (kb.func.getName() + suffix).str();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(kb.func);
+    memref::GlobalOp::create(
+        b, loc, tableName, b.getStringAttr("private"), tableType,
+        DenseElementsAttr::get(
+            RankedTensorType::get({int64_t(freqs.size())}, b.getF32Type()),
+            ArrayRef(freqs)),
+        /*constant=*/true, /*alignment=*/nullptr);
+  }
+  return memref::GetGlobalOp::create(b, loc, tableType, tableName);
+}
 
 //===----------------------------------------------------------------------===//
 // Row kernels
@@ -185,28 +219,11 @@ LogicalResult buildRope(llm::RopeOp op, GeneratorContext &ctx) {
   int64_t headDim = op.getHeadDim(), half = headDim / 2;
   bool interleaved = op.getLayout() == llm::RopeLayout::Interleaved;
 
-  // The frequency table is a constant global of the gpu.module.
-  SmallVector<float> freqs = computeRopeFrequencies(op);
-  auto tableType = MemRefType::get({half}, b.getF32Type());
-  std::string tableName = (kb.func.getName() + "_freqs").str();
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(kb.func);
-    memref::GlobalOp::create(
-        b, loc, tableName, b.getStringAttr("private"), tableType,
-        DenseElementsAttr::get(RankedTensorType::get({half}, b.getF32Type()),
-                               ArrayRef(freqs)),
-        /*constant=*/true, /*alignment=*/nullptr);
-  }
-  Value table = memref::GetGlobalOp::create(b, loc, tableType, tableName);
-
+  Value table = buildRopeFrequencyTable(kb, op, "_freqs");
   Value row = kb.blockId(gpu::Dimension::x);
-  FailureOr<Value> position = buildPosition(op, ctx, row);
-  if (failed(position))
+  FailureOr<Value> positionF32 = buildRopePositionF32(op, ctx, row);
+  if (failed(positionF32))
     return failure();
-  Value positionF32 = arith::SIToFPOp::create(
-      b, loc, b.getF32Type(),
-      arith::IndexCastOp::create(b, loc, b.getI32Type(), *position));
   columnLoop(kb, ctx.launch, dim, [&](Value col) {
     Value j = kb.remU(col, kb.index(headDim));
     Value isFirst, pair, partner;
@@ -224,7 +241,7 @@ LogicalResult buildRope(llm::RopeOp op, GeneratorContext &ctx) {
                                         kb.sub(col, halfValue));
     }
     Value freq = memref::LoadOp::create(b, loc, table, ValueRange{pair});
-    Value angle = kb.mulF(positionF32, freq);
+    Value angle = kb.mulF(*positionF32, freq);
     Value cos = math::CosOp::create(b, loc, angle);
     Value sin = math::SinOp::create(b, loc, angle);
     Value self = kb.loadF32(input, {row, col});

@@ -6,8 +6,10 @@
 Reads the package's manifest (docs/package.md: a 64-byte header whose u64 at
 byte 24 is the manifest's size, the manifest at byte 64), walks the decode
 plan's steps and, for each matmul kernel (a name with _matmul, _linear or
-_logits), takes the logical shape N x K of the weight its first weight
-binding belongs to. Prints {"kernel": weights per call}, the mean over the
+_logits), sums the logical shapes N x K of the 2-D weights its bindings
+belong to (one for a plain matmul; q, k and v, or gate and up, for a fused
+decode kernel, whose norm vector is no matrix). Prints {"kernel": weights
+per call}, the mean over the
 kernel's calls, which summarize.py turns ncu's warp instructions into
 instructions per weight with. A weightless package works (only the
 manifest is read).
@@ -32,22 +34,25 @@ def read_manifest(path):
 
 
 def kernel_weights(manifest):
-    owners = {}
+    owners = {}  # blob -> (weight name, N x K, or 0 for a non-matrix)
     for weight in manifest.get("weights", []):
         shape = weight.get("shape", [])
         count = 1
         for d in shape:
             count *= d
         for component in weight.get("components", []):
-            owners[component.get("blob")] = count if len(shape) == 2 else 0
+            owners[component.get("blob")] = (weight.get("name"),
+                                             count if len(shape) == 2 else 0)
     calls = {}
     for step in manifest.get("plan", {}).get("decode", {}).get("steps", []):
         kernel = step.get("kernel", "")
         if not any(kind in kernel for kind in MATMUL_KINDS):
             continue
-        blobs = [a["weight"] for a in step.get("args", []) if "weight" in a]
-        if blobs and owners.get(blobs[0]):
-            calls.setdefault(kernel, []).append(owners[blobs[0]])
+        bound = dict(owners[a["weight"]] for a in step.get("args", [])
+                     if "weight" in a and a["weight"] in owners)
+        total = sum(bound.values())
+        if total:
+            calls.setdefault(kernel, []).append(total)
     return {k: sum(v) / len(v) for k, v in sorted(calls.items())}
 
 

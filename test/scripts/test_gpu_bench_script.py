@@ -89,9 +89,12 @@ class PrepareTest(unittest.TestCase):
         self.assertIn("ABSENT: a weightless package", inspect.stdout)
         with open(self.path("pkgs", "7b", "weights-fp16.json")) as f:
             weights = json.load(f)
-        # q/k/v/o are 4096 x 4096, gate/up 11008 x 4096, the head 32000 x 4096.
+        # o is 4096 x 4096, down 4096 x 11008; the fused decode kernels
+        # read q, k and v (3 x 4096 x 4096), gate and up (2 x 11008 x
+        # 4096), and the final norm's lm_head 32000 x 4096.
         self.assertIn(4096 * 4096, weights.values())
-        self.assertIn(11008 * 4096, weights.values())
+        self.assertIn(3 * 4096 * 4096, weights.values())
+        self.assertIn(2 * 11008 * 4096, weights.values())
         self.assertEqual(max(weights.values()), 32000 * 4096)
         self.assertTrue(all(k.startswith("decode_") for k in weights))
 

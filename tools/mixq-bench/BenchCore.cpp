@@ -230,25 +230,43 @@ Expected<std::vector<MatmulStep>> matmulSteps(const json &manifest,
     const runtime::PlanStep &step = plan.steps[i];
     if (!isMatmulKernel(step.kernel))
       continue;
-    auto binding = std::find_if(
-        step.args.begin(), step.args.end(),
-        [](const PlanBinding &b) { return b.kind == PlanBinding::Weight; });
     std::string where = plan.name + " step " + std::to_string(i) + " (kernel " +
                         step.kernel + ")";
-    if (binding == step.args.end())
+    // The weights the step binds, in order, each once (a quantized weight
+    // binds several components).
+    std::vector<size_t> bound;
+    for (const PlanBinding &binding : step.args) {
+      if (binding.kind != PlanBinding::Weight)
+        continue;
+      auto owner = owners.find(binding.weightName);
+      if (owner == owners.end())
+        return makeError(where, ": blob '", binding.weightName,
+                         "' is no component of the manifest's weights");
+      if (std::find(bound.begin(), bound.end(), owner->second) == bound.end())
+        bound.push_back(owner->second);
+    }
+    if (bound.empty())
       return makeError(where, " binds no weight");
-    auto owner = owners.find(binding->weightName);
-    if (owner == owners.end())
-      return makeError(where, ": blob '", binding->weightName,
-                       "' is no component of the manifest's weights");
-    const json &w = weights[owner->second];
-    const json &shape = w.value("shape", json());
-    if (!shape.is_array() || shape.size() != 2 || elementCount(shape) <= 0)
-      return makeError(where, ": weight '", textField(w, "name", "?"),
+    // A fused decode kernel binds its norm's vector too: its matmuls are
+    // the matrices. Without any, the first weight is the error.
+    std::vector<MatmulStep> matmuls;
+    for (size_t index : bound) {
+      const json &w = weights[index];
+      const json &shape = w.value("shape", json());
+      if (!shape.is_array() || shape.size() != 2 || elementCount(shape) <= 0)
+        continue;
+      matmuls.push_back({i, textField(w, "name", "?"), shape[0].get<int64_t>(),
+                         shape[1].get<int64_t>(),
+                         step.kernel.find("_logits") != std::string::npos});
+    }
+    if (matmuls.empty())
+      return makeError(where, ": weight '",
+                       textField(weights[bound.front()], "name", "?"),
                        "' is not a 2-D matrix");
-    out.push_back({i, textField(w, "name", "?"), shape[0].get<int64_t>(),
-                   shape[1].get<int64_t>(),
-                   step.kernel.find("_logits") != std::string::npos});
+    for (MatmulStep &matmul : matmuls) {
+      matmul.matmulsInStep = matmuls.size();
+      out.push_back(matmul);
+    }
   }
   return out;
 }

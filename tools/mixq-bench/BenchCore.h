@@ -73,12 +73,16 @@ struct MatmulStep {
   int64_t n = 0, k = 0;
   /// The last-token logits: M is 1 whatever the call's token count.
   bool lastTokenOnly = false;
+  /// Matmuls the step's kernel computes (a fused decode kernel: q, k and v,
+  /// or gate and up); each has its own entry.
+  size_t matmulsInStep = 1;
 };
 
-/// The matmul steps of `plan`: the steps whose kernel is a matmul, linear
-/// or logits kernel (the kernel names of --mixq-form-dispatches), each
-/// with the manifest weight its first weight binding belongs to. An error
-/// names a step whose weight is not in `weights[]` or is not 2-D.
+/// The matmuls of `plan`'s steps whose kernel is a matmul, linear or logits
+/// kernel (the kernel names of --mixq-form-dispatches): one per 2-D
+/// manifest weight the step binds, in binding order (a fused decode kernel
+/// has several, and binds its norm's vector too). An error names a step
+/// whose weight is not in `weights[]`, or that binds no 2-D weight.
 Expected<std::vector<MatmulStep>> matmulSteps(const nlohmann::json &manifest,
                                               const runtime::ParsedPlan &plan);
 

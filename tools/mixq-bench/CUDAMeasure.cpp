@@ -50,6 +50,11 @@ std::vector<GemmRow> gemmRows(const std::string &plan,
                               int64_t tokens) {
   std::map<std::tuple<int64_t, int64_t, int64_t>, size_t> index;
   std::vector<GemmRow> rows;
+  // Weights (N x K) per step: a fused step's time is split over its
+  // matmuls by their sizes (they are read at one rate).
+  std::map<size_t, double> stepWeights;
+  for (const MatmulStep &step : steps)
+    stepWeights[step.step] += double(step.n) * double(step.k);
   for (const MatmulStep &step : steps) {
     int64_t m = rowsOf(step, tokens);
     auto [it, inserted] =
@@ -58,7 +63,8 @@ std::vector<GemmRow> gemmRows(const std::string &plan,
       rows.push_back({plan, m, step.n, step.k});
     GemmRow &row = rows[it->second];
     ++row.calls;
-    row.oursMs += step.step < stepMs.size() ? stepMs[step.step] : 0.0;
+    double share = double(step.n) * double(step.k) / stepWeights[step.step];
+    row.oursMs += step.step < stepMs.size() ? stepMs[step.step] * share : 0.0;
   }
   for (GemmRow &row : rows)
     row.oursMs /= double(row.calls);
@@ -71,12 +77,18 @@ PlanEstimate estimatePlan(const std::string &test, int64_t tokens,
                           const std::vector<GemmRow> &rows) {
   PlanEstimate out{test, tokens};
   std::vector<double> fp16 = stepMs;
+  // A step's matmuls in cuBLAS's time, all of a fused step's summed.
+  for (const MatmulStep &step : steps)
+    if (step.step < fp16.size())
+      fp16[step.step] = 0;
   for (const MatmulStep &step : steps) {
     int64_t m = rowsOf(step, tokens);
     for (const GemmRow &row : rows)
       if (row.m == m && row.n == step.n && row.k == step.k &&
-          step.step < fp16.size())
-        fp16[step.step] = row.cublasMs;
+          step.step < fp16.size()) {
+        fp16[step.step] += row.cublasMs;
+        break; // the prefill rows may have the same shape
+      }
   }
   for (size_t i = 0; i < stepMs.size(); ++i) {
     out.oursMs += stepMs[i];

@@ -1,11 +1,53 @@
 // RUN: mixq-opt %s -split-input-file -verify-diagnostics -mixq-build-gpu-kernels="max-tokens=16 chips=sm_80"
 
-// A kernel holds one op, or a matmul and its residual add.
+// A kernel holds one op, a matmul and its residual add, or a fused decode
+// GEMV: a norm prologue, matmuls and their epilogues.
 func.func private @k_two(%x: tensor<1x8xf32>, %w: tensor<8xf32>) -> tensor<1x8xf32> attributes {mixq.kernel} {
   %0 = llm.rms_norm %x, %w {eps = 1.0e-5 : f32} : tensor<1x8xf32>, tensor<8xf32> -> tensor<1x8xf32>
-  // expected-error @below {{CUDA codegen: a kernel holds one op, or a matmul and its residual add}}
+  // expected-error @below {{CUDA codegen: this op does not fit a fused decode GEMV (norm prologue, matmuls, residual/rope/SwiGLU epilogues)}}
   %1 = llm.swiglu %0, %x : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
   return %1 : tensor<1x8xf32>
+}
+
+// -----
+
+func.func private @k_add_first(%x: tensor<1x8xf32>, %w: tensor<8x8xf32>) -> tensor<1x8xf32> attributes {mixq.kernel} {
+  %0 = llm.add %x, %x : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  // expected-error @below {{CUDA codegen: a kernel holds one op, a matmul and its residual add, or a fused decode GEMV}}
+  %1 = llm.linear %0, %w : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  return %1 : tensor<1x8xf32>
+}
+
+// -----
+
+// The fused GEMV is the decode step's: one token row.
+func.func private @k_fused_prefill(%x: tensor<?x8xf32>, %n: tensor<8xf32>, %w: tensor<8x8xf32>) -> tensor<?x8xf32> attributes {mixq.kernel} {
+  // expected-error @below {{CUDA codegen: a fused decode GEMV computes a single token row}}
+  %0 = llm.rms_norm %x, %n {eps = 1.0e-5 : f32} : tensor<?x8xf32>, tensor<8xf32> -> tensor<?x8xf32>
+  %1 = llm.linear %0, %w : tensor<?x8xf32>, tensor<8x8xf32> -> tensor<?x8xf32>
+  return %1 : tensor<?x8xf32>
+}
+
+// -----
+
+// Gate and up rows are computed by the same loop: their weights need one
+// type.
+func.func private @k_swiglu_types(%x: tensor<1x8xf32>, %g: tensor<8x8xf32>, %u: !mixq.qtensor<8x8, #mixq.affine<bits = 4, group = 8>>) -> tensor<1x8xf32> attributes {mixq.kernel} {
+  %0 = llm.linear %x, %g : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  %1 = mixq.matmul %x, %u : tensor<1x8xf32>, !mixq.qtensor<8x8, #mixq.affine<bits = 4, group = 8>> -> tensor<1x8xf32>
+  // expected-error @below {{CUDA codegen: a fused SwiGLU needs gate and up matmuls with weights of one type}}
+  %2 = llm.swiglu %0, %1 : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  return %2 : tensor<1x8xf32>
+}
+
+// -----
+
+// The block ranges of a fused GEMV read one x.
+func.func private @k_two_inputs(%x: tensor<1x8xf32>, %y: tensor<1x8xf32>, %w: tensor<8x8xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>) attributes {mixq.kernel} {
+  %0 = llm.linear %x, %w : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  // expected-error @below {{CUDA codegen: the fused matmuls must share one input}}
+  %1 = llm.linear %y, %w : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  return %0, %1 : tensor<1x8xf32>, tensor<1x8xf32>
 }
 
 // -----

@@ -1,10 +1,12 @@
 // RUN: mixq-opt %s --mixq-form-dispatches --split-input-file | FileCheck %s
 // RUN: mixq-opt %s --mixq-form-dispatches --split-input-file | \
 // RUN:   mixq-opt --mixq-form-dispatches --split-input-file | FileCheck %s
+// RUN: mixq-opt %s --mixq-form-dispatches=fuse-decode=false --split-input-file | FileCheck %s --check-prefix=UNFUSED
 
-// One decoder-layer slice: every compute op becomes a kernel call; weights
-// stay in the host function; the residual add joins the matmul's dispatch;
-// the position vector is recomputed inside the rope kernel from start_pos.
+// One decoder-layer slice: weights stay in the host function; the attention
+// norm, the q and k projections that read it and q's rope are one kernel;
+// the residual add joins the o matmul's dispatch; the position vector is
+// recomputed inside the kernels that rope from start_pos.
 
 // CHECK-LABEL: func.func @decode(
 // CHECK-SAME:    %[[TOK:.*]]: tensor<1xi32>, %[[POS:.*]]: index, %[[KC:.*]]: tensor<16x8xf32>, %[[VC:.*]]: tensor<16x8xf32>)
@@ -12,43 +14,53 @@
 // CHECK:         %[[E:.*]] = llm.weight @tok_embed
 // CHECK:         %[[X:.*]] = call @decode_k0_embed(%[[E]], %[[TOK]])
 // CHECK:         %[[NW:.*]] = llm.weight @norm
-// CHECK:         %[[N:.*]] = call @decode_k1_rms_norm(%[[X]], %[[NW]])
 // CHECK:         %[[WQ:.*]] = mixq.weight @q
-// CHECK:         %[[Q:.*]] = call @decode_k2_matmul(%[[N]], %[[WQ]])
 // CHECK:         %[[WK:.*]] = mixq.weight @k
-// CHECK:         %[[K:.*]] = call @decode_k2_matmul(%[[N]], %[[WK]])
-// CHECK:         %[[QR:.*]] = call @decode_k3_rope(%[[Q]], %[[POS]])
+// CHECK:         %[[QK:.*]]:2 = call @decode_k1_rms_norm_matmul_matmul_rope(%[[X]], %[[NW]], %[[WQ]], %[[WK]], %[[POS]])
 // A value used twice (k doubles as v here) is passed once.
-// CHECK:         %[[A:.*]]:3 = call @decode_k4_attention(%[[QR]], %[[K]], %[[KC]], %[[VC]], %[[POS]])
+// CHECK:         %[[A:.*]]:3 = call @decode_k2_attention(%[[QK]]#1, %[[QK]]#0, %[[KC]], %[[VC]], %[[POS]])
 // CHECK:         %[[WO:.*]] = mixq.weight @o
-// CHECK:         %[[R:.*]] = call @decode_k5_matmul_add(%[[A]]#0, %[[WO]], %[[X]])
+// CHECK:         %[[R:.*]] = call @decode_k3_matmul_add(%[[A]]#0, %[[WO]], %[[X]])
 // CHECK:         return %[[R]], %[[A]]#1, %[[A]]#2
 
 // CHECK-LABEL: func.func private @decode_k0_embed(
 // CHECK-SAME:    attributes {mixq.kernel}
 // CHECK:         llm.embed
 
-// The two projections have identical bodies: one kernel serves both.
-// CHECK-LABEL: func.func private @decode_k2_matmul(
-// CHECK-SAME:    %{{.*}}: tensor<1x8xf32>, %{{.*}}: !mixq.qtensor<8x8, #mixq.affine<bits = 4, group = 8>>) -> tensor<1x8xf32>
-// CHECK-NOT:   func.func private @decode_k{{.*}}_matmul(
-
-// CHECK-LABEL: func.func private @decode_k3_rope(
-// CHECK-SAME:    %[[IN:.*]]: tensor<1x8xf32>, %[[P:.*]]: index)
+// The kernel returns its results in the order of the ops that make them:
+// k (no epilogue), then q roped.
+// CHECK-LABEL: func.func private @decode_k1_rms_norm_matmul_matmul_rope(
+// CHECK-SAME:    %[[IN:.*]]: tensor<1x8xf32>, %[[N:.*]]: tensor<8xf32>, %[[Q:.*]]: !mixq.qtensor<8x8, #mixq.affine<bits = 4, group = 8>>, %[[K:.*]]: !mixq.qtensor<8x8, #mixq.affine<bits = 4, group = 8>>, %[[P:.*]]: index) -> (tensor<1x8xf32>, tensor<1x8xf32>)
 // CHECK:         %[[G:.*]] = tensor.generate
 // CHECK:           arith.addi %{{.*}}, %[[P]]
-// CHECK:         llm.rope %[[IN]], %[[G]]
+// CHECK:         %[[H:.*]] = llm.rms_norm %[[IN]], %[[N]]
+// CHECK:         %[[QM:.*]] = mixq.matmul %[[H]], %[[Q]]
+// CHECK:         %[[KM:.*]] = mixq.matmul %[[H]], %[[K]]
+// CHECK:         %[[QR:.*]] = llm.rope %[[QM]], %[[G]]
+// CHECK:         return %[[KM]], %[[QR]]
 
 // The caches are updated in place: results 1 and 2 are tied to arguments 2
 // and 3.
-// CHECK-LABEL: func.func private @decode_k4_attention(
+// CHECK-LABEL: func.func private @decode_k2_attention(
 // CHECK-SAME:    mixq.kernel, mixq.tied = array<i64: 1, 2, 2, 3>
 
-// CHECK-LABEL: func.func private @decode_k5_matmul_add(
+// CHECK-LABEL: func.func private @decode_k3_matmul_add(
 // CHECK-SAME:    %[[AI:.*]]: tensor<1x8xf32>, %[[W:.*]]: !mixq.qtensor<8x8, #mixq.affine<bits = 4, group = 8>>, %[[RES:.*]]: tensor<1x8xf32>)
 // CHECK:         %[[M:.*]] = mixq.matmul %[[AI]], %[[W]]
 // CHECK:         %[[S:.*]] = llm.add %[[RES]], %[[M]]
 // CHECK:         return %[[S]]
+
+// Without fuse-decode every compute op is a kernel of its own, but for the
+// residual add; kernels with identical bodies (the two projections) are one.
+// UNFUSED-LABEL: func.func @decode(
+// UNFUSED:         %[[X:.*]] = call @decode_k0_embed(
+// UNFUSED:         %[[N:.*]] = call @decode_k1_rms_norm(%[[X]],
+// UNFUSED:         %[[Q:.*]] = call @decode_k2_matmul(%[[N]],
+// UNFUSED:         %[[K:.*]] = call @decode_k2_matmul(%[[N]],
+// UNFUSED:         %[[QR:.*]] = call @decode_k3_rope(%[[Q]],
+// UNFUSED:         %[[A:.*]]:3 = call @decode_k4_attention(%[[QR]], %[[K]],
+// UNFUSED:         call @decode_k5_matmul_add(%[[A]]#0,
+// UNFUSED-NOT:   func.func private @decode_k6
 
 !q = !mixq.qtensor<8x8, #mixq.affine<bits = 4, group = 8>>
 func.func @decode(%tok: tensor<1xi32>, %pos: index, %kc: tensor<16x8xf32>,
@@ -103,4 +115,106 @@ func.func @two_users(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
 func.func @idempotent(%a: tensor<2x4xf32>, %b: tensor<2x4xf32>) -> tensor<2x4xf32> {
   %r = llm.swiglu %a, %b : tensor<2x4xf32>, tensor<2x4xf32> -> tensor<2x4xf32>
   return %r : tensor<2x4xf32>
+}
+
+// -----
+
+// The feed-forward half of a decode layer: the ffn norm, gate and up (one
+// weight type) and SwiGLU are one kernel, down and the residual another.
+
+// CHECK-LABEL: func.func @ffn(
+// CHECK:         %[[ACT:.*]] = call @ffn_k0_rms_norm_matmul_matmul_swiglu(%arg0,
+// CHECK:         %[[OUT:.*]] = call @ffn_k1_matmul_add(%[[ACT]], %{{.*}}, %arg0)
+// CHECK:         return %[[OUT]]
+// CHECK-LABEL: func.func private @ffn_k0_rms_norm_matmul_matmul_swiglu(
+// CHECK:         %[[H:.*]] = llm.rms_norm
+// CHECK:         %[[G:.*]] = mixq.matmul %[[H]]
+// CHECK:         %[[U:.*]] = mixq.matmul %[[H]]
+// CHECK:         %[[S:.*]] = llm.swiglu %[[G]], %[[U]]
+// CHECK:         return %[[S]]
+!g = !mixq.qtensor<16x8, #mixq.affine<bits = 4, group = 8>>
+!d = !mixq.qtensor<8x16, #mixq.affine<bits = 4, group = 8>>
+func.func @ffn(%x: tensor<1x8xf32>) -> tensor<1x8xf32> {
+  %nw = llm.weight @norm : tensor<8xf32>
+  %h = llm.rms_norm %x, %nw {eps = 1.0e-5 : f32} : tensor<1x8xf32>, tensor<8xf32> -> tensor<1x8xf32>
+  %wg = mixq.weight @gate : !g
+  %g = mixq.matmul %h, %wg : tensor<1x8xf32>, !g -> tensor<1x16xf32>
+  %wu = mixq.weight @up : !g
+  %u = mixq.matmul %h, %wu : tensor<1x8xf32>, !g -> tensor<1x16xf32>
+  %s = llm.swiglu %g, %u : tensor<1x16xf32>, tensor<1x16xf32> -> tensor<1x16xf32>
+  %wd = mixq.weight @down : !d
+  %d = mixq.matmul %s, %wd : tensor<1x16xf32>, !d -> tensor<1x8xf32>
+  %r = llm.add %x, %d : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  return %r : tensor<1x8xf32>
+}
+
+// -----
+
+// Gate and up of different types (a budget gave them different schemes)
+// share the norm's kernel, but SwiGLU keeps its own: one loop could not
+// dequantize both.
+
+// CHECK-LABEL: func.func @ffn_mixed_types(
+// CHECK:         %[[GU:.*]]:2 = call @ffn_mixed_types_k0_rms_norm_matmul_matmul(
+// CHECK:         call @ffn_mixed_types_k1_swiglu(%[[GU]]#0, %[[GU]]#1)
+!g4 = !mixq.qtensor<16x8, #mixq.affine<bits = 4, group = 8>>
+!g8 = !mixq.qtensor<16x8, #mixq.affine<bits = 8, group = 8>>
+func.func @ffn_mixed_types(%x: tensor<1x8xf32>) -> tensor<1x16xf32> {
+  %nw = llm.weight @norm : tensor<8xf32>
+  %h = llm.rms_norm %x, %nw {eps = 1.0e-5 : f32} : tensor<1x8xf32>, tensor<8xf32> -> tensor<1x8xf32>
+  %wg = mixq.weight @gate : !g4
+  %g = mixq.matmul %h, %wg : tensor<1x8xf32>, !g4 -> tensor<1x16xf32>
+  %wu = mixq.weight @up : !g8
+  %u = mixq.matmul %h, %wu : tensor<1x8xf32>, !g8 -> tensor<1x16xf32>
+  %s = llm.swiglu %g, %u : tensor<1x16xf32>, tensor<1x16xf32> -> tensor<1x16xf32>
+  return %s : tensor<1x16xf32>
+}
+
+// -----
+
+// Not fused: prefill rows (the tensor-core matmuls take no prologue), a norm
+// that something other than a matmul reads, and a group whose result is used
+// before the group's last op (where its call would stand).
+
+// CHECK-LABEL: func.func @prefill_rows(
+// CHECK:         call @prefill_rows_k0_rms_norm(
+// CHECK:         call @prefill_rows_k1_linear(
+// CHECK:         call @prefill_rows_k2_rope(
+func.func @prefill_rows(%x: tensor<?x8xf32>, %p: tensor<?xi32>) -> tensor<?x8xf32> {
+  %nw = llm.weight @norm : tensor<8xf32>
+  %h = llm.rms_norm %x, %nw {eps = 1.0e-5 : f32} : tensor<?x8xf32>, tensor<8xf32> -> tensor<?x8xf32>
+  %w = llm.weight @q : tensor<8x8xf32>
+  %q = llm.linear %h, %w : tensor<?x8xf32>, tensor<8x8xf32> -> tensor<?x8xf32>
+  %r = llm.rope %q, %p {num_heads = 1 : i64, head_dim = 8 : i64, theta = 1.0e+04 : f32, layout = #llm.rope_layout<interleaved>} : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  return %r : tensor<?x8xf32>
+}
+
+// CHECK-LABEL: func.func @norm_other_user(
+// CHECK:         %[[H:.*]] = call @norm_other_user_k{{[0-9]+}}_rms_norm(
+// CHECK:         call @norm_other_user_k{{[0-9]+}}_linear(%[[H]],
+// CHECK:         call @norm_other_user_k{{[0-9]+}}_add(%[[H]])
+func.func @norm_other_user(%x: tensor<1x8xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>) {
+  %nw = llm.weight @norm : tensor<8xf32>
+  %h = llm.rms_norm %x, %nw {eps = 1.0e-5 : f32} : tensor<1x8xf32>, tensor<8xf32> -> tensor<1x8xf32>
+  %w = llm.weight @q : tensor<8x8xf32>
+  %q = llm.linear %h, %w : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  %s = llm.add %h, %h : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  return %q, %s : tensor<1x8xf32>, tensor<1x8xf32>
+}
+
+// q's result is read between q and k, before the call of a group [norm, q,
+// k] could stand: no fusion.
+// CHECK-LABEL: func.func @used_in_between(
+// CHECK:         %[[H:.*]] = call @{{.*}}_rms_norm(
+// CHECK:         %[[Q:.*]] = call @{{.*}}_linear(%[[H]],
+// CHECK:         call @{{.*}}_add(%[[Q]])
+// CHECK:         call @{{.*}}_linear(%[[H]],
+func.func @used_in_between(%x: tensor<1x8xf32>) -> (tensor<1x8xf32>, tensor<1x8xf32>) {
+  %nw = llm.weight @norm : tensor<8xf32>
+  %h = llm.rms_norm %x, %nw {eps = 1.0e-5 : f32} : tensor<1x8xf32>, tensor<8xf32> -> tensor<1x8xf32>
+  %w = llm.weight @q : tensor<8x8xf32>
+  %q = llm.linear %h, %w : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  %s = llm.add %q, %q : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  %k = llm.linear %h, %w : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  return %s, %k : tensor<1x8xf32>, tensor<1x8xf32>
 }

@@ -132,6 +132,69 @@ TEST(BenchCoreTest, MatmulShapesComeFromTheManifestWeights) {
                             "'blk0.q_proj' is not a 2-D matrix");
 }
 
+/// A decode plan whose step 1 is a fused kernel: the attention norm's
+/// vector, then q_proj and up_proj (4 x 4 and 8 x 4) in one launch.
+json fusedManifest() {
+  json m = manifestJson();
+  json norm = weightJson("blk0.attn_norm", {4}, "none",
+                         {componentJson("data", "blk0.attn_norm", "f32", {4})});
+  m["weights"].push_back(norm);
+  json &step = m["plan"]["decode"]["steps"][1];
+  step["kernel"] = "decode_k1_rms_norm_matmul_matmul_swiglu";
+  json args =
+      json::array({step["args"][0], binding("blk0.attn_norm", "f32", {4})});
+  for (size_t i = 1; i < 4; ++i)
+    args.push_back(step["args"][i]);
+  args.push_back(binding("blk0.up_proj:low_codes", "i32", {8, 1}));
+  args.push_back(step["args"][4]);
+  step["args"] = args;
+  return m;
+}
+
+TEST(BenchCoreTest, AFusedStepHasOneMatmulPerMatrix) {
+  json m = fusedManifest();
+  Package package = writePackage(m);
+  PackagePlans plans = parsePlans(package);
+  auto steps = matmulSteps(package.manifest(), plans.decode);
+  ASSERT_TRUE(steps.ok()) << steps.message();
+  ASSERT_EQ(steps->size(), 4u) << "q and up in step 1, the norm no matmul";
+  EXPECT_EQ((*steps)[0].step, 1u);
+  EXPECT_EQ((*steps)[0].weight, "blk0.q_proj");
+  EXPECT_EQ((*steps)[0].matmulsInStep, 2u);
+  EXPECT_EQ((*steps)[1].step, 1u);
+  EXPECT_EQ((*steps)[1].weight, "blk0.up_proj");
+  EXPECT_EQ((*steps)[1].n, 8);
+  EXPECT_EQ((*steps)[1].matmulsInStep, 2u);
+  EXPECT_EQ((*steps)[2].step, 3u);
+  EXPECT_EQ((*steps)[2].matmulsInStep, 1u);
+
+  // Step 1 took 3 ms: q (16 weights) 1 ms of it, up (32 weights) 2 ms.
+  std::vector<double> ms = {1, 3, 3, 4, 6};
+  std::vector<GemmRow> rows = gemmRows("decode", *steps, ms, 1);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_DOUBLE_EQ(rows[0].oursMs, 1.0);
+  EXPECT_EQ(rows[1].calls, 3u);
+  EXPECT_DOUBLE_EQ(rows[1].oursMs, (2.0 + 4 + 6) / 3);
+  rows[0].cublasMs = 0.5;
+  rows[1].cublasMs = 1.5;
+  PlanEstimate tg = estimatePlan("tg", 1, *steps, ms, rows);
+  EXPECT_DOUBLE_EQ(tg.oursMs, 17.0);
+  EXPECT_DOUBLE_EQ(tg.fp16Ms, 1 + (0.5 + 1.5) + 3 + 1.5 + 1.5)
+      << "a fused step costs its matmuls' cuBLAS times summed";
+
+  // A step that binds only a vector has no matrix to compare.
+  m["plan"]["decode"]["steps"][1]["args"] =
+      json::array({m["plan"]["decode"]["steps"][1]["args"][0],
+                   binding("blk0.attn_norm", "f32", {4}), buffer(1)});
+  Package vectorOnly = writePackage(m);
+  auto error =
+      matmulSteps(vectorOnly.manifest(), parsePlans(vectorOnly).decode);
+  ASSERT_FALSE(error.ok());
+  EXPECT_EQ(error.message(),
+            "decode step 1 (kernel decode_k1_rms_norm_matmul_matmul_swiglu): "
+            "weight 'blk0.attn_norm' is not a 2-D matrix");
+}
+
 TEST(BenchCoreTest, KernelRowsSumTheStepsOfEachKernel) {
   Package package = writePackage(manifestJson());
   PackagePlans plans = parsePlans(package);

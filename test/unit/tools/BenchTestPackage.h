@@ -131,7 +131,8 @@ inline runtime::Package writePackage(const json &manifest) {
            {"blk0.q_proj:codes", 16},
            {"blk0.q_proj:scales", 8},
            {"blk0.q_proj:zeros", 8},
-           {"blk0.up_proj:low_codes", 32}})
+           {"blk0.up_proj:low_codes", 32},
+           {"blk0.attn_norm", 16}})
     EXPECT_TRUE(writer.addBlob(name, std::vector<uint8_t>(size, 1)).ok());
   std::string ptx = ".version 8.0\n.target sm_90\n";
   if (manifest.value("targets", json::object()).contains("cuda"))
