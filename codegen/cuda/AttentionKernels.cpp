@@ -10,6 +10,7 @@
 #include "passes/LLMFormulas.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -42,10 +43,11 @@ AttentionSplit getAttentionSplit(func::FuncOp kernel) {
     if (q.isDynamicDim(0) || q.getDimSize(0) != 1 || keys <= kKeysPerSplit)
       return {};
     int64_t splits = (keys + kKeysPerSplit - 1) / kKeysPerSplit;
-    // Per (head, split): the partial output, its max and its sum.
+    // Per (head, split): the partial output, its max and its sum; then one
+    // arrival counter per head.
     int64_t heads = attention.getNumHeads();
     int64_t headDim = attention.getHeadDim();
-    return {splits, heads * splits * (headDim + 2)};
+    return {splits, heads * splits * (headDim + 2) + heads};
   }
   return {};
 }
@@ -265,11 +267,109 @@ LogicalResult buildSinglePassAttention(AttentionBuilder &ab) {
   return success();
 }
 
-/// Flash-decoding, first entry: block (head, split) takes keys [split *
+/// workspace[index], read from L2 (ld.global.cg): a value another block of
+/// this launch wrote, which L1 (not coherent between SMs within a launch)
+/// could hold stale.
+Value loadFromL2(KernelBuilder &kb, Value workspace, Value index) {
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  Value base =
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, workspace);
+  Value address = arith::IndexCastOp::create(
+      b, loc, b.getI64Type(), kb.add(base, kb.mul(index, kb.index(4))));
+  return LLVM::InlineAsmOp::create(
+             b, loc, b.getF32Type(), ValueRange{address},
+             b.getStringAttr("ld.global.cg.f32 $0, [$1];"),
+             b.getStringAttr("=f,l"), /*has_side_effects=*/b.getUnitAttr(),
+             /*is_align_stack=*/UnitAttr(),
+             LLVM::TailCallKindAttr::get(
+                 b.getContext(), LLVM::tailcallkind::TailCallKind::None),
+             LLVM::AsmDialectAttr::get(b.getContext(),
+                                       LLVM::AsmDialect::AD_ATT),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
+}
+
+/// out[h, d] = sum_i exp(m_i - M) o_i[d] / sum_i exp(m_i - M) l_i over the
+/// splits i of head `head`, M = max_i m_i. Each thread recomputes M and the
+/// denominator from the (few) splits it reads.
+void combineSplits(AttentionBuilder &ab, Value head, int64_t splits) {
+  KernelBuilder &kb = ab.kb;
+  OpBuilder &b = ab.b;
+  Location loc = ab.loc;
+  Value workspace = ab.ctx.signature.workspace;
+  int64_t stride = ab.headDim + 2;
+  Value headBase = kb.mul(head, kb.index(splits * stride));
+  // Element `offset` of split `split`'s record: the output, then m, then l.
+  auto at = [&](Value split, Value offset) {
+    Value index =
+        kb.add(kb.add(headBase, kb.mul(split, kb.index(stride))), offset);
+    return loadFromL2(kb, workspace, index);
+  };
+  Value maxAt = kb.index(ab.headDim), sumAt = kb.index(ab.headDim + 1);
+  Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
+  kb.blockLoop(kb.index(ab.headDim), kRowBlock, [&](Value d) {
+    Value max = kb.loop(kb.index(0), kb.index(splits), kb.index(1),
+                        ValueRange{minusInf},
+                        [&](Value i, ValueRange acc) {
+                          return SmallVector<Value>{kb.combine(
+                              Reduction::Max, acc.front(), at(i, maxAt))};
+                        })
+                    .front();
+    SmallVector<Value> sums = kb.loop(
+        kb.index(0), kb.index(splits), kb.index(1),
+        ValueRange{kb.f32(0.0f), kb.f32(0.0f)}, [&](Value i, ValueRange acc) {
+          Value weight = math::ExpOp::create(
+              b, loc, arith::SubFOp::create(b, loc, at(i, maxAt), max));
+          Value l = kb.mulF(weight, at(i, sumAt));
+          Value o = kb.mulF(weight, at(i, d));
+          return SmallVector<Value>{kb.addF(acc[0], l), kb.addF(acc[1], o)};
+        });
+    Value result = arith::DivFOp::create(b, loc, sums[1], sums[0]);
+    kb.storeF32(result, ab.out,
+                {kb.index(0), kb.add(kb.mul(head, kb.index(ab.headDim)), d)});
+  });
+}
+
+/// Whether this block is the last of its head's `splits` to finish: thread
+/// 0 counts the block in (after a device-scope fence that publishes the
+/// block's record, the pattern of cooperative groups' grid sync) and tells
+/// the block through shared memory. The last one resets the counter, so
+/// that the next launch (the next layer, the next step) finds it at 0 as
+/// the executor's zeroed workspace starts it.
+Value arriveLast(AttentionBuilder &ab, Value counter, int64_t splits) {
+  KernelBuilder &kb = ab.kb;
+  OpBuilder &b = ab.b;
+  Location loc = ab.loc;
+  Value workspace = ab.ctx.signature.workspace;
+  Value flag = kb.sharedArray(1);
+  gpu::BarrierOp::create(b, loc);
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, kb.threadId(), kb.index(0)), [&] {
+    NVVM::MembarOp::create(b, loc, NVVM::MemScopeKind::GPU);
+    // Counts are small integers, exact in f32.
+    Value before = memref::AtomicRMWOp::create(
+        b, loc, arith::AtomicRMWKind::addf, kb.f32(1.0f), workspace,
+        ValueRange{counter});
+    NVVM::MembarOp::create(b, loc, NVVM::MemScopeKind::GPU);
+    Value last = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                       before, kb.f32(float(splits - 1)));
+    memref::StoreOp::create(
+        b, loc,
+        arith::SelectOp::create(b, loc, last, kb.f32(1.0f), kb.f32(0.0f)), flag,
+        ValueRange{kb.index(0)});
+  });
+  gpu::BarrierOp::create(b, loc);
+  Value mark = memref::LoadOp::create(b, loc, flag, ValueRange{kb.index(0)});
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mark,
+                               kb.f32(1.0f));
+}
+
+/// Flash-decoding in one launch: block (head, split) takes keys [split *
 /// kKeysPerSplit, ...) of the live prefix and writes its unnormalized output
 /// sum_j e_j v_j, its max m and its sum l = sum_j e_j (e_j = exp(s_j - m))
-/// to workspace[head][split].
-LogicalResult buildSplitAttentionPartial(AttentionBuilder &ab, int64_t splits) {
+/// to workspace[head][split]; the head's last block to finish combines the
+/// records (a second launch for the combine cost a kernel per layer).
+LogicalResult buildSplitAttention(AttentionBuilder &ab, int64_t splits) {
   KernelBuilder &kb = ab.kb;
   OpBuilder &b = ab.b;
   Location loc = ab.loc;
@@ -302,92 +402,29 @@ LogicalResult buildSplitAttentionPartial(AttentionBuilder &ab, int64_t splits) {
     memref::StoreOp::create(b, loc, sum, workspace,
                             ValueRange{kb.add(base, kb.index(ab.headDim + 1))});
   });
+  Value counter = kb.add(kb.index(ab.heads * splits * stride), ab.head);
+  kb.ifThen(arriveLast(ab, counter, splits), [&] {
+    combineSplits(ab, ab.head, splits);
+    kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, kb.threadId(), kb.index(0)),
+              [&] {
+                memref::StoreOp::create(b, loc, kb.f32(0.0f), workspace,
+                                        ValueRange{counter});
+              });
+  });
   ab.ctx.launch.block = {kRowBlock, 1, 1};
   ab.ctx.launch.grid[0] = GridDim{ab.heads, 0};
   ab.ctx.launch.grid[1] = GridDim{splits, 0};
   return success();
 }
-
-/// Flash-decoding, second entry: out[h, d] = sum_i exp(m_i - M) o_i[d] /
-/// sum_i exp(m_i - M) l_i over the splits i, M = max_i m_i. Each thread
-/// recomputes M and the denominator from the (few) splits it reads.
-void buildSplitAttentionCombine(AttentionBuilder &ab, int64_t splits) {
-  KernelBuilder &kb = ab.kb;
-  OpBuilder &b = ab.b;
-  Location loc = ab.loc;
-  Value workspace = ab.ctx.signature.workspace;
-  Value head = kb.blockId(gpu::Dimension::x);
-  int64_t stride = ab.headDim + 2;
-  Value headBase = kb.mul(head, kb.index(splits * stride));
-  // Element `offset` of split `split`'s record: the output, then m, then l.
-  auto at = [&](Value split, Value offset) {
-    Value index =
-        kb.add(kb.add(headBase, kb.mul(split, kb.index(stride))), offset);
-    return memref::LoadOp::create(b, loc, workspace, ValueRange{index})
-        .getResult();
-  };
-  Value maxAt = kb.index(ab.headDim), sumAt = kb.index(ab.headDim + 1);
-  Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
-  kb.blockLoop(kb.index(ab.headDim), kRowBlock, [&](Value d) {
-    Value max = kb.loop(kb.index(0), kb.index(splits), kb.index(1),
-                        ValueRange{minusInf},
-                        [&](Value i, ValueRange acc) {
-                          return SmallVector<Value>{kb.combine(
-                              Reduction::Max, acc.front(), at(i, maxAt))};
-                        })
-                    .front();
-    SmallVector<Value> sums = kb.loop(
-        kb.index(0), kb.index(splits), kb.index(1),
-        ValueRange{kb.f32(0.0f), kb.f32(0.0f)}, [&](Value i, ValueRange acc) {
-          Value weight = math::ExpOp::create(
-              b, loc, arith::SubFOp::create(b, loc, at(i, maxAt), max));
-          Value l = kb.mulF(weight, at(i, sumAt));
-          Value o = kb.mulF(weight, at(i, d));
-          return SmallVector<Value>{kb.addF(acc[0], l), kb.addF(acc[1], o)};
-        });
-    Value result = arith::DivFOp::create(b, loc, sums[1], sums[0]);
-    kb.storeF32(result, ab.out,
-                {kb.index(0), kb.add(kb.mul(head, kb.index(ab.headDim)), d)});
-  });
-  ab.ctx.launch.block = {kRowBlock, 1, 1};
-  ab.ctx.launch.grid[0] = GridDim{ab.heads, 0};
-}
 } // namespace
 
 LogicalResult buildAttention(llm::AttentionOp op, GeneratorContext &ctx) {
   AttentionSplit split = getAttentionSplit(ctx.kernel);
-  AttentionBuilder partial(op, ctx);
-  if (failed(partial.bind(ctx.values)))
+  AttentionBuilder builder(op, ctx);
+  if (failed(builder.bind(ctx.values)))
     return failure();
   if (split.splits == 0)
-    return buildSinglePassAttention(partial);
-  if (failed(buildSplitAttentionPartial(partial, split.splits)))
-    return failure();
-
-  // The combine entry: same ABI, launched after the partial one.
-  OpBuilder b(op.getContext());
-  b.setInsertionPointAfter(ctx.kb.func);
-  Signature signature;
-  std::string name = (ctx.kernel.getSymName() + "_combine").str();
-  FailureOr<gpu::GPUFuncOp> func = createGPUFunc(
-      b, ctx.kernel, ctx.options, name, split.workspaceFloats, signature);
-  if (failed(func))
-    return failure();
-  b.setInsertionPoint(func->getBody().front().getTerminator());
-  KernelBuilder kb(b, ctx.kb.loc, *func);
-  ValueMap values(ctx.kernel, signature);
-  KernelLaunch launch;
-  launch.kernel = ctx.launch.kernel;
-  launch.entry = name;
-  launch.workspaceBytes = ctx.launch.workspaceBytes;
-  GeneratorContext combineCtx{kb,     values,     signature,    ctx.options,
-                              launch, ctx.kernel, ctx.followUps};
-  AttentionBuilder combine(op, combineCtx);
-  if (failed(combine.bind(values)))
-    return failure();
-  buildSplitAttentionCombine(combine, split.splits);
-  finishEntry(*func, launch);
-  ctx.followUps.push_back(launch);
-  return success();
+    return buildSinglePassAttention(builder);
+  return buildSplitAttention(builder, split.splits);
 }
 } // namespace mlir::mixq::cuda::gen

@@ -195,14 +195,11 @@ mlir::mixq::cuda::buildGPUKernel(func::FuncOp kernel,
   b.setInsertionPoint(func->getBody().front().getTerminator());
   KernelBuilder kb(b, kernel.getLoc(), *func);
   ValueMap values(kernel, signature);
-  std::vector<KernelLaunch> followUps;
-  GeneratorContext ctx{kb,     values, signature, options,
-                       launch, kernel, followUps};
+  GeneratorContext ctx{kb, values, signature, options, launch, kernel};
   if (failed(buildBody(kernel, ctx))) {
     func->erase();
     return failure();
   }
   finishEntry(*func, launch);
-  launches.insert(launches.end(), followUps.begin(), followUps.end());
   return launches;
 }

@@ -73,7 +73,7 @@ FailureOr<gpu::GPUFuncOp> createGPUFunc(OpBuilder &b, func::FuncOp kernel,
              << "the CUDA kernel ABI has no form for result type " << type;
     argTypes.push_back(getBufferType(tensor, options.maxTokens));
   }
-  if (workspaceFloats > 0) // scratch between a kernel's entries
+  if (workspaceFloats > 0) // split attention's records and counters
     argTypes.push_back(MemRefType::get({workspaceFloats}, b.getF32Type()));
   argTypes.push_back(b.getI64Type()); // the token count S
 

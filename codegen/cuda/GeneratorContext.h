@@ -77,10 +77,8 @@ struct GeneratorContext {
   const Signature &signature;
   const CUDAOptions &options;
   KernelLaunch &launch;
-  /// For generators that need a second entry point (same ABI, launched
-  /// after the first): the L2 kernel and where to put its launch.
+  /// The L2 kernel being generated.
   func::FuncOp kernel;
-  std::vector<KernelLaunch> &followUps;
 };
 /// Fails with a diagnostic when an operand of `op` is no kernel value (it is
 /// computed inside the kernel by an op the generators do not fuse).

@@ -158,6 +158,13 @@ cl::opt<WeightData> weightData(
     cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print load and emit times on stderr"),
                       cl::cat(category));
+cl::opt<bool> fuseDecode(
+    "fuse-decode",
+    cl::desc("Fuse each decode layer into 5 kernels: norms as matmul "
+             "prologues, q/k/v and gate/up as one kernel each, rope and "
+             "SwiGLU as epilogues (--mixq-form-dispatches fuse-decode; "
+             "default true; =false for one kernel per op, to compare)"),
+    cl::init(true), cl::cat(category));
 
 int fail(const std::string &message) {
   WithColor::error(errs(), "mixq-compile") << message << "\n";
@@ -234,7 +241,9 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 /// Runs the passes after quantization that every package needs.
 mlir::LogicalResult formDispatches(mlir::ModuleOp module) {
   mlir::PassManager pm(module.getContext());
-  pm.addPass(mlir::mixq::createMixQFormDispatches());
+  mlir::mixq::MixQFormDispatchesOptions options;
+  options.fuseDecode = fuseDecode;
+  pm.addPass(mlir::mixq::createMixQFormDispatches(options));
   return pm.run(module);
 }
 

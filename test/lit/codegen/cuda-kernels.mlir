@@ -131,24 +131,33 @@ func.func private @k_attn(%q: tensor<?x8xf32>, %k: tensor<?x4xf32>, %v: tensor<?
 // -----
 
 // Decode attention over a cache of more than 256 rows is split along the
-// keys (flash-decoding): the first entry, grid [H, ceil(600 / 256) = 3],
-// writes each split's unnormalized output, max and sum (Dh + 2 floats) to a
-// workspace argument passed before S; the second entry (same ABI, grid [H])
-// combines the splits. Both carry the workspace.
+// keys (flash-decoding) in one launch, grid [H, ceil(600 / 256) = 3]: each
+// block writes its split's unnormalized output, max and sum (Dh + 2 floats)
+// to a workspace argument passed before S (2 heads x 3 splits x 6 floats,
+// then one arrival counter per head: 38 floats); thread 0 publishes the
+// record (device-scope fence), counts the block in atomically, and the
+// head's last block combines the records, read from L2, and resets the
+// counter. No second entry.
 
 // CHECK-LABEL: gpu.func @k_decode_attn(
-// CHECK-SAME:    %{{.*}}: memref<1x8xf16>, %{{.*}}: memref<1x4xf16>, %{{.*}}: memref<1x4xf16>, %{{.*}}: memref<600x4xf16>, %{{.*}}: memref<600x4xf16>, %{{.*}}: i64, %{{.*}}: memref<1x8xf16>, %[[WS:.*]]: memref<36xf32>, %{{.*}}: i64)
+// CHECK-SAME:    %{{.*}}: memref<1x8xf16>, %{{.*}}: memref<1x4xf16>, %{{.*}}: memref<1x4xf16>, %{{.*}}: memref<600x4xf16>, %{{.*}}: memref<600x4xf16>, %{{.*}}: i64, %{{.*}}: memref<1x8xf16>, %[[WS:.*]]: memref<38xf32>, %{{.*}}: i64)
 // CHECK-SAME:    workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>
 // CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 3, 0>, array<i64: 1, 0>]
 // CHECK:         math.exp
 // CHECK:         memref.store %{{.*}}, %[[WS]]
-// CHECK-LABEL: gpu.func @k_decode_attn_combine(
-// CHECK-SAME:    %{{.*}}: memref<1x8xf16>, %[[WS2:.*]]: memref<36xf32>, %{{.*}}: i64)
-// CHECK-SAME:    mixq.grid = [array<i64: 2, 0>, array<i64: 1, 0>, array<i64: 1, 0>]
-// CHECK:         memref.load %[[WS2]]
-// CHECK:         math.exp
-// CHECK:         arith.divf
-// CHECK:         arith.truncf %{{.*}} : f32 to f16
+// CHECK:         gpu.barrier
+// CHECK:         nvvm.memory.barrier <gpu>
+// CHECK:         memref.atomic_rmw addf %{{.*}}, %[[WS]][%{{.*}}]
+// CHECK:         nvvm.memory.barrier <gpu>
+// CHECK:         gpu.barrier
+// CHECK:         scf.if
+// CHECK:           memref.extract_aligned_pointer_as_index %[[WS]]
+// CHECK:           llvm.inline_asm has_side_effects asm_dialect = att "ld.global.cg.f32 $0, [$1];", "=f,l"
+// CHECK:           math.exp
+// CHECK:           arith.divf
+// CHECK:           arith.truncf %{{.*}} : f32 to f16
+// CHECK:           memref.store %{{.*}}, %[[WS]]
+// CHECK-NOT:   gpu.func @k_decode_attn_combine(
 func.func private @k_decode_attn(%q: tensor<1x8xf16>, %k: tensor<1x4xf16>, %v: tensor<1x4xf16>, %kc: tensor<600x4xf16>, %vc: tensor<600x4xf16>, %start: index) -> (tensor<1x8xf16>, tensor<600x4xf16>, tensor<600x4xf16>) attributes {mixq.kernel, mixq.tied = array<i64: 1, 3, 2, 4>} {
   %out, %nk, %nv = llm.attention %q, %k, %v, %kc, %vc, %start {head_dim = 4 : i64, num_heads = 2 : i64, num_kv_heads = 1 : i64} : tensor<1x8xf16>, tensor<1x4xf16>, tensor<1x4xf16>, tensor<600x4xf16>, tensor<600x4xf16> -> tensor<1x8xf16>, tensor<600x4xf16>, tensor<600x4xf16>
   return %out, %nk, %nv : tensor<1x8xf16>, tensor<600x4xf16>, tensor<600x4xf16>
