@@ -63,14 +63,17 @@ small_schemes=(
   "lut3sparse|lut:bits=3+sparse:frac=0.0045|"
   "quik4act8|quik:cols=8,bits=4,act-bits=8|"
 )
-# name|--scheme for llama2-7b.
+# name|--scheme|more mixq-compile flags for llama2-7b. affine4-unfused is
+# the same package with one kernel per op (13 a layer instead of 5): the
+# fused decode step measured against it.
 large_schemes=(
-  "fp16|fp16"
-  "affine4|affine:bits=4,group=128"
-  "lut3|lut:bits=3"
-  "mixed|mixed"
-  "bitplane3|bitplane:seed=2,parent=4,width=3"
-  "quik4|quik:cols=256,bits=4"
+  "fp16|fp16|"
+  "affine4|affine:bits=4,group=128|"
+  "affine4-unfused|affine:bits=4,group=128|--fuse-decode=false"
+  "lut3|lut:bits=3|"
+  "mixed|mixed|"
+  "bitplane3|bitplane:seed=2,parent=4,width=3|"
+  "quik4|quik:cols=256,bits=4|"
 )
 # Limits of the payload and of each weightless 7B package.
 payload_limit_mib=30
@@ -123,10 +126,11 @@ compile_large() {
   ckpt="$(large_checkpoint "$bin")" || exit 1
   mkdir -p "$out" || fail "cannot create $out"
   for entry in "${large_schemes[@]}"; do
-    IFS='|' read -r name spec <<<"$entry"
+    IFS='|' read -r name spec flags <<<"$entry"
     selected "$name" "${MIXQ_GPU_BENCH_7B_SCHEMES:-}" || continue
     local start=$SECONDS
-    "$bin/mixq-compile" "$ckpt" --scheme="$spec" --target=cuda \
+    # shellcheck disable=SC2086 # $flags holds zero or more flags
+    "$bin/mixq-compile" "$ckpt" --scheme="$spec" --target=cuda $flags \
       --gpu-arch=sm_90 --max-seq-len=1024 --weights=none \
       -o "$out/$name.mixq" 2>"$out/$name.log" ||
       fail "compiling 7b $name: $(tail -n 3 "$out/$name.log")"
@@ -274,15 +278,17 @@ bench_large() {
     local name sizes=(-p 512 -n 128 -r 3)
     name="$(basename "$pkg" .mixq)"
     [ "$name" = mixed ] && sizes=(-p 64 -n 16 -r 1)
+    [ "$name" = affine4-unfused ] && sizes=(-p 0 -n 128 -r 3)
     limited 60 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
       "${sizes[@]}" >"$results/bench-7b-$name.txt" 2>&1 ||
       failures=$((failures + 1))
   done
 }
 
-# ncu over the first layer of one decode step (the first 17 decode kernel
-# launches: embed, norms, q/k/v, rope, attention, o, gate/up, swiglu,
-# down), reduced to a raw CSV per package.
+# ncu over the first layer of one decode step (the first 6 decode kernel
+# launches: embed, then the fused layer: norm + q/k/v + rope, attention,
+# o + residual, norm + gate/up + SwiGLU, down + residual), reduced to a raw
+# CSV per package (not the unfused comparison package).
 profile_large() {
   local dir="$1"
   command -v ncu >/dev/null || {
@@ -293,10 +299,11 @@ profile_large() {
     [ -f "$pkg" ] || continue
     local name report
     name="$(basename "$pkg" .mixq)"
+    [ "$name" = affine4-unfused ] && continue
     report="$results/ncu-$name"
     cp "$dir/pkgs/7b/weights-$name.json" "$results/" 2>/dev/null
     limited 40 ncu --clock-control none --kernel-name regex:'^decode_' \
-      --launch-count 17 --section SpeedOfLight --section LaunchStats \
+      --launch-count 6 --section SpeedOfLight --section LaunchStats \
       --section Occupancy --section WarpStateStats \
       --section InstructionStats -o "$report" -f \
       "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights -p 0 -n 1 -r 1 \

@@ -139,13 +139,21 @@ mlir::mixq::cuda::buildArgmaxKernel(gpu::GPUModuleOp gpuModule,
   Value noIndex =
       arith::ConstantIntOp::create(b, loc, b.getI32Type(), int64_t(vocabSize));
   Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
+  // 16-byte loads of consecutive logits; pickBetter's tie rule makes the
+  // order a thread visits them in irrelevant.
+  int64_t width = KernelBuilder::getVectorWidth({logits}, vocabSize);
   SmallVector<Value> best = kb.loop(
-      kb.threadId(), kb.index(vocabSize), kb.index(kBlock),
-      ValueRange{minusInf, noIndex}, [&](Value i, ValueRange acc) {
-        Value logit =
-            memref::LoadOp::create(b, loc, logits, ValueRange{kb.index(0), i});
-        Value index = arith::IndexCastOp::create(b, loc, b.getI32Type(), i);
-        auto [value, at] = pickBetter(kb, acc[0], acc[1], logit, index);
+      kb.threadId(), kb.index(vocabSize / width), kb.index(kBlock),
+      ValueRange{minusInf, noIndex}, [&](Value piece, ValueRange acc) {
+        Value first = kb.mul(piece, kb.index(width));
+        SmallVector<Value> values =
+            kb.loadF32s(logits, {kb.index(0), first}, width);
+        Value value = acc[0], at = acc[1];
+        for (int64_t k = 0; k < width; ++k) {
+          Value index = arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                                   kb.add(first, kb.index(k)));
+          std::tie(value, at) = pickBetter(kb, value, at, values[k], index);
+        }
         return SmallVector<Value>{value, at};
       });
   auto [warpValue, warpIndex] = warpArgmax(kb, best[0], best[1]);

@@ -116,7 +116,7 @@ FailureOr<Value> buildRopePositionF32(llm::RopeOp op, GeneratorContext &ctx,
                                       Value row);
 /// The rope's frequencies freq_i (i < head_dim / 2) as a constant global of
 /// the gpu.module named after the kernel plus `suffix` (unique per rope of
-/// the kernel).
+/// the kernel), 16-byte aligned for vector loads.
 Value buildRopeFrequencyTable(KernelBuilder &kb, llm::RopeOp op,
                               StringRef suffix);
 LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx);

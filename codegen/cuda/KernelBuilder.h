@@ -14,8 +14,10 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace mlir::mixq::cuda {
@@ -69,6 +71,55 @@ public:
         cast<FloatType>(cast<MemRefType>(memref.getType()).getElementType());
     memref::StoreOp::create(b, loc, buildTruncateFromF32(b, loc, value, type),
                             memref, indices);
+  }
+
+  /// `count` consecutive elements from `indices` (whose last index is a
+  /// multiple of `count`, in a buffer aligned to count elements), in one
+  /// vector load, each widened to f32; a scalar load for count 1.
+  SmallVector<Value> loadF32s(Value memref, ValueRange indices, int64_t count) {
+    if (count == 1)
+      return {loadF32(memref, indices)};
+    Type element = cast<MemRefType>(memref.getType()).getElementType();
+    int64_t bytes = count * element.getIntOrFloatBitWidth() / 8;
+    Value vector = vector::LoadOp::create(
+        b, loc, VectorType::get({count}, element), memref, indices,
+        /*nontemporal=*/false, llvm::Align(std::min<int64_t>(bytes, 16)));
+    SmallVector<Value> values;
+    for (int64_t j = 0; j < count; ++j)
+      values.push_back(buildExtendToF32(
+          b, loc, vector::ExtractOp::create(b, loc, vector, j)));
+    return values;
+  }
+  /// Rounds f32 values to the memref's element type and stores them from
+  /// `indices` as one vector (aligned as for loadF32s).
+  void storeF32s(ValueRange values, Value memref, ValueRange indices) {
+    if (values.size() == 1)
+      return storeF32(values.front(), memref, indices);
+    auto type =
+        cast<FloatType>(cast<MemRefType>(memref.getType()).getElementType());
+    SmallVector<Value> rounded;
+    for (Value value : values)
+      rounded.push_back(buildTruncateFromF32(b, loc, value, type));
+    int64_t count = values.size();
+    int64_t bytes = count * type.getWidth() / 8;
+    vector::StoreOp::create(
+        b, loc,
+        vector::FromElementsOp::create(b, loc, VectorType::get({count}, type),
+                                       rounded),
+        memref, indices, /*nontemporal=*/false,
+        llvm::Align(std::min<int64_t>(bytes, 16)));
+  }
+  /// Elements per 16-byte access of the widest of `memrefs`' element types,
+  /// halved until it divides `dim` (1: no vector access fits).
+  static int64_t getVectorWidth(ValueRange memrefs, int64_t dim) {
+    int64_t bits = 8;
+    for (Value memref : memrefs)
+      bits = std::max<int64_t>(
+          bits, cast<MemRefType>(memref.getType()).getElementTypeBitWidth());
+    int64_t width = 128 / bits;
+    while (width > 1 && dim % width != 0)
+      width /= 2;
+    return width;
   }
 
   /// for (iv = lb; iv < ub; iv += step) body(iv), with loop-carried values.

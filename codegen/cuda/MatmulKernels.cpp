@@ -975,8 +975,6 @@ Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
   Location loc = kb.loc;
   auto inputType = cast<MemRefType>(input.getType());
   auto elementType = cast<FloatType>(inputType.getElementType());
-  auto weightElementType =
-      cast<FloatType>(cast<MemRefType>(weight.getType()).getElementType());
   int64_t dim = inputType.getDimSize(1);
   constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
   auto space =
@@ -988,22 +986,7 @@ Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
   kb.func.setWorkgroupAttributionAttr(kb.func.getNumWorkgroupAttributions() - 1,
                                       LLVM::LLVMDialect::getAlignAttrName(),
                                       b.getI64IntegerAttr(16));
-  int64_t piece =
-      16 / (std::max(elementType.getWidth(), weightElementType.getWidth()) / 8);
-  if (dim % piece != 0)
-    piece = 1;
-  auto loadPiece = [&](Value memref, ValueRange indices, FloatType type) {
-    SmallVector<Value> values;
-    if (piece == 1)
-      return SmallVector<Value>{kb.loadF32(memref, indices)};
-    Value vector = vector::LoadOp::create(
-        b, loc, VectorType::get({piece}, type), memref, indices,
-        /*nontemporal=*/false, llvm::Align(piece * type.getWidth() / 8));
-    for (int64_t j = 0; j < piece; ++j)
-      values.push_back(buildExtendToF32(
-          b, loc, vector::ExtractOp::create(b, loc, vector, j)));
-    return values;
-  };
+  int64_t piece = KernelBuilder::getVectorWidth({input, weight}, dim);
   Value scratch = kb.sharedArray(kWarpSize);
   Value row = kb.index(0);
   // Unrolled: each thread's few pieces are loaded at once (a 4096-wide f16
@@ -1025,7 +1008,7 @@ Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
   Value partial = kb.f32(0.0f);
   forEachPiece([&](Value d, Value valid) {
     Value squares = kb.f32(0.0f);
-    for (Value x : loadPiece(input, {row, d}, elementType))
+    for (Value x : kb.loadF32s(input, {row, d}, piece))
       squares = kb.addF(squares, kb.mulF(x, x));
     if (valid)
       squares = arith::SelectOp::create(b, loc, valid, squares, kb.f32(0.0f));
@@ -1039,22 +1022,12 @@ Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
   Value r = arith::DivFOp::create(b, loc, kb.f32(1.0f), root);
   forEachPiece([&](Value d, Value valid) {
     auto store = [&] {
-      SmallVector<Value> xs = loadPiece(input, {row, d}, elementType);
-      SmallVector<Value> ws = loadPiece(weight, {d}, weightElementType);
+      SmallVector<Value> xs = kb.loadF32s(input, {row, d}, piece);
+      SmallVector<Value> ws = kb.loadF32s(weight, {d}, piece);
       SmallVector<Value> normalized;
       for (auto [x, w] : llvm::zip(xs, ws))
-        normalized.push_back(buildTruncateFromF32(
-            b, loc, kb.mulF(kb.mulF(x, r), w), elementType));
-      if (piece == 1) {
-        memref::StoreOp::create(b, loc, normalized.front(), staged,
-                                ValueRange{row, d});
-        return;
-      }
-      Value vector = vector::FromElementsOp::create(
-          b, loc, VectorType::get({piece}, elementType), normalized);
-      vector::StoreOp::create(b, loc, vector, staged, ValueRange{row, d},
-                              /*nontemporal=*/false,
-                              llvm::Align(piece * elementType.getWidth() / 8));
+        normalized.push_back(kb.mulF(kb.mulF(x, r), w));
+      kb.storeF32s(normalized, staged, {row, d});
     };
     if (valid)
       kb.ifThen(valid, store);

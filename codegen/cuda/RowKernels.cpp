@@ -31,32 +31,25 @@ namespace {
 /// 17.7 us on the H200, no warp eligible 98% of cycles).
 constexpr int64_t kNormBlock = 1024;
 
-/// Columns each thread of a column-split row kernel takes (a block of
-/// kRowBlock threads covers kRowBlock * kColumnsPerThread columns).
-constexpr int64_t kColumnsPerThread = 4;
-
-/// Blocks along y that split a row of `dim` columns.
-int64_t columnBlocks(int64_t dim) {
-  int64_t perBlock = kRowBlock * kColumnsPerThread;
-  return std::max<int64_t>((dim + perBlock - 1) / perBlock, 1);
-}
-
-/// Elementwise work over the columns of row blockIdx.x, split across
-/// blockIdx.y: a decode step's single row then fills columnBlocks(dim)
-/// blocks instead of one (a 4096-wide row was one block of 128 threads,
-/// 6% of an H200's occupancy). Each element is computed as before, so the
-/// numerics do not change.
+/// Elementwise work over the columns of row blockIdx.x, `width` columns at
+/// a time (16-byte vector accesses where the row allows), split across
+/// blockIdx.y: a thread takes one piece of each block-sized stride, so a
+/// decode step's single row fills several blocks (a 4096-wide row was one
+/// block of 128 threads, 6% of an H200's occupancy). `body` gets the first
+/// column of its piece. Each element is computed as before, so the numerics
+/// do not change.
 void columnLoop(KernelBuilder &kb, KernelLaunch &launch, int64_t dim,
-                function_ref<void(Value)> body) {
-  int64_t blocks = columnBlocks(dim);
-  int64_t perBlock = (dim + blocks - 1) / blocks;
+                int64_t width, function_ref<void(Value)> body) {
+  int64_t pieces = dim / width;
+  int64_t blocks = std::max<int64_t>((pieces + kRowBlock - 1) / kRowBlock, 1);
+  int64_t perBlock = (pieces + blocks - 1) / blocks;
   Value base = kb.mul(kb.blockId(gpu::Dimension::y), kb.index(perBlock));
-  Value end = kb.minU(kb.add(base, kb.index(perBlock)), kb.index(dim));
-  kb.loop(kb.add(base, kb.threadId()), end, kb.index(kRowBlock), body);
+  Value end = kb.minU(kb.add(base, kb.index(perBlock)), kb.index(pieces));
+  kb.loop(kb.add(base, kb.threadId()), end, kb.index(kRowBlock),
+          [&](Value piece) { body(kb.mul(piece, kb.index(width))); });
   setRowLaunch(launch, kRowBlock);
   launch.grid[1] = GridDim{blocks, 0};
 }
-
 } // namespace
 
 /// The position of token `row`: the kernel's positions are either an
@@ -124,7 +117,7 @@ Value buildRopeFrequencyTable(KernelBuilder &kb, llm::RopeOp op,
         DenseElementsAttr::get(
             RankedTensorType::get({int64_t(freqs.size())}, b.getF32Type()),
             ArrayRef(freqs)),
-        /*constant=*/true, /*alignment=*/nullptr);
+        /*constant=*/true, /*alignment=*/b.getI64IntegerAttr(16));
   }
   return memref::GetGlobalOp::create(b, loc, tableType, tableName);
 }
@@ -142,14 +135,21 @@ LogicalResult buildEmbed(llm::EmbedOp op, GeneratorContext &ctx) {
   Value table = ctx.values.lookup(op.getTable());
   Value tokens = ctx.values.lookup(op.getTokens());
   int64_t dim = op.getTable().getType().getDimSize(1);
+  int64_t width = KernelBuilder::getVectorWidth({table, *out}, dim);
   Value row = kb.blockId(gpu::Dimension::x);
   Value id = memref::LoadOp::create(kb.b, kb.loc, tokens, ValueRange{row});
   Value tableRow =
       arith::IndexCastOp::create(kb.b, kb.loc, kb.b.getIndexType(), id);
-  columnLoop(kb, ctx.launch, dim, [&](Value d) {
-    Value value =
-        memref::LoadOp::create(kb.b, kb.loc, table, ValueRange{tableRow, d});
-    memref::StoreOp::create(kb.b, kb.loc, value, *out, ValueRange{row, d});
+  // The row copied bit for bit, a 16-byte piece at a time.
+  Type element = cast<MemRefType>(table.getType()).getElementType();
+  auto pieceType = VectorType::get({width}, element);
+  llvm::Align alignment(width * element.getIntOrFloatBitWidth() / 8);
+  columnLoop(kb, ctx.launch, dim, width, [&](Value d) {
+    Value piece = vector::LoadOp::create(kb.b, kb.loc, pieceType, table,
+                                         ValueRange{tableRow, d},
+                                         /*nontemporal=*/false, alignment);
+    vector::StoreOp::create(kb.b, kb.loc, piece, *out, ValueRange{row, d},
+                            /*nontemporal=*/false, alignment);
   });
   return success();
 }
@@ -163,23 +163,31 @@ LogicalResult buildRMSNorm(llm::RMSNormOp op, GeneratorContext &ctx) {
   Value input = ctx.values.lookup(op.getInput());
   Value weight = ctx.values.lookup(op.getWeight());
   int64_t dim = op.getInput().getType().getDimSize(1);
+  int64_t width = KernelBuilder::getVectorWidth({input, weight, *out}, dim);
+  Value pieces = kb.index(dim / width);
   Value scratch = kb.sharedArray(kWarpSize);
   Value row = kb.blockId(gpu::Dimension::x);
-  Value partial = kb.blockLoop(kb.index(dim), kNormBlock, kb.f32(0.0f),
-                               [&](Value d, Value acc) {
-                                 Value x = kb.loadF32(input, {row, d});
-                                 return kb.addF(acc, kb.mulF(x, x));
-                               });
+  Value partial =
+      kb.blockLoop(pieces, kNormBlock, kb.f32(0.0f), [&](Value p, Value acc) {
+        Value d = kb.mul(p, kb.index(width));
+        for (Value x : kb.loadF32s(input, {row, d}, width))
+          acc = kb.addF(acc, kb.mulF(x, x));
+        return acc;
+      });
   Value sum = kb.blockReduce(Reduction::Sum, partial, scratch, kNormBlock);
   // r = 1 / sqrt(sum / D + eps), as the reference lowering computes it.
   Value mean = arith::DivFOp::create(kb.b, kb.loc, sum, kb.f32(float(dim)));
   Value shifted = kb.addF(mean, kb.f32(op.getEps().convertToFloat()));
   Value root = math::SqrtOp::create(kb.b, kb.loc, shifted);
   Value r = arith::DivFOp::create(kb.b, kb.loc, kb.f32(1.0f), root);
-  kb.blockLoop(kb.index(dim), kNormBlock, [&](Value d) {
-    Value x = kb.loadF32(input, {row, d});
-    Value w = kb.loadF32(weight, {d});
-    kb.storeF32(kb.mulF(kb.mulF(x, r), w), *out, {row, d});
+  kb.blockLoop(pieces, kNormBlock, [&](Value p) {
+    Value d = kb.mul(p, kb.index(width));
+    SmallVector<Value> xs = kb.loadF32s(input, {row, d}, width);
+    SmallVector<Value> ws = kb.loadF32s(weight, {d}, width);
+    SmallVector<Value> normalized;
+    for (auto [x, w] : llvm::zip(xs, ws))
+      normalized.push_back(kb.mulF(kb.mulF(x, r), w));
+    kb.storeF32s(normalized, *out, {row, d});
   });
   setRowLaunch(ctx.launch, kNormBlock);
   return success();
@@ -196,12 +204,23 @@ LogicalResult buildElementwise(Operation *op, GeneratorContext &ctx,
     return failure();
   int64_t dim =
       cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(1);
+  SmallVector<Value> operands = {*out};
+  for (Value operand : op->getOperands())
+    operands.push_back(ctx.values.lookup(operand));
+  int64_t width = KernelBuilder::getVectorWidth(operands, dim);
   Value row = kb.blockId(gpu::Dimension::x);
-  columnLoop(kb, ctx.launch, dim, [&](Value d) {
-    SmallVector<Value> inputs;
-    for (Value operand : op->getOperands())
-      inputs.push_back(kb.loadF32(ctx.values.lookup(operand), {row, d}));
-    kb.storeF32(computeF32(inputs), *out, {row, d});
+  columnLoop(kb, ctx.launch, dim, width, [&](Value d) {
+    SmallVector<SmallVector<Value>> inputs;
+    for (Value operand : ArrayRef(operands).drop_front())
+      inputs.push_back(kb.loadF32s(operand, {row, d}, width));
+    SmallVector<Value> results;
+    for (int64_t j = 0; j < width; ++j) {
+      SmallVector<Value> element;
+      for (const SmallVector<Value> &input : inputs)
+        element.push_back(input[j]);
+      results.push_back(computeF32(element));
+    }
+    kb.storeF32s(results, *out, {row, d});
   });
   return success();
 }
@@ -224,32 +243,50 @@ LogicalResult buildRope(llm::RopeOp op, GeneratorContext &ctx) {
   FailureOr<Value> positionF32 = buildRopePositionF32(op, ctx, row);
   if (failed(positionF32))
     return failure();
-  columnLoop(kb, ctx.launch, dim, [&](Value col) {
-    Value j = kb.remU(col, kb.index(headDim));
-    Value isFirst, pair, partner;
-    if (interleaved) {
-      Value one = kb.index(1);
-      Value parity = arith::AndIOp::create(b, loc, col, one);
-      isFirst = kb.cmp(arith::CmpIPredicate::eq, parity, kb.index(0));
-      pair = arith::ShRUIOp::create(b, loc, j, one);
-      partner = arith::XOrIOp::create(b, loc, col, one);
-    } else {
-      Value halfValue = kb.index(half);
-      isFirst = kb.cmp(arith::CmpIPredicate::ult, j, halfValue);
-      pair = arith::SelectOp::create(b, loc, isFirst, j, kb.sub(j, halfValue));
-      partner = arith::SelectOp::create(b, loc, isFirst, kb.add(col, halfValue),
-                                        kb.sub(col, halfValue));
-    }
-    Value freq = memref::LoadOp::create(b, loc, table, ValueRange{pair});
+  // A piece holds whole pairs (interleaved) or lies in one half of its
+  // head (rotate-half), so its partners are one vector too.
+  int64_t width = KernelBuilder::getVectorWidth({input, *out}, dim);
+  while (width > 1 && (interleaved ? headDim % width != 0 || width % 2 != 0
+                                   : half % width != 0))
+    width /= 2;
+  if (interleaved && width == 1)
+    width = 2; // head_dim is even, so is D
+  // out = self * cos + other * (first of its pair ? -sin : sin), per
+  // element, as the reference lowering computes it.
+  auto rotate = [&](Value self, Value other, Value freq, Value isFirst) {
     Value angle = kb.mulF(*positionF32, freq);
     Value cos = math::CosOp::create(b, loc, angle);
     Value sin = math::SinOp::create(b, loc, angle);
-    Value self = kb.loadF32(input, {row, col});
-    Value other = kb.loadF32(input, {row, partner});
     Value signedSin = arith::SelectOp::create(
         b, loc, isFirst, arith::NegFOp::create(b, loc, sin), sin);
-    kb.storeF32(kb.addF(kb.mulF(self, cos), kb.mulF(other, signedSin)), *out,
-                {row, col});
+    return kb.addF(kb.mulF(self, cos), kb.mulF(other, signedSin));
+  };
+  Value isTrue = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
+  Value isFalse = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  columnLoop(kb, ctx.launch, dim, width, [&](Value col) {
+    Value j = kb.remU(col, kb.index(headDim));
+    SmallVector<Value> self = kb.loadF32s(input, {row, col}, width);
+    SmallVector<Value> results;
+    if (interleaved) {
+      // Element 2p and 2p + 1 of the piece are pair j/2 + p.
+      SmallVector<Value> freqs = kb.loadF32s(
+          table, {arith::ShRUIOp::create(b, loc, j, kb.index(1))}, width / 2);
+      for (int64_t k = 0; k < width; ++k)
+        results.push_back(rotate(self[k], self[k ^ 1], freqs[k / 2],
+                                 k % 2 == 0 ? isTrue : isFalse));
+    } else {
+      Value halfValue = kb.index(half);
+      Value isFirst = kb.cmp(arith::CmpIPredicate::ult, j, halfValue);
+      Value pair =
+          arith::SelectOp::create(b, loc, isFirst, j, kb.sub(j, halfValue));
+      Value partner = arith::SelectOp::create(
+          b, loc, isFirst, kb.add(col, halfValue), kb.sub(col, halfValue));
+      SmallVector<Value> other = kb.loadF32s(input, {row, partner}, width);
+      SmallVector<Value> freqs = kb.loadF32s(table, {pair}, width);
+      for (int64_t k = 0; k < width; ++k)
+        results.push_back(rotate(self[k], other[k], freqs[k], isFirst));
+    }
+    kb.storeF32s(results, *out, {row, col});
   });
   return success();
 }
@@ -270,28 +307,41 @@ LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx) {
   int64_t dim = op.getInput().getType().getDimSize(1);
   Value row = kb.blockId(gpu::Dimension::x);
   Value scratch = kb.sharedArray(kWarpSize);
-  auto valueOf = [&](Value col) {
-    Value isOutlier = scheme.buildIsOutlierColumn(kb.b, kb.loc, reader, col);
-    return arith::SelectOp::create(kb.b, kb.loc, isOutlier, kb.f32(0.0f),
-                                   kb.loadF32(input, {row, col}))
-        .getResult();
+  int64_t width = KernelBuilder::getVectorWidth({input, *out}, dim);
+  Value pieces = kb.index(dim / width);
+  // x in 16-byte pieces; the outlier test stays per column.
+  auto columnOf = [&](Value first, int64_t k) {
+    return kb.add(first, kb.index(k));
   };
-  // lo = min(0, min x), hi = max(0, max x) over the quantized columns.
-  Value partialLo = kb.blockLoop(
-      kb.index(dim), kRowBlock, kb.f32(0.0f), [&](Value col, Value acc) {
-        return kb.combine(Reduction::MinNum, acc, valueOf(col));
+  // lo = min(0, min x), hi = max(0, max x) over the quantized columns, in
+  // one pass.
+  SmallVector<Value> partial = kb.loop(
+      kb.threadId(), pieces, kb.index(kRowBlock),
+      ValueRange{kb.f32(0.0f), kb.f32(0.0f)}, [&](Value p, ValueRange acc) {
+        Value first = kb.mul(p, kb.index(width));
+        SmallVector<Value> xs = kb.loadF32s(input, {row, first}, width);
+        Value lo = acc[0], hi = acc[1];
+        for (int64_t k = 0; k < width; ++k) {
+          Value isOutlier = scheme.buildIsOutlierColumn(kb.b, kb.loc, reader,
+                                                        columnOf(first, k));
+          Value x = arith::SelectOp::create(kb.b, kb.loc, isOutlier,
+                                            kb.f32(0.0f), xs[k]);
+          lo = kb.combine(Reduction::MinNum, lo, x);
+          hi = kb.combine(Reduction::MaxNum, hi, x);
+        }
+        return SmallVector<Value>{lo, hi};
       });
-  Value lo = kb.blockReduce(Reduction::MinNum, partialLo, scratch, kRowBlock);
-  Value partialHi = kb.blockLoop(
-      kb.index(dim), kRowBlock, kb.f32(0.0f), [&](Value col, Value acc) {
-        return kb.combine(Reduction::MaxNum, acc, valueOf(col));
-      });
-  Value hi = kb.blockReduce(Reduction::MaxNum, partialHi, scratch, kRowBlock);
-  kb.blockLoop(kb.index(dim), kRowBlock, [&](Value col) {
-    Value value = kb.loadF32(input, {row, col});
-    kb.storeF32(buildQuantizeActElement(kb.b, kb.loc, scheme, reader, col,
-                                        value, lo, hi, op.getBits()),
-                *out, {row, col});
+  Value lo = kb.blockReduce(Reduction::MinNum, partial[0], scratch, kRowBlock);
+  Value hi = kb.blockReduce(Reduction::MaxNum, partial[1], scratch, kRowBlock);
+  kb.blockLoop(pieces, kRowBlock, [&](Value p) {
+    Value first = kb.mul(p, kb.index(width));
+    SmallVector<Value> xs = kb.loadF32s(input, {row, first}, width);
+    SmallVector<Value> codes;
+    for (int64_t k = 0; k < width; ++k)
+      codes.push_back(buildQuantizeActElement(kb.b, kb.loc, scheme, reader,
+                                              columnOf(first, k), xs[k], lo, hi,
+                                              op.getBits()));
+    kb.storeF32s(codes, *out, {row, first});
   });
   setRowLaunch(ctx.launch, kRowBlock);
   return success();

@@ -1,8 +1,8 @@
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_80,sm_90" | FileCheck %s
 
 // One gpu.module with a target per chip; the host plan is dropped. Embedding:
-// the row copied bit-exactly, tokens along grid x, the row's columns split
-// over grid y in pieces of 128 threads x 4 columns (one piece for 8).
+// the row copied bit-exactly in 16-byte pieces (8 f16), tokens along grid x,
+// the row's pieces split over grid y, 128 a block (one piece for 8 columns).
 
 // CHECK:       module attributes {gpu.container_module}
 // CHECK-NEXT:  gpu.module @mixq_kernels [#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">, #nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
@@ -14,13 +14,14 @@
 // CHECK:         %[[ID:.*]] = memref.load %[[TOKENS]][%[[ROW]]]
 // CHECK:         %[[T:.*]] = arith.index_cast %[[ID]] : i32 to index
 // CHECK:         %[[PIECE:.*]] = gpu.block_id y
-// CHECK:         %[[BASE:.*]] = arith.muli %[[PIECE]], %c8
-// CHECK:         %[[END:.*]] = arith.minui %{{.*}}, %c8
+// CHECK:         %[[BASE:.*]] = arith.muli %[[PIECE]], %c1
+// CHECK:         %[[END:.*]] = arith.minui %{{.*}}, %c1
 // CHECK:         %[[TID:.*]] = gpu.thread_id x
 // CHECK:         %[[FIRST:.*]] = arith.addi %[[BASE]], %[[TID]]
-// CHECK:         scf.for %[[D:.*]] = %[[FIRST]] to %[[END]] step %c128
-// CHECK:           %[[V:.*]] = memref.load %[[TABLE]][%[[T]], %[[D]]] : memref<10x8xf16>
-// CHECK:           memref.store %[[V]], %[[OUT]][%[[ROW]], %[[D]]] : memref<16x8xf16>
+// CHECK:         scf.for %[[P:.*]] = %[[FIRST]] to %[[END]] step %c128
+// CHECK:           %[[D:.*]] = arith.muli %[[P]], %c8
+// CHECK:           %[[V:.*]] = vector.load %[[TABLE]][%[[T]], %[[D]]] {alignment = 16 : i64} : memref<10x8xf16>, vector<8xf16>
+// CHECK:           vector.store %[[V]], %[[OUT]][%[[ROW]], %[[D]]] {alignment = 16 : i64} : memref<16x8xf16>, vector<8xf16>
 // CHECK-NOT:   func.func
 func.func @prefill(%table: tensor<10x8xf16>, %tokens: tensor<?xi32>) -> tensor<?x8xf16> {
   %0 = call @k_embed(%table, %tokens) : (tensor<10x8xf16>, tensor<?xi32>) -> tensor<?x8xf16>
@@ -63,17 +64,21 @@ func.func private @k_norm(%x: tensor<1x64xbf16>, %w: tensor<64xbf16>) -> tensor<
 // is cloned with its index bound to the row; the frequencies are a constant
 // global of the gpu.module (theta^(-2i/Dh) for Dh = 4: 1, 0.01).
 
-// CHECK:       memref.global "private" constant @k_rope_freqs : memref<2xf32> = dense<[1.000000e+00, 0.00999999977]>
+// CHECK:       memref.global "private" constant @k_rope_freqs : memref<2xf32> = dense<[1.000000e+00, 0.00999999977]> {alignment = 16 : i64}
 // CHECK-LABEL: gpu.func @k_rope(
 // CHECK-SAME:    %{{.*}}: memref<16x8xf32>, %{{.*}}: memref<16xi32>, %[[START:[^:]*]]: i64, %{{.*}}: memref<16x8xf32>, %{{.*}}: i64)
 // CHECK:         %[[START_INDEX:.*]] = arith.index_cast %[[START]] : i64 to index
 // CHECK:         memref.get_global @k_rope_freqs
 // CHECK:         %[[ROW:.*]] = gpu.block_id x
 // CHECK:         arith.addi %[[ROW]], %[[START_INDEX]] : index
+// Interleaved pairs: a 16-byte piece (4 f32) is two pairs, their two
+// frequencies one 8-byte load; each element takes its partner from the piece.
 // CHECK:         scf.for
-// CHECK:           arith.xori
+// CHECK:           vector.load %{{.*}} : memref<16x8xf32>, vector<4xf32>
+// CHECK:           vector.load %{{.*}} : memref<2xf32>, vector<2xf32>
 // CHECK:           math.cos
 // CHECK:           math.sin
+// CHECK:           vector.store %{{.*}} : memref<16x8xf32>, vector<4xf32>
 func.func private @k_rope(%x: tensor<?x8xf32>, %tokens: tensor<?xi32>, %start: index) -> tensor<?x8xf32> attributes {mixq.kernel} {
   %c0 = arith.constant 0 : index
   %dim = tensor.dim %tokens, %c0 : tensor<?xi32>
@@ -165,19 +170,23 @@ func.func private @k_decode_attn(%q: tensor<1x8xf16>, %k: tensor<1x4xf16>, %v: t
 
 // -----
 
-// SwiGLU and add are elementwise row kernels. A decode row of 11008 columns
-// is split over ceil(11008 / 512) = 22 blocks along y, each taking 501 or
-// fewer columns.
+// SwiGLU and add are elementwise row kernels, 16 bytes of every operand at a
+// time. A decode row of 11008 f16 columns, 1376 pieces of 8, is split over
+// ceil(1376 / 128) = 11 blocks along y, each taking 126 or fewer pieces.
 
 // CHECK-LABEL: gpu.func @k_swiglu(
 // CHECK:         math.exp
 // CHECK:         arith.divf
 // CHECK-LABEL: gpu.func @k_swiglu_wide(
 // CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
-// CHECK-SAME:    mixq.grid = [array<i64: 1, 1>, array<i64: 22, 0>, array<i64: 1, 0>]
+// CHECK-SAME:    mixq.grid = [array<i64: 1, 1>, array<i64: 11, 0>, array<i64: 1, 0>]
 // CHECK:         %[[PIECE:.*]] = gpu.block_id y
-// CHECK:         %[[BASE:.*]] = arith.muli %[[PIECE]], %c501
-// CHECK:         arith.minui %{{.*}}, %c11008
+// CHECK:         %[[BASE:.*]] = arith.muli %[[PIECE]], %c126
+// CHECK:         arith.minui %{{.*}}, %c1376
+// CHECK:         scf.for
+// CHECK:           vector.load %{{.*}} : memref<1x11008xf16>, vector<8xf16>
+// CHECK:           vector.load %{{.*}} : memref<1x11008xf16>, vector<8xf16>
+// CHECK:           vector.store %{{.*}} : memref<1x11008xf16>, vector<8xf16>
 // CHECK-LABEL: gpu.func @k_add(
 // CHECK:         arith.extf %{{.*}} : f16 to f32
 // CHECK:         arith.addf
