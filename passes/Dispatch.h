@@ -15,9 +15,11 @@ namespace mlir::mixq {
 
 inline constexpr const char *kKernelAttrName = "mixq.kernel";
 inline constexpr const char *kTiedAttrName = "mixq.tied";
-/// On a shared memref.alloc: allocs with the same slot are only used in
-/// mutually exclusive regions (a fused kernel's block ranges), so
-/// --mixq-pipeline-async-copies gives those of one type one attribution.
+/// On a shared memref.alloc: allocs with the same slot never touch the same
+/// bytes at the same time (a fused kernel's block ranges run in different
+/// blocks; within a block, each warp uses only its own rows of whichever
+/// tile its branch takes), so --mixq-pipeline-async-copies gives those of
+/// one type one attribution.
 inline constexpr const char *kExclusiveSlotAttrName = "mixq.exclusive_slot";
 /// Marks the linalg.generic that dequantizes a qtensor (--mixq-lower-to-linalg).
 inline constexpr const char *kDequantizeMarker = "mixq.dequantize";

@@ -364,9 +364,11 @@ def MixQPipelineAsyncCopies : Pass<"mixq-pipeline-async-copies"> {
     function with the same `llvm.align` (their `memref.dealloc`s are
     dropped), because upstream has no lowering for a shared `memref.alloc`.
     Allocs that carry the same `mixq.exclusive_slot` attribute and have one
-    type share one attribution: the producer promises they are used in
-    mutually exclusive regions (the block ranges of a fused kernel), so
-    their shared memory is counted once.
+    type share one attribution: the producer promises they never touch the
+    same bytes at the same time (the block ranges of a fused kernel run in
+    different blocks; within a block, each warp uses only its own rows of
+    whichever tile its branch takes), so their shared memory is counted
+    once.
     Behind the multi-buffer subview a buffer's offset is dynamic, so vector
     reads of it should carry `{alignment = ...}` to stay vector loads in
     PTX. With `swizzle`, each alloc of

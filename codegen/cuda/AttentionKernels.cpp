@@ -30,6 +30,8 @@ namespace {
 /// Decode attention over a cache longer than this is split along the keys
 /// (flash-decoding): one block per (head, chunk of this many keys).
 constexpr int64_t kKeysPerSplit = 256;
+/// The split decode attention kernel's register bound (nvvm.maxnreg).
+constexpr int64_t kSplitAttentionMaxRegisters = 64;
 } // namespace
 
 AttentionSplit getAttentionSplit(func::FuncOp kernel) {
@@ -152,12 +154,14 @@ public:
         });
   }
 
-  /// scale * q.k_j into scores[j - lo] for j in [lo, hi): one warp per key,
-  /// the lanes splitting the head dimension so that key rows are read
-  /// coalesced, a shuffle reduction per dot product. Returns each thread's
-  /// running max (reduce it over the block; its barriers publish the
-  /// scores).
+  /// scale * q.k_j into scores[j - lo] for j in [lo, hi): in 16-byte pieces
+  /// (scoreKeysInPieces) where the head allows, else one warp per key, the
+  /// lanes splitting the head dimension an element at a time, a shuffle
+  /// reduction per dot product. Returns each thread's running max (reduce
+  /// it over the block; its barriers publish the scores).
   Value scoreKeys(Value query, Value scores, Value lo, Value hi) {
+    if (int64_t width = getRowPieceWidth())
+      return scoreKeysInPieces(query, scores, lo, hi, width);
     float scale = op.getScaleOrDefault();
     Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
     return forEachKey(
@@ -189,6 +193,155 @@ public:
         .front();
   }
 
+  /// Elements of a K or V row one lane reads at once: 16 bytes, or more
+  /// where that leaves more than a warp of lanes per row; 0 when a row does
+  /// not split into a power-of-two number of such pieces (the scalar
+  /// kernels then read it an element per lane).
+  int64_t getRowPieceWidth() {
+    int64_t width =
+        KernelBuilder::getVectorWidth({kCache, vCache, k, v}, headDim);
+    while (headDim / width > kWarpSize && headDim % (width * 2) == 0)
+      width *= 2;
+    int64_t lanes = headDim / width;
+    return lanes <= kWarpSize && llvm::isPowerOf2_64(lanes) ? width : 0;
+  }
+
+  /// Like forEachKey, but keys come `perGroup` at a time, lane group `sub`
+  /// taking key g + sub of each group start g (from `lo + first` with
+  /// `step`), so that a warp's loop is uniform: the last group's keys past
+  /// the range are `valid` = false and read the range's last row.
+  /// `body(source, sourceRow, key, valid, carried)`.
+  SmallVector<Value> forEachKeyGroup(
+      Value lo, Value hi, Value first, int64_t step, Value sub, Value cache,
+      Value fresh, ValueRange inits,
+      function_ref<SmallVector<Value>(Value, Value, Value, Value, ValueRange)>
+          body) {
+    auto phase = [&](Value source, Value begin, Value end, Value rowOffset,
+                     ValueRange carried) {
+      return kb.loop(kb.add(begin, first), end, kb.index(step), carried,
+                     [&](Value g, ValueRange acc) {
+                       Value key = kb.add(g, sub);
+                       Value valid =
+                           kb.cmp(arith::CmpIPredicate::ult, key, end);
+                       Value row = kb.sub(
+                           kb.minU(key, kb.sub(end, kb.index(1))), rowOffset);
+                       return body(source, row, key, valid, acc);
+                     });
+    };
+    SmallVector<Value> acc =
+        phase(cache, lo, kb.minU(hi, startPos), kb.index(0), inits);
+    return phase(fresh, arith::MaxUIOp::create(b, loc, lo, startPos),
+                 arith::MaxUIOp::create(b, loc, hi, startPos), startPos, acc);
+  }
+
+  /// scoreKeys with 16-byte reads of the key rows: `headDim / width` lanes
+  /// per key (a warp takes 32 / that many keys at a time), each with its
+  /// slice of q in registers, a shuffle reduction within the key's lanes.
+  Value scoreKeysInPieces(Value query, Value scores, Value lo, Value hi,
+                          int64_t width) {
+    int64_t lanes = headDim / width, perWarp = kWarpSize / lanes;
+    float scale = op.getScaleOrDefault();
+    Value sub = kb.divU(lane, kb.index(lanes));
+    Value part = kb.remU(lane, kb.index(lanes));
+    Value slice = kb.mul(part, kb.index(width));
+    SmallVector<Value> qs;
+    for (int64_t e = 0; e < width; ++e)
+      qs.push_back(memref::LoadOp::create(
+          b, loc, query, ValueRange{kb.add(slice, kb.index(e))}));
+    Value col = kb.add(kvBase, slice);
+    Value minusInf = kb.f32(-std::numeric_limits<float>::infinity());
+    return forEachKeyGroup(
+               lo, hi, kb.mul(warp, kb.index(perWarp)),
+               kRowBlock / kWarpSize * perWarp, sub, kCache, k,
+               ValueRange{minusInf},
+               [&](Value source, Value row, Value key, Value valid,
+                   ValueRange acc) {
+                 SmallVector<Value> ks = kb.loadF32s(source, {row, col}, width);
+                 Value partial = kb.f32(0.0f);
+                 for (auto [qe, ke] : llvm::zip(qs, ks))
+                   partial = kb.addF(partial, kb.mulF(qe, ke));
+                 for (int64_t offset = lanes / 2; offset > 0; offset /= 2)
+                   partial = kb.addF(
+                       partial,
+                       gpu::ShuffleOp::create(b, loc, partial, offset,
+                                              kWarpSize, gpu::ShuffleMode::XOR)
+                           .getShuffleResult());
+                 Value score = kb.mulF(kb.f32(scale), partial);
+                 Value writes = arith::AndIOp::create(
+                     b, loc, valid,
+                     kb.cmp(arith::CmpIPredicate::eq, part, kb.index(0)));
+                 kb.ifThen(writes, [&] {
+                   memref::StoreOp::create(b, loc, score, scores,
+                                           ValueRange{kb.sub(key, lo)});
+                 });
+                 Value max = kb.combine(Reduction::Max, acc.front(), score);
+                 return SmallVector<Value>{
+                     arith::SelectOp::create(b, loc, valid, max, acc.front())};
+               })
+        .front();
+  }
+
+  /// Thread groups of weighValuesInPieces: a row's lanes each, at most
+  /// kMaxValueGroups (a small head would otherwise make 64 groups whose
+  /// sums one thread adds up per element).
+  static constexpr int64_t kMaxValueGroups = 16;
+  int64_t getValueGroups(int64_t width) {
+    return std::min(kRowBlock / (headDim / width), kMaxValueGroups);
+  }
+
+  /// Shared floats weighValuesInPieces needs (0 with the scalar kernel).
+  int64_t getWeighScratchFloats() {
+    int64_t width = getRowPieceWidth();
+    return width ? getValueGroups(width) * headDim : 0;
+  }
+
+  /// weighValues with 16-byte reads of the value rows: `headDim / width`
+  /// threads per row, up to kMaxValueGroups groups of them taking every
+  /// groups-th key; the groups' partial sums meet in shared memory and one
+  /// thread per element adds them in group order.
+  void weighValuesInPieces(Value scores, Value lo, Value hi, Value divisor,
+                           int64_t width,
+                           function_ref<void(Value, Value)> emit) {
+    int64_t lanes = headDim / width, groups = getValueGroups(width);
+    Value partials = kb.sharedArray(groups * headDim);
+    Value tid = kb.threadId();
+    Value groupIndex = kb.divU(tid, kb.index(lanes));
+    Value slice = kb.mul(kb.remU(tid, kb.index(lanes)), kb.index(width));
+    Value col = kb.add(kvBase, slice);
+    kb.ifThen(
+        kb.cmp(arith::CmpIPredicate::ult, tid, kb.index(groups * lanes)), [&] {
+          SmallVector<Value> zeros(width, kb.f32(0.0f));
+          SmallVector<Value> sums = forEachKey(
+              lo, hi, groupIndex, groups, vCache, v, zeros,
+              [&](Value source, Value sourceRow, Value j, ValueRange acc) {
+                Value w = memref::LoadOp::create(b, loc, scores,
+                                                 ValueRange{kb.sub(j, lo)});
+                if (divisor)
+                  w = arith::DivFOp::create(b, loc, w, divisor);
+                SmallVector<Value> vs =
+                    kb.loadF32s(source, {sourceRow, col}, width);
+                SmallVector<Value> next;
+                for (auto [a, ve] : llvm::zip(acc, vs))
+                  next.push_back(kb.addF(a, kb.mulF(w, ve)));
+                return next;
+              });
+          Value base = kb.add(kb.mul(groupIndex, kb.index(headDim)), slice);
+          for (auto [e, sum] : llvm::enumerate(sums))
+            memref::StoreOp::create(b, loc, sum, partials,
+                                    ValueRange{kb.add(base, kb.index(e))});
+        });
+    gpu::BarrierOp::create(b, loc);
+    kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
+      Value total = memref::LoadOp::create(b, loc, partials, ValueRange{d});
+      for (int64_t g = 1; g < groups; ++g)
+        total =
+            kb.addF(total, memref::LoadOp::create(
+                               b, loc, partials,
+                               ValueRange{kb.add(d, kb.index(g * headDim))}));
+      emit(d, total);
+    });
+  }
+
   /// scores[i] = exp(scores[i] - max) for i in [0, count); returns each
   /// thread's partial sum.
   Value exponentiate(Value scores, Value count, Value max) {
@@ -202,11 +355,14 @@ public:
         });
   }
 
-  /// For each element d of the head (one thread each, value rows read
-  /// coalesced), sum_j w_j v_j[d] over j in [lo, hi) with w_j = scores[j -
-  /// lo] / divisor (or undivided); `emit(d, acc)` stores it.
+  /// For each element d of the head, sum_j w_j v_j[d] over j in [lo, hi)
+  /// with w_j = scores[j - lo] / divisor (or undivided); `emit(d, acc)`
+  /// stores it. In 16-byte pieces (weighValuesInPieces) where the head
+  /// allows, else one thread per element, value rows read coalesced.
   void weighValues(Value scores, Value lo, Value hi, Value divisor,
                    function_ref<void(Value, Value)> emit) {
+    if (int64_t width = getRowPieceWidth())
+      return weighValuesInPieces(scores, lo, hi, divisor, width, emit);
     kb.blockLoop(kb.index(headDim), kRowBlock, [&](Value d) {
       Value col = kb.add(kvBase, d);
       Value acc =
@@ -240,7 +396,8 @@ public:
 /// shared memory, normalized as the reference does (p = e / sum).
 LogicalResult buildSinglePassAttention(AttentionBuilder &ab) {
   KernelBuilder &kb = ab.kb;
-  int64_t sharedBytes = (ab.maxKeys + ab.headDim + kWarpSize) * 4;
+  int64_t sharedBytes =
+      (ab.maxKeys + ab.headDim + kWarpSize + ab.getWeighScratchFloats()) * 4;
   if (sharedBytes > kMaxStaticShared)
     return ab.op.emitError()
            << "CUDA codegen: the single-pass attention kernel keeps "
@@ -392,15 +549,17 @@ LogicalResult buildSplitAttention(AttentionBuilder &ab, int64_t splits) {
   int64_t stride = ab.headDim + 2;
   Value base = kb.mul(kb.add(kb.mul(ab.head, kb.index(splits)), split),
                       kb.index(stride));
-  ab.weighValues(scores, lo, hi, Value(), [&](Value d, Value acc) {
-    memref::StoreOp::create(b, loc, acc, workspace,
-                            ValueRange{kb.add(base, d)});
-  });
+  // m and l first: they are then not live across the value loops (ptxas
+  // spilled them there).
   kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, kb.threadId(), kb.index(0)), [&] {
     memref::StoreOp::create(b, loc, max, workspace,
                             ValueRange{kb.add(base, kb.index(ab.headDim))});
     memref::StoreOp::create(b, loc, sum, workspace,
                             ValueRange{kb.add(base, kb.index(ab.headDim + 1))});
+  });
+  ab.weighValues(scores, lo, hi, Value(), [&](Value d, Value acc) {
+    memref::StoreOp::create(b, loc, acc, workspace,
+                            ValueRange{kb.add(base, d)});
   });
   Value counter = kb.add(kb.index(ab.heads * splits * stride), ab.head);
   kb.ifThen(arriveLast(ab, counter, splits), [&] {
@@ -414,6 +573,11 @@ LogicalResult buildSplitAttention(AttentionBuilder &ab, int64_t splits) {
   ab.ctx.launch.block = {kRowBlock, 1, 1};
   ab.ctx.launch.grid[0] = GridDim{ab.heads, 0};
   ab.ctx.launch.grid[1] = GridDim{splits, 0};
+  // Without a register bound ptxas aims this kernel at 32 registers and
+  // spills a loop bound (stories260K's heads); 64 leaves 8 blocks of 128
+  // threads an SM, more than a decode step's H * splits blocks fill.
+  kb.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
+                   b.getI32IntegerAttr(kSplitAttentionMaxRegisters));
   return success();
 }
 } // namespace

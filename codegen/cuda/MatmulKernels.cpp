@@ -260,9 +260,10 @@ private:
 /// Allocates one shared tile per staged component (a memref.alloc that
 /// --mixq-pipeline-async-copies multi-buffers and turns into a workgroup
 /// attribution).
-/// With `exclusive`, the tiles are used in one of a fused kernel's block
-/// ranges only: each is marked with its slot (kExclusiveSlotAttrName), so
-/// that the ranges share their staging memory.
+/// With `exclusive`, the tiles belong to one loop of a fused kernel: each is
+/// marked with its slot (kExclusiveSlotAttrName), so that the loops share
+/// their staging memory. They may: the block ranges run in different blocks,
+/// and within a block each warp stages only its own rows of the tile.
 void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
                           MatmulTiling &tiling, bool exclusive = false) {
   auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
@@ -364,22 +365,12 @@ struct MatmulSpec {
 /// are 256-byte aligned).
 SmallVector<Value> loadInputTile(KernelBuilder &kb, Value input, Value row,
                                  Value col, int64_t tileCols) {
-  auto elementType =
-      cast<FloatType>(cast<MemRefType>(input.getType()).getElementType());
-  if (tileCols == 1)
-    return {kb.loadF32(input, {row, col})};
-  int64_t elementBytes = elementType.getWidth() / 8;
-  int64_t piece = std::min<int64_t>(tileCols, 16 / elementBytes);
+  int64_t piece =
+      std::min(tileCols, KernelBuilder::getVectorWidth({input}, tileCols));
   SmallVector<Value> values;
-  for (int64_t first = 0; first < tileCols; first += piece) {
-    Value tile = vector::LoadOp::create(
-        kb.b, kb.loc, VectorType::get({piece}, elementType), input,
-        ValueRange{row, kb.add(col, kb.index(first))}, /*nontemporal=*/false,
-        llvm::Align(piece * elementBytes));
-    for (int64_t j = 0; j < piece; ++j)
-      values.push_back(buildExtendToF32(
-          kb.b, kb.loc, vector::ExtractOp::create(kb.b, kb.loc, tile, j)));
-  }
+  for (int64_t first = 0; first < tileCols; first += piece)
+    llvm::append_range(
+        values, kb.loadF32s(input, {row, kb.add(col, kb.index(first))}, piece));
   return values;
 }
 
@@ -835,8 +826,9 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
   };
   auto buildRows = [&](ArrayRef<WarpRow> warpRows) {
     // Staging tiles per loop (--mixq-pipeline-async-copies multi-buffers an
-    // alloc only used in one loop); the block ranges' and weights' loops
-    // are exclusive and share the memory.
+    // alloc only used in one loop), sharing memory across the loops: the
+    // gate and up loops of one block run at once, but each warp touches
+    // only its own tile rows.
     MatmulTiling tiling = shape.tiling;
     allocateStagingTiles(kb, ops, tiling, /*exclusive=*/true);
     for (const WarpRow &row : warpRows)
