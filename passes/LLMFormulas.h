@@ -21,6 +21,16 @@ namespace mlir::mixq {
 /// to f32, the rescaling in f32.
 SmallVector<float> computeRopeFrequencies(llm::RopeOp op);
 
+/// rms_norm's r = 1 / sqrt(sumOfSquares / dim + eps), on f32 scalars.
+Value buildRMSNormScale(OpBuilder &b, Location loc, Value sumOfSquares,
+                        int64_t dim, float eps);
+
+/// One rope output: self * cos + other * (isFirst ? -sin : sin), on f32
+/// scalars, where `other` is the element's partner in its pair and
+/// `isFirst` (i1) says whether the element is the pair's first.
+Value buildRopeElement(OpBuilder &b, Location loc, Value self, Value other,
+                       Value cos, Value sin, Value isFirst);
+
 /// silu(gate) * up = gate / (1 + exp(-gate)) * up, on f32 scalars.
 Value buildSwiGLU(OpBuilder &b, Location loc, Value gate, Value up);
 

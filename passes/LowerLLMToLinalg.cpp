@@ -228,20 +228,12 @@ struct RMSNormLowering : OpConversionPattern<llm::RMSNormOp> {
     float eps = op.getEps().convertToFloat();
     Value rInit = buildEmpty(rewriter, loc, {rows}, rewriter.getF32Type());
     Value r =
-        buildGeneric(
-            rewriter, loc, sum, rInit, buildMaps(ctx, 1, {{0}, {0}}),
-            {kParallel},
-            [&](OpBuilder &b, Location l, ValueRange args) {
-              Value mean = arith::DivFOp::create(
-                  b, l, args[0], f32Constant(b, l, float(hidden)));
-              Value shifted =
-                  arith::AddFOp::create(b, l, mean, f32Constant(b, l, eps));
-              Value root = math::SqrtOp::create(b, l, shifted);
-              linalg::YieldOp::create(
-                  b, l,
-                  arith::DivFOp::create(b, l, f32Constant(b, l, 1.0f), root)
-                      .getResult());
-            })
+        buildGeneric(rewriter, loc, sum, rInit, buildMaps(ctx, 1, {{0}, {0}}),
+                     {kParallel},
+                     [&](OpBuilder &b, Location l, ValueRange args) {
+                       linalg::YieldOp::create(
+                           b, l, buildRMSNormScale(b, l, args[0], hidden, eps));
+                     })
             .getResult(0);
 
     // result[s, d] = T(float(input[s, d]) * r[s] * float(weight[d])).
@@ -455,11 +447,7 @@ struct RopeLowering : OpConversionPattern<llm::RopeOp> {
                                                     ValueRange{row, pair});
               Value sin = tensor::ExtractOp::create(b, l, sinTable,
                                                     ValueRange{row, pair});
-              Value signedSin = arith::SelectOp::create(
-                  b, l, isFirst, arith::NegFOp::create(b, l, sin), sin);
-              Value y = arith::AddFOp::create(
-                  b, l, arith::MulFOp::create(b, l, self, cos),
-                  arith::MulFOp::create(b, l, other, signedSin));
+              Value y = buildRopeElement(b, l, self, other, cos, sin, isFirst);
               linalg::YieldOp::create(
                   b, l, buildTruncateFromF32(b, l, y, elementType));
             })
@@ -770,6 +758,26 @@ struct MixQLowerLLMToLinalgPass
 };
 
 } // namespace
+
+Value mlir::mixq::buildRMSNormScale(OpBuilder &b, Location loc,
+                                    Value sumOfSquares, int64_t dim,
+                                    float eps) {
+  Value mean = arith::DivFOp::create(b, loc, sumOfSquares,
+                                     f32Constant(b, loc, float(dim)));
+  Value shifted = arith::AddFOp::create(b, loc, mean, f32Constant(b, loc, eps));
+  Value root = math::SqrtOp::create(b, loc, shifted);
+  return arith::DivFOp::create(b, loc, f32Constant(b, loc, 1.0f), root);
+}
+
+Value mlir::mixq::buildRopeElement(OpBuilder &b, Location loc, Value self,
+                                   Value other, Value cos, Value sin,
+                                   Value isFirst) {
+  // The pair's first element rotates by -sin (negation is exact).
+  Value signedSin = arith::SelectOp::create(
+      b, loc, isFirst, arith::NegFOp::create(b, loc, sin), sin);
+  return arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, self, cos),
+                               arith::MulFOp::create(b, loc, other, signedSin));
+}
 
 Value mlir::mixq::buildSwiGLU(OpBuilder &b, Location loc, Value gate,
                               Value up) {

@@ -236,13 +236,12 @@ mlir::mixq::cuda::buildGPUModule(ModuleOp module, const CUDAOptions &options,
   for (auto func : module.getOps<func::FuncOp>()) {
     if (!func->hasAttr(kKernelAttrName) || func.isExternal())
       continue;
-    FailureOr<std::vector<KernelLaunch>> entries =
-        buildGPUKernel(func, kernels, options);
-    if (failed(entries)) {
+    FailureOr<KernelLaunch> launch = buildGPUKernel(func, kernels, options);
+    if (failed(launch)) {
       failedAny = true;
       continue;
     }
-    launches.insert(launches.end(), entries->begin(), entries->end());
+    launches.push_back(*launch);
   }
   if (failedAny)
     return makeError(kGeneratorsFailedMessage);

@@ -183,7 +183,7 @@ mlir::mixq::cuda::buildArgmaxKernel(gpu::GPUModuleOp gpuModule,
   return launch;
 }
 
-FailureOr<std::vector<KernelLaunch>>
+FailureOr<KernelLaunch>
 mlir::mixq::cuda::buildGPUKernel(func::FuncOp kernel,
                                  gpu::GPUModuleOp gpuModule,
                                  const CUDAOptions &options) {
@@ -195,8 +195,7 @@ mlir::mixq::cuda::buildGPUKernel(func::FuncOp kernel,
       b, kernel, options, kernel.getSymName(), workspaceFloats, signature);
   if (failed(func))
     return failure();
-  std::vector<KernelLaunch> launches(1);
-  KernelLaunch &launch = launches.front();
+  KernelLaunch launch;
   launch.kernel = kernel.getSymName().str();
   launch.entry = launch.kernel;
   launch.workspaceBytes = workspaceFloats * 4;
@@ -209,5 +208,5 @@ mlir::mixq::cuda::buildGPUKernel(func::FuncOp kernel,
     return failure();
   }
   finishEntry(*func, launch);
-  return launches;
+  return launch;
 }

@@ -34,13 +34,12 @@
 
 namespace mlir::mixq::cuda {
 
-/// Builds the gpu.func(s) of L2 kernel `kernel` at the end of `gpuModule`
-/// and returns their launches, in launch order (split decode attention has
-/// two entries sharing a workspace). Fails with a diagnostic on the kernel's
-/// anchor op when it has no CUDA generator.
-FailureOr<std::vector<KernelLaunch>> buildGPUKernel(func::FuncOp kernel,
-                                                    gpu::GPUModuleOp gpuModule,
-                                                    const CUDAOptions &options);
+/// Builds the gpu.func of L2 kernel `kernel` at the end of `gpuModule` and
+/// returns its launch. Fails with a diagnostic on the kernel's anchor op
+/// when it has no CUDA generator.
+FailureOr<KernelLaunch> buildGPUKernel(func::FuncOp kernel,
+                                       gpu::GPUModuleOp gpuModule,
+                                       const CUDAOptions &options);
 
 /// The PTX entry of the greedy-sampling kernel.
 inline constexpr const char *kArgmaxEntry = "mixq_argmax";

@@ -499,6 +499,36 @@ bool isCheapTile(const MatmulOperands &ops, int64_t tileCols) {
                                         tileCols, ops.elementType);
 }
 
+/// The rows per block and warp, and the split of K, of a GEMV over `rows`
+/// output rows that come in tasks of `rowsPerTask` (a fused segment's rope
+/// pairs or gate/up rows; 1 for a plain matmul).
+struct GemvShape {
+  int64_t splitK = 1, rowsPerWarp = 1, rowsPerBlock = 1, blocks = 0;
+  MatmulTiling tiling;
+};
+
+/// Decode keeps up to 32 weights per lane in registers, prefill 8 (each is
+/// multiplied with 8 token rows). Decode splits K over the warps of a block
+/// below kSplitKMaxRows rows, so that small layers still fill the GPU (the
+/// warps' sums meet in shared memory), and with a task of two rows takes
+/// two warps per row, so that the block holds the task whole; without
+/// split-K, a cheap tile gives a warp kDecodeRowsPerWarp rows.
+GemvShape chooseGemvShape(const MatmulOperands &ops, int64_t rows,
+                          int64_t rowsPerTask, bool decode) {
+  GemvShape shape;
+  shape.tiling = chooseTiling(ops, decode ? 32 : 8);
+  shape.splitK =
+      decode && rows <= kSplitKMaxRows ? kMatmulWarps / rowsPerTask : 1;
+  shape.rowsPerWarp =
+      decode && shape.splitK == 1 && isCheapTile(ops, shape.tiling.tileCols)
+          ? kDecodeRowsPerWarp
+          : 1;
+  shape.tiling.rowsPerWarp = shape.rowsPerWarp;
+  shape.rowsPerBlock = kMatmulWarps / shape.splitK * shape.rowsPerWarp;
+  shape.blocks = (rows + shape.rowsPerBlock - 1) / shape.rowsPerBlock;
+  return shape;
+}
+
 /// One warp per rowsPerWarp output rows, kMatmulTokens rows of x per block:
 /// every lane dequantizes tileCols consecutive weights of each of its rows
 /// per step, multiplies them with the block's x rows in f32 (each x element
@@ -510,23 +540,16 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   OpBuilder &b = kb.b;
   Location loc = kb.loc;
   const MatmulOperands &ops = spec.ops;
-  int64_t n = ops.rows, k = ops.cols;
-  // Decode keeps up to 32 weights per lane in registers; prefill 8, since
-  // each is multiplied with 8 token rows.
-  MatmulTiling tiling = chooseTiling(ops, tokensPerBlock == 1 ? 32 : 8);
+  int64_t n = ops.rows;
+  GemvShape shape = chooseGemvShape(ops, n, 1, tokensPerBlock == 1);
+  MatmulTiling &tiling = shape.tiling;
   int64_t tileCols = tiling.tileCols;
   // Split-K: the block's warps share one row, each taking every
-  // splitK-th step of K; their sums meet in shared memory.
-  int64_t splitK =
-      tokensPerBlock == 1 && n <= kSplitKMaxRows ? kMatmulWarps : 1;
-  int64_t rowsPerWarp =
-      tokensPerBlock == 1 && splitK == 1 && isCheapTile(ops, tileCols)
-          ? kDecodeRowsPerWarp
-          : 1;
-  tiling.rowsPerWarp = rowsPerWarp;
+  // splitK-th step of K.
+  int64_t splitK = shape.splitK, rowsPerWarp = shape.rowsPerWarp;
   allocateStagingTiles(kb, ops, tiling);
   allocateResidentTiles(kb, ops, tiling);
-  int64_t rowsPerBlock = kMatmulWarps / splitK * rowsPerWarp;
+  int64_t rowsPerBlock = shape.rowsPerBlock;
   Value partials = splitK > 1 ? kb.sharedArray(kMatmulWarps) : Value();
   Value tid = kb.threadId();
   Value warp = kb.divU(tid, kb.index(kWarpSize));
@@ -576,7 +599,7 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   });
   ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
   ctx.launch.weightsPerWarpIteration = kWarpSize * tileCols * rowsPerWarp;
-  ctx.launch.grid[0] = GridDim{(n + rowsPerBlock - 1) / rowsPerBlock, 0};
+  ctx.launch.grid[0] = GridDim{shape.blocks, 0};
   ctx.launch.grid[1] =
       spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};
 }
@@ -688,30 +711,6 @@ struct Segment {
   mutable llm::RopeOp rope; // Op accessors are not const
 };
 
-/// The rows per block and warp, and the split of K, of a segment.
-struct SegmentShape {
-  int64_t splitK = 1, rowsPerWarp = 1, rowsPerBlock = 1, blocks = 0;
-  MatmulTiling tiling;
-};
-
-/// Split-K below kSplitKMaxRows rows, as the unfused GEMV; a task of two
-/// rows then takes two warps per row, so that the block holds it whole.
-SegmentShape getSegmentShape(const Segment &segment) {
-  SegmentShape shape;
-  const MatmulOperands &ops = segment.weights.front();
-  shape.tiling = chooseTiling(ops, 32);
-  int64_t rows = segment.tasks * segment.slots;
-  shape.splitK = rows <= kSplitKMaxRows ? kMatmulWarps / segment.slots : 1;
-  shape.rowsPerWarp =
-      shape.splitK == 1 && isCheapTile(ops, shape.tiling.tileCols)
-          ? kDecodeRowsPerWarp
-          : 1;
-  shape.tiling.rowsPerWarp = shape.rowsPerWarp;
-  shape.rowsPerBlock = kMatmulWarps / shape.splitK * shape.rowsPerWarp;
-  shape.blocks = (rows + shape.rowsPerBlock - 1) / shape.rowsPerBlock;
-  return shape;
-}
-
 /// The weight row that slot `slot` of task `task` reads.
 Value getSlotRow(KernelBuilder &kb, const Segment &segment, Value task,
                  Value slot) {
@@ -764,12 +763,12 @@ LogicalResult storeTask(KernelBuilder &kb, GeneratorContext &ctx,
     Value cos = math::CosOp::create(b, loc, angle);
     Value sin = math::SinOp::create(b, loc, angle);
     Value first = rounded(sums[0]), second = rounded(sums[1]);
-    // What buildRope computes for each element of the pair.
-    Value minusSin = arith::NegFOp::create(b, loc, sin);
-    kb.storeF32(kb.addF(kb.mulF(first, cos), kb.mulF(second, minusSin)),
+    Value isTrue = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
+    Value isFalse = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+    kb.storeF32(buildRopeElement(b, loc, first, second, cos, sin, isTrue),
                 segment.output,
                 {token, getSlotRow(kb, segment, task, kb.index(0))});
-    kb.storeF32(kb.addF(kb.mulF(second, cos), kb.mulF(first, sin)),
+    kb.storeF32(buildRopeElement(b, loc, second, first, cos, sin, isFalse),
                 segment.output,
                 {token, getSlotRow(kb, segment, task, kb.index(1))});
     return success();
@@ -783,7 +782,7 @@ LogicalResult storeTask(KernelBuilder &kb, GeneratorContext &ctx,
 /// caller's branch is uniform over the block) one thread per task of the
 /// block applies the epilogue.
 LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
-                           SegmentShape shape, Value block, Value input,
+                           GemvShape shape, Value block, Value input,
                            StringRef suffix) {
   KernelBuilder &kb = ctx.kb;
   const MatmulOperands &ops = segment.weights.front();
@@ -883,6 +882,11 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
   return result;
 }
 
+/// The ops a fused GEMV computes a segment of.
+bool isMatmulLike(Operation *op) {
+  return isa<MatmulOp, llm::LinearOp, llm::LogitsOp>(op);
+}
+
 /// The sole user of `op`'s result inside the dispatch, if any.
 Operation *getEpilogueOp(Operation *op, ArrayRef<Operation *> group) {
   Value result = op->getResult(0);
@@ -899,7 +903,7 @@ FailureOr<SmallVector<Segment, 3>> getSegments(ArrayRef<Operation *> group,
   SmallVector<Segment, 3> segments;
   llvm::SmallPtrSet<Operation *, 8> covered;
   for (Operation *op : group) {
-    if (!isa<MatmulOp, llm::LinearOp, llm::LogitsOp>(op))
+    if (!isMatmulLike(op))
       continue;
     FailureOr<MatmulOperands> ops = getWeightOperands(op, ctx);
     if (failed(ops))
@@ -1007,11 +1011,7 @@ Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
     partial = kb.addF(partial, squares);
   });
   Value sum = kb.blockReduce(Reduction::Sum, partial, scratch, kBlock);
-  // r = 1 / sqrt(sum / D + eps), as the norm kernel computes it.
-  Value mean = arith::DivFOp::create(b, loc, sum, kb.f32(float(dim)));
-  Value shifted = kb.addF(mean, kb.f32(norm.getEps().convertToFloat()));
-  Value root = math::SqrtOp::create(b, loc, shifted);
-  Value r = arith::DivFOp::create(b, loc, kb.f32(1.0f), root);
+  Value r = buildRMSNormScale(b, loc, sum, dim, norm.getEps().convertToFloat());
   forEachPiece([&](Value d, Value valid) {
     auto store = [&] {
       SmallVector<Value> xs = kb.loadF32s(input, {row, d}, piece);
@@ -1041,10 +1041,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     return group.front()->emitError()
            << "CUDA codegen: a fused dispatch without a matmul";
   // The matmuls' common input, normalized in the prologue or read as is.
-  Operation *firstMatmul = nullptr;
-  for (Operation *op : group)
-    if (isa<MatmulOp, llm::LinearOp, llm::LogitsOp>(op) && !firstMatmul)
-      firstMatmul = op;
+  Operation *firstMatmul = *llvm::find_if(group, isMatmulLike);
   Value x = firstMatmul->getOperand(0);
   auto norm = x.getDefiningOp<llm::RMSNormOp>();
   if (norm && !llvm::is_contained(group, norm.getOperation()))
@@ -1063,8 +1060,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
                               ctx.values.lookup(norm.getWeight()));
   }
   for (Operation *op : group)
-    if (isa<MatmulOp, llm::LinearOp, llm::LogitsOp>(op) &&
-        op->getOperand(0) != x)
+    if (isMatmulLike(op) && op->getOperand(0) != x)
       return op->emitError()
              << "CUDA codegen: the fused matmuls must share one input";
 
@@ -1072,7 +1068,9 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   Value block = kb.blockId(gpu::Dimension::x);
   int64_t first = 0, weightsPerWarpIteration = 0;
   for (auto [index, segment] : llvm::enumerate(*segments)) {
-    SegmentShape shape = getSegmentShape(segment);
+    GemvShape shape =
+        chooseGemvShape(segment.weights.front(), segment.tasks * segment.slots,
+                        segment.slots, /*decode=*/true);
     Value inside = kb.cmp(arith::CmpIPredicate::ult, block,
                           kb.index(first + shape.blocks));
     if (first > 0)

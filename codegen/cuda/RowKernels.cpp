@@ -175,11 +175,8 @@ LogicalResult buildRMSNorm(llm::RMSNormOp op, GeneratorContext &ctx) {
         return acc;
       });
   Value sum = kb.blockReduce(Reduction::Sum, partial, scratch, kNormBlock);
-  // r = 1 / sqrt(sum / D + eps), as the reference lowering computes it.
-  Value mean = arith::DivFOp::create(kb.b, kb.loc, sum, kb.f32(float(dim)));
-  Value shifted = kb.addF(mean, kb.f32(op.getEps().convertToFloat()));
-  Value root = math::SqrtOp::create(kb.b, kb.loc, shifted);
-  Value r = arith::DivFOp::create(kb.b, kb.loc, kb.f32(1.0f), root);
+  Value r =
+      buildRMSNormScale(kb.b, kb.loc, sum, dim, op.getEps().convertToFloat());
   kb.blockLoop(pieces, kNormBlock, [&](Value p) {
     Value d = kb.mul(p, kb.index(width));
     SmallVector<Value> xs = kb.loadF32s(input, {row, d}, width);
@@ -251,15 +248,11 @@ LogicalResult buildRope(llm::RopeOp op, GeneratorContext &ctx) {
     width /= 2;
   if (interleaved && width == 1)
     width = 2; // head_dim is even, so is D
-  // out = self * cos + other * (first of its pair ? -sin : sin), per
-  // element, as the reference lowering computes it.
   auto rotate = [&](Value self, Value other, Value freq, Value isFirst) {
     Value angle = kb.mulF(*positionF32, freq);
     Value cos = math::CosOp::create(b, loc, angle);
     Value sin = math::SinOp::create(b, loc, angle);
-    Value signedSin = arith::SelectOp::create(
-        b, loc, isFirst, arith::NegFOp::create(b, loc, sin), sin);
-    return kb.addF(kb.mulF(self, cos), kb.mulF(other, signedSin));
+    return buildRopeElement(b, loc, self, other, cos, sin, isFirst);
   };
   Value isTrue = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1);
   Value isFalse = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
