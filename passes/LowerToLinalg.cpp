@@ -85,8 +85,9 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
 
 /// y[m, n] = sum_k x[m, k] * W[n, k] in f32, W dequantized `width` columns
 /// at a time by the scheme's buildDequantVector into a vector<width x f32>
-/// accumulator that is reduced at the end of the row: one linalg.generic
-/// over (m, n) whose body loops over K.
+/// accumulator that is reduced at the end of the row, plus the scheme's
+/// sparse terms (buildSparseDot): one linalg.generic over (m, n) whose body
+/// loops over K.
 Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
                            QTensorType type, ValueRange components,
                            FloatType elementType, int64_t width) {
@@ -128,6 +129,18 @@ Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
         Value sum =
             vector::ReductionOp::create(nb, nloc, vector::CombiningKind::ADD,
                                         loop.getResult(0), Value(), reassoc);
+        // The sparse terms the vectors leave out (outliers), once per row.
+        ComponentReader reader(components);
+        Value c0 = arith::ConstantIndexOp::create(nb, nloc, 0);
+        Value c1 = arith::ConstantIndexOp::create(nb, nloc, 1);
+        if (Value sparse = type.getScheme().buildSparseDot(
+                nb, nloc, reader, shape, n, c0, c1,
+                [&](OpBuilder &lb, Location lloc, Value col) {
+                  return buildExtendToF32(lb, lloc,
+                                          tensor::ExtractOp::create(
+                                              lb, lloc, x, ValueRange{m, col}));
+                }))
+          sum = arith::AddFOp::create(nb, nloc, sum, sparse);
         linalg::YieldOp::create(nb, nloc, sum);
       });
   return generic.getResult(0);

@@ -31,13 +31,14 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
       which this reference lowering does not read.
 
     With `dequant-vector-width=W` (the CPU backend sets 16), a `mixq.matmul`
-    whose scheme dequantizes whole words (at most one scalar op per weight
+    whose scheme dequantizes whole words (at most two scalar ops per weight
     in a tile of W columns, or else of 2W, `isWordLevelTile`: 3-bit codes
     fill whole words 32 at a time) and whose K is a multiple of that width
     becomes instead one `linalg.generic` over (m, n) whose body loops over
     K in steps of that width: the scheme's `buildDequantVector`, x as a
     vector, a `vector.fma` into an f32 vector accumulator, and one
-    `vector.reduction <add>` at the end of the row. The products are the same; only the order of the
+    `vector.reduction <add>` at the end of the row, plus the scheme's sparse
+    terms (`buildSparseDot`: outliers) once per row. The products are the same; only the order of the
     sum differs, which the contraction's `reassoc` flag already allows.
   }];
   let options = [

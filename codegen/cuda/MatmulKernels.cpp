@@ -383,6 +383,38 @@ struct WarpRow {
   Value loadRow, tileRow;
 };
 
+/// Adds the scheme's sparse terms (QuantSchemeAttrInterface::buildSparseDot,
+/// e.g. fp16 outliers) of each warp row to the lanes' accumulators of
+/// buildKLoop: the lanes of the split-K slices share a row's terms, each
+/// taking every (splitK * 32)-th, so a row's outliers cost a few loads per
+/// lane rather than a search per weight.
+void addSparseTerms(KernelBuilder &kb, const MatmulOperands &ops,
+                    ArrayRef<WarpRow> rows, Value input, ArrayRef<Value> xRows,
+                    Value lane, Value slice, int64_t splitK,
+                    MutableArrayRef<Value> accs) {
+  if (!ops.scheme)
+    return;
+  Value first = kb.add(kb.mul(slice, kb.index(kWarpSize)), lane);
+  Value step = kb.index(splitK * kWarpSize);
+  int64_t numRows = rows.size();
+  for (auto [j, row] : llvm::enumerate(rows)) {
+    ComponentReader reader(row.components);
+    for (auto [t, xRow] : llvm::enumerate(xRows)) {
+      Value sum = ops.scheme.buildSparseDot(
+          kb.b, kb.loc, reader, {ops.rows, ops.cols}, row.loadRow, first, step,
+          [&, xRow = xRow](OpBuilder &b, Location loc, Value col) {
+            return buildExtendToF32(
+                b, loc,
+                memref::LoadOp::create(b, loc, input, ValueRange{xRow, col}));
+          });
+      if (!sum)
+        return;
+      Value &acc = accs[t * numRows + j];
+      acc = kb.addF(acc, sum);
+    }
+  }
+}
+
 /// The K loop of a warp: every lane dequantizes tileCols consecutive
 /// weights of each of its rows per step and multiplies them with the x rows
 /// `xRows` of `input` in f32 (each x element loaded and widened once for all
@@ -400,32 +432,35 @@ SmallVector<Value> buildKLoop(KernelBuilder &kb, const MatmulOperands &ops,
   SmallVector<Value> inits(numTokens * numRows, kb.f32(0.0f));
   Value firstCol = kb.mul(kb.add(kb.mul(slice, kb.index(kWarpSize)), lane),
                           kb.index(tileCols));
-  return kb.loop(firstCol, kb.index(k), kb.index(splitK * kWarpSize * tileCols),
-                 inits, [&](Value col, ValueRange partial) {
-                   // Lanes only read back their own slice of the staged tiles,
-                   // so no barrier is needed (nor allowed: rows past N skip the
-                   // loop).
-                   SmallVector<SmallVector<Value>> w;
-                   for (const WarpRow &row : rows) {
-                     StagedReader reader(row.components, kb, tiling,
-                                         row.tileRow, lane, col, k);
-                     stageStep(kb, row.components, reader, tiling.staged,
-                               row.loadRow, row.tileRow, lane);
-                     w.push_back(buildWeightTile(kb, ops, reader, row.loadRow,
-                                                 col, tileCols));
-                   }
-                   SmallVector<Value> next(partial.begin(), partial.end());
-                   for (int64_t t = 0; t < numTokens; ++t) {
-                     SmallVector<Value> x =
-                         loadInputTile(kb, input, xRows[t], col, tileCols);
-                     for (int64_t j = 0; j < numRows; ++j) {
-                       Value &acc = next[t * numRows + j];
-                       for (int64_t c = 0; c < tileCols; ++c)
-                         acc = math::FmaOp::create(b, loc, x[c], w[j][c], acc);
-                     }
-                   }
-                   return next;
-                 });
+  SmallVector<Value> accs =
+      kb.loop(firstCol, kb.index(k), kb.index(splitK * kWarpSize * tileCols),
+              inits, [&](Value col, ValueRange partial) {
+                // Lanes only read back their own slice of the staged tiles,
+                // so no barrier is needed (nor allowed: rows past N skip the
+                // loop).
+                SmallVector<SmallVector<Value>> w;
+                for (const WarpRow &row : rows) {
+                  StagedReader reader(row.components, kb, tiling, row.tileRow,
+                                      lane, col, k);
+                  stageStep(kb, row.components, reader, tiling.staged,
+                            row.loadRow, row.tileRow, lane);
+                  w.push_back(buildWeightTile(kb, ops, reader, row.loadRow, col,
+                                              tileCols));
+                }
+                SmallVector<Value> next(partial.begin(), partial.end());
+                for (int64_t t = 0; t < numTokens; ++t) {
+                  SmallVector<Value> x =
+                      loadInputTile(kb, input, xRows[t], col, tileCols);
+                  for (int64_t j = 0; j < numRows; ++j) {
+                    Value &acc = next[t * numRows + j];
+                    for (int64_t c = 0; c < tileCols; ++c)
+                      acc = math::FmaOp::create(b, loc, x[c], w[j][c], acc);
+                  }
+                }
+                return next;
+              });
+  addSparseTerms(kb, ops, rows, input, xRows, lane, slice, splitK, accs);
+  return accs;
 }
 
 /// The thread's place in a matmul block.
@@ -489,14 +524,20 @@ void storeRowResult(const MatmulSpec &spec, KernelBuilder &kb,
 /// nvvm.maxnreg it spills.)
 constexpr int64_t kDecodeRowsPerWarp = 2;
 
+/// Scalar ops per weight a tile may take for kDecodeRowsPerWarp rows: a
+/// tile that unpacks whole words with little per-tile work (affine under
+/// 0.5). Two rows of mixed's tiles (1.9: a group decode per 32 columns)
+/// took 80-96 registers, over the 64 a GEMV may use.
+constexpr double kCheapTileScalarOpsPerWeight = 1.0;
+
 /// Whether a tile's dequantization is cheap enough in registers for
-/// kDecodeRowsPerWarp rows: a plain matrix, or a scheme whose tile takes at
-/// most one scalar op per weight (isWordLevelTile: it unpacks whole words). A
-/// tile built a weight at a time would not fit: lut3's decode GEMV went from 56
-/// to 96 registers, mixed's spilled.
+/// kDecodeRowsPerWarp rows: a plain matrix, or a word-level scheme within
+/// kCheapTileScalarOpsPerWeight. A tile built a weight at a time would not
+/// fit: lut3's decode GEMV went from 56 to 96 registers, mixed's spilled.
 bool isCheapTile(const MatmulOperands &ops, int64_t tileCols) {
-  return !ops.scheme || isWordLevelTile(ops.scheme, {ops.rows, ops.cols},
-                                        tileCols, ops.elementType);
+  return !ops.scheme ||
+         isWordLevelTile(ops.scheme, {ops.rows, ops.cols}, tileCols,
+                         ops.elementType, kCheapTileScalarOpsPerWeight);
 }
 
 /// The rows per block and warp, and the split of K, of a GEMV over `rows`

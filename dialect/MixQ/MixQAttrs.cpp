@@ -408,7 +408,7 @@ namespace {
 enum MixedComponent : unsigned {
   MixedLowCodes = 0,
   MixedHighCodes = 1,
-  MixedHighRowStart = 2,
+  MixedHighGroupStart = 2,
   MixedBitMap = 3,
   MixedScaleCodes = 4,
   MixedZeroCodes = 5,
@@ -547,9 +547,9 @@ MixedSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
       {"high_codes",
        i32,
        {getNumHighGroups(shape), group * int64_t(getHi() - getLo()) / 32}});
-  components.push_back({"high_row_start", i32, {rows + 1}});
-  components.push_back(
-      {"bit_map", i32, {rows, ::mixq::quant::packedWordCount(groups, 1)}});
+  int64_t mapWords = ::mixq::quant::packedWordCount(groups, 1);
+  components.push_back({"high_group_start", i32, {rows, mapWords}});
+  components.push_back({"bit_map", i32, {rows, mapWords}});
   components.push_back({"scale_codes", i8, {rows, groups}});
   components.push_back(
       {"zero_codes",
@@ -582,7 +582,7 @@ MixedSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
   PackedWeights packed;
   packed.push_back(vectorToBytes(q.lowCodes));
   packed.push_back(vectorToBytes(q.highCodes));
-  packed.push_back(vectorToBytes(q.highRowStart));
+  packed.push_back(vectorToBytes(q.highGroupStart));
   packed.push_back(vectorToBytes(q.bitMap));
   packed.push_back(vectorToBytes(q.scaleCodes));
   packed.push_back(vectorToBytes(q.zeroCodes));
@@ -613,7 +613,7 @@ unpackMixed(MixedSchemeAttr attr, const PackedWeights &packed,
   ::mixq::quant::MixedQuantized q;
   q.lowCodes = bytesToVector<uint32_t>(packed[MixedLowCodes]);
   q.highCodes = bytesToVector<uint32_t>(packed[MixedHighCodes]);
-  q.highRowStart = bytesToVector<int32_t>(packed[MixedHighRowStart]);
+  q.highGroupStart = bytesToVector<int32_t>(packed[MixedHighGroupStart]);
   q.bitMap = bytesToVector<uint32_t>(packed[MixedBitMap]);
   q.scaleCodes = packed[MixedScaleCodes];
   q.zeroCodes = bytesToVector<uint32_t>(packed[MixedZeroCodes]);
@@ -648,127 +648,192 @@ MixedSchemeAttr::reconstructionError(const PackedWeights &packed,
       .relative();
 }
 
-SmallVector<Value> MixedSchemeAttr::buildDequantTile(
-    OpBuilder &b, Location loc, const ComponentReader &reader,
-    ArrayRef<int64_t> shape, Value row, Value col, int64_t tileCols,
-    FloatType resultType) const {
-  unsigned lo = getLo(), hi = getHi(), extraBits = hi - lo;
-  int64_t group = getGroup();
+namespace {
+/// A group's decoded parameters in IR (mixedGroupParams): its weights are
+/// qq * scale + bias, qq = (low code << (hi - lo)) | extra bits.
+struct MixedGroupValues {
+  Value isHigh;      ///< i1
+  Value highIndex;   ///< index: its row of high_codes when high
+  Value scale, bias; ///< f32 values of f16 numbers
+  Value scaleHalf, biasHalf;
+};
+
+/// Emits step 6 of Quant/MixedQuantizer.h for group `g` (an index) of
+/// `row`: one bit-map word, a popcount and the second-order decode.
+MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
+                                 MixedSchemeAttr attr,
+                                 const ComponentReader &reader,
+                                 ArrayRef<int64_t> shape, Value row, Value g) {
+  unsigned lo = attr.getLo(), hi = attr.getHi();
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  MixedGroupValues v;
+  Value mapWordIndex =
+      arith::DivUIOp::create(b, loc, g, indexConst(b, loc, 32));
+  Value mapWord = reader.load(b, loc, MixedBitMap, {row, mapWordIndex});
+  Value bit = arith::IndexCastUIOp::create(
+      b, loc, i32, arith::RemUIOp::create(b, loc, g, indexConst(b, loc, 32)));
+  v.isHigh = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ne,
+      arith::AndIOp::create(b, loc,
+                            arith::ShRUIOp::create(b, loc, mapWord, bit),
+                            i32Constant(b, loc, 1)),
+      i32Constant(b, loc, 0));
+  // (1 << bit) - 1 selects the high groups before g in its map word.
+  Value below = arith::SubIOp::create(
+      b, loc, arith::ShLIOp::create(b, loc, i32Constant(b, loc, 1), bit),
+      i32Constant(b, loc, 1));
+  Value start = reader.load(b, loc, MixedHighGroupStart, {row, mapWordIndex});
+  v.highIndex = arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(),
+      arith::AddIOp::create(
+          b, loc, start,
+          math::CtPopOp::create(
+              b, loc, arith::AndIOp::create(b, loc, mapWord, below))));
+
+  Value block =
+      arith::DivUIOp::create(b, loc, g, indexConst(b, loc, attr.getBlock()));
+  Value c0 = indexConst(b, loc, 0), c1 = indexConst(b, loc, 1);
+  Value rmin = buildExtendToF32(
+      b, loc, reader.load(b, loc, MixedBlockParams, {row, block, c0}));
+  Value step = buildExtendToF32(
+      b, loc, reader.load(b, loc, MixedBlockParams, {row, block, c1}));
+  Value scaleCode = arith::UIToFPOp::create(
+      b, loc, f32, reader.load(b, loc, MixedScaleCodes, {row, g}));
+  Value range = math::FmaOp::create(b, loc, scaleCode, step, rmin);
+  // m = maxq << (hi - bits): the f32 constants the host computes.
+  auto constants = [&](unsigned bits) {
+    auto m = static_cast<float>(((1u << bits) - 1u) << (hi - bits));
+    return std::make_pair(1.0f / m, m / 15.0f);
+  };
+  auto [invHigh, zeroHigh] = constants(hi);
+  auto [invLow, zeroLow] = constants(lo);
+  Value inverse = arith::SelectOp::create(
+      b, loc, v.isHigh, f32Const(b, loc, invHigh), f32Const(b, loc, invLow));
+  Value zeroFactor = arith::SelectOp::create(
+      b, loc, v.isHigh, f32Const(b, loc, zeroHigh), f32Const(b, loc, zeroLow));
+  // Round to p significant bits, ties to even, on the f32 bits.
+  unsigned dropped = 24 - (hi <= 4 ? 11 - hi : 11);
+  Value bits = arith::BitcastOp::create(
+      b, loc, i32, arith::MulFOp::create(b, loc, range, inverse));
+  Value odd = arith::AndIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(b, loc, bits, i32Constant(b, loc, dropped)),
+      i32Constant(b, loc, 1));
+  bits = arith::AddIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, bits, odd),
+      i32Constant(b, loc, (int64_t(1) << (dropped - 1)) - 1));
+  bits = arith::AndIOp::create(
+      b, loc, bits, i32Constant(b, loc, ~((int64_t(1) << dropped) - 1)));
+  Value rounded = arith::BitcastOp::create(b, loc, f32, bits);
+  v.scaleHalf = arith::TruncFOp::create(b, loc, b.getF16Type(), rounded);
+  v.scale = buildExtendToF32(b, loc, v.scaleHalf);
+  int64_t zeroWordsPerRow = ::mixq::quant::packedWordCount(
+      shape[1] / attr.getGroup(), ::mixq::quant::kMixedZeroCodeBits);
+  Value zeroCode =
+      buildPackedCodeLoad(b, loc, reader, MixedZeroCodes, row, g,
+                          ::mixq::quant::kMixedZeroCodeBits, zeroWordsPerRow);
+  Value zero = arith::MulFOp::create(
+      b, loc, arith::UIToFPOp::create(b, loc, f32, zeroCode), zeroFactor);
+  v.biasHalf = arith::TruncFOp::create(
+      b, loc, b.getF16Type(),
+      arith::NegFOp::create(b, loc,
+                            arith::MulFOp::create(b, loc, zero, v.scale)));
+  v.bias = buildExtendToF32(b, loc, v.biasHalf);
+  return v;
+}
+
+/// The extra (hi - lo)-bit codes of the weights `col` .. of a high group,
+/// from its row of high_codes, or `zero` when the group is low.
+Value buildExtraCodes(OpBuilder &b, Location loc, const MixedGroupValues &group,
+                      Value zero,
+                      function_ref<Value(OpBuilder &, Location)> load) {
+  auto ifOp = scf::IfOp::create(
+      b, loc, group.isHigh,
+      [&](OpBuilder &tb, Location tl) {
+        scf::YieldOp::create(tb, tl, load(tb, tl));
+      },
+      [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, zero); });
+  return ifOp.getResult(0);
+}
+
+/// The dense weights (row, col) .. (row, col + tileCols - 1), without the
+/// sparse outliers, as f32 scalars: one group's decode per weight (the
+/// reference form).
+SmallVector<Value> buildMixedDenseScalars(OpBuilder &b, Location loc,
+                                          MixedSchemeAttr attr,
+                                          const ComponentReader &reader,
+                                          ArrayRef<int64_t> shape, Value row,
+                                          Value col, int64_t tileCols) {
+  unsigned lo = attr.getLo(), extraBits = attr.getHi() - lo;
+  int64_t group = attr.getGroup();
   int64_t lowWordsPerRow = ::mixq::quant::packedWordCount(shape[1], lo);
   int64_t highWordsPerGroup = group * int64_t(extraBits) / 32;
-  int64_t zeroWordsPerRow = ::mixq::quant::packedWordCount(
-      shape[1] / group, ::mixq::quant::kMixedZeroCodeBits);
-  Type f32 = b.getF32Type(), i32 = b.getI32Type();
-  Value c0 = indexConst(b, loc, 0), c1 = indexConst(b, loc, 1);
-  Value c32 = indexConst(b, loc, 32);
-
   SmallVector<Value> values;
   for (int64_t i = 0; i < tileCols; ++i) {
     Value c = i == 0 ? col
                      : arith::AddIOp::create(b, loc, col, indexConst(b, loc, i))
                            .getResult();
-    // Group g, its bit in the bit map, and whether it is high.
     Value g = arith::DivUIOp::create(b, loc, c, indexConst(b, loc, group));
-    Value mapWordIndex = arith::DivUIOp::create(b, loc, g, c32);
-    Value mapWord = reader.load(b, loc, MixedBitMap, {row, mapWordIndex});
-    Value mapBit = arith::IndexCastUIOp::create(
-        b, loc, i32, arith::RemUIOp::create(b, loc, g, c32));
-    Value isHigh = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::ne,
-        arith::AndIOp::create(b, loc,
-                              arith::ShRUIOp::create(b, loc, mapWord, mapBit),
-                              i32Constant(b, loc, 1)),
-        i32Constant(b, loc, 0));
-
-    // The lo-bit code is at a fixed position for every weight.
+    MixedGroupValues params =
+        buildMixedGroup(b, loc, attr, reader, shape, row, g);
+    // Every code widened to hi bits: the low code shifted up, a high
+    // group's extra bits below it.
     Value lowCode = buildPackedCodeLoad(b, loc, reader, MixedLowCodes, row, c,
                                         lo, lowWordsPerRow);
-    // High groups: append the low hi - lo bits from the group's row of
-    // high_codes, h = high_row_start[row] + popcount(map bits below g).
-    auto ifOp = scf::IfOp::create(
-        b, loc, isHigh,
+    Value extra = buildExtraCodes(
+        b, loc, params, i32Constant(b, loc, 0),
         [&](OpBuilder &tb, Location tl) {
-          auto count = scf::ForOp::create(
-              tb, tl, c0, mapWordIndex, c1, ValueRange{i32Constant(tb, tl, 0)},
-              [&](OpBuilder &fb, Location fl, Value w, ValueRange args) {
-                Value word = reader.load(fb, fl, MixedBitMap, {row, w});
-                Value sum = arith::AddIOp::create(
-                    fb, fl, args[0], math::CtPopOp::create(fb, fl, word));
-                scf::YieldOp::create(fb, fl, sum);
-              });
-          // (1 << bit) - 1 selects the bits below g in its own word.
-          Value below = arith::SubIOp::create(
-              tb, tl,
-              arith::ShLIOp::create(tb, tl, i32Constant(tb, tl, 1), mapBit),
-              i32Constant(tb, tl, 1));
-          Value inWord = math::CtPopOp::create(
-              tb, tl, arith::AndIOp::create(tb, tl, mapWord, below));
-          Value before = arith::IndexCastUIOp::create(
-              tb, tl, tb.getIndexType(),
-              arith::AddIOp::create(tb, tl, count.getResult(0), inWord));
-          Value highRow = arith::AddIOp::create(
-              tb, tl, loadIndex(tb, tl, reader, MixedHighRowStart, {row}),
-              before);
           Value inGroup =
               arith::RemUIOp::create(tb, tl, c, indexConst(tb, tl, group));
-          Value extra =
-              buildPackedCodeLoad(tb, tl, reader, MixedHighCodes, highRow,
-                                  inGroup, extraBits, highWordsPerGroup);
-          Value code = arith::OrIOp::create(
-              tb, tl,
-              arith::ShLIOp::create(tb, tl, lowCode,
-                                    i32Constant(tb, tl, extraBits)),
-              extra);
-          scf::YieldOp::create(tb, tl, code);
-        },
-        [&](OpBuilder &eb, Location el) {
-          scf::YieldOp::create(eb, el, lowCode);
+          return buildPackedCodeLoad(tb, tl, reader, MixedHighCodes,
+                                     params.highIndex, inGroup, extraBits,
+                                     highWordsPerGroup);
         });
-    Value code = ifOp.getResult(0);
-
-    // Second order: range = rmin + sc * step, s = range / maxq,
-    // z = zc * maxq / 15, all in f32 as in the host dequantizer.
-    Value blockIndex =
-        arith::DivUIOp::create(b, loc, g, indexConst(b, loc, getBlock()));
-    Value rmin = buildExtendToF32(
-        b, loc, reader.load(b, loc, MixedBlockParams, {row, blockIndex, c0}));
-    Value step = buildExtendToF32(
-        b, loc, reader.load(b, loc, MixedBlockParams, {row, blockIndex, c1}));
-    Value scaleCode = arith::UIToFPOp::create(
-        b, loc, f32, reader.load(b, loc, MixedScaleCodes, {row, g}));
-    Value range = arith::AddFOp::create(
-        b, loc, rmin, arith::MulFOp::create(b, loc, scaleCode, step));
-    Value maxq = arith::SelectOp::create(
-        b, loc, isHigh, f32Const(b, loc, float((1u << hi) - 1u)),
-        f32Const(b, loc, float((1u << lo) - 1u)));
-    Value scale = arith::DivFOp::create(b, loc, range, maxq);
-    Value zeroCode =
-        buildPackedCodeLoad(b, loc, reader, MixedZeroCodes, row, g,
-                            ::mixq::quant::kMixedZeroCodeBits, zeroWordsPerRow);
-    Value zero = arith::DivFOp::create(
+    Value code = arith::OrIOp::create(
         b, loc,
-        arith::MulFOp::create(
-            b, loc, arith::UIToFPOp::create(b, loc, f32, zeroCode), maxq),
-        f32Const(b, loc, 15.0f));
-    Value dense = arith::MulFOp::create(
-        b, loc,
-        arith::SubFOp::create(b, loc,
-                              arith::UIToFPOp::create(b, loc, f32, code), zero),
-        scale);
+        arith::ShLIOp::create(b, loc, lowCode, i32Constant(b, loc, extraBits)),
+        extra);
+    Value q = arith::UIToFPOp::create(b, loc, b.getF32Type(), code);
+    values.push_back(arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, q, params.scale), params.bias));
+  }
+  return values;
+}
 
-    // Sparse outliers: search the row's CSR slice for column c.
-    Value begin = loadIndex(b, loc, reader, MixedRowPtr, {row});
-    Value end = loadIndex(b, loc, reader, MixedRowPtr,
-                          {arith::AddIOp::create(b, loc, row, c1).getResult()});
+/// The row's CSR slice [begin, end) of the sparse outliers.
+std::pair<Value, Value> getOutlierSlice(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        Value row) {
+  Value next = arith::AddIOp::create(b, loc, row, indexConst(b, loc, 1));
+  return {loadIndex(b, loc, reader, MixedRowPtr, {row}),
+          loadIndex(b, loc, reader, MixedRowPtr, {next})};
+}
+} // namespace
+
+SmallVector<Value> MixedSchemeAttr::buildDequantTile(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t tileCols,
+    FloatType resultType) const {
+  SmallVector<Value> dense =
+      buildMixedDenseScalars(b, loc, *this, reader, shape, row, col, tileCols);
+  // The reference form adds each weight's outlier residual, found by a
+  // search of the row's CSR slice (the kernels use buildSparseDot instead).
+  Value c1 = indexConst(b, loc, 1);
+  auto [begin, end] = getOutlierSlice(b, loc, reader, row);
+  SmallVector<Value> values;
+  for (auto [i, value] : llvm::enumerate(dense)) {
+    Value c = i == 0 ? col
+                     : arith::AddIOp::create(b, loc, col, indexConst(b, loc, i))
+                           .getResult();
     auto search = scf::ForOp::create(
-        b, loc, begin, end, c1, ValueRange{dense},
+        b, loc, begin, end, c1, ValueRange{value},
         [&](OpBuilder &fb, Location fl, Value e, ValueRange args) {
           Value entryCol = loadIndex(fb, fl, reader, MixedColIdx, {e});
           Value hit = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
                                             entryCol, c);
           Value residual =
               buildExtendToF32(fb, fl, reader.load(fb, fl, MixedValues, {e}));
-          Value sum = arith::AddFOp::create(fb, fl, dense, residual);
+          Value sum = arith::AddFOp::create(fb, fl, value, residual);
           scf::YieldOp::create(
               fb, fl,
               arith::SelectOp::create(fb, fl, hit, sum, args[0]).getResult());
@@ -777,6 +842,148 @@ SmallVector<Value> MixedSchemeAttr::buildDequantTile(
         buildTruncateFromF32(b, loc, search.getResult(0), resultType));
   }
   return values;
+}
+
+namespace {
+/// The codes of a tile of a (2, 4)- or (1, 2)-bit mixed scheme as hi-bit
+/// fields: each low word L (32 / lo codes) and its extra word E give two
+/// words of hi-bit codes, the even codes select(L << lo, E) and the odd
+/// ones select(L, E >> lo), where the select takes the top lo bits of every
+/// hi-bit field from the first (one lop3 each). Returns the words in the
+/// order even0, odd0, even1, odd1, ...
+Value buildWidenedCodeWords(OpBuilder &b, Location loc, Value low, Value extra,
+                            unsigned lo) {
+  unsigned hi = 2 * lo;
+  uint32_t top = 0;
+  for (unsigned field = 0; field < 32; field += hi)
+    top |= ((1u << lo) - 1u) << (field + lo);
+  int64_t words = cast<VectorType>(low.getType()).getDimSize(0);
+  auto splat = [&](uint32_t value) {
+    return arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get({words}, b.getI32Type()),
+                               APInt(32, value)));
+  };
+  auto select = [&](Value fromTop, Value fromBottom) {
+    return arith::OrIOp::create(
+        b, loc, arith::AndIOp::create(b, loc, fromTop, splat(top)),
+        arith::AndIOp::create(b, loc, fromBottom, splat(~top)));
+  };
+  Value even = select(arith::ShLIOp::create(b, loc, low, splat(lo)), extra);
+  Value odd = select(low, arith::ShRUIOp::create(b, loc, extra, splat(lo)));
+  SmallVector<int64_t> interleave;
+  for (int64_t i = 0; i < words; ++i) {
+    interleave.push_back(i);
+    interleave.push_back(words + i);
+  }
+  return vector::ShuffleOp::create(b, loc, even, odd, interleave);
+}
+
+/// Column order of the pair-order vector buildCenteredHalfCodePairs makes
+/// from buildWidenedCodeWords' words.
+Value buildWidenedColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
+                              unsigned lo) {
+  unsigned hi = 2 * lo;
+  int64_t width = cast<VectorType>(pairOrder.getType()).getDimSize(0);
+  int64_t perWord = 32 / hi, half = perWord / 2, lowPerWord = 32 / lo;
+  SmallVector<int64_t> order(width);
+  for (int64_t n = 0; n < width; ++n) {
+    // Field j of widened word w: code 2 j + w % 2 of low word w / 2.
+    int64_t word = n / perWord, j = n % perWord;
+    int64_t column = word / 2 * lowPerWord + 2 * j + word % 2;
+    order[column] = 2 * (word * half + j % half) + j / half;
+  }
+  return vector::ShuffleOp::create(b, loc, pairOrder, pairOrder, order);
+}
+} // namespace
+
+Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                          const ComponentReader &reader,
+                                          ArrayRef<int64_t> shape, Value row,
+                                          Value col, int64_t width,
+                                          FloatType resultType) const {
+  unsigned lo = getLo(), hi = getHi(), extraBits = hi - lo;
+  int64_t group = getGroup();
+  // Whole words of both code streams inside one group: one decode per tile.
+  if (group % width != 0 || !isWholeWordTile(lo, width) ||
+      !isWholeWordTile(extraBits, width)) {
+    SmallVector<Value> dense =
+        buildMixedDenseScalars(b, loc, *this, reader, shape, row, col, width);
+    for (Value &value : dense)
+      value = buildTruncateFromF32(b, loc, value, resultType);
+    return buildVectorFromScalars(b, loc, dense);
+  }
+  Value g = arith::DivUIOp::create(b, loc, col, indexConst(b, loc, group));
+  MixedGroupValues params =
+      buildMixedGroup(b, loc, *this, reader, shape, row, g);
+  Value inGroup =
+      arith::RemUIOp::create(b, loc, col, indexConst(b, loc, group));
+  if (resultType.isF16() && hi == 2 * lo && hi <= 4) {
+    // f16x2: widened code words, then 1024 + qq in each half (exact qq),
+    // qq * scale (exact: scale has 11 - hi significant bits) + bias,
+    // rounded once.
+    int64_t words = width * lo / 32;
+    Value low = reader.loadVector(
+        b, loc, MixedLowCodes,
+        {row, arith::DivUIOp::create(b, loc, col, indexConst(b, loc, 32 / lo))
+                  .getResult()},
+        words);
+    auto wordsType = VectorType::get({words}, b.getI32Type());
+    Value noExtra = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(wordsType, APInt(32, 0)));
+    Value extra = buildExtraCodes(
+        b, loc, params, noExtra, [&](OpBuilder &tb, Location tl) {
+          Value word = arith::DivUIOp::create(
+              tb, tl, inGroup, indexConst(tb, tl, 32 / extraBits));
+          return reader.loadVector(tb, tl, MixedHighCodes,
+                                   {params.highIndex, word}, words);
+        });
+    Value widened = buildWidenedCodeWords(b, loc, low, extra, lo);
+    Value codes = buildCenteredHalfCodePairs(b, loc, widened, hi, Value());
+    Value weights = arith::AddFOp::create(
+        b, loc,
+        arith::MulFOp::create(b, loc, codes,
+                              buildSplat(b, loc, params.scaleHalf, width)),
+        buildSplat(b, loc, params.biasHalf, width));
+    return buildWidenedColumnOrder(b, loc, weights, lo);
+  }
+  // Otherwise in f32 on vectors, rounded once to the result type.
+  Value low =
+      buildPackedCodeVector(b, loc, reader, MixedLowCodes, row, col, lo, width);
+  auto codesType = VectorType::get({width}, b.getI32Type());
+  Value noExtra = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(codesType, APInt(32, 0)));
+  Value extra =
+      buildExtraCodes(b, loc, params, noExtra, [&](OpBuilder &tb, Location tl) {
+        return buildPackedCodeVector(tb, tl, reader, MixedHighCodes,
+                                     params.highIndex, inGroup, extraBits,
+                                     width);
+      });
+  Value codes = arith::OrIOp::create(
+      b, loc,
+      arith::ShLIOp::create(
+          b, loc, low,
+          arith::ConstantOp::create(
+              b, loc, DenseElementsAttr::get(codesType, APInt(32, extraBits)))),
+      extra);
+  Value q = arith::UIToFPOp::create(
+      b, loc, VectorType::get({width}, b.getF32Type()), codes);
+  Value w = arith::AddFOp::create(
+      b, loc,
+      arith::MulFOp::create(b, loc, q, buildSplat(b, loc, params.scale, width)),
+      buildSplat(b, loc, params.bias, width));
+  return buildTruncateFromF32(b, loc, w, resultType);
+}
+
+Value MixedSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,
+                                      const ComponentReader &reader,
+                                      ArrayRef<int64_t> shape, Value row,
+                                      Value first, Value step,
+                                      InputLoader loadInput) const {
+  auto [begin, end] = getOutlierSlice(b, loc, reader, row);
+  return buildCSRDot(b, loc, reader, MixedColIdx, MixedValues,
+                     arith::AddIOp::create(b, loc, begin, first), end, step,
+                     loadInput);
 }
 
 //===----------------------------------------------------------------------===//

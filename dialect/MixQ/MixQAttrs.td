@@ -128,7 +128,8 @@ class MixQ_DoubleParameter<string value, string desc = "">
 
 def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["reconstructionError"]>]> {
+                                ["reconstructionError", "buildDequantVector",
+                                 "buildSparseDot"]>]> {
   let summary = "intra-weight mixed precision: 2/4-bit groups + fp16 outliers";
   let description = [{
     Each row of the N x K weight matrix is split into groups of `group`
@@ -154,19 +155,26 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
 
     Dequantization of weight (r, c), group g = c / group, block b =
     g / block, bits = `hi` if bit g of row r's bit map is set, else `lo`,
-    maxq = 2^bits - 1, all in f32:
+    shift = hi - bits, m = (2^bits - 1) << shift, all in f32 with the
+    constants 1 / m and m / 15 rounded to f32:
 
     ```
-    range = rmin[r][b] + sc[r][g] * step[r][b]
-    s     = range / maxq
-    z     = zc[r][g] * maxq / 15
-    q     = lowcode(r, c)                                   (low group)
-          = lowcode(r, c) << (hi - lo) | highcode(h, c % group)  (high)
-    w     = (q - z) * s  (+ the CSR residual when (r, c) is an outlier)
+    range = fma(sc[r][g], step[r][b], rmin[r][b])
+    scale = f16(round(range * (1 / m), p significant bits))
+    bias  = f16(-((zc[r][g] * (m / 15)) * scale))
+    qq    = lowcode(r, c) << (hi - lo) | extra            (every code at hi bits)
+    extra = highcode(h, c % group) in a high group, else 0
+    w     = qq * scale + bias  (+ the CSR residual when (r, c) is an outlier)
     ```
 
-    where h = high_row_start[r] + popcount(bits of row r's bit map below g)
-    numbers the high groups in row-major order.
+    with p = 11 - hi when hi <= 4 (so qq * scale is exact in f16 and an f16
+    multiply-add rounds once, like the f32 value), else 11; rounding to p
+    bits is to nearest even on the f32 bits. `qq * scale + bias` is exact in
+    f32. h = high_group_start[r][g / 32] + popcount(bits of map word g / 32
+    below bit g % 32) numbers the high groups in row-major order: one word
+    and one popcount per group, so a kernel decodes a group's parameters
+    once per tile, and low and high groups alike (a low group's extra bits
+    are 0), with no branch but the load of a high group's extra words.
 
     Components, for an N x K matrix with H high groups, nnz outliers and
     bpr = ceil(gpr / block) blocks per row:
@@ -175,7 +183,7 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     | ----------------- | ----- | ---------------------------------- |
     | `low_codes`       | `i32` | N x K*lo/32                        |
     | `high_codes`      | `i32` | H x group*(hi-lo)/32               |
-    | `high_row_start`  | `i32` | N+1                                |
+    | `high_group_start`| `i32` | N x ceil(gpr/32)                   |
     | `bit_map`         | `i32` | N x ceil(gpr/32)                   |
     | `scale_codes`     | `i8`  | N x gpr                            |
     | `zero_codes`      | `i32` | N x ceil(gpr*4/32)                 |
@@ -198,13 +206,17 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     H and nnz depend only on the shape and the parameters, so the component
     shapes do too. Bits per weight = 8 * (sum of component bytes) / (N K):
     `#mixq.mixed<group = 64, hi_frac = 0.25>` on 2 x 128 has H = 1, nnz =
-    round(0.0075 * 256) = 2 and costs (64 + 16 + 12 + 8 + 4 + 8 + 8 + 12 +
-    4 + 4) * 8 / 256 = 4.375 bits; on 4096 x 4096 the defaults cost 2.9.
+    round(0.0075 * 256) = 2 and costs (64 + 16 + 8 + 8 + 4 + 8 + 8 + 12 +
+    4 + 4) * 8 / 256 = 4.25 bits; on 4096 x 4096 the defaults cost 2.9.
 
-    The reference lowering reads the bit map word, the 2-bit code, and for
-    high groups counts the bit map bits below the group (`math.ctpop` in an
-    `scf.for` over the row's map words) to find the high-code row; the
-    outlier is found by an `scf.for` over the row's CSR slice.
+    The reference lowering (buildDequantTile) decodes each weight's group
+    and finds its outlier by an `scf.for` over the row's CSR slice. The
+    kernels use the word-level form (buildDequantVector): one group decode
+    per tile, the low and extra code words combined into 4-bit fields with
+    two bit selects per pair of words, f16x2 magic-number conversion and
+    `qq * scale + bias` in f16x2 (f32 vectors for other result types); the
+    outliers leave the tiles and are added once per row after the dot
+    product (buildSparseDot).
 
     `group` is required; the other parameters are printed only when they
     differ from their defaults (`lo = 2, hi = 4, hi_frac = 0.1, bits = 2.9,

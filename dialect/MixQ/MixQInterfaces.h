@@ -15,6 +15,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
 #include "mlir/IR/Value.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/Error.h"
 
@@ -75,6 +76,11 @@ llvm::Error checkPackedSizes(ArrayRef<ComponentSpec> components,
 DenseElementsAttr getComponentAttr(const ComponentSpec &component,
                                    const PackedBuffer &bytes);
 PackedBuffer getComponentBytes(DenseElementsAttr attr);
+
+/// Emits the load of a matmul's input (activation) at column `col` (an
+/// `index`) as an f32, for QuantSchemeAttrInterface::buildSparseDot.
+using InputLoader =
+    llvm::function_ref<Value(OpBuilder &builder, Location loc, Value col)>;
 
 /// `vector<values.size() x T>` of scalars of one type T.
 Value buildVectorFromScalars(OpBuilder &builder, Location loc,

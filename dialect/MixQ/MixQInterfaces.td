@@ -26,7 +26,11 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
       components through a `ComponentReader` (which hides whether they are
       tensors, memrefs or staged copies in shared memory);
     * optionally, the same tile as **one vector, a packed word at a time**
-      (`buildDequantVector`), which the code generators use.
+      (`buildDequantVector`), which the code generators use;
+    * optionally, **sparse terms applied after the dot product**
+      (`buildSparseDot`): weights stored as a dense part plus sparse
+      residuals (fp16 outliers) give the dense part per tile and add each
+      residual once per row, never searching the residuals per weight.
   }];
 
   let methods = [
@@ -108,6 +112,12 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
         per code, f16x2 arithmetic) instead of one code per load. Code
         generators call it for every weight tile; the default gathers
         buildDequantTile's scalars, so a scheme overrides it only for speed.
+
+        A scheme whose `buildSparseDot` returns a value leaves those sparse
+        terms out here: the vector is then its dense part, equal bit for bit
+        to buildDequantTile's scalars of the dense part alone, and consumers
+        add buildSparseDot to each row's dot product. Such a scheme must
+        override this method.
       }],
       "::mlir::Value", "buildDequantVector",
       (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
@@ -120,6 +130,28 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
             builder, loc,
             $_attr.buildDequantTile(builder, loc, reader, shape, row, col,
                                     width, resultType));
+      }]>,
+    InterfaceMethod<[{
+        Emits the f32 sum, over the sparse terms of weight row `row` that
+        buildDequantVector leaves out, of term value times the input at the
+        term's column, `loadInput(builder, loc, col)` (an f32; `col` is an
+        `index`). Only the row's terms first, first + step, first + 2 step,
+        ... (in the scheme's storage order; `first` and `step` are `index`
+        values) are summed, so that the lanes of a warp can share a row's
+        terms. Each term value is widened to f32 and multiplied with the
+        input in f32.
+
+        Returns a null Value when the scheme has no sparse terms (the
+        default): its buildDequantVector is then the whole weight.
+      }],
+      "::mlir::Value", "buildSparseDot",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "::mlir::Value":$row,
+           "::mlir::Value":$first, "::mlir::Value":$step,
+           "::mlir::mixq::InputLoader":$loadInput),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::Value();
       }]>,
   ];
 }

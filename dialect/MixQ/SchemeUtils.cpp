@@ -2,6 +2,7 @@
 #include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -131,22 +132,6 @@ Value mlir::mixq::buildSplat(OpBuilder &b, Location loc, Value scalar,
 }
 
 namespace {
-/// The tile's words, each repeated `copies` times in a row:
-/// vector<words * copies x i32>.
-Value loadRepeatedWords(OpBuilder &b, Location loc,
-                        const ComponentReader &reader, unsigned codesIndex,
-                        Value row, Value col, unsigned bits, int64_t width,
-                        int64_t copies) {
-  int64_t words = width * bits / 32;
-  Value firstWord = arith::DivUIOp::create(
-      b, loc, col, buildIndexConstant(b, loc, 32 / bits));
-  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord}, words);
-  SmallVector<int64_t> mask;
-  for (int64_t i = 0; i < words * copies; ++i)
-    mask.push_back(i / copies);
-  return vector::ShuffleOp::create(b, loc, packed, packed, mask);
-}
-
 /// A constant vector<n x i32> with element i = f(i).
 Value i32Vector(OpBuilder &b, Location loc, int64_t n,
                 llvm::function_ref<int32_t(int64_t)> f) {
@@ -232,12 +217,26 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
                                              Value col, unsigned bits,
                                              int64_t width, Value zero,
                                              int64_t symmetricZero) {
+  Value firstWord = arith::DivUIOp::create(
+      b, loc, col, buildIndexConstant(b, loc, 32 / bits));
+  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord},
+                                   width * bits / 32);
+  return buildCenteredHalfCodePairs(b, loc, packed, bits, zero, symmetricZero);
+}
+
+Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
+                                             Value packed, unsigned bits,
+                                             Value zero,
+                                             int64_t symmetricZero) {
   // A word holds `perWord` codes; pair i of it is (code i, code i + half),
   // at bits [bits * i, ...) and [16 + bits * i, ...).
   int64_t perWord = 32 / bits, half = perWord / 2;
+  int64_t width = cast<VectorType>(packed.getType()).getDimSize(0) * perWord;
   int64_t pairs = width / 2;
-  Value words = loadRepeatedWords(b, loc, reader, codesIndex, row, col, bits,
-                                  width, half);
+  SmallVector<int64_t> repeat;
+  for (int64_t i = 0; i < pairs; ++i)
+    repeat.push_back(i / half);
+  Value words = vector::ShuffleOp::create(b, loc, packed, packed, repeat);
   uint32_t codeMask = (1u << bits) - 1;
   Value shifts = i32Vector(b, loc, pairs, [&](int64_t p) {
     return getPairPlace(p % half, bits).shift;
@@ -279,6 +278,27 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
       b, loc, codes, buildVectorFromScalars(b, loc, scales), contract);
   return arith::AddFOp::create(
       b, loc, scaled, buildVectorFromScalars(b, loc, addends), contract);
+}
+
+Value mlir::mixq::buildCSRDot(OpBuilder &b, Location loc,
+                              const ComponentReader &reader, unsigned colIndex,
+                              unsigned valuesIndex, Value begin, Value end,
+                              Value step, InputLoader loadInput) {
+  Value zero =
+      arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(0.0f));
+  auto loop = scf::ForOp::create(
+      b, loc, begin, end, step, ValueRange{zero},
+      [&](OpBuilder &lb, Location ll, Value entry, ValueRange sum) {
+        Value col = arith::IndexCastUIOp::create(
+            lb, ll, lb.getIndexType(), reader.load(lb, ll, colIndex, {entry}));
+        Value value =
+            buildExtendToF32(lb, ll, reader.load(lb, ll, valuesIndex, {entry}));
+        Value term =
+            arith::MulFOp::create(lb, ll, value, loadInput(lb, ll, col));
+        scf::YieldOp::create(
+            lb, ll, arith::AddFOp::create(lb, ll, sum[0], term).getResult());
+      });
+  return loop.getResult(0);
 }
 
 Value mlir::mixq::buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
@@ -326,6 +346,7 @@ double mlir::mixq::getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
 
 bool mlir::mixq::isWordLevelTile(QuantSchemeAttrInterface scheme,
                                  ArrayRef<int64_t> shape, int64_t width,
-                                 FloatType resultType) {
-  return getDequantScalarOpsPerWeight(scheme, shape, width, resultType) <= 1.0;
+                                 FloatType resultType, double maxOpsPerWeight) {
+  return getDequantScalarOpsPerWeight(scheme, shape, width, resultType) <=
+         maxOpsPerWeight;
 }

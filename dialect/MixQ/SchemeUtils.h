@@ -70,6 +70,12 @@ Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
                                  unsigned codesIndex, Value row, Value col,
                                  unsigned bits, int64_t width, Value zero,
                                  int64_t symmetricZero = 0);
+/// The same from code words already in registers, `packed` a
+/// vector<n x i32> of n whole words of `bits`-bit codes (n * 32 / bits
+/// codes).
+Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc, Value packed,
+                                 unsigned bits, Value zero,
+                                 int64_t symmetricZero = 0);
 /// A vector in the pair order of buildCenteredHalfCodePairs, in column order.
 Value buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
                        unsigned bits);
@@ -87,10 +93,24 @@ double getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
                                     FloatType resultType,
                                     const ComponentReader *reader = nullptr);
 
-/// Whether a scheme's tile of `width` columns is word-level: at most one
-/// scalar op per weight (getDequantScalarOpsPerWeight).
+/// A word-level tile's budget of scalar ops per weight: what unpacking
+/// whole words and decoding a group's parameters once per tile costs
+/// (affine under 0.5, mixed 1.9 at 32 columns), well below a tile gathered
+/// a weight at a time (lut 20, bitplane 29).
+constexpr double kWordLevelScalarOpsPerWeight = 2.0;
+/// Whether a scheme's tile of `width` columns is word-level: at most
+/// `maxOpsPerWeight` scalar ops per weight (getDequantScalarOpsPerWeight).
 bool isWordLevelTile(QuantSchemeAttrInterface scheme, ArrayRef<int64_t> shape,
-                     int64_t width, FloatType resultType);
+                     int64_t width, FloatType resultType,
+                     double maxOpsPerWeight = kWordLevelScalarOpsPerWeight);
+
+/// The f32 sum of value[e] * loadInput(col[e]) over the CSR entries e =
+/// begin, begin + step, ... below end, components `colIndex` (unsigned
+/// integers) and `valuesIndex` (floats, widened to f32): the body of
+/// QuantSchemeAttrInterface::buildSparseDot for a CSR outlier matrix.
+Value buildCSRDot(OpBuilder &b, Location loc, const ComponentReader &reader,
+                  unsigned colIndex, unsigned valuesIndex, Value begin,
+                  Value end, Value step, InputLoader loadInput);
 
 /// `vector<width x type>` with every element `scalar`.
 Value buildSplat(OpBuilder &b, Location loc, Value scalar, int64_t width);

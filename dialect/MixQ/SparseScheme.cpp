@@ -367,13 +367,28 @@ Value SparseSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                            ArrayRef<int64_t> shape, Value row,
                                            Value col, int64_t width,
                                            FloatType resultType) const {
+  // The dense part only: the outliers come from buildSparseDot, once per
+  // row, rather than from a search of the row's CSR slice per weight.
+  return getDenseScheme().buildDequantVector(b, loc, reader, shape, row, col,
+                                             width, resultType);
+}
+
+Value SparseSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,
+                                       const ComponentReader &reader,
+                                       ArrayRef<int64_t> shape, Value row,
+                                       Value first, Value step,
+                                       InputLoader loadInput) const {
   unsigned numDense = getNumDenseComponents(shape);
-  Value dense = getDenseScheme().buildDequantVector(b, loc, reader, shape, row,
-                                                    col, width, b.getF32Type());
-  SmallVector<Value> scalars;
-  for (int64_t i = 0; i < width; ++i)
-    scalars.push_back(vector::ExtractOp::create(b, loc, dense, i));
-  return buildVectorFromScalars(
-      b, loc,
-      addOutliers(b, loc, reader, numDense, row, col, scalars, resultType));
+  Value next =
+      arith::AddIOp::create(b, loc, row, buildIndexConstant(b, loc, 1));
+  Value begin = loadIndex(b, loc, reader, numDense + RowPtr, {row});
+  Value end = loadIndex(b, loc, reader, numDense + RowPtr, {next});
+  Value sum = buildCSRDot(b, loc, reader, numDense + ColIdx, numDense + Values,
+                          arith::AddIOp::create(b, loc, begin, first), end,
+                          step, loadInput);
+  // A dense scheme with sparse terms of its own (mixed's outliers).
+  if (Value dense = getDenseScheme().buildSparseDot(b, loc, reader, shape, row,
+                                                    first, step, loadInput))
+    sum = arith::AddFOp::create(b, loc, sum, dense);
+  return sum;
 }

@@ -57,16 +57,63 @@ protected:
     return scheme;
   }
 
+  /// A scheme's CSR outliers (every component set named outlier_row_ptr,
+  /// outlier_col_idx, outlier_values, maybe prefixed), as (row, col,
+  /// f32 value) in storage order, a composed scheme's own set first.
+  struct Outlier {
+    int64_t row, col;
+    float value;
+    int set; ///< 0: the scheme's own, 1: its dense scheme's
+  };
+  std::vector<Outlier> getOutliers(QuantSchemeAttrInterface attr,
+                                   ArrayRef<int64_t> shape,
+                                   const PackedWeights &packed) {
+    SmallVector<ComponentSpec> specs = attr.getComponents(shape);
+    std::vector<Outlier> outliers;
+    int set = 0;
+    for (int64_t i = int64_t(specs.size()) - 1; i >= 2; --i) {
+      if (!StringRef(specs[i].name).ends_with("outlier_values"))
+        continue;
+      const PackedBuffer &ptr = packed[i - 2], &idx = packed[i - 1];
+      unsigned idxBytes = specs[i - 1].elementType.getIntOrFloatBitWidth() / 8;
+      auto read = [](const PackedBuffer &bytes, int64_t at, unsigned size) {
+        int64_t value = 0;
+        for (unsigned b = 0; b < size; ++b)
+          value |= int64_t(bytes[at * size + b]) << (8 * b);
+        return value;
+      };
+      for (int64_t r = 0; r < shape[0]; ++r)
+        for (int64_t e = read(ptr, r, 4); e < read(ptr, r + 1, 4); ++e)
+          outliers.push_back(
+              {r, read(idx, e, idxBytes),
+               qt::halfBitsToFloat(uint16_t(read(packed[i], e, 2))), set});
+      ++set;
+    }
+    return outliers;
+  }
+
   /// Vector == tile, bit for bit, for every width in `widths` and result
-  /// type; returns the f32 weights of the first width.
+  /// type, except that a scheme with sparse terms leaves them out of the
+  /// vector: in f32 the vector plus the weight's outlier value is the tile,
+  /// in f16 and bf16 the vector at an outlier is its f32 value rounded. The
+  /// sparse terms themselves are what buildSparseDot sums, for every
+  /// partition of a row's terms into 1, 2 or 3 interleaved parts.
   void expectVectorEqualsTile(QuantSchemeAttrInterface attr,
                               ArrayRef<int64_t> shape,
                               const PackedWeights &packed,
                               ArrayRef<int64_t> widths) {
-    for (FloatType type : {FloatType(Float32Type::get(&context)),
-                           FloatType(Float16Type::get(&context)),
-                           FloatType(BFloat16Type::get(&context))}) {
-      for (int64_t width : widths) {
+    std::vector<Outlier> outliers = getOutliers(attr, shape, packed);
+    std::vector<float> residual(shape[0] * shape[1], 0.0f);
+    std::vector<bool> isOutlier(residual.size(), false);
+    for (const Outlier &o : outliers) {
+      residual[o.row * shape[1] + o.col] += o.value;
+      isOutlier[o.row * shape[1] + o.col] = true;
+    }
+    for (int64_t width : widths) {
+      std::vector<double> dense32;
+      for (FloatType type : {FloatType(Float32Type::get(&context)),
+                             FloatType(Float16Type::get(&context)),
+                             FloatType(BFloat16Type::get(&context))}) {
         SCOPED_TRACE("width " + std::to_string(width) + ", result " +
                      debugString(type));
         std::vector<double> tile =
@@ -74,12 +121,57 @@ protected:
         std::vector<double> vector = evaluateTiles(
             context, attr, shape, packed, width, type, TileForm::Vector);
         ASSERT_EQ(tile.size(), vector.size());
-        for (size_t i = 0; i < tile.size(); ++i)
-          ASSERT_TRUE(sameValue(tile[i], vector[i]))
-              << "weight " << i << ": tile " << tile[i] << ", vector "
-              << vector[i];
+        if (type.isF32())
+          dense32 = vector;
+        for (size_t i = 0; i < tile.size(); ++i) {
+          if (!isOutlier[i]) {
+            ASSERT_TRUE(sameValue(tile[i], vector[i]))
+                << "weight " << i << ": tile " << tile[i] << ", vector "
+                << vector[i];
+          } else if (type.isF32()) {
+            ASSERT_EQ(float(vector[i]) + residual[i], float(tile[i]))
+                << "weight " << i;
+          } else {
+            APFloat rounded(float(dense32[i]));
+            bool losesInfo = false;
+            rounded.convert(type.getFloatSemantics(),
+                            APFloat::rmNearestTiesToEven, &losesInfo);
+            ASSERT_EQ(vector[i], rounded.convertToDouble()) << "weight " << i;
+          }
+        }
       }
     }
+    for (int64_t step : {1, 2, 3})
+      for (int64_t first = 0; first < step; ++first) {
+        SCOPED_TRACE("sparse terms " + std::to_string(first) + " step " +
+                     std::to_string(step));
+        std::vector<double> dots = ::mixq::test::evaluateSparseDots(
+            context, attr, shape, packed, first, step);
+        if (outliers.empty() && dots.empty())
+          continue;
+        ASSERT_EQ(dots.size(), size_t(shape[0]));
+        // The row's terms in storage order (a composed scheme's own first,
+        // then its dense scheme's), summed in that order in f32.
+        std::vector<float> expected(shape[0], 0.0f);
+        std::vector<int64_t> rowIndex(shape[0], 0);
+        int set = outliers.empty() ? 0 : outliers.back().set;
+        for (int s2 = 0; s2 <= set; ++s2) {
+          std::fill(rowIndex.begin(), rowIndex.end(), 0);
+          std::vector<float> sums(shape[0], 0.0f);
+          for (size_t e = 0; e < outliers.size(); ++e) {
+            if (outliers[e].set != s2)
+              continue;
+            const Outlier &o = outliers[e];
+            int64_t k = rowIndex[o.row]++;
+            if (k >= first && (k - first) % step == 0)
+              sums[o.row] += o.value * std::ldexp(1.0f, int(o.col) - 64);
+          }
+          for (int64_t r = 0; r < shape[0]; ++r)
+            expected[r] = s2 == 0 ? sums[r] : expected[r] + sums[r];
+        }
+        for (int64_t r = 0; r < shape[0]; ++r)
+          ASSERT_EQ(float(dots[r]), expected[r]) << "row " << r;
+      }
   }
 
   static bool sameValue(double a, double b) {
@@ -219,7 +311,8 @@ TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
         "#mixq.lut<bits = 4>", "#mixq.mixed<group = 32>",
         "#mixq.bitplane<seed = 2, parent = 4, width = 3>",
         "#mixq.sparse<#mixq.affine<bits = 4, group = 32>, frac = 0.02>",
-        "#mixq.sparse<#mixq.lut<bits = 3>, frac = 0.02>"}) {
+        "#mixq.sparse<#mixq.lut<bits = 3>, frac = 0.02>",
+        "#mixq.sparse<#mixq.mixed<group = 32>, frac = 0.02>"}) {
     SCOPED_TRACE(text);
     QuantSchemeAttrInterface attr = scheme(text);
     auto packed = attr.quantize(w, {rows, cols}, {});

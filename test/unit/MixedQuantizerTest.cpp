@@ -61,13 +61,16 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
   // Second order (one block): rmin = 1.5 (0x3E00); step = 13.5 / 255 =
   //   0.052941 -> fp16 1735/32768 (0x2AC7). Scale codes: g0 round(13.5 /
   //   step = 254.97) = 255, g1 0.
-  // g0 (4 bits, maxq 15): range' = 1.5 + 255 * step, s = range' / 15 =
-  //   1.000116; zero code round(8 / s * 15 / 15 = 7.9991) = 8, z = 8.
-  //   q = floor(w / s + 8.5) = k; w' = (k - 8) s.
+  // g0 (4 bits, maxq 15): range' = fma(255, step, 1.5) = 15.00174, s =
+  //   range' / 15 = 1.000116; zero code round(8 / s * 15 / 15 = 7.9991) =
+  //   8. Step 6: scale = range' * (1 / 15) = 1.000116 rounded to 7
+  //   significant bits = 1, bias = -(8 * 1) = -8; q = floor(w + 8.5) = k,
+  //   w' = k * 1 - 8 = w exactly.
   // g1 (2 bits, maxq 3): s = 1.5 / 3 = 0.5, zero code 0, and the search
-  //   keeps it (the inliers are exact); q = floor(2 w + 0.5) = {0, 1, 2, 3},
-  //   and 6 -> clamp(12.5) = 3 -> w' 1.5, residual 6 - 1.5 = 4.5 (fp16
-  //   0x4480).
+  //   keeps it (the inliers are exact). Step 6, codes widened to 4 bits
+  //   (m = 3 << 2 = 12): scale = 1.5 / 12 = 0.125, bias = -0; q =
+  //   floor(2 w + 0.5) = {0, 1, 2, 3}, w' = (q << 2) * 0.125; and 6 ->
+  //   clamp(12.5) = 3 -> w' 1.5, residual 6 - 1.5 = 4.5 (fp16 0x4480).
   MixedParams p = tinyParams();
   ASSERT_EQ(validateMixed(p, 1, 32), "");
   EXPECT_EQ(mixedHighGroupCount(p, 1, 32), 1);
@@ -79,7 +82,7 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
   EXPECT_EQ(q.lowCodes, (std::vector<uint32_t>{0xFFAA5500u, 0xE4E4E4E4u}));
   // High plane: g0's k & 3 = {0, 1, 2, 3} x 4.
   EXPECT_EQ(q.highCodes, (std::vector<uint32_t>{0xE4E4E4E4u}));
-  EXPECT_EQ(q.highRowStart, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(q.highGroupStart, (std::vector<int32_t>{0}));
   EXPECT_EQ(q.bitMap, (std::vector<uint32_t>{0x1u}));
   EXPECT_EQ(q.scaleCodes, (std::vector<uint8_t>{255, 0}));
   EXPECT_EQ(q.zeroCodes, (std::vector<uint32_t>{0x08u}));
@@ -90,19 +93,18 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
   EXPECT_TRUE(isMixedHighGroup(q, 32, p, 0, 0));
   EXPECT_FALSE(isMixedHighGroup(q, 32, p, 0, 1));
 
-  const float s0 = (1.5f + 255.0f * (1735.0f / 32768.0f)) / 15.0f;
   std::vector<float> expected(32);
   for (int k = 0; k < 16; ++k) {
-    expected[k] = static_cast<float>(k - 8) * s0;
+    expected[k] = static_cast<float>(k - 8);
     expected[16 + k] = 0.5f * (k % 4);
   }
   expected[31] = 1.5f + 4.5f;
   EXPECT_EQ(dequantizeMixed(q, 1, 32, p), expected);
 
-  // Bytes: low 8, high 4, row starts 8, bit map 4, scale codes 2, zero
-  // codes 4, block params 4, CSR 8 + 2 + 2 = 46 -> 46 * 8 / 32.
-  EXPECT_EQ(mixedStorageBytes(p, 1, 32, 1, 1), 46);
-  EXPECT_DOUBLE_EQ(bitsPerWeight(q, 1, 32), 11.5);
+  // Bytes: low 8, high 4, high group starts 4, bit map 4, scale codes 2,
+  // zero codes 4, block params 4, CSR 8 + 2 + 2 = 42 -> 42 * 8 / 32.
+  EXPECT_EQ(mixedStorageBytes(p, 1, 32, 1, 1), 42);
+  EXPECT_DOUBLE_EQ(bitsPerWeight(q, 1, 32), 10.5);
 }
 
 TEST(MixedQuantizerTest, SensitivityPicksTheHighGroup) {
@@ -177,7 +179,7 @@ TEST(MixedQuantizerTest, ZeroCodeSearchByHand) {
 /// Bytes of every buffer, counted independently of the library.
 int64_t bufferBytes(const MixedQuantized &q) {
   return 4 * int64_t(q.lowCodes.size() + q.highCodes.size() +
-                     q.highRowStart.size() + q.bitMap.size() +
+                     q.highGroupStart.size() + q.bitMap.size() +
                      q.zeroCodes.size() + q.outliers.rowPtr.size()) +
          int64_t(q.scaleCodes.size() + q.outliers.colIdx.size()) +
          2 * int64_t(q.blockParams.size() + q.outliers.values.size());
@@ -199,11 +201,13 @@ TEST(MixedQuantizerTest, DefaultsOnAHeavyTailedMatrix) {
   double bits = bitsPerWeight(q, rows, cols);
   EXPECT_DOUBLE_EQ(bits, 8.0 * bufferBytes(q) / (rows * cols));
   EXPECT_EQ(bufferBytes(q),
-            mixedStorageBytes(p, rows, cols, q.highRowStart.back(),
+            mixedStorageBytes(p, rows, cols,
+                              int64_t(q.highCodes.size() / (64 * 2 / 32)),
                               q.outliers.nnz()));
   EXPECT_GE(bits, 2.8);
   EXPECT_LE(bits, 2.9);
-  EXPECT_EQ(q.highRowStart.back(), mixedHighGroupCount(p, rows, cols));
+  EXPECT_EQ(int64_t(q.highCodes.size() / (64 * 2 / 32)),
+            mixedHighGroupCount(p, rows, cols));
   EXPECT_EQ(q.outliers.nnz(), std::llround(p.outlierFraction * rows * cols));
 
   // Outliers only in low groups, and exact up to the fp16 residual.
@@ -243,7 +247,8 @@ TEST(MixedQuantizerTest, DefaultsOnAHeavyTailedMatrix) {
   std::printf("  mixed defaults: %.4f bits/weight, relative error %.4f, "
               "%.1f%% high groups\n",
               bits, error,
-              100.0 * q.highRowStart.back() / (rows * cols / 64.0));
+              100.0 * int64_t(q.highCodes.size() / (64 * 2 / 32)) /
+                  (rows * cols / 64.0));
 }
 
 TEST(MixedQuantizerTest, ThreadCountDoesNotMatter) {
@@ -302,7 +307,7 @@ TEST(MixedQuantizerTest, FractionWithoutBudget) {
   p.targetBitsPerWeight = 0.0;
   MixedQuantized q = quantizeMixed(w.data(), rows, cols, p);
   // round(0.1 * 128 groups) = 13.
-  EXPECT_EQ(q.highRowStart.back(), 13);
+  EXPECT_EQ(int64_t(q.highCodes.size() / (64 * 2 / 32)), 13);
   int popcount = 0;
   for (uint32_t word : q.bitMap)
     popcount += __builtin_popcount(word);

@@ -65,6 +65,66 @@ bool foldConstantBitCasts(ModuleOp module) {
   return changed;
 }
 
+/// math.fma has no folder upstream: fold scalar constant operands here,
+/// with one rounding (APFloat::fusedMultiplyAdd). Returns whether anything
+/// changed.
+bool foldConstantFmas(ModuleOp module) {
+  SmallVector<math::FmaOp> fmas;
+  module.walk([&](math::FmaOp fma) { fmas.push_back(fma); });
+  bool changed = false;
+  for (math::FmaOp fma : fmas) {
+    SmallVector<APFloat, 3> operands;
+    for (Value operand : fma->getOperands()) {
+      auto constant = operand.getDefiningOp<arith::ConstantOp>();
+      auto value =
+          constant ? dyn_cast<FloatAttr>(constant.getValue()) : FloatAttr();
+      if (!value)
+        break;
+      operands.push_back(value.getValue());
+    }
+    if (operands.size() != 3)
+      continue;
+    APFloat result = operands[0];
+    result.fusedMultiplyAdd(operands[1], operands[2],
+                            APFloat::rmNearestTiesToEven);
+    OpBuilder b(fma);
+    Value folded = arith::ConstantFloatOp::create(
+        b, fma.getLoc(), cast<FloatType>(fma.getType()), result);
+    fma.getResult().replaceAllUsesWith(folded);
+    fma.erase();
+    changed = true;
+  }
+  return changed;
+}
+
+/// arith.truncf of a scalar constant does not fold when it rounds: round
+/// it here, to nearest even as arith.truncf lowers. Returns whether
+/// anything changed.
+bool foldConstantTruncs(ModuleOp module) {
+  SmallVector<arith::TruncFOp> truncs;
+  module.walk([&](arith::TruncFOp trunc) { truncs.push_back(trunc); });
+  bool changed = false;
+  for (arith::TruncFOp trunc : truncs) {
+    auto constant = trunc.getIn().getDefiningOp<arith::ConstantOp>();
+    auto value =
+        constant ? dyn_cast<FloatAttr>(constant.getValue()) : FloatAttr();
+    auto type = dyn_cast<FloatType>(trunc.getType());
+    if (!value || !type)
+      continue;
+    APFloat rounded = value.getValue();
+    bool losesInfo = false;
+    rounded.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                    &losesInfo);
+    OpBuilder b(trunc);
+    Value folded =
+        arith::ConstantFloatOp::create(b, trunc.getLoc(), type, rounded);
+    trunc.getResult().replaceAllUsesWith(folded);
+    trunc.erase();
+    changed = true;
+  }
+  return changed;
+}
+
 /// The value of a tile weight that folded to a constant, an element of a
 /// constant vector, or the rounding of either: arith.truncf does not fold
 /// when it rounds, so it is rounded here (to nearest even, as arith.truncf
@@ -96,6 +156,47 @@ std::optional<double> getConstantValue(Value value) {
   element->convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven,
                    &losesInfo);
   return element->convertToDouble();
+}
+/// Folds `module` until its loops are gone: canonicalize, unroll the loops
+/// whose bounds became constants, repeat.
+void foldToConstants(MLIRContext &context, ModuleOp module) {
+  // Fold: canonicalize, unroll the loops whose bounds became constants,
+  // repeat until no loop is left.
+  for (int round = 0; round < 10; ++round) {
+    PassManager pm(&context);
+    pm.addPass(createCanonicalizerPass());
+    EXPECT_TRUE(succeeded(pm.run(module)));
+    if (foldConstantBitCasts(module) | foldConstantFmas(module) |
+        foldConstantTruncs(module)) {
+      --round;
+      continue;
+    }
+    SmallVector<scf::ForOp> loops;
+    module.walk([&](scf::ForOp loop) { loops.push_back(loop); });
+    if (loops.empty())
+      break;
+    for (scf::ForOp loop : loops)
+      (void)loopUnrollFull(loop);
+  }
+}
+
+/// The constant values `func` returns; a value that did not fold is a test
+/// failure (and NaN).
+std::vector<double> getReturnedConstants(func::FuncOp func) {
+  std::vector<double> out;
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (Value v : ret.getOperands()) {
+    std::optional<double> value = getConstantValue(v);
+    if (!value) {
+      std::string op;
+      llvm::raw_string_ostream os(op);
+      if (Operation *def = v.getDefiningOp())
+        def->print(os);
+      ADD_FAILURE() << "a tile value did not fold to a constant: " << op;
+    }
+    out.push_back(value.value_or(NAN));
+  }
+  return out;
 }
 } // namespace
 
@@ -143,36 +244,57 @@ std::vector<double> evaluateTiles(MLIRContext &context,
   func::ReturnOp::create(b, loc, values);
   EXPECT_TRUE(succeeded(verify(*module)));
 
-  // Fold: canonicalize, unroll the loops whose bounds became constants,
-  // repeat until no loop is left.
-  for (int round = 0; round < 10; ++round) {
-    PassManager pm(&context);
-    pm.addPass(createCanonicalizerPass());
-    EXPECT_TRUE(succeeded(pm.run(*module)));
-    if (foldConstantBitCasts(*module)) {
-      --round;
-      continue;
-    }
-    SmallVector<scf::ForOp> loops;
-    module->walk([&](scf::ForOp loop) { loops.push_back(loop); });
-    if (loops.empty())
-      break;
-    for (scf::ForOp loop : loops)
-      (void)loopUnrollFull(loop);
+  foldToConstants(context, *module);
+  return getReturnedConstants(func);
+}
+
+std::vector<double> evaluateSparseDots(MLIRContext &context,
+                                       QuantSchemeAttrInterface scheme,
+                                       ArrayRef<int64_t> shape,
+                                       const PackedWeights &packed,
+                                       int64_t first, int64_t step) {
+  context.loadDialect<arith::ArithDialect, func::FuncDialect, math::MathDialect,
+                      scf::SCFDialect, tensor::TensorDialect,
+                      vector::VectorDialect>();
+  OpBuilder b(&context);
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  SmallVector<Type> results(shape[0], b.getF32Type());
+  auto func =
+      func::FuncOp::create(b, loc, "dots", b.getFunctionType({}, results));
+  b.setInsertionPointToStart(func.addEntryBlock());
+  SmallVector<Value> components;
+  for (auto [spec, bytes] :
+       llvm::zip_equal(scheme.getComponents(shape), packed))
+    components.push_back(
+        arith::ConstantOp::create(b, loc, getComponentAttr(spec, bytes)));
+  ComponentReader reader(components);
+  // 2^(c - 64): the f32 bits (c - 64 + 127) << 23.
+  auto loadInput = [](OpBuilder &lb, Location ll, Value col) -> Value {
+    Value biased = arith::IndexCastUIOp::create(
+        lb, ll, lb.getI32Type(),
+        arith::AddIOp::create(lb, ll, col,
+                              arith::ConstantIndexOp::create(lb, ll, 63)));
+    Value bits = arith::ShLIOp::create(
+        lb, ll, biased,
+        arith::ConstantIntOp::create(lb, ll, lb.getI32Type(), 23));
+    return arith::BitcastOp::create(lb, ll, lb.getF32Type(), bits);
+  };
+  SmallVector<Value> values;
+  for (int64_t r = 0; r < shape[0]; ++r) {
+    Value sum = scheme.buildSparseDot(
+        b, loc, reader, shape, arith::ConstantIndexOp::create(b, loc, r),
+        arith::ConstantIndexOp::create(b, loc, first),
+        arith::ConstantIndexOp::create(b, loc, step), loadInput);
+    if (!sum)
+      return {};
+    EXPECT_LE(shape[1], 190) << "2^(c - 64) would leave the f32 range";
+    values.push_back(sum);
   }
-  std::vector<double> out;
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  for (Value v : ret.getOperands()) {
-    std::optional<double> value = getConstantValue(v);
-    if (!value) {
-      std::string op;
-      llvm::raw_string_ostream os(op);
-      if (Operation *def = v.getDefiningOp())
-        def->print(os);
-      ADD_FAILURE() << "a tile value did not fold to a constant: " << op;
-    }
-    out.push_back(value.value_or(NAN));
-  }
-  return out;
+  func::ReturnOp::create(b, loc, values);
+  EXPECT_TRUE(succeeded(verify(*module)));
+  foldToConstants(context, *module);
+  return getReturnedConstants(func);
 }
 } // namespace mixq::test

@@ -31,6 +31,15 @@ std::vector<double> evaluateTiles(mlir::MLIRContext &context,
                                   int64_t tileCols, mlir::FloatType resultType,
                                   TileForm form = TileForm::Scalars);
 
+/// Per row of `packed`, what the scheme's buildSparseDot computes over the
+/// row's terms first, first + step, ..., with the input at column c
+/// 2^(c - 64) (K <= 190: exact powers of two, so each term is its value
+/// scaled exactly). Empty when the scheme has no sparse terms.
+std::vector<double> evaluateSparseDots(
+    mlir::MLIRContext &context, mlir::mixq::QuantSchemeAttrInterface scheme,
+    llvm::ArrayRef<int64_t> shape, const mlir::mixq::PackedWeights &packed,
+    int64_t first, int64_t step);
+
 } // namespace mixq::test
 
 #endif // MIXQ_TEST_UNIT_TILEEVALUATION_H

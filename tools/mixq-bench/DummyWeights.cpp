@@ -90,8 +90,9 @@ void storeInt(const std::string &dtype, uint8_t *bytes, size_t i,
 /// Rules 1-5: components that locate other data.
 bool isIndexComponent(const DummyWeights::Component &c) {
   return isRowPointer(c.name) || contains(c.name, "col_idx") ||
-         c.name == "bit_map" || c.name == "outlier_cols" ||
-         c.name == "col_map" || (!isFloat(c.dtype) && c.shape.size() == 1);
+         c.name == "bit_map" || c.name == "high_group_start" ||
+         c.name == "outlier_cols" || c.name == "col_map" ||
+         (!isFloat(c.dtype) && c.shape.size() == 1);
 }
 
 const DummyWeights::Component *byName(const DummyWeights::Weight &w,
@@ -172,6 +173,22 @@ std::vector<int64_t> DummyWeights::rowPointers(const Weight &w,
   return ptr;
 }
 
+std::vector<uint32_t> DummyWeights::highGroupMap(const Weight &w, int64_t rows,
+                                                 int64_t words) const {
+  const Component *sc = byName(w, "scale_codes");
+  int64_t groups = sc && sc->shape.size() > 1 ? sc->shape[1] : words * 32;
+  std::vector<int64_t> ptr = rowPointers(w, "high_", rows);
+  std::vector<uint32_t> map(size_t(rows * words), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t high = std::min(ptr[size_t(r) + 1] - ptr[size_t(r)], groups);
+    for (int64_t j = 0; j < high; ++j) {
+      int64_t g = j * groups / high;
+      map[size_t(r * words + g / 32)] |= 1u << (g % 32);
+    }
+  }
+  return map;
+}
+
 Status DummyWeights::fillIndex(const Weight &w, const Component &c,
                                uint8_t *bytes) const {
   int64_t count = runtime::numElements(c.shape);
@@ -196,23 +213,24 @@ Status DummyWeights::fillIndex(const Weight &w, const Component &c,
     }
     return Status::success();
   }
-  if (c.name == "bit_map") {
-    const Component *rs = rowPointerOf(w, "high_");
-    const Component *sc = byName(w, "scale_codes");
+  if (c.name == "bit_map" || c.name == "high_group_start") {
     int64_t rows = c.shape.empty() ? 0 : c.shape[0];
     int64_t words = c.shape.size() > 1 ? c.shape[1] : 1;
-    int64_t groups = sc && sc->shape.size() > 1 ? sc->shape[1] : words * 32;
-    std::vector<int64_t> ptr = rs ? rowPointers(w, "high_", rs->shape[0] - 1)
-                                  : std::vector<int64_t>(size_t(rows + 1), 0);
-    std::vector<uint32_t> map(size_t(rows * words), 0);
-    for (int64_t r = 0; r < rows && r + 1 < int64_t(ptr.size()); ++r) {
-      int64_t high = std::min(ptr[r + 1] - ptr[r], groups);
-      for (int64_t j = 0; j < high; ++j) {
-        int64_t g = j * groups / high;
-        map[size_t(r * words + g / 32)] |= 1u << (g % 32);
+    std::vector<uint32_t> map = highGroupMap(w, rows, words);
+    if (c.name == "bit_map") {
+      std::memcpy(bytes, map.data(), map.size() * 4);
+      return Status::success();
+    }
+    // Each map word's first high group: the row's, plus the bits of the
+    // row's earlier words.
+    std::vector<int64_t> ptr = rowPointers(w, "high_", rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t next = ptr[size_t(r)];
+      for (int64_t i = 0; i < words; ++i) {
+        storeInt(c.dtype, bytes, size_t(r * words + i), next);
+        next += __builtin_popcount(map[size_t(r * words + i)]);
       }
     }
-    std::memcpy(bytes, map.data(), map.size() * 4);
     return Status::success();
   }
   // QUIK's outlier columns and the column map that must agree with them.

@@ -10,16 +10,18 @@
 // manifest's weights[].components), checked in this order:
 //
 //  1. name contains "row_ptr" or "row_start" (CSR row pointers: sparse
-//     outliers, mixed's high_row_start): evenly spaced prefix sums,
-//     ptr[r] = floor(r * total / rows), where total is the leading
-//     dimension of the other component with the same prefix ("outlier_" ->
-//     outlier_col_idx, "high_" -> high_codes), 0 when there is none.
+//     outliers): evenly spaced prefix sums, ptr[r] = floor(r * total /
+//     rows), where total is the leading dimension of the other component
+//     with the same prefix ("outlier_" -> outlier_col_idx), 0 when there
+//     is none.
 //  2. name contains "col_idx": in each row (from rule 1's row pointers of
 //     the same prefix) the c entries are floor(j * K / c), increasing and
 //     in [0, K), K the weight's last logical dimension.
-//  3. "bit_map" (mixed): row r has exactly as many bits set as its
-//     high_row_start range holds (the kernels count them with popcount),
-//     spread over its groups (scale_codes' second dimension).
+//  3. "bit_map" (mixed): row r has ptr[r + 1] - ptr[r] bits set, rule 1's
+//     prefix sums over high_codes' rows, spread over its groups
+//     (scale_codes' second dimension); "high_group_start": each map word's
+//     first high group, ptr[r] plus the bits of the row's earlier words
+//     (the kernels add a popcount within the word).
 //  4. "outlier_cols" (QUIK): increasing columns floor(j * K / n);
 //     "col_map": consistent with them (slot j, or -1 - p for the p-th
 //     other column).
@@ -85,6 +87,9 @@ private:
   std::vector<int64_t> rowPointers(const Weight &w, const std::string &prefix,
                                    int64_t rows) const;
   Status fillIndex(const Weight &w, const Component &c, uint8_t *bytes) const;
+  /// Mixed's bit map (rule 3): rows x words words.
+  std::vector<uint32_t> highGroupMap(const Weight &w, int64_t rows,
+                                     int64_t words) const;
   /// The weight and component of `blob`, or nulls.
   std::pair<const Weight *, const Component *>
   find(const std::string &blob) const;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 using namespace mixq::quant;
@@ -83,8 +84,8 @@ int64_t mixq::quant::mixedStorageBytes(const MixedParams &params, int64_t rows,
                                        int64_t outliers) {
   Shape s(params, rows, cols);
   int64_t bytes = 4 * rows * s.lowWordsPerRow +
-                  4 * highGroups * s.highWordsPerGroup + 4 * (rows + 1) +
-                  4 * rows * s.mapWordsPerRow + rows * s.groupsPerRow +
+                  4 * highGroups * s.highWordsPerGroup +
+                  2 * 4 * rows * s.mapWordsPerRow + rows * s.groupsPerRow +
                   4 * rows * s.zeroWordsPerRow + 2 * 2 * rows * s.blocksPerRow;
   bytes += 4 * (rows + 1) + outliers * (sparseColIndexBytes(cols) + 2);
   return bytes;
@@ -131,6 +132,37 @@ static inline float decodeValue(float code, float zero, float scale) {
 
 static float zeroOf(uint32_t zeroCode, float maxq) {
   return static_cast<float>(zeroCode) * maxq / 15.0f;
+}
+
+float mixq::quant::roundToSignificantBits(float value, unsigned bits) {
+  if (bits >= 24)
+    return value;
+  uint32_t pattern;
+  std::memcpy(&pattern, &value, sizeof(pattern));
+  unsigned dropped = 24 - bits;
+  // Ties to even: add half an ulp of the kept bits, less one unless the
+  // last kept bit is odd; a carry out of the mantissa bumps the exponent.
+  pattern += (1u << (dropped - 1)) - 1u + ((pattern >> dropped) & 1u);
+  pattern &= ~((1u << dropped) - 1u);
+  std::memcpy(&value, &pattern, sizeof(value));
+  return value;
+}
+
+MixedGroupParams mixq::quant::mixedGroupParams(float rmin, float step,
+                                               uint32_t scaleCode,
+                                               uint32_t zeroCode, bool high,
+                                               unsigned lo, unsigned hi) {
+  MixedGroupParams params;
+  unsigned bits = high ? hi : lo;
+  params.shift = hi - bits;
+  uint32_t m = ((1u << bits) - 1u) << params.shift;
+  float range = std::fma(static_cast<float>(scaleCode), step, rmin);
+  float scale = roundToSignificantBits(range * (1.0f / static_cast<float>(m)),
+                                       hi <= 4 ? 11 - hi : 11);
+  params.scale = halfBitsToFloat(floatToHalfBits(scale));
+  float zero = static_cast<float>(zeroCode) * (static_cast<float>(m) / 15.0f);
+  params.bias = halfBitsToFloat(floatToHalfBits(-(zero * params.scale)));
+  return params;
 }
 
 namespace {
@@ -347,22 +379,23 @@ static uint32_t searchZeroCode(const float *w, const float *hw, int64_t n,
 /// Step 6 for the `n` weights of one group: reconstructions, and the codes
 /// split into their top `lowBits` and low `extraBits` bits (all of a code
 /// is low when extraBits is 0).
+/// Codes the `n` weights of a group on the grid of `params` (step 6):
+/// q = clamp(floor((w - bias) / (scale 2^shift) + 1/2), 0, maxq),
+/// recon = (q << shift) * scale + bias. A high group's code is split into
+/// its low code (the top bits) and `extraBits` extra bits.
 MIXQ_VECTOR_CLONES
-static void codeValues(const float *w, int64_t n, float scale, float zero,
-                       float maxq, unsigned extraBits, float *recon,
-                       uint8_t *lowCodes, uint8_t *extraCodes) {
-  if (!(scale > 0.0f)) {
-    std::fill_n(lowCodes, n, uint8_t{0});
-    std::fill_n(extraCodes, n, uint8_t{0});
-    for (int64_t i = 0; i < n; ++i)
-      recon[i] = decodeValue(0.0f, zero, scale);
-    return;
-  }
-  float inv = 1.0f / scale;
+static void codeValues(const float *w, int64_t n,
+                       const MixedGroupParams &params, float maxq,
+                       unsigned extraBits, float *recon, uint8_t *lowCodes,
+                       uint8_t *extraCodes) {
+  float step = std::ldexp(params.scale, static_cast<int>(params.shift));
+  float inv = step > 0.0f ? 1.0f / step : 0.0f;
+  float zero = -params.bias * inv;
   uint32_t extraMask = (1u << extraBits) - 1u;
+  float unit = static_cast<float>(1u << params.shift);
   for (int64_t i = 0; i < n; ++i) {
-    float q = codeOf(w[i], inv, zero, maxq);
-    recon[i] = decodeValue(q, zero, scale);
+    float q = step > 0.0f ? codeOf(w[i], inv, zero, maxq) : 0.0f;
+    recon[i] = q * unit * params.scale + params.bias;
     auto code = static_cast<uint32_t>(static_cast<int32_t>(q));
     lowCodes[i] = static_cast<uint8_t>(code >> extraBits);
     extraCodes[i] = static_cast<uint8_t>(code & extraMask);
@@ -532,7 +565,8 @@ public:
 private:
   void markRow(int64_t row);
   void secondOrder(int64_t row, int64_t block);
-  void codeGroup(int64_t row, int64_t g, float range, float lo);
+  void codeGroup(int64_t row, int64_t g, float rmin, float step,
+                 uint32_t scaleCode, float lo);
 
   MixedContext &ctx;
   const Shape &s;
@@ -571,9 +605,11 @@ void RowQuantizer::markRow(int64_t row) {
   }
 }
 
-void RowQuantizer::codeGroup(int64_t row, int64_t g, float range, float lo) {
+void RowQuantizer::codeGroup(int64_t row, int64_t g, float rmin, float step,
+                             uint32_t scaleCode, float lo) {
   unsigned bits = high[g] ? s.hi : s.lo;
   float maxq = static_cast<float>((1u << bits) - 1u);
+  float range = std::fma(static_cast<float>(scaleCode), step, rmin);
   float scale = range / maxq;
   const float *w = ctx.weights + row * s.cols + g * s.group;
   uint32_t zeroCode = 0;
@@ -585,11 +621,11 @@ void RowQuantizer::codeGroup(int64_t row, int64_t g, float range, float lo) {
                                         scale, maxq, nearest);
   }
   zeroCodes[g] = static_cast<uint8_t>(zeroCode);
-  float zero = zeroOf(zeroCode, maxq);
+  MixedGroupParams params =
+      mixedGroupParams(rmin, step, scaleCode, zeroCode, high[g], s.lo, s.hi);
   unsigned extraBits = high[g] ? s.hi - s.lo : 0;
-  codeValues(w, s.group, scale, zero, maxq, extraBits,
-             recon.data() + g * s.group, lowCodes.data() + g * s.group,
-             extraCodes.data());
+  codeValues(w, s.group, params, maxq, extraBits, recon.data() + g * s.group,
+             lowCodes.data() + g * s.group, extraCodes.data());
   if (high[g])
     packCodes(extraCodes.data(), s.group, extraBits,
               ctx.result.highCodes.data() +
@@ -619,7 +655,7 @@ void RowQuantizer::secondOrder(int64_t row, int64_t block) {
                         255.0f);
     ctx.result.scaleCodes[row * s.groupsPerRow + g] =
         static_cast<uint8_t>(code);
-    codeGroup(row, g, minValue + code * step, fits[g].lo);
+    codeGroup(row, g, minValue, step, static_cast<uint32_t>(code), fits[g].lo);
   }
 }
 
@@ -675,7 +711,6 @@ MixedQuantized mixq::quant::quantizeMixed(const float *weights, int64_t rows,
 
   result.lowCodes.assign(rows * s.lowWordsPerRow, 0u);
   result.highCodes.assign(ctx.high.size() * s.highWordsPerGroup, 0u);
-  result.highRowStart = ctx.high.rowPtr;
   result.bitMap.assign(rows * s.mapWordsPerRow, 0u);
   result.scaleCodes.assign(rows * s.groupsPerRow, 0);
   result.zeroCodes.assign(rows * s.zeroWordsPerRow, 0u);
@@ -689,6 +724,17 @@ MixedQuantized mixq::quant::quantizeMixed(const float *weights, int64_t rows,
     for (int64_t r = begin; r < end; ++r)
       quantizer.run(r);
   });
+  // Each map word's first high group: the row's first, plus the popcount
+  // of the row's earlier words.
+  result.highGroupStart.assign(rows * s.mapWordsPerRow, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int32_t next = ctx.high.rowPtr[r];
+    for (int64_t w = 0; w < s.mapWordsPerRow; ++w) {
+      result.highGroupStart[r * s.mapWordsPerRow + w] = next;
+      next += static_cast<int32_t>(
+          __builtin_popcount(result.bitMap[r * s.mapWordsPerRow + w]));
+    }
+  }
   return result;
 }
 
@@ -733,13 +779,14 @@ static MIXQ_ALWAYS_INLINE void unpackGroup(const uint32_t *words, int64_t n,
   }
 }
 
-/// One group's weights, w' = (code - zero) * scale, from its word-aligned
-/// low codes and, for a high group (`extra` not null), the low `extraBits`
-/// bits of its codes. `codes` and `extraCodes` are scratch of `n`.
+/// One group's weights, w' = qq * scale + bias with qq = code << shift,
+/// from its word-aligned low codes and, for a high group (`extra` not
+/// null), the low `extraBits` bits of its codes. `codes` and `extraCodes`
+/// are scratch of `n`.
 MIXQ_VECTOR_CLONES
 static void decodeGroup(const uint32_t *low, unsigned lowBits,
                         const uint32_t *extra, unsigned extraBits, int64_t n,
-                        float zero, float scale, uint32_t *codes,
+                        const MixedGroupParams &params, uint32_t *codes,
                         uint32_t *extraCodes, float *out) {
   unpackGroup(low, n, lowBits, codes);
   if (extra) {
@@ -748,8 +795,10 @@ static void decodeGroup(const uint32_t *low, unsigned lowBits,
       codes[i] = codes[i] << extraBits | extraCodes[i];
   }
   for (int64_t i = 0; i < n; ++i)
-    out[i] = decodeValue(static_cast<float>(static_cast<int32_t>(codes[i])),
-                         zero, scale);
+    out[i] =
+        static_cast<float>(static_cast<int32_t>(codes[i] << params.shift)) *
+            params.scale +
+        params.bias;
 }
 
 /// `codes` and `extra` are scratch of a group's size.
@@ -762,7 +811,8 @@ static void dequantizeRow(const MixedQuantized &p, const Shape &s,
   // The high groups of the row are stored in order: a running count is the
   // popcount of the bit map below each group.
   const uint32_t *nextExtra =
-      p.highCodes.data() + p.highRowStart[row] * s.highWordsPerGroup;
+      p.highCodes.data() +
+      p.highGroupStart[row * s.mapWordsPerRow] * s.highWordsPerGroup;
   // Groups start on word boundaries (validateMixed).
   int64_t lowWordsPerGroup = s.group * s.lo / 32;
   for (int64_t b = 0; b < s.blocksPerRow; ++b) {
@@ -772,15 +822,13 @@ static void dequantizeRow(const MixedQuantized &p, const Shape &s,
     int64_t end = std::min(s.groupsPerRow, (b + 1) * params.blockGroups);
     for (int64_t g = b * params.blockGroups; g < end; ++g) {
       bool high = (map[g / 32] >> (g % 32)) & 1u;
-      float range = rmin + float(p.scaleCodes[row * s.groupsPerRow + g]) * step;
-      float maxq = static_cast<float>((1u << (high ? s.hi : s.lo)) - 1u);
-      float zero =
-          zeroOf(extractCode(p.zeroCodes.data() + row * s.zeroWordsPerRow, g,
-                             kMixedZeroCodeBits),
-                 maxq);
+      MixedGroupParams group = mixedGroupParams(
+          rmin, step, p.scaleCodes[row * s.groupsPerRow + g],
+          extractCode(p.zeroCodes.data() + row * s.zeroWordsPerRow, g,
+                      kMixedZeroCodeBits),
+          high, s.lo, s.hi);
       decodeGroup(low + g * lowWordsPerGroup, s.lo, high ? nextExtra : nullptr,
-                  extraBits, s.group, zero, range / maxq, codes, extra,
-                  out + g * s.group);
+                  extraBits, s.group, group, codes, extra, out + g * s.group);
       if (high)
         nextExtra += s.highWordsPerGroup;
     }
@@ -832,7 +880,7 @@ ErrorSums mixq::quant::mixedErrorSums(const MixedQuantized &packed,
 double mixq::quant::bitsPerWeight(const MixedQuantized &p, int64_t rows,
                                   int64_t cols) {
   size_t bytes =
-      4 * (p.lowCodes.size() + p.highCodes.size() + p.highRowStart.size() +
+      4 * (p.lowCodes.size() + p.highCodes.size() + p.highGroupStart.size() +
            p.bitMap.size() + p.zeroCodes.size()) +
       p.scaleCodes.size() + 2 * p.blockParams.size();
   double sparseBits = bitsPerWeight(p.outliers, rows, cols);

@@ -36,16 +36,19 @@
 //  5. Second order, per block of B = blockGroups consecutive groups of a row
 //     (the last block of a row may be shorter): rmin = fp16(min R),
 //     step = fp16((max R - rmin) / 255); scale code sc = clamp(round((R -
-//     rmin) / step), 0, 255) (0 when step is 0). Then, in f32,
-//       range = rmin + sc * step,  s = range / maxq   (maxq = 2^bits - 1)
-//     and the zero code zc = clamp(round(-c lo / s * 15 / maxq), 0, 15):
-//       z = zc * maxq / 15  (4-bit zero codes; exact integers for 4 bits,
-//     steps of 1/5 for 2 bits, where an integer zero point would shift the
-//     grid by up to s / 2). A low group then moves zc by up to 2 codes
-//     each way, while that lowers sum h (w - w')^2 (outliers excluded).
-//  6. Codes q = clamp(floor(w * (1 / s) + z + 1/2), 0, maxq) (0 when s is
-//     0), w' = (q - z) * s; at an outlier the CSR value is fp16(w - w'), so
-//     dense + sparse reconstructs it up to that fp16 rounding.
+//     rmin) / step), 0, 255) (0 when step is 0); the group's range is
+//     fma(sc, step, rmin) in f32. Its zero code zc (4 bits) starts at
+//     clamp(round(-c lo / s * 15 / maxq), 0, 15), s = range / maxq
+//     (maxq = 2^bits - 1); a low group then moves zc by up to 2 codes each
+//     way, while that lowers sum h (w - w')^2 (outliers excluded) at
+//     z = zc * maxq / 15.
+//  6. The group is coded on the grid of its parameters (mixedGroupParams):
+//     every code is widened to hi bits, qq = q << (hi - bits), and
+//       w' = qq * scale + bias      (exact in f32)
+//     with scale and bias f16 values; q = clamp(floor((w - bias) / (scale
+//     2^(hi - bits)) + 1/2), 0, maxq) (0 when scale is 0). At an outlier
+//     the CSR value is fp16(w - w'), so dense + sparse reconstructs it up
+//     to that fp16 rounding.
 // The error sums of steps 1, 4 and 5 run in 16 float lanes added as a fixed
 // tree, so results are the same with every vector width (Vectorize.h).
 //
@@ -56,10 +59,12 @@
 //                   [g G lo / 32, (g + 1) G lo / 32)
 //   high_codes      uint32 [H][G (hi - lo) / 32]  the low hi - lo bits of the
 //                   codes of each high group, high groups in row-major order
-//   high_row_start  int32  [N + 1]   first high group of each row
+//   high_group_start int32 [N][ceil(gpr / 32)]  high groups (row-major) before
+//                   group 32 w of row r
 //   bit_map         uint32 [N][ceil(gpr / 32)]  bit g of row r (LSB-first) is
 //                   1 for a high group; high group (r, g) is number
-//                   high_row_start[r] + popcount(row r's bits below g)
+//                   high_group_start[r][g / 32] + popcount(map word g / 32
+//                   below bit g % 32): one word and one popcount per group
 //   scale_codes     uint8  [N][gpr]
 //   zero_codes      uint32 [N][ceil(gpr * 4 / 32)]  4-bit codes, per row
 //   block_params    fp16   [N][bpr][2]  (rmin, step)
@@ -67,10 +72,12 @@
 // Layout choice: every weight has its lo-bit part at a fixed position, so a
 // kernel tile of rows x whole groups loads the dense plane with aligned
 // 128-bit loads and the same arithmetic as affine; only high groups add a
-// second, also word-aligned, read found from the row's prefix count and a
-// popcount of the bit map. (Per-row variable-length streams would make the
-// tile's first word data-dependent for every group.) G * lo and
-// G * (hi - lo) must be multiples of 32 so groups stay word-aligned.
+// second, also word-aligned, read found from its map word's prefix count and
+// one popcount. (Per-row variable-length streams would make the tile's
+// first word data-dependent for every group.) G * lo and G * (hi - lo) must
+// be multiples of 32 so groups stay word-aligned. Widening every code to hi
+// bits gives low and high groups one formula, and a low group's extra bits
+// are zero: a kernel decodes both alike, with no branch per group.
 //===----------------------------------------------------------------------===//
 #ifndef MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H
 #define MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H
@@ -109,13 +116,37 @@ constexpr unsigned kMixedZeroCodeBits = 4;
 struct MixedQuantized {
   std::vector<uint32_t> lowCodes;
   std::vector<uint32_t> highCodes;
-  std::vector<int32_t> highRowStart;
+  std::vector<int32_t> highGroupStart;
   std::vector<uint32_t> bitMap;
   std::vector<uint8_t> scaleCodes;
   std::vector<uint32_t> zeroCodes;
   std::vector<uint16_t> blockParams; ///< fp16 bits
   SparseCSR outliers;
 };
+
+/// The decoded parameters of one group: its weights are
+/// qq * scale + bias, exactly in f32, qq = code << shift.
+struct MixedGroupParams {
+  float scale = 0.0f; ///< an f16 value
+  float bias = 0.0f;  ///< an f16 value
+  unsigned shift = 0; ///< hi - bits
+};
+
+/// Step 6's parameters of a group from its second-order codes: range =
+/// fma(sc, step, rmin), maxq = 2^bits - 1, m = maxq 2^shift, and in f32
+///   scale = f16(round(range * (1 / m), p significant bits)),
+///   bias  = f16(-((zc * (m / 15)) * scale)),
+/// p = 11 - hi for hi <= 4 (so qq * scale is exact in f16 as well, and a
+/// kernel's f16 multiply-add rounds once, like the f32 value), else 11.
+/// (1 / m and m / 15 are f32 constants; rounding to p bits is to nearest
+/// even on the f32 bits, and the f16 conversions round to nearest even.)
+MixedGroupParams mixedGroupParams(float rmin, float step, uint32_t scaleCode,
+                                  uint32_t zeroCode, bool high, unsigned lo,
+                                  unsigned hi);
+
+/// `value` rounded to nearest even at `bits` significant bits, on the f32
+/// bit pattern (finite values).
+float roundToSignificantBits(float value, unsigned bits);
 
 std::string validateMixed(const MixedParams &params, int64_t rows,
                           int64_t cols);

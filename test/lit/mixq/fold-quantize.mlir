@@ -99,12 +99,15 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 //   row 0, g1: w[64] = -80, w[65] = 80, w[66] = 160, else 0
 //   row 1, g0: w[0] = -1, w[1] = 2, w[2] = 1, w[3] = 200, else 0
 //   row 1, g1: w[64] = 2, w[65] = -1, else 0
-// Group (0, 0) is high: bit_map = [[1], [0]], high_row_start = 0 1 1. The
+// Group (0, 0) is high: bit_map = [[1], [0]], high_group_start = [[0], [1]]. The
 // largest |w| of the low groups is w[1][3] = 200: outlier_row_ptr = 0 0 1,
 // outlier_col_idx = [3]. Ranges (over the non-outliers and 0; clip ratio 1
 // fits exactly): row 0: 240, 240; row 1: 3, 3. Each block (one per row) has
 // rmin = the range and step = 0, so block_params = [[[240, 0]], [[3, 0]]]
 // and every scale code is 0.
+// Step 6's grid gives the same codes here: (0, 0) scale 240 / 15 = 16, bias
+// -8 * 16; a low group's codes widened to 4 bits (m = 12), scale range / 12,
+// bias -(zc * 12 / 15) * scale = -z * range / 3.
 //   (0, 0): 4 bits, s = 240 / 15 = 16, zc = round(8 * 15 / 15) = 8, z = 8,
 //           q = c % 16: top 2 bits 0000 1111 2222 3333 per 16 columns ->
 //           bytes 00 55 AA FF, low_codes word 0xFFAA5500 = -5614336 (x4);
@@ -120,7 +123,7 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 // CHECK-LABEL: func.func @fold_mixed
 // CHECK-DAG: %[[LOW:.*]] = arith.constant dense<{{\[\[}}-5614336, -5614336, -5614336, -5614336, 1431655800, 1431655765, 1431655765, 1431655765], [1431655916, 1431655765, 1431655765, 1431655765, 1431655763, 1431655765, 1431655765, 1431655765]]> : tensor<2x8xi32>
 // CHECK-DAG: %[[HIGH:.*]] = arith.constant dense<-454761244> : tensor<1x4xi32>
-// CHECK-DAG: %[[START:.*]] = arith.constant dense<[0, 1, 1]> : tensor<3xi32>
+// CHECK-DAG: %[[START:.*]] = arith.constant dense<{{\[\[}}0], [1]]> : tensor<2x1xi32>
 // CHECK-DAG: %[[MAP:.*]] = arith.constant dense<{{\[\[}}1], [0]]> : tensor<2x1xi32>
 // CHECK-DAG: %[[SC:.*]] = arith.constant dense<0> : tensor<2x2xi8>
 // CHECK-DAG: %[[ZC:.*]] = arith.constant dense<{{\[\[}}88], [85]]> : tensor<2x1xi32>
@@ -146,14 +149,14 @@ func.func @fold_mixed() -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac 
 //          g2 low (w[130] = 80, w[131] = -80, w[132] = 160)
 //   row 1: g0 high (16 (7 - c % 16)), g1 low (w[69] = 160, w[70] = -80),
 //          g2 high (16 (c % 16 - 8))
-// bit_map = [[0b010], [0b101]], high_row_start = 0 1 3; high groups in
+// bit_map = [[0b010], [0b101]], high_group_start = [[0], [1]]; high groups in
 // row-major order: (0, 1) low bits of (5c) % 16 = 0123... -> 0xE4E4E4E4,
 // (1, 0) 15 - c % 16 -> 3210... -> 0x1B1B1B1B = 454761243, (1, 2) -> 0xE4...
 // zero codes: row 0 = 5 | 8 << 4 | 5 << 8 = 1413, row 1 = 8 | 5 << 4 |
 // 8 << 8 = 2136. No outliers: empty CSR arrays.
 // CHECK-LABEL: func.func @fold_mixed_high_groups
 // CHECK-DAG: arith.constant dense<{{\[\[}}-454761244, -454761244, -454761244, -454761244], [454761243, 454761243, 454761243, 454761243], [-454761244, -454761244, -454761244, -454761244]]> : tensor<3x4xi32>
-// CHECK-DAG: arith.constant dense<[0, 1, 3]> : tensor<3xi32>
+// CHECK-DAG: arith.constant dense<{{\[\[}}0], [1]]> : tensor<2x1xi32>
 // CHECK-DAG: arith.constant dense<{{\[\[}}2], [5]]> : tensor<2x1xi32>
 // CHECK-DAG: arith.constant dense<0> : tensor<2x3xi8>
 // CHECK-DAG: arith.constant dense<{{\[\[}}1413], [2136]]> : tensor<2x1xi32>

@@ -218,7 +218,7 @@ func.func @mixed_not_a_number(%q: !mixq.qtensor<8x128, #mixq.mixed<group = 64, h
 // -----
 
 func.func @mixed_assemble_count(%low: tensor<2x8xi32>) {
-  // expected-error @+1 {{'mixq.assemble' op scheme #mixq.mixed<group = 64, hi_frac = 0.25> stores 10 components (low_codes, high_codes, high_row_start, bit_map, scale_codes, zero_codes, block_params, outlier_row_ptr, outlier_col_idx, outlier_values), got 1 operands}}
+  // expected-error @+1 {{'mixq.assemble' op scheme #mixq.mixed<group = 64, hi_frac = 0.25> stores 10 components (low_codes, high_codes, high_group_start, bit_map, scale_codes, zero_codes, block_params, outlier_row_ptr, outlier_col_idx, outlier_values), got 1 operands}}
   %q = mixq.assemble %low : tensor<2x8xi32>
       -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
   return

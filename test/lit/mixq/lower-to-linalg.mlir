@@ -112,42 +112,49 @@ func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tenso
 
 // -----
 
-// #mixq.mixed: the group's bit is read from the bit map and the lo-bit code
-// from low_codes; only a high group (scf.if) counts the map bits below it
-// (math.ctpop over the words before it in an scf.for, then the masked word)
-// to find its high_codes row from high_row_start and appends those hi - lo
-// bits. Scale and zero are decoded from block_params, scale_codes and
-// zero_codes, and an scf.for over the row's CSR slice adds the outlier
-// residual where the column matches.
+// #mixq.mixed (Quant/MixedQuantizer.h step 6): the group's bit is read from
+// the bit map, its high_codes row is high_group_start of its map word plus
+// the popcount of the map bits below it (no loop over the row), and scale
+// and bias come from block_params (fma), scale_codes and zero_codes, the
+// scale rounded to 7 significant bits on its f32 bits. Every code is
+// widened to 4 bits: the low code shifted up, a high group's (scf.if)
+// extra bits below; w = qq * scale + bias. An scf.for over the row's CSR
+// slice adds the outlier residual where the column matches (the reference
+// form; kernels use buildSparseDot).
 // CHECK-LABEL: func.func @dequantize_mixed
-// CHECK-SAME: (%[[LOW:[^:]*]]: tensor<2x8xi32>, %[[HIGH:[^:]*]]: tensor<1x4xi32>, %[[START:[^:]*]]: tensor<3xi32>, %[[MAP:[^:]*]]: tensor<2x1xi32>, %[[SC:[^:]*]]: tensor<2x2xi8>, %[[ZC:[^:]*]]: tensor<2x1xi32>, %[[BLOCK:[^:]*]]: tensor<2x1x2xf16>, %[[PTR:[^:]*]]: tensor<3xi32>, %[[COLS:[^:]*]]: tensor<1xi16>, %[[VALS:[^:]*]]: tensor<1xf16>) -> tensor<2x128xf32>
+// CHECK-SAME: (%[[LOW:[^:]*]]: tensor<2x8xi32>, %[[HIGH:[^:]*]]: tensor<1x4xi32>, %[[START:[^:]*]]: tensor<2x1xi32>, %[[MAP:[^:]*]]: tensor<2x1xi32>, %[[SC:[^:]*]]: tensor<2x2xi8>, %[[ZC:[^:]*]]: tensor<2x1xi32>, %[[BLOCK:[^:]*]]: tensor<2x1x2xf16>, %[[PTR:[^:]*]]: tensor<3xi32>, %[[COLS:[^:]*]]: tensor<1xi16>, %[[VALS:[^:]*]]: tensor<1xf16>) -> tensor<2x128xf32>
 // CHECK: linalg.generic
 // CHECK: %[[ROW:.*]] = linalg.index 0
 // CHECK: %[[COL:.*]] = linalg.index 1
 // CHECK: %[[WORD:.*]] = tensor.extract %[[MAP]][%[[ROW]], %{{.*}}] : tensor<2x1xi32>
 // CHECK: %[[HIGHP:.*]] = arith.cmpi ne
-// CHECK: tensor.extract %[[LOW]][%[[ROW]], %{{.*}}] : tensor<2x8xi32>
-// CHECK: %[[CODE:.*]] = scf.if %[[HIGHP]] -> (i32) {
-// CHECK:   scf.for
-// CHECK:     tensor.extract %[[MAP]]
-// CHECK:     math.ctpop
-// CHECK:   arith.andi %[[WORD]]
-// CHECK:   math.ctpop
-// CHECK:   tensor.extract %[[START]][%[[ROW]]] : tensor<3xi32>
-// CHECK:   tensor.extract %[[HIGH]][%{{.*}}, %{{.*}}] : tensor<1x4xi32>
-// CHECK:   arith.shli
-// CHECK:   %[[FULL:.*]] = arith.ori
-// CHECK:   scf.yield %[[FULL]] : i32
-// CHECK: } else {
-// CHECK:   scf.yield
-// CHECK: }
+// CHECK: tensor.extract %[[START]][%[[ROW]], %{{.*}}] : tensor<2x1xi32>
+// CHECK: arith.andi %[[WORD]]
+// CHECK: math.ctpop
+// CHECK-NOT: scf.for
 // CHECK: tensor.extract %[[BLOCK]]
 // CHECK: tensor.extract %[[BLOCK]]
 // CHECK: tensor.extract %[[SC]][%[[ROW]], %{{.*}}] : tensor<2x2xi8>
 // CHECK: arith.uitofp %{{.*}} : i8 to f32
+// CHECK: math.fma
+// CHECK: arith.select %[[HIGHP]]
+// CHECK: arith.bitcast %{{.*}} : f32 to i32
+// CHECK: %[[SCALE16:.*]] = arith.truncf %{{.*}} : f32 to f16
+// CHECK: %[[SCALE:.*]] = arith.extf %[[SCALE16]]
 // CHECK: tensor.extract %[[ZC]]
-// CHECK: arith.uitofp %[[CODE]] : i32 to f32
-// CHECK: %[[DENSE:.*]] = arith.mulf
+// CHECK: %[[BIAS16:.*]] = arith.truncf %{{.*}} : f32 to f16
+// CHECK: %[[BIAS:.*]] = arith.extf %[[BIAS16]]
+// CHECK: tensor.extract %[[LOW]][%[[ROW]], %{{.*}}] : tensor<2x8xi32>
+// CHECK: %[[EXTRA:.*]] = scf.if %[[HIGHP]] -> (i32) {
+// CHECK:   tensor.extract %[[HIGH]][%{{.*}}, %{{.*}}] : tensor<1x4xi32>
+// CHECK:   scf.yield
+// CHECK: } else {
+// CHECK:   scf.yield
+// CHECK: }
+// CHECK: %[[CODE:.*]] = arith.ori %{{.*}}, %[[EXTRA]] : i32
+// CHECK: %[[Q:.*]] = arith.uitofp %[[CODE]] : i32 to f32
+// CHECK: %[[PRODUCT:.*]] = arith.mulf %[[Q]], %[[SCALE]]
+// CHECK: %[[DENSE:.*]] = arith.addf %[[PRODUCT]], %[[BIAS]]
 // CHECK: tensor.extract %[[PTR]][%[[ROW]]]
 // CHECK: tensor.extract %[[PTR]]
 // CHECK: %[[W:.*]] = scf.for %[[E:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[DENSE]]) -> (f32) {

@@ -95,8 +95,8 @@ func.func @mixed_outlier() {
 //   row 1: g0 high w[c] = 16 (7 - c % 16)
 //          g1 low  w[69] = 160, w[70] = -80
 //          g2 high w[c] = 16 (c % 16 - 8)
-// Bit maps 0b010 and 0b101, high_row_start = 0 1 3: row 1's group 2 reads
-// high-code row 1 + popcount(0b101 & 0b011) = 2.
+// Bit maps 0b010 and 0b101, high_group_start = [[0], [1]]: row 1's group 2
+// reads high-code row 1 + popcount(0b101 & 0b011) = 2.
 // y for x = ones, 1 .. 192, e130, e69:
 //   ones:    row 0: -80 + 160 + (-512) + 80 - 80 + 160 = -272
 //            row 1: -512 + 160 - 80 - 512 = -944
