@@ -145,6 +145,19 @@ getColumnTiledComponents(const MatmulOperands &ops,
   return tiled;
 }
 
+/// Decode tiles of this many weights per lane are taken only by word-level
+/// schemes whose codes of a tile fit 16 bytes (mixed: 64 two-bit codes, one
+/// 16-byte copy per lane and step, and one group decode per 64 weights
+/// rather than 32: 8.6-9.1 -> 6.9-7.2 instructions per weight, every
+/// weight load 16 bytes wide, for 56 -> 64-80 registers; bounded at 64
+/// with nvvm.maxnreg, two kernels spilled 40 and 72 bytes). A tile built a
+/// weight at a time would hold too many values (bitplane: 128 registers).
+constexpr int64_t kWideTileCols = 64;
+bool isWideTile(const MatmulOperands &ops) {
+  return ops.scheme && isWordLevelTile(ops.scheme, {ops.rows, ops.cols},
+                                       kWideTileCols, ops.elementType);
+}
+
 /// Picks the widest tile of consecutive weights per lane and step (at most
 /// `maxTileCols`) that divides K and gives every column-tiled component a
 /// per-lane slice cp.async can copy; without one, the widest tile dividing K
@@ -156,8 +169,10 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
   SmallVector<std::pair<unsigned, ComponentSpec>> tiled =
       getColumnTiledComponents(ops, read);
   int64_t k = ops.cols;
-  for (int64_t tileCols : {32, 16, 8, 4, 2}) {
-    if (tileCols > maxTileCols || k % tileCols != 0 || tiled.empty())
+  for (int64_t tileCols : {kWideTileCols, int64_t(32), int64_t(16), int64_t(8),
+                           int64_t(4), int64_t(2)}) {
+    if (tileCols > maxTileCols || k % tileCols != 0 || tiled.empty() ||
+        (tileCols == kWideTileCols && !isWideTile(ops)))
       continue;
     MatmulTiling tiling{tileCols, {}, {}, read};
     for (const auto &[index, component] : tiled) {
@@ -548,7 +563,8 @@ struct GemvShape {
   MatmulTiling tiling;
 };
 
-/// Decode keeps up to 32 weights per lane in registers, prefill 8 (each is
+/// Decode keeps up to 64 weights per lane in registers (32 but for
+/// kWideTileCols), prefill 8 (each is
 /// multiplied with 8 token rows). Decode splits K over the warps of a block
 /// below kSplitKMaxRows rows, so that small layers still fill the GPU (the
 /// warps' sums meet in shared memory), and with a task of two rows takes
@@ -557,7 +573,7 @@ struct GemvShape {
 GemvShape chooseGemvShape(const MatmulOperands &ops, int64_t rows,
                           int64_t rowsPerTask, bool decode) {
   GemvShape shape;
-  shape.tiling = chooseTiling(ops, decode ? 32 : 8);
+  shape.tiling = chooseTiling(ops, decode ? kWideTileCols : 8);
   shape.splitK =
       decode && rows <= kSplitKMaxRows ? kMatmulWarps / rowsPerTask : 1;
   shape.rowsPerWarp =

@@ -21,10 +21,21 @@ Value ComponentReader::loadVector(OpBuilder &builder, Location loc,
                                   unsigned index, ValueRange indices,
                                   int64_t count) const {
   Value component = components[index];
-  if (auto memref = dyn_cast<MemRefType>(component.getType()))
-    return vector::LoadOp::create(
-        builder, loc, VectorType::get({count}, memref.getElementType()),
-        component, indices);
+  if (auto memref = dyn_cast<MemRefType>(component.getType())) {
+    // The last index is a multiple of count: with whole rows of count
+    // elements and the buffer aligned (package blobs and plan buffers are
+    // 256-byte aligned), the vector is aligned to its size, so the backend
+    // may load it at once (one 8- or 16-byte load, not one per element).
+    auto type = VectorType::get({count}, memref.getElementType());
+    int64_t bytes = memref.getElementTypeBitWidth() / 8 * count;
+    if (memref.hasStaticShape() && memref.getLayout().isIdentity() &&
+        memref.getRank() > 0 && memref.getShape().back() % count == 0 &&
+        llvm::isPowerOf2_64(bytes))
+      return vector::LoadOp::create(builder, loc, type, component, indices,
+                                    /*nontemporal=*/false,
+                                    llvm::Align(std::min<int64_t>(bytes, 16)));
+    return vector::LoadOp::create(builder, loc, type, component, indices);
+  }
   // A tensor inside a linalg body: element extracts, which bufferize to
   // loads that LLVM combines.
   SmallVector<Value> position(indices.begin(), indices.end());

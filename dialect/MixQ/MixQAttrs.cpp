@@ -556,7 +556,7 @@ MixedSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
        i32,
        {rows, ::mixq::quant::packedWordCount(
                   groups, ::mixq::quant::kMixedZeroCodeBits)}});
-  components.push_back({"block_params", f16, {rows, blocks, 2}});
+  components.push_back({"block_params", f16, {rows, 2 * blocks}});
   components.push_back({"outlier_row_ptr", i32, {rows + 1}});
   components.push_back({"outlier_col_idx", colIdx, {nnz}});
   components.push_back({"outlier_values", f16, {nnz}});
@@ -692,11 +692,13 @@ MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
 
   Value block =
       arith::DivUIOp::create(b, loc, g, indexConst(b, loc, attr.getBlock()));
-  Value c0 = indexConst(b, loc, 0), c1 = indexConst(b, loc, 1);
+  // (rmin, step) of the block: elements 2 b and 2 b + 1 of the row.
+  Value first = arith::MulIOp::create(b, loc, block, indexConst(b, loc, 2));
+  Value second = arith::AddIOp::create(b, loc, first, indexConst(b, loc, 1));
   Value rmin = buildExtendToF32(
-      b, loc, reader.load(b, loc, MixedBlockParams, {row, block, c0}));
+      b, loc, reader.load(b, loc, MixedBlockParams, {row, first}));
   Value step = buildExtendToF32(
-      b, loc, reader.load(b, loc, MixedBlockParams, {row, block, c1}));
+      b, loc, reader.load(b, loc, MixedBlockParams, {row, second}));
   Value scaleCode = arith::UIToFPOp::create(
       b, loc, f32, reader.load(b, loc, MixedScaleCodes, {row, g}));
   Value range = math::FmaOp::create(b, loc, scaleCode, step, rmin);

@@ -187,7 +187,7 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     | `bit_map`         | `i32` | N x ceil(gpr/32)                   |
     | `scale_codes`     | `i8`  | N x gpr                            |
     | `zero_codes`      | `i32` | N x ceil(gpr*4/32)                 |
-    | `block_params`    | `f16` | N x bpr x 2 (rmin, step)           |
+    | `block_params`    | `f16` | N x 2*bpr (rmin, step per block)   |
     | `outlier_row_ptr` | `i32` | N+1                                |
     | `outlier_col_idx` | `i16` (K <= 65536) or `i32` | nnz      |
     | `outlier_values`  | `f16` | nnz                                |

@@ -67,7 +67,7 @@
 //                   below bit g % 32): one word and one popcount per group
 //   scale_codes     uint8  [N][gpr]
 //   zero_codes      uint32 [N][ceil(gpr * 4 / 32)]  4-bit codes, per row
-//   block_params    fp16   [N][bpr][2]  (rmin, step)
+//   block_params    fp16   [N][2 bpr]  (rmin, step) per block
 //   outlier_row_ptr / outlier_col_idx / outlier_values: SparseOutliers.h CSR
 // Layout choice: every weight has its lo-bit part at a fixed position, so a
 // kernel tile of rows x whole groups loads the dense plane with aligned

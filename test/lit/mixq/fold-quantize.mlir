@@ -103,7 +103,7 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 // largest |w| of the low groups is w[1][3] = 200: outlier_row_ptr = 0 0 1,
 // outlier_col_idx = [3]. Ranges (over the non-outliers and 0; clip ratio 1
 // fits exactly): row 0: 240, 240; row 1: 3, 3. Each block (one per row) has
-// rmin = the range and step = 0, so block_params = [[[240, 0]], [[3, 0]]]
+// rmin = the range and step = 0, so block_params = [[240, 0], [3, 0]]
 // and every scale code is 0.
 // Step 6's grid gives the same codes here: (0, 0) scale 240 / 15 = 16, bias
 // -8 * 16; a low group's codes widened to 4 bits (m = 12), scale range / 12,
@@ -127,7 +127,7 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 // CHECK-DAG: %[[MAP:.*]] = arith.constant dense<{{\[\[}}1], [0]]> : tensor<2x1xi32>
 // CHECK-DAG: %[[SC:.*]] = arith.constant dense<0> : tensor<2x2xi8>
 // CHECK-DAG: %[[ZC:.*]] = arith.constant dense<{{\[\[}}88], [85]]> : tensor<2x1xi32>
-// CHECK-DAG: %[[BLOCK:.*]] = arith.constant dense<{{\[\[\[}}2.400000e+02, 0.000000e+00]], {{\[\[}}3.000000e+00, 0.000000e+00]]]> : tensor<2x1x2xf16>
+// CHECK-DAG: %[[BLOCK:.*]] = arith.constant dense<{{\[\[}}2.400000e+02, 0.000000e+00], [3.000000e+00, 0.000000e+00]]> : tensor<2x2xf16>
 // CHECK-DAG: %[[PTR:.*]] = arith.constant dense<[0, 0, 1]> : tensor<3xi32>
 // CHECK-DAG: %[[COL:.*]] = arith.constant dense<3> : tensor<1xi16>
 // CHECK-DAG: %[[VAL:.*]] = arith.constant dense<1.980000e+02> : tensor<1xf16>

@@ -122,7 +122,7 @@ func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tenso
 // slice adds the outlier residual where the column matches (the reference
 // form; kernels use buildSparseDot).
 // CHECK-LABEL: func.func @dequantize_mixed
-// CHECK-SAME: (%[[LOW:[^:]*]]: tensor<2x8xi32>, %[[HIGH:[^:]*]]: tensor<1x4xi32>, %[[START:[^:]*]]: tensor<2x1xi32>, %[[MAP:[^:]*]]: tensor<2x1xi32>, %[[SC:[^:]*]]: tensor<2x2xi8>, %[[ZC:[^:]*]]: tensor<2x1xi32>, %[[BLOCK:[^:]*]]: tensor<2x1x2xf16>, %[[PTR:[^:]*]]: tensor<3xi32>, %[[COLS:[^:]*]]: tensor<1xi16>, %[[VALS:[^:]*]]: tensor<1xf16>) -> tensor<2x128xf32>
+// CHECK-SAME: (%[[LOW:[^:]*]]: tensor<2x8xi32>, %[[HIGH:[^:]*]]: tensor<1x4xi32>, %[[START:[^:]*]]: tensor<2x1xi32>, %[[MAP:[^:]*]]: tensor<2x1xi32>, %[[SC:[^:]*]]: tensor<2x2xi8>, %[[ZC:[^:]*]]: tensor<2x1xi32>, %[[BLOCK:[^:]*]]: tensor<2x2xf16>, %[[PTR:[^:]*]]: tensor<3xi32>, %[[COLS:[^:]*]]: tensor<1xi16>, %[[VALS:[^:]*]]: tensor<1xf16>) -> tensor<2x128xf32>
 // CHECK: linalg.generic
 // CHECK: %[[ROW:.*]] = linalg.index 0
 // CHECK: %[[COL:.*]] = linalg.index 1

@@ -34,7 +34,7 @@ func.func @weight() -> !mixq.qtensor<64x128, #mixq.mixed<group = 64, hi_frac = 0
 //   high_group_start i32 N x ceil(gpr/32), bit_map i32 N x ceil(gpr/32),
 //   scale_codes i8
 //   N x gpr, zero_codes i32 N x ceil(gpr*4/32), block_params f16
-//   N x ceil(gpr/block) x 2, outlier_row_ptr i32 N+1, outlier_col_idx i16
+//   N x 2*ceil(gpr/block), outlier_row_ptr i32 N+1, outlier_col_idx i16
 //   nnz, outlier_values f16 nnz.
 // 2 x 128, group 64, hi_frac = 0.25: gpr = 2, H = round(0.25 * 4) = 1 (the
 // 2.9-bit budget adds none: 124 bytes without high groups already exceed
@@ -43,16 +43,16 @@ func.func @weight() -> !mixq.qtensor<64x128, #mixq.mixed<group = 64, hi_frac = 0
 // 136 * 8 / 256 = 4.25 bits per weight, which is MixedQuantizer's
 // mixedStorageBytes(.., 1, 2).
 // CHECK-LABEL: func.func @assemble
-// CHECK: mixq.assemble %{{.*}} : tensor<2x8xi32>, tensor<1x4xi32>, tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x2xi8>, tensor<2x1xi32>, tensor<2x1x2xf16>, tensor<3xi32>, tensor<2xi16>, tensor<2xf16> -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
+// CHECK: mixq.assemble %{{.*}} : tensor<2x8xi32>, tensor<1x4xi32>, tensor<2x1xi32>, tensor<2x1xi32>, tensor<2x2xi8>, tensor<2x1xi32>, tensor<2x2xf16>, tensor<3xi32>, tensor<2xi16>, tensor<2xf16> -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
 func.func @assemble(%low: tensor<2x8xi32>, %high: tensor<1x4xi32>,
                     %start: tensor<2x1xi32>, %map: tensor<2x1xi32>,
                     %sc: tensor<2x2xi8>, %zc: tensor<2x1xi32>,
-                    %block: tensor<2x1x2xf16>, %ptr: tensor<3xi32>,
+                    %block: tensor<2x2xf16>, %ptr: tensor<3xi32>,
                     %col: tensor<2xi16>, %val: tensor<2xf16>)
     -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>> {
   %q = mixq.assemble %low, %high, %start, %map, %sc, %zc, %block, %ptr, %col, %val
       : tensor<2x8xi32>, tensor<1x4xi32>, tensor<2x1xi32>, tensor<2x1xi32>,
-        tensor<2x2xi8>, tensor<2x1xi32>, tensor<2x1x2xf16>, tensor<3xi32>,
+        tensor<2x2xi8>, tensor<2x1xi32>, tensor<2x2xf16>, tensor<3xi32>,
         tensor<2xi16>, tensor<2xf16>
       -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
   return %q : !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac = 0.25>>
@@ -64,16 +64,16 @@ func.func @assemble(%low: tensor<2x8xi32>, %high: tensor<1x4xi32>,
 // map and high group starts 4 words per row, zero codes 16 words, blocks ceil(128 / 4) = 32; K >
 // 65536 would switch the column indices to i32.
 // CHECK-LABEL: func.func @assemble_wide
-// CHECK: mixq.assemble %{{.*}} : tensor<4x384xi32>, tensor<102x5xi32>, tensor<4x4xi32>, tensor<4x4xi32>, tensor<4x128xi8>, tensor<4x16xi32>, tensor<4x32x2xf16>, tensor<5xi32>, tensor<0xi16>, tensor<0xf16>
+// CHECK: mixq.assemble %{{.*}} : tensor<4x384xi32>, tensor<102x5xi32>, tensor<4x4xi32>, tensor<4x4xi32>, tensor<4x128xi8>, tensor<4x16xi32>, tensor<4x64xf16>, tensor<5xi32>, tensor<0xi16>, tensor<0xf16>
 func.func @assemble_wide(%low: tensor<4x384xi32>, %high: tensor<102x5xi32>,
                          %start: tensor<4x4xi32>, %map: tensor<4x4xi32>,
                          %sc: tensor<4x128xi8>, %zc: tensor<4x16xi32>,
-                         %block: tensor<4x32x2xf16>, %ptr: tensor<5xi32>,
+                         %block: tensor<4x64xf16>, %ptr: tensor<5xi32>,
                          %col: tensor<0xi16>, %val: tensor<0xf16>)
     -> !mixq.qtensor<4x4096, #mixq.mixed<group = 32, lo = 3, hi = 8, hi_frac = 0.2, bits = 0.0, outliers = 0.0, block = 4>> {
   %q = mixq.assemble %low, %high, %start, %map, %sc, %zc, %block, %ptr, %col, %val
       : tensor<4x384xi32>, tensor<102x5xi32>, tensor<4x4xi32>, tensor<4x4xi32>,
-        tensor<4x128xi8>, tensor<4x16xi32>, tensor<4x32x2xf16>, tensor<5xi32>,
+        tensor<4x128xi8>, tensor<4x16xi32>, tensor<4x64xf16>, tensor<5xi32>,
         tensor<0xi16>, tensor<0xf16>
       -> !mixq.qtensor<4x4096, #mixq.mixed<group = 32, lo = 3, hi = 8, hi_frac = 0.2, bits = 0.0, outliers = 0.0, block = 4>>
   return %q : !mixq.qtensor<4x4096, #mixq.mixed<group = 32, lo = 3, hi = 8, hi_frac = 0.2, bits = 0.0, outliers = 0.0, block = 4>>

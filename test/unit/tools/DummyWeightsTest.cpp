@@ -40,7 +40,7 @@ json manifest() {
                   component("blk0.q_proj", "high_group_start", "i32", {8, 1}),
                   component("blk0.q_proj", "bit_map", "i32", {8, 1}),
                   component("blk0.q_proj", "scale_codes", "i8", {8, 4}),
-                  component("blk0.q_proj", "block_params", "f16", {8, 1, 2}),
+                  component("blk0.q_proj", "block_params", "f16", {8, 2}),
                   component("blk0.q_proj", "outlier_row_ptr", "i32", {9}),
                   component("blk0.q_proj", "outlier_col_idx", "i16", {6}),
                   component("blk0.q_proj", "outlier_values", "f16", {6})}}};
