@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -923,7 +924,8 @@ Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
   if (resultType.isF16() && hi == 2 * lo && hi <= 4) {
     // f16x2: widened code words, then 1024 + qq in each half (exact qq),
     // qq * scale (exact: scale has 11 - hi significant bits) + bias,
-    // rounded once.
+    // rounded once. The product being exact, contracting it with the add
+    // into one fma (HFMA2) gives the same bits, so the flags allow it.
     int64_t words = width * lo / 32;
     Value low = reader.loadVector(
         b, loc, MixedLowCodes,
@@ -942,11 +944,13 @@ Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
         });
     Value widened = buildWidenedCodeWords(b, loc, low, extra, lo);
     Value codes = buildCenteredHalfCodePairs(b, loc, widened, hi, Value());
+    auto contract = arith::FastMathFlags::contract;
     Value weights = arith::AddFOp::create(
         b, loc,
         arith::MulFOp::create(b, loc, codes,
-                              buildSplat(b, loc, params.scaleHalf, width)),
-        buildSplat(b, loc, params.biasHalf, width));
+                              buildSplat(b, loc, params.scaleHalf, width),
+                              contract),
+        buildSplat(b, loc, params.biasHalf, width), contract);
     return buildWidenedColumnOrder(b, loc, weights, lo);
   }
   // Otherwise in f32 on vectors, rounded once to the result type.
@@ -970,10 +974,13 @@ Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
       extra);
   Value q = arith::UIToFPOp::create(
       b, loc, VectorType::get({width}, b.getF32Type()), codes);
+  // Exact in f32 (qq * scale is exact too): an fma gives the same bits.
+  auto contract = arith::FastMathFlags::contract;
   Value w = arith::AddFOp::create(
       b, loc,
-      arith::MulFOp::create(b, loc, q, buildSplat(b, loc, params.scale, width)),
-      buildSplat(b, loc, params.bias, width));
+      arith::MulFOp::create(b, loc, q, buildSplat(b, loc, params.scale, width),
+                            contract),
+      buildSplat(b, loc, params.bias, width), contract);
   return buildTruncateFromF32(b, loc, w, resultType);
 }
 

@@ -366,8 +366,10 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // CHECK:         scf.for {{.*}} iter_args
 // CHECK:           math.ctpop
 // CHECK:           scf.if %{{.*}} -> (vector<4xi32>)
-// CHECK:           arith.mulf %{{[0-9]+}}, %{{[0-9]+}} : vector<64xf16>
-// CHECK-NEXT:      arith.addf %{{[0-9]+}}, %{{[0-9]+}} : vector<64xf16>
+// CHECK:           %[[BIAS:.*]] = vector.broadcast %{{.*}} : f16 to vector<64xf16>
+// CHECK-NEXT:      %[[SCALE:.*]] = vector.broadcast %{{.*}} : f16 to vector<64xf16>
+// CHECK-NEXT:      %[[SCALED:.*]] = arith.mulf %{{.*}}, %[[SCALE]] fastmath<contract> : vector<64xf16>
+// CHECK-NEXT:      arith.addf %[[SCALED]], %[[BIAS]] fastmath<contract> : vector<64xf16>
 // CHECK:           math.fma
 // CHECK:         scf.for {{.*}} iter_args
 // CHECK:           memref.load %{{.*}} : memref<1xi16>
