@@ -38,7 +38,12 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
     K in steps of that width: the scheme's `buildDequantVector`, x as a
     vector, a `vector.fma` into an f32 vector accumulator, and one
     `vector.reduction <add>` at the end of the row, plus the scheme's sparse
-    terms (`buildSparseDot`: outliers) once per row. The products are the same; only the order of the
+    terms (`buildSparseDot`: outliers) once per row.
+
+    The named pipeline `--mixq-reference-to-llvm` runs this pass and lowers
+    on to the LLVM dialect for mlir-runner; its option
+    `dequant-vector-width=W` is passed on (0 by default: the reference
+    contraction everywhere). The products are the same; only the order of the
     sum differs, which the contraction's `reassoc` flag already allows.
   }];
   let options = [

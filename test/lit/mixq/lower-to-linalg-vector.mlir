@@ -67,3 +67,52 @@ func.func @three_bits(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine
   %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>> -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// -----
+
+// Sparse terms after the dot product (QuantSchemeAttrInterface::
+// buildSparseDot): #mixq.sparse over a word-level scheme takes the dense
+// scheme's vectors, then, once per output after the reduction, an scf.for
+// over the row's CSR slice adds value * x[m, col].
+// CHECK-LABEL: func.func @sparse_terms
+// CHECK-SAME: (%[[X:.*]]: tensor<2x64xf32>, %{{.*}}: tensor<8x8xi32>, %{{.*}}: tensor<8x2xf16>, %{{.*}}: tensor<8x2xf16>, %[[PTR:.*]]: tensor<9xi32>, %[[COLS:.*]]: tensor<4xi16>, %[[VALS:.*]]: tensor<4xf16>) -> tensor<2x8xf32>
+// CHECK: %[[M:.*]] = linalg.index 0
+// CHECK: %[[N:.*]] = linalg.index 1
+// CHECK: scf.for {{.*}} -> (vector<16xf32>)
+// CHECK-NOT: tensor.extract %[[COLS]]
+// CHECK: vector.fma
+// CHECK: %[[DOT:.*]] = vector.reduction <add>
+// CHECK: tensor.extract %[[PTR]][%[[N]]]
+// CHECK: tensor.extract %[[PTR]]
+// CHECK: %[[TERMS:.*]] = scf.for %[[E:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[SUM:.*]] = %{{.*}}) -> (f32) {
+// CHECK:   %[[C:.*]] = tensor.extract %[[COLS]][%[[E]]] : tensor<4xi16>
+// CHECK:   %[[CI:.*]] = arith.index_castui %[[C]] : i16 to index
+// CHECK:   %[[V:.*]] = tensor.extract %[[VALS]][%[[E]]] : tensor<4xf16>
+// CHECK:   %[[VF:.*]] = arith.extf %[[V]] : f16 to f32
+// CHECK:   %[[XV:.*]] = tensor.extract %[[X]][%[[M]], %[[CI]]] : tensor<2x64xf32>
+// CHECK:   %[[T:.*]] = arith.mulf %[[VF]], %[[XV]] : f32
+// CHECK:   %[[NEXT:.*]] = arith.addf %[[SUM]], %[[T]] : f32
+// CHECK:   scf.yield %[[NEXT]] : f32
+// CHECK: %[[Y:.*]] = arith.addf %[[DOT]], %[[TERMS]] : f32
+// CHECK: linalg.yield %[[Y]]
+func.func @sparse_terms(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.sparse<#mixq.affine<bits = 4, group = 32>, frac = 0.0078125>>) -> tensor<2x8xf32> {
+  %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.sparse<#mixq.affine<bits = 4, group = 32>, frac = 0.0078125>> -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// mixed decodes a group once per tile of 32 (1.9 scalar ops per weight, in
+// the word-level budget of 2), and adds its outliers after the reduction.
+// CHECK-LABEL: func.func @mixed_terms
+// CHECK: scf.for {{.*}} step %c32 iter_args({{.*}}) -> (vector<32xf32>)
+// CHECK: math.ctpop
+// CHECK: arith.uitofp %{{.*}} : vector<32xi32> to vector<32xf32>
+// CHECK: vector.fma
+// CHECK: %[[DOT:.*]] = vector.reduction <add>
+// CHECK: %[[TERMS:.*]] = scf.for {{.*}} -> (f32)
+// CHECK: arith.addf %[[DOT]], %[[TERMS]] : f32
+func.func @mixed_terms(%x: tensor<2x128xf32>, %q: !mixq.qtensor<8x128, #mixq.mixed<group = 32>>) -> tensor<2x8xf32> {
+  %y = mixq.matmul %x, %q : tensor<2x128xf32>, !mixq.qtensor<8x128, #mixq.mixed<group = 32>> -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}

@@ -9,6 +9,12 @@
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
+// The CPU backend's vector form (a group decode per tile of 32 columns, the
+// outliers after the row's reduction) gives the same numbers:
+// RUN: mixq-opt %s --mixq-reference-to-llvm=dequant-vector-width=16 \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN: | FileCheck %s
 
 func.func private @printMemrefF32(tensor<*xf32>)
 
