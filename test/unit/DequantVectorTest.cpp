@@ -10,7 +10,13 @@
 //     products subnormal or overflow;
 //   * the test-only fp4 scheme (test/lib), which builds its word-level path
 //     from the same public helpers a scheme outside mixq would use;
+//   * mixed by hand (every 4-bit code in high groups, every 2-bit code in
+//     low ones, every zero code, subnormal f16 scales) and quantized, with
+//     and without high groups, at 2/4, 1/2 and 2/3 bits;
 //   * every other built-in scheme, through the default or its own path.
+// Schemes with sparse terms (mixed's and #mixq.sparse's outliers) leave
+// them out of the vector; buildSparseDot's sums are checked against the
+// CSR components.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
@@ -26,6 +32,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 namespace mixq::test {
 void registerTestSchemesDialect(mlir::DialectRegistry &registry);
@@ -302,6 +309,83 @@ TEST_F(DequantVectorTest, TestSchemeWordsEqualTheTileForEveryCode) {
     ASSERT_EQ(f32[i], double((*host)[i])) << "weight " << i;
 }
 
+/// Bytes of a vector of little-endian values.
+template <typename T> PackedBuffer bytesOf(const std::vector<T> &values) {
+  PackedBuffer bytes(values.size() * sizeof(T));
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+/// #mixq.mixed components by hand, 2 x 128, group 32 (4 groups a row), one
+/// block a row: high groups (0, 0), (0, 2), (1, 1), (1, 3) hold every 4-bit
+/// code, low groups every 2-bit one; zero codes 0 .. 15 and scale codes 0,
+/// 255 and between; row 1's block parameters make f16 scales subnormal.
+/// Two outliers, one in a high group (the format allows it).
+PackedWeights handMadeMixed() {
+  const int64_t rows = 2, cols = 128, group = 32;
+  const uint32_t map[2] = {0b0101, 0b1010};
+  std::vector<uint8_t> low(rows * cols), extra;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t g = 0; g < 4; ++g) {
+      bool high = (map[r] >> g) & 1;
+      for (int64_t i = 0; i < group; ++i) {
+        int64_t c = g * group + i;
+        if (!high) {
+          low[r * cols + c] = static_cast<uint8_t>((c * 3 + r) % 4);
+          continue;
+        }
+        auto code = static_cast<uint8_t>((c * 7 + r * 3 + c / 16) % 16);
+        low[r * cols + c] = code >> 2;
+        extra.push_back(code & 3);
+      }
+    }
+  PackedWeights packed;
+  packed.push_back(wordsToBytes(qt::packMatrix(low.data(), rows, cols, 2)));
+  packed.push_back(wordsToBytes(qt::packMatrix(extra.data(), 4, group, 2)));
+  packed.push_back(bytesOf(std::vector<int32_t>{0, 2})); // high_group_start
+  packed.push_back(bytesOf(std::vector<uint32_t>{map[0], map[1]}));
+  packed.push_back(PackedBuffer{0, 255, 17, 128, 255, 3, 0, 200});
+  const uint8_t zeros[8] = {0, 15, 7, 9, 15, 1, 8, 3};
+  packed.push_back(wordsToBytes(qt::packMatrix(zeros, rows, 4, 4)));
+  PackedBuffer block(8);
+  const float params[4] = {0.5f, 0.01f, 6.0e-5f, 3.0e-6f};
+  for (int i = 0; i < 4; ++i)
+    qt::storeScalar(params[i], qt::ScalarFormat::F16, &block[2 * i]);
+  packed.push_back(block);
+  packed.push_back(bytesOf(std::vector<int32_t>{0, 1, 2}));
+  packed.push_back(bytesOf(std::vector<uint16_t>{5, 70}));
+  PackedBuffer values(4);
+  qt::storeScalar(0.75f, qt::ScalarFormat::F16, &values[0]);
+  qt::storeScalar(-2.5f, qt::ScalarFormat::F16, &values[2]);
+  packed.push_back(values);
+  return packed;
+}
+
+TEST_F(DequantVectorTest, MixedWordsEqualTheTileForEveryCode) {
+  const int64_t rows = 2, cols = 128;
+  QuantSchemeAttrInterface attr =
+      scheme("#mixq.mixed<group = 32, hi_frac = 0.5, bits = 0.0, outliers = "
+             "0.0078125>");
+  PackedWeights packed = handMadeMixed();
+  ASSERT_FALSE(!!checkPackedSizes(attr.getComponents({rows, cols}), packed));
+  auto host = attr.dequantize(packed, {rows, cols});
+  ASSERT_TRUE(!!host) << llvm::toString(host.takeError());
+  // 8 columns: a quarter word of low codes, the scalar fallback; 32: one
+  // tile per group (the f16x2 path for f16, f32 vectors for the others).
+  expectVectorEqualsTile(attr, {rows, cols}, packed, {8, 32});
+  // And the dense vector is the host's value less the outlier, rounded.
+  std::vector<double> f16 =
+      evaluateTiles(context, attr, {rows, cols}, packed, 32,
+                    Float16Type::get(&context), TileForm::Vector);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    if (i == 5 || i == cols + 70)
+      continue;
+    ASSERT_TRUE(
+        sameValue(f16[i], qt::roundToFormat((*host)[i], qt::ScalarFormat::F16)))
+        << "weight " << i << ": host " << (*host)[i];
+  }
+}
+
 TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
   const int64_t rows = 4, cols = 128;
   std::vector<float> w = qt::testing::heavyTailedMatrix(rows, cols, 23);
@@ -312,7 +396,12 @@ TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
         "#mixq.bitplane<seed = 2, parent = 4, width = 3>",
         "#mixq.sparse<#mixq.affine<bits = 4, group = 32>, frac = 0.02>",
         "#mixq.sparse<#mixq.lut<bits = 3>, frac = 0.02>",
-        "#mixq.sparse<#mixq.mixed<group = 32>, frac = 0.02>"}) {
+        "#mixq.sparse<#mixq.mixed<group = 32>, frac = 0.02>",
+        // No high group (an empty high_codes), 1/2 bits (the f16x2 path at
+        // other widths), 2/3 bits (the f32 path rounded to f16).
+        "#mixq.mixed<group = 32, hi_frac = 0.0, bits = 0.0>",
+        "#mixq.mixed<group = 32, lo = 1, hi = 2, hi_frac = 0.3>",
+        "#mixq.mixed<group = 32, lo = 2, hi = 3, hi_frac = 0.3>"}) {
     SCOPED_TRACE(text);
     QuantSchemeAttrInterface attr = scheme(text);
     auto packed = attr.quantize(w, {rows, cols}, {});
