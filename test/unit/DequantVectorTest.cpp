@@ -386,6 +386,24 @@ TEST_F(DequantVectorTest, MixedWordsEqualTheTileForEveryCode) {
   }
 }
 
+// The test-only scheme's sparse terms (fp4 with `spike`: each row's
+// largest weight keeps an fp16 residual) through buildSparseDot, as a
+// scheme outside mixq writes them.
+TEST_F(DequantVectorTest, TestSchemeSparseTermsAfterTheDotProduct) {
+  const int64_t rows = 4, cols = 128;
+  std::vector<float> w = qt::testing::heavyTailedMatrix(rows, cols, 31);
+  w[2 * cols + 17] = 90.0f; // a spike fp4 cannot hold next to its group
+  QuantSchemeAttrInterface attr =
+      scheme("#mixq_test.fp4<group = 32, spike = true>");
+  auto packed = attr.quantize(w, {rows, cols}, {});
+  ASSERT_TRUE(!!packed) << llvm::toString(packed.takeError());
+  auto host = attr.dequantize(*packed, {rows, cols});
+  ASSERT_TRUE(!!host);
+  // The spike is kept up to its fp16 residual's rounding.
+  EXPECT_NEAR((*host)[2 * cols + 17], 90.0f, 0.05f);
+  expectVectorEqualsTile(attr, {rows, cols}, *packed, {8, 32});
+}
+
 TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
   const int64_t rows = 4, cols = 128;
   std::vector<float> w = qt::testing::heavyTailedMatrix(rows, cols, 23);

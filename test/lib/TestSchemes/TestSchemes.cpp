@@ -13,6 +13,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <cstring>
 
 using namespace mlir;
 using namespace mlir::mixq;
@@ -63,12 +64,18 @@ float decodeFp4(uint32_t code) {
   return (code & 8) ? -magnitude : magnitude;
 }
 
-enum Fp4Component : unsigned { Codes = 0, Scales = 1 };
+enum Fp4Component : unsigned {
+  Codes = 0,
+  Scales = 1,
+  SpikeRowPtr = 2,
+  SpikeCols = 3,
+  SpikeValues = 4
+};
 } // namespace
 
 LogicalResult
 Fp4SchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                      int64_t group) {
+                      int64_t group, bool) {
   if (group <= 0)
     return emitError() << "fp4 'group' must be positive, got " << group;
   return success();
@@ -86,11 +93,48 @@ Fp4SchemeAttr::verifyShape(ArrayRef<int64_t> shape,
 SmallVector<ComponentSpec>
 Fp4SchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
   MLIRContext *ctx = getContext();
-  return {{"codes",
-           IntegerType::get(ctx, 32),
-           {shape[0], ::mixq::quant::packedWordCount(shape[1], 4)}},
-          {"scales", Float16Type::get(ctx), {shape[0], shape[1] / getGroup()}}};
+  Type i32 = IntegerType::get(ctx, 32), f16 = Float16Type::get(ctx);
+  SmallVector<ComponentSpec> components = {
+      {"codes", i32, {shape[0], ::mixq::quant::packedWordCount(shape[1], 4)}},
+      {"scales", f16, {shape[0], shape[1] / getGroup()}}};
+  if (getSpike()) {
+    components.push_back({"outlier_row_ptr", i32, {shape[0] + 1}});
+    components.push_back({"outlier_col_idx", i32, {shape[0]}});
+    components.push_back({"outlier_values", f16, {shape[0]}});
+  }
+  return components;
 }
+
+namespace {
+/// Little-endian bytes of `values`.
+template <typename T> PackedBuffer toBytes(const std::vector<T> &values) {
+  PackedBuffer bytes(values.size() * sizeof(T));
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+/// The spike CSR of `weights` against their fp4 reconstruction `dense`:
+/// each row's first largest |w| and the fp16 residual there.
+void appendSpikes(ArrayRef<float> weights, const std::vector<float> &dense,
+                  int64_t rows, int64_t cols, PackedWeights &packed) {
+  std::vector<int32_t> rowPtr(rows + 1), spikeCols(rows);
+  std::vector<uint16_t> values(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < cols; ++c)
+      if (std::fabs(weights[r * cols + c]) >
+          std::fabs(weights[r * cols + best]))
+        best = c;
+    rowPtr[r + 1] = static_cast<int32_t>(r + 1);
+    spikeCols[r] = static_cast<int32_t>(best);
+    values[r] = ::mixq::quant::floatToHalfBits(weights[r * cols + best] -
+                                               dense[r * cols + best]);
+  }
+  packed.push_back(toBytes(rowPtr));
+  packed.push_back(toBytes(spikeCols));
+  packed.push_back(toBytes(values));
+}
+} // namespace
 
 llvm::Expected<PackedWeights>
 Fp4SchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
@@ -112,9 +156,17 @@ Fp4SchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
         codes[r * cols + g * group + i] = encodeFp4(w[i] / scale);
     }
   }
-  return PackedWeights{
+  PackedWeights packed{
       wordsToBytes(::mixq::quant::packMatrix(codes.data(), rows, cols, 4)),
       std::move(scales)};
+  if (getSpike()) {
+    Fp4SchemeAttr dense = Fp4SchemeAttr::get(getContext(), group, false);
+    auto reconstruction = dense.dequantize(packed, shape);
+    if (!reconstruction)
+      return reconstruction.takeError();
+    appendSpikes(weights, *reconstruction, rows, cols, packed);
+  }
+  return packed;
 }
 
 llvm::Expected<std::vector<float>>
@@ -133,6 +185,23 @@ Fp4SchemeAttr::dequantize(const PackedWeights &packed,
           &packed[Scales][(r * groups + c / getGroup()) * 2],
           ::mixq::quant::ScalarFormat::F16);
       out[r * cols + c] = decodeFp4(codes[r * cols + c]) * scale;
+    }
+  if (getSpike())
+    for (int64_t r = 0; r < rows; ++r) {
+      int32_t col, begin, end;
+      std::memcpy(&begin, &packed[SpikeRowPtr][4 * r], 4);
+      std::memcpy(&end, &packed[SpikeRowPtr][4 * (r + 1)], 4);
+      for (int32_t e = begin; e < end; ++e) {
+        if (e < 0 || e >= rows)
+          return llvm::createStringError("fp4: a spike row pointer is out of "
+                                         "range");
+        std::memcpy(&col, &packed[SpikeCols][4 * e], 4);
+        if (col < 0 || col >= cols)
+          return llvm::createStringError("fp4: a spike column is out of range");
+        uint16_t value;
+        std::memcpy(&value, &packed[SpikeValues][2 * e], 2);
+        out[r * cols + col] += ::mixq::quant::halfBitsToFloat(value);
+      }
     }
   return out;
 }
@@ -209,24 +278,65 @@ Fp4SchemeAttr::buildDequantTile(OpBuilder &b, Location loc,
     Value code =
         buildPackedCodeLoad(b, loc, reader, Codes, row, c, 4, wordsPerRow);
     Value scale = loadGroupScale(b, loc, reader, row, c, getGroup());
-    values.push_back(buildFp4Values(b, loc, code, scale, resultType));
+    if (!getSpike()) {
+      values.push_back(buildFp4Values(b, loc, code, scale, resultType));
+      continue;
+    }
+    // The row's spike, added in f32 where it hits, then rounded once.
+    Value dense = buildFp4Values(b, loc, code, scale, b.getF32Type());
+    Value entry = arith::IndexCastUIOp::create(
+        b, loc, b.getIndexType(), reader.load(b, loc, SpikeRowPtr, {row}));
+    Value spikeCol = arith::IndexCastUIOp::create(
+        b, loc, b.getIndexType(), reader.load(b, loc, SpikeCols, {entry}));
+    Value residual =
+        buildExtendToF32(b, loc, reader.load(b, loc, SpikeValues, {entry}));
+    Value hit =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, spikeCol, c);
+    Value w = arith::SelectOp::create(
+        b, loc, hit, arith::AddFOp::create(b, loc, dense, residual), dense);
+    values.push_back(buildTruncateFromF32(b, loc, w, resultType));
   }
   return values;
 }
 
 /// A whole word (8 codes) at a time, through the same helper the built-in
-/// schemes use: what a scheme written outside mixq does to be fast.
+/// schemes use: what a scheme written outside mixq does to be fast. The
+/// spikes are not in it: buildSparseDot adds them after the dot product.
 Value Fp4SchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                         const ComponentReader &reader,
                                         ArrayRef<int64_t> shape, Value row,
                                         Value col, int64_t width,
                                         FloatType resultType) const {
-  if (!isWholeWordTile(4, width) || getGroup() % width != 0)
-    return buildVectorFromScalars(
-        b, loc,
-        buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
+  if (!isWholeWordTile(4, width) || getGroup() % width != 0) {
+    Fp4SchemeAttr dense = Fp4SchemeAttr::get(getContext(), getGroup(), false);
+    return buildVectorFromScalars(b, loc,
+                                  dense.buildDequantTile(b, loc, reader, shape,
+                                                         row, col, width,
+                                                         resultType));
+  }
   Value codes =
       buildPackedCodeVector(b, loc, reader, Codes, row, col, 4, width);
   Value scale = loadGroupScale(b, loc, reader, row, col, getGroup());
   return buildFp4Values(b, loc, codes, scale, resultType);
+}
+
+/// The row's spike, value * x[col], through the CSR helper the built-in
+/// schemes use.
+Value Fp4SchemeAttr::buildSparseDot(OpBuilder &b, Location loc,
+                                    const ComponentReader &reader,
+                                    ArrayRef<int64_t> shape, Value row,
+                                    Value first, Value step,
+                                    InputLoader loadInput) const {
+  if (!getSpike())
+    return Value();
+  Value next =
+      arith::AddIOp::create(b, loc, row, buildIndexConstant(b, loc, 1));
+  auto entryAt = [&](Value r) {
+    return arith::IndexCastUIOp::create(b, loc, b.getIndexType(),
+                                        reader.load(b, loc, SpikeRowPtr, {r}))
+        .getResult();
+  };
+  Value begin = arith::AddIOp::create(b, loc, entryAt(row), first);
+  return buildCSRDot(b, loc, reader, SpikeCols, SpikeValues, begin,
+                     entryAt(next), step, loadInput);
 }

@@ -15,7 +15,7 @@ def MixQTest_Dialect : Dialect {
 
 def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["buildDequantVector"]>]> {
+                                ["buildDequantVector", "buildSparseDot"]>]> {
   let mnemonic = "fp4";
   let summary = "FP4 (e2m1) codes with one f16 scale per group";
   let description = [{
@@ -23,8 +23,16 @@ def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
     mantissa bit) whose magnitudes are 0, 0.5, 1, 1.5, 2, 3, 4, 6, times an
     f16 scale per group of `group` inputs (scale = max|w| / 6). Components:
     `codes` (i32, N x ceil(K/8)) and `scales` (f16, N x K/group).
+
+    With `spike = true`, each row's largest |w| (the first, on ties) also
+    keeps its residual w - dense' as an fp16 sparse term, in a CSR of one
+    entry per row: `outlier_row_ptr` (i32, N+1), `outlier_col_idx` (i32, N),
+    `outlier_values` (f16, N). The word-level tile is then the dense part and
+    the term comes from buildSparseDot, after the dot product: the proof
+    that a scheme outside mixq can use that part of the interface.
   }];
-  let parameters = (ins "int64_t":$group);
+  let parameters = (ins "int64_t":$group,
+                        DefaultValuedParameter<"bool", "false">:$spike);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }
