@@ -28,6 +28,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <tuple>
 
 using namespace mlir;
 using namespace mlir::mixq;
@@ -659,21 +660,38 @@ struct MixedGroupValues {
   Value scaleHalf, biasHalf;
 };
 
-/// Emits step 6 of Quant/MixedQuantizer.h for group `g` (an index) of
-/// `row`: one bit-map word, a popcount and the second-order decode.
-MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
-                                 MixedSchemeAttr attr,
-                                 const ComponentReader &reader,
-                                 ArrayRef<int64_t> shape, Value row, Value g) {
-  unsigned lo = attr.getLo(), hi = attr.getHi();
-  Type f32 = b.getF32Type(), i32 = b.getI32Type();
-  MixedGroupValues v;
+/// `value` (f32) rounded to nearest even at `bits` significant bits on its
+/// f32 bit pattern, as ::mixq::quant::roundToSignificantBits.
+Value buildRoundToSignificantBits(OpBuilder &b, Location loc, Value value,
+                                  unsigned bits) {
+  Type i32 = b.getI32Type();
+  unsigned dropped = 24 - bits;
+  Value pattern = arith::BitcastOp::create(b, loc, i32, value);
+  Value odd = arith::AndIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(b, loc, pattern, i32Constant(b, loc, dropped)),
+      i32Constant(b, loc, 1));
+  pattern = arith::AddIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, pattern, odd),
+      i32Constant(b, loc, (int64_t(1) << (dropped - 1)) - 1));
+  pattern = arith::AndIOp::create(
+      b, loc, pattern, i32Constant(b, loc, ~((int64_t(1) << dropped) - 1)));
+  return arith::BitcastOp::create(b, loc, b.getF32Type(), pattern);
+}
+
+/// Whether group `g` of `row` is high (i1), and its row of high_codes if it
+/// is (index): high_group_start of its map word plus the popcount of the
+/// word's bits below g.
+std::pair<Value, Value> buildHighGroupIndex(OpBuilder &b, Location loc,
+                                            const ComponentReader &reader,
+                                            Value row, Value g) {
   Value mapWordIndex =
       arith::DivUIOp::create(b, loc, g, indexConst(b, loc, 32));
   Value mapWord = reader.load(b, loc, MixedBitMap, {row, mapWordIndex});
   Value bit = arith::IndexCastUIOp::create(
-      b, loc, i32, arith::RemUIOp::create(b, loc, g, indexConst(b, loc, 32)));
-  v.isHigh = arith::CmpIOp::create(
+      b, loc, b.getI32Type(),
+      arith::RemUIOp::create(b, loc, g, indexConst(b, loc, 32)));
+  Value isHigh = arith::CmpIOp::create(
       b, loc, arith::CmpIPredicate::ne,
       arith::AndIOp::create(b, loc,
                             arith::ShRUIOp::create(b, loc, mapWord, bit),
@@ -684,12 +702,25 @@ MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
       b, loc, arith::ShLIOp::create(b, loc, i32Constant(b, loc, 1), bit),
       i32Constant(b, loc, 1));
   Value start = reader.load(b, loc, MixedHighGroupStart, {row, mapWordIndex});
-  v.highIndex = arith::IndexCastUIOp::create(
+  Value index = arith::IndexCastUIOp::create(
       b, loc, b.getIndexType(),
       arith::AddIOp::create(
           b, loc, start,
           math::CtPopOp::create(
               b, loc, arith::AndIOp::create(b, loc, mapWord, below))));
+  return {isHigh, index};
+}
+
+/// Emits step 6 of Quant/MixedQuantizer.h for group `g` (an index) of
+/// `row`: one bit-map word, a popcount and the second-order decode.
+MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
+                                 MixedSchemeAttr attr,
+                                 const ComponentReader &reader,
+                                 ArrayRef<int64_t> shape, Value row, Value g) {
+  unsigned lo = attr.getLo(), hi = attr.getHi();
+  Type f32 = b.getF32Type();
+  MixedGroupValues v;
+  std::tie(v.isHigh, v.highIndex) = buildHighGroupIndex(b, loc, reader, row, g);
 
   Value block =
       arith::DivUIOp::create(b, loc, g, indexConst(b, loc, attr.getBlock()));
@@ -714,20 +745,9 @@ MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
       b, loc, v.isHigh, f32Const(b, loc, invHigh), f32Const(b, loc, invLow));
   Value zeroFactor = arith::SelectOp::create(
       b, loc, v.isHigh, f32Const(b, loc, zeroHigh), f32Const(b, loc, zeroLow));
-  // Round to p significant bits, ties to even, on the f32 bits.
-  unsigned dropped = 24 - (hi <= 4 ? 11 - hi : 11);
-  Value bits = arith::BitcastOp::create(
-      b, loc, i32, arith::MulFOp::create(b, loc, range, inverse));
-  Value odd = arith::AndIOp::create(
-      b, loc,
-      arith::ShRUIOp::create(b, loc, bits, i32Constant(b, loc, dropped)),
-      i32Constant(b, loc, 1));
-  bits = arith::AddIOp::create(
-      b, loc, arith::AddIOp::create(b, loc, bits, odd),
-      i32Constant(b, loc, (int64_t(1) << (dropped - 1)) - 1));
-  bits = arith::AndIOp::create(
-      b, loc, bits, i32Constant(b, loc, ~((int64_t(1) << dropped) - 1)));
-  Value rounded = arith::BitcastOp::create(b, loc, f32, bits);
+  Value rounded = buildRoundToSignificantBits(
+      b, loc, arith::MulFOp::create(b, loc, range, inverse),
+      hi <= 4 ? 11 - hi : 11);
   v.scaleHalf = arith::TruncFOp::create(b, loc, b.getF16Type(), rounded);
   v.scale = buildExtendToF32(b, loc, v.scaleHalf);
   int64_t zeroWordsPerRow = ::mixq::quant::packedWordCount(
