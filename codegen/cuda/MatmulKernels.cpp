@@ -153,6 +153,13 @@ getColumnTiledComponents(const MatmulOperands &ops,
 /// with nvvm.maxnreg, two kernels spilled 40 and 72 bytes). A tile built a
 /// weight at a time would hold too many values (bitplane: 128 registers).
 constexpr int64_t kWideTileCols = 64;
+/// The register bound (nvvm.maxnreg) of a kernel with kWideTileCols tiles:
+/// well above the 56-84 they take, there only to steer ptxas's heuristics,
+/// which spill at some bounds and not at others. Without a bound it aimed
+/// the sm_80 fused q/k/v kernel of mixed at 56 registers and spilled 4
+/// bytes; at 96, affine2's sm_90 one took all 96 and spilled 8; at 128
+/// neither spills (62 and 66 registers). Checked by check-ptx.sh.
+constexpr int64_t kWideTileMaxRegisters = 128;
 bool isWideTile(const MatmulOperands &ops) {
   return ops.scheme && isWordLevelTile(ops.scheme, {ops.rows, ops.cols},
                                        kWideTileCols, ops.elementType);
@@ -586,6 +593,14 @@ GemvShape chooseGemvShape(const MatmulOperands &ops, int64_t rows,
   return shape;
 }
 
+/// Bounds the registers of a kernel with kWideTileCols tiles
+/// (kWideTileMaxRegisters).
+void boundWideTileRegisters(KernelBuilder &kb, const GemvShape &shape) {
+  if (shape.tiling.tileCols == kWideTileCols)
+    kb.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
+                     kb.b.getI32IntegerAttr(kWideTileMaxRegisters));
+}
+
 /// One warp per rowsPerWarp output rows, kMatmulTokens rows of x per block:
 /// every lane dequantizes tileCols consecutive weights of each of its rows
 /// per step, multiplies them with the block's x rows in f32 (each x element
@@ -599,6 +614,7 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   const MatmulOperands &ops = spec.ops;
   int64_t n = ops.rows;
   GemvShape shape = chooseGemvShape(ops, n, 1, tokensPerBlock == 1);
+  boundWideTileRegisters(kb, shape);
   MatmulTiling &tiling = shape.tiling;
   int64_t tileCols = tiling.tileCols;
   // Split-K: the block's warps share one row, each taking every
@@ -1128,6 +1144,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     GemvShape shape =
         chooseGemvShape(segment.weights.front(), segment.tasks * segment.slots,
                         segment.slots, /*decode=*/true);
+    boundWideTileRegisters(kb, shape);
     Value inside = kb.cmp(arith::CmpIPredicate::ult, block,
                           kb.index(first + shape.blocks));
     if (first > 0)
