@@ -623,6 +623,10 @@ unpackMixed(MixedSchemeAttr attr, const PackedWeights &packed,
   q.outliers.rowPtr = bytesToVector<int32_t>(packed[MixedRowPtr]);
   q.outliers.colIdx = packed[MixedColIdx];
   q.outliers.values = bytesToVector<uint16_t>(packed[MixedValues]);
+  problem = ::mixq::quant::validateMixedLayout(q, shape[0], shape[1],
+                                               getMixedParams(attr));
+  if (!problem.empty())
+    return llvm::createStringError(problem);
   return q;
 }
 

@@ -142,26 +142,9 @@ mq::OutlierPattern padPattern(const mq::OutlierPattern &pattern,
 
 /// Checks the stored CSR before it is used to index the matrix.
 llvm::Error checkCSR(const mq::SparseCSR &csr, int64_t rows, int64_t cols) {
-  if (csr.rowPtr.front() != 0 || csr.rowPtr.back() != csr.nnz())
-    return llvm::createStringError(
-        "sparse: outlier_row_ptr must start at 0 and end at the number of "
-        "outliers");
-  for (int64_t r = 0; r < rows; ++r)
-    if (csr.rowPtr[r + 1] < csr.rowPtr[r] || csr.rowPtr[r + 1] > csr.nnz())
-      return llvm::createStringError(
-          "sparse: outlier_row_ptr must be non-decreasing and at most the "
-          "number of outliers (row " +
-          std::to_string(r) + ")");
-  for (int64_t r = 0; r < rows; ++r)
-    for (int32_t i = csr.rowPtr[r]; i < csr.rowPtr[r + 1]; ++i) {
-      int64_t c = mq::sparseColumn(csr, cols, i);
-      if (c >= cols ||
-          (i > csr.rowPtr[r] && c <= mq::sparseColumn(csr, cols, i - 1)))
-        return llvm::createStringError(
-            "sparse: outlier_col_idx of row " + std::to_string(r) +
-            " must be strictly increasing and below K = " +
-            std::to_string(cols));
-    }
+  std::string problem = mq::validateCSR(csr, rows, cols, "sparse");
+  if (!problem.empty())
+    return llvm::createStringError(problem);
   return llvm::Error::success();
 }
 

@@ -386,6 +386,39 @@ TEST_F(DequantVectorTest, MixedWordsEqualTheTileForEveryCode) {
   }
 }
 
+// Corrupt mixed components are errors naming the component, not reads out
+// of bounds.
+TEST_F(DequantVectorTest, MixedRejectsCorruptComponents) {
+  const int64_t rows = 2, cols = 128;
+  QuantSchemeAttrInterface attr =
+      scheme("#mixq.mixed<group = 32, hi_frac = 0.5, bits = 0.0, outliers = "
+             "0.0078125>");
+  auto expectError = [&](PackedWeights bad, StringRef component) {
+    auto result = attr.dequantize(bad, {rows, cols});
+    ASSERT_FALSE(!!result) << component.str();
+    std::string message = llvm::toString(result.takeError());
+    EXPECT_NE(message.find(component.str()), std::string::npos) << message;
+  };
+  PackedWeights good = handMadeMixed();
+  ASSERT_TRUE(!!attr.dequantize(good, {rows, cols}));
+  PackedWeights bad = good;
+  bad[2][4] = 7; // high_group_start[1][0] = 7, not 2
+  expectError(bad, "high_group_start");
+  bad = good;
+  bad[3][0] = 0xFF; // row 0's map marks groups 4 .. 7 of 4
+  expectError(bad, "bit_map");
+  bad = good;
+  bad[3][0] = 0x07; // three high groups in row 0: 5 in all, high_codes has 4
+  bad[2][4] = 3;
+  expectError(bad, "high_codes");
+  bad = good;
+  bad[8][2] = 200; // row 1's outlier column 200 >= K
+  expectError(bad, "outlier_col_idx");
+  bad = good;
+  bad[7][4] = 9; // outlier_row_ptr[1] past the outliers
+  expectError(bad, "outlier_row_ptr");
+}
+
 // The test-only scheme's sparse terms (fp4 with `spike`: each row's
 // largest weight keeps an fp16 residual) through buildSparseDot, as a
 // scheme outside mixq writes them.

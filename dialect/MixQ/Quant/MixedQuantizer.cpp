@@ -742,6 +742,35 @@ MixedQuantized mixq::quant::quantizeMixed(const float *weights, int64_t rows,
 // Dequantization
 //===----------------------------------------------------------------------===//
 
+std::string mixq::quant::validateMixedLayout(const MixedQuantized &packed,
+                                             int64_t rows, int64_t cols,
+                                             const MixedParams &params) {
+  Shape s(params, rows, cols);
+  int64_t highGroups =
+      s.highWordsPerGroup
+          ? static_cast<int64_t>(packed.highCodes.size()) / s.highWordsPerGroup
+          : 0;
+  int64_t next = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t w = 0; w < s.mapWordsPerRow; ++w) {
+      uint32_t word = packed.bitMap[r * s.mapWordsPerRow + w];
+      int64_t groupsInWord = std::min<int64_t>(32, s.groupsPerRow - 32 * w);
+      if (groupsInWord < 32 && (word >> groupsInWord) != 0)
+        return "mixed: bit_map of row " + std::to_string(r) +
+               " marks groups past its " + std::to_string(s.groupsPerRow);
+      if (packed.highGroupStart[r * s.mapWordsPerRow + w] != next)
+        return "mixed: high_group_start of row " + std::to_string(r) +
+               ", word " + std::to_string(w) + " must be " +
+               std::to_string(next) +
+               ", the high groups before it in the bit map";
+      next += __builtin_popcount(word);
+    }
+  if (next != highGroups)
+    return "mixed: the bit map marks " + std::to_string(next) +
+           " high groups, but high_codes holds " + std::to_string(highGroups);
+  return validateCSR(packed.outliers, rows, cols, "mixed");
+}
+
 bool mixq::quant::isMixedHighGroup(const MixedQuantized &packed, int64_t cols,
                                    const MixedParams &params, int64_t row,
                                    int64_t group) {

@@ -164,6 +164,14 @@ MixedQuantized quantizeMixed(const float *weights, int64_t rows, int64_t cols,
                              const MixedParams &params,
                              const Sensitivity *sensitivity = nullptr);
 
+/// Checks stored components (of the right sizes) before they index
+/// anything: no bit-map bit past the row's groups, every high_group_start
+/// the count of the high groups before it (so a high group's row is in
+/// high_codes), and the outlier CSR (validateCSR). Returns the problem, or
+/// "" when they are sound.
+std::string validateMixedLayout(const MixedQuantized &packed, int64_t rows,
+                                int64_t cols, const MixedParams &params);
+
 /// Dense + sparse reconstruction.
 std::vector<float> dequantizeMixed(const MixedQuantized &packed, int64_t rows,
                                    int64_t cols, const MixedParams &params);

@@ -1,7 +1,9 @@
 //===- SparseOutliers.cpp - dense-and-sparse outlier residuals ------------===//
 #include "dialect/MixQ/Quant/SparseOutliers.h"
+
 #include "dialect/MixQ/Quant/FloatFormats.h"
 #include "dialect/MixQ/Quant/Parallel.h"
+#include <string>
 
 #include <algorithm>
 #include <array>
@@ -15,6 +17,31 @@ using namespace mixq::quant;
 
 unsigned mixq::quant::sparseColIndexBytes(int64_t cols) {
   return cols <= 65536 ? 2 : 4;
+}
+
+std::string mixq::quant::validateCSR(const SparseCSR &csr, int64_t rows,
+                                     int64_t cols, const std::string &scheme) {
+  if (static_cast<int64_t>(csr.rowPtr.size()) != rows + 1 ||
+      csr.rowPtr.front() != 0 || csr.rowPtr.back() != csr.nnz())
+    return scheme +
+           ": outlier_row_ptr must start at 0 and end at the number of "
+           "outliers";
+  for (int64_t r = 0; r < rows; ++r)
+    if (csr.rowPtr[r + 1] < csr.rowPtr[r] || csr.rowPtr[r + 1] > csr.nnz())
+      return scheme +
+             ": outlier_row_ptr must be non-decreasing and at most the "
+             "number of outliers (row " +
+             std::to_string(r) + ")";
+  for (int64_t r = 0; r < rows; ++r)
+    for (int32_t i = csr.rowPtr[r]; i < csr.rowPtr[r + 1]; ++i) {
+      int64_t c = sparseColumn(csr, cols, i);
+      if (c >= cols ||
+          (i > csr.rowPtr[r] && c <= sparseColumn(csr, cols, i - 1)))
+        return scheme + ": outlier_col_idx of row " + std::to_string(r) +
+               " must be strictly increasing and below K = " +
+               std::to_string(cols);
+    }
+  return "";
 }
 
 int64_t mixq::quant::sparseColumn(const SparseCSR &csr, int64_t cols,

@@ -81,6 +81,14 @@ int64_t sparseColumn(const SparseCSR &csr, int64_t cols, int64_t i);
 std::string validateSparse(const SparseParams &params, int64_t rows,
                            int64_t cols);
 
+/// Checks a stored CSR before it is used to index a rows x cols matrix: row
+/// pointers from 0 to nnz, non-decreasing, column indices strictly
+/// increasing within a row and below `cols`. Returns the problem, naming
+/// outlier_row_ptr or outlier_col_idx after `scheme` ("sparse: ..."), or
+/// "" when it is sound.
+std::string validateCSR(const SparseCSR &csr, int64_t rows, int64_t cols,
+                        const std::string &scheme);
+
 /// The outliers of `weights` per `params`; `sensitivity` is optional.
 OutlierPattern selectOutliers(const float *weights, int64_t rows, int64_t cols,
                               const SparseParams &params,
