@@ -286,6 +286,52 @@ def MixQAllocateBits : Pass<"mixq-allocate-bits", "ModuleOp"> {
   ];
 }
 
+def MixQDecodeWidths : Pass<"mixq-decode-widths", "ModuleOp"> {
+  let summary = "One decode entry per width of nested-width weights "
+                "(progressive mixed-precision decoding)";
+  let description = [{
+    Weights whose scheme has nested widths
+    (`QuantSchemeAttrInterface::getNestedWidths`, e.g. `#mixq.bitplane`)
+    store one copy of their codes that can be decoded at every width from
+    the scheme's floor (`seed`) to its ceiling (`parent`). This pass gives
+    the module one decode entry function per requested width, all reading
+    the same weights, so that the runtime can switch width between decode
+    steps (PMPD, Chen et al. 2024) without a second copy of the weights.
+
+    Widths are levels below the widest weight. With C the largest decode
+    width of any nested weight of `@decode`, the entry for width W decodes
+    every nested weight at `max(floor, current - (C - W))`: all weights step
+    down together, and each stops at its own floor. Layers that
+    `--mixq-allocate-bits` gave a higher width keep their lead. Weights
+    without nested widths are the same in every entry.
+
+    * The first width of `widths` is `@decode` itself (the default plan);
+      every other width W becomes a copy named `@decode_w<W>`.
+    * `prefill-width` (0: leave `@prefill` as it is) rewrites `@prefill`'s
+      nested weights the same way.
+    * The module gets `mixq.decode_widths`, an array of
+      `{width = W : i64, entry = "decode_w<W>"}` dictionaries in the order
+      given, and `mixq.prefill_width` (the prefill level), which the
+      package's manifest records.
+
+    Run it after `--mixq-quantize` and before `--mixq-form-dispatches`.
+
+    Errors: an empty, repeated or out-of-range width (the message gives the
+    range the weights allow), a module whose `@decode` has no nested-width
+    weight (the message names the scheme kinds that have them), a missing
+    `@decode`, and a module that already has decode widths.
+  }];
+  let options = [
+    ListOption<"widths", "widths", "unsigned",
+               "Decode widths, the default first (e.g. 4,3,2)">,
+    Option<"prefillWidth", "prefill-width", "unsigned", /*default=*/"0",
+           "Width of @prefill's nested weights (0: unchanged)">,
+  ];
+  let dependentDialects = [
+    "::mlir::mixq::MixQDialect",
+  ];
+}
+
 def MixQPipelineAsyncCopies : Pass<"mixq-pipeline-async-copies"> {
   let summary = "Software-pipeline global->shared copies into cp.async groups";
   let description = [{

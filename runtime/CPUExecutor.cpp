@@ -150,7 +150,12 @@ CPUExecutor::create(const Package &package) {
   for (const CacheSpec &cache : plans->caches)
     executor->caches_.emplace_back(new uint8_t[cache.bytes()]());
   executor->prefill_ = bindPlan(std::move(plans->prefill), kernels);
-  executor->decode_ = bindPlan(std::move(plans->decode), kernels);
+  if (plans->decodeWidths.empty())
+    executor->decodes_.push_back(bindPlan(std::move(plans->decode), kernels));
+  for (DecodeWidthPlan &width : plans->decodeWidths) {
+    executor->widths_.push_back(width.info);
+    executor->decodes_.push_back(bindPlan(std::move(width.plan), kernels));
+  }
   return executor;
 }
 
@@ -167,7 +172,15 @@ CPUExecutor::prefill(const std::vector<int32_t> &tokens) {
 }
 
 Expected<const float *> CPUExecutor::decode(int32_t token) {
-  return run(*decode_, {token});
+  return run(*decodes_[widthIndex_], {token});
+}
+
+Status CPUExecutor::setDecodeWidth(int width) {
+  auto index = findDecodeWidth(widths_, width);
+  if (!index)
+    return index.status();
+  widthIndex_ = *index;
+  return Status::success();
 }
 
 Expected<const float *> CPUExecutor::run(Plan &plan,

@@ -12,6 +12,7 @@
 
 #include "frontend/Expected.h"
 #include "runtime/Package.h"
+#include "runtime/Plan.h"
 
 #include <cstdint>
 #include <memory>
@@ -38,13 +39,28 @@ public:
   int64_t contextLength() const { return contextLength_; }
   int64_t vocabSize() const { return vocabSize_; }
 
+  /// A multi-width package's decode widths, the default first (empty for
+  /// one decode plan); see Executor.
+  const std::vector<DecodeWidthInfo> &decodeWidths() const { return widths_; }
+  /// Runs the following decode() calls at `width`; the error names the
+  /// package's widths.
+  Status setDecodeWidth(int width);
+  /// 0 for a package with one decode plan.
+  int decodeWidth() const {
+    return widths_.empty() ? 0 : widths_[widthIndex_].width;
+  }
+
   struct Plan;
 
 private:
   CPUExecutor() = default;
   Expected<const float *> run(Plan &plan, const std::vector<int32_t> &tokens);
 
-  std::unique_ptr<Plan> prefill_, decode_;
+  std::unique_ptr<Plan> prefill_;
+  /// One decode plan per width (one in all for a single-width package).
+  std::vector<std::unique_ptr<Plan>> decodes_;
+  std::vector<DecodeWidthInfo> widths_;
+  size_t widthIndex_ = 0;
   std::vector<std::unique_ptr<uint8_t[]>> caches_;
   void *library_ = nullptr;
   int libraryFd_ = -1;

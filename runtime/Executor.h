@@ -10,6 +10,7 @@
 #define MIXQ_RUNTIME_EXECUTOR_H
 
 #include "frontend/Expected.h"
+#include "runtime/Plan.h"
 
 #include <cstdint>
 #include <memory>
@@ -31,6 +32,20 @@ public:
   virtual int64_t position() const = 0;
   virtual int64_t contextLength() const = 0;
   virtual int64_t vocabSize() const = 0;
+  /// A multi-width package's decode widths (mixq-compile --widths), the
+  /// default first; empty (the default) for one decode plan.
+  virtual const std::vector<DecodeWidthInfo> &decodeWidths() const {
+    static const std::vector<DecodeWidthInfo> none;
+    return none;
+  }
+  /// Makes the following decode() calls run the plan of `width`. Every
+  /// width reads the same weights and the same KV cache, so a switch costs
+  /// nothing; an error names the package's widths.
+  virtual Status setDecodeWidth(int width) {
+    return findDecodeWidth(decodeWidths(), width).status();
+  }
+  /// The width decode() runs at; 0 for a package with one decode plan.
+  virtual int decodeWidth() const { return 0; }
 };
 
 /// `Executor` over a concrete executor it owns.
@@ -48,6 +63,13 @@ public:
   int64_t position() const override { return impl_->position(); }
   int64_t contextLength() const override { return impl_->contextLength(); }
   int64_t vocabSize() const override { return impl_->vocabSize(); }
+  const std::vector<DecodeWidthInfo> &decodeWidths() const override {
+    return impl_->decodeWidths();
+  }
+  Status setDecodeWidth(int width) override {
+    return impl_->setDecodeWidth(width);
+  }
+  int decodeWidth() const override { return impl_->decodeWidth(); }
   /// The concrete executor, for what only it offers (profiles, device).
   Impl &impl() { return *impl_; }
 

@@ -1080,6 +1080,31 @@ std::string mixq::runtime::describePackage(const Package &package,
     }
   }
 
+  // Decode widths of a multi-width package: what each reads per step.
+  const json *widths = field(m, "widths");
+  const json *decodeWidths = widths ? field(*widths, "decode") : nullptr;
+  if (decodeWidths && decodeWidths->is_array()) {
+    bool first = true;
+    for (const json &width : *decodeWidths) {
+      const json *bits = field(width, "bits_per_weight");
+      const json *bytes = field(width, "bytes_per_step");
+      std::string text = "decode " + scalarText(field(width, "width")) +
+                         ": plan " + scalarText(field(width, "plan"));
+      if (bits && bits->is_number()) {
+        char buffer[32];
+        std::snprintf(buffer, sizeof(buffer), "%.4f", bits->get<double>());
+        text += std::string(", ") + buffer + " bits/weight read";
+      }
+      if (bytes && bytes->is_number_unsigned())
+        text += ", " + formatByteSize(bytes->get<uint64_t>()) + " per step";
+      out += (first ? label("widths") : indent) + text + "\n";
+      first = false;
+    }
+    const json *prefill = field(*widths, "prefill");
+    if (prefill)
+      out += indent + "prefill at width " + scalarText(prefill) + "\n";
+  }
+
   // Weights: totals, and optionally a table.
   const json *weights = field(m, "weights");
   if (!weights || !weights->is_array() || weights->empty()) {

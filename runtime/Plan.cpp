@@ -225,6 +225,73 @@ Status parseCaches(const Package &package, const json &plans,
   return Status::success();
 }
 
+/// One entry of the manifest's widths.decode.
+Expected<DecodeWidthPlan> parseDecodeWidth(const Package &package,
+                                           const json &plans,
+                                           PlanParser &parser, const json &j) {
+  std::string where = package.path() + ": widths.decode";
+  if (!j.is_object() || !j.value("width", json()).is_number_integer() ||
+      !j.value("plan", json()).is_string() ||
+      !j.value("bits_per_weight", json()).is_number() ||
+      !j.value("bytes_per_step", json()).is_number_integer())
+    return makeError(where, " entries need an integer \"width\", a \"plan\" "
+                            "name, \"bits_per_weight\" and \"bytes_per_step\"");
+  DecodeWidthPlan out;
+  int64_t width = j["width"].get<int64_t>();
+  if (width < 1 || width > 32)
+    return makeError(where, ": width ", width, " is not in 1..32");
+  out.info.width = int(width);
+  out.info.bitsPerWeight = j["bits_per_weight"].get<double>();
+  out.info.bytesPerStep = j["bytes_per_step"].get<int64_t>();
+  std::string name = j["plan"].get<std::string>();
+  if (!plans.contains(name))
+    return makeError(where, ": width ", width, "'s plan '", name,
+                     "' is not in the plan");
+  if (plans[name].value("caches", json::array()) !=
+      plans["prefill"].value("caches", json::array()))
+    return makeError(package.path(), ": plan '", name,
+                     "' disagrees with prefill on the KV caches");
+  auto plan = parser.parse(name, plans[name]);
+  if (!plan)
+    return plan.status();
+  out.plan = plan.take();
+  if (out.plan.staticTokens != 1)
+    return makeError(where, ": plan '", name, "' is not a one-token decode");
+  return out;
+}
+
+/// The manifest's optional "widths": a multi-width package's decode plans.
+Status parseDecodeWidths(const Package &package, const json &plans,
+                         PlanParser &parser, PackagePlans &out) {
+  const json &manifest = package.manifest();
+  if (!manifest.contains("widths"))
+    return Status::success();
+  const json &widths = manifest["widths"];
+  if (!widths.is_object() || !widths.value("decode", json()).is_array() ||
+      widths["decode"].empty())
+    return makeError(package.path(),
+                     ": \"widths\" needs a non-empty \"decode\" array");
+  if (widths.contains("prefill")) {
+    if (!widths["prefill"].is_number_integer())
+      return makeError(package.path(), ": widths.prefill is not an integer");
+    out.prefillWidth = int(widths["prefill"].get<int64_t>());
+  }
+  for (const json &entry : widths["decode"]) {
+    auto width = parseDecodeWidth(package, plans, parser, entry);
+    if (!width)
+      return width.status();
+    for (const DecodeWidthPlan &seen : out.decodeWidths)
+      if (seen.info.width == width->info.width)
+        return makeError(package.path(), ": decode width ", seen.info.width,
+                         " is listed twice");
+    out.decodeWidths.push_back(width.take());
+  }
+  if (out.decodeWidths.front().plan.name != "decode")
+    return makeError(package.path(), ": the first decode width must be the "
+                                     "\"decode\" plan (the default)");
+  return Status::success();
+}
+
 } // namespace
 
 Expected<PackagePlans> parsePackagePlans(const Package &package,
@@ -256,7 +323,42 @@ Expected<PackagePlans> parsePackagePlans(const Package &package,
     return decode.status();
   out.prefill = prefill.take();
   out.decode = decode.take();
+  if (Status s = parseDecodeWidths(package, plans, parser, out); !s)
+    return s;
   return out;
+}
+
+std::vector<const ParsedPlan *> decodePlans(const PackagePlans &plans) {
+  if (plans.decodeWidths.empty())
+    return {&plans.decode};
+  std::vector<const ParsedPlan *> out;
+  for (const DecodeWidthPlan &width : plans.decodeWidths)
+    out.push_back(&width.plan);
+  return out;
+}
+
+std::string formatWidthList(const std::vector<DecodeWidthInfo> &widths) {
+  std::string text;
+  for (size_t i = 0; i < widths.size(); ++i) {
+    if (i > 0)
+      text += i + 1 == widths.size() ? " and " : ", ";
+    text += std::to_string(widths[i].width);
+  }
+  return text;
+}
+
+Expected<size_t> findDecodeWidth(const std::vector<DecodeWidthInfo> &widths,
+                                 int width) {
+  if (widths.empty())
+    return makeError("decode width ", width,
+                     " asked of a package with one decode plan: width "
+                     "schedules need a multi-width package (mixq-compile "
+                     "--scheme=bitplane:... --widths=W,...)");
+  for (size_t i = 0; i < widths.size(); ++i)
+    if (widths[i].width == width)
+      return i;
+  return makeError("the package has no decode width ", width,
+                   "; its widths are ", formatWidthList(widths));
 }
 
 Status checkCallTokens(const ParsedPlan &plan,

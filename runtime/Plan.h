@@ -67,13 +67,45 @@ struct CacheSpec {
   int64_t bytes() const { return numElements(shape.dims) * elementBytes; }
 };
 
+/// What the manifest's "widths" says of one decode width of a multi-width
+/// package (mixq-compile --widths).
+struct DecodeWidthInfo {
+  int width = 0;
+  /// The bits per weight its quantized matrices read.
+  double bitsPerWeight = 0;
+  /// The weight bytes one decode step reads.
+  int64_t bytesPerStep = 0;
+};
+
+/// One decode plan of a multi-width package.
+struct DecodeWidthPlan {
+  DecodeWidthInfo info;
+  ParsedPlan plan;
+};
+
 /// Both entry points and what they share.
 struct PackagePlans {
   std::vector<CacheSpec> caches;
   int64_t contextLength = 0;
   int64_t vocabSize = 0;
   ParsedPlan prefill, decode;
+  /// A multi-width package's decode plans, the default (`decode`) first;
+  /// empty for a package with one decode plan.
+  std::vector<DecodeWidthPlan> decodeWidths;
+  /// The width the prefill plan decodes nested weights at (0: unknown).
+  int prefillWidth = 0;
 };
+
+/// Every decode plan: a multi-width package's, default first, or `decode`.
+std::vector<const ParsedPlan *> decodePlans(const PackagePlans &plans);
+
+/// The width of `widths` the next switch to `width` selects, with an error
+/// naming the package's widths when it has none such, or no widths at all.
+Expected<size_t> findDecodeWidth(const std::vector<DecodeWidthInfo> &widths,
+                                 int width);
+
+/// "4, 3 and 2" for error messages and reports.
+std::string formatWidthList(const std::vector<DecodeWidthInfo> &widths);
 
 /// Says whether the target has `kernel`; `where` locates the step for the
 /// message.

@@ -1058,6 +1058,24 @@ LogicalResult BitplaneSchemeAttr::verifyShape(
   return success();
 }
 
+std::optional<NestedWidths> BitplaneSchemeAttr::getNestedWidths() const {
+  return NestedWidths{getSeed(), getParent(), getDecodeWidth()};
+}
+
+Attribute BitplaneSchemeAttr::withNestedDecodeWidth(unsigned width) const {
+  // The parent width is the default: spelled out only when it differs.
+  std::optional<unsigned> explicitWidth;
+  if (width != getParent())
+    explicitWidth = width;
+  return BitplaneSchemeAttr::get(getContext(), getSeed(), getParent(),
+                                 explicitWidth);
+}
+
+double BitplaneSchemeAttr::getReadBitsPerWeight(ArrayRef<int64_t> shape) const {
+  return ::mixq::quant::bitplaneBitsAtWidth(getBitplaneParams(*this), shape[0],
+                                            shape[1], getDecodeWidth());
+}
+
 SmallVector<ComponentSpec>
 BitplaneSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
   MLIRContext *ctx = getContext();

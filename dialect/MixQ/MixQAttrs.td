@@ -272,7 +272,9 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
 }
 
 def MixQ_BitplaneSchemeAttr : MixQ_Attr<"BitplaneScheme", "bitplane", [
-    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface>]> {
+    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
+                                ["getNestedWidths", "withNestedDecodeWidth",
+                                 "getReadBitsPerWeight"]>]> {
   let summary = "nested any-precision codes (Any-Precision LLM bit planes)";
   let description = [{
     One set of `parent`-bit codes that can be decoded at every width b in

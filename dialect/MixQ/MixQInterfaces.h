@@ -20,6 +20,7 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,14 @@ struct ComponentSpec {
   /// Storage size in bytes (elements are whole bytes wide).
   int64_t getSizeInBytes() const { return getSizeInBits() / 8; }
   RankedTensorType getTensorType() const;
+};
+
+/// The widths a nested scheme decodes at: every width in [floor, ceiling]
+/// reads the same components, and `current` is the one it decodes at.
+struct NestedWidths {
+  unsigned floor = 0;
+  unsigned ceiling = 0;
+  unsigned current = 0;
 };
 
 /// Host-side bytes of one component: little-endian elements, row-major.

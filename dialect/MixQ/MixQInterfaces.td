@@ -153,6 +153,37 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
       /*methodBody=*/[{}], /*defaultImplementation=*/[{
         return ::mlir::Value();
       }]>,
+    InterfaceMethod<[{
+        For a scheme of nested codes, readable at several widths from one
+        copy of the weights (the top b bits of a code are its width-b code):
+        the widths it can decode at and the one it decodes at now. None (the
+        default) for every other scheme. `--mixq-decode-widths` uses this to
+        give one package a decode plan per width.
+      }],
+      "std::optional<::mlir::mixq::NestedWidths>", "getNestedWidths", (ins),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return std::nullopt;
+      }]>,
+    InterfaceMethod<[{
+        The same scheme decoding at `width` (within getNestedWidths' floor
+        and ceiling), with the same components; a null attribute when the
+        scheme has no nested widths (the default).
+      }],
+      "::mlir::Attribute", "withNestedDecodeWidth", (ins "unsigned":$width),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::Attribute();
+      }]>,
+    InterfaceMethod<[{
+        The bits per logical weight that one dequantization of the whole
+        matrix reads: getBitsPerWeight (the default) unless the scheme
+        stores components it does not read at its decode width (a nested
+        scheme's lower planes). Reported per decode width in the manifest.
+      }],
+      "double", "getReadBitsPerWeight",
+      (ins "::llvm::ArrayRef<int64_t>":$shape),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return $_attr.getBitsPerWeight(shape);
+      }]>,
   ];
 }
 

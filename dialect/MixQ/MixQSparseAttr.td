@@ -25,7 +25,9 @@ def MixQ_OutlierSelectionParameter
 
 def MixQ_SparseSchemeAttr : MixQ_Attr<"SparseScheme", "sparse", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["buildDequantVector", "buildSparseDot"]>]> {
+                                ["buildDequantVector", "buildSparseDot",
+                                 "getNestedWidths", "withNestedDecodeWidth",
+                                 "getReadBitsPerWeight"]>]> {
   let summary = "dense-and-sparse: any dense scheme plus fp16 CSR outliers";
   let description = [{
     SqueezeLLM's dense-and-sparse decomposition, composed with any dense

@@ -192,6 +192,24 @@ LogicalResult SparseSchemeAttr::verifyShape(
   return getDenseScheme().verifyShape(shape, emitError);
 }
 
+// Nested widths are the dense part's: the outliers are read at every width.
+std::optional<NestedWidths> SparseSchemeAttr::getNestedWidths() const {
+  return getDenseScheme().getNestedWidths();
+}
+
+Attribute SparseSchemeAttr::withNestedDecodeWidth(unsigned width) const {
+  Attribute dense = getDenseScheme().withNestedDecodeWidth(width);
+  if (!dense)
+    return {};
+  return SparseSchemeAttr::get(dense, getFraction(), getSelect());
+}
+
+double SparseSchemeAttr::getReadBitsPerWeight(ArrayRef<int64_t> shape) const {
+  QuantSchemeAttrInterface dense = getDenseScheme();
+  return getBitsPerWeight(shape) - dense.getBitsPerWeight(shape) +
+         dense.getReadBitsPerWeight(shape);
+}
+
 int64_t SparseSchemeAttr::getNumOutliers(ArrayRef<int64_t> shape) const {
   // The count selectOutliers takes, before any padding.
   return std::llround(getFraction() * double(shape[0] * shape[1]));

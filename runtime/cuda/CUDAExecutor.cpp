@@ -28,6 +28,20 @@ struct Launch {
   StepParams params;
 };
 
+/// One decode plan (one per width of a multi-width package): its launches,
+/// and its CUDA graph, instantiated once and updated in place per position.
+struct DecodeGraph {
+  const ParsedPlan *plan = nullptr;
+  const std::vector<uint64_t> *bufferOffsets = nullptr;
+  std::vector<Launch> launches;
+  CUgraph graph = nullptr;
+  CUgraphExec exec = nullptr;
+  std::vector<CUgraphNode> nodes;
+  /// Node i launches entry nodeEntries[i].second of step .first.
+  std::vector<std::pair<size_t, size_t>> nodeEntries;
+  std::unique_ptr<GraphParamTracker> tracker;
+};
+
 } // namespace
 
 struct CUDAExecutor::State {
@@ -47,6 +61,8 @@ struct CUDAExecutor::State {
   std::string path; ///< the package, for messages
   CUDATarget target;
   PackagePlans plans; ///< weight views are not used after create()
+  /// A multi-width package's decode widths (only the default runs here).
+  std::vector<DecodeWidthInfo> widths;
   DeviceLayout layout;
 
   CUdevice device = 0;
@@ -61,13 +77,10 @@ struct CUDAExecutor::State {
   void *logitsHost = nullptr;
   std::string deviceName, chip, jitLog;
 
-  std::vector<Launch> prefill, decode;
-  CUgraph graph = nullptr;
-  CUgraphExec graphExec = nullptr;
-  std::vector<CUgraphNode> nodes;
-  /// Decode node i launches entry nodeEntries[i].second of step .first.
-  std::vector<std::pair<size_t, size_t>> nodeEntries;
-  std::unique_ptr<GraphParamTracker> tracker;
+  std::vector<Launch> prefill;
+  /// One per decode plan (decodePlans()); `current` runs.
+  std::vector<DecodeGraph> decodes;
+  size_t current = 0;
   /// Timing events for profilePrefill/profileDecode, made on first use.
   std::vector<CUevent> timingEvents;
 };
@@ -79,10 +92,12 @@ CUDAExecutor::State::~State() {
   (void)cu.cuCtxSetCurrent(context);
   if (stream)
     (void)cu.cuStreamSynchronize(stream);
-  if (graphExec)
-    (void)cu.cuGraphExecDestroy(graphExec);
-  if (graph)
-    (void)cu.cuGraphDestroy(graph);
+  for (DecodeGraph &d : decodes) {
+    if (d.exec)
+      (void)cu.cuGraphExecDestroy(d.exec);
+    if (d.graph)
+      (void)cu.cuGraphDestroy(d.graph);
+  }
   for (CUevent event : timingEvents)
     (void)cu.cuEventDestroy(event);
   for (CUmodule loaded : {module, utilityModule})
@@ -205,8 +220,11 @@ Status loadModule(State &s, const Package &package) {
 /// (parameters bound later, once memory exists).
 Status resolveKernels(State &s) {
   std::map<std::string, CUfunction> functions;
-  for (auto [plan, launches] : {std::pair{&s.plans.prefill, &s.prefill},
-                                std::pair{&s.plans.decode, &s.decode}}) {
+  std::vector<std::pair<const ParsedPlan *, std::vector<Launch> *>> plans = {
+      {&s.plans.prefill, &s.prefill}};
+  for (DecodeGraph &d : s.decodes)
+    plans.push_back({d.plan, &d.launches});
+  for (auto [plan, launches] : plans) {
     for (const PlanStep &step : plan->steps) {
       Launch launch;
       for (const KernelLaunchSpec &spec : s.target.kernels.at(step.kernel)) {
@@ -289,7 +307,9 @@ std::vector<UploadPiece> uploadPieces(const State &s,
                                       std::vector<std::string> &names) {
   std::vector<std::pair<UploadPiece, std::string>> named;
   std::map<std::string, bool> seen;
-  for (const ParsedPlan *plan : {&s.plans.prefill, &s.plans.decode})
+  std::vector<const ParsedPlan *> plans = decodePlans(s.plans);
+  plans.push_back(&s.plans.prefill);
+  for (const ParsedPlan *plan : plans)
     for (const PlanStep &step : plan->steps)
       for (const PlanBinding &b : step.args)
         if (b.kind == PlanBinding::Weight && !seen[b.weightName]) {
@@ -460,11 +480,15 @@ Status bindLaunches(State &s) {
     device.caches.push_back(s.arena + offset);
   device.tokens = s.arena + s.layout.tokensOffset;
   device.workspace = s.arena + s.layout.workspaceOffset;
-  for (auto [plan, launches, offsets] :
-       {std::tuple{&s.plans.prefill, &s.prefill,
-                   &s.layout.prefillBufferOffsets},
-        std::tuple{&s.plans.decode, &s.decode,
-                   &s.layout.decodeBufferOffsets}}) {
+  std::vector<std::tuple<const ParsedPlan *, std::vector<Launch> *,
+                         const std::vector<uint64_t> *>>
+      plans = {{&s.plans.prefill, &s.prefill, &s.layout.prefillBufferOffsets}};
+  for (size_t i = 0; i < s.decodes.size(); ++i) {
+    DecodeGraph &d = s.decodes[i];
+    d.bufferOffsets = &s.layout.decodeBufferOffsets.at(i);
+    plans.push_back({d.plan, &d.launches, d.bufferOffsets});
+  }
+  for (auto [plan, launches, offsets] : plans) {
     device.buffers.clear();
     for (uint64_t offset : *offsets)
       device.buffers.push_back(s.arena + offset);
@@ -506,22 +530,22 @@ CUDA_KERNEL_NODE_PARAMS nodeParams(const Launch &launch, size_t entry,
   return p;
 }
 
-int64_t decodeTokens(const State &s) {
-  return s.plans.decode.staticTokens > 0 ? s.plans.decode.staticTokens : 1;
+int64_t decodeTokens(const ParsedPlan &plan) {
+  return plan.staticTokens > 0 ? plan.staticTokens : 1;
 }
 
-/// The decode plan as one graph of kernel nodes, each depending on the
+/// A decode plan as one graph of kernel nodes, each depending on the
 /// previous. Built node by node rather than by stream capture so that the
 /// node handles, which the per-position updates need, are known without
 /// recovering the capture order.
-Status buildDecodeGraph(State &s) {
+Status buildDecodeGraph(State &s, DecodeGraph &d) {
   const CUDADriverAPI &cu = s.cu;
-  if (Status st = s.check(cu.cuGraphCreate(&s.graph, 0), "cuGraphCreate"); !st)
+  if (Status st = s.check(cu.cuGraphCreate(&d.graph, 0), "cuGraphCreate"); !st)
     return st;
   std::vector<StepParams> params;
-  int64_t tokens = decodeTokens(s);
-  for (size_t i = 0; i < s.decode.size(); ++i) {
-    Launch &launch = s.decode[i];
+  int64_t tokens = decodeTokens(*d.plan);
+  for (size_t i = 0; i < d.launches.size(); ++i) {
+    Launch &launch = d.launches[i];
     for (size_t e = 0; e < launch.specs.size(); ++e) {
       params.push_back(launch.params);
       params.back().set(0, tokens);
@@ -531,32 +555,43 @@ Status buildDecodeGraph(State &s) {
       std::vector<void *> pointers = params.back().pointers();
       CUDA_KERNEL_NODE_PARAMS p = nodeParams(launch, e, *grid, pointers.data());
       CUgraphNode node = nullptr;
-      CUgraphNode *previous = s.nodes.empty() ? nullptr : &s.nodes.back();
-      if (Status st = s.check(cu.cuGraphAddKernelNode(&node, s.graph, previous,
+      CUgraphNode *previous = d.nodes.empty() ? nullptr : &d.nodes.back();
+      if (Status st = s.check(cu.cuGraphAddKernelNode(&node, d.graph, previous,
                                                       previous ? 1 : 0, &p),
-                              "building the decode graph: " +
-                                  stepName("decode", i, *launch.specs[e]) +
+                              "building the " + d.plan->name + " graph: " +
+                                  stepName(d.plan->name, i, *launch.specs[e]) +
                                   ": cuGraphAddKernelNode");
           !st)
         return st;
-      s.nodes.push_back(node);
-      s.nodeEntries.push_back({i, e});
+      d.nodes.push_back(node);
+      d.nodeEntries.push_back({i, e});
     }
   }
-  if (Status st = s.check(cu.cuGraphInstantiate(&s.graphExec, s.graph, 0),
-                          "instantiating the decode graph");
+  if (Status st = s.check(cu.cuGraphInstantiate(&d.exec, d.graph, 0),
+                          "instantiating the " + d.plan->name + " graph");
       !st)
     return st;
-  s.tracker = std::make_unique<GraphParamTracker>(std::move(params), 0);
+  d.tracker = std::make_unique<GraphParamTracker>(std::move(params), 0);
+  return Status::success();
+}
+
+/// One graph per decode plan, all instantiated now: a width switch only
+/// picks another graph (the weights are shared).
+Status buildDecodeGraphs(State &s) {
+  for (DecodeGraph &d : s.decodes)
+    if (Status st = buildDecodeGraph(s, d); !st)
+      return st;
   return Status::success();
 }
 
 /// Host-side checks the parser cannot make: the logits are one static row,
 /// every grid is valid for the largest and the smallest call.
 Status validatePlans(const State &s) {
-  for (auto [plan, maxTokens] :
-       {std::pair{&s.plans.prefill, s.plans.contextLength},
-        std::pair{&s.plans.decode, decodeTokens(s)}}) {
+  std::vector<std::pair<const ParsedPlan *, int64_t>> plans = {
+      {&s.plans.prefill, s.plans.contextLength}};
+  for (const ParsedPlan *plan : decodePlans(s.plans))
+    plans.push_back({plan, decodeTokens(*plan)});
+  for (auto [plan, maxTokens] : plans) {
     const SymbolicShape &logits = plan->bufferShapes[plan->logitsBuffer];
     if (!logits.isStatic() || numElements(logits.dims) != s.plans.vocabSize)
       return makeError(s.path, ": plan '", plan->name,
@@ -590,6 +625,10 @@ Status parsePackage(State &s, const Package &package) {
   if (!plans)
     return plans.status();
   s.plans = plans.take();
+  for (const DecodeWidthPlan &width : s.plans.decodeWidths)
+    s.widths.push_back(width.info);
+  for (const ParsedPlan *plan : decodePlans(s.plans))
+    s.decodes.emplace_back().plan = plan;
   return validatePlans(s);
 }
 
@@ -666,29 +705,29 @@ Expected<std::vector<double>> stepTimes(State &s, size_t steps) {
 }
 
 /// Points the graph's start_pos parameters at `startPos`, then launches it.
-Status launchDecodeGraph(State &s, int64_t startPos) {
-  int64_t tokens = decodeTokens(s);
-  for (size_t i : s.tracker->retarget(startPos)) {
-    auto [step, entry] = s.nodeEntries[i];
-    Launch &launch = s.decode[step];
+Status launchDecodeGraph(State &s, DecodeGraph &d, int64_t startPos) {
+  int64_t tokens = decodeTokens(*d.plan);
+  for (size_t i : d.tracker->retarget(startPos)) {
+    auto [step, entry] = d.nodeEntries[i];
+    Launch &launch = d.launches[step];
     auto grid = gridFor(*launch.specs[entry], tokens);
     if (!grid)
       return grid.status();
-    std::vector<void *> pointers = s.tracker->node(i).pointers();
+    std::vector<void *> pointers = d.tracker->node(i).pointers();
     CUDA_KERNEL_NODE_PARAMS p =
         nodeParams(launch, entry, *grid, pointers.data());
-    if (Status st = s.check(
-            s.cu.cuGraphExecKernelNodeSetParams(s.graphExec, s.nodes[i], &p),
-            "updating the decode graph: " +
-                stepName("decode", step, *launch.specs[entry]) +
-                ": cuGraphExecKernelNodeSetParams");
+    if (Status st =
+            s.check(s.cu.cuGraphExecKernelNodeSetParams(d.exec, d.nodes[i], &p),
+                    "updating the " + d.plan->name + " graph: " +
+                        stepName(d.plan->name, step, *launch.specs[entry]) +
+                        ": cuGraphExecKernelNodeSetParams");
         !st) {
-      s.tracker->invalidate();
+      d.tracker->invalidate();
       return st;
     }
   }
-  return s.check(s.cu.cuGraphLaunch(s.graphExec, s.stream),
-                 "decode: cuGraphLaunch");
+  return s.check(s.cu.cuGraphLaunch(d.exec, s.stream),
+                 d.plan->name + ": cuGraphLaunch");
 }
 
 } // namespace
@@ -709,7 +748,7 @@ CUDAExecutor::create(const Package &package, const CUDADriverAPI &driver,
     if (Status st = step(s); !st)
       return st;
   if (!options.synchronizeEveryStep)
-    if (Status st = buildDecodeGraph(s); !st)
+    if (Status st = buildDecodeGraphs(s); !st)
       return st;
   std::unique_ptr<CUDAExecutor> executor(new CUDAExecutor(std::move(state)));
   executor->contextLength_ = executor->state_->plans.contextLength;
@@ -725,6 +764,22 @@ CUDAExecutor::~CUDAExecutor() = default;
 const std::string &CUDAExecutor::deviceName() const {
   return state_->deviceName;
 }
+const std::vector<DecodeWidthInfo> &CUDAExecutor::decodeWidths() const {
+  return state_->widths;
+}
+
+int CUDAExecutor::decodeWidth() const {
+  return state_->widths.empty() ? 0 : state_->widths[state_->current].width;
+}
+
+Status CUDAExecutor::setDecodeWidth(int width) {
+  auto index = findDecodeWidth(state_->widths, width);
+  if (!index)
+    return index.status();
+  state_->current = *index;
+  return Status::success();
+}
+
 const std::string &CUDAExecutor::chip() const { return state_->chip; }
 const std::string &CUDAExecutor::jitLog() const { return state_->jitLog; }
 uint64_t CUDAExecutor::deviceBytes() const { return state_->layout.totalBytes; }
@@ -759,7 +814,8 @@ Expected<const float *>
 CUDAExecutor::run(bool isDecode, const std::vector<int32_t> &tokens,
                   std::vector<double> *stepMilliseconds) {
   State &s = *state_;
-  const ParsedPlan &plan = isDecode ? s.plans.decode : s.plans.prefill;
+  DecodeGraph &decode = s.decodes[s.current];
+  const ParsedPlan &plan = isDecode ? *decode.plan : s.plans.prefill;
   if (Status st =
           checkCallTokens(plan, tokens, position_, contextLength_, vocabSize_);
       !st)
@@ -778,14 +834,14 @@ CUDAExecutor::run(bool isDecode, const std::vector<int32_t> &tokens,
     return st;
   // Profiling times every kernel, so decode runs without its graph then.
   Status launched =
-      isDecode && s.graphExec && !stepMilliseconds
-          ? launchDecodeGraph(s, position_)
-          : launchSteps(s, plan.name, isDecode ? s.decode : s.prefill,
+      isDecode && decode.exec && !stepMilliseconds
+          ? launchDecodeGraph(s, decode, position_)
+          : launchSteps(s, plan.name, isDecode ? decode.launches : s.prefill,
                         position_, count, stepMilliseconds != nullptr);
   if (!launched)
     return launched;
   const std::vector<uint64_t> &offsets =
-      isDecode ? s.layout.decodeBufferOffsets : s.layout.prefillBufferOffsets;
+      isDecode ? *decode.bufferOffsets : s.layout.prefillBufferOffsets;
   uint64_t logits = offsets[plan.logitsBuffer];
   CUresult result = cu.cuMemcpyDtoHAsync(s.logitsHost, s.arena + logits,
                                          size_t(vocabSize_) * 4, s.stream);

@@ -5,7 +5,8 @@
 // result per chip in its compute cache), uploads the weights once through
 // pinned staging buffers, allocates the KV caches and the plan's buffers
 // once at the largest call, and runs @prefill kernel by kernel on a stream
-// and @decode as one CUDA graph, updated in place for each position.
+// and @decode as one CUDA graph, updated in place for each position (one
+// graph per decode width of a multi-width package).
 //
 // Every driver call goes through a CUDADriverAPI table, so tests run the
 // whole executor against a fake driver without a GPU.
@@ -15,6 +16,7 @@
 
 #include "frontend/Expected.h"
 #include "runtime/Package.h"
+#include "runtime/Plan.h"
 #include "runtime/cuda/CUDADriver.h"
 
 #include <cstdint>
@@ -90,6 +92,13 @@ public:
   int64_t position() const { return position_; }
   int64_t contextLength() const { return contextLength_; }
   int64_t vocabSize() const { return vocabSize_; }
+
+  /// A multi-width package's decode widths, the default first (see
+  /// Executor). Each width has its own decode graph, instantiated at
+  /// create(); setDecodeWidth() picks the graph the next decode() launches.
+  const std::vector<DecodeWidthInfo> &decodeWidths() const;
+  Status setDecodeWidth(int width);
+  int decodeWidth() const;
 
   /// The device's name, the chip whose PTX was loaded, and the JIT's info
   /// log (register and spill counts when the driver reports them).

@@ -337,7 +337,9 @@ DeviceLayout planDeviceLayout(const PackagePlans &plans,
                               uint64_t workspaceBytes) {
   DeviceLayout layout;
   uint64_t at = 0;
-  for (const ParsedPlan *plan : {&plans.prefill, &plans.decode})
+  std::vector<const ParsedPlan *> all = decodePlans(plans);
+  all.insert(all.begin(), &plans.prefill);
+  for (const ParsedPlan *plan : all)
     for (const PlanStep &step : plan->steps)
       for (const PlanBinding &b : step.args)
         if (b.kind == PlanBinding::Weight &&
@@ -350,18 +352,19 @@ DeviceLayout planDeviceLayout(const PackagePlans &plans,
   }
   layout.cacheBytes = at - layout.weightBytes;
 
-  int64_t decodeTokens = plans.decode.staticTokens > 0
-                             ? plans.decode.staticTokens
-                             : plans.contextLength;
-  uint64_t prefillBytes = packBuffers(plans.prefill, plans.contextLength,
-                                      layout.prefillBufferOffsets);
-  uint64_t decodeBytes =
-      packBuffers(plans.decode, decodeTokens, layout.decodeBufferOffsets);
+  layout.bufferBytes = packBuffers(plans.prefill, plans.contextLength,
+                                   layout.prefillBufferOffsets);
   for (uint64_t &offset : layout.prefillBufferOffsets)
     offset += at;
-  for (uint64_t &offset : layout.decodeBufferOffsets)
-    offset += at;
-  layout.bufferBytes = std::max(prefillBytes, decodeBytes);
+  for (const ParsedPlan *plan : decodePlans(plans)) {
+    int64_t tokens =
+        plan->staticTokens > 0 ? plan->staticTokens : plans.contextLength;
+    std::vector<uint64_t> &offsets = layout.decodeBufferOffsets.emplace_back();
+    layout.bufferBytes =
+        std::max(layout.bufferBytes, packBuffers(*plan, tokens, offsets));
+    for (uint64_t &offset : offsets)
+      offset += at;
+  }
   at += layout.bufferBytes;
 
   layout.tokensOffset = at;

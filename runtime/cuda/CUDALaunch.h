@@ -111,7 +111,10 @@ struct DeviceLayout {
   static constexpr uint64_t kAlignment = 256;
   std::map<std::string, uint64_t> weightOffsets; ///< by blob name
   std::vector<uint64_t> cacheOffsets;
-  std::vector<uint64_t> prefillBufferOffsets, decodeBufferOffsets;
+  std::vector<uint64_t> prefillBufferOffsets;
+  /// Per decode plan (decodePlans(): one per width of a multi-width
+  /// package); all share one region, since one plan runs at a time.
+  std::vector<std::vector<uint64_t>> decodeBufferOffsets;
   uint64_t tokensOffset = 0;
   uint64_t workspaceOffset = 0;
   uint64_t weightBytes = 0, cacheBytes = 0, bufferBytes = 0;
@@ -119,9 +122,9 @@ struct DeviceLayout {
 };
 
 /// Lays out the weights (each blob once, in first-use order), the caches,
-/// the buffers of both plans and the token ids. Buffer b of a plan is live
-/// from the first step that binds it to the last (the logits buffer to the
-/// end of the call).
+/// the buffers of the prefill and every decode plan and the token ids. Buffer b
+/// of a plan is live from the first step that binds it to the last (the logits
+/// buffer to the end of the call).
 DeviceLayout planDeviceLayout(const PackagePlans &plans,
                               uint64_t workspaceBytes = 0);
 

@@ -31,6 +31,7 @@ tools = [
     ToolSubst("mixq-synth", unresolved="fatal"),
     ToolSubst("mixq-inspect", unresolved="fatal"),
     ToolSubst("mixq-run", unresolved="fatal"),
+    ToolSubst("mixq-schedule", unresolved="fatal"),
     ToolSubst("mixq-bench", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(

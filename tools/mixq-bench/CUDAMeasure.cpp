@@ -239,7 +239,12 @@ Expected<CUDAReport> measureCUDA(CUDAExecutor &executor,
       });
   if (!plans)
     return plans.status();
-  Context c{executor, driver, package, options, plans.take(), {}, {}, {}};
+  PackagePlans parsed = plans.take();
+  // A multi-width package: the per-kernel table is of the width tg ran at.
+  for (const DecodeWidthPlan &width : parsed.decodeWidths)
+    if (width.info.width == executor.decodeWidth())
+      parsed.decode = width.plan;
+  Context c{executor, driver, package, options, std::move(parsed), {}, {}, {}};
   c.report.deviceName = executor.deviceName();
   c.report.chip = executor.chip();
   c.report.deviceBytes = executor.deviceBytes();

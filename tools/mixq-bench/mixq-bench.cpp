@@ -1,7 +1,7 @@
 //===- mixq-bench.cpp - llama-bench for .mixq packages --------------------===//
 //
 // mixq-bench PKG [-p 512] [-n 128] [-r 5] [--device auto|cpu|cuda]
-//            [--dummy-weights] [--json]
+//            [--dummy-weights] [--width W] [--json]
 //
 // Runs pp<p> (a prefill of p tokens) and tg<n> (n decode steps after a
 // one-token prompt), each r times after a warm-up, and prints llama-bench's
@@ -48,6 +48,8 @@ options:
   --dummy-weights     CUDA: fill the device weights with random data of the
                       right structure instead of uploading the package's
                       (only the speed is meaningful; docs/bench.md)
+  --width W           a multi-width package (mixq-compile --widths): decode
+                      at width W (default: its first width)
   --json              print the results as one JSON object
   -h, --help          this text
 
@@ -80,6 +82,7 @@ struct Options {
   int repetitions = 5;
   std::string device = "auto";
   bool json = false, dummyWeights = false;
+  int width = 0; ///< --width; 0: the package's default
 };
 
 int64_t parseCount(const std::string &flag, const std::string &text,
@@ -118,6 +121,8 @@ Options parseArguments(int argc, char **argv) {
       o.json = true;
     } else if (a == "--dummy-weights") {
       o.dummyWeights = true;
+    } else if (a == "--width") {
+      o.width = int(parseCount(a, value(i, a), 1));
     } else if (a.size() > 1 && a[0] == '-') {
       usageError("unknown option '" + a + "'");
     } else if (o.package.empty()) {
@@ -233,6 +238,22 @@ int64_t testTokens(const std::vector<TestResult> &tests, char kind) {
   return 0;
 }
 
+/// --width, and a note of the width tg decodes at in a multi-width package.
+void selectDecodeWidth(const Options &o, BenchModel &model,
+                       std::vector<std::string> &notes) {
+  if (o.width > 0)
+    if (Status s = model.setDecodeWidth(o.width); !s)
+      die(s.message());
+  for (const DecodeWidthInfo &width : model.decodeWidths())
+    if (width.width == model.decodeWidth())
+      note(notes, "tg decodes at width " + std::to_string(width.width) +
+                      " of " + formatWidthList(model.decodeWidths()) + " (" +
+                      std::to_string(width.bitsPerWeight).substr(0, 6) +
+                      " bits/weight read, " +
+                      formatByteSize(uint64_t(width.bytesPerStep)) +
+                      " of weights per step)");
+}
+
 void print(const Options &o, const BenchReport &report) {
   std::string text =
       o.json ? renderJson(report).dump(2) + "\n" : renderText(report);
@@ -279,6 +300,7 @@ int main(int argc, char **argv) {
                  opened.cuda->deviceName().c_str(), opened.cuda->chip().c_str(),
                  formatByteSize(opened.cuda->deviceBytes()).c_str());
 
+  selectDecodeWidth(o, *opened.model, report.notes);
   report.tests = runTests(o, *opened.model, report.notes);
   if (opened.cuda) {
     CUDAMeasureOptions options;

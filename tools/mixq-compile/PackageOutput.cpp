@@ -4,7 +4,9 @@
 #include "codegen/HostPlan.h"
 #include "dialect/LLM/LLMOps.h"
 #include "dialect/MixQ/MixQOps.h"
+#include "dialect/MixQ/MixQTypes.h"
 #include "dialect/MixQ/Quant/FloatFormats.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "runtime/Package.h"
 #include "runtime/Tokenizer.h"
 
@@ -242,7 +244,62 @@ llvm::Error addCUDATarget(runtime::PackageWriter &writer,
   return llvm::Error::success();
 }
 
+/// Bytes of weight `op` one call of its function reads: one row per token
+/// of a table only embedded from, all of a matrix otherwise.
+int64_t weightBytesPerToken(Operation *op, int64_t &quantizedWeights,
+                            double &quantizedBits) {
+  Value result = op->getResult(0);
+  if (auto type = dyn_cast<mlir::mixq::QTensorType>(result.getType())) {
+    double bits = type.getScheme().getReadBitsPerWeight(type.getShape());
+    int64_t count = type.getShape()[0] * type.getShape()[1];
+    quantizedWeights += count;
+    quantizedBits += bits * double(count);
+    return int64_t(std::ceil(bits * double(count) / 8));
+  }
+  auto type = cast<RankedTensorType>(result.getType());
+  int64_t elementBytes = type.getElementTypeBitWidth() / 8;
+  bool onlyEmbedded =
+      !result.use_empty() && llvm::all_of(result.getUsers(), [](Operation *u) {
+        return isa<llm::EmbedOp>(u);
+      });
+  if (onlyEmbedded && type.getRank() == 2)
+    return type.getShape()[1] * elementBytes;
+  return type.getNumElements() * elementBytes;
+}
+
+json describeDecodeEntry(func::FuncOp func, int64_t width) {
+  int64_t bytes = 0, quantizedWeights = 0;
+  double quantizedBits = 0;
+  func.walk([&](Operation *op) {
+    if (isa<llm::WeightOp, mlir::mixq::WeightOp>(op))
+      bytes += weightBytesPerToken(op, quantizedWeights, quantizedBits);
+  });
+  return {{"width", width},
+          {"plan", func.getSymName().str()},
+          {"bits_per_weight",
+           quantizedWeights ? quantizedBits / double(quantizedWeights) : 0.0},
+          {"bytes_per_step", bytes}};
+}
+
 } // namespace
+
+json describeDecodeWidths(ModuleOp module) {
+  auto entries = module->getAttrOfType<ArrayAttr>("mixq.decode_widths");
+  if (!entries)
+    return nullptr;
+  json decode = json::array();
+  for (auto entry : entries.getAsRange<DictionaryAttr>()) {
+    auto name = entry.getAs<StringAttr>("entry");
+    auto width = entry.getAs<IntegerAttr>("width");
+    auto func = module.lookupSymbol<func::FuncOp>(name);
+    if (func && width)
+      decode.push_back(describeDecodeEntry(func, width.getInt()));
+  }
+  json widths = {{"decode", decode}};
+  if (auto prefill = module->getAttrOfType<IntegerAttr>("mixq.prefill_width"))
+    widths["prefill"] = prefill.getInt();
+  return widths;
+}
 
 llvm::Error writePackage(const std::string &path,
                          const PackageContents &contents,
@@ -254,6 +311,8 @@ llvm::Error writePackage(const std::string &path,
                    {"weights", json::array()},
                    {"targets", json::object()},
                    {"plan", contents.plan}};
+  if (!contents.widths.is_null())
+    manifest["widths"] = contents.widths;
   if (llvm::Error error = addWeights(writer, contents, manifest["weights"]))
     return error;
 

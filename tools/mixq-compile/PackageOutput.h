@@ -28,6 +28,8 @@ struct PackageContents {
   const Model *model = nullptr;
   mlir::ModuleOp module; ///< dispatch-formed (L2)
   nlohmann::json plan;   ///< buildHostPlan(module)
+  /// The manifest's "widths" (describeDecodeWidths), or null.
+  nlohmann::json widths;
   const mlir::mixq::cpu::CompiledKernels *cpu = nullptr;
   const mlir::mixq::cuda::CompiledCUDA *cuda = nullptr;
   const std::vector<WeightReport> *reports = nullptr;
@@ -36,6 +38,14 @@ struct PackageContents {
   /// out of the file (a weightless package, for mixq-bench --dummy-weights).
   bool withoutWeights = false;
 };
+
+/// The manifest's "widths" section of a module that --mixq-decode-widths
+/// gave several decode entries (null otherwise): per width its plan, the
+/// bits per weight its quantized matrices read and the weight bytes one
+/// decode step reads; and the prefill width. Call it on the quantized
+/// module, before dispatches are formed (the embedding's one-row reads are
+/// still visible then).
+nlohmann::json describeDecodeWidths(mlir::ModuleOp module);
 
 using ByteProgress = std::function<void(uint64_t done, uint64_t total)>;
 

@@ -156,6 +156,18 @@ cl::opt<WeightData> weightData(
                    "would not reach (a llama2-7b package of a few MiB); "
                    "quantization still runs, since sizes depend on the data")),
     cl::cat(category));
+cl::list<unsigned> decodeWidths(
+    "widths",
+    cl::desc("Progressive decoding: one decode plan per width over one copy "
+             "of a nested-width scheme's weights (bitplane), the default "
+             "first, e.g. --widths=4,3,2 (--mixq-decode-widths); mixq-run "
+             "--schedule switches between them"),
+    cl::value_desc("W,..."), cl::CommaSeparated, cl::cat(category));
+cl::opt<unsigned> prefillWidth(
+    "prefill-width",
+    cl::desc("With --widths: the width of the prefill plan (default: the "
+             "scheme's own width)"),
+    cl::value_desc("W"), cl::init(0), cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print load and emit times on stderr"),
                       cl::cat(category));
 cl::opt<cl::boolOrDefault> fuseDecode(
@@ -294,6 +306,8 @@ int main(int argc, char **argv) {
   if (!emitting && !wantReport && !writingPackage)
     return fail("nothing to do: give -o OUT.mixq to write a package, "
                 "--emit=llm|mixq|l2|plan|llvm|gpu|ptx or --report");
+  if (prefillWidth.getNumOccurrences() && decodeWidths.empty())
+    return fail("--prefill-width needs --widths (a multi-width package)");
   if (pipelineStages < 1)
     return fail("--pipeline-stages must be at least 1");
   // Checked before the (possibly long) load and quantization.
@@ -370,9 +384,16 @@ int main(int argc, char **argv) {
     quantizeOptions.scheme = schemeSpec;
     quantizeOptions.overrides = schemeOverrides;
     pm.addPass(mlir::mixq::createMixQQuantize(quantizeOptions));
+    if (!decodeWidths.empty()) {
+      mlir::mixq::MixQDecodeWidthsOptions widthOptions;
+      widthOptions.widths.assign(decodeWidths.begin(), decodeWidths.end());
+      widthOptions.prefillWidth = prefillWidth;
+      pm.addPass(mlir::mixq::createMixQDecodeWidths(widthOptions));
+    }
     if (failed(pm.run(*module)))
       return 1; // the pass reported the error with its location
   }
+  nlohmann::json widthsManifest = mixq::describeDecodeWidths(*module);
   if (emitting && emitLevel == EmitLevel::MixQ) {
     if (int rc = printModule(*module))
       return rc;
@@ -472,6 +493,7 @@ int main(int argc, char **argv) {
   contents.model = &**model;
   contents.module = *module;
   contents.plan = std::move(*plan);
+  contents.widths = std::move(widthsManifest);
   contents.cpu = kernels ? &*kernels : nullptr;
   contents.cuda = cuda ? &*cuda : nullptr;
   contents.reports = &reports;

@@ -3,19 +3,22 @@
 // mixq-run PKG [--prompt TEXT | --tokens "1 2 3"] [-n N] [--temp T]
 //          [--top-k K] [--top-p P] [--seed S] [--device auto|cpu|cuda]
 //          [--print-ids] [--tokenizer tokenizer.bin] [--ignore-eos]
-//          [--reference PKG2]
+//          [--reference PKG2] [--schedule S | --schedule-file F] [--verbose]
 //
 // Streams the generated text (or ids) on stdout as it is made and reports
 // prefill and decode speed on stderr. Runs on the GPU (CUDAExecutor) when
 // the NVIDIA driver loads and the package has CUDA kernels, else on the CPU.
 // With --reference, a second package (e.g. the fp32 compile) runs the same
 // tokens in lockstep and the maximum logit difference and mean KL divergence
-// are reported.
+// are reported. A multi-width package (mixq-compile --widths) decodes at
+// the widths of --schedule (runtime/Schedule.h), reporting the average bits
+// per weight read per token.
 //===----------------------------------------------------------------------===//
 #include "runtime/CPUExecutor.h"
 #include "runtime/Executor.h"
 #include "runtime/Package.h"
 #include "runtime/Sampler.h"
+#include "runtime/Schedule.h"
 #include "runtime/Tokenizer.h"
 #include "runtime/cuda/CUDAExecutor.h"
 
@@ -56,6 +59,15 @@ output:
   --reference PKG2    run PKG2 (on the CPU) on the same tokens and report the
                       max logit difference and the mean KL(PKG2 || PKG) per
                       position
+progressive decoding (packages compiled with --widths):
+  --schedule S        decode widths: 3 (uniform), 4:64,3:192,2 (4 for 64
+                      decode steps, 3 for 192, then 2) or
+                      adaptive[:down=0.5,up=0.2,window=8] (step down after
+                      `window` steps with a top-1 probability margin >= down,
+                      up after one below up); default: the package's first
+                      width
+  --schedule-file F   the schedule of a mixq-schedule JSON file
+  --verbose           print every decode step's width on stderr
 device:
   --device D          auto (default: CUDA if usable, else the CPU), cpu, cuda
                       (MIXQ_CUDA_SYNC=1: synchronize after every kernel, so
@@ -70,6 +82,8 @@ device:
 
 struct Options {
   std::string package, prompt, tokens, tokenizer, reference;
+  std::string schedule, scheduleFile;
+  bool verbose = false;
   bool havePrompt = false, haveTokens = false;
   int64_t count = 128;
   SamplingOptions sampling;
@@ -124,6 +138,12 @@ Options parseArguments(int argc, char **argv) {
       o.tokenizer = next(i, a);
     } else if (a == "--reference") {
       o.reference = next(i, a);
+    } else if (a == "--schedule") {
+      o.schedule = next(i, a);
+    } else if (a == "--schedule-file") {
+      o.scheduleFile = next(i, a);
+    } else if (a == "--verbose") {
+      o.verbose = true;
     } else if (!a.empty() && a[0] == '-') {
       die("unknown option '" + a + "' (see --help)");
     } else if (o.package.empty()) {
@@ -138,6 +158,8 @@ Options parseArguments(int argc, char **argv) {
     die("give --prompt or --tokens, not both");
   if (o.count < 0)
     die("-n must be >= 0");
+  if (!o.schedule.empty() && !o.scheduleFile.empty())
+    die("give --schedule or --schedule-file, not both");
   if (o.device != "auto" && o.device != "cpu" && o.device != "cuda")
     die("--device must be auto, cpu or cuda, not '" + o.device + "'");
   if (Status s = validate(o.sampling); !s)
@@ -281,23 +303,47 @@ double seconds(std::chrono::steady_clock::time_point since) {
 /// Max |a - b| and KL(softmax(ref) || softmax(test)) of one logit row.
 void compareLogits(const float *test, const float *ref, int64_t n,
                    double &maxDiff, double &kl) {
-  double mt = -INFINITY, mr = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n; ++i)
     maxDiff = std::max(maxDiff, double(std::fabs(test[i] - ref[i])));
-    mt = std::max(mt, double(test[i]));
-    mr = std::max(mr, double(ref[i]));
+  kl = klDivergence(ref, test, n);
+}
+
+/// The width policy of --schedule or --schedule-file (null: none given, the
+/// package's default width).
+std::unique_ptr<WidthPolicy> makePolicy(const Options &o, Model &model) {
+  if (o.schedule.empty() && o.scheduleFile.empty())
+    return nullptr;
+  auto spec = o.scheduleFile.empty() ? parseSchedule(o.schedule)
+                                     : readScheduleFile(o.scheduleFile);
+  if (!spec)
+    die(spec.message());
+  auto policy = makeWidthPolicy(*spec, model.decodeWidths());
+  if (!policy)
+    die(policy.message());
+  // Fail now, not at the first step the policy picks another width.
+  std::vector<int> named = spec->namedWidths();
+  for (const DecodeWidthInfo &width : model.decodeWidths())
+    if (spec->kind == ScheduleSpec::Adaptive ||
+        std::count(named.begin(), named.end(), width.width))
+      if (Status s = model.setDecodeWidth(width.width); !s)
+        die(s.message());
+  if (Status s = model.setDecodeWidth(model.decodeWidths().front().width); !s)
+    die(s.message());
+  return policy.take();
+}
+
+/// "4 x64, 3 x192, 2 x44": the run of widths, step counts per run.
+std::string describeStepWidths(const std::vector<int> &widths) {
+  std::string text;
+  for (size_t i = 0; i < widths.size();) {
+    size_t j = i;
+    while (j < widths.size() && widths[j] == widths[i])
+      ++j;
+    text += (text.empty() ? "" : ", ") + std::to_string(widths[i]) + " x" +
+            std::to_string(j - i);
+    i = j;
   }
-  double zt = 0, zr = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    zt += std::exp(test[i] - mt);
-    zr += std::exp(ref[i] - mr);
-  }
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    double lr = ref[i] - mr - std::log(zr), lt = test[i] - mt - std::log(zt);
-    sum += std::exp(lr) * (lr - lt);
-  }
-  kl = sum;
+  return text.empty() ? "none" : text;
 }
 
 } // namespace
@@ -355,6 +401,9 @@ int main(int argc, char **argv) {
                          "printing token ids\n");
   bool printIds = o.printIds || !tokenizer;
 
+  std::unique_ptr<WidthPolicy> policy = makePolicy(o, model);
+  ScheduledDecoder decoder(model, std::move(policy));
+
   Sampler sampler(o.sampling);
   double maxDiff = 0, klSum = 0;
   int64_t compared = 0;
@@ -366,7 +415,7 @@ int main(int argc, char **argv) {
   };
 
   auto start = std::chrono::steady_clock::now();
-  auto logits = model.prefill(prompt);
+  auto logits = decoder.prefill(prompt);
   if (!logits)
     die(logits.message());
   double prefillSeconds = seconds(start);
@@ -408,10 +457,13 @@ int main(int argc, char **argv) {
       break;
     }
     auto stepStart = std::chrono::steady_clock::now();
-    logits = model.decode(*next);
+    logits = decoder.decode(*next);
     decodeSeconds += seconds(stepStart);
     if (!logits)
       die(logits.message());
+    if (o.verbose && model.decodeWidth() > 0)
+      std::fprintf(stderr, "mixq-run: decode step %zu: width %d\n",
+                   decoder.stepWidths().size() - 1, model.decodeWidth());
     if (reference) {
       auto r = reference->decode(*next);
       if (!r)
@@ -431,6 +483,14 @@ int main(int argc, char **argv) {
                prompt.size() / std::max(prefillSeconds, 1e-9),
                (long long)decoded, decodeSeconds,
                decoded / std::max(decodeSeconds, 1e-9));
+  if (!model.decodeWidths().empty())
+    std::fprintf(
+        stderr,
+        "mixq-run: widths: %s over %zu decode steps; average "
+        "%.4f bits/weight read (%s per step)\n",
+        describeStepWidths(decoder.stepWidths()).c_str(),
+        decoder.stepWidths().size(), decoder.averageBitsPerWeight(),
+        formatByteSize(uint64_t(decoder.averageBytesPerStep())).c_str());
   if (reference)
     std::fprintf(stderr,
                  "mixq-run: vs %s over %lld positions: max |logit diff| "

@@ -74,6 +74,9 @@ struct FakeGPU {
   std::vector<LaunchRecord> launches;
   std::vector<LaunchRecord> nodes; ///< the graph's nodes, as updated
   std::vector<std::vector<CUgraphNode>> nodeDependencies;
+  std::vector<size_t> nodeGraph; ///< node i belongs to graph nodeGraph[i]
+  size_t graphsCreated = 0;
+  std::vector<size_t> launchedGraphs; ///< the graph of each cuGraphLaunch
   std::vector<std::pair<size_t, std::vector<uint64_t>>> nodeUpdates;
   size_t graphLaunches = 0;
   bool contextRetained = false;
@@ -256,13 +259,19 @@ CUresult fakeLaunch(CUfunction f, unsigned gx, unsigned gy, unsigned gz,
   return CUDA_SUCCESS;
 }
 
-CUresult fakeAddNode(CUgraphNode *node, CUgraph, const CUgraphNode *deps,
+/// Graph g's handle is 0x5000 + g, its executable's 0x6000 + g.
+size_t graphIndex(const void *handle, uintptr_t base) {
+  return size_t(reinterpret_cast<uintptr_t>(handle) - base);
+}
+
+CUresult fakeAddNode(CUgraphNode *node, CUgraph graph, const CUgraphNode *deps,
                      size_t n, const CUDA_KERNEL_NODE_PARAMS *p) {
   gpu->calls.push_back("cuGraphAddKernelNode");
   EXPECT_EQ(p->extra, nullptr);
   EXPECT_EQ(p->kern, nullptr);
   gpu->nodes.push_back(record(*p));
   gpu->nodeDependencies.emplace_back(deps, deps + n);
+  gpu->nodeGraph.push_back(graphIndex(graph, 0x5000));
   *node = handle<CUgraphNode>(gpu->nodes.size());
   return CUDA_SUCCESS;
 }
@@ -280,11 +289,14 @@ CUresult fakeSetNodeParams(CUgraphExec, CUgraphNode node,
   return CUDA_SUCCESS;
 }
 
-CUresult fakeGraphLaunch(CUgraphExec, CUstream) {
+CUresult fakeGraphLaunch(CUgraphExec exec, CUstream) {
   gpu->calls.push_back("cuGraphLaunch");
   ++gpu->graphLaunches;
-  for (const LaunchRecord &node : gpu->nodes)
-    gpu->launches.push_back(node);
+  size_t graph = graphIndex(exec, 0x6000);
+  gpu->launchedGraphs.push_back(graph);
+  for (size_t i = 0; i < gpu->nodes.size(); ++i)
+    if (gpu->nodeGraph[i] == graph)
+      gpu->launches.push_back(gpu->nodes[i]);
   return CUDA_SUCCESS;
 }
 
@@ -431,13 +443,13 @@ CUDADriverAPI fakeDriver() {
   };
   d.cuLaunchKernel = fakeLaunch;
   d.cuGraphCreate = [](CUgraph *g, unsigned) {
-    *g = handle<CUgraph>(0x5000);
+    *g = handle<CUgraph>(0x5000 + gpu->graphsCreated++);
     return CUDA_SUCCESS;
   };
   d.cuGraphAddKernelNode = fakeAddNode;
-  d.cuGraphInstantiate = [](CUgraphExec *e, CUgraph, unsigned long long) {
+  d.cuGraphInstantiate = [](CUgraphExec *e, CUgraph g, unsigned long long) {
     gpu->calls.push_back("cuGraphInstantiate");
-    *e = handle<CUgraphExec>(0x6000);
+    *e = handle<CUgraphExec>(0x6000 + graphIndex(g, 0x5000));
     return CUDA_SUCCESS;
   };
   d.cuGraphExecKernelNodeSetParams = fakeSetNodeParams;
@@ -1465,6 +1477,63 @@ TEST_F(CUDAExecutorTest, RealPackageLaunchSequenceMatchesItsPlanAndPTX) {
     }
   }
   EXPECT_EQ(fake.graphLaunches, 1u);
+}
+
+// A multi-width package (mixq-compile --widths): one decode graph per
+// width, all instantiated at create; a width switch launches another graph
+// whose nodes are that width's plan, over the same weights.
+TEST_F(CUDAExecutorTest, MultiWidthPackageHasOneGraphPerWidth) {
+  std::unique_ptr<Package> package =
+      compileStories("--scheme=bitplane:seed=2,parent=4 --widths=4,3,2");
+  if (!package)
+    GTEST_SKIP() << "no package: mixq-compile or stories260K.bin is missing, "
+                    "or the compile failed";
+  fake.major = 9;
+  fake.minor = 0;
+  auto executor = create(*package);
+  ASSERT_TRUE(executor.ok()) << executor.message();
+  EXPECT_EQ(fake.count("cuGraphInstantiate"), 3u);
+  ASSERT_EQ((*executor)->decodeWidths().size(), 3u);
+  EXPECT_EQ((*executor)->decodeWidth(), 4);
+  auto plans =
+      parsePackagePlans(*package, [](const std::string &, const std::string &) {
+        return Status::success();
+      });
+  ASSERT_TRUE(plans.ok()) << plans.message();
+  auto target = parseCUDATarget(*package);
+  ASSERT_TRUE(target.ok()) << target.message();
+  auto entriesOf = [&](const ParsedPlan &plan) {
+    std::vector<std::string> out;
+    for (const PlanStep &step : plan.steps)
+      for (const KernelLaunchSpec &spec : target->kernels.at(step.kernel))
+        out.push_back(spec.entry);
+    return out;
+  };
+  auto launchedEntries = [&](size_t from) {
+    std::vector<std::string> out;
+    for (size_t i = from; i < fake.launches.size(); ++i)
+      out.push_back(fake.launches[i].entry);
+    return out;
+  };
+  ASSERT_TRUE((*executor)->prefill({1, 403, 407}).ok());
+  // Each width's graph launches that width's plan: its matmul kernels read
+  // fewer planes, so they differ from the widest width's.
+  for (size_t w : {size_t(0), size_t(2), size_t(1), size_t(0)}) {
+    const DecodeWidthPlan &width = plans->decodeWidths[w];
+    ASSERT_TRUE((*executor)->setDecodeWidth(width.info.width));
+    EXPECT_EQ((*executor)->decodeWidth(), width.info.width);
+    size_t before = fake.launches.size();
+    ASSERT_TRUE((*executor)->decode(300).ok());
+    EXPECT_EQ(fake.launchedGraphs.back(), w);
+    EXPECT_EQ(launchedEntries(before), entriesOf(width.plan));
+  }
+  EXPECT_NE(entriesOf(plans->decodeWidths[0].plan),
+            entriesOf(plans->decodeWidths[2].plan));
+  Status missing = (*executor)->setDecodeWidth(1);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.message().find("its widths are 4, 3 and 2"),
+            std::string::npos);
+  EXPECT_EQ((*executor)->position(), 3 + 4);
 }
 
 } // namespace
