@@ -170,6 +170,10 @@ public:
       streak_ = 0;
     }
   }
+  void restart() override {
+    rung_ = 0;
+    streak_ = 0;
+  }
 
 private:
   std::vector<int> ladder_;
@@ -327,6 +331,7 @@ Expected<const float *> ScheduledDecoder::decode(int32_t token) {
     return logits;
   int width = executor_.decodeWidth();
   stepWidths_.push_back(width);
+  ++steps_;
   for (const DecodeWidthInfo &info : executor_.decodeWidths())
     if (info.width == width) {
       bitsSum_ += info.bitsPerWeight;
@@ -337,12 +342,28 @@ Expected<const float *> ScheduledDecoder::decode(int32_t token) {
   return logits;
 }
 
+void ScheduledDecoder::reset() {
+  executor_.reset();
+  stepWidths_.clear();
+  if (policy_)
+    policy_->restart();
+}
+
+Status ScheduledDecoder::setDecodeWidth(int width) {
+  if (!policy_)
+    return executor_.setDecodeWidth(width);
+  if (width == executor_.decodeWidth())
+    return Status::success();
+  return makeError("decode width ", width,
+                   " asked of a scheduled run: its schedule picks the widths");
+}
+
 double ScheduledDecoder::averageBitsPerWeight() const {
-  return stepWidths_.empty() ? 0.0 : bitsSum_ / double(stepWidths_.size());
+  return steps_ == 0 ? 0.0 : bitsSum_ / double(steps_);
 }
 
 double ScheduledDecoder::averageBytesPerStep() const {
-  return stepWidths_.empty() ? 0.0 : bytesSum_ / double(stepWidths_.size());
+  return steps_ == 0 ? 0.0 : bytesSum_ / double(steps_);
 }
 
 } // namespace mixq::runtime

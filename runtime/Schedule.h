@@ -86,6 +86,8 @@ public:
     (void)logits;
     (void)vocab;
   }
+  /// Starts over for a new generation (step 0 next).
+  virtual void restart() {}
 };
 
 /// The policy of `spec` over the package's `widths` (checked first).
@@ -101,20 +103,33 @@ double topProbabilityMargin(const float *logits, int64_t vocab);
 double klDivergence(const float *reference, const float *test, int64_t vocab);
 
 /// An executor driven by a width policy: prefill(), then decode() at the
-/// width the policy gives each step. Records the width of every step.
-class ScheduledDecoder {
+/// width the policy gives each step; reset() starts the schedule over.
+/// Records the width of every decode step. Being an Executor itself, it
+/// runs wherever one does (mixq-bench's tests, for instance).
+class ScheduledDecoder : public Executor {
 public:
   /// `executor` must outlive the decoder. `policy` may be null (the
   /// executor's current width every step).
   ScheduledDecoder(Executor &executor, std::unique_ptr<WidthPolicy> policy);
 
-  Expected<const float *> prefill(const std::vector<int32_t> &tokens);
-  Expected<const float *> decode(int32_t token);
+  Expected<const float *> prefill(const std::vector<int32_t> &tokens) override;
+  Expected<const float *> decode(int32_t token) override;
+  void reset() override;
+  int64_t position() const override { return executor_.position(); }
+  int64_t contextLength() const override { return executor_.contextLength(); }
+  int64_t vocabSize() const override { return executor_.vocabSize(); }
+  const std::vector<DecodeWidthInfo> &decodeWidths() const override {
+    return executor_.decodeWidths();
+  }
+  /// The policy decides the widths: only its own width may be set.
+  Status setDecodeWidth(int width) override;
+  int decodeWidth() const override { return executor_.decodeWidth(); }
 
-  /// The width of each decode step so far (0s for a single-width package).
+  /// The width of each decode step since the last reset() (0s for a
+  /// single-width package).
   const std::vector<int> &stepWidths() const { return stepWidths_; }
-  /// The mean, over the decode steps so far, of the bits per weight the
-  /// step's plan reads (0 without widths or steps).
+  /// The mean, over every decode step so far (resets included), of the
+  /// bits per weight the step's plan reads (0 without widths or steps).
   double averageBitsPerWeight() const;
   /// The mean weight bytes read per decode step (0 without widths).
   double averageBytesPerStep() const;
@@ -124,6 +139,7 @@ private:
   std::unique_ptr<WidthPolicy> policy_;
   std::vector<int> stepWidths_;
   double bitsSum_ = 0, bytesSum_ = 0;
+  int64_t steps_ = 0; ///< every decode step, resets included
 };
 
 } // namespace mixq::runtime

@@ -1,7 +1,7 @@
 //===- mixq-bench.cpp - llama-bench for .mixq packages --------------------===//
 //
 // mixq-bench PKG [-p 512] [-n 128] [-r 5] [--device auto|cpu|cuda]
-//            [--dummy-weights] [--width W] [--json]
+//            [--dummy-weights] [--width W | --schedule S] [--json]
 //
 // Runs pp<p> (a prefill of p tokens) and tg<n> (n decode steps after a
 // one-token prompt), each r times after a warm-up, and prints llama-bench's
@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/CPUExecutor.h"
 #include "runtime/Package.h"
+#include "runtime/Schedule.h"
 #include "runtime/cuda/CUDAExecutor.h"
 #include "tools/mixq-bench/BenchReport.h"
 #include "tools/mixq-bench/BenchRun.h"
@@ -50,6 +51,9 @@ options:
                       (only the speed is meaningful; docs/bench.md)
   --width W           a multi-width package (mixq-compile --widths): decode
                       at width W (default: its first width)
+  --schedule S        a multi-width package: tg decodes by the width schedule
+                      S (as mixq-run --schedule: 3, 4:64,3:192,2, adaptive),
+                      restarted every repetition
   --json              print the results as one JSON object
   -h, --help          this text
 
@@ -83,6 +87,7 @@ struct Options {
   std::string device = "auto";
   bool json = false, dummyWeights = false;
   int width = 0; ///< --width; 0: the package's default
+  std::string schedule;
 };
 
 int64_t parseCount(const std::string &flag, const std::string &text,
@@ -123,6 +128,8 @@ Options parseArguments(int argc, char **argv) {
       o.dummyWeights = true;
     } else if (a == "--width") {
       o.width = int(parseCount(a, value(i, a), 1));
+    } else if (a == "--schedule") {
+      o.schedule = value(i, a);
     } else if (a.size() > 1 && a[0] == '-') {
       usageError("unknown option '" + a + "'");
     } else if (o.package.empty()) {
@@ -138,6 +145,8 @@ Options parseArguments(int argc, char **argv) {
     usageError("--device must be auto, cpu or cuda, not '" + o.device + "'");
   if (o.prompt == 0 && o.generate == 0)
     usageError("-p 0 and -n 0 leave nothing to run");
+  if (o.width > 0 && !o.schedule.empty())
+    usageError("give --width or --schedule, not both");
   return o;
 }
 
@@ -238,17 +247,37 @@ int64_t testTokens(const std::vector<TestResult> &tests, char kind) {
   return 0;
 }
 
+std::string formatDouble(double value, int digits) {
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.*f", digits, value);
+  return text;
+}
+
+/// --schedule's policy over the package's widths.
+std::unique_ptr<WidthPolicy> makeSchedulePolicy(const Options &o,
+                                                BenchModel &model) {
+  auto spec = parseSchedule(o.schedule);
+  if (!spec)
+    die(spec.message());
+  auto policy = makeWidthPolicy(*spec, model.decodeWidths());
+  if (!policy)
+    die(policy.message());
+  return policy.take();
+}
+
 /// --width, and a note of the width tg decodes at in a multi-width package.
 void selectDecodeWidth(const Options &o, BenchModel &model,
                        std::vector<std::string> &notes) {
   if (o.width > 0)
     if (Status s = model.setDecodeWidth(o.width); !s)
       die(s.message());
+  if (!o.schedule.empty())
+    return;
   for (const DecodeWidthInfo &width : model.decodeWidths())
     if (width.width == model.decodeWidth())
       note(notes, "tg decodes at width " + std::to_string(width.width) +
                       " of " + formatWidthList(model.decodeWidths()) + " (" +
-                      std::to_string(width.bitsPerWeight).substr(0, 6) +
+                      formatDouble(width.bitsPerWeight, 4) +
                       " bits/weight read, " +
                       formatByteSize(uint64_t(width.bytesPerStep)) +
                       " of weights per step)");
@@ -301,7 +330,19 @@ int main(int argc, char **argv) {
                  formatByteSize(opened.cuda->deviceBytes()).c_str());
 
   selectDecodeWidth(o, *opened.model, report.notes);
-  report.tests = runTests(o, *opened.model, report.notes);
+  if (o.schedule.empty()) {
+    report.tests = runTests(o, *opened.model, report.notes);
+  } else {
+    ScheduledDecoder scheduled(*opened.model,
+                               makeSchedulePolicy(o, *opened.model));
+    report.tests = runTests(o, scheduled, report.notes);
+    note(report.notes,
+         "tg decodes by the schedule " + o.schedule + ": " +
+             formatDouble(scheduled.averageBitsPerWeight(), 4) +
+             " bits/weight read on average, " +
+             formatByteSize(uint64_t(scheduled.averageBytesPerStep())) +
+             " of weights per step");
+  }
   if (opened.cuda) {
     CUDAMeasureOptions options;
     options.repetitions = o.repetitions;

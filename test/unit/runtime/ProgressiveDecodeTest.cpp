@@ -211,6 +211,16 @@ TEST_F(ProgressiveDecodeTest, ScheduleEqualsWidthsSwitchedByHand) {
                      9 * w[2].bitsPerWeight) /
                     20.0;
   EXPECT_NEAR(decoder.averageBitsPerWeight(), expected, 1e-12);
+
+  // reset() starts the schedule over; the policy alone sets widths.
+  decoder.reset();
+  EXPECT_TRUE(decoder.stepWidths().empty());
+  EXPECT_EQ(decoder.position(), 0);
+  ASSERT_TRUE(decoder.prefill(kPrompt).ok());
+  ASSERT_TRUE(decoder.decode(viaSchedule.tokens[0]).ok());
+  EXPECT_EQ(decoder.stepWidths(), std::vector<int>{4});
+  EXPECT_FALSE(decoder.setDecodeWidth(2));
+  EXPECT_TRUE(decoder.setDecodeWidth(4));
 }
 
 } // namespace
