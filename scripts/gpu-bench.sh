@@ -12,7 +12,7 @@
 #                        (the CPU executor is the GPU's reference)
 #         DIR/pkgs/7b    weightless llama2-7b packages (mixq-compile
 #                        --weights=none, sm_90 PTX) of fp16, affine4 g128,
-#                        lut3, mixed, bitplane at width 3 and QUIK, each with
+#                        lut3, mixed, bitplane (widths 4, 3, 2) and QUIK, each with
 #                        weights-SCHEME.json (decode kernel -> weights/call)
 #         DIR/scripts    gpu_bench/summarize.py and torch_baselines.py
 #         DIR/run.sh     this script
@@ -30,9 +30,12 @@
 # MIXQ_GPU_BENCH_SECONDS (default 340):
 #   1. correctness: every stories260K package, 128 greedy steps from BOS
 #      on the GPU against the CPU executor on the same package (ids, max
-#      |logit diff|, mean KL): gpu-check-stories260K.txt;
+#      |logit diff|, mean KL), and a multi-width package also by a width
+#      schedule (every width's graph): gpu-check-stories260K.txt;
 #   2. mixq-bench --dummy-weights on every 7B package (pp, tg, per-kernel
-#      table with read ceilings, cuBLAS): bench-7b-SCHEME.txt;
+#      table with read ceilings, cuBLAS): bench-7b-SCHEME.txt; a multi-width
+#      package also tg at each width and by two schedules:
+#      bench-7b-SCHEME-wW.txt, bench-7b-SCHEME-sched-N.txt;
 #   3. ncu over the first layer of one decode step per 7B package, reduced
 #      to CSV (raw reports kept): ncu-SCHEME.csv, ncu-SCHEME.ncu-rep;
 #   4. torch fp16 F.linear and int4 tinygemm on the 7B shapes:
@@ -49,8 +52,10 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-# name|--scheme|--overrides for stories260K and tiny (K = 172 in down_proj
-# needs groups of 4 there), as the CPU end-to-end tests use them.
+# name|--scheme|--overrides[|more mixq-compile flags] for stories260K and
+# tiny (K = 172 in down_proj needs groups of 4 there), as the CPU
+# end-to-end tests use them. bitplane is a multi-width package: its default
+# width is the single-width package's, and the check also runs a schedule.
 small_schemes=(
   "fp32|fp32|"
   "fp16|fp16|"
@@ -59,7 +64,7 @@ small_schemes=(
   "lut3|lut:bits=3|"
   "lut4|lut:bits=4|"
   "mixed|mixed:group=16|down_proj=affine:bits=4,group=4"
-  "bitplane|bitplane:seed=2,parent=4|"
+  "bitplane|bitplane:seed=2,parent=4||--widths=4,3,2"
   "lut3sparse|lut:bits=3+sparse:frac=0.0045|"
   "quik4act8|quik:cols=8,bits=4,act-bits=8|"
 )
@@ -72,7 +77,7 @@ large_schemes=(
   "affine4-unfused|affine:bits=4,group=128|--fuse-decode=false"
   "lut3|lut:bits=3|"
   "mixed|mixed|"
-  "bitplane3|bitplane:seed=2,parent=4,width=3|"
+  "bitplane|bitplane:seed=2,parent=4|--widths=4,3,2"
   "quik4|quik:cols=256,bits=4|"
 )
 # Limits of the payload and of each weightless 7B package.
@@ -97,10 +102,11 @@ compile_small() {
   local bin="$1" model="$2" out="$3"
   mkdir -p "$out" || fail "cannot create $out"
   for entry in "${small_schemes[@]}"; do
-    IFS='|' read -r name spec overrides <<<"$entry"
+    IFS='|' read -r name spec overrides flags <<<"$entry"
     selected "$name" "${MIXQ_GPU_BENCH_SCHEMES:-}" || continue
+    # shellcheck disable=SC2086 # $flags holds zero or more flags
     "$bin/mixq-compile" "$model" --scheme="$spec" --overrides="$overrides" \
-      --target=all --gpu-arch=sm_90 --cpu=x86-64-v2 -o "$out/$name.mixq" \
+      $flags --target=all --gpu-arch=sm_90 --cpu=x86-64-v2 -o "$out/$name.mixq" \
       2>"$out/$name.log" || fail "compiling $name: $(tail -n 3 "$out/$name.log")"
     rm -f "$out/$name.log"
   done
@@ -247,7 +253,47 @@ check_model() {
       "$log")"
     printf '%-11s %-8s %-14s %-12s %s\n' "$name" "$same" "$diff" "$kl" \
       "$speed" >>"$report"
+    check_schedule "$pkg" "$name" "$report"
   done
+}
+
+# A schedule through every width of a multi-width package, widest first,
+# 32 decode steps each and the last to the end ("4:32,3:32,2"); nothing for
+# a package with one decode plan.
+width_schedule() {
+  "$bin/mixq-inspect" "$1" 2>/dev/null |
+    sed -n 's/^.*decode \([0-9]*\): plan .*/\1/p' |
+    awk 'BEGIN { ORS = "" }
+         { w[NR] = $1 }
+         END { for (i = 1; i <= NR; i++) {
+                 if (i > 1) print ","
+                 print w[i]
+                 if (i < NR) print ":32" } }'
+}
+
+# A multi-width package once more, by a width schedule, so that every
+# width's decode graph runs: the GPU's ids against the CPU's by the same
+# schedule (the CPU reference would run the default width only).
+check_schedule() {
+  local pkg="$1" name="$2" report="$3" schedule gpu cpu same speed
+  schedule="$(width_schedule "$pkg")"
+  [ -n "$schedule" ] || return 0
+  local log="$results/check-$(basename "$(dirname "$pkg")")-$name-schedule.log"
+  gpu="$(limited 30 "$bin/mixq-run" "$pkg" --device cuda --tokens 1 -n 128 \
+    --print-ids --schedule "$schedule" 2>"$log")"
+  if [ $? -ne 0 ]; then
+    printf '%-11s FAILED (see %s)\n' "$name@schedule" "$(basename "$log")" \
+      >>"$report"
+    failures=$((failures + 1))
+    return 0
+  fi
+  cpu="$(limited 30 "$bin/mixq-run" "$pkg" --device cpu --tokens 1 -n 128 \
+    --print-ids --schedule "$schedule" 2>/dev/null)"
+  same=differ
+  [ "$gpu" = "$cpu" ] && same=equal
+  speed="$(sed -n 's/.*decode [0-9]* tokens in [^(]*(\([^)]*\)).*/\1/p' "$log")"
+  printf '%-11s %-8s %-14s %-12s %s\n' "$name@schedule" "$same" - - \
+    "$speed" >>"$report"
 }
 
 # compute-sanitizer memcheck over one decode step (a one-token prompt, then
@@ -281,6 +327,29 @@ bench_large() {
     [ "$name" = affine4-unfused ] && sizes=(-p 0 -n 128 -r 3)
     limited 60 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
       "${sizes[@]}" >"$results/bench-7b-$name.txt" 2>&1 ||
+      failures=$((failures + 1))
+    bench_widths "$pkg" "$name"
+  done
+}
+
+# A multi-width 7B package: tg128 at each width, and by two schedules
+# (through every width, 32 steps each; and the prompt-adaptive policy).
+bench_widths() {
+  local pkg="$1" name="$2" schedule width
+  schedule="$(width_schedule "$pkg")"
+  [ -n "$schedule" ] || return 0
+  for width in $(echo "$schedule" | tr ',' '\n' | cut -d: -f1); do
+    limited 30 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
+      -p 0 -n 128 -r 3 --width "$width" \
+      >"$results/bench-7b-$name-w$width.txt" 2>&1 ||
+      failures=$((failures + 1))
+  done
+  local i=0
+  for schedule in "$schedule" adaptive; do
+    i=$((i + 1))
+    limited 30 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
+      -p 0 -n 128 -r 3 --schedule "$schedule" \
+      >"$results/bench-7b-$name-sched-$i.txt" 2>&1 ||
       failures=$((failures + 1))
   done
 }
