@@ -110,6 +110,11 @@ public:
     read.insert(index);
     return ComponentReader::loadVector(builder, loc, index, indices, count);
   }
+  Value gather(OpBuilder &builder, Location loc, unsigned index,
+               ValueRange leading, Value lastIndices) const override {
+    read.insert(index);
+    return ComponentReader::gather(builder, loc, index, leading, lastIndices);
+  }
   mutable llvm::SmallDenseSet<unsigned> read;
 };
 
@@ -247,6 +252,32 @@ public:
         /*nontemporal=*/false,
         llvm::isPowerOf2_64(alignment) ? llvm::Align(alignment)
                                        : llvm::Align(bytes));
+  }
+
+  /// A resident component (a per-row table in shared memory) is gathered
+  /// from its row of the tile: one shared-memory load per lane.
+  Value gather(OpBuilder &builder, Location loc, unsigned index,
+               ValueRange leading, Value lastIndices) const override {
+    for (const ResidentComponent &component : resident)
+      if (component.index == index)
+        return buildGather(builder, loc, component.tile, ValueRange{tileRow},
+                           lastIndices);
+    if (findStaged(index)) {
+      // Column-tiled data is not a table; read it lane by lane.
+      auto indexType = cast<VectorType>(lastIndices.getType());
+      SmallVector<Value> values;
+      for (int64_t i = 0; i < indexType.getNumElements(); ++i) {
+        SmallVector<Value> position(leading.begin(), leading.end());
+        Value element = vector::ExtractOp::create(builder, loc, lastIndices, i);
+        if (!element.getType().isIndex())
+          element = arith::IndexCastUIOp::create(
+              builder, loc, builder.getIndexType(), element);
+        position.push_back(element);
+        values.push_back(load(builder, loc, index, position));
+      }
+      return buildVectorFromScalars(builder, loc, values);
+    }
+    return ComponentReader::gather(builder, loc, index, leading, lastIndices);
   }
 
   /// The component element holding the lane's first weight of this step.

@@ -50,6 +50,29 @@ Value ComponentReader::loadVector(OpBuilder &builder, Location loc,
   return buildVectorFromScalars(builder, loc, elements);
 }
 
+Value ComponentReader::gather(OpBuilder &builder, Location loc, unsigned index,
+                              ValueRange leading, Value lastIndices) const {
+  return buildGather(builder, loc, components[index], leading, lastIndices);
+}
+
+Value mlir::mixq::buildGather(OpBuilder &builder, Location loc, Value source,
+                              ValueRange leading, Value lastIndices) {
+  auto shaped = cast<ShapedType>(source.getType());
+  auto indexType = cast<VectorType>(lastIndices.getType());
+  auto resultType =
+      VectorType::get(indexType.getShape(), shaped.getElementType());
+  SmallVector<Value> offsets(leading.begin(), leading.end());
+  offsets.push_back(arith::ConstantIndexOp::create(builder, loc, 0));
+  Value mask = arith::ConstantOp::create(
+      builder, loc,
+      DenseElementsAttr::get(
+          VectorType::get(indexType.getShape(), builder.getI1Type()), true));
+  Value passThrough = arith::ConstantOp::create(
+      builder, loc, resultType, builder.getZeroAttr(resultType));
+  return vector::GatherOp::create(builder, loc, resultType, source, offsets,
+                                  lastIndices, mask, passThrough);
+}
+
 Value mlir::mixq::buildVectorFromScalars(OpBuilder &builder, Location loc,
                                          ArrayRef<Value> values) {
   auto type = VectorType::get({static_cast<int64_t>(values.size())},

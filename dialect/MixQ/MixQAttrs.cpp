@@ -1150,6 +1150,126 @@ BitplaneSchemeAttr::dequantize(const PackedWeights &packed,
                                            getDecodeWidth());
 }
 
+namespace {
+
+/// vector<n x i32> of `values`.
+Value i32VectorConstant(OpBuilder &b, Location loc, ArrayRef<int32_t> values) {
+  auto type = VectorType::get({int64_t(values.size())}, b.getI32Type());
+  return arith::ConstantOp::create(b, loc, type,
+                                   DenseElementsAttr::get(type, values));
+}
+
+/// vector<n x i32> with every lane `value`.
+Value i32Splat(OpBuilder &b, Location loc, int64_t n, int32_t value) {
+  return i32VectorConstant(b, loc, SmallVector<int32_t>(n, value));
+}
+
+/// The vector of `a` followed by `b` (same type).
+Value concatVectors(OpBuilder &b, Location loc, Value lhs, Value rhs) {
+  int64_t n = cast<VectorType>(lhs.getType()).getNumElements();
+  return vector::ShuffleOp::create(
+      b, loc, lhs, rhs, llvm::to_vector(llvm::seq<int64_t>(0, 2 * n)));
+}
+
+/// `parts` concatenated in order (a power-of-two count).
+Value concatAll(OpBuilder &b, Location loc, SmallVector<Value> parts) {
+  while (parts.size() > 1) {
+    SmallVector<Value> next;
+    for (size_t i = 0; i < parts.size(); i += 2)
+      next.push_back(concatVectors(b, loc, parts[i], parts[i + 1]));
+    parts = std::move(next);
+  }
+  return parts.front();
+}
+
+/// The `width`-bit codes of the `count` (<= 32) consecutive weights whose
+/// bits are bit 0 .. count-1 of the plane words `planes` (most significant
+/// plane first), as vector<count x i32> in column order, built a word at a
+/// time: bit i of every plane goes to field i / fieldBits of lane
+/// i % fieldBits of a vector<fieldBits x i32>, so that one vector shift,
+/// mask and or per plane places `count / fieldBits` codes per lane; the
+/// fields then come out with one shift and mask each.
+Value buildBitplaneCodes(OpBuilder &b, Location loc, ArrayRef<Value> planes,
+                         int64_t count, unsigned width) {
+  // Fields per lane: up to 4, each at least `width` bits wide.
+  int64_t fields = 4;
+  while (fields > 1 && count / fields < int64_t(width))
+    fields /= 2;
+  int64_t lanes = count / fields; // also the field's bit width
+  int32_t fieldMask = 0;
+  for (int64_t f = 0; f < fields; ++f)
+    fieldMask |= int32_t(1) << (f * lanes);
+  Value laneShifts = i32VectorConstant(
+      b, loc, llvm::to_vector(llvm::seq<int32_t>(0, int32_t(lanes))));
+  Value mask = i32Splat(b, loc, lanes, fieldMask);
+  auto laneType = VectorType::get({lanes}, b.getI32Type());
+  Value packed;
+  for (auto [j, plane] : llvm::enumerate(planes)) {
+    Value bits = vector::BroadcastOp::create(b, loc, laneType, plane);
+    bits = arith::ShRUIOp::create(b, loc, bits, laneShifts);
+    bits = arith::AndIOp::create(b, loc, bits, mask);
+    if (unsigned up = width - 1 - unsigned(j))
+      bits = arith::ShLIOp::create(b, loc, bits, i32Splat(b, loc, lanes, up));
+    packed =
+        packed ? arith::OrIOp::create(b, loc, packed, bits).getResult() : bits;
+  }
+  Value codeMask = i32Splat(b, loc, lanes, (int32_t(1) << width) - 1);
+  SmallVector<Value> fieldCodes;
+  for (int64_t f = 0; f < fields; ++f) {
+    Value field = f == 0 ? packed
+                         : arith::ShRUIOp::create(
+                               b, loc, packed,
+                               i32Splat(b, loc, lanes, int32_t(f * lanes)))
+                               .getResult();
+    fieldCodes.push_back(arith::AndIOp::create(b, loc, field, codeMask));
+  }
+  return concatAll(b, loc, fieldCodes);
+}
+
+} // namespace
+
+// A word of every plane per 32 weights, the codes assembled with vector
+// shifts and masks (no per-weight bit extraction), then one gather from
+// the row's LUT: the LUT lookup is the only per-weight work.
+Value BitplaneSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                             const ComponentReader &reader,
+                                             ArrayRef<int64_t> shape, Value row,
+                                             Value col, int64_t width,
+                                             FloatType resultType) const {
+  (void)shape;
+  unsigned bits = getDecodeWidth();
+  unsigned lutComponent = getParent() + (bits - getSeed());
+  int64_t chunk = std::min<int64_t>(width, 32);
+  // A tile narrower than a word starts at a dynamic bit of it.
+  Value bitOffset;
+  if (width < 32)
+    bitOffset = arith::IndexCastUIOp::create(
+        b, loc, b.getI32Type(),
+        arith::RemUIOp::create(b, loc, col, indexConst(b, loc, 32)));
+  SmallVector<Value> chunks;
+  for (int64_t c = 0; c < width / chunk; ++c) {
+    Value first =
+        c == 0 ? col
+               : arith::AddIOp::create(b, loc, col, indexConst(b, loc, c * 32))
+                     .getResult();
+    Value word = arith::DivUIOp::create(b, loc, first, indexConst(b, loc, 32));
+    SmallVector<Value> planes;
+    for (unsigned j = 0; j < bits; ++j) {
+      Value plane = reader.load(b, loc, j, {row, word});
+      if (bitOffset)
+        plane = arith::ShRUIOp::create(b, loc, plane, bitOffset);
+      planes.push_back(plane);
+    }
+    chunks.push_back(buildBitplaneCodes(b, loc, planes, chunk, bits));
+  }
+  // i32 lane indices: 32-bit address arithmetic on a GPU (shared memory
+  // addresses are 32 bits), vpgatherdd's on x86.
+  Value codes = concatAll(b, loc, chunks);
+  Value lut = reader.gather(b, loc, lutComponent, {row}, codes);
+  return buildTruncateFromF32(b, loc, buildExtendToF32(b, loc, lut),
+                              resultType);
+}
+
 SmallVector<Value> BitplaneSchemeAttr::buildDequantTile(
     OpBuilder &b, Location loc, const ComponentReader &reader,
     ArrayRef<int64_t> shape, Value row, Value col, int64_t tileCols,

@@ -273,7 +273,8 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
 
 def MixQ_BitplaneSchemeAttr : MixQ_Attr<"BitplaneScheme", "bitplane", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["getNestedWidths", "withNestedDecodeWidth",
+                                ["buildDequantVector", "getNestedWidths",
+                                 "withNestedDecodeWidth",
                                  "getReadBitsPerWeight"]>]> {
   let summary = "nested any-precision codes (Any-Precision LLM bit planes)";
   let description = [{

@@ -86,6 +86,11 @@ DenseElementsAttr getComponentAttr(const ComponentSpec &component,
                                    const PackedBuffer &bytes);
 PackedBuffer getComponentBytes(DenseElementsAttr attr);
 
+/// vector.gather of `source` (a tensor or memref) at (leading..., e) for
+/// every e of `lastIndices`, all lanes enabled.
+Value buildGather(OpBuilder &builder, Location loc, Value source,
+                  ValueRange leading, Value lastIndices);
+
 /// Emits the load of a matmul's input (activation) at column `col` (an
 /// `index`) as an f32, for QuantSchemeAttrInterface::buildSparseDot.
 using InputLoader =
@@ -116,6 +121,13 @@ public:
   /// aligned vector load; the default loads from the component itself.
   virtual Value loadVector(OpBuilder &builder, Location loc, unsigned index,
                            ValueRange indices, int64_t count) const;
+  /// Emits the gather of component `index`'s elements (leading..., e) for
+  /// every `e` of `lastIndices` (a vector of index or of unsigned integers
+  /// such as i32 codes) as one vector: a table
+  /// lookup per lane, e.g. a per-row codebook indexed by codes. The default
+  /// is one vector.gather from the component itself.
+  virtual Value gather(OpBuilder &builder, Location loc, unsigned index,
+                       ValueRange leading, Value lastIndices) const;
 
 private:
   SmallVector<Value> components;

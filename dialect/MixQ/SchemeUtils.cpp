@@ -335,6 +335,12 @@ double mlir::mixq::getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
                                   shape, zero, zero, width, resultType);
   int64_t scalarOps = 0;
   scratch->walk([&](Operation *op) {
+    // A gather is a load per lane (GPUs and most CPUs have no table
+    // lookup instruction): it costs its lanes, not one vector op.
+    if (auto gather = dyn_cast<vector::GatherOp>(op)) {
+      scalarOps += gather.getVectorType().getNumElements();
+      return;
+    }
     bool scalar = llvm::none_of(
         op->getResultTypes(), [](Type type) { return isa<VectorType>(type); });
     if (scalar && !isa<arith::ConstantOp>(op))

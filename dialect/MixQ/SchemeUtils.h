@@ -84,10 +84,12 @@ Value buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
 /// columns takes per weight, found by building it into a scratch block that
 /// is thrown away. A scheme that unpacks whole words emits vector ops and
 /// well under one scalar op per weight; the default, which gathers the
-/// scalars of buildDequantTile, several. Code generators use it to decide
-/// what a tile can afford (more rows per warp, a vector loop on the CPU).
-/// The tile reads through `reader` when one is given (a recording reader
-/// then learns which components it reads), else from placeholder tensors.
+/// scalars of buildDequantTile, several. A vector.gather (a table lookup)
+/// counts one op per lane: no target does it in one instruction. Code
+/// generators use it to decide what a tile can afford (more rows per warp, a
+/// vector loop on the CPU). The tile reads through `reader` when one is given
+/// (a recording reader then learns which components it reads), else from
+/// placeholder tensors.
 double getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
                                     ArrayRef<int64_t> shape, int64_t width,
                                     FloatType resultType,

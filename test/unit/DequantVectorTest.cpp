@@ -437,6 +437,36 @@ TEST_F(DequantVectorTest, TestSchemeSparseTermsAfterTheDotProduct) {
   expectVectorEqualsTile(attr, {rows, cols}, *packed, {8, 32});
 }
 
+// bitplane's words: every decode width of a 2..4 and a 1..8 parent, tiles
+// from 8 columns (inside a word, at a dynamic bit offset) to 64 (two words),
+// and a K that is no multiple of 32 (the last word partly padding).
+TEST_F(DequantVectorTest, BitplaneWordsEqualTheTileAtEveryWidth) {
+  std::vector<float> w = qt::testing::heavyTailedMatrix(3, 128, 41);
+  for (const char *text : {"#mixq.bitplane<seed = 2, parent = 4, width = 2>",
+                           "#mixq.bitplane<seed = 2, parent = 4, width = 3>",
+                           "#mixq.bitplane<seed = 2, parent = 4>"}) {
+    SCOPED_TRACE(text);
+    QuantSchemeAttrInterface attr = scheme(text);
+    auto packed = attr.quantize(w, {3, 128}, {});
+    ASSERT_TRUE(!!packed) << llvm::toString(packed.takeError());
+    expectVectorEqualsTile(attr, {3, 128}, *packed, {8, 16, 32, 64});
+  }
+  for (const char *text : {"#mixq.bitplane<seed = 1, parent = 8, width = 5>",
+                           "#mixq.bitplane<seed = 1, parent = 8>"}) {
+    SCOPED_TRACE(text);
+    QuantSchemeAttrInterface attr = scheme(text);
+    auto packed = attr.quantize(w, {3, 128}, {});
+    ASSERT_TRUE(!!packed) << llvm::toString(packed.takeError());
+    expectVectorEqualsTile(attr, {3, 128}, *packed, {8, 16, 32});
+  }
+  std::vector<float> narrow(w.begin(), w.begin() + 3 * 72);
+  QuantSchemeAttrInterface attr =
+      scheme("#mixq.bitplane<seed = 2, parent = 4>");
+  auto packed = attr.quantize(narrow, {3, 72}, {});
+  ASSERT_TRUE(!!packed) << llvm::toString(packed.takeError());
+  expectVectorEqualsTile(attr, {3, 72}, *packed, {8});
+}
+
 TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
   const int64_t rows = 4, cols = 128;
   std::vector<float> w = qt::testing::heavyTailedMatrix(rows, cols, 23);

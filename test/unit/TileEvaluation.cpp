@@ -65,6 +65,59 @@ bool foldConstantBitCasts(ModuleOp module) {
   return changed;
 }
 
+/// vector.gather of a constant table at constant indices does not fold
+/// upstream: pick the elements here (all lanes are enabled in the IR the
+/// schemes emit; a disabled lane takes the pass-through). Returns whether
+/// anything changed.
+bool foldConstantGathers(ModuleOp module) {
+  SmallVector<vector::GatherOp> gathers;
+  module.walk([&](vector::GatherOp gather) { gathers.push_back(gather); });
+  bool changed = false;
+  for (vector::GatherOp gather : gathers) {
+    auto constantOf = [](Value v) {
+      auto op = v.getDefiningOp<arith::ConstantOp>();
+      return op ? dyn_cast<DenseElementsAttr>(op.getValue())
+                : DenseElementsAttr();
+    };
+    DenseElementsAttr table = constantOf(gather.getBase());
+    DenseElementsAttr indices = constantOf(gather.getIndices());
+    DenseElementsAttr mask = constantOf(gather.getMask());
+    DenseElementsAttr passThrough = constantOf(gather.getPassThru());
+    SmallVector<int64_t> offsets;
+    for (Value offset : gather.getOffsets()) {
+      auto op = offset.getDefiningOp<arith::ConstantIndexOp>();
+      if (!op)
+        break;
+      offsets.push_back(op.value());
+    }
+    if (!table || !indices || !mask || !passThrough ||
+        offsets.size() != gather.getOffsets().size())
+      continue;
+    auto shape = cast<ShapedType>(table.getType()).getShape();
+    auto values = llvm::to_vector(table.getValues<Attribute>());
+    auto lanes = llvm::to_vector(indices.getValues<APInt>());
+    auto enabled = llvm::to_vector(mask.getValues<bool>());
+    auto fallback = llvm::to_vector(passThrough.getValues<Attribute>());
+    SmallVector<Attribute> result;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      SmallVector<int64_t> position = offsets;
+      position.back() += lanes[i].getSExtValue();
+      int64_t linear = 0;
+      for (size_t d = 0; d < shape.size(); ++d)
+        linear = linear * shape[d] + position[d];
+      result.push_back(enabled[i] ? values[linear] : fallback[i]);
+    }
+    OpBuilder b(gather);
+    auto type = gather.getVectorType();
+    Value folded = arith::ConstantOp::create(
+        b, gather.getLoc(), type, DenseElementsAttr::get(type, result));
+    gather.getResult().replaceAllUsesWith(folded);
+    gather.erase();
+    changed = true;
+  }
+  return changed;
+}
+
 /// math.fma has no folder upstream: fold scalar constant operands here,
 /// with one rounding (APFloat::fusedMultiplyAdd). Returns whether anything
 /// changed.
@@ -167,7 +220,7 @@ void foldToConstants(MLIRContext &context, ModuleOp module) {
     pm.addPass(createCanonicalizerPass());
     EXPECT_TRUE(succeeded(pm.run(module)));
     if (foldConstantBitCasts(module) | foldConstantFmas(module) |
-        foldConstantTruncs(module)) {
+        foldConstantTruncs(module) | foldConstantGathers(module)) {
       --round;
       continue;
     }

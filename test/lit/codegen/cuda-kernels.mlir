@@ -423,15 +423,22 @@ func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq
 
 // Only the components the dequantization reads are staged: a bitplane of
 // width 3 (parent 4) reads three of its four planes, so three shared tiles
-// of one word per lane, and one plane argument is never loaded.
+// of two words per lane (its word-level tile is 64 weights), and one plane
+// argument is never loaded. The codes of a 32-weight word come from one
+// word of each plane, and the LUT, resident in shared memory, is read with
+// one gather per tile.
 
 // CHECK-LABEL: gpu.func @k_bitplane_width(
 // CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %[[P0:.*]]: memref<2x2xi32>, %[[P1:.*]]: memref<2x2xi32>, %[[P2:.*]]: memref<2x2xi32>, %[[P3:.*]]: memref<2x2xi32>,
-// CHECK-COUNT-3: memref.alloc() : memref<4x32xi32, #gpu.address_space<workgroup>>
+// CHECK-SAME:    workgroup(%[[LUT:.*]] : memref<4x8xf16, #gpu.address_space<workgroup>>,
+// CHECK-COUNT-3: memref.alloc() : memref<4x64xi32, #gpu.address_space<workgroup>>
 // CHECK-NOT:     memref.alloc()
 // CHECK:         scf.for
-// CHECK-COUNT-3:   vector.load %{{.*}} : memref<2x2xi32>, vector<1xi32>
-// CHECK-COUNT-4:   vector.load %{{.*}} {alignment = 16 : i64} : memref<1x64xf16>, vector<8xf16>
+// CHECK:         scf.for
+// CHECK-COUNT-3:   vector.load %{{.*}} : memref<2x2xi32>, vector<2xi32>
+// CHECK-COUNT-6:   memref.load %{{.*}} : memref<4x64xi32, #gpu.address_space<workgroup>>
+// CHECK:           vector.gather %[[LUT]]{{.*}} : memref<4x8xf16, #gpu.address_space<workgroup>>, vector<64xi32>, vector<64xi1>, vector<64xf16> into vector<64xf16>
+// CHECK-COUNT-8:   vector.load %{{.*}} {alignment = 16 : i64} : memref<1x64xf16>, vector<8xf16>
 // CHECK-NOT:       vector.load
 func.func private @k_bitplane_width(%x: tensor<1x64xf16>, %w: !mixq.qtensor<2x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>>) -> tensor<1x2xf16> attributes {mixq.kernel} {
   %0 = mixq.matmul %x, %w : tensor<1x64xf16>, !mixq.qtensor<2x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>> -> tensor<1x2xf16>

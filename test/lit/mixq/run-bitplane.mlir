@@ -9,6 +9,17 @@
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
+//
+// The same through the CPU backend's vector form (the codes a word of each
+// plane at a time, the LUT lookups one vector.gather), with the same
+// results:
+// RUN: mixq-opt %s --mixq-reference-to-llvm=dequant-vector-width=16 \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN: | FileCheck %s
+// RUN: mixq-opt %s --mixq-lower-to-linalg=dequant-vector-width=16 \
+// RUN: | FileCheck %s --check-prefix=VECTOR
+// VECTOR: vector.gather {{.*}} : tensor<2x{{4|8}}xf16>, vector<16xi32>, vector<16xi1>, vector<16xf16> into vector<16xf16>
 
 func.func private @printMemrefF32(tensor<*xf32>)
 
