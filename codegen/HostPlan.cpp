@@ -1,5 +1,6 @@
 //===- HostPlan.cpp - L2 entry functions as a runtime plan ----------------===//
 #include "codegen/HostPlan.h"
+#include "dialect/MixQ/SchemeUtils.h"
 
 #include "dialect/LLM/LLMOps.h"
 #include "dialect/MixQ/MixQOps.h"
@@ -117,19 +118,25 @@ llvm::Error PlanBuilder::appendBindings(Operation *user, Value value,
     args.push_back(binding);
     return llvm::Error::success();
   }
-  if (auto weight = dyn_cast_or_null<mixq::WeightOp>(def)) {
+  if (auto weight = dyn_cast_or_null<mlir::mixq::WeightOp>(def)) {
     auto type = cast<QTensorType>(weight.getType());
+    // Bound but never loaded (a narrow bitplane width's lower planes): the
+    // benchmark must not count their bytes as read.
+    llvm::SmallDenseSet<unsigned> read = getReadComponentIndices(
+        type.getScheme(), type.getShape(), Float32Type::get(def->getContext()));
     json components = json::array();
-    for (const ComponentSpec &component : type.getComponents()) {
+    for (auto [index, component] : llvm::enumerate(type.getComponents())) {
       std::string dtype = getDTypeName(component.elementType);
       if (dtype.empty())
         return opError(def, "component '" + component.name +
                                 "' has an element type the runtime cannot "
                                 "bind");
-      components.push_back(
-          {{"weight", weight.getName().str() + ":" + component.name},
-           {"dtype", dtype},
-           {"shape", shapeJson(component.shape)}});
+      json binding = {{"weight", weight.getName().str() + ":" + component.name},
+                      {"dtype", dtype},
+                      {"shape", shapeJson(component.shape)}};
+      if (!read.contains(unsigned(index)))
+        binding["read"] = false;
+      components.push_back(std::move(binding));
     }
     bindings[value] = components;
     for (const json &binding : components)
@@ -179,7 +186,7 @@ llvm::Expected<json> PlanBuilder::build(func::FuncOp entry) {
   if (llvm::Error error = bindArguments(entry, plan))
     return std::move(error);
   for (Operation &op : entry.getBody().front()) {
-    if (isa<llm::WeightOp, mixq::WeightOp>(op))
+    if (isa<llm::WeightOp, mlir::mixq::WeightOp>(op))
       continue;
     if (auto call = dyn_cast<func::CallOp>(op)) {
       if (llvm::Error error = addStep(call, plan))

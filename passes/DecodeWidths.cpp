@@ -127,6 +127,11 @@ struct DecodeWidthsPass
   }
 
   LogicalResult checkWidths(func::FuncOp decode, WidthRange range) {
+    ModuleOp module = decode->getParentOfType<ModuleOp>();
+    for (unsigned width : llvm::drop_begin(widths))
+      if (module.lookupSymbol(("decode_w" + Twine(width)).str()))
+        return module.emitError() << "the module already has a @decode_w"
+                                  << width << " for decode width " << width;
     if (range.empty())
       return decode.emitError(
           "decode widths need weights with nested widths (#mixq.bitplane, "

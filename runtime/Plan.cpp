@@ -83,6 +83,12 @@ struct PlanParser {
     if (bytes == 0 || uint64_t(numElements(shape->dims) * bytes) != blob->size)
       return makeError(where, ": weight '", b.weightName, "' is ", blob->size,
                        " bytes, which does not match its dtype and shape");
+    if (j.contains("read")) {
+      if (!j["read"].is_boolean())
+        return makeError(where, ": weight '", b.weightName,
+                         "': \"read\" must be true or false");
+      b.read = j["read"].get<bool>();
+    }
     b.weight = *blob;
     b.shape = *shape;
     return b;
@@ -243,6 +249,11 @@ Expected<DecodeWidthPlan> parseDecodeWidth(const Package &package,
   out.info.width = int(width);
   out.info.bitsPerWeight = j["bits_per_weight"].get<double>();
   out.info.bytesPerStep = j["bytes_per_step"].get<int64_t>();
+  if (!(out.info.bitsPerWeight >= 0 && out.info.bitsPerWeight <= 64) ||
+      out.info.bytesPerStep < 0)
+    return makeError(where, ": width ", width,
+                     " has a negative or impossible bits_per_weight or "
+                     "bytes_per_step");
   std::string name = j["plan"].get<std::string>();
   if (!plans.contains(name))
     return makeError(where, ": width ", width, "'s plan '", name,
@@ -274,7 +285,11 @@ Status parseDecodeWidths(const Package &package, const json &plans,
   if (widths.contains("prefill")) {
     if (!widths["prefill"].is_number_integer())
       return makeError(package.path(), ": widths.prefill is not an integer");
-    out.prefillWidth = int(widths["prefill"].get<int64_t>());
+    int64_t prefill = widths["prefill"].get<int64_t>();
+    if (prefill < 1 || prefill > 32)
+      return makeError(package.path(), ": widths.prefill ", prefill,
+                       " is not in 1..32");
+    out.prefillWidth = int(prefill);
   }
   for (const json &entry : widths["decode"]) {
     auto width = parseDecodeWidth(package, plans, parser, entry);

@@ -43,6 +43,9 @@ struct PlanBinding {
   int64_t index = 0;      ///< buffer or cache index
   std::string weightName; ///< for Weight: the blob name
   Blob weight;            ///< for Weight: its bytes in the package
+  /// For Weight: false when the kernel binds the component but never loads
+  /// it (a narrow bitplane width's lower planes); byte counts skip it.
+  bool read = true;
   SymbolicShape shape;    ///< empty for StartPos
 };
 

@@ -7,12 +7,12 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <limits>
-#include <sstream>
 
 namespace mixq::runtime {
 namespace {
@@ -122,10 +122,16 @@ Expected<ScheduleSpec> parseAdaptiveSchedule(const std::string &text) {
   return spec;
 }
 
+/// The shortest decimal that reads back as `value`, so that str() parses
+/// back to the same schedule.
 std::string formatNumber(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
+  char text[32];
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof(text), "%.*g", digits, value);
+    if (std::strtod(text, nullptr) == value)
+      break;
+  }
+  return text;
 }
 
 /// Fixed widths per step: uniform and task-adaptive schedules.

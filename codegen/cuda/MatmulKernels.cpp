@@ -96,37 +96,11 @@ struct MatmulTiling {
 /// Per-row components up to this size stay in shared memory for the loop.
 constexpr int64_t kMaxResidentRowBytes = 256;
 
-/// A reader that records which components a scheme's dequantization loads.
-class RecordingReader : public ComponentReader {
-public:
-  using ComponentReader::ComponentReader;
-  Value load(OpBuilder &builder, Location loc, unsigned index,
-             ValueRange indices) const override {
-    read.insert(index);
-    return ComponentReader::load(builder, loc, index, indices);
-  }
-  Value loadVector(OpBuilder &builder, Location loc, unsigned index,
-                   ValueRange indices, int64_t count) const override {
-    read.insert(index);
-    return ComponentReader::loadVector(builder, loc, index, indices, count);
-  }
-  Value gather(OpBuilder &builder, Location loc, unsigned index,
-               ValueRange leading, Value lastIndices) const override {
-    read.insert(index);
-    return ComponentReader::gather(builder, loc, index, leading, lastIndices);
-  }
-  mutable llvm::SmallDenseSet<unsigned> read;
-};
-
 /// The components the scheme's dequantization tile actually reads (e.g. a
-/// `bitplane` of width k reads only the top k planes), found by building one
-/// tile into a scratch block that is thrown away.
-llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops,
-                                                int64_t tileCols) {
-  RecordingReader reader(ops.components);
-  (void)getDequantScalarOpsPerWeight(ops.scheme, {ops.rows, ops.cols}, tileCols,
-                                     ops.elementType, &reader);
-  return reader.read;
+/// `bitplane` of width k reads only the top k planes).
+llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops) {
+  return getReadComponentIndices(ops.scheme, {ops.rows, ops.cols},
+                                 ops.elementType);
 }
 
 /// The column-tiled components of the weight the dequantization reads: the
@@ -177,7 +151,7 @@ bool isWideTile(const MatmulOperands &ops) {
 MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
   llvm::SmallDenseSet<unsigned> read;
   if (ops.scheme)
-    read = getReadComponents(ops, 1);
+    read = getReadComponents(ops);
   SmallVector<std::pair<unsigned, ComponentSpec>> tiled =
       getColumnTiledComponents(ops, read);
   int64_t k = ops.cols;

@@ -1236,7 +1236,12 @@ Value BitplaneSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                              ArrayRef<int64_t> shape, Value row,
                                              Value col, int64_t width,
                                              FloatType resultType) const {
-  (void)shape;
+  // The interface promises a power of two dividing K; anything else (a
+  // tile crossing a word at an offset) takes the scalars.
+  if (!llvm::isPowerOf2_64(uint64_t(width)))
+    return buildVectorFromScalars(
+        b, loc,
+        buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
   unsigned bits = getDecodeWidth();
   unsigned lutComponent = getParent() + (bits - getSeed());
   int64_t chunk = std::min<int64_t>(width, 32);

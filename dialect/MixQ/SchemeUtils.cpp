@@ -350,6 +350,58 @@ double mlir::mixq::getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
   return double(scalarOps) / double(width);
 }
 
+namespace {
+/// A reader that records which components a scheme's IR loads.
+class RecordingReader : public ComponentReader {
+public:
+  using ComponentReader::ComponentReader;
+  Value load(OpBuilder &builder, Location loc, unsigned index,
+             ValueRange indices) const override {
+    read.insert(index);
+    return ComponentReader::load(builder, loc, index, indices);
+  }
+  Value loadVector(OpBuilder &builder, Location loc, unsigned index,
+                   ValueRange indices, int64_t count) const override {
+    read.insert(index);
+    return ComponentReader::loadVector(builder, loc, index, indices, count);
+  }
+  Value gather(OpBuilder &builder, Location loc, unsigned index,
+               ValueRange leading, Value lastIndices) const override {
+    read.insert(index);
+    return ComponentReader::gather(builder, loc, index, leading, lastIndices);
+  }
+  mutable llvm::SmallDenseSet<unsigned> read;
+};
+} // namespace
+
+llvm::SmallDenseSet<unsigned>
+mlir::mixq::getReadComponentIndices(QuantSchemeAttrInterface scheme,
+                                    ArrayRef<int64_t> shape,
+                                    FloatType resultType) {
+  MLIRContext *ctx = resultType.getContext();
+  auto scratch = std::make_unique<Block>();
+  Location loc = UnknownLoc::get(ctx);
+  SmallVector<Value> placeholders;
+  for (const ComponentSpec &component : scheme.getComponents(shape))
+    placeholders.push_back(
+        scratch->addArgument(component.getTensorType(), loc));
+  RecordingReader reader(placeholders);
+  OpBuilder b(ctx);
+  b.setInsertionPointToStart(scratch.get());
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  (void)scheme.buildDequantVector(b, loc, reader, shape, zero, zero, 1,
+                                  resultType);
+  (void)scheme.buildSparseDot(
+      b, loc, reader, shape, zero, zero, one,
+      [](OpBuilder &builder, Location where, Value) -> Value {
+        return arith::ConstantOp::create(builder, where,
+                                         builder.getF32FloatAttr(0.0f));
+      });
+  scratch->dropAllReferences();
+  return reader.read;
+}
+
 bool mlir::mixq::isWordLevelTile(QuantSchemeAttrInterface scheme,
                                  ArrayRef<int64_t> shape, int64_t width,
                                  FloatType resultType, double maxOpsPerWeight) {

@@ -10,6 +10,7 @@
 #include "dialect/MixQ/MixQInterfaces.h"
 #include "dialect/MixQ/Quant/CalibrationStats.h"
 #include "dialect/MixQ/Quant/FloatFormats.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include <optional>
 
@@ -94,6 +95,14 @@ double getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
                                     ArrayRef<int64_t> shape, int64_t width,
                                     FloatType resultType,
                                     const ComponentReader *reader = nullptr);
+
+/// The indices of the components a matrix of `shape` actually reads: its
+/// dequantization tile (a `bitplane` of width k reads only the top k planes
+/// and one LUT) and its sparse terms. Found by building both into a scratch
+/// block that is thrown away.
+llvm::SmallDenseSet<unsigned>
+getReadComponentIndices(QuantSchemeAttrInterface scheme,
+                        ArrayRef<int64_t> shape, FloatType resultType);
 
 /// A word-level tile's budget of scalar ops per weight: what unpacking
 /// whole words and decoding a group's parameters once per tile costs

@@ -164,6 +164,8 @@ stepBytesRead(const runtime::ParsedPlan &plan,
     for (const PlanBinding &b : step.args) {
       switch (b.kind) {
       case PlanBinding::Weight:
+        if (!b.read)
+          break;
         bytes +=
             gathersRows && !b.shape.dims.empty() && b.shape.dims[0] > 0
                 ? uint64_t(tokens) * (b.weight.size / uint64_t(b.shape.dims[0]))

@@ -336,6 +336,15 @@ int main(int argc, char **argv) {
     ScheduledDecoder scheduled(*opened.model,
                                makeSchedulePolicy(o, *opened.model));
     report.tests = runTests(o, scheduled, report.notes);
+    // The GPU's per-kernel table below is of one plan: the first width's,
+    // not whichever width the schedule ended on.
+    if (Status s = opened.model->setDecodeWidth(
+            opened.model->decodeWidths().front().width);
+        !s)
+      die(s.message());
+    if (opened.cuda)
+      note(report.notes, "the per-kernel table is of the first width, " +
+                             std::to_string(opened.model->decodeWidth()));
     note(report.notes,
          "tg decodes by the schedule " + o.schedule + ": " +
              formatDouble(scheduled.averageBitsPerWeight(), 4) +

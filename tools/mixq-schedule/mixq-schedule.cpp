@@ -216,7 +216,7 @@ Target makeTarget(Executor &reference, const std::vector<int32_t> &prompt,
   Target t;
   t.prompt = prompt;
   int64_t vocab = reference.vocabSize();
-  if (int64_t(prompt.size()) + steps > reference.contextLength())
+  if (steps > reference.contextLength() - int64_t(prompt.size()))
     die("a prompt of " + std::to_string(prompt.size()) + " tokens and " +
         std::to_string(steps) + " positions exceed the context length " +
         std::to_string(reference.contextLength()) + " (lower -n)");
@@ -410,6 +410,13 @@ int main(int argc, char **argv) {
     die(s.message());
   }
   Executor &target = reference ? *reference->executor : executor;
+  // The package runs the same positions as the reference.
+  for (const auto &prompt : prompts)
+    if (o.steps > executor.contextLength() - int64_t(prompt.size()))
+      die(o.package + ": a prompt of " + std::to_string(prompt.size()) +
+          " tokens and " + std::to_string(o.steps) +
+          " positions exceed its context length " +
+          std::to_string(executor.contextLength()) + " (lower -n)");
   std::vector<Target> targets;
   for (const auto &prompt : prompts)
     targets.push_back(makeTarget(target, prompt, o.steps));

@@ -54,3 +54,17 @@ module attributes {mixq.decode_widths = []} {
     return
   }
 }
+
+// -----
+
+// A copy's name is taken.
+// expected-error @below {{the module already has a @decode_w5 for decode width 5}}
+module {
+  func.func @decode(%x: tensor<1x64xf32>) {
+    %q = mixq.weight @wq : !mixq.qtensor<8x64, #mixq.bitplane<seed = 2, parent = 8>>
+    return
+  }
+  func.func @decode_w5(%x: tensor<1x64xf32>) {
+    return
+  }
+}

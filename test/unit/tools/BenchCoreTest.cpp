@@ -100,6 +100,32 @@ TEST(BenchCoreTest, BytesReadCountWeightsInputsTokensAndCacheRows) {
   EXPECT_EQ(prefill[4], 96u + 128);
 }
 
+// A component the kernel binds but never loads ("read": false in the plan,
+// e.g. a narrow bitplane width's lower planes) adds no bytes.
+TEST(BenchCoreTest, BytesReadSkipComponentsTheKernelDoesNotLoad) {
+  json m = manifestJson();
+  json &args = m["plan"]["decode"]["steps"][1]["args"];
+  ASSERT_EQ(args[2]["weight"], "blk0.q_proj:scales");
+  args[2]["read"] = false;
+  Package package = writePackage(m);
+  PackagePlans plans = parsePlans(package);
+  std::vector<uint64_t> decode =
+      stepBytesRead(plans.decode, plans.caches, 1, 5);
+  ASSERT_EQ(decode.size(), 5u);
+  EXPECT_EQ(decode[1], 16u + 32 - 8) << "b0, the codes and the zeros";
+
+  args[2]["read"] = "no";
+  Package bad = writePackage(m);
+  auto parsed =
+      parsePackagePlans(bad, [](const std::string &, const std::string &) {
+        return Status::success();
+      });
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.message().find("\"read\" must be true or false"),
+            std::string::npos)
+      << parsed.message();
+}
+
 TEST(BenchCoreTest, MatmulShapesComeFromTheManifestWeights) {
   Package package = writePackage(manifestJson());
   PackagePlans plans = parsePlans(package);
