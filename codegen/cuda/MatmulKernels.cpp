@@ -176,6 +176,15 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
     if (tiling.staged.size() == tiled.size())
       return tiling;
   }
+  // Unstaged, a word-level tile still reads its words at once: 32 3-bit
+  // codes are 3 words, no 4-, 8- or 16-byte slice to stage, but one vector
+  // load of them beats a load per code. A tile built a weight at a time
+  // stays at 8 columns (its values all live at once).
+  for (int64_t tileCols : {int64_t(32), int64_t(16)})
+    if (ops.scheme && tileCols <= maxTileCols && k % tileCols == 0 &&
+        isWordLevelTile(ops.scheme, {ops.rows, ops.cols}, tileCols,
+                        ops.elementType))
+      return MatmulTiling{tileCols, {}, {}, read};
   for (int64_t tileCols : {8, 4, 2})
     if (tileCols <= maxTileCols && k % tileCols == 0)
       return MatmulTiling{tileCols, {}, {}, read};
@@ -211,6 +220,14 @@ public:
   /// shared-memory wavefront).
   Value loadVector(OpBuilder &builder, Location loc, unsigned index,
                    ValueRange indices, int64_t count) const override {
+    for (const ResidentComponent &resident : this->resident)
+      if (resident.index == index)
+        return vector::LoadOp::create(
+            builder, loc,
+            VectorType::get(
+                {count},
+                cast<MemRefType>(resident.tile.getType()).getElementType()),
+            resident.tile, ValueRange{tileRow, indices[1]});
     const StagedComponent *component = findStaged(index);
     if (!component)
       return ComponentReader::loadVector(builder, loc, index, indices, count);

@@ -402,6 +402,25 @@ LUTSchemeAttr::buildDequantTile(OpBuilder &b, Location loc,
   return values;
 }
 
+// The tile's codes a word at a time (buildPackedCodeVector), then one
+// gather from the row's codebook.
+Value LUTSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        ArrayRef<int64_t> shape, Value row,
+                                        Value col, int64_t width,
+                                        FloatType resultType) const {
+  unsigned bits = getBits();
+  if (!isWordAlignedTile(bits, width))
+    return buildVectorFromScalars(
+        b, loc,
+        buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
+  Value codes =
+      buildPackedCodeVector(b, loc, reader, LUTCodes, row, col, bits, width);
+  Value lut = reader.gather(b, loc, LUTTable, {row}, codes);
+  return buildTruncateFromF32(b, loc, buildExtendToF32(b, loc, lut),
+                              resultType);
+}
+
 //===----------------------------------------------------------------------===//
 // MixedSchemeAttr
 //===----------------------------------------------------------------------===//

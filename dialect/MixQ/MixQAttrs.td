@@ -69,7 +69,8 @@ def MixQ_AffineSchemeAttr : MixQ_Attr<"AffineScheme", "affine", [
 }
 
 def MixQ_LUTSchemeAttr : MixQ_Attr<"LUTScheme", "lut", [
-    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface>]> {
+    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
+                                ["buildDequantVector"]>]> {
   let summary = "per-row codebook (SqueezeLLM-style non-uniform) quantization";
   let description = [{
     Each output row `r` of the N x K weight matrix has its own codebook

@@ -467,6 +467,22 @@ TEST_F(DequantVectorTest, BitplaneWordsEqualTheTileAtEveryWidth) {
   expectVectorEqualsTile(attr, {3, 72}, *packed, {8});
 }
 
+// lut's words: codes a word at a time (3-bit codes straddle words), one
+// gather from the row's codebook, at every tile width from one word up.
+TEST_F(DequantVectorTest, LUTWordsEqualTheTileAtEveryWidth) {
+  std::vector<float> w = qt::testing::heavyTailedMatrix(3, 192, 43);
+  for (auto [text, widths] :
+       {std::pair{"#mixq.lut<bits = 2>", std::vector<int64_t>{16, 32, 64}},
+        std::pair{"#mixq.lut<bits = 3>", std::vector<int64_t>{32, 64}},
+        std::pair{"#mixq.lut<bits = 4>", std::vector<int64_t>{8, 16, 64}}}) {
+    SCOPED_TRACE(text);
+    QuantSchemeAttrInterface attr = scheme(text);
+    auto packed = attr.quantize(w, {3, 192}, {});
+    ASSERT_TRUE(!!packed) << llvm::toString(packed.takeError());
+    expectVectorEqualsTile(attr, {3, 192}, *packed, widths);
+  }
+}
+
 TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
   const int64_t rows = 4, cols = 128;
   std::vector<float> w = qt::testing::heavyTailedMatrix(rows, cols, 23);

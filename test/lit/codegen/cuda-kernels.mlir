@@ -345,17 +345,20 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // -----
 
 // Every scheme goes through the same generator: its components become the
-// kernel's arguments in storage order and its buildDequantTile is inlined.
-// Small per-row components the dequantization reads (the lut's codebook;
-// here also the short rows of 3-bit codes, which cannot be staged in 4, 8 or
-// 16 bytes per lane) are copied into shared memory once per warp.
+// kernel's arguments in storage order and its buildDequantVector is
+// inlined. Small per-row components the dequantization reads (the lut's
+// codebook; here also the short rows of 3-bit codes, which cannot be staged
+// in 4, 8 or 16 bytes per lane) are copied into shared memory once per
+// warp. lut's tile is word-level: 32 3-bit codes from one load of their 3
+// words, then one gather from the codebook.
 
 // CHECK-LABEL: gpu.func @k_lut(
 // CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<4x6xi32>, %{{.*}}: memref<4x8xf16>, %{{.*}}: memref<1x4xf16>
-// CHECK-SAME:    workgroup(%{{.*}} : memref<4x6xi32, #gpu.address_space<workgroup>>, %[[LUT:.*]] : memref<4x8xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%[[CODES:.*]] : memref<4x6xi32, #gpu.address_space<workgroup>>, %[[LUT:.*]] : memref<4x8xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
 // CHECK:         nvvm.bar.warp.sync
 // CHECK:         scf.for
-// CHECK:           memref.load %[[LUT]]
+// CHECK:           vector.load %[[CODES]][%{{.*}}, %{{.*}}] : memref<4x6xi32, #gpu.address_space<workgroup>>, vector<3xi32>
+// CHECK:           vector.gather %[[LUT]][%{{.*}}, %{{.*}}] [%{{.*}}], %{{.*}}, %{{.*}} : memref<4x8xf16, #gpu.address_space<workgroup>>, vector<32xi32>, vector<32xi1>, vector<32xf16> into vector<32xf16>
 // CHECK:           math.fma
 // mixed: one group decode per tile of 64 weights (a popcount, the high
 // group's extra words only under scf.if), the codes widened to 4 bits and

@@ -33,13 +33,28 @@ func.func @words(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine<bits
 
 // -----
 
-// lut tiles are built a weight at a time (a table lookup per code), so the
-// reference contraction (a dequantization generic, then a reduction).
+// lut tiles are word-level too: the tile's codes from its words, then one
+// gather from the row's codebook (a load per lane, so the lookups count one
+// scalar op per weight and still fit the budget).
 // CHECK-LABEL: func.func @lookups
-// CHECK-NOT: vector.fma
-// CHECK: iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: scf.for
+// CHECK: vector.gather %{{.*}} : tensor<8x16xf16>, vector<16xi32>, vector<16xi1>, vector<16xf16> into vector<16xf16>
+// CHECK: vector.fma
 func.func @lookups(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.lut<bits = 4>>) -> tensor<2x8xf32> {
   %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.lut<bits = 4>> -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// outlier_cols (QUIK) tiles are built a weight at a time (a column-map test
+// per weight), so the reference contraction (a dequantization generic, then
+// a reduction).
+// CHECK-LABEL: func.func @per_weight
+// CHECK-NOT: vector.fma
+// CHECK: iterator_types = ["parallel", "parallel", "reduction"]
+func.func @per_weight(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<2x8xf32> {
+  %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
 
