@@ -750,3 +750,19 @@ std::string TextStreamer::flush() {
   rest.swap(pending_);
   return rest;
 }
+
+Expected<std::optional<mixq::runtime::Tokenizer>>
+mixq::runtime::tokenizerFromManifest(const nlohmann::json &manifest) {
+  const nlohmann::json &data =
+      manifest.is_object() ? manifest.value("tokenizer", nlohmann::json())
+                           : nlohmann::json();
+  if (data.is_null())
+    return std::optional<Tokenizer>();
+  auto spec = tokenizerSpecFromJson(data);
+  if (!spec)
+    return spec.status();
+  auto tokenizer = Tokenizer::create(spec.take());
+  if (!tokenizer)
+    return tokenizer.status();
+  return std::optional<Tokenizer>(tokenizer.take());
+}

@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -140,6 +141,12 @@ public:
 private:
   std::string pending_;
 };
+
+/// The tokenizer a package manifest carries (its "tokenizer", as
+/// tokenizerSpecToJson writes it), or none when it has none (absent or
+/// null); the error names the fault in the data.
+Expected<std::optional<Tokenizer>>
+tokenizerFromManifest(const nlohmann::json &manifest);
 
 } // namespace mixq::runtime
 

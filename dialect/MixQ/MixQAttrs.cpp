@@ -1171,16 +1171,9 @@ BitplaneSchemeAttr::dequantize(const PackedWeights &packed,
 
 namespace {
 
-/// vector<n x i32> of `values`.
-Value i32VectorConstant(OpBuilder &b, Location loc, ArrayRef<int32_t> values) {
-  auto type = VectorType::get({int64_t(values.size())}, b.getI32Type());
-  return arith::ConstantOp::create(b, loc, type,
-                                   DenseElementsAttr::get(type, values));
-}
-
 /// vector<n x i32> with every lane `value`.
 Value i32Splat(OpBuilder &b, Location loc, int64_t n, int32_t value) {
-  return i32VectorConstant(b, loc, SmallVector<int32_t>(n, value));
+  return buildI32Vector(b, loc, n, [&](int64_t) { return value; });
 }
 
 /// The vector of `a` followed by `b` (same type).
@@ -1218,8 +1211,8 @@ Value buildBitplaneCodes(OpBuilder &b, Location loc, ArrayRef<Value> planes,
   int32_t fieldMask = 0;
   for (int64_t f = 0; f < fields; ++f)
     fieldMask |= int32_t(1) << (f * lanes);
-  Value laneShifts = i32VectorConstant(
-      b, loc, llvm::to_vector(llvm::seq<int32_t>(0, int32_t(lanes))));
+  Value laneShifts =
+      buildI32Vector(b, loc, lanes, [](int64_t i) { return int32_t(i); });
   Value mask = i32Splat(b, loc, lanes, fieldMask);
   auto laneType = VectorType::get({lanes}, b.getI32Type());
   Value packed;

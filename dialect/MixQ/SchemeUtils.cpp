@@ -131,10 +131,8 @@ Value mlir::mixq::buildSplat(OpBuilder &b, Location loc, Value scalar,
       b, loc, VectorType::get({width}, scalar.getType()), scalar);
 }
 
-namespace {
-/// A constant vector<n x i32> with element i = f(i).
-Value i32Vector(OpBuilder &b, Location loc, int64_t n,
-                llvm::function_ref<int32_t(int64_t)> f) {
+Value mlir::mixq::buildI32Vector(OpBuilder &b, Location loc, int64_t n,
+                                 llvm::function_ref<int32_t(int64_t)> f) {
   SmallVector<int32_t> values;
   for (int64_t i = 0; i < n; ++i)
     values.push_back(f(i));
@@ -142,7 +140,6 @@ Value i32Vector(OpBuilder &b, Location loc, int64_t n,
   return arith::ConstantOp::create(b, loc, type,
                                    DenseIntElementsAttr::get(type, values));
 }
-} // namespace
 
 bool mlir::mixq::isWordAlignedTile(unsigned bits, int64_t width) {
   return bits > 0 && bits <= 16 && (width * bits) % 32 == 0;
@@ -167,8 +164,8 @@ Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
     lowWord.push_back(wordOf(i));
   Value low = arith::ShRUIOp::create(
       b, loc, vector::ShuffleOp::create(b, loc, packed, packed, lowWord),
-      i32Vector(b, loc, width, shiftOf));
-  Value mask = i32Vector(b, loc, width, [&](int64_t) {
+      buildI32Vector(b, loc, width, shiftOf));
+  Value mask = buildI32Vector(b, loc, width, [&](int64_t) {
     return static_cast<int32_t>((1u << bits) - 1);
   });
   auto straddles = [&](int64_t i) { return shiftOf(i) + bits > 32; };
@@ -179,14 +176,15 @@ Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
     return arith::AndIOp::create(b, loc, low, mask);
   // The next word's low bits, shifted up into place; a zero word (from
   // `zeros`, so every shift stays below 32) where a code does not straddle.
-  Value zeros = i32Vector(b, loc, words, [](int64_t) { return 0; });
+  Value zeros = buildI32Vector(b, loc, words, [](int64_t) { return 0; });
   SmallVector<int64_t> highWord;
   for (int64_t i = 0; i < width; ++i)
     highWord.push_back(straddles(i) ? wordOf(i) + 1 : words);
   Value high = arith::ShLIOp::create(
       b, loc, vector::ShuffleOp::create(b, loc, packed, zeros, highWord),
-      i32Vector(b, loc, width,
-                [&](int64_t i) { return straddles(i) ? 32 - shiftOf(i) : 0; }));
+      buildI32Vector(b, loc, width, [&](int64_t i) {
+        return straddles(i) ? 32 - shiftOf(i) : 0;
+      }));
   return arith::AndIOp::create(b, loc, arith::OrIOp::create(b, loc, low, high),
                                mask);
 }
@@ -238,15 +236,15 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
     repeat.push_back(i / half);
   Value words = vector::ShuffleOp::create(b, loc, packed, packed, repeat);
   uint32_t codeMask = (1u << bits) - 1;
-  Value shifts = i32Vector(b, loc, pairs, [&](int64_t p) {
+  Value shifts = buildI32Vector(b, loc, pairs, [&](int64_t p) {
     return getPairPlace(p % half, bits).shift;
   });
-  Value masks = i32Vector(b, loc, pairs, [&](int64_t p) {
+  Value masks = buildI32Vector(b, loc, pairs, [&](int64_t p) {
     uint32_t mask = codeMask << getPairPlace(p % half, bits).offset;
     return static_cast<int32_t>(mask | mask << 16);
   });
-  Value magic =
-      i32Vector(b, loc, pairs, [](int64_t) { return int32_t(0x64006400); });
+  Value magic = buildI32Vector(b, loc, pairs,
+                               [](int64_t) { return int32_t(0x64006400); });
   Value biased = arith::OrIOp::create(
       b, loc,
       arith::AndIOp::create(

@@ -28,6 +28,10 @@ Value buildPackedCodeLoad(OpBuilder &b, Location loc,
                           Value row, Value col, unsigned bits,
                           int64_t wordsPerRow);
 
+/// A constant vector<n x i32> whose element i is f(i).
+Value buildI32Vector(OpBuilder &b, Location loc, int64_t n,
+                     llvm::function_ref<int32_t(int64_t)> f);
+
 /// Whether a tile of `width` `bits`-bit codes that starts at a multiple of
 /// `width` is made of whole words of the row-padded stream: bits divides 32
 /// and width * bits is a multiple of 32. Word-level dequantization needs it.

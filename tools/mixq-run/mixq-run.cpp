@@ -248,16 +248,13 @@ std::vector<int32_t> parseTokenIds(const std::string &text) {
 
 std::optional<Tokenizer> loadTokenizer(const Options &o, const Package &pkg,
                                        int64_t vocab) {
-  Expected<TokenizerSpec> spec = Status::failure("");
-  if (!o.tokenizer.empty()) {
-    spec = loadLlama2cTokenizer(o.tokenizer, int32_t(vocab));
-  } else {
-    const nlohmann::json &j =
-        pkg.manifest().value("tokenizer", nlohmann::json());
-    if (j.is_null())
-      return std::nullopt;
-    spec = tokenizerSpecFromJson(j);
+  if (o.tokenizer.empty()) {
+    auto tokenizer = tokenizerFromManifest(pkg.manifest());
+    if (!tokenizer)
+      die(tokenizer.message());
+    return tokenizer.take();
   }
+  auto spec = loadLlama2cTokenizer(o.tokenizer, int32_t(vocab));
   if (!spec)
     die(spec.message());
   auto tokenizer = Tokenizer::create(spec.take());
@@ -317,18 +314,11 @@ std::unique_ptr<WidthPolicy> makePolicy(const Options &o, Model &model) {
                                      : readScheduleFile(o.scheduleFile);
   if (!spec)
     die(spec.message());
+  // Checks every width the schedule names against the package's, so a bad
+  // schedule fails here, not at the step that first picks the width.
   auto policy = makeWidthPolicy(*spec, model.decodeWidths());
   if (!policy)
     die(policy.message());
-  // Fail now, not at the first step the policy picks another width.
-  std::vector<int> named = spec->namedWidths();
-  for (const DecodeWidthInfo &width : model.decodeWidths())
-    if (spec->kind == ScheduleSpec::Adaptive ||
-        std::count(named.begin(), named.end(), width.width))
-      if (Status s = model.setDecodeWidth(width.width); !s)
-        die(s.message());
-  if (Status s = model.setDecodeWidth(model.decodeWidths().front().width); !s)
-    die(s.message());
   return policy.take();
 }
 

@@ -156,17 +156,10 @@ readPrompts(const Options &o, const Package &package, int64_t vocab) {
   std::ifstream in(o.prompts);
   if (!in)
     die(o.prompts + ": cannot open the prompts file");
-  std::optional<Tokenizer> tokenizer;
-  const json &spec = package.manifest().value("tokenizer", json());
-  if (!spec.is_null()) {
-    auto parsed = tokenizerSpecFromJson(spec);
-    if (!parsed)
-      die(parsed.message());
-    auto made = Tokenizer::create(parsed.take());
-    if (!made)
-      die(made.message());
-    tokenizer.emplace(made.take());
-  }
+  auto loaded = tokenizerFromManifest(package.manifest());
+  if (!loaded)
+    die(loaded.message());
+  std::optional<Tokenizer> tokenizer = loaded.take();
   std::vector<std::vector<int32_t>> prompts;
   std::string line;
   for (int lineNo = 1; std::getline(in, line); ++lineNo) {

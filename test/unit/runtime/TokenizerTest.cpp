@@ -483,6 +483,33 @@ TEST(TokenizerTiny, CreateRejectsBadSpecs) {
 // The "byte" model
 //===----------------------------------------------------------------------===//
 
+// A package's tokenizer: the manifest's "tokenizer" (written by
+// tokenizerSpecToJson), none when absent or null, an error naming the key
+// when malformed.
+TEST(TokenizerTiny, FromAPackageManifest) {
+  nlohmann::json manifest = {
+      {"tokenizer", tokenizerSpecToJson(tinySpec(1.0f, 2.0f))}};
+  auto tokenizer = tokenizerFromManifest(manifest);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.message();
+  ASSERT_TRUE(tokenizer->has_value());
+  auto direct = Tokenizer::create(tinySpec(1.0f, 2.0f));
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ((*tokenizer)->encode("abc", true).take(),
+            direct->encode("abc", true).take());
+
+  for (const nlohmann::json &none :
+       {nlohmann::json::object(), nlohmann::json{{"tokenizer", nullptr}}}) {
+    auto absent = tokenizerFromManifest(none);
+    ASSERT_TRUE(absent.ok()) << absent.message();
+    EXPECT_FALSE(absent->has_value());
+  }
+
+  manifest["tokenizer"]["model"] = 7;
+  auto bad = tokenizerFromManifest(manifest);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("model"), std::string::npos) << bad.message();
+}
+
 TEST(TokenizerByte, EncodeDecode) {
   TokenizerSpec spec;
   spec.model = "byte";
