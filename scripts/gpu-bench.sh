@@ -4,15 +4,18 @@
 # toolkit, but no MLIR and no network), in at most 6 minutes on an H200.
 #
 #   scripts/gpu-bench.sh prepare DIR [BUILD_DIR]
-#       Writes the whole device payload into DIR (under 30 MiB; DIR should
+#       Writes the whole device payload into DIR (under 40 MiB; DIR should
 #       be ignored by git and carried to the device):
 #         DIR/bin        mixq-run, mixq-bench, mixq-inspect and libxxhash
-#         DIR/pkgs/stories260K, DIR/pkgs/tiny
+#         DIR/pkgs/stories260K, DIR/pkgs/tiny16, DIR/pkgs/tiny
 #                        every scheme, with weights, CPU code and sm_90 PTX
-#                        (the CPU executor is the GPU's reference)
+#                        (the CPU executor is the GPU's reference); tiny16
+#                        is tiny in f16, whose decode GEMVs run on tensor
+#                        cores
 #         DIR/pkgs/7b    weightless llama2-7b packages (mixq-compile
-#                        --weights=none, sm_90 PTX) of fp16, affine4 g128,
-#                        lut3, mixed, bitplane (widths 4, 3, 2) and QUIK, each with
+#                        --weights=none, sm_90 PTX) of fp16, affine4 g128
+#                        (also unfused), lut3, mixed (also with f32-FMA
+#                        GEMVs), bitplane (widths 4, 3, 2) and QUIK, each with
 #                        weights-SCHEME.json (decode kernel -> weights/call)
 #         DIR/scripts    gpu_bench/summarize.py and torch_baselines.py
 #         DIR/run.sh     this script
@@ -31,7 +34,9 @@
 #   1. correctness: every stories260K package, 128 greedy steps from BOS
 #      on the GPU against the CPU executor on the same package (ids, max
 #      |logit diff|, mean KL), and a multi-width package also by a width
-#      schedule (every width's graph): gpu-check-stories260K.txt;
+#      schedule (every width's graph): gpu-check-stories260K.txt; then
+#      the same for every tiny16 package (the tensor-core GEMVs):
+#      gpu-check-tiny16.txt;
 #   2. mixq-bench --dummy-weights on every 7B package (pp, tg, per-kernel
 #      table with read ceilings, cuBLAS): bench-7b-SCHEME.txt; a multi-width
 #      package also tg at each width and by a schedule through them:
@@ -46,8 +51,8 @@
 # Each stage's seconds go to stages.txt, what the deadline cut to
 # skipped.txt; both are appended to the summary.
 #
-# Environment for prepare: MIXQ_GPU_BENCH_MODELS (default "stories260K tiny
-# 7b"), MIXQ_GPU_BENCH_SCHEMES / MIXQ_GPU_BENCH_7B_SCHEMES (subsets by
+# Environment for prepare: MIXQ_GPU_BENCH_MODELS (default "stories260K
+# tiny16 tiny 7b"), MIXQ_GPU_BENCH_SCHEMES / MIXQ_GPU_BENCH_7B_SCHEMES (subsets by
 # name), MIXQ_GPU_BENCH_7B_LAYERS (default 32; tests use 1).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -70,18 +75,21 @@ small_schemes=(
 )
 # name|--scheme|more mixq-compile flags for llama2-7b. affine4-unfused is
 # the same package with one kernel per op (13 a layer instead of 5): the
-# fused decode step measured against it.
+# fused decode step measured against it. mixed-fma is mixed with the f32-FMA
+# decode GEMVs: the tensor-core ones measured against them.
 large_schemes=(
   "fp16|fp16|"
   "affine4|affine:bits=4,group=128|"
   "affine4-unfused|affine:bits=4,group=128|--fuse-decode=false"
+  "mixed-fma|mixed|--tensor-core-gemv=false"
   "lut3|lut:bits=3|"
   "mixed|mixed|"
   "bitplane|bitplane:seed=2,parent=4|--widths=4,3,2"
   "quik4|quik:cols=256,bits=4|"
 )
-# Limits of the payload and of each weightless 7B package.
-payload_limit_mib=30
+# Limits of the payload and of each weightless 7B package. The device
+# carries at most 64 MiB; tiny16's packages add about 8 MiB.
+payload_limit_mib=40
 weightless_limit_mib=8
 
 fail() {
@@ -171,7 +179,7 @@ copy_runtime() {
 prepare() {
   local dir="${1:-}" build="${2:-$root/build}"
   [ -n "$dir" ] || fail "usage: gpu-bench.sh prepare DIR [BUILD_DIR]"
-  local bin="$build/bin" models="${MIXQ_GPU_BENCH_MODELS:-stories260K tiny 7b}"
+  local bin="$build/bin" models="${MIXQ_GPU_BENCH_MODELS:-stories260K tiny16 tiny 7b}"
   for tool in mixq-compile mixq-synth mixq-run mixq-bench mixq-inspect; do
     [ -x "$bin/$tool" ] || fail "no $bin/$tool (build first)"
   done
@@ -191,6 +199,15 @@ prepare() {
     "$bin/mixq-synth" --preset tiny -o "$tiny" >/dev/null ||
       fail "mixq-synth --preset tiny failed"
     compile_small "$bin" "$tiny" "$dir/pkgs/tiny"
+  fi
+  # tiny in f16: its decode GEMVs run on tensor cores (mma.sync), which
+  # stories260K's and tiny's f32 ones never do.
+  if selected tiny16 "$models"; then
+    local tiny16="${MIXQ_GPU_BENCH_WORK:-/tmp/mixq-gpu-bench}/tiny16.gguf"
+    mkdir -p "$(dirname "$tiny16")" || fail "cannot create $(dirname "$tiny16")"
+    "$bin/mixq-synth" --preset tiny --dtype f16 -o "$tiny16" >/dev/null ||
+      fail "mixq-synth --preset tiny --dtype f16 failed"
+    compile_small "$bin" "$tiny16" "$dir/pkgs/tiny16"
   fi
   selected 7b "$models" && compile_large "$bin" "$dir/pkgs/7b"
   copy_runtime "$build" "$dir"
@@ -424,7 +441,8 @@ run() {
   local stage
   # Most telling first: a stage the deadline cuts short says so in
   # skipped.txt, and the summary lists it.
-  for stage in "check_model $dir stories260K" "bench_large $dir" \
+  for stage in "check_model $dir stories260K" "check_model $dir tiny16" \
+    "bench_large $dir" \
     "profile_large $dir" "torch_baselines $dir" "check_model $dir tiny" \
     "sanitize $dir"; do
     local begin=$SECONDS

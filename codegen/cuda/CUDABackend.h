@@ -42,6 +42,9 @@ struct CUDAOptions {
   unsigned pipelineStages = 3;
   /// Use the tensor-core (mma.sync) kernel for f16/bf16 prefill matmuls.
   bool useTensorCores = true;
+  /// Decode GEMVs over f16/bf16 on mma.sync with f32 accumulators, rather
+  /// than an f32 FMA per weight.
+  bool tensorCoreGemv = true;
 };
 
 /// One grid dimension: `count * ceil(S / tokensPerBlock)`, or just `count`

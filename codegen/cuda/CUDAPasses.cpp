@@ -21,6 +21,7 @@ struct BuildGPUKernels
     CUDAOptions options;
     options.maxTokens = maxTokens;
     options.useTensorCores = tensorCores;
+    options.tensorCoreGemv = tensorCoreGemv;
     if (!chips.empty())
       options.chips.assign(chips.begin(), chips.end());
     std::vector<KernelLaunch> launches;

@@ -64,6 +64,9 @@ def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
                "(default: sm_80, sm_86, sm_89, sm_90)">,
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
            "Use the tensor-core generator for f16/bf16 prefill matmuls">,
+    Option<"tensorCoreGemv", "tensor-core-gemv", "bool", /*default=*/"true",
+           "Use mma.sync (f32 accumulators) for f16/bf16 decode GEMVs; "
+           "false: f32 FMAs per weight">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

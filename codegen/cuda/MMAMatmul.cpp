@@ -100,17 +100,6 @@ std::optional<TileConfig> chooseTiles(const MatmulOperands &ops) {
 // Fragment layouts
 //===----------------------------------------------------------------------===//
 
-/// The per-lane layouts of one m16n8k16 step, from upstream MMAUtils.
-struct FragmentLayout {
-  /// (lane, value id) -> (row, col) of A [m x k], B [n x k], C [m x n]; value
-  /// id v is element [v / 2, v % 2] of the fragment vector.
-  AffineMap a, b, c;
-  /// lane -> (row, col) of the row address lane supplies to ldmatrix.
-  AffineMap ldA, ldB;
-  int64_t ldTilesA = 0, ldTilesB = 0;
-  VectorType typeA, typeB, typeC; ///< vector<4x2xT>, <2x2xT>, <2x2xf32>
-};
-
 /// ldmatrix gives lane l, in register i, the elements (l / 4, 2 (l % 4) +
 /// {0, 1}) of 8x8 matrix i, whose row j is at the address lane 8 i + j
 /// supplies (PTX ISA, "ldmatrix"). True when that puts every element where
@@ -208,6 +197,50 @@ SmallVector<Value> expandAt(OpBuilder &b, Location loc, AffineMap map,
     results.push_back(affine::expandAffineExpr(b, loc, expr, dims, {}));
   }
   return results;
+}
+
+/// The 32-bit registers of a fragment vector<R x 2 x bf16>.
+SmallVector<Value> getRegisters(OpBuilder &b, Location loc, Value fragment) {
+  auto type = cast<VectorType>(fragment.getType());
+  auto i32x1 = VectorType::get({1}, b.getI32Type());
+  SmallVector<Value> registers;
+  for (int64_t r = 0; r < type.getDimSize(0); ++r) {
+    Value pair = vector::ExtractOp::create(b, loc, fragment, r);
+    Value word = vector::BitCastOp::create(b, loc, i32x1, pair);
+    registers.push_back(vector::ExtractOp::create(b, loc, word, 0));
+  }
+  return registers;
+}
+
+/// acc + a * b^T on one 16x8x16 tile. bf16 is emitted as nvvm.mma.sync
+/// directly, with the operands packed into 32-bit registers as
+/// convert-nvgpu-to-nvvm does for f16: the LLVM 22 lowering of
+/// nvgpu.mma.sync deduces no PTX type for bf16 operands.
+Value buildMmaSyncImpl(OpBuilder &b, Location loc, const FragmentLayout &layout,
+                       FloatType elementType, Value a, Value bFrag, Value acc) {
+  if (!elementType.isBF16())
+    return nvgpu::MmaSyncOp::create(b, loc, a, bFrag, acc,
+                                    ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK});
+  VectorType accType = layout.typeC;
+  int64_t perRegister = accType.getDimSize(1);
+  SmallVector<Value> c;
+  for (int64_t v = 0; v < accType.getNumElements(); ++v)
+    c.push_back(vector::ExtractOp::create(
+        b, loc, acc, ArrayRef<int64_t>{v / perRegister, v % perRegister}));
+  auto resultType = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), SmallVector<Type>(c.size(), b.getF32Type()));
+  Value d = NVVM::MmaOp::create(
+      b, loc, resultType, getRegisters(b, loc, a), getRegisters(b, loc, bFrag),
+      c, ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK}, /*b1Op=*/std::nullopt,
+      /*intOverflow=*/std::nullopt,
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  // The result registers d0..d3 are C's values in the same order.
+  SmallVector<Value> values;
+  for (int64_t v = 0; v < accType.getNumElements(); ++v)
+    values.push_back(LLVM::ExtractValueOp::create(b, loc, d, v));
+  return vector::FromElementsOp::create(b, loc, accType, values);
 }
 
 //===----------------------------------------------------------------------===//
@@ -322,47 +355,8 @@ void MMAMatmulBuilder::buildDequant(ArrayRef<TileSlot> slots, Value k0) {
   }
 }
 
-/// The 32-bit registers of a fragment vector<R x 2 x bf16>.
-SmallVector<Value> getRegisters(OpBuilder &b, Location loc, Value fragment) {
-  auto type = cast<VectorType>(fragment.getType());
-  auto i32x1 = VectorType::get({1}, b.getI32Type());
-  SmallVector<Value> registers;
-  for (int64_t r = 0; r < type.getDimSize(0); ++r) {
-    Value pair = vector::ExtractOp::create(b, loc, fragment, r);
-    Value word = vector::BitCastOp::create(b, loc, i32x1, pair);
-    registers.push_back(vector::ExtractOp::create(b, loc, word, 0));
-  }
-  return registers;
-}
-
-/// acc + a * b^T on one 16x8x16 tile. bf16 is emitted as nvvm.mma.sync
-/// directly, with the operands packed into 32-bit registers as
-/// convert-nvgpu-to-nvvm does for f16: the LLVM 22 lowering of
-/// nvgpu.mma.sync deduces no PTX type for bf16 operands.
 Value MMAMatmulBuilder::buildMMA(Value a, Value bFrag, Value acc) {
-  if (!ops.elementType.isBF16())
-    return nvgpu::MmaSyncOp::create(b, loc, a, bFrag, acc,
-                                    ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK});
-  VectorType accType = layout.typeC;
-  int64_t perRegister = accType.getDimSize(1);
-  SmallVector<Value> c;
-  for (int64_t v = 0; v < accType.getNumElements(); ++v)
-    c.push_back(vector::ExtractOp::create(
-        b, loc, acc, ArrayRef<int64_t>{v / perRegister, v % perRegister}));
-  auto resultType = LLVM::LLVMStructType::getLiteral(
-      b.getContext(), SmallVector<Type>(c.size(), b.getF32Type()));
-  Value d = NVVM::MmaOp::create(
-      b, loc, resultType, getRegisters(b, loc, a), getRegisters(b, loc, bFrag),
-      c, ArrayRef<int64_t>{kMmaM, kMmaN, kMmaK}, /*b1Op=*/std::nullopt,
-      /*intOverflow=*/std::nullopt,
-      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  // The result registers d0..d3 are C's values in the same order.
-  SmallVector<Value> values;
-  for (int64_t v = 0; v < accType.getNumElements(); ++v)
-    values.push_back(LLVM::ExtractValueOp::create(b, loc, d, v));
-  return vector::FromElementsOp::create(b, loc, accType, values);
+  return buildMmaSyncImpl(b, loc, layout, ops.elementType, a, bFrag, acc);
 }
 
 /// The mma.sync steps over the BK columns in shared memory; `accs` holds the
@@ -534,4 +528,23 @@ LogicalResult mlir::mixq::cuda::buildMMAMatmul(OpBuilder &b, Location loc,
   launch.grid[0] = GridDim{(ops.rows + kTileN - 1) / kTileN, 0};
   launch.grid[1] = GridDim{1, config.tileM};
   return success();
+}
+
+FailureOr<FragmentLayout>
+mlir::mixq::cuda::getMmaFragmentLayout(OpBuilder &b, Location loc,
+                                       FloatType elementType) {
+  return getFragmentLayout(b, loc, elementType);
+}
+
+SmallVector<Value>
+mlir::mixq::cuda::expandMmaMap(OpBuilder &b, Location loc, AffineMap map,
+                               Value lane, std::optional<int64_t> valueId) {
+  return expandAt(b, loc, map, lane, valueId);
+}
+
+Value mlir::mixq::cuda::buildMmaSync(OpBuilder &b, Location loc,
+                                     const FragmentLayout &layout,
+                                     FloatType elementType, Value a,
+                                     Value bFrag, Value acc) {
+  return buildMmaSyncImpl(b, loc, layout, elementType, a, bFrag, acc);
 }

@@ -12,7 +12,10 @@
 #include "dialect/MixQ/MixQInterfaces.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/AffineMap.h"
 #include "mlir/IR/Builders.h"
+
+#include <optional>
 
 namespace mlir::mixq::cuda {
 
@@ -38,7 +41,36 @@ struct MatmulOperands {
   /// shared tiles with (CUDAOptions::pipelineStages): the tile sizes are
   /// chosen so that all stages fit in static shared memory.
   int64_t pipelineStages = 3;
+  /// CUDAOptions::tensorCoreGemv.
+  bool tensorCoreGemv = true;
 };
+
+/// The per-lane layouts of one mma.sync m16n8k16 step, from upstream
+/// MMAUtils (the maps the vector.contract -> nvgpu.mma.sync lowering uses).
+struct FragmentLayout {
+  /// (lane, value id) -> (row, col) of A [m x k], B [n x k], C [m x n]; value
+  /// id v is element [v / 2, v % 2] of the fragment vector.
+  AffineMap a, b, c;
+  /// lane -> (row, col) of the row address lane supplies to ldmatrix.
+  AffineMap ldA, ldB;
+  int64_t ldTilesA = 0, ldTilesB = 0;
+  VectorType typeA, typeB, typeC; ///< vector<4x2xT>, <2x2xT>, <2x2xf32>
+};
+
+/// The fragment layouts for f16 or bf16 operands, checked against the PTX
+/// definition of ldmatrix; failure (with a diagnostic) for other types.
+FailureOr<FragmentLayout> getMmaFragmentLayout(OpBuilder &b, Location loc,
+                                               FloatType elementType);
+
+/// `map`'s results at (lane, `valueId`) as index arithmetic on `lane`.
+SmallVector<Value> expandMmaMap(OpBuilder &b, Location loc, AffineMap map,
+                                Value lane,
+                                std::optional<int64_t> valueId = {});
+
+/// acc + a * b^T on one m16n8k16 tile with f32 accumulators (f16 through
+/// nvgpu.mma.sync, bf16 as nvvm.mma.sync).
+Value buildMmaSync(OpBuilder &b, Location loc, const FragmentLayout &layout,
+                   FloatType elementType, Value a, Value bFrag, Value acc);
 
 /// True when the tensor-core kernel handles these operands: T is f16 or
 /// bf16 (x and a plain weight too), K is a multiple of 16 (the MMA's k),

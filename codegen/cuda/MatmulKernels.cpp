@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SmallBitVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <algorithm>
@@ -91,6 +92,20 @@ struct MatmulTiling {
   /// Output rows per warp: each x element a lane loads and widens is used
   /// for this many rows.
   int64_t rowsPerWarp = 1;
+  /// Rows per warp of the staging tiles, when not rowsPerWarp: a lane of the
+  /// tensor-core GEMV stages slices of its own two rows, so each warp needs
+  /// two rows of 32 lane slices, not one per output row.
+  int64_t stagingRowsPerWarp = 0;
+  int64_t getStagingRowsPerWarp() const {
+    return stagingRowsPerWarp ? stagingRowsPerWarp : rowsPerWarp;
+  }
+  /// Rows of the resident tiles per block, when not one per warp row: the
+  /// warps of a tensor-core GEMV's split-K group share their 16 rows.
+  int64_t residentRowsPerBlock = 0;
+  int64_t getResidentRowsPerBlock() const {
+    return residentRowsPerBlock ? residentRowsPerBlock
+                                : kMatmulWarps * rowsPerWarp;
+  }
 };
 
 /// Per-row components up to this size stay in shared memory for the loop.
@@ -195,11 +210,14 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
 /// and everything else from global memory.
 class StagedReader : public ComponentReader {
 public:
+  /// `tileRow` is the row of the staging tiles, `residentRow` (default:
+  /// the same) that of the resident ones.
   StagedReader(ValueRange components, KernelBuilder &kb,
                const MatmulTiling &tiling, Value tileRow, Value lane, Value col,
-               int64_t cols)
+               int64_t cols, Value residentRow = Value())
       : ComponentReader(components), kb(kb), staged(tiling.staged),
-        resident(tiling.resident), tileRow(tileRow), lane(lane), col(col),
+        resident(tiling.resident), tileRow(tileRow),
+        residentRow(residentRow ? residentRow : tileRow), lane(lane), col(col),
         cols(cols) {}
 
   Value load(OpBuilder &builder, Location loc, unsigned index,
@@ -207,7 +225,7 @@ public:
     for (const ResidentComponent &component : resident)
       if (component.index == index)
         return memref::LoadOp::create(builder, loc, component.tile,
-                                      ValueRange{tileRow, indices[1]});
+                                      ValueRange{residentRow, indices[1]});
     if (const StagedComponent *component = findStaged(index))
       return memref::LoadOp::create(
           builder, loc, component->tile,
@@ -227,7 +245,7 @@ public:
             VectorType::get(
                 {count},
                 cast<MemRefType>(resident.tile.getType()).getElementType()),
-            resident.tile, ValueRange{tileRow, indices[1]});
+            resident.tile, ValueRange{residentRow, indices[1]});
     const StagedComponent *component = findStaged(index);
     if (!component)
       return ComponentReader::loadVector(builder, loc, index, indices, count);
@@ -251,8 +269,8 @@ public:
                ValueRange leading, Value lastIndices) const override {
     for (const ResidentComponent &component : resident)
       if (component.index == index)
-        return buildGather(builder, loc, component.tile, ValueRange{tileRow},
-                           lastIndices);
+        return buildGather(builder, loc, component.tile,
+                           ValueRange{residentRow}, lastIndices);
     if (findStaged(index)) {
       // Column-tiled data is not a table; read it lane by lane.
       auto indexType = cast<VectorType>(lastIndices.getType());
@@ -297,7 +315,7 @@ private:
   KernelBuilder &kb;
   ArrayRef<StagedComponent> staged;
   ArrayRef<ResidentComponent> resident;
-  Value tileRow, lane, col;
+  Value tileRow, residentRow, lane, col;
   int64_t cols;
 };
 
@@ -315,7 +333,7 @@ void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
   for (auto [slot, component] : llvm::enumerate(tiling.staged)) {
     Type element = cast<MemRefType>(ops.components[component.index].getType())
                        .getElementType();
-    auto type = MemRefType::get({kMatmulWarps * tiling.rowsPerWarp,
+    auto type = MemRefType::get({kMatmulWarps * tiling.getStagingRowsPerWarp(),
                                  kWarpSize * component.elementsPerLane},
                                 element, MemRefLayoutAttrInterface{}, space);
     auto alloc = memref::AllocOp::create(kb.b, kb.loc, type);
@@ -346,7 +364,7 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
             kMaxResidentRowBytes)
       continue;
     auto tileType = MemRefType::get(
-        {kMatmulWarps * tiling.rowsPerWarp, type.getDimSize(1)},
+        {tiling.getResidentRowsPerBlock(), type.getDimSize(1)},
         type.getElementType(), MemRefLayoutAttrInterface{}, space);
     tiling.resident.push_back(
         {unsigned(index), kb.func.addWorkgroupAttribution(tileType, kb.loc)});
@@ -512,6 +530,26 @@ struct ThreadIds {
   Value tid, warp, lane;
 };
 
+/// Stores the f32 sum of (token, outRow): rounded to the output type, or
+/// with a residual, rounded to T first and added to it, as the unfused
+/// graph computes.
+void storeMatmulOutput(const MatmulSpec &spec, KernelBuilder &kb, Value total,
+                       Value token, Value outRow) {
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  const MatmulOperands &ops = spec.ops;
+  Value outToken = spec.lastTokenOnly ? kb.index(0) : token;
+  auto outType =
+      cast<FloatType>(cast<MemRefType>(ops.output.getType()).getElementType());
+  Value value = total;
+  if (ops.residual) {
+    value =
+        buildExtendToF32(b, loc, buildTruncateFromF32(b, loc, value, outType));
+    value = kb.addF(kb.loadF32(ops.residual, {token, outRow}), value);
+  }
+  kb.storeF32(value, ops.output, {outToken, outRow});
+}
+
 /// Reduces the warp's accumulator of (token t, row outRow) and stores it:
 /// lane 0, or with split-K thread 0 after summing the warps' partials in a
 /// fixed order. Rows past N and tokens past S are not stored.
@@ -545,20 +583,7 @@ void storeRowResult(const MatmulSpec &spec, KernelBuilder &kb,
         b, loc, inside,
         kb.cmp(arith::CmpIPredicate::ult, outRow, kb.index(ops.rows)));
   Value stores = arith::AndIOp::create(b, loc, storer, inside);
-  kb.ifThen(stores, [&] {
-    Value outToken = spec.lastTokenOnly ? kb.index(0) : token;
-    auto outType = cast<FloatType>(
-        cast<MemRefType>(ops.output.getType()).getElementType());
-    Value value = total;
-    if (ops.residual) {
-      // The matmul's result is rounded to T before the residual add, as
-      // in the unfused graph.
-      value = buildExtendToF32(b, loc,
-                               buildTruncateFromF32(b, loc, value, outType));
-      value = kb.addF(kb.loadF32(ops.residual, {token, outRow}), value);
-    }
-    kb.storeF32(value, ops.output, {outToken, outRow});
-  });
+  kb.ifThen(stores, [&] { storeMatmulOutput(spec, kb, total, token, outRow); });
 }
 
 /// Decode matmuls without split-K give each warp this many output rows
@@ -584,12 +609,379 @@ bool isCheapTile(const MatmulOperands &ops, int64_t tileCols) {
                          ops.elementType, kCheapTileScalarOpsPerWeight);
 }
 
+//===----------------------------------------------------------------------===//
+// Decode GEMV on tensor cores
+//===----------------------------------------------------------------------===//
+//
+// A warp computes kMmaGemvRows = 16 output rows with mma.sync m16n8k16 and
+// f32 accumulators. The weights are the A operand (lane l holds rows l / 4
+// and l / 4 + 8), x is the B operand. Each of the 4 lanes of a row takes
+// tileCols consecutive weights of both its rows per step, dequantized by
+// the scheme's buildDequantVector as on the f32 path, so a step covers
+// 4 * tileCols columns of 16 rows. A dot product does not depend on the
+// order of its terms: an mma's k slots stand for whatever 4 columns of each
+// lane's tile that lane's x slots hold, so the weights keep the scheme's
+// layout. A lane then pays, per weight, its dequantization and an eighth of
+// an mma (one mma takes 8 of its weights), and per x element a sixteenth of
+// a 16-byte load for its two rows, where the f32 path widens every weight
+// and issues an FFMA for it. Every column of B holds the same x row, so the
+// columns of C are equal and column 0 is the result.
+
+/// Output rows per warp: the m of m16n8k16.
+constexpr int64_t kMmaGemvRows = 16;
+/// Lanes sharing a row; each takes tileCols columns of a step.
+constexpr int64_t kMmaGemvLanesPerRow = 4;
+/// A lane's weights per row and mma: k = 16 over 4 lanes.
+constexpr int64_t kMmaGemvSlots = 4;
+/// Rows of the staging tiles per warp: a lane stages its two rows' slices.
+constexpr int64_t kMmaGemvStagingRows = 2;
+/// The widest tile of a scheme whose tile looks weights up in a table
+/// (dequantVectorGathers): two rows of 64 lookups took bitplane to the
+/// 128-register bound (6.9-7.0 instructions per weight); at 32 it takes
+/// 72-96 (7.5-7.7).
+constexpr int64_t kMmaGemvMaxLookupTileCols = 32;
+
+/// Where a lane's weights and x go in the mma.sync fragments. Derived from
+/// upstream's (lane, value) -> (row, col) maps and checked for every lane,
+/// not written down by hand.
+struct MmaGemvLayout {
+  FragmentLayout fragments;
+  /// A's value v is the lane's weight of row lane / 4 + 8 * aRowOffset[v],
+  /// slot aSlot[v] of the mma's 4 columns of the lane.
+  SmallVector<int64_t, 8> aRowOffset, aSlot;
+  /// B's value u is the lane's x at slot u.
+};
+
+/// The layout, or an error if upstream's maps do not have the structure the
+/// GEMV relies on: B's n is lane / 4, the k of B's value u depends on lane
+/// % 4 and u only (so lanes with one lane % 4 agree on a column), those k
+/// cover 0..15 once, and A holds, for rows lane / 4 and lane / 4 + 8, the
+/// same k as the lane's B, each (row, slot) once.
+FailureOr<MmaGemvLayout> getMmaGemvLayout(OpBuilder &b, Location loc,
+                                          FloatType elementType) {
+  FailureOr<FragmentLayout> fragments =
+      getMmaFragmentLayout(b, loc, elementType);
+  if (failed(fragments))
+    return failure();
+  auto mismatch = [&] {
+    return emitError(loc) << "CUDA codegen: the mma.sync m16n8k16 layout "
+                             "does not fit the tensor-core decode GEMV";
+  };
+  int64_t aValues = fragments->typeA.getNumElements();
+  if (aValues != 2 * kMmaGemvSlots ||
+      fragments->typeB.getNumElements() != kMmaGemvSlots)
+    return mismatch();
+  // kOf[t][u]: the k of B's value u in lanes with lane % 4 == t.
+  int64_t kOf[kMmaGemvLanesPerRow][kMmaGemvSlots];
+  llvm::SmallBitVector covered(kMmaGemvLanesPerRow * kMmaGemvSlots);
+  for (int64_t t = 0; t < kMmaGemvLanesPerRow; ++t)
+    for (int64_t u = 0; u < kMmaGemvSlots; ++u) {
+      int64_t k = fragments->b.compose({t, u})[1];
+      if (k < 0 || k >= covered.size() || covered.test(k))
+        return mismatch();
+      covered.set(k);
+      kOf[t][u] = k;
+    }
+  MmaGemvLayout layout;
+  layout.fragments = *fragments;
+  layout.aRowOffset.assign(aValues, -1);
+  layout.aSlot.assign(aValues, -1);
+  for (int64_t lane = 0; lane < kWarpSize; ++lane) {
+    int64_t g = lane / kMmaGemvLanesPerRow, t = lane % kMmaGemvLanesPerRow;
+    for (int64_t u = 0; u < kMmaGemvSlots; ++u) {
+      SmallVector<int64_t, 4> nk = fragments->b.compose({lane, u});
+      if (nk[0] != g || nk[1] != kOf[t][u])
+        return mismatch();
+    }
+    llvm::SmallBitVector used(aValues);
+    for (int64_t v = 0; v < aValues; ++v) {
+      SmallVector<int64_t, 4> mk = fragments->a.compose({lane, v});
+      const int64_t *slot = llvm::find(kOf[t], mk[1]);
+      if ((mk[0] != g && mk[0] != g + 8) || slot == std::end(kOf[t]))
+        return mismatch();
+      int64_t offset = mk[0] == g ? 0 : 1, j = slot - std::begin(kOf[t]);
+      if (used.test(offset * kMmaGemvSlots + j))
+        return mismatch();
+      used.set(offset * kMmaGemvSlots + j);
+      if (lane == 0) {
+        layout.aRowOffset[v] = offset;
+        layout.aSlot[v] = j;
+      } else if (layout.aRowOffset[v] != offset || layout.aSlot[v] != j) {
+        return mismatch();
+      }
+    }
+  }
+  return layout;
+}
+
+Type getMemRefElementType(Value memref) {
+  return cast<MemRefType>(memref.getType()).getElementType();
+}
+
+/// Whether a decode GEMV over `ops` with x in `input` runs on tensor cores:
+/// 16-bit floats throughout (x, the dequantized weight, a plain weight),
+/// and K a multiple of a step (4 lanes' tiles), so that every lane of the
+/// warp takes every step (mma.sync needs the whole warp).
+bool canUseMmaGemv(const MatmulOperands &ops, Value input, int64_t tileCols) {
+  FloatType type = ops.elementType;
+  if (!ops.tensorCoreGemv || !type || (!type.isF16() && !type.isBF16()) ||
+      !input || getMemRefElementType(input) != type)
+    return false;
+  if (!ops.scheme && getMemRefElementType(ops.components.front()) != type)
+    return false;
+  return tileCols % kMmaGemvSlots == 0 &&
+         ops.cols % (kMmaGemvLanesPerRow * tileCols) == 0;
+}
+
+/// One of a lane's two rows: the weight's components, the row to load, and
+/// the rows of the resident and staging tiles.
+struct LaneRow {
+  SmallVector<Value> components;
+  Value loadRow, residentRow, stagingRow;
+};
+
+/// The lane's tileCols weights of `row` from `col`, in T, in the order the
+/// scheme unpacks them (element p is column col + order[p]): the scheme's
+/// dequantization of the tile, or a vector load of a plain matrix.
+Value buildWeightVector(KernelBuilder &kb, const MatmulOperands &ops,
+                        const ComponentReader &reader, Value row, Value col,
+                        int64_t tileCols, SmallVectorImpl<int64_t> &order) {
+  if (ops.scheme)
+    return ops.scheme.buildDequantVectorInAnyOrder(
+        kb.b, kb.loc, reader, {ops.rows, ops.cols}, row, col, tileCols,
+        ops.elementType, order);
+  order.assign(llvm::seq<int64_t>(0, tileCols).begin(),
+               llvm::seq<int64_t>(0, tileCols).end());
+  return reader.loadVector(kb.b, kb.loc, 0, {row, col}, tileCols);
+}
+
+/// x[row, col .. col + tileCols - 1] in T, in aligned loads of 16 bytes.
+SmallVector<Value> loadInputVectors(KernelBuilder &kb, Value input, Value row,
+                                    Value col, int64_t tileCols) {
+  Type type = getMemRefElementType(input);
+  int64_t piece = std::min<int64_t>(
+      tileCols, 128 / static_cast<int64_t>(type.getIntOrFloatBitWidth()));
+  SmallVector<Value> pieces;
+  for (int64_t first = 0; first < tileCols; first += piece)
+    pieces.push_back(vector::LoadOp::create(
+        kb.b, kb.loc, VectorType::get({piece}, type), input,
+        ValueRange{row, kb.add(col, kb.index(first))}, /*nontemporal=*/false,
+        llvm::Align(piece * type.getIntOrFloatBitWidth() / 8)));
+  return pieces;
+}
+
+/// A fragment of `type` (vector<R x 2 x T>) whose value v is element
+/// elements[v].second of tile elements[v].first; a tile is a list of equal
+/// vector pieces. Each 32-bit register of the fragment is one shuffle.
+Value buildFragment(KernelBuilder &kb, VectorType type,
+                    ArrayRef<ArrayRef<Value>> tiles,
+                    ArrayRef<std::pair<int64_t, int64_t>> elements) {
+  OpBuilder &b = kb.b;
+  Value fragment = arith::ConstantOp::create(
+      b, kb.loc, type,
+      DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
+  int64_t perRegister = type.getDimSize(1);
+  for (int64_t r = 0; r < type.getDimSize(0); ++r) {
+    SmallVector<Value, 2> sources;
+    SmallVector<int64_t, 2> mask;
+    for (int64_t e = 0; e < perRegister; ++e) {
+      auto [tile, element] = elements[r * perRegister + e];
+      ArrayRef<Value> pieces = tiles[tile];
+      int64_t piece =
+          cast<VectorType>(pieces.front().getType()).getNumElements();
+      sources.push_back(pieces[element / piece]);
+      // shufflevector indexes the concatenation of its two operands.
+      mask.push_back(element % piece + (e == 0 ? 0 : piece));
+    }
+    Value pair =
+        vector::ShuffleOp::create(b, kb.loc, sources[0], sources[1], mask);
+    fragment = vector::InsertOp::create(b, kb.loc, pair, fragment, r);
+  }
+  return fragment;
+}
+
+/// The A fragment of mma `i` of a step: the lane's weights of its two rows
+/// at columns [4 i, 4 i + 4) of its tile.
+Value buildWeightFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
+                          ArrayRef<Value> firstRow, ArrayRef<Value> secondRow,
+                          int64_t i) {
+  SmallVector<std::pair<int64_t, int64_t>, 8> elements;
+  for (auto [offset, slot] : llvm::zip(layout.aRowOffset, layout.aSlot))
+    elements.push_back({offset, i * kMmaGemvSlots + slot});
+  return buildFragment(kb, layout.fragments.typeA, {firstRow, secondRow},
+                       elements);
+}
+
+/// The B fragment of mma `i`: the lane's x of the columns of its weight
+/// tiles' elements [4 i, 4 i + 4), `order` giving each element's column.
+Value buildInputFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
+                         ArrayRef<Value> x, ArrayRef<int64_t> order,
+                         int64_t i) {
+  SmallVector<std::pair<int64_t, int64_t>, 4> elements;
+  for (int64_t u = 0; u < kMmaGemvSlots; ++u)
+    elements.push_back({0, order[i * kMmaGemvSlots + u]});
+  return buildFragment(kb, layout.fragments.typeB, {x}, elements);
+}
+
+/// The warp's K loop: per step, each lane stages and dequantizes its tile
+/// of both its rows, loads the tile's x and issues tileCols / 4 mma.sync
+/// into one f32 accumulator fragment, which it returns.
+Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
+                    const MatmulTiling &tiling, const MmaGemvLayout &layout,
+                    ArrayRef<LaneRow> rows, Value input, Value xRow, Value lane,
+                    Value slice, int64_t splitK) {
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  int64_t tileCols = tiling.tileCols, k = ops.cols;
+  int64_t stepCols = kMmaGemvLanesPerRow * tileCols;
+  Value laneCol =
+      kb.mul(kb.remU(lane, kb.index(kMmaGemvLanesPerRow)), kb.index(tileCols));
+  VectorType accType = layout.fragments.typeC;
+  Value zero = arith::ConstantOp::create(
+      b, loc, accType, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));
+  SmallVector<Value> acc = kb.loop(
+      kb.mul(slice, kb.index(stepCols)), kb.index(k),
+      kb.index(splitK * stepCols), ValueRange{zero},
+      [&](Value step, ValueRange partial) {
+        // Lanes only read back their own slices of the staged tiles: no
+        // barrier (see buildKLoop).
+        Value col = kb.add(step, laneCol);
+        // Both rows' tiles come in the scheme's order (one per shape and
+        // width); x is gathered into the fragments to match.
+        SmallVector<SmallVector<Value>, 2> weights;
+        SmallVector<SmallVector<int64_t>, 2> orders;
+        for (const LaneRow &row : rows) {
+          StagedReader reader(row.components, kb, tiling, row.stagingRow, lane,
+                              col, k, row.residentRow);
+          stageStep(kb, row.components, reader, tiling.staged, row.loadRow,
+                    row.stagingRow, lane);
+          weights.push_back(
+              {buildWeightVector(kb, ops, reader, row.loadRow, col, tileCols,
+                                 orders.emplace_back())});
+        }
+        if (orders[0] != orders[1])
+          for (auto [tile, order] : llvm::zip(weights, orders)) {
+            tile.front() = buildInColumnOrder(b, loc, tile.front(), order);
+            order.assign(llvm::seq<int64_t>(0, tileCols).begin(),
+                         llvm::seq<int64_t>(0, tileCols).end());
+          }
+        SmallVector<Value> x = loadInputVectors(kb, input, xRow, col, tileCols);
+        Value sum = partial[0];
+        for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i)
+          sum = buildMmaSync(
+              b, loc, layout.fragments, ops.elementType,
+              buildWeightFragment(kb, layout, weights[0], weights[1], i),
+              buildInputFragment(kb, layout, x, orders[0], i), sum);
+        return SmallVector<Value>{sum};
+      });
+  return acc.front();
+}
+
+/// The sparse terms (QuantSchemeAttrInterface::buildSparseDot) of a lane
+/// row: the row's 4 lanes and the split-K slices take every (splitK * 4)-th
+/// term, and two shuffles give all 4 lanes the row's sum. Null when the
+/// scheme has none.
+Value buildMmaSparseSum(KernelBuilder &kb, const MatmulOperands &ops,
+                        const LaneRow &row, Value input, Value xRow, Value lane,
+                        Value slice, int64_t splitK) {
+  if (!ops.scheme)
+    return Value();
+  ComponentReader reader(row.components);
+  Value first = kb.add(kb.mul(slice, kb.index(kMmaGemvLanesPerRow)),
+                       kb.remU(lane, kb.index(kMmaGemvLanesPerRow)));
+  Value sum = ops.scheme.buildSparseDot(
+      kb.b, kb.loc, reader, {ops.rows, ops.cols}, row.loadRow, first,
+      kb.index(splitK * kMmaGemvLanesPerRow),
+      [&](OpBuilder &b, Location loc, Value col) {
+        return buildExtendToF32(
+            b, loc,
+            memref::LoadOp::create(b, loc, input, ValueRange{xRow, col}));
+      });
+  if (!sum)
+    return Value();
+  for (int32_t offset = 1; offset < kMmaGemvLanesPerRow; offset *= 2)
+    sum = kb.addF(sum, gpu::ShuffleOp::create(kb.b, kb.loc, sum, offset,
+                                              kWarpSize, gpu::ShuffleMode::XOR)
+                           .getShuffleResult());
+  return sum;
+}
+
+/// Where a warp's row sums go: row m (0..15) of the warp to
+/// sums[base + m * stride].
+struct SumSlots {
+  Value sums, base;
+  int64_t stride = 1;
+};
+
+/// The split-K warps of a group copy the resident components of its 16
+/// rows (`rowOf` gives group row m's weight row) into rows
+/// firstResidentRow + m of the tiles, each warp every splitK-th row. The
+/// caller's barrier publishes them to the group.
+void loadMmaResidentRows(KernelBuilder &kb, const MatmulTiling &tiling,
+                         ValueRange components,
+                         function_ref<Value(Value)> rowOf,
+                         Value firstResidentRow, Value lane, Value slice,
+                         int64_t splitK) {
+  kb.loop(slice, kb.index(kMmaGemvRows), kb.index(splitK), [&](Value m) {
+    loadResidentRows(kb, components, tiling.resident, rowOf(m),
+                     kb.add(firstResidentRow, m), lane);
+  });
+}
+
+/// The warp's 16 rows through the K loop into `slots`: each lane takes
+/// rows lane / 4 and lane / 4 + 8 (`rowOf` gives group row m's weight row,
+/// which stays inside the weight; its resident rows are already at
+/// firstResidentRow + m), and the lanes holding C's column 0 store the sums
+/// with their rows' sparse terms.
+void buildMmaRows(KernelBuilder &kb, const MatmulOperands &ops,
+                  const MatmulTiling &tiling, const MmaGemvLayout &layout,
+                  ValueRange components, function_ref<Value(Value)> rowOf,
+                  Value input, Value xRow, Value firstResidentRow, Value warp,
+                  Value lane, Value slice, int64_t splitK,
+                  const SumSlots &slots) {
+  Value group = kb.divU(lane, kb.index(kMmaGemvLanesPerRow));
+  SmallVector<LaneRow, 2> rows;
+  for (int64_t offset = 0; offset < kMmaGemvStagingRows; ++offset) {
+    Value m = kb.add(group, kb.index(offset * 8));
+    rows.push_back({SmallVector<Value>(components), rowOf(m),
+                    kb.add(firstResidentRow, m),
+                    kb.add(kb.mul(warp, kb.index(kMmaGemvStagingRows)),
+                           kb.index(offset))});
+  }
+  Value acc = buildMmaKLoop(kb, ops, tiling, layout, rows, input, xRow, lane,
+                            slice, splitK);
+  SmallVector<Value, 2> sparse;
+  for (const LaneRow &row : rows)
+    if (Value sum =
+            buildMmaSparseSum(kb, ops, row, input, xRow, lane, slice, splitK))
+      sparse.push_back(sum);
+  VectorType accType = layout.fragments.typeC;
+  int64_t perRegister = accType.getDimSize(1);
+  for (int64_t v = 0; v < accType.getNumElements(); ++v) {
+    SmallVector<Value> mn =
+        expandMmaMap(kb.b, kb.loc, layout.fragments.c, lane, v);
+    Value value = vector::ExtractOp::create(
+        kb.b, kb.loc, acc, ArrayRef<int64_t>{v / perRegister, v % perRegister});
+    if (sparse.size() == rows.size())
+      value = kb.addF(value, arith::SelectOp::create(
+                                 kb.b, kb.loc,
+                                 kb.cmp(arith::CmpIPredicate::eq, mn[0], group),
+                                 sparse[0], sparse[1]));
+    kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, mn[1], kb.index(0)), [&] {
+      Value at = kb.add(slots.base, kb.mul(mn[0], kb.index(slots.stride)));
+      memref::StoreOp::create(kb.b, kb.loc, value, slots.sums, ValueRange{at});
+    });
+  }
+}
+
 /// The rows per block and warp, and the split of K, of a GEMV over `rows`
 /// output rows that come in tasks of `rowsPerTask` (a fused segment's rope
 /// pairs or gate/up rows; 1 for a plain matmul).
 struct GemvShape {
   int64_t splitK = 1, rowsPerWarp = 1, rowsPerBlock = 1, blocks = 0;
   MatmulTiling tiling;
+  /// On tensor cores (canUseMmaGemv): 16 rows per warp group.
+  bool mma = false;
 };
 
 /// Decode keeps up to 64 weights per lane in registers (32 but for
@@ -599,10 +991,46 @@ struct GemvShape {
 /// warps' sums meet in shared memory), and with a task of two rows takes
 /// two warps per row, so that the block holds the task whole; without
 /// split-K, a cheap tile gives a warp kDecodeRowsPerWarp rows.
-GemvShape chooseGemvShape(const MatmulOperands &ops, int64_t rows,
+GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
                           int64_t rowsPerTask, bool decode) {
   GemvShape shape;
   shape.tiling = chooseTiling(ops, decode ? kWideTileCols : 8);
+  // A step of the tensor-core GEMV is 4 lanes' tiles: narrower tiles where
+  // K is no multiple of 4 wide ones (K = 288: 8 columns).
+  if (decode && !canUseMmaGemv(ops, input, shape.tiling.tileCols))
+    for (int64_t tileCols = shape.tiling.tileCols / 2;
+         tileCols >= kMmaGemvSlots; tileCols /= 2) {
+      if (!canUseMmaGemv(ops, input, tileCols))
+        continue;
+      MatmulTiling narrower = chooseTiling(ops, tileCols);
+      if (canUseMmaGemv(ops, input, narrower.tileCols)) {
+        shape.tiling = narrower;
+        break;
+      }
+    }
+  if (decode && canUseMmaGemv(ops, input, shape.tiling.tileCols)) {
+    // A lane holds two rows' tiles: a tile of table lookups (bitplane) is
+    // held to kMmaGemvMaxLookupTileCols columns.
+    if (shape.tiling.tileCols > kMmaGemvMaxLookupTileCols && ops.scheme &&
+        dequantVectorGathers(ops.scheme, {ops.rows, ops.cols},
+                             shape.tiling.tileCols, ops.elementType)) {
+      MatmulTiling narrower = chooseTiling(ops, kMmaGemvMaxLookupTileCols);
+      if (canUseMmaGemv(ops, input, narrower.tileCols))
+        shape.tiling = narrower;
+    }
+    // Split-K as far as a block holds whole tasks: 16-row groups would
+    // otherwise leave a 4096-row layer 64 blocks, too few bytes in flight.
+    shape.mma = true;
+    shape.splitK = kMatmulWarps / rowsPerTask;
+    shape.rowsPerWarp = kMmaGemvRows;
+    shape.tiling.rowsPerWarp = kMmaGemvRows;
+    shape.tiling.stagingRowsPerWarp = kMmaGemvStagingRows;
+    shape.tiling.residentRowsPerBlock =
+        kMatmulWarps / shape.splitK * kMmaGemvRows;
+    shape.rowsPerBlock = kMatmulWarps / shape.splitK * kMmaGemvRows;
+    shape.blocks = (rows + shape.rowsPerBlock - 1) / shape.rowsPerBlock;
+    return shape;
+  }
   shape.splitK =
       decode && rows <= kSplitKMaxRows ? kMatmulWarps / rowsPerTask : 1;
   shape.rowsPerWarp =
@@ -615,12 +1043,132 @@ GemvShape chooseGemvShape(const MatmulOperands &ops, int64_t rows,
   return shape;
 }
 
-/// Bounds the registers of a kernel with kWideTileCols tiles
-/// (kWideTileMaxRegisters).
+/// Bounds the registers of a kernel with kWideTileCols tiles, or on tensor
+/// cores (kWideTileMaxRegisters): without a bound ptxas aimed affine3's
+/// tensor-core GEMV at 40 registers and spilled 8 bytes.
 void boundWideTileRegisters(KernelBuilder &kb, const GemvShape &shape) {
-  if (shape.tiling.tileCols == kWideTileCols)
+  if (shape.tiling.tileCols == kWideTileCols || shape.mma)
     kb.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
                      kb.b.getI32IntegerAttr(kWideTileMaxRegisters));
+}
+
+/// The largest x row stageInputRow copies into shared memory: with the
+/// staging tiles it must stay within 48 KiB (llama2-7b's down_proj, K =
+/// 11008 in f16, is 21.5 KiB; its kernel then takes 33-40 KiB).
+constexpr int64_t kMaxStagedInputBytes = 24 * 1024;
+
+/// Copies x[row, 0 .. K) into a shared memref<1 x K x T> with 16-byte
+/// pieces over the block's threads, then a barrier, and returns it with
+/// `row` 0; returns `input` itself above kMaxStagedInputBytes. The
+/// tensor-core GEMV reads its x from there: each lane's 16-byte loads of x
+/// are then shared loads, which ptxas does not hoist and hold the way it
+/// holds global loads (mixed took all 128 registers and spilled with x
+/// from global memory).
+Value stageInputRow(KernelBuilder &kb, Value input, Value &row) {
+  auto type = cast<MemRefType>(input.getType());
+  Type element = type.getElementType();
+  int64_t k = type.getDimSize(1);
+  if (k * element.getIntOrFloatBitWidth() / 8 > kMaxStagedInputBytes)
+    return input;
+  auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
+                                          gpu::AddressSpace::Workgroup);
+  Value staged = kb.func.addWorkgroupAttribution(
+      MemRefType::get({1, k}, element, MemRefLayoutAttrInterface{}, space),
+      kb.loc);
+  kb.func.setWorkgroupAttributionAttr(kb.func.getNumWorkgroupAttributions() - 1,
+                                      LLVM::LLVMDialect::getAlignAttrName(),
+                                      kb.b.getI64IntegerAttr(16));
+  int64_t piece = KernelBuilder::getVectorWidth({input}, k);
+  auto vectorType = VectorType::get({piece}, element);
+  llvm::Align align(piece * element.getIntOrFloatBitWidth() / 8);
+  // Unrolled, as the norm prologue: a thread's few pieces load at once,
+  // and the kernel's only loops stay the K loops.
+  constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
+  int64_t pieces = k / piece;
+  Value tid = kb.threadId();
+  for (int64_t first = 0; first < pieces; first += kBlock) {
+    Value p = kb.add(tid, kb.index(first));
+    auto copy = [&] {
+      Value col = kb.mul(p, kb.index(piece));
+      Value x = vector::LoadOp::create(kb.b, kb.loc, vectorType, input,
+                                       ValueRange{row, col},
+                                       /*nontemporal=*/false, align);
+      vector::StoreOp::create(kb.b, kb.loc, x, staged,
+                              ValueRange{kb.index(0), col},
+                              /*nontemporal=*/false, align);
+    };
+    if (first + kBlock <= pieces)
+      copy();
+    else
+      kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, p, kb.index(pieces)), copy);
+  }
+  gpu::BarrierOp::create(kb.b, kb.loc);
+  row = kb.index(0);
+  return staged;
+}
+
+/// The tensor-core decode GEMV (`tokensPerBlock` 1): kMatmulWarps / splitK
+/// warp groups of 16 rows per block, split-K over the warps of a group; the
+/// sums meet in shared memory, and one thread per row adds the slices in a
+/// fixed order and stores.
+void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
+                        GemvShape shape, const MmaGemvLayout &layout) {
+  KernelBuilder &kb = ctx.kb;
+  const MatmulOperands &ops = spec.ops;
+  int64_t n = ops.rows, splitK = shape.splitK;
+  int64_t rowsPerBlock = shape.rowsPerBlock;
+  MatmulTiling &tiling = shape.tiling;
+  assert(splitK == kMatmulWarps && "one split-K group per block");
+  allocateStagingTiles(kb, ops, tiling);
+  allocateResidentTiles(kb, ops, tiling);
+  Value sums = kb.sharedArray(splitK * rowsPerBlock);
+  Value tid = kb.threadId();
+  Value warp = kb.divU(tid, kb.index(kWarpSize));
+  Value lane = kb.remU(tid, kb.index(kWarpSize));
+  Value slice = kb.remU(warp, kb.index(splitK));
+  Value groupRow =
+      kb.mul(kb.divU(warp, kb.index(splitK)), kb.index(kMmaGemvRows));
+  Value blockRow =
+      kb.mul(kb.blockId(gpu::Dimension::x), kb.index(rowsPerBlock));
+  Value firstRow = kb.add(blockRow, groupRow);
+  Value lastToken = kb.sub(ops.tokens, kb.index(1));
+  Value token = spec.lastTokenOnly ? lastToken : kb.blockId(gpu::Dimension::y);
+  Value xRow = kb.minU(token, lastToken);
+  Value x = stageInputRow(kb, ops.input, xRow);
+  // A block is one group (splitK == kMatmulWarps): the branch is uniform
+  // over the block, so the barrier publishing the resident rows is legal.
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(n)), [&] {
+    auto rowOf = [&](Value m) {
+      return kb.minU(kb.add(firstRow, m), kb.index(n - 1));
+    };
+    if (!tiling.resident.empty()) {
+      loadMmaResidentRows(kb, tiling, ops.components, rowOf, groupRow, lane,
+                          slice, splitK);
+      gpu::BarrierOp::create(kb.b, kb.loc);
+    }
+    buildMmaRows(
+        kb, ops, tiling, layout, ops.components, rowOf, x, xRow, groupRow, warp,
+        lane, slice, splitK,
+        {sums, kb.add(kb.mul(slice, kb.index(rowsPerBlock)), groupRow)});
+  });
+  gpu::BarrierOp::create(kb.b, kb.loc);
+  Value outRow = kb.add(blockRow, tid);
+  Value stores = arith::AndIOp::create(
+      kb.b, kb.loc,
+      kb.cmp(arith::CmpIPredicate::ult, tid, kb.index(rowsPerBlock)),
+      kb.cmp(arith::CmpIPredicate::ult, outRow, kb.index(n)));
+  stores = arith::AndIOp::create(
+      kb.b, kb.loc, stores,
+      kb.cmp(arith::CmpIPredicate::ult, token, ops.tokens));
+  kb.ifThen(stores, [&] {
+    Value total = memref::LoadOp::create(kb.b, kb.loc, sums, ValueRange{tid});
+    for (int64_t i = 1; i < splitK; ++i)
+      total = kb.addF(total,
+                      memref::LoadOp::create(
+                          kb.b, kb.loc, sums,
+                          ValueRange{kb.add(tid, kb.index(i * rowsPerBlock))}));
+    storeMatmulOutput(spec, kb, total, token, outRow);
+  });
 }
 
 /// One warp per rowsPerWarp output rows, kMatmulTokens rows of x per block:
@@ -628,15 +1176,28 @@ void boundWideTileRegisters(KernelBuilder &kb, const GemvShape &shape) {
 /// per step, multiplies them with the block's x rows in f32 (each x element
 /// loaded and widened once for all the rows) and the warp reduces with
 /// shuffles.
-void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
-                     int64_t tokensPerBlock) {
+LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
+                              int64_t tokensPerBlock) {
   KernelBuilder &kb = ctx.kb;
   OpBuilder &b = kb.b;
   Location loc = kb.loc;
   const MatmulOperands &ops = spec.ops;
   int64_t n = ops.rows;
-  GemvShape shape = chooseGemvShape(ops, n, 1, tokensPerBlock == 1);
+  GemvShape shape = chooseGemvShape(ops, ops.input, n, 1, tokensPerBlock == 1);
   boundWideTileRegisters(kb, shape);
+  if (shape.mma) {
+    FailureOr<MmaGemvLayout> layout = getMmaGemvLayout(b, loc, ops.elementType);
+    if (failed(layout))
+      return failure();
+    buildMmaMatmulBody(spec, ctx, shape, *layout);
+    ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
+    ctx.launch.weightsPerWarpIteration =
+        kWarpSize * shape.tiling.tileCols * kMmaGemvStagingRows;
+    ctx.launch.grid[0] = GridDim{shape.blocks, 0};
+    ctx.launch.grid[1] =
+        spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};
+    return success();
+  }
   MatmulTiling &tiling = shape.tiling;
   int64_t tileCols = tiling.tileCols;
   // Split-K: the block's warps share one row, each taking every
@@ -697,6 +1258,7 @@ void buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   ctx.launch.grid[0] = GridDim{shape.blocks, 0};
   ctx.launch.grid[1] =
       spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};
+  return success();
 }
 
 /// The weight side of a matmul, mixq.matmul, llm.linear or llm.logits:
@@ -725,6 +1287,7 @@ FailureOr<MatmulOperands> getWeightOperands(Operation *anchor,
   ops.components.assign(weightValues.begin(), weightValues.end());
   ops.tokens = ctx.signature.tokens;
   ops.pipelineStages = ctx.options.pipelineStages;
+  ops.tensorCoreGemv = ctx.options.tensorCoreGemv;
   return ops;
 }
 
@@ -774,8 +1337,7 @@ LogicalResult buildMatmul(Operation *anchor, llm::AddOp epilogue,
                           ctx.launch);
   int64_t tokensPerBlock =
       spec->lastTokenOnly ? 1 : std::min(kMatmulTokens, maxRows);
-  buildMatmulBody(*spec, ctx, tokensPerBlock);
-  return success();
+  return buildMatmulBody(*spec, ctx, tokensPerBlock);
 }
 } // namespace mlir::mixq::cuda::gen
 
@@ -872,6 +1434,41 @@ LogicalResult storeTask(KernelBuilder &kb, GeneratorContext &ctx,
   return success();
 }
 
+/// After the block's barrier, one thread per task of the block adds the
+/// split-K slices of its rows' sums (`sums`: slice-major, rowsPerBlock rows
+/// each, task-major within) in a fixed order, as the unfused GEMV, and
+/// applies the epilogue.
+LogicalResult storeBlockTasks(GeneratorContext &ctx, const Segment &segment,
+                              const GemvShape &shape, Value block, Value sums,
+                              Value freqs) {
+  KernelBuilder &kb = ctx.kb;
+  int64_t slots = segment.slots, splitK = shape.splitK;
+  int64_t rowsPerBlock = shape.rowsPerBlock;
+  int64_t tasksPerBlock = rowsPerBlock / slots;
+  Value tid = kb.threadId();
+  Value task = kb.add(kb.mul(block, kb.index(tasksPerBlock)), tid);
+  Value storer = arith::AndIOp::create(
+      kb.b, kb.loc,
+      kb.cmp(arith::CmpIPredicate::ult, tid, kb.index(tasksPerBlock)),
+      kb.cmp(arith::CmpIPredicate::ult, task, kb.index(segment.tasks)));
+  LogicalResult result = success();
+  kb.ifThen(storer, [&] {
+    SmallVector<Value> taskSums;
+    for (int64_t s = 0; s < slots; ++s) {
+      Value row = kb.add(kb.mul(tid, kb.index(slots)), kb.index(s));
+      Value sum = memref::LoadOp::create(kb.b, kb.loc, sums, ValueRange{row});
+      for (int64_t i = 1; i < splitK; ++i)
+        sum = kb.addF(sum,
+                      memref::LoadOp::create(
+                          kb.b, kb.loc, sums,
+                          ValueRange{kb.add(row, kb.index(i * rowsPerBlock))}));
+      taskSums.push_back(sum);
+    }
+    result = storeTask(kb, ctx, segment, task, taskSums, freqs);
+  });
+  return result;
+}
+
 /// The segment's part of the kernel, for its block `block`: the warps
 /// compute their rows' sums into shared memory, and after a barrier (the
 /// caller's branch is uniform over the block) one thread per task of the
@@ -952,29 +1549,85 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
                 [&] { buildRows(getWarpRows(s)); });
   });
   gpu::BarrierOp::create(kb.b, kb.loc);
-  int64_t tasksPerBlock = rowsPerBlock / slots;
-  Value task = kb.add(kb.mul(block, kb.index(tasksPerBlock)), tid);
-  Value storer = arith::AndIOp::create(
-      kb.b, kb.loc,
-      kb.cmp(arith::CmpIPredicate::ult, tid, kb.index(tasksPerBlock)),
-      kb.cmp(arith::CmpIPredicate::ult, task, kb.index(segment.tasks)));
-  LogicalResult result = success();
-  kb.ifThen(storer, [&] {
-    SmallVector<Value> taskSums;
-    for (int64_t s = 0; s < slots; ++s) {
-      // The split-K partial sums in a fixed order, as the unfused GEMV.
-      Value row = kb.add(kb.mul(tid, kb.index(slots)), kb.index(s));
-      Value sum = memref::LoadOp::create(kb.b, kb.loc, sums, ValueRange{row});
-      for (int64_t i = 1; i < splitK; ++i)
-        sum = kb.addF(sum,
-                      memref::LoadOp::create(
-                          kb.b, kb.loc, sums,
-                          ValueRange{kb.add(row, kb.index(i * rowsPerBlock))}));
-      taskSums.push_back(sum);
-    }
-    result = storeTask(kb, ctx, segment, task, taskSums, freqs);
-  });
-  return result;
+  return storeBlockTasks(ctx, segment, shape, block, sums, freqs);
+}
+
+/// The tensor-core form of buildSegment (GemvShape::mma): each warp group
+/// computes 16 tasks' rows of one slot (gate or up, a rope pair's first or
+/// second row), so that the loop reads one weight; split-K over the warps
+/// of a group; then the same epilogue.
+LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
+                              GemvShape shape, Value block, Value input,
+                              StringRef suffix, const MmaGemvLayout &layout) {
+  KernelBuilder &kb = ctx.kb;
+  const MatmulOperands &ops = segment.weights.front();
+  allocateResidentTiles(kb, ops, shape.tiling);
+  Value freqs;
+  if (segment.rope)
+    freqs = buildRopeFrequencyTable(kb, segment.rope, suffix);
+  int64_t splitK = shape.splitK, rowsPerBlock = shape.rowsPerBlock;
+  int64_t slots = segment.slots, tasksPerBlock = rowsPerBlock / slots;
+  // One group per slot: the groups share their tasks, so the branch below
+  // is uniform over the block and its barrier legal.
+  assert(kMatmulWarps / splitK == slots && "one warp group per slot");
+  Value sums = kb.sharedArray(splitK * rowsPerBlock);
+  Value tid = kb.threadId();
+  Value warp = kb.divU(tid, kb.index(kWarpSize));
+  Value lane = kb.remU(tid, kb.index(kWarpSize));
+  Value slice = kb.remU(warp, kb.index(splitK));
+  Value group = kb.divU(warp, kb.index(splitK));
+  // Groups g * slots .. g * slots + slots - 1 share 16 tasks.
+  Value firstTaskInBlock =
+      kb.mul(kb.divU(group, kb.index(slots)), kb.index(kMmaGemvRows));
+  Value firstTask =
+      kb.add(kb.mul(block, kb.index(tasksPerBlock)), firstTaskInBlock);
+  Value groupSlot = kb.remU(group, kb.index(slots));
+  Value firstResidentRow = kb.mul(group, kb.index(kMmaGemvRows));
+  auto getComponents = [&](int64_t slot) -> ValueRange {
+    return segment.weights[segment.weights.size() > 1 ? slot : 0].components;
+  };
+  auto getRowOf = [&](int64_t slot) {
+    return [&, slot](Value m) {
+      // Past the last task, the last one is recomputed and never stored.
+      Value task = kb.minU(kb.add(firstTask, m), kb.index(segment.tasks - 1));
+      return getSlotRow(kb, segment, task, kb.index(slot));
+    };
+  };
+  // Slot by slot, each warp group in the branch of its own slot (one loop
+  // per weight: selecting between weights cost mixed 27 more registers).
+  auto forEachSlot = [&](function_ref<void(int64_t)> body) {
+    if (slots == 1)
+      return body(0);
+    for (int64_t slot = 0; slot < slots; ++slot)
+      kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, groupSlot, kb.index(slot)),
+                [&] { body(slot); });
+  };
+  // The groups of a block share its tasks: the branch is uniform over the
+  // block, so the barrier publishing the resident rows is legal.
+  kb.ifThen(
+      kb.cmp(arith::CmpIPredicate::ult, firstTask, kb.index(segment.tasks)),
+      [&] {
+        if (!shape.tiling.resident.empty()) {
+          forEachSlot([&](int64_t slot) {
+            loadMmaResidentRows(kb, shape.tiling, getComponents(slot),
+                                getRowOf(slot), firstResidentRow, lane, slice,
+                                splitK);
+          });
+          gpu::BarrierOp::create(kb.b, kb.loc);
+        }
+        forEachSlot([&](int64_t slot) {
+          MatmulTiling tiling = shape.tiling;
+          allocateStagingTiles(kb, ops, tiling, /*exclusive=*/true);
+          Value base = kb.add(kb.mul(slice, kb.index(rowsPerBlock)),
+                              kb.add(kb.mul(firstTaskInBlock, kb.index(slots)),
+                                     kb.index(slot)));
+          buildMmaRows(kb, ops, tiling, layout, getComponents(slot),
+                       getRowOf(slot), input, kb.index(0), firstResidentRow,
+                       warp, lane, slice, splitK, {sums, base, slots});
+        });
+      });
+  gpu::BarrierOp::create(kb.b, kb.loc);
+  return storeBlockTasks(ctx, segment, shape, block, sums, freqs);
 }
 
 /// The ops a fused GEMV computes a segment of.
@@ -1153,6 +1806,15 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
       return failure();
     input = buildNormPrologue(ctx, norm, input,
                               ctx.values.lookup(norm.getWeight()));
+  } else if (llvm::any_of(*segments, [&](const Segment &segment) {
+               return chooseGemvShape(segment.weights.front(), input,
+                                      segment.tasks * segment.slots,
+                                      segment.slots, /*decode=*/true)
+                   .mma;
+             })) {
+    // Tensor-core segments read x from shared memory, as after a norm.
+    Value row = kb.index(0);
+    input = stageInputRow(kb, input, row);
   }
   for (Operation *op : group)
     if (isMatmulLike(op) && op->getOperand(0) != x)
@@ -1164,8 +1826,16 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   int64_t first = 0, weightsPerWarpIteration = 0;
   for (auto [index, segment] : llvm::enumerate(*segments)) {
     GemvShape shape =
-        chooseGemvShape(segment.weights.front(), segment.tasks * segment.slots,
-                        segment.slots, /*decode=*/true);
+        chooseGemvShape(segment.weights.front(), input,
+                        segment.tasks * segment.slots, segment.slots,
+                        /*decode=*/true);
+    FailureOr<MmaGemvLayout> layout = failure();
+    if (shape.mma) {
+      layout =
+          getMmaGemvLayout(kb.b, kb.loc, segment.weights.front().elementType);
+      if (failed(layout))
+        return failure();
+    }
     boundWideTileRegisters(kb, shape);
     Value inside = kb.cmp(arith::CmpIPredicate::ult, block,
                           kb.index(first + shape.blocks));
@@ -1175,15 +1845,20 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
           kb.cmp(arith::CmpIPredicate::uge, block, kb.index(first)));
     LogicalResult built = success();
     kb.ifThen(inside, [&] {
-      built = buildSegment(ctx, segment, shape, kb.sub(block, kb.index(first)),
-                           input, ("_freqs" + Twine(index)).str());
+      Value segmentBlock = kb.sub(block, kb.index(first));
+      std::string suffix = ("_freqs" + Twine(index)).str();
+      built = shape.mma ? buildMmaSegment(ctx, segment, shape, segmentBlock,
+                                          input, suffix, *layout)
+                        : buildSegment(ctx, segment, shape, segmentBlock, input,
+                                       suffix);
     });
     if (failed(built))
       return failure();
     first += shape.blocks;
-    weightsPerWarpIteration =
-        std::max(weightsPerWarpIteration,
-                 kWarpSize * shape.tiling.tileCols * shape.rowsPerWarp);
+    // A tensor-core lane takes two rows' tiles per step.
+    int64_t laneRows = shape.mma ? kMmaGemvStagingRows : shape.rowsPerWarp;
+    weightsPerWarpIteration = std::max(
+        weightsPerWarpIteration, kWarpSize * shape.tiling.tileCols * laneRows);
   }
   ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
   ctx.launch.weightsPerWarpIteration = weightsPerWarpIteration;

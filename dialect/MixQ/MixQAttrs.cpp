@@ -232,21 +232,26 @@ SmallVector<Value> AffineSchemeAttr::buildDequantTile(
 }
 
 namespace {
-/// Affine weights (q - z) * s of a whole-word tile in f16x2 arithmetic:
-/// q - z from buildCenteredHalfCodePairs, times s. Zero points are
-/// integers (the quantizer rounds them; the symmetric one is 2^(bits-1)),
-/// so q - z is exact and the product is rounded once, as the f32 formula
-/// of buildDequantTile is by its truncation to f16: the two agree bit for
-/// bit.
-Value buildHalfAffineVector(OpBuilder &b, Location loc, AffineSchemeAttr attr,
-                            const ComponentReader &reader, Value row, Value col,
-                            int64_t width, Value scale, Value zero) {
+/// Affine weights (q - z) * s of a whole-word tile in f16x2 arithmetic,
+/// in buildCenteredHalfCodePairs' pair order: q - z from it, times s. Zero
+/// points are integers (the quantizer rounds them; the symmetric one is
+/// 2^(bits-1)), so q - z is exact and the product is rounded once, as the
+/// f32 formula of buildDequantTile is by its truncation to f16: the two
+/// agree bit for bit.
+Value buildHalfAffinePairs(OpBuilder &b, Location loc, AffineSchemeAttr attr,
+                           const ComponentReader &reader, Value row, Value col,
+                           int64_t width, Value scale, Value zero) {
   unsigned bits = attr.getBits();
   Value centered = buildCenteredHalfCodePairs(
       b, loc, reader, Codes, row, col, bits, width, zero, 1 << (bits - 1));
-  Value weights =
-      arith::MulFOp::create(b, loc, centered, buildSplat(b, loc, scale, width));
-  return buildColumnOrder(b, loc, weights, bits);
+  return arith::MulFOp::create(b, loc, centered,
+                               buildSplat(b, loc, scale, width));
+}
+
+/// Sets `order` to the identity of `width` elements.
+void setColumnOrder(SmallVectorImpl<int64_t> &order, int64_t width) {
+  order.assign(llvm::seq<int64_t>(0, width).begin(),
+               llvm::seq<int64_t>(0, width).end());
 }
 } // namespace
 
@@ -255,7 +260,18 @@ Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                            ArrayRef<int64_t> shape, Value row,
                                            Value col, int64_t width,
                                            FloatType resultType) const {
+  SmallVector<int64_t> order;
+  Value vector = buildDequantVectorInAnyOrder(b, loc, reader, shape, row, col,
+                                              width, resultType, order);
+  return buildInColumnOrder(b, loc, vector, order);
+}
+
+Value AffineSchemeAttr::buildDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
   unsigned bits = getBits();
+  setColumnOrder(order, width);
   // One group per tile, so one scale and zero point.
   if (!isWordAlignedTile(bits, width) || getGroup() % width != 0)
     return buildVectorFromScalars(
@@ -267,9 +283,11 @@ Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
   Value zero =
       getSymmetric() ? Value() : reader.load(b, loc, Zeros, {row, group});
   if (resultType.isF16() && getScaleType().isF16() &&
-      isWholeWordTile(bits, width))
-    return buildHalfAffineVector(b, loc, *this, reader, row, col, width, scale,
-                                 zero);
+      isWholeWordTile(bits, width)) {
+    order.assign(getPairOrderColumns(bits, width));
+    return buildHalfAffinePairs(b, loc, *this, reader, row, col, width, scale,
+                                zero);
+  }
   // Otherwise buildDequantTile's f32 formula, on vectors.
   Value codes =
       buildPackedCodeVector(b, loc, reader, Codes, row, col, bits, width);
@@ -925,21 +943,19 @@ Value buildWidenedCodeWords(OpBuilder &b, Location loc, Value low, Value extra,
   return vector::ShuffleOp::create(b, loc, even, odd, interleave);
 }
 
-/// Column order of the pair-order vector buildCenteredHalfCodePairs makes
-/// from buildWidenedCodeWords' words.
-Value buildWidenedColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
-                              unsigned lo) {
+/// The column of each element of the pair-order vector
+/// buildCenteredHalfCodePairs makes from buildWidenedCodeWords' words.
+SmallVector<int64_t> getWidenedPairOrderColumns(unsigned lo, int64_t width) {
   unsigned hi = 2 * lo;
-  int64_t width = cast<VectorType>(pairOrder.getType()).getDimSize(0);
   int64_t perWord = 32 / hi, half = perWord / 2, lowPerWord = 32 / lo;
-  SmallVector<int64_t> order(width);
+  SmallVector<int64_t> columns(width);
   for (int64_t n = 0; n < width; ++n) {
     // Field j of widened word w: code 2 j + w % 2 of low word w / 2.
     int64_t word = n / perWord, j = n % perWord;
     int64_t column = word / 2 * lowPerWord + 2 * j + word % 2;
-    order[column] = 2 * (word * half + j % half) + j / half;
+    columns[2 * (word * half + j % half) + j / half] = column;
   }
-  return vector::ShuffleOp::create(b, loc, pairOrder, pairOrder, order);
+  return columns;
 }
 } // namespace
 
@@ -948,7 +964,18 @@ Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                           ArrayRef<int64_t> shape, Value row,
                                           Value col, int64_t width,
                                           FloatType resultType) const {
+  SmallVector<int64_t> order;
+  Value vector = buildDequantVectorInAnyOrder(b, loc, reader, shape, row, col,
+                                              width, resultType, order);
+  return buildInColumnOrder(b, loc, vector, order);
+}
+
+Value MixedSchemeAttr::buildDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
   unsigned lo = getLo(), hi = getHi(), extraBits = hi - lo;
+  setColumnOrder(order, width);
   int64_t group = getGroup();
   // Whole words of both code streams inside one group: one decode per tile.
   if (group % width != 0 || !isWholeWordTile(lo, width) ||
@@ -994,7 +1021,8 @@ Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                               buildSplat(b, loc, params.scaleHalf, width),
                               contract),
         buildSplat(b, loc, params.biasHalf, width), contract);
-    return buildWidenedColumnOrder(b, loc, weights, lo);
+    order.assign(getWidenedPairOrderColumns(lo, width));
+    return weights;
   }
   // Otherwise in f32 on vectors, rounded once to the result type.
   Value low =

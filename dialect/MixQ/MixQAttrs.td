@@ -13,7 +13,8 @@ class MixQ_Attr<string name, string attrMnemonic, list<Trait> traits = []>
 
 def MixQ_AffineSchemeAttr : MixQ_Attr<"AffineScheme", "affine", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["buildDequantVector"]>]> {
+                                ["buildDequantVector",
+                                 "buildDequantVectorInAnyOrder"]>]> {
   let summary = "group-wise affine (RTN / GPTQ-style) integer quantization";
   let description = [{
     Weights are split, row by row, into groups of `group` consecutive inputs.
@@ -130,6 +131,7 @@ class MixQ_DoubleParameter<string value, string desc = "">
 def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
                                 ["reconstructionError", "buildDequantVector",
+                                 "buildDequantVectorInAnyOrder",
                                  "buildSparseDot"]>]> {
   let summary = "intra-weight mixed precision: 2/4-bit groups + fp16 outliers";
   let description = [{

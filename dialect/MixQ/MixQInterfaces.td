@@ -132,6 +132,34 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
                                     width, resultType));
       }]>,
     InterfaceMethod<[{
+        buildDequantVector's tile in an order of the scheme's choosing:
+        element p of the result is weight (row, col + order[p]). `order`,
+        filled in, is a permutation of 0 .. width - 1 that depends only on
+        `shape`, `width` and `resultType`, so two rows' tiles come in the
+        same order.
+
+        A consumer that takes the weights in any order (a dot product, which
+        permutes its x to match, as the tensor-core GEMV does) calls this
+        instead of buildDequantVector. A scheme whose unpacking leaves the
+        weights out of column order (f16x2 pairs of codes from both halves
+        of a word) then saves the reordering: one byte permute per pair of
+        weights. The default is buildDequantVector in column order.
+      }],
+      "::mlir::Value", "buildDequantVectorInAnyOrder",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "::mlir::Value":$row,
+           "::mlir::Value":$col, "int64_t":$width,
+           "::mlir::FloatType":$resultType,
+           "::llvm::SmallVectorImpl<int64_t> &":$order),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        order.clear();
+        for (int64_t i = 0; i < width; ++i)
+          order.push_back(i);
+        return $_attr.buildDequantVector(builder, loc, reader, shape, row, col,
+                                         width, resultType);
+      }]>,
+    InterfaceMethod<[{
         Emits the f32 sum, over the sparse terms of weight row `row` that
         buildDequantVector leaves out, of term value times the input at the
         term's column, `loadInput(builder, loc, col)` (an f32; `col` is an

@@ -25,7 +25,8 @@ def MixQ_OutlierSelectionParameter
 
 def MixQ_SparseSchemeAttr : MixQ_Attr<"SparseScheme", "sparse", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["buildDequantVector", "buildSparseDot",
+                                ["buildDequantVector",
+                                 "buildDequantVectorInAnyOrder", "buildSparseDot",
                                  "getNestedWidths", "withNestedDecodeWidth",
                                  "getReadBitsPerWeight"]>]> {
   let summary = "dense-and-sparse: any dense scheme plus fp16 CSR outliers";

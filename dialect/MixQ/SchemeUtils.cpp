@@ -299,24 +299,42 @@ Value mlir::mixq::buildCSRDot(OpBuilder &b, Location loc,
   return loop.getResult(0);
 }
 
+SmallVector<int64_t> mlir::mixq::getPairOrderColumns(unsigned bits,
+                                                     int64_t width) {
+  int64_t perWord = 32 / bits, half = perWord / 2;
+  // Code j of word w is pair j % half of the word, half j / half.
+  SmallVector<int64_t> columns(width);
+  for (int64_t i = 0; i < width; ++i) {
+    int64_t word = i / perWord, j = i % perWord;
+    columns[2 * (word * half + j % half) + j / half] = i;
+  }
+  return columns;
+}
+
+Value mlir::mixq::buildInColumnOrder(OpBuilder &b, Location loc, Value vector,
+                                     ArrayRef<int64_t> order) {
+  SmallVector<int64_t> positions(order.size());
+  for (auto [position, column] : llvm::enumerate(order))
+    positions[column] = position;
+  if (llvm::equal(positions, llvm::seq<int64_t>(0, order.size())))
+    return vector;
+  return vector::ShuffleOp::create(b, loc, vector, vector, positions);
+}
+
 Value mlir::mixq::buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
                                    unsigned bits) {
   int64_t width = cast<VectorType>(pairOrder.getType()).getDimSize(0);
-  int64_t perWord = 32 / bits, half = perWord / 2;
-  // Code j of word w is pair j % half of the word, half j / half.
-  SmallVector<int64_t> order;
-  for (int64_t i = 0; i < width; ++i) {
-    int64_t word = i / perWord, j = i % perWord;
-    order.push_back(2 * (word * half + j % half) + j / half);
-  }
-  return vector::ShuffleOp::create(b, loc, pairOrder, pairOrder, order);
+  return buildInColumnOrder(b, loc, pairOrder,
+                            getPairOrderColumns(bits, width));
 }
 
-double mlir::mixq::getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
-                                                ArrayRef<int64_t> shape,
-                                                int64_t width,
-                                                FloatType resultType,
-                                                const ComponentReader *reader) {
+namespace {
+/// Builds a buildDequantVector tile into a scratch block, calls `inspect`
+/// on its ops and throws the block away.
+void inspectDequantVector(QuantSchemeAttrInterface scheme,
+                          ArrayRef<int64_t> shape, int64_t width,
+                          FloatType resultType, const ComponentReader *reader,
+                          function_ref<void(Operation *)> inspect) {
   MLIRContext *ctx = resultType.getContext();
   auto scratch = std::make_unique<Block>();
   Location loc = UnknownLoc::get(ctx);
@@ -331,20 +349,41 @@ double mlir::mixq::getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   (void)scheme.buildDequantVector(b, loc, reader ? *reader : placeholderReader,
                                   shape, zero, zero, width, resultType);
-  int64_t scalarOps = 0;
-  scratch->walk([&](Operation *op) {
-    // A gather is a load per lane (GPUs and most CPUs have no table
-    // lookup instruction): it costs its lanes, not one vector op.
-    if (auto gather = dyn_cast<vector::GatherOp>(op)) {
-      scalarOps += gather.getVectorType().getNumElements();
-      return;
-    }
-    bool scalar = llvm::none_of(
-        op->getResultTypes(), [](Type type) { return isa<VectorType>(type); });
-    if (scalar && !isa<arith::ConstantOp>(op))
-      ++scalarOps;
-  });
+  scratch->walk(inspect);
   scratch->dropAllReferences();
+}
+} // namespace
+
+bool mlir::mixq::dequantVectorGathers(QuantSchemeAttrInterface scheme,
+                                      ArrayRef<int64_t> shape, int64_t width,
+                                      FloatType resultType) {
+  bool gathers = false;
+  inspectDequantVector(
+      scheme, shape, width, resultType, nullptr,
+      [&](Operation *op) { gathers |= isa<vector::GatherOp>(op); });
+  return gathers;
+}
+
+double mlir::mixq::getDequantScalarOpsPerWeight(QuantSchemeAttrInterface scheme,
+                                                ArrayRef<int64_t> shape,
+                                                int64_t width,
+                                                FloatType resultType,
+                                                const ComponentReader *reader) {
+  int64_t scalarOps = 0;
+  inspectDequantVector(
+      scheme, shape, width, resultType, reader, [&](Operation *op) {
+        // A gather is a load per lane (GPUs and most CPUs have no table
+        // lookup instruction): it costs its lanes, not one vector op.
+        if (auto gather = dyn_cast<vector::GatherOp>(op)) {
+          scalarOps += gather.getVectorType().getNumElements();
+          return;
+        }
+        bool scalar = llvm::none_of(op->getResultTypes(), [](Type type) {
+          return isa<VectorType>(type);
+        });
+        if (scalar && !isa<arith::ConstantOp>(op))
+          ++scalarOps;
+      });
   return double(scalarOps) / double(width);
 }
 

@@ -84,6 +84,21 @@ Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc, Value packed,
 /// A vector in the pair order of buildCenteredHalfCodePairs, in column order.
 Value buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
                        unsigned bits);
+/// The column of each element of buildCenteredHalfCodePairs' pair order
+/// for `width` codes of `bits` bits: element p is column result[p].
+SmallVector<int64_t> getPairOrderColumns(unsigned bits, int64_t width);
+/// `vector`, whose element p is column order[p], in column order (one
+/// vector.shuffle; none for the identity).
+Value buildInColumnOrder(OpBuilder &b, Location loc, Value vector,
+                         ArrayRef<int64_t> order);
+
+/// Whether a `buildDequantVector` tile of `width` columns looks its weights
+/// up in a table (a vector.gather: lut's codebook, bitplane's row LUT).
+/// Such a tile holds a value per lookup at once, so generators give it
+/// fewer columns where a lane holds several rows.
+bool dequantVectorGathers(QuantSchemeAttrInterface scheme,
+                          ArrayRef<int64_t> shape, int64_t width,
+                          FloatType resultType);
 
 /// The scalar ops (constants aside) one `buildDequantVector` tile of `width`
 /// columns takes per weight, found by building it into a scratch block that

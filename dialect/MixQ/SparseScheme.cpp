@@ -374,6 +374,14 @@ Value SparseSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                              width, resultType);
 }
 
+Value SparseSchemeAttr::buildDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  return getDenseScheme().buildDequantVectorInAnyOrder(
+      b, loc, reader, shape, row, col, width, resultType, order);
+}
+
 Value SparseSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,
                                        const ComponentReader &reader,
                                        ArrayRef<int64_t> shape, Value row,

@@ -128,6 +128,14 @@ protected:
         std::vector<double> vector = evaluateTiles(
             context, attr, shape, packed, width, type, TileForm::Vector);
         ASSERT_EQ(tile.size(), vector.size());
+        // The scheme's own order holds the same weights, bit for bit.
+        std::vector<double> anyOrder = evaluateTiles(
+            context, attr, shape, packed, width, type, TileForm::AnyOrder);
+        ASSERT_EQ(anyOrder.size(), vector.size());
+        for (size_t i = 0; i < vector.size(); ++i)
+          ASSERT_TRUE(sameValue(anyOrder[i], vector[i]))
+              << "weight " << i << ": in any order " << anyOrder[i]
+              << ", in column order " << vector[i];
         if (type.isF32())
           dense32 = vector;
         for (size_t i = 0; i < tile.size(); ++i) {
@@ -498,12 +506,14 @@ TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
         // other widths), 2/3 bits (the f32 path rounded to f16).
         "#mixq.mixed<group = 32, hi_frac = 0.0, bits = 0.0>",
         "#mixq.mixed<group = 32, lo = 1, hi = 2, hi_frac = 0.3>",
-        "#mixq.mixed<group = 32, lo = 2, hi = 3, hi_frac = 0.3>"}) {
+        "#mixq.mixed<group = 32, lo = 2, hi = 3, hi_frac = 0.3>",
+        // The kernels' 64-column tiles of mixed (one group a tile).
+        "#mixq.mixed<group = 64>"}) {
     SCOPED_TRACE(text);
     QuantSchemeAttrInterface attr = scheme(text);
     auto packed = attr.quantize(w, {rows, cols}, {});
     ASSERT_TRUE(!!packed) << llvm::toString(packed.takeError());
-    expectVectorEqualsTile(attr, {rows, cols}, *packed, {8, 32});
+    expectVectorEqualsTile(attr, {rows, cols}, *packed, {8, 32, 64});
   }
 }
 

@@ -288,11 +288,28 @@ std::vector<double> evaluateTiles(MLIRContext &context,
                                                    col, tileCols, resultType));
         continue;
       }
-      Value tile = scheme.buildDequantVector(b, loc, reader, shape, row, col,
-                                             tileCols, resultType);
+      SmallVector<int64_t> order;
+      Value tile = form == TileForm::Vector
+                       ? scheme.buildDequantVector(b, loc, reader, shape, row,
+                                                   col, tileCols, resultType)
+                       : scheme.buildDequantVectorInAnyOrder(
+                             b, loc, reader, shape, row, col, tileCols,
+                             resultType, order);
       EXPECT_EQ(tile.getType(), VectorType::get({tileCols}, resultType));
-      for (int64_t i = 0; i < tileCols; ++i)
-        values.push_back(vector::ExtractOp::create(b, loc, tile, i));
+      if (form == TileForm::Vector)
+        order.assign(llvm::seq<int64_t>(0, tileCols).begin(),
+                     llvm::seq<int64_t>(0, tileCols).end());
+      SmallVector<int64_t> sorted(order);
+      llvm::sort(sorted);
+      EXPECT_TRUE(llvm::equal(sorted, llvm::seq<int64_t>(0, tileCols)))
+          << "the order is not a permutation of the tile's columns";
+      if (sorted.size() != static_cast<size_t>(tileCols))
+        return {};
+      // Element p is column order[p].
+      SmallVector<Value> inColumns(tileCols);
+      for (auto [p, column] : llvm::enumerate(order))
+        inColumns[column] = vector::ExtractOp::create(b, loc, tile, p);
+      llvm::append_range(values, inColumns);
     }
   func::ReturnOp::create(b, loc, values);
   EXPECT_TRUE(succeeded(verify(*module)));

@@ -18,8 +18,11 @@
 
 namespace mixq::test {
 
-/// Which interface method emits the tiles.
-enum class TileForm { Scalars, Vector };
+/// Which interface method emits the tiles: buildDequantTile,
+/// buildDequantVector, or buildDequantVectorInAnyOrder (its elements put
+/// back in their columns by the order it reports, which must be a
+/// permutation).
+enum class TileForm { Scalars, Vector, AnyOrder };
 
 /// The N * K weights of `packed`, row-major, as the IR of every tile of
 /// `tileCols` columns computes them in `resultType`. A value that does not

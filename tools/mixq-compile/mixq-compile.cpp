@@ -94,6 +94,11 @@ cl::opt<unsigned> pipelineStages(
     cl::desc("Software-pipelining depth of the CUDA matmuls' global->shared "
              "copies (--mixq-pipeline-async-copies)"),
     cl::value_desc("N"), cl::init(3), cl::cat(category));
+cl::opt<bool> tensorCoreGemv(
+    "tensor-core-gemv",
+    cl::desc("Run f16/bf16 decode matmuls on tensor cores (mma.sync, f32 "
+             "accumulators); =false: an f32 FMA per weight"),
+    cl::init(true), cl::cat(category));
 cl::opt<std::string> cpuName(
     "cpu",
     cl::desc("CPU to generate host code for: 'native' (this machine) or an "
@@ -456,6 +461,7 @@ int main(int argc, char **argv) {
       cudaOptions.chips.assign(gpuArchs.begin(), gpuArchs.end());
     cudaOptions.maxTokens = (*model)->config.maxSeqLen;
     cudaOptions.pipelineStages = pipelineStages;
+    cudaOptions.tensorCoreGemv = tensorCoreGemv;
     if (emitting && emitLevel == EmitLevel::GPU) {
       std::vector<mlir::mixq::cuda::KernelLaunch> launches;
       auto gpuModule =

@@ -1,4 +1,6 @@
-// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_80,sm_90" | FileCheck %s
+// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_80,sm_90 tensor-core-gemv=false" | FileCheck %s
+// The decode GEMVs here are the f32-FMA ones (tensor-core-gemv=false);
+// cuda-mma-gemv.mlir tests the tensor-core form.
 
 // One gpu.module with a target per chip; the host plan is dropped. Embedding:
 // the row copied bit-exactly in 16-byte pieces (8 f16), tokens along grid x,

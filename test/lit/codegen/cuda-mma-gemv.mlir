@@ -1,0 +1,98 @@
+// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90" | FileCheck %s
+// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 tensor-core-gemv=false" | FileCheck %s --check-prefix=FMA
+
+// The tensor-core decode GEMV: a warp group computes 16 rows with mma.sync
+// m16n8k16 and f32 accumulators, the weights as A (rows lane/4 and
+// lane/4 + 8), x as B. Each lane dequantizes a tile of both its rows per
+// step (here 32 columns of affine4: one 16-byte staged slice per row) in
+// the scheme's own order (buildDequantVectorInAnyOrder: the f16x2 pairs
+// (code i, code i + 4) of a word), and x is gathered to match: B's first
+// register holds x columns 0 and 4 of the lane's tile. x is staged in
+// shared memory first, then split-K over the block's 4 warps: 16 rows a
+// block (40 rows: 3 blocks); the lanes holding C's column 0 store the
+// sums to shared memory, and after the barrier one thread per row adds the
+// 4 slices and the residual.
+
+// CHECK-LABEL: gpu.func @k_affine(
+// CHECK-SAME:    %[[X:[^:]*]]: memref<1x256xf16>
+// CHECK-SAME:    workgroup(%[[SCALES:.*]] : memref<16x8xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<16x8xf16, #gpu.address_space<workgroup>>, %[[SUMS:.*]] : memref<64xf32, #gpu.address_space<workgroup>>, %[[XS:.*]] : memref<1x256xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    mixq.grid = [array<i64: 3, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
+// CHECK-SAME:    nvvm.maxnreg = 128
+// CHECK:         memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
+// CHECK:         vector.load %[[X]]{{.*}} : memref<1x256xf16>, vector<8xf16>
+// CHECK:         vector.store {{.*}}, %[[XS]]
+// CHECK:         gpu.barrier
+// CHECK:         scf.for
+// CHECK:           memref.store %{{.*}}, %[[SCALES]]
+// CHECK:           nvvm.bar.warp.sync
+// CHECK:         gpu.barrier
+// CHECK:         scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<2x2xf32>) {
+// CHECK:           vector.load %[[XS]]
+// CHECK:           %[[B0:.*]] = vector.shuffle %[[XP:.*]], %[[XP]] [0, 12] : vector<8xf16>, vector<8xf16>
+// CHECK:           nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+// CHECK-NOT:       math.fma
+// CHECK:           scf.yield %{{.*}} : vector<2x2xf32>
+// CHECK:         memref.store %{{.*}}, %[[SUMS]]
+// CHECK:         gpu.barrier
+// CHECK:         memref.load %[[SUMS]]
+// CHECK-COUNT-3: arith.addf
+// CHECK:         memref.store %{{.*}} : memref<1x40xf16>
+// CHECK-NOT:     gpu.shuffle
+// CHECK:         gpu.return
+
+// FMA-LABEL: gpu.func @k_affine(
+// FMA-NOT:     nvgpu.mma.sync
+// FMA:         math.fma
+// FMA:         gpu.shuffle
+func.func private @k_affine(%x: tensor<1x256xf16>, %w: !mixq.qtensor<40x256, #mixq.affine<bits = 4, group = 32>>, %r: tensor<1x40xf16>) -> tensor<1x40xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<40x256, #mixq.affine<bits = 4, group = 32>> -> tensor<1x40xf16>
+  %1 = llm.add %r, %0 : tensor<1x40xf16>, tensor<1x40xf16> -> tensor<1x40xf16>
+  return %1 : tensor<1x40xf16>
+}
+
+// -----
+
+// bf16 goes to nvvm.mma.sync directly (the nvgpu lowering deduces no PTX
+// type for it); a plain weight is its own tile, in column order.
+
+// CHECK-LABEL: gpu.func @k_bf16(
+// CHECK:         scf.for {{.*}} -> (vector<2x2xf32>) {
+// CHECK:           nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>
+func.func private @k_bf16(%x: tensor<1x128xbf16>, %w: tensor<24x128xbf16>) -> tensor<1x24xbf16> attributes {mixq.kernel} {
+  %0 = llm.linear %x, %w : tensor<1x128xbf16>, tensor<24x128xbf16> -> tensor<1x24xbf16>
+  return %0 : tensor<1x24xbf16>
+}
+
+// -----
+
+// f32 activations have no 16-bit mma: an f32 FMA per weight and a warp
+// reduction, as before.
+
+// CHECK-LABEL: gpu.func @k_f32(
+// CHECK-NOT:     mma.sync
+// CHECK:         math.fma
+// CHECK:         gpu.shuffle
+func.func private @k_f32(%x: tensor<1x256xf32>, %w: !mixq.qtensor<40x256, #mixq.affine<bits = 4, group = 32>>) -> tensor<1x40xf32> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x256xf32>, !mixq.qtensor<40x256, #mixq.affine<bits = 4, group = 32>> -> tensor<1x40xf32>
+  return %0 : tensor<1x40xf32>
+}
+
+// -----
+
+// mixed: 64-column tiles, 16 mma per step; its sparse outliers after the K
+// loop (buildSparseDot), every 16th CSR entry per lane (4 lanes a row, 4
+// split-K slices), summed over a row's 4 lanes by two xor shuffles and
+// added to the row's C value.
+
+// CHECK-LABEL: gpu.func @k_mixed(
+// CHECK:         scf.for {{.*}} -> (vector<2x2xf32>) {
+// CHECK-COUNT-16:  nvgpu.mma.sync
+// CHECK:           scf.yield
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16{{.*}} -> (f32)
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c1_i32
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c2_i32
+// CHECK:         arith.select
+func.func private @k_mixed(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>> -> tensor<1x16xf16>
+  return %0 : tensor<1x16xf16>
+}
