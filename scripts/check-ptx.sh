@@ -42,6 +42,9 @@ schemes=(
 schemes7b=(
   "fp16|fp16|"
   "affine4|affine:bits=4,group=128|"
+  # g32: the fused q/k/v kernel's resident scales and zeros (over 48 KiB
+  # before the tensor-core segments shared them).
+  "affine4g32|affine:bits=4,group=32|"
   "affine3|affine:bits=3,group=64|"
   "affine2|affine:bits=2,group=64|"
   "mixed|mixed|"

@@ -153,9 +153,17 @@ llvm::Error checkOptions(const CUDAOptions &options) {
   return llvm::Error::success();
 }
 
+/// The static shared memory a kernel may declare: above it, loading the
+/// module fails on every chip (more needs a dynamic allocation and an
+/// opt-in, which the runtime does not make).
+constexpr int64_t kMaxStaticSharedBytes = 48 * 1024;
+
 /// Each kernel's static shared memory once the pipelining has multi-buffered
-/// its tiles.
-void recordSharedMemory(ModuleOp module, std::vector<KernelLaunch> &launches) {
+/// its tiles; an error naming the kernel where it is over
+/// kMaxStaticSharedBytes, rather than a module that fails to load on the GPU.
+llvm::Error recordSharedMemory(ModuleOp module,
+                               std::vector<KernelLaunch> &launches,
+                               unsigned pipelineStages) {
   llvm::StringMap<int64_t> bytes;
   module.walk([&](gpu::GPUFuncOp func) {
     int64_t total = 0;
@@ -168,6 +176,16 @@ void recordSharedMemory(ModuleOp module, std::vector<KernelLaunch> &launches) {
   for (KernelLaunch &launch : launches)
     if (auto it = bytes.find(launch.entry); it != bytes.end())
       launch.sharedBytes = it->second;
+  for (const auto &[name, total] : bytes)
+    if (total > kMaxStaticSharedBytes)
+      return makeError("CUDA codegen: kernel " + name.str() + " needs " +
+                       llvm::Twine(total) +
+                       " bytes of static shared memory, over the " +
+                       llvm::Twine(kMaxStaticSharedBytes) +
+                       " a kernel may have; compile with a smaller "
+                       "--pipeline-stages (now " +
+                       llvm::Twine(pipelineStages) + ")");
+  return llvm::Error::success();
 }
 
 /// Reads each target's PTX out of the gpu.binary that
@@ -273,7 +291,9 @@ mlir::mixq::cuda::compileKernels(ModuleOp module, const CUDAOptions &options) {
   if (failed(runPipeline(
           **gpuModule, getPipeliningPipeline(options.pipelineStages), errors)))
     return makeError(errors);
-  recordSharedMemory(**gpuModule, out.kernels);
+  if (llvm::Error error =
+          recordSharedMemory(**gpuModule, out.kernels, options.pipelineStages))
+    return std::move(error);
   linkFallbackLibdevice(**gpuModule);
   if (failed(runPipeline(**gpuModule, kToPTXPipeline, errors)))
     return makeError(errors);

@@ -343,11 +343,19 @@ void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
   }
 }
 
+/// Resident tiles a fused kernel's segments share, by type: the segments
+/// run in different blocks, so one attribution serves all of them.
+using SharedResidentTiles = llvm::DenseMap<Type, Value>;
+
 /// Picks the small per-row components the dequantization reads (not staged
 /// ones) and gives each a shared tile: a LUT or the row's group scales is
-/// then read from shared memory in the loop instead of through L1.
-void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
-                           MatmulTiling &tiling) {
+/// then read from shared memory in the loop instead of through L1. At most
+/// `maxBytes` of them (the rest is read from global memory); a tile whose
+/// type is in `shared` is that one, and a new one goes there.
+void allocateResidentTiles(
+    KernelBuilder &kb, const MatmulOperands &ops, MatmulTiling &tiling,
+    int64_t maxBytes = std::numeric_limits<int64_t>::max(),
+    SharedResidentTiles *shared = nullptr) {
   if (!ops.scheme)
     return;
   const llvm::SmallDenseSet<unsigned> &read = tiling.read;
@@ -366,9 +374,35 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
     auto tileType = MemRefType::get(
         {tiling.getResidentRowsPerBlock(), type.getDimSize(1)},
         type.getElementType(), MemRefLayoutAttrInterface{}, space);
-    tiling.resident.push_back(
-        {unsigned(index), kb.func.addWorkgroupAttribution(tileType, kb.loc)});
+    int64_t bytes =
+        tileType.getNumElements() * type.getElementTypeBitWidth() / 8;
+    if (bytes > maxBytes)
+      continue;
+    maxBytes -= bytes;
+    Value tile = shared ? shared->lookup(tileType) : Value();
+    if (!tile) {
+      tile = kb.func.addWorkgroupAttribution(tileType, kb.loc);
+      if (shared)
+        (*shared)[tileType] = tile;
+    }
+    tiling.resident.push_back({unsigned(index), tile});
   }
+}
+
+/// The static shared memory of a tiling's tiles: the staging tiles
+/// multi-buffered `stages` times (--mixq-pipeline-async-copies), the
+/// resident ones once.
+int64_t getTileSharedBytes(const MatmulTiling &tiling, int64_t stages) {
+  auto bytesOf = [](Value tile) {
+    auto type = cast<MemRefType>(tile.getType());
+    return type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  };
+  int64_t bytes = 0;
+  for (const StagedComponent &component : tiling.staged)
+    bytes += bytesOf(component.tile) * std::max<int64_t>(stages, 1);
+  for (const ResidentComponent &component : tiling.resident)
+    bytes += bytesOf(component.tile);
+  return bytes;
 }
 
 /// The warp copies its row of every resident component into row `tileRow`
@@ -633,8 +667,17 @@ constexpr int64_t kMmaGemvRows = 16;
 constexpr int64_t kMmaGemvLanesPerRow = 4;
 /// A lane's weights per row and mma: k = 16 over 4 lanes.
 constexpr int64_t kMmaGemvSlots = 4;
+/// Independent accumulator chains of the K loop (buildMmaKLoop).
+constexpr int64_t kMmaGemvChains = 1;
 /// Rows of the staging tiles per warp: a lane stages its two rows' slices.
 constexpr int64_t kMmaGemvStagingRows = 2;
+/// The most shared memory a tensor-core GEMV gives its resident per-row
+/// components (16 or 32 rows of them: asymmetric affine4 g32's scales and
+/// zeros at K = 4096 take 16 KiB for 32 rows); the rest is read through L1.
+constexpr int64_t kMmaGemvResidentBytes = 16 * 1024;
+/// The static shared memory of a kernel (sm_80 and later allow 48 KiB
+/// without opting in), less a margin for the sums and scratch arrays.
+constexpr int64_t kMmaGemvSharedBytes = 46 * 1024;
 /// The widest tile of a scheme whose tile looks weights up in a table
 /// (dequantVectorGathers): two rows of 64 lookups took bitplane to the
 /// 128-register bound (6.9-7.0 instructions per weight); at 32 it takes
@@ -839,10 +882,15 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
   VectorType accType = layout.fragments.typeC;
   Value zero = arith::ConstantOp::create(
       b, loc, accType, DenseElementsAttr::get(accType, b.getF32FloatAttr(0)));
+  // kMmaGemvChains accumulators, the mmas of a step taking them in turn
+  // (each mma waits for the one before it on its chain). One: with two,
+  // ptxas kept more of a step's loads in flight and took 24-26 more
+  // registers (mixed 73 -> 99, lut3 56 -> 80) for the same instructions;
+  // whether the chain's latency costs time is for a GPU run to show.
+  SmallVector<Value> inits(kMmaGemvChains, zero);
   SmallVector<Value> acc = kb.loop(
       kb.mul(slice, kb.index(stepCols)), kb.index(k),
-      kb.index(splitK * stepCols), ValueRange{zero},
-      [&](Value step, ValueRange partial) {
+      kb.index(splitK * stepCols), inits, [&](Value step, ValueRange partial) {
         // Lanes only read back their own slices of the staged tiles: no
         // barrier (see buildKLoop).
         Value col = kb.add(step, laneCol);
@@ -866,15 +914,20 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                          llvm::seq<int64_t>(0, tileCols).end());
           }
         SmallVector<Value> x = loadInputVectors(kb, input, xRow, col, tileCols);
-        Value sum = partial[0];
-        for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i)
+        SmallVector<Value> sums(partial.begin(), partial.end());
+        for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i) {
+          Value &sum = sums[i % kMmaGemvChains];
           sum = buildMmaSync(
               b, loc, layout.fragments, ops.elementType,
               buildWeightFragment(kb, layout, weights[0], weights[1], i),
               buildInputFragment(kb, layout, x, orders[0], i), sum);
-        return SmallVector<Value>{sum};
+        }
+        return sums;
       });
-  return acc.front();
+  Value total = acc.front();
+  for (Value chain : ArrayRef<Value>(acc).drop_front())
+    total = arith::AddFOp::create(b, loc, total, chain);
+  return total;
 }
 
 /// The sparse terms (QuantSchemeAttrInterface::buildSparseDot) of a lane
@@ -1059,16 +1112,19 @@ constexpr int64_t kMaxStagedInputBytes = 24 * 1024;
 
 /// Copies x[row, 0 .. K) into a shared memref<1 x K x T> with 16-byte
 /// pieces over the block's threads, then a barrier, and returns it with
-/// `row` 0; returns `input` itself above kMaxStagedInputBytes. The
+/// `row` 0; returns `input` itself above kMaxStagedInputBytes or
+/// `maxBytes`. The
 /// tensor-core GEMV reads its x from there: each lane's 16-byte loads of x
 /// are then shared loads, which ptxas does not hoist and hold the way it
 /// holds global loads (mixed took all 128 registers and spilled with x
 /// from global memory).
-Value stageInputRow(KernelBuilder &kb, Value input, Value &row) {
+Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
+                    int64_t maxBytes = kMaxStagedInputBytes) {
   auto type = cast<MemRefType>(input.getType());
   Type element = type.getElementType();
   int64_t k = type.getDimSize(1);
-  if (k * element.getIntOrFloatBitWidth() / 8 > kMaxStagedInputBytes)
+  if (k * element.getIntOrFloatBitWidth() / 8 >
+      std::min(maxBytes, kMaxStagedInputBytes))
     return input;
   auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
                                           gpu::AddressSpace::Workgroup);
@@ -1120,7 +1176,7 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   MatmulTiling &tiling = shape.tiling;
   assert(splitK == kMatmulWarps && "one split-K group per block");
   allocateStagingTiles(kb, ops, tiling);
-  allocateResidentTiles(kb, ops, tiling);
+  allocateResidentTiles(kb, ops, tiling, kMmaGemvResidentBytes);
   Value sums = kb.sharedArray(splitK * rowsPerBlock);
   Value tid = kb.threadId();
   Value warp = kb.divU(tid, kb.index(kWarpSize));
@@ -1134,7 +1190,9 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   Value lastToken = kb.sub(ops.tokens, kb.index(1));
   Value token = spec.lastTokenOnly ? lastToken : kb.blockId(gpu::Dimension::y);
   Value xRow = kb.minU(token, lastToken);
-  Value x = stageInputRow(kb, ops.input, xRow);
+  Value x = stageInputRow(kb, ops.input, xRow,
+                          kMmaGemvSharedBytes -
+                              getTileSharedBytes(tiling, ops.pipelineStages));
   // A block is one group (splitK == kMatmulWarps): the branch is uniform
   // over the block, so the barrier publishing the resident rows is legal.
   kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(n)), [&] {
@@ -1555,13 +1613,15 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
 /// The tensor-core form of buildSegment (GemvShape::mma): each warp group
 /// computes 16 tasks' rows of one slot (gate or up, a rope pair's first or
 /// second row), so that the loop reads one weight; split-K over the warps
-/// of a group; then the same epilogue.
+/// of a group; then the same epilogue. Resident tiles come from `shared`
+/// where a segment before had one of the same type.
 LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
                               GemvShape shape, Value block, Value input,
-                              StringRef suffix, const MmaGemvLayout &layout) {
+                              StringRef suffix, const MmaGemvLayout &layout,
+                              SharedResidentTiles &shared) {
   KernelBuilder &kb = ctx.kb;
   const MatmulOperands &ops = segment.weights.front();
-  allocateResidentTiles(kb, ops, shape.tiling);
+  allocateResidentTiles(kb, ops, shape.tiling, kMmaGemvResidentBytes, &shared);
   Value freqs;
   if (segment.rope)
     freqs = buildRopeFrequencyTable(kb, segment.rope, suffix);
@@ -1821,7 +1881,10 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
       return op->emitError()
              << "CUDA codegen: the fused matmuls must share one input";
 
-  // Segment i takes blocks [first_i, first_i + blocks_i).
+  // Segment i takes blocks [first_i, first_i + blocks_i). The tensor-core
+  // segments share their resident tiles (sized for two-row tasks in all of
+  // them, so that q, k and v find one type).
+  SharedResidentTiles sharedResident;
   Value block = kb.blockId(gpu::Dimension::x);
   int64_t first = 0, weightsPerWarpIteration = 0;
   for (auto [index, segment] : llvm::enumerate(*segments)) {
@@ -1831,6 +1894,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
                         /*decode=*/true);
     FailureOr<MmaGemvLayout> layout = failure();
     if (shape.mma) {
+      shape.tiling.residentRowsPerBlock = 2 * kMmaGemvRows;
       layout =
           getMmaGemvLayout(kb.b, kb.loc, segment.weights.front().elementType);
       if (failed(layout))
@@ -1847,10 +1911,11 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     kb.ifThen(inside, [&] {
       Value segmentBlock = kb.sub(block, kb.index(first));
       std::string suffix = ("_freqs" + Twine(index)).str();
-      built = shape.mma ? buildMmaSegment(ctx, segment, shape, segmentBlock,
-                                          input, suffix, *layout)
-                        : buildSegment(ctx, segment, shape, segmentBlock, input,
-                                       suffix);
+      built =
+          shape.mma
+              ? buildMmaSegment(ctx, segment, shape, segmentBlock, input,
+                                suffix, *layout, sharedResident)
+              : buildSegment(ctx, segment, shape, segmentBlock, input, suffix);
     });
     if (failed(built))
       return failure();

@@ -8,10 +8,9 @@
 // the scheme's own order (buildDequantVectorInAnyOrder: the f16x2 pairs
 // (code i, code i + 4) of a word), and x is gathered to match: B's first
 // register holds x columns 0 and 4 of the lane's tile. x is staged in
-// shared memory first, then split-K over the block's 4 warps: 16 rows a
-// block (40 rows: 3 blocks); the lanes holding C's column 0 store the
-// sums to shared memory, and after the barrier one thread per row adds the
-// 4 slices and the residual.
+// shared memory first, then split-K over the block's 4 warps: 16 rows a block (40 rows: 3 blocks); the lanes holding
+// C's column 0 store the sums to shared memory, and after the barrier one
+// thread per row adds the 4 slices and the residual.
 
 // CHECK-LABEL: gpu.func @k_affine(
 // CHECK-SAME:    %[[X:[^:]*]]: memref<1x256xf16>
@@ -26,7 +25,7 @@
 // CHECK:           memref.store %{{.*}}, %[[SCALES]]
 // CHECK:           nvvm.bar.warp.sync
 // CHECK:         gpu.barrier
-// CHECK:         scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<2x2xf32>) {
+// CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<2x2xf32>) {
 // CHECK:           vector.load %[[XS]]
 // CHECK:           %[[B0:.*]] = vector.shuffle %[[XP:.*]], %[[XP]] [0, 12] : vector<8xf16>, vector<8xf16>
 // CHECK:           nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
