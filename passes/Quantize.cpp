@@ -11,6 +11,7 @@
 #include "llvm/Support/ScopedPrinter.h"
 
 #include <regex>
+#include <set>
 
 namespace mlir::mixq {
 #define GEN_PASS_DEF_MIXQQUANTIZE
@@ -21,6 +22,22 @@ using namespace mlir;
 using namespace mlir::mixq;
 
 namespace {
+
+/// Why `scheme` cannot describe a weight of `shape` (verifyShape's
+/// message), or "" when it can.
+std::string getShapeMismatch(QuantSchemeAttrInterface scheme,
+                             ArrayRef<int64_t> shape) {
+  MLIRContext *ctx = scheme.getContext();
+  std::string reason;
+  ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &diagnostic) {
+    reason = diagnostic.str();
+    return success();
+  });
+  if (succeeded(scheme.verifyShape(
+          shape, [&] { return mlir::emitError(UnknownLoc::get(ctx)); })))
+    return "";
+  return reason.empty() ? "it does not fit the shape" : reason;
+}
 
 /// The weight's name for override matching: the symbol of an llm.weight,
 /// or "" for a constant (which only the default scheme applies to).
@@ -49,6 +66,9 @@ struct QuantizePass : public mixq::impl::MixQQuantizeBase<QuantizePass> {
   }
 
 private:
+  /// Weights whose fallback was already reported.
+  std::set<std::string> warnedWeights;
+
   void reportAndFail(llvm::Error error) {
     getOperation().emitError() << llvm::toString(std::move(error));
     signalPassFailure();
@@ -90,15 +110,31 @@ private:
       return name.empty() ? std::string("the constant weight")
                           : "weight @" + name;
     };
-    if (failed(scheme.verifyShape(weightType.getShape(), [&]() {
-          return op.emitError()
-                 << "cannot quantize " << describe() << " of shape "
-                 << weightType.getDimSize(0) << "x" << weightType.getDimSize(1)
-                 << " with '"
-                 << (allocated ? llvm::to_string(allocated) : spec.text)
-                 << "': ";
-        })))
-      return failure();
+    QuantSchemeAttrInterface requested;
+    if (std::string reason = getShapeMismatch(scheme, weightType.getShape());
+        !reason.empty()) {
+      // A scheme that cannot describe this one weight falls back to a close
+      // one that can (QuantSchemeAttrInterface::getShapeFallback), with a
+      // warning: a whole model must not fail over one weight.
+      auto fallback = dyn_cast_if_present<QuantSchemeAttrInterface>(
+          scheme.getShapeFallback(weightType.getShape()));
+      if (!fallback ||
+          !getShapeMismatch(fallback, weightType.getShape()).empty())
+        return op.emitError()
+               << "cannot quantize " << describe() << " of shape "
+               << weightType.getDimSize(0) << "x" << weightType.getDimSize(1)
+               << " with '"
+               << (allocated ? llvm::to_string(allocated) : spec.text)
+               << "': " << reason;
+      // Once per weight, not per function reading it (prefill, decode).
+      if (name.empty() || warnedWeights.insert(name).second)
+        op.emitWarning() << describe() << " of shape "
+                         << weightType.getDimSize(0) << "x"
+                         << weightType.getDimSize(1) << ": " << reason
+                         << "; quantized with " << fallback << " instead";
+      requested = scheme;
+      scheme = fallback;
+    }
 
     OpBuilder b(op);
     auto qtensorType =
@@ -109,6 +145,9 @@ private:
                                  FlatSymbolRefAttr::get(&getContext(), name));
     else
       qweight = QuantizeOp::create(b, op.getLoc(), qtensorType, weight);
+    // The scheme asked for, where a fallback replaced it (--report).
+    if (requested)
+      qweight.getDefiningOp()->setAttr(kRequestedSchemeAttrName, requested);
     // QUIK with `act-bits=B`: the activations are quantized per token
     // (outlier columns excepted) before the matmul.
     Value input = op.getInput();

@@ -147,6 +147,24 @@ LogicalResult AffineSchemeAttr::verifyShape(
   return success();
 }
 
+namespace {
+/// The largest power of two at most `most` that divides `k` (1 at least).
+int64_t getLargestPowerOfTwoGroup(int64_t most, int64_t k) {
+  int64_t group = int64_t(1) << llvm::Log2_64(std::max<int64_t>(most, 1));
+  while (group > 1 && k % group != 0)
+    group /= 2;
+  return group;
+}
+} // namespace
+
+Attribute AffineSchemeAttr::getShapeFallback(ArrayRef<int64_t> shape) const {
+  if (shape.size() != 2 || shape[1] < 1)
+    return {};
+  int64_t group = getLargestPowerOfTwoGroup(getGroup() - 1, shape[1]);
+  return AffineSchemeAttr::get(getContext(), getBits(), group, getSymmetric(),
+                               getScale(), getClip());
+}
+
 SmallVector<ComponentSpec>
 AffineSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
   MLIRContext *ctx = getContext();
@@ -548,6 +566,32 @@ LogicalResult MixedSchemeAttr::verifyShape(
     return emitError() << "mixed scheme: " << shape[0] * shape[1]
                        << " weights exceed the int32 outlier row pointers";
   return success();
+}
+
+Attribute MixedSchemeAttr::getShapeFallback(ArrayRef<int64_t> shape) const {
+  if (shape.size() != 2 || shape[1] < 1)
+    return {};
+  // A smaller group of this scheme (group * lo and group * (hi - lo) must
+  // stay whole words), else affine at the high-group width.
+  MLIRContext *ctx = getContext();
+  for (int64_t group = getLargestPowerOfTwoGroup(getGroup() - 1, shape[1]);
+       group > 1; group = getLargestPowerOfTwoGroup(group - 1, shape[1])) {
+    ScopedDiagnosticHandler silence(ctx,
+                                    [](Diagnostic &) { return success(); });
+    auto emitError = [&] { return mlir::emitError(UnknownLoc::get(ctx)); };
+    if (failed(MixedSchemeAttr::verify(emitError, group, getLo(), getHi(),
+                                       getHiFrac(), getBits(), getOutliers(),
+                                       getBlock())))
+      continue;
+    auto smaller =
+        MixedSchemeAttr::get(ctx, group, getLo(), getHi(), getHiFrac(),
+                             getBits(), getOutliers(), getBlock());
+    if (succeeded(smaller.verifyShape(shape, emitError)))
+      return smaller;
+  }
+  return AffineSchemeAttr::get(ctx, getHi(),
+                               getLargestPowerOfTwoGroup(getGroup(), shape[1]),
+                               /*symmetric=*/false, FloatType(), /*clip=*/1);
 }
 
 int64_t MixedSchemeAttr::getNumHighGroups(ArrayRef<int64_t> shape) const {

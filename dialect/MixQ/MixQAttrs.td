@@ -14,7 +14,8 @@ class MixQ_Attr<string name, string attrMnemonic, list<Trait> traits = []>
 def MixQ_AffineSchemeAttr : MixQ_Attr<"AffineScheme", "affine", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
                                 ["buildDequantVector",
-                                 "buildDequantVectorInAnyOrder"]>]> {
+                                 "buildDequantVectorInAnyOrder",
+                                 "getShapeFallback"]>]> {
   let summary = "group-wise affine (RTN / GPTQ-style) integer quantization";
   let description = [{
     Weights are split, row by row, into groups of `group` consecutive inputs.
@@ -132,7 +133,7 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
                                 ["reconstructionError", "buildDequantVector",
                                  "buildDequantVectorInAnyOrder",
-                                 "buildSparseDot"]>]> {
+                                 "buildSparseDot", "getShapeFallback"]>]> {
   let summary = "intra-weight mixed precision: 2/4-bit groups + fp16 outliers";
   let description = [{
     Each row of the N x K weight matrix is split into groups of `group`

@@ -182,6 +182,22 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
         return ::mlir::Value();
       }]>,
     InterfaceMethod<[{
+        A scheme close to this one that describes a weight of `shape` which
+        this one cannot (verifyShape fails), or null when there is none (the
+        default). It must itself pass verifyShape for `shape`.
+        `--mixq-quantize` quantizes such a weight with it and warns, so
+        that a whole model never fails over one weight (llama.cpp falls
+        back per tensor the same way); `mixq-compile --report` shows which.
+        `affine` and `mixed` take the largest power-of-two group below
+        theirs that divides K (mixed then, where no mixed group fits,
+        `affine` at its high-group width); `sparse` wraps its dense part's.
+      }],
+      "::mlir::Attribute", "getShapeFallback",
+      (ins "::llvm::ArrayRef<int64_t>":$shape),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::Attribute();
+      }]>,
+    InterfaceMethod<[{
         For a scheme of nested codes, readable at several widths from one
         copy of the weights (the top b bits of a code are its width-b code):
         the widths it can decode at and the one it decodes at now. None (the

@@ -15,6 +15,11 @@
 namespace mlir {
 class RewriterBase;
 namespace mixq {
+/// Attribute on a mixq.weight or mixq.quantize whose qtensor scheme is a
+/// fallback (QuantSchemeAttrInterface::getShapeFallback): the scheme that
+/// was asked for and cannot describe the weight's shape.
+inline constexpr const char *kRequestedSchemeAttrName = "mixq.requested_scheme";
+
 /// Replaces `quantize(constant)` by `assemble(constant components)`, running
 /// the scheme's host quantizer. On failure nothing changes and, if given,
 /// `whyNot` says why (input not constant, or the quantizer's error).

@@ -27,6 +27,7 @@ def MixQ_SparseSchemeAttr : MixQ_Attr<"SparseScheme", "sparse", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
                                 ["buildDequantVector",
                                  "buildDequantVectorInAnyOrder", "buildSparseDot",
+                                 "getShapeFallback",
                                  "getNestedWidths", "withNestedDecodeWidth",
                                  "getReadBitsPerWeight"]>]> {
   let summary = "dense-and-sparse: any dense scheme plus fp16 CSR outliers";

@@ -197,6 +197,13 @@ std::optional<NestedWidths> SparseSchemeAttr::getNestedWidths() const {
   return getDenseScheme().getNestedWidths();
 }
 
+Attribute SparseSchemeAttr::getShapeFallback(ArrayRef<int64_t> shape) const {
+  Attribute dense = getDenseScheme().getShapeFallback(shape);
+  if (!dense)
+    return {};
+  return SparseSchemeAttr::get(dense, getFraction(), getSelect());
+}
+
 Attribute SparseSchemeAttr::withNestedDecodeWidth(unsigned width) const {
   Attribute dense = getDenseScheme().withNestedDecodeWidth(width);
   if (!dense)

@@ -98,6 +98,8 @@ quantizeOne(mlir::mixq::WeightOp op, WeightStore &store, bool keepPacked,
   report.rows = shape[0];
   report.cols = shape[1];
   report.scheme = llvm::to_string(scheme);
+  if (Attribute requested = op->getAttr(mlir::mixq::kRequestedSchemeAttrName))
+    report.requestedScheme = llvm::to_string(requested);
   report.relativeError = *error;
   SmallVector<ComponentSpec> components = scheme.getComponents(shape);
   uint64_t bytes = 0, outliers = 0;
@@ -194,17 +196,21 @@ std::string formatReportTable(const std::vector<WeightReport> &reports) {
     nameWidth = std::max(nameWidth, r.name.size());
     schemeWidth = std::max(schemeWidth, r.scheme.size());
   }
+  size_t fallbacks = llvm::count_if(reports, [](const WeightReport &r) {
+    return !r.requestedScheme.empty();
+  });
   os << llvm::formatv("{0} {1,12} {2} {3,10} {4,10} {5,9} {6,8}\n",
                       padRight("weight", nameWidth), "shape",
-                      padRight("scheme", schemeWidth), "bits/w", "rel.err",
+                      padRight("scheme", schemeWidth + 1), "bits/w", "rel.err",
                       "outliers", "time");
   for (const WeightReport &r : reports)
     os << llvm::formatv(
         "{0} {1,12} {2} {3,10:F4} {4,10:F5} {5,8:F3}% {6,7:F2}s\n",
         padRight(r.name, nameWidth),
         std::to_string(r.rows) + "x" + std::to_string(r.cols),
-        padRight(r.scheme, schemeWidth), r.bitsPerWeight, r.relativeError,
-        100.0 * r.outlierFraction, r.seconds);
+        padRight(r.scheme + (r.requestedScheme.empty() ? " " : "*"),
+                 schemeWidth + 1),
+        r.bitsPerWeight, r.relativeError, 100.0 * r.outlierFraction, r.seconds);
   Totals t = totalsOf(reports);
   if (!reports.empty())
     os << llvm::formatv(
@@ -213,19 +219,29 @@ std::string formatReportTable(const std::vector<WeightReport> &reports) {
         reports.size(), t.weights / 1e6, t.bits / t.weights,
         t.errorSum / double(reports.size()), 100.0 * t.outliers / t.weights,
         t.seconds);
+  if (fallbacks > 0) {
+    os << "* a fallback: the scheme asked for cannot describe the shape\n";
+    for (const WeightReport &r : reports)
+      if (!r.requestedScheme.empty())
+        os << "  " << r.name << ": " << r.requestedScheme << " -> " << r.scheme
+           << "\n";
+  }
   return out;
 }
 
 std::string formatReportJson(const std::vector<WeightReport> &reports) {
   nlohmann::ordered_json weights = nlohmann::ordered_json::array();
-  for (const WeightReport &r : reports)
-    weights.push_back({{"name", r.name},
-                       {"shape", {r.rows, r.cols}},
-                       {"scheme", r.scheme},
-                       {"bits_per_weight", r.bitsPerWeight},
-                       {"relative_error", r.relativeError},
-                       {"outlier_fraction", r.outlierFraction},
-                       {"seconds", r.seconds}});
+  for (const WeightReport &r : reports) {
+    nlohmann::ordered_json weight = {
+        {"name", r.name}, {"shape", {r.rows, r.cols}}, {"scheme", r.scheme}};
+    if (!r.requestedScheme.empty())
+      weight["requested_scheme"] = r.requestedScheme;
+    weight["bits_per_weight"] = r.bitsPerWeight;
+    weight["relative_error"] = r.relativeError;
+    weight["outlier_fraction"] = r.outlierFraction;
+    weight["seconds"] = r.seconds;
+    weights.push_back(std::move(weight));
+  }
   Totals t = totalsOf(reports);
   nlohmann::ordered_json total = {
       {"weights", reports.size()},

@@ -25,6 +25,9 @@ struct WeightReport {
   std::string name;
   int64_t rows = 0, cols = 0;
   std::string scheme;         ///< the printed scheme attribute
+  /// The scheme asked for where `scheme` is its fallback for this shape
+  /// (mixq.requested_scheme), else empty.
+  std::string requestedScheme;
   double bitsPerWeight = 0;   ///< 8 x stored bytes / (rows x cols)
   double relativeError = 0;   ///< ||W - dequant(Q(W))||_F / ||W||_F
   double outlierFraction = 0; ///< outlier values / weights (0 if none)

@@ -384,6 +384,15 @@ int main(int argc, char **argv) {
                       allocation->size());
   }
   {
+    // The passes' warnings (a weight quantized with a fallback scheme) go
+    // to stderr; errors keep MLIR's default printing.
+    mlir::ScopedDiagnosticHandler warnings(
+        &context, [](mlir::Diagnostic &diagnostic) {
+          if (diagnostic.getSeverity() != mlir::DiagnosticSeverity::Warning)
+            return mlir::failure();
+          errs() << "mixq-compile: warning: " << diagnostic.str() << "\n";
+          return mlir::success();
+        });
     mlir::PassManager pm(&context);
     mlir::mixq::MixQQuantizeOptions quantizeOptions;
     quantizeOptions.scheme = schemeSpec;

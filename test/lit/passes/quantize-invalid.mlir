@@ -13,7 +13,6 @@
 // RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:outliers=1" 2>&1 | FileCheck %s --check-prefix=MIXEDOUT
 // RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:block=0" 2>&1 | FileCheck %s --check-prefix=MIXEDBLOCK
 // RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:lo=0" 2>&1 | FileCheck %s --check-prefix=MIXEDLO
-// RUN: not mixq-opt %s --mixq-quantize="scheme=mixed:group=48" 2>&1 | FileCheck %s --check-prefix=MIXEDSHAPE
 // RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:seed=2,parent=4,width=5" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=BPWIDTH
 // RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:seed=5,parent=4" 2>&1 | FileCheck %s --check-prefix=BPSEED
 // RUN: not mixq-opt %s --mixq-quantize="scheme=bitplane:parent=9" 2>&1 | FileCheck %s --check-prefix=BPPARENT
@@ -21,7 +20,6 @@
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=5" 2>&1 | FileCheck %s --check-prefix=LUTBITS
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=3,clip=best" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=CLIP
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=3,clip=0" 2>&1 | FileCheck %s --check-prefix=CLIPZERO
-// RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=48" 2>&1 | FileCheck %s --check-prefix=SHAPE
 // RUN: not mixq-opt %s --mixq-quantize="overrides=down(=affine:bits=8" 2>&1 | FileCheck %s --check-prefix=REGEX
 // RUN: not mixq-opt %s --mixq-quantize="overrides=q_proj" 2>&1 | FileCheck %s --check-prefix=OVERRIDE
 
@@ -66,11 +64,9 @@
 // MIXEDOUT: error: invalid scheme spec: mixed outliers must be in [0, 1), got 1
 // MIXEDBLOCK: error: invalid scheme spec: mixed block must be >= 1, got 0
 // MIXEDLO: error: invalid scheme spec: mixed lo must be in 1..7, got 0
-// MIXEDSHAPE: error: cannot quantize weight @blk0.q_proj of shape 64x64 with 'mixed:group=48': mixed 'group' (48) does not divide the number of inputs K = 64
 
-// A group that does not divide K = 64 is reported on the op, naming the
-// weight.
-// SHAPE: error: cannot quantize weight @blk0.q_proj of shape 64x64 with 'affine:bits=4,group=48': affine 'group' (48) does not divide the number of inputs K = 64
+// A group that does not divide K falls back with a warning: see
+// quantize-fallback.mlir.
 
 // REGEX: error: invalid override pattern 'down(':
 // OVERRIDE: error: invalid override 'q_proj': expected REGEX=SPEC

@@ -14,7 +14,7 @@
 // RUN: not mixq-opt %s --mixq-quantize="scheme=fp16+sparse:frac=0.01" 2>&1 | FileCheck %s --check-prefix=FP16
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=3+affine:bits=4" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=NOTSPARSE
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=3+sparse:frac=0.01+sparse:frac=0.01" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=TWICE
-// RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=48+sparse:frac=0.01" 2>&1 | FileCheck %s --check-prefix=SHAPE
+// RUN: mixq-opt %s --mixq-quantize="scheme=affine:bits=4,group=48+sparse:frac=0.01" 2>&1 | FileCheck %s --check-prefix=SHAPE
 
 // The dense part keeps its own printed form; `select = magnitude` is the
 // default and is not printed.
@@ -72,8 +72,10 @@
 // TWICE-NEXT: {{^}}  lut:bits=3+sparse:frac=0.01+sparse:frac=0.01
 // TWICE-NEXT: {{^}}                              ^
 
-// A shape the dense scheme rejects is reported on the op, naming the weight.
-// SHAPE: error: cannot quantize weight @blk0.q_proj of shape 64x64 with 'affine:bits=4,group=48+sparse:frac=0.01': affine 'group' (48) does not divide the number of inputs K = 64
+// A shape the dense scheme rejects falls back to the dense scheme's
+// fallback, outliers kept, with a warning naming the weight.
+// SHAPE: warning: weight @blk0.q_proj of shape 64x64: affine 'group' (48) does not divide the number of inputs K = 64; quantized with #mixq.sparse<#mixq.affine<bits = 4, group = 32>, frac = 0.01> instead
+// SHAPE: mixq.weight @blk0.q_proj {mixq.requested_scheme = #mixq.sparse<#mixq.affine<bits = 4, group = 48>, frac = 0.01>} : !mixq.qtensor<64x64, #mixq.sparse<#mixq.affine<bits = 4, group = 32>, frac = 0.01>>
 
 func.func @block(%x: tensor<?x64xf32>) -> tensor<1x16xf32> {
   %wq = llm.weight @blk0.q_proj : tensor<64x64xf32>
