@@ -51,6 +51,7 @@ struct QuantizePass : public mixq::impl::MixQQuantizeBase<QuantizePass> {
   using MixQQuantizeBase::MixQQuantizeBase;
 
   void runOnOperation() override {
+    warnedWeights.clear();
     auto defaultSpec = parseSchemeSpec(scheme);
     if (!defaultSpec)
       return reportAndFail(defaultSpec.takeError());

@@ -345,7 +345,8 @@ bench_large() {
     [ -f "$pkg" ] || continue
     local name sizes=(-p 512 -n 128 -r 3)
     name="$(basename "$pkg" .mixq)"
-    [ "$name" = mixed ] && sizes=(-p 64 -n 16 -r 1)
+    # mixed-fma: the same sizes as mixed, for the A/B of the GEMV paths.
+    [ "$name" = mixed ] || [ "$name" = mixed-fma ] && sizes=(-p 64 -n 16 -r 1)
     [ "$name" = affine4-unfused ] && sizes=(-p 0 -n 128 -r 3)
     limited 60 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
       "${sizes[@]}" >"$results/bench-7b-$name.txt" 2>&1 ||
@@ -376,7 +377,7 @@ bench_widths() {
 # ncu over the first layer of one decode step (the first 6 decode kernel
 # launches: embed, then the fused layer: norm + q/k/v + rope, attention,
 # o + residual, norm + gate/up + SwiGLU, down + residual), reduced to a raw
-# CSV per package (not the unfused comparison package).
+# CSV per package (not the comparison packages affine4-unfused, mixed-fma).
 profile_large() {
   local dir="$1"
   command -v ncu >/dev/null || {
@@ -387,7 +388,7 @@ profile_large() {
     [ -f "$pkg" ] || continue
     local name report
     name="$(basename "$pkg" .mixq)"
-    [ "$name" = affine4-unfused ] && continue
+    [ "$name" = affine4-unfused ] || [ "$name" = mixed-fma ] && continue
     report="$results/ncu-$name"
     cp "$dir/pkgs/7b/weights-$name.json" "$results/" 2>/dev/null
     limited 40 ncu --clock-control none --kernel-name regex:'^decode_' \

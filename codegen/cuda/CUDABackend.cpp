@@ -178,13 +178,14 @@ llvm::Error recordSharedMemory(ModuleOp module,
       launch.sharedBytes = it->second;
   for (const auto &[name, total] : bytes)
     if (total > kMaxStaticSharedBytes)
-      return makeError("CUDA codegen: kernel " + name.str() + " needs " +
-                       llvm::Twine(total) +
-                       " bytes of static shared memory, over the " +
-                       llvm::Twine(kMaxStaticSharedBytes) +
-                       " a kernel may have; compile with a smaller "
-                       "--pipeline-stages (now " +
-                       llvm::Twine(pipelineStages) + ")");
+      return makeError(
+          "CUDA codegen: kernel " + name.str() + " needs " +
+          llvm::Twine(total) + " bytes of static shared memory, over the " +
+          llvm::Twine(kMaxStaticSharedBytes) + " a kernel may have" +
+          (pipelineStages > 1
+               ? "; compile with a smaller --pipeline-stages (now " +
+                     llvm::Twine(pipelineStages) + ")"
+               : llvm::Twine("")));
   return llvm::Error::success();
 }
 

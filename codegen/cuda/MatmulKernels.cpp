@@ -343,21 +343,29 @@ void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
   }
 }
 
-/// Resident tiles a fused kernel's segments share, by type: the segments
-/// run in different blocks, so one attribution serves all of them.
-using SharedResidentTiles = llvm::DenseMap<Type, Value>;
+/// Resident tiles a fused kernel's segments share: the segments run in
+/// different blocks, so the n-th tile of a type one segment needs can be
+/// the n-th another one allocated (never two of one segment: an affine
+/// weight's scales and zeros have one type). Their bytes count against one
+/// budget for the kernel.
+struct SharedResidentTiles {
+  llvm::DenseMap<Type, SmallVector<Value, 2>> tiles;
+  int64_t bytesLeft = 0;
+};
 
 /// Picks the small per-row components the dequantization reads (not staged
 /// ones) and gives each a shared tile: a LUT or the row's group scales is
 /// then read from shared memory in the loop instead of through L1. At most
-/// `maxBytes` of them (the rest is read from global memory); a tile whose
-/// type is in `shared` is that one, and a new one goes there.
+/// `maxBytes` of them (the rest is read from global memory); with `shared`,
+/// its budget instead, and the tiles its earlier segments allocated.
 void allocateResidentTiles(
     KernelBuilder &kb, const MatmulOperands &ops, MatmulTiling &tiling,
     int64_t maxBytes = std::numeric_limits<int64_t>::max(),
     SharedResidentTiles *shared = nullptr) {
   if (!ops.scheme)
     return;
+  int64_t &bytesLeft = shared ? shared->bytesLeft : maxBytes;
+  llvm::DenseMap<Type, unsigned> used; // tiles of a type this segment took
   const llvm::SmallDenseSet<unsigned> &read = tiling.read;
   auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
                                           gpu::AddressSpace::Workgroup);
@@ -376,15 +384,19 @@ void allocateResidentTiles(
         type.getElementType(), MemRefLayoutAttrInterface{}, space);
     int64_t bytes =
         tileType.getNumElements() * type.getElementTypeBitWidth() / 8;
-    if (bytes > maxBytes)
-      continue;
-    maxBytes -= bytes;
-    Value tile = shared ? shared->lookup(tileType) : Value();
-    if (!tile) {
+    unsigned nth = used[tileType];
+    Value tile;
+    if (shared && nth < shared->tiles[tileType].size()) {
+      tile = shared->tiles[tileType][nth];
+    } else {
+      if (bytes > bytesLeft)
+        continue;
+      bytesLeft -= bytes;
       tile = kb.func.addWorkgroupAttribution(tileType, kb.loc);
       if (shared)
-        (*shared)[tileType] = tile;
+        shared->tiles[tileType].push_back(tile);
     }
+    ++used[tileType];
     tiling.resident.push_back({unsigned(index), tile});
   }
 }
@@ -1884,7 +1896,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   // Segment i takes blocks [first_i, first_i + blocks_i). The tensor-core
   // segments share their resident tiles (sized for two-row tasks in all of
   // them, so that q, k and v find one type).
-  SharedResidentTiles sharedResident;
+  SharedResidentTiles sharedResident{{}, kMmaGemvResidentBytes};
   Value block = kb.blockId(gpu::Dimension::x);
   int64_t first = 0, weightsPerWarpIteration = 0;
   for (auto [index, segment] : llvm::enumerate(*segments)) {

@@ -572,7 +572,8 @@ Attribute MixedSchemeAttr::getShapeFallback(ArrayRef<int64_t> shape) const {
   if (shape.size() != 2 || shape[1] < 1)
     return {};
   // A smaller group of this scheme (group * lo and group * (hi - lo) must
-  // stay whole words), else affine at the high-group width.
+  // stay whole words), else affine at the high-group width (rounded up to
+  // a width affine has).
   MLIRContext *ctx = getContext();
   for (int64_t group = getLargestPowerOfTwoGroup(getGroup() - 1, shape[1]);
        group > 1; group = getLargestPowerOfTwoGroup(group - 1, shape[1])) {
@@ -589,7 +590,9 @@ Attribute MixedSchemeAttr::getShapeFallback(ArrayRef<int64_t> shape) const {
     if (succeeded(smaller.verifyShape(shape, emitError)))
       return smaller;
   }
-  return AffineSchemeAttr::get(ctx, getHi(),
+  // Affine takes 2, 3, 4 or 8 bits: the narrowest of them at least hi.
+  unsigned bits = getHi() <= 4 ? std::max(getHi(), 2u) : 8u;
+  return AffineSchemeAttr::get(ctx, bits,
                                getLargestPowerOfTwoGroup(getGroup(), shape[1]),
                                /*symmetric=*/false, FloatType(), /*clip=*/1);
 }

@@ -72,6 +72,9 @@ TEST_F(ShapeFallbackTest, MixedKeepsWholeWordsOrBecomesAffine) {
   // 172: 4 divides it, but 4 * 2 bits is no word: affine at hi = 4 bits.
   EXPECT_EQ(fallback("#mixq.mixed<group = 64>", 172),
             "#mixq.affine<bits = 4, group = 4>");
+  // Affine has 2, 3, 4 or 8 bits: hi = 5 rounds up to 8.
+  EXPECT_EQ(fallback("#mixq.mixed<group = 64, hi = 5>", 172),
+            "#mixq.affine<bits = 8, group = 4>");
   // Other parameters are kept.
   EXPECT_EQ(fallback("#mixq.mixed<group = 64, hi_frac = 0.25, outliers = "
                      "0.005>",
