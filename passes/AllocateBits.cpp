@@ -2,6 +2,7 @@
 #include "passes/AllocateBits.h"
 
 #include "dialect/LLM/LLMOps.h"
+#include "dialect/MixQ/SchemeUtils.h"
 #include "passes/Passes.h"
 #include "passes/SchemeSpec.h"
 
@@ -84,14 +85,8 @@ evaluate(ArrayRef<QuantSchemeAttrInterface> candidates, ArrayRef<int64_t> shape,
          const std::vector<float> &values, const std::string &name) {
   std::vector<Option> options;
   for (QuantSchemeAttrInterface scheme : candidates) {
-    // A candidate the shape rejects is skipped: swallow its diagnostic (an
-    // empty InFlightDiagnostic would convert to success).
-    MLIRContext *ctx = scheme.getContext();
-    ScopedDiagnosticHandler silence(ctx,
-                                    [](Diagnostic &) { return success(); });
-    bool fits = succeeded(scheme.verifyShape(
-        shape, [&]() { return mlir::emitError(UnknownLoc::get(ctx)); }));
-    if (!fits)
+    // A candidate the shape rejects is skipped.
+    if (!getShapeMismatch(scheme, shape).empty())
       continue;
     auto packed = scheme.quantize(values, shape, QuantizeOptions());
     if (!packed)

@@ -2,6 +2,7 @@
 
 #include "dialect/LLM/LLMOps.h"
 #include "dialect/MixQ/MixQOps.h"
+#include "dialect/MixQ/SchemeUtils.h"
 #include "passes/AllocateBits.h"
 #include "passes/Passes.h"
 #include "passes/SchemeSpec.h"
@@ -23,22 +24,6 @@ using namespace mlir::mixq;
 
 namespace {
 
-/// Why `scheme` cannot describe a weight of `shape` (verifyShape's
-/// message), or "" when it can.
-std::string getShapeMismatch(QuantSchemeAttrInterface scheme,
-                             ArrayRef<int64_t> shape) {
-  MLIRContext *ctx = scheme.getContext();
-  std::string reason;
-  ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &diagnostic) {
-    reason = diagnostic.str();
-    return success();
-  });
-  if (succeeded(scheme.verifyShape(
-          shape, [&] { return mlir::emitError(UnknownLoc::get(ctx)); })))
-    return "";
-  return reason.empty() ? "it does not fit the shape" : reason;
-}
-
 /// The weight's name for override matching: the symbol of an llm.weight,
 /// or "" for a constant (which only the default scheme applies to).
 std::string weightName(Value weight) {
@@ -47,7 +32,7 @@ std::string weightName(Value weight) {
   return "";
 }
 
-struct QuantizePass : public mixq::impl::MixQQuantizeBase<QuantizePass> {
+struct QuantizePass : public mlir::mixq::impl::MixQQuantizeBase<QuantizePass> {
   using MixQQuantizeBase::MixQQuantizeBase;
 
   void runOnOperation() override {

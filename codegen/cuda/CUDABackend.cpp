@@ -3,6 +3,7 @@
 
 #include "codegen/cuda/CUDAPasses.h"
 #include "codegen/cuda/GPUKernels.h"
+#include "codegen/cuda/KernelBuilder.h"
 #include "dialect/LLM/LLMOps.h"
 #include "passes/Dispatch.h"
 
@@ -166,12 +167,7 @@ llvm::Error recordSharedMemory(ModuleOp module,
                                unsigned pipelineStages) {
   llvm::StringMap<int64_t> bytes;
   module.walk([&](gpu::GPUFuncOp func) {
-    int64_t total = 0;
-    for (BlockArgument attribution : func.getWorkgroupAttributions()) {
-      auto type = cast<MemRefType>(attribution.getType());
-      total += type.getNumElements() * type.getElementTypeBitWidth() / 8;
-    }
-    bytes[func.getName()] = total;
+    bytes[func.getName()] = KernelBuilder::getWorkgroupBytes(func);
   });
   for (KernelLaunch &launch : launches)
     if (auto it = bytes.find(launch.entry); it != bytes.end())

@@ -149,12 +149,7 @@ void finishEntry(gpu::GPUFuncOp func, KernelLaunch &launch) {
   for (const GridDim &dim : launch.grid)
     grid.push_back(b.getDenseI64ArrayAttr({dim.count, dim.tokensPerBlock}));
   func->setAttr(kGridAttrName, b.getArrayAttr(grid));
-  int64_t bytes = 0;
-  for (BlockArgument attribution : func.getWorkgroupAttributions()) {
-    auto type = cast<MemRefType>(attribution.getType());
-    bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
-  }
-  launch.sharedBytes = bytes;
+  launch.sharedBytes = KernelBuilder::getWorkgroupBytes(func);
 }
 
 } // namespace mlir::mixq::cuda::gen

@@ -109,6 +109,21 @@ public:
         memref, indices, /*nontemporal=*/false,
         llvm::Align(std::min<int64_t>(bytes, 16)));
   }
+  /// The element type of a memref value.
+  static Type getElementType(Value memref) {
+    return cast<MemRefType>(memref.getType()).getElementType();
+  }
+  /// The bytes of a statically shaped memref type.
+  static int64_t getByteSize(MemRefType type) {
+    return type.getNumElements() * type.getElementTypeBitWidth() / 8;
+  }
+  /// The static shared memory of a kernel: its workgroup attributions.
+  static int64_t getWorkgroupBytes(gpu::GPUFuncOp func) {
+    int64_t bytes = 0;
+    for (BlockArgument attribution : func.getWorkgroupAttributions())
+      bytes += getByteSize(cast<MemRefType>(attribution.getType()));
+    return bytes;
+  }
   /// Elements per 16-byte access of the widest of `memrefs`' element types,
   /// halved until it divides `dim` (1: no vector access fits).
   static int64_t getVectorWidth(ValueRange memrefs, int64_t dim) {

@@ -63,10 +63,6 @@ struct TileConfig {
   int64_t nTiles() const { return warpTileN() / kMmaN; }
 };
 
-Type getElementType(Value memref) {
-  return cast<MemRefType>(memref.getType()).getElementType();
-}
-
 /// The static shared memory of the kernel after pipelining: the copied
 /// tiles are multi-buffered `stages` times, the dequantized one is not.
 int64_t getSharedBytes(const TileConfig &config, const MatmulOperands &ops) {
@@ -386,7 +382,7 @@ SmallVector<Value> MMAMatmulBuilder::buildMMASteps(ValueRange accs) {
 /// output type, or, with a residual, out = T(f32(residual) + f32(T(acc)))
 /// like the unfused graph (and the GEMV kernel).
 void MMAMatmulBuilder::buildEpilogue(ValueRange accs) {
-  auto outType = cast<FloatType>(getElementType(ops.output));
+  auto outType = cast<FloatType>(KernelBuilder::getElementType(ops.output));
   int64_t values = layout.typeC.getNumElements();
   int64_t perRegister = layout.typeC.getDimSize(1);
   SmallVector<Value> rows, cols;
@@ -496,12 +492,14 @@ bool mlir::mixq::cuda::canUseMMAMatmul(const MatmulOperands &ops) {
   // aligned, as the vector copies need.
   if (ops.rows < 1 || ops.cols % kMmaK != 0)
     return false;
-  if (!ops.scheme &&
-      (ops.components.size() != 1 ||
-       getElementType(ops.components.front()) != ops.elementType))
+  if (!ops.scheme && (ops.components.size() != 1 ||
+                      KernelBuilder::getElementType(ops.components.front()) !=
+                          ops.elementType))
     return false;
-  if (!ops.output || !isa<FloatType>(getElementType(ops.output)) ||
-      (ops.residual && !isa<FloatType>(getElementType(ops.residual))))
+  if (!ops.output ||
+      !isa<FloatType>(KernelBuilder::getElementType(ops.output)) ||
+      (ops.residual &&
+       !isa<FloatType>(KernelBuilder::getElementType(ops.residual))))
     return false;
   return chooseTiles(ops).has_value();
 }

@@ -382,8 +382,7 @@ void allocateResidentTiles(
     auto tileType = MemRefType::get(
         {tiling.getResidentRowsPerBlock(), type.getDimSize(1)},
         type.getElementType(), MemRefLayoutAttrInterface{}, space);
-    int64_t bytes =
-        tileType.getNumElements() * type.getElementTypeBitWidth() / 8;
+    int64_t bytes = KernelBuilder::getByteSize(tileType);
     unsigned nth = used[tileType];
     Value tile;
     if (shared && nth < shared->tiles[tileType].size()) {
@@ -406,8 +405,7 @@ void allocateResidentTiles(
 /// resident ones once.
 int64_t getTileSharedBytes(const MatmulTiling &tiling, int64_t stages) {
   auto bytesOf = [](Value tile) {
-    auto type = cast<MemRefType>(tile.getType());
-    return type.getNumElements() * type.getElementTypeBitWidth() / 8;
+    return KernelBuilder::getByteSize(cast<MemRefType>(tile.getType()));
   };
   int64_t bytes = 0;
   for (const StagedComponent &component : tiling.staged)
@@ -571,10 +569,34 @@ SmallVector<Value> buildKLoop(KernelBuilder &kb, const MatmulOperands &ops,
   return accs;
 }
 
-/// The thread's place in a matmul block.
+/// The thread's place in a matmul block: its warp takes split-K slice
+/// `slice` (warp % splitK).
 struct ThreadIds {
-  Value tid, warp, lane;
+  Value tid, warp, lane, slice;
 };
+
+ThreadIds getThreadIds(KernelBuilder &kb, int64_t splitK) {
+  ThreadIds ids;
+  ids.tid = kb.threadId();
+  ids.warp = kb.divU(ids.tid, kb.index(kWarpSize));
+  ids.lane = kb.remU(ids.tid, kb.index(kWarpSize));
+  ids.slice = kb.remU(ids.warp, kb.index(splitK));
+  return ids;
+}
+
+/// The sum of a row's split-K slices, sums[first + i * stride] for i below
+/// splitK, added in slice order: the same order on every run.
+Value sumSplitKSlices(KernelBuilder &kb, Value sums, Value first,
+                      int64_t stride, int64_t splitK) {
+  Value total = memref::LoadOp::create(kb.b, kb.loc, sums, ValueRange{first});
+  for (int64_t i = 1; i < splitK; ++i) {
+    Value at =
+        kb.b.createOrFold<arith::AddIOp>(kb.loc, first, kb.index(i * stride));
+    total = kb.addF(total,
+                    memref::LoadOp::create(kb.b, kb.loc, sums, ValueRange{at}));
+  }
+  return total;
+}
 
 /// Stores the f32 sum of (token, outRow): rounded to the output type, or
 /// with a residual, rounded to T first and added to it, as the unfused
@@ -616,10 +638,7 @@ void storeRowResult(const MatmulSpec &spec, KernelBuilder &kb,
       memref::StoreOp::create(b, loc, total, partials, ValueRange{ids.warp});
     });
     gpu::BarrierOp::create(b, loc);
-    total = memref::LoadOp::create(b, loc, partials, ValueRange{kb.index(0)});
-    for (int64_t i = 1; i < splitK; ++i)
-      total = kb.addF(total, memref::LoadOp::create(b, loc, partials,
-                                                    ValueRange{kb.index(i)}));
+    total = sumSplitKSlices(kb, partials, kb.index(0), 1, splitK);
     storer = kb.cmp(arith::CmpIPredicate::eq, ids.tid, kb.index(0));
   }
   Value token = kb.add(firstToken, kb.index(t));
@@ -769,10 +788,6 @@ FailureOr<MmaGemvLayout> getMmaGemvLayout(OpBuilder &b, Location loc,
   return layout;
 }
 
-Type getMemRefElementType(Value memref) {
-  return cast<MemRefType>(memref.getType()).getElementType();
-}
-
 /// Whether a decode GEMV over `ops` with x in `input` runs on tensor cores:
 /// 16-bit floats throughout (x, the dequantized weight, a plain weight),
 /// and K a multiple of a step (4 lanes' tiles), so that every lane of the
@@ -780,9 +795,10 @@ Type getMemRefElementType(Value memref) {
 bool canUseMmaGemv(const MatmulOperands &ops, Value input, int64_t tileCols) {
   FloatType type = ops.elementType;
   if (!ops.tensorCoreGemv || !type || (!type.isF16() && !type.isBF16()) ||
-      !input || getMemRefElementType(input) != type)
+      !input || KernelBuilder::getElementType(input) != type)
     return false;
-  if (!ops.scheme && getMemRefElementType(ops.components.front()) != type)
+  if (!ops.scheme &&
+      KernelBuilder::getElementType(ops.components.front()) != type)
     return false;
   return tileCols % kMmaGemvSlots == 0 &&
          ops.cols % (kMmaGemvLanesPerRow * tileCols) == 0;
@@ -805,15 +821,14 @@ Value buildWeightVector(KernelBuilder &kb, const MatmulOperands &ops,
     return ops.scheme.buildDequantVectorInAnyOrder(
         kb.b, kb.loc, reader, {ops.rows, ops.cols}, row, col, tileCols,
         ops.elementType, order);
-  order.assign(llvm::seq<int64_t>(0, tileCols).begin(),
-               llvm::seq<int64_t>(0, tileCols).end());
+  setColumnOrder(order, tileCols);
   return reader.loadVector(kb.b, kb.loc, 0, {row, col}, tileCols);
 }
 
 /// x[row, col .. col + tileCols - 1] in T, in aligned loads of 16 bytes.
 SmallVector<Value> loadInputVectors(KernelBuilder &kb, Value input, Value row,
                                     Value col, int64_t tileCols) {
-  Type type = getMemRefElementType(input);
+  Type type = KernelBuilder::getElementType(input);
   int64_t piece = std::min<int64_t>(
       tileCols, 128 / static_cast<int64_t>(type.getIntOrFloatBitWidth()));
   SmallVector<Value> pieces;
@@ -922,8 +937,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         if (orders[0] != orders[1])
           for (auto [tile, order] : llvm::zip(weights, orders)) {
             tile.front() = buildInColumnOrder(b, loc, tile.front(), order);
-            order.assign(llvm::seq<int64_t>(0, tileCols).begin(),
-                         llvm::seq<int64_t>(0, tileCols).end());
+            setColumnOrder(order, tileCols);
           }
         SmallVector<Value> x = loadInputVectors(kb, input, xRow, col, tileCols);
         SmallVector<Value> sums(partial.begin(), partial.end());
@@ -1117,6 +1131,42 @@ void boundWideTileRegisters(KernelBuilder &kb, const GemvShape &shape) {
                      kb.b.getI32IntegerAttr(kWideTileMaxRegisters));
 }
 
+/// A shared memref<1 x K x T> for a block's copy of one x row, 16-byte
+/// aligned: 16-byte vector loads read it back.
+Value allocateStagedRow(KernelBuilder &kb, Type elementType, int64_t k) {
+  auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
+                                          gpu::AddressSpace::Workgroup);
+  Value staged = kb.func.addWorkgroupAttribution(
+      MemRefType::get({1, k}, elementType, MemRefLayoutAttrInterface{}, space),
+      kb.loc);
+  kb.func.setWorkgroupAttributionAttr(kb.func.getNumWorkgroupAttributions() - 1,
+                                      LLVM::LLVMDialect::getAlignAttrName(),
+                                      kb.b.getI64IntegerAttr(16));
+  return staged;
+}
+
+/// Calls `body(d, valid)` for each of the block's threads' pieces of a
+/// row: `pieces` pieces of `piece` elements, d the piece's first column.
+/// Unrolled: a thread's few pieces load at once (a 4096-wide f16 row is 4
+/// pieces a thread), and the kernel's only loops stay the K loops. In a
+/// partial last round, `valid` says whether the thread has a piece (its d
+/// is clamped to the last one); elsewhere `valid` is null.
+void forEachBlockPiece(KernelBuilder &kb, int64_t pieces, int64_t piece,
+                       function_ref<void(Value d, Value valid)> body) {
+  constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
+  int64_t rounds = (pieces + kBlock - 1) / kBlock;
+  Value tid = kb.threadId();
+  for (int64_t round = 0; round < rounds; ++round) {
+    Value p = kb.add(tid, kb.index(round * kBlock));
+    Value valid;
+    if ((round + 1) * kBlock > pieces) {
+      valid = kb.cmp(arith::CmpIPredicate::ult, p, kb.index(pieces));
+      p = kb.minU(p, kb.index(pieces - 1));
+    }
+    body(kb.mul(p, kb.index(piece)), valid);
+  }
+}
+
 /// The largest x row stageInputRow copies into shared memory: with the
 /// staging tiles it must stay within 48 KiB (llama2-7b's down_proj, K =
 /// 11008 in f16, is 21.5 KiB; its kernel then takes 33-40 KiB).
@@ -1138,26 +1188,12 @@ Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
   if (k * element.getIntOrFloatBitWidth() / 8 >
       std::min(maxBytes, kMaxStagedInputBytes))
     return input;
-  auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
-                                          gpu::AddressSpace::Workgroup);
-  Value staged = kb.func.addWorkgroupAttribution(
-      MemRefType::get({1, k}, element, MemRefLayoutAttrInterface{}, space),
-      kb.loc);
-  kb.func.setWorkgroupAttributionAttr(kb.func.getNumWorkgroupAttributions() - 1,
-                                      LLVM::LLVMDialect::getAlignAttrName(),
-                                      kb.b.getI64IntegerAttr(16));
+  Value staged = allocateStagedRow(kb, element, k);
   int64_t piece = KernelBuilder::getVectorWidth({input}, k);
   auto vectorType = VectorType::get({piece}, element);
   llvm::Align align(piece * element.getIntOrFloatBitWidth() / 8);
-  // Unrolled, as the norm prologue: a thread's few pieces load at once,
-  // and the kernel's only loops stay the K loops.
-  constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
-  int64_t pieces = k / piece;
-  Value tid = kb.threadId();
-  for (int64_t first = 0; first < pieces; first += kBlock) {
-    Value p = kb.add(tid, kb.index(first));
+  forEachBlockPiece(kb, k / piece, piece, [&](Value col, Value valid) {
     auto copy = [&] {
-      Value col = kb.mul(p, kb.index(piece));
       Value x = vector::LoadOp::create(kb.b, kb.loc, vectorType, input,
                                        ValueRange{row, col},
                                        /*nontemporal=*/false, align);
@@ -1165,11 +1201,11 @@ Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
                               ValueRange{kb.index(0), col},
                               /*nontemporal=*/false, align);
     };
-    if (first + kBlock <= pieces)
-      copy();
+    if (valid)
+      kb.ifThen(valid, copy);
     else
-      kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, p, kb.index(pieces)), copy);
-  }
+      copy();
+  });
   gpu::BarrierOp::create(kb.b, kb.loc);
   row = kb.index(0);
   return staged;
@@ -1190,10 +1226,8 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   allocateStagingTiles(kb, ops, tiling);
   allocateResidentTiles(kb, ops, tiling, kMmaGemvResidentBytes);
   Value sums = kb.sharedArray(splitK * rowsPerBlock);
-  Value tid = kb.threadId();
-  Value warp = kb.divU(tid, kb.index(kWarpSize));
-  Value lane = kb.remU(tid, kb.index(kWarpSize));
-  Value slice = kb.remU(warp, kb.index(splitK));
+  ThreadIds ids = getThreadIds(kb, splitK);
+  Value tid = ids.tid, warp = ids.warp, lane = ids.lane, slice = ids.slice;
   Value groupRow =
       kb.mul(kb.divU(warp, kb.index(splitK)), kb.index(kMmaGemvRows));
   Value blockRow =
@@ -1231,12 +1265,7 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
       kb.b, kb.loc, stores,
       kb.cmp(arith::CmpIPredicate::ult, token, ops.tokens));
   kb.ifThen(stores, [&] {
-    Value total = memref::LoadOp::create(kb.b, kb.loc, sums, ValueRange{tid});
-    for (int64_t i = 1; i < splitK; ++i)
-      total = kb.addF(total,
-                      memref::LoadOp::create(
-                          kb.b, kb.loc, sums,
-                          ValueRange{kb.add(tid, kb.index(i * rowsPerBlock))}));
+    Value total = sumSplitKSlices(kb, sums, tid, rowsPerBlock, splitK);
     storeMatmulOutput(spec, kb, total, token, outRow);
   });
 }
@@ -1277,10 +1306,8 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   allocateResidentTiles(kb, ops, tiling);
   int64_t rowsPerBlock = shape.rowsPerBlock;
   Value partials = splitK > 1 ? kb.sharedArray(kMatmulWarps) : Value();
-  Value tid = kb.threadId();
-  Value warp = kb.divU(tid, kb.index(kWarpSize));
-  Value lane = kb.remU(tid, kb.index(kWarpSize));
-  Value slice = kb.remU(warp, kb.index(splitK));
+  ThreadIds ids = getThreadIds(kb, splitK);
+  Value tid = ids.tid, warp = ids.warp, lane = ids.lane, slice = ids.slice;
   Value firstRow =
       kb.add(kb.mul(kb.blockId(gpu::Dimension::x), kb.index(rowsPerBlock)),
              kb.mul(kb.divU(warp, kb.index(splitK)), kb.index(rowsPerWarp)));
@@ -1319,9 +1346,9 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
                                          xRows, lane, slice, splitK);
     for (int64_t t = 0; t < tokensPerBlock; ++t)
       for (int64_t j = 0; j < rowsPerWarp; ++j)
-        storeRowResult(spec, kb, {tid, warp, lane}, accs[t * rowsPerWarp + j],
-                       outRows[j], /*mayBePastN=*/rowsPerWarp > 1, firstToken,
-                       t, splitK, partials);
+        storeRowResult(spec, kb, ids, accs[t * rowsPerWarp + j], outRows[j],
+                       /*mayBePastN=*/rowsPerWarp > 1, firstToken, t, splitK,
+                       partials);
   });
   ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
   ctx.launch.weightsPerWarpIteration = kWarpSize * tileCols * rowsPerWarp;
@@ -1526,13 +1553,7 @@ LogicalResult storeBlockTasks(GeneratorContext &ctx, const Segment &segment,
     SmallVector<Value> taskSums;
     for (int64_t s = 0; s < slots; ++s) {
       Value row = kb.add(kb.mul(tid, kb.index(slots)), kb.index(s));
-      Value sum = memref::LoadOp::create(kb.b, kb.loc, sums, ValueRange{row});
-      for (int64_t i = 1; i < splitK; ++i)
-        sum = kb.addF(sum,
-                      memref::LoadOp::create(
-                          kb.b, kb.loc, sums,
-                          ValueRange{kb.add(row, kb.index(i * rowsPerBlock))}));
-      taskSums.push_back(sum);
+      taskSums.push_back(sumSplitKSlices(kb, sums, row, rowsPerBlock, splitK));
     }
     result = storeTask(kb, ctx, segment, task, taskSums, freqs);
   });
@@ -1556,10 +1577,8 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
   int64_t rowsPerBlock = shape.rowsPerBlock, slots = segment.slots;
   int64_t rows = segment.tasks * slots;
   Value sums = kb.sharedArray(splitK * rowsPerBlock);
-  Value tid = kb.threadId();
-  Value warp = kb.divU(tid, kb.index(kWarpSize));
-  Value lane = kb.remU(tid, kb.index(kWarpSize));
-  Value slice = kb.remU(warp, kb.index(splitK));
+  ThreadIds ids = getThreadIds(kb, splitK);
+  Value tid = ids.tid, warp = ids.warp, lane = ids.lane, slice = ids.slice;
   Value rowInBlock =
       kb.mul(kb.divU(warp, kb.index(splitK)), kb.index(rowsPerWarp));
   Value firstRow = kb.add(kb.mul(block, kb.index(rowsPerBlock)), rowInBlock);
@@ -1643,10 +1662,8 @@ LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
   // is uniform over the block and its barrier legal.
   assert(kMatmulWarps / splitK == slots && "one warp group per slot");
   Value sums = kb.sharedArray(splitK * rowsPerBlock);
-  Value tid = kb.threadId();
-  Value warp = kb.divU(tid, kb.index(kWarpSize));
-  Value lane = kb.remU(tid, kb.index(kWarpSize));
-  Value slice = kb.remU(warp, kb.index(splitK));
+  ThreadIds ids = getThreadIds(kb, splitK);
+  Value tid = ids.tid, warp = ids.warp, lane = ids.lane, slice = ids.slice;
   Value group = kb.divU(warp, kb.index(splitK));
   // Groups g * slots .. g * slots + slots - 1 share 16 tasks.
   Value firstTaskInBlock =
@@ -1793,33 +1810,12 @@ Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
   auto elementType = cast<FloatType>(inputType.getElementType());
   int64_t dim = inputType.getDimSize(1);
   constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
-  auto space =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  auto stagedType = MemRefType::get({1, dim}, elementType,
-                                    MemRefLayoutAttrInterface{}, space);
-  Value staged = kb.func.addWorkgroupAttribution(stagedType, loc);
-  // 16-byte vector loads read it back.
-  kb.func.setWorkgroupAttributionAttr(kb.func.getNumWorkgroupAttributions() - 1,
-                                      LLVM::LLVMDialect::getAlignAttrName(),
-                                      b.getI64IntegerAttr(16));
+  Value staged = allocateStagedRow(kb, elementType, dim);
   int64_t piece = KernelBuilder::getVectorWidth({input, weight}, dim);
   Value scratch = kb.sharedArray(kWarpSize);
   Value row = kb.index(0);
-  // Unrolled: each thread's few pieces are loaded at once (a 4096-wide f16
-  // row is 4 pieces a thread), and the kernel's only loops stay the K
-  // loops. The last round may be partial.
-  int64_t pieces = dim / piece, rounds = (pieces + kBlock - 1) / kBlock;
-  Value tid = kb.threadId();
   auto forEachPiece = [&](function_ref<void(Value d, Value valid)> body) {
-    for (int64_t round = 0; round < rounds; ++round) {
-      Value p = kb.add(tid, kb.index(round * kBlock));
-      Value valid;
-      if ((round + 1) * kBlock > pieces) {
-        valid = kb.cmp(arith::CmpIPredicate::ult, p, kb.index(pieces));
-        p = kb.minU(p, kb.index(pieces - 1));
-      }
-      body(kb.mul(p, kb.index(piece)), valid);
-    }
+    forEachBlockPiece(kb, dim / piece, piece, body);
   };
   Value partial = kb.f32(0.0f);
   forEachPiece([&](Value d, Value valid) {
@@ -1873,17 +1869,20 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     return group.front()->emitError()
            << "CUDA codegen: a fused decode GEMV computes a single token row";
   Value input = ctx.values.lookup(source);
+  // Each segment's shape, once (a staged x has the input's element type,
+  // so staging does not change them).
+  SmallVector<GemvShape, 3> shapes;
+  for (const Segment &segment : *segments)
+    shapes.push_back(chooseGemvShape(segment.weights.front(), input,
+                                     segment.tasks * segment.slots,
+                                     segment.slots, /*decode=*/true));
   if (norm) {
     if (failed(requireValues(norm, ctx.values, {norm.getWeight()})))
       return failure();
     input = buildNormPrologue(ctx, norm, input,
                               ctx.values.lookup(norm.getWeight()));
-  } else if (llvm::any_of(*segments, [&](const Segment &segment) {
-               return chooseGemvShape(segment.weights.front(), input,
-                                      segment.tasks * segment.slots,
-                                      segment.slots, /*decode=*/true)
-                   .mma;
-             })) {
+  } else if (llvm::any_of(shapes,
+                          [](const GemvShape &shape) { return shape.mma; })) {
     // Tensor-core segments read x from shared memory, as after a norm.
     Value row = kb.index(0);
     input = stageInputRow(kb, input, row);
@@ -1900,10 +1899,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   Value block = kb.blockId(gpu::Dimension::x);
   int64_t first = 0, weightsPerWarpIteration = 0;
   for (auto [index, segment] : llvm::enumerate(*segments)) {
-    GemvShape shape =
-        chooseGemvShape(segment.weights.front(), input,
-                        segment.tasks * segment.slots, segment.slots,
-                        /*decode=*/true);
+    GemvShape &shape = shapes[index];
     FailureOr<MmaGemvLayout> layout = failure();
     if (shape.mma) {
       shape.tiling.residentRowsPerBlock = 2 * kMmaGemvRows;

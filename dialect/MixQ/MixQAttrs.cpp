@@ -266,11 +266,6 @@ Value buildHalfAffinePairs(OpBuilder &b, Location loc, AffineSchemeAttr attr,
                                buildSplat(b, loc, scale, width));
 }
 
-/// Sets `order` to the identity of `width` elements.
-void setColumnOrder(SmallVectorImpl<int64_t> &order, int64_t width) {
-  order.assign(llvm::seq<int64_t>(0, width).begin(),
-               llvm::seq<int64_t>(0, width).end());
-}
 } // namespace
 
 Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
@@ -278,10 +273,8 @@ Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                            ArrayRef<int64_t> shape, Value row,
                                            Value col, int64_t width,
                                            FloatType resultType) const {
-  SmallVector<int64_t> order;
-  Value vector = buildDequantVectorInAnyOrder(b, loc, reader, shape, row, col,
-                                              width, resultType, order);
-  return buildInColumnOrder(b, loc, vector, order);
+  return buildDequantVectorInColumnOrder(*this, b, loc, reader, shape, row, col,
+                                         width, resultType);
 }
 
 Value AffineSchemeAttr::buildDequantVectorInAnyOrder(
@@ -1011,10 +1004,8 @@ Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                           ArrayRef<int64_t> shape, Value row,
                                           Value col, int64_t width,
                                           FloatType resultType) const {
-  SmallVector<int64_t> order;
-  Value vector = buildDequantVectorInAnyOrder(b, loc, reader, shape, row, col,
-                                              width, resultType, order);
-  return buildInColumnOrder(b, loc, vector, order);
+  return buildDequantVectorInColumnOrder(*this, b, loc, reader, shape, row, col,
+                                         width, resultType);
 }
 
 Value MixedSchemeAttr::buildDequantVectorInAnyOrder(

@@ -321,11 +321,41 @@ Value mlir::mixq::buildInColumnOrder(OpBuilder &b, Location loc, Value vector,
   return vector::ShuffleOp::create(b, loc, vector, vector, positions);
 }
 
+void mlir::mixq::setColumnOrder(SmallVectorImpl<int64_t> &order,
+                                int64_t width) {
+  order.assign(llvm::seq<int64_t>(0, width).begin(),
+               llvm::seq<int64_t>(0, width).end());
+}
+
+Value mlir::mixq::buildDequantVectorInColumnOrder(
+    QuantSchemeAttrInterface scheme, OpBuilder &b, Location loc,
+    const ComponentReader &reader, ArrayRef<int64_t> shape, Value row,
+    Value col, int64_t width, FloatType resultType) {
+  SmallVector<int64_t> order;
+  Value vector = scheme.buildDequantVectorInAnyOrder(
+      b, loc, reader, shape, row, col, width, resultType, order);
+  return buildInColumnOrder(b, loc, vector, order);
+}
+
 Value mlir::mixq::buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
                                    unsigned bits) {
   int64_t width = cast<VectorType>(pairOrder.getType()).getDimSize(0);
   return buildInColumnOrder(b, loc, pairOrder,
                             getPairOrderColumns(bits, width));
+}
+
+std::string mlir::mixq::getShapeMismatch(QuantSchemeAttrInterface scheme,
+                                         ArrayRef<int64_t> shape) {
+  MLIRContext *ctx = scheme.getContext();
+  std::string reason;
+  ScopedDiagnosticHandler capture(ctx, [&](Diagnostic &diagnostic) {
+    reason = diagnostic.str();
+    return success();
+  });
+  if (succeeded(scheme.verifyShape(
+          shape, [&] { return mlir::emitError(UnknownLoc::get(ctx)); })))
+    return "";
+  return reason.empty() ? "it does not fit the shape" : reason;
 }
 
 namespace {

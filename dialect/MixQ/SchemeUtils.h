@@ -91,6 +91,21 @@ SmallVector<int64_t> getPairOrderColumns(unsigned bits, int64_t width);
 /// vector.shuffle; none for the identity).
 Value buildInColumnOrder(OpBuilder &b, Location loc, Value vector,
                          ArrayRef<int64_t> order);
+/// Sets `order` to the column order of `width` elements (the identity).
+void setColumnOrder(SmallVectorImpl<int64_t> &order, int64_t width);
+/// `scheme`'s buildDequantVectorInAnyOrder tile put in column order: the
+/// buildDequantVector of a scheme that overrides buildDequantVectorInAnyOrder.
+Value buildDequantVectorInColumnOrder(QuantSchemeAttrInterface scheme,
+                                      OpBuilder &b, Location loc,
+                                      const ComponentReader &reader,
+                                      ArrayRef<int64_t> shape, Value row,
+                                      Value col, int64_t width,
+                                      FloatType resultType);
+
+/// Why `scheme` cannot describe a weight of `shape` (verifyShape's
+/// message, which is not printed), or "" when it can.
+std::string getShapeMismatch(QuantSchemeAttrInterface scheme,
+                             ArrayRef<int64_t> shape);
 
 /// Whether a `buildDequantVector` tile of `width` columns looks its weights
 /// up in a table (a vector.gather: lut's codebook, bitplane's row LUT).

@@ -1,5 +1,6 @@
 //===- TileEvaluation.cpp - a scheme's dequantization IR, evaluated -------===//
 #include "test/unit/TileEvaluation.h"
+#include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -297,8 +298,7 @@ std::vector<double> evaluateTiles(MLIRContext &context,
                              resultType, order);
       EXPECT_EQ(tile.getType(), VectorType::get({tileCols}, resultType));
       if (form == TileForm::Vector)
-        order.assign(llvm::seq<int64_t>(0, tileCols).begin(),
-                     llvm::seq<int64_t>(0, tileCols).end());
+        setColumnOrder(order, tileCols);
       SmallVector<int64_t> sorted(order);
       llvm::sort(sorted);
       EXPECT_TRUE(llvm::equal(sorted, llvm::seq<int64_t>(0, tileCols)))
