@@ -2,6 +2,7 @@
 #include "passes/AllocateBits.h"
 
 #include "dialect/LLM/LLMOps.h"
+#include "dialect/MixQ/SchemeRegistry.h"
 #include "dialect/MixQ/SchemeUtils.h"
 #include "passes/Passes.h"
 #include "passes/SchemeSpec.h"
@@ -236,6 +237,12 @@ namespace {
 struct AllocateBitsPass
     : mlir::mixq::impl::MixQAllocateBitsBase<AllocateBitsPass> {
   using MixQAllocateBitsBase::MixQAllocateBitsBase;
+
+  /// The dialects of every registered scheme, which a SPEC may name.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    MixQAllocateBitsBase::getDependentDialects(registry);
+    insertSchemeDialects(registry);
+  }
 
   void runOnOperation() override {
     SmallVector<std::string> specs;

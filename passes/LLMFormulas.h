@@ -9,7 +9,6 @@
 #define MIXQ_PASSES_LLMFORMULAS_H
 
 #include "dialect/LLM/LLMOps.h"
-#include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQInterfaces.h"
 
 #include "mlir/IR/Builders.h"
@@ -33,15 +32,6 @@ Value buildRopeElement(OpBuilder &b, Location loc, Value self, Value other,
 
 /// silu(gate) * up = gate / (1 + exp(-gate)) * up, on f32 scalars.
 Value buildSwiGLU(OpBuilder &b, Location loc, Value gate, Value up);
-
-/// One element of mixq.quantize_act: `value` (f32) of column `col` of a row
-/// whose non-outlier range is [lo, hi] (f32, lo <= 0 <= hi), quantized to
-/// `bits` bits and dequantized, or passed through on an outlier column.
-/// Returns f32.
-Value buildQuantizeActElement(OpBuilder &b, Location loc,
-                              OutlierColsSchemeAttr scheme,
-                              const ComponentReader &reader, Value col,
-                              Value value, Value lo, Value hi, int64_t bits);
 
 } // namespace mlir::mixq
 

@@ -84,15 +84,23 @@ def MixQQuantize : Pass<"mixq-quantize", "ModuleOp"> {
     `fp32` and `none` leave a weight unquantized. `llm.logits` and
     `llm.embed` tables are never quantized.
 
-    `quik:cols=N,bits=4|8` builds `#mixq.outlier_cols<cols = N, bits = B>`
-    (weight-only: the matmul reads the dequantized weight). With
-    `act-bits=4|8` as well, a `mixq.quantize_act` of that many bits is
-    inserted before each `mixq.matmul` of such a weight, modelling QUIK's
-    per-token activation quantization of the non-outlier columns.
+    A SPEC names a registered scheme (dialect/MixQ/SchemeRegistry.h): each
+    scheme attribute says how its keys map to its parameters
+    (`QuantSchemeAttrInterface::getSpecSyntax`), so omitted keys take the
+    attribute's defaults and its `verify` checks the values. The pass
+    depends on the dialects of all registered schemes.
+
+    A scheme with activation bits (`quik:cols=N,bits=4|8,act-bits=4|8`
+    builds `#mixq.outlier_cols<cols = N, bits = B, act_bits = A>`) gets a
+    `mixq.quantize_act` of that many bits before each `mixq.matmul` of its
+    weights, modelling QUIK's per-token activation quantization of the
+    non-outlier columns; without `act-bits` it is weight-only.
 
     A malformed SPEC is an error that points at the bad key; a scheme that
     cannot describe a weight's shape (e.g. a group that does not divide K)
-    is an error on the `llm.linear`, naming the weight.
+    falls back to a close one that can, with a warning naming the weight
+    (`QuantSchemeAttrInterface::getShapeFallback`), or is an error on the
+    `llm.linear` where there is none.
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", /*default=*/"\"affine:bits=4,group=128\"",

@@ -2,6 +2,7 @@
 
 #include "dialect/LLM/LLMOps.h"
 #include "dialect/MixQ/MixQOps.h"
+#include "dialect/MixQ/SchemeRegistry.h"
 #include "dialect/MixQ/SchemeUtils.h"
 #include "passes/AllocateBits.h"
 #include "passes/Passes.h"
@@ -34,6 +35,12 @@ std::string weightName(Value weight) {
 
 struct QuantizePass : public mlir::mixq::impl::MixQQuantizeBase<QuantizePass> {
   using MixQQuantizeBase::MixQQuantizeBase;
+
+  /// The dialects of every registered scheme, which a SPEC may name.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    MixQQuantizeBase::getDependentDialects(registry);
+    insertSchemeDialects(registry);
+  }
 
   void runOnOperation() override {
     warnedWeights.clear();
@@ -134,11 +141,10 @@ private:
     // The scheme asked for, where a fallback replaced it (--report).
     if (requested)
       qweight.getDefiningOp()->setAttr(kRequestedSchemeAttrName, requested);
-    // QUIK with `act-bits=B`: the activations are quantized per token
-    // (outlier columns excepted) before the matmul.
+    // A scheme with activation bits (QUIK's `act-bits=B`) takes quantized
+    // activations: they are quantized per token before the matmul.
     Value input = op.getInput();
-    if (std::optional<unsigned> actBits = getActivationBits(spec);
-        actBits && isa<OutlierColsSchemeAttr>(scheme))
+    if (std::optional<unsigned> actBits = scheme.getActivationBits())
       input = QuantizeActOp::create(b, op.getLoc(), input.getType(), input,
                                     qweight, b.getI64IntegerAttr(*actBits));
     Value result =

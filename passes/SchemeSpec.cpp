@@ -2,23 +2,35 @@
 
 #include "passes/SchemeSpec.h"
 
-#include "dialect/MixQ/MixQAttrs.h"
+#include "dialect/MixQ/SchemeRegistry.h"
 
-#include "mlir/IR/Builders.h"
+#include "mlir/AsmParser/AsmParser.h"
+#include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
 
-#include <cmath>
-#include <cstdio>
 #include <regex>
 
 using namespace mlir;
 using namespace mlir::mixq;
 
+/// `fp16`, `fp32` and `none` keep a weight unquantized.
+static bool isUnquantizedName(StringRef name) {
+  return name == "fp16" || name == "fp32" || name == "none";
+}
+
 bool SchemeSpec::isUnquantized() const {
   return parts.size() == 1 && parts[0].options.empty() &&
-         (parts[0].name == "fp16" || parts[0].name == "fp32" ||
-          parts[0].name == "none");
+         isUnquantizedName(parts[0].name);
+}
+
+/// The registered schemes' names and the unquantized ones, for errors.
+static std::string listSchemeNames() {
+  std::string names;
+  for (const RegisteredScheme &scheme : getRegisteredSchemes())
+    names += scheme.syntax.name.str() + ", ";
+  return names + "fp16, fp32";
 }
 
 llvm::Error mlir::mixq::makeSpecError(const SchemeSpec &spec, size_t offset,
@@ -66,8 +78,8 @@ llvm::Expected<SchemeSpec> mlir::mixq::parseSchemeSpec(StringRef text) {
     auto [name, options] = partText.split(':');
     if (!isIdentifier(name))
       return makeSpecError(spec, partStart,
-                           "expected a scheme name (affine, mixed, lut, "
-                           "sparse, quik, bitplane, fp16, fp32)");
+                           "expected a scheme name (" + listSchemeNames() +
+                               ")");
     part.name = name.str();
     size_t optionStart = partStart + name.size() + 1;
     if (partText.contains(':')) {
@@ -87,379 +99,326 @@ llvm::Expected<SchemeSpec> mlir::mixq::parseSchemeSpec(StringRef text) {
 
 namespace {
 
-/// Typed access to one part's options; every key must be consumed, so
-/// misspelled keys are reported instead of silently ignored.
-class OptionReader {
-public:
-  OptionReader(const SchemeSpec &spec, const SchemeSpecPart &part)
-      : spec(spec), part(part), used(part.options.size(), false) {}
-
-  llvm::Error getInt(StringRef key, int64_t &out) {
-    const SchemeSpecOption *option = find(key);
-    if (!option)
-      return llvm::Error::success();
-    if (StringRef(option->value).getAsInteger(10, out))
-      return valueError(*option, "an integer");
-    return llvm::Error::success();
-  }
-  llvm::Error getDouble(StringRef key, double &out) {
-    const SchemeSpecOption *option = find(key);
-    if (!option)
-      return llvm::Error::success();
-    if (StringRef(option->value).getAsDouble(out))
-      return valueError(*option, "a number");
-    return llvm::Error::success();
-  }
-  llvm::Error getBool(StringRef key, bool &out) {
-    const SchemeSpecOption *option = find(key);
-    if (!option)
-      return llvm::Error::success();
-    std::optional<bool> value =
-        llvm::StringSwitch<std::optional<bool>>(option->value)
-            .Cases({"1", "true", "yes"}, true)
-            .Cases({"0", "false", "no"}, false)
-            .Default(std::nullopt);
-    if (!value)
-      return valueError(*option, "true or false");
-    out = *value;
-    return llvm::Error::success();
-  }
-  llvm::Error getString(StringRef key, std::string &out) {
-    if (const SchemeSpecOption *option = find(key))
-      out = option->value;
-    return llvm::Error::success();
-  }
-  /// The first option nobody asked for, as an error listing `known`.
-  llvm::Error checkAllUsed(StringRef known) {
-    for (size_t i = 0; i < used.size(); ++i)
-      if (!used[i])
-        return makeSpecError(spec, part.options[i].offset,
-                             "unknown option '" + part.options[i].key +
-                                 "' for scheme '" + part.name +
-                                 "' (known: " + known + ")");
-    return llvm::Error::success();
-  }
-  llvm::Error error(StringRef key, const llvm::Twine &message) {
-    for (const SchemeSpecOption &option : part.options)
-      if (option.key == key)
-        return makeSpecError(spec, option.offset + key.size() + 1, message);
-    return makeSpecError(spec, part.offset, message);
-  }
-
-private:
-  const SchemeSpecOption *find(StringRef key) {
-    for (size_t i = 0; i < part.options.size(); ++i)
-      if (part.options[i].key == key) {
-        used[i] = true;
-        return &part.options[i];
-      }
-    return nullptr;
-  }
-  llvm::Error valueError(const SchemeSpecOption &option, StringRef expected) {
-    return makeSpecError(spec, option.offset + option.key.size() + 1,
-                         "'" + option.key + "' expects " + expected +
-                             ", got '" + option.value + "'");
-  }
-  const SchemeSpec &spec;
-  const SchemeSpecPart &part;
-  std::vector<bool> used;
+/// Where a SPEC option landed in the attribute text, to put the carets of
+/// the attribute parser's errors back under the SPEC.
+struct OptionSpan {
+  size_t begin = 0, valueBegin = 0, end = 0;
+  /// Null for a SpecKey::defaultValue.
+  const SchemeSpecOption *option = nullptr;
+  const SpecKey *key = nullptr;
 };
 
-llvm::Expected<QuantSchemeAttrInterface>
-buildAffine(MLIRContext *context, const SchemeSpec &spec,
-            const SchemeSpecPart &part) {
-  OptionReader reader(spec, part);
-  int64_t bits = 4, group = 128;
-  bool symmetric = false;
-  std::string scale = "f16";
-  if (auto err = reader.getInt("bits", bits))
-    return std::move(err);
-  if (auto err = reader.getInt("group", group))
-    return std::move(err);
-  if (auto err = reader.getBool("sym", symmetric))
-    return std::move(err);
-  if (auto err = reader.getString("scale", scale))
-    return std::move(err);
-  std::string clipText = "rtn";
-  if (auto err = reader.getString("clip", clipText))
-    return std::move(err);
-  if (auto err = reader.checkAllUsed("bits, group, sym, scale, clip"))
-    return std::move(err);
-  // `mse` is the quantizer's default grid (1.0, 0.95, ..., 0.5).
-  int64_t clip = 0;
-  if (clipText == "rtn")
-    clip = 1;
-  else if (clipText == "mse")
-    clip = 11;
-  else if (StringRef(clipText).getAsInteger(10, clip) || clip < 1 ||
-           clip > 1000)
-    return reader.error("clip", "clip must be rtn, mse or a number of clip "
-                                "ratios in 1..1000, got '" +
-                                    clipText + "'");
-  if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
-    return reader.error("bits",
-                        "bits must be 2, 3, 4 or 8, got " + llvm::Twine(bits));
-  if (group <= 0)
-    return reader.error("group",
-                        "group must be positive, got " + llvm::Twine(group));
-  Builder b(context);
-  FloatType scaleType = llvm::StringSwitch<FloatType>(scale)
-                            .Case("f16", b.getF16Type())
-                            .Case("bf16", b.getBF16Type())
-                            .Case("f32", b.getF32Type())
-                            .Default(FloatType());
-  if (!scaleType)
-    return reader.error("scale",
-                        "scale must be f16, bf16 or f32, got '" + scale + "'");
-  // f16 is the attribute's default: leave it implicit so that the printed
-  // scheme is the canonical `#mixq.affine<bits = 4, group = 128>`.
-  if (scaleType.isF16())
-    scaleType = FloatType();
-  return cast<QuantSchemeAttrInterface>(AffineSchemeAttr::get(
-      context, bits, group, symmetric, scaleType, static_cast<unsigned>(clip)));
+/// The attribute text of one SPEC part and where its options went.
+struct AttrText {
+  std::string text;
+  std::vector<OptionSpan> spans;
+};
+
+/// The first error the attribute parser reported, and the parameter it
+/// failed to parse, if any.
+struct ParseError {
+  std::string message;
+  size_t column = std::string::npos;
+  std::string failedParam, failedType;
+};
+
+const SchemeSpecOption *findOption(const SchemeSpecPart &part, StringRef key) {
+  for (const SchemeSpecOption &option : part.options)
+    if (option.key == key)
+      return &option;
+  return nullptr;
 }
 
-llvm::Expected<QuantSchemeAttrInterface> buildLUT(MLIRContext *context,
-                                                  const SchemeSpec &spec,
-                                                  const SchemeSpecPart &part) {
-  OptionReader reader(spec, part);
-  int64_t bits = 3;
-  if (auto err = reader.getInt("bits", bits))
-    return std::move(err);
-  if (auto err = reader.checkAllUsed("bits"))
-    return std::move(err);
-  if (bits < 2 || bits > 4)
-    return reader.error("bits",
-                        "lut bits must be 2, 3 or 4, got " + llvm::Twine(bits));
-  return cast<QuantSchemeAttrInterface>(LUTSchemeAttr::get(context, bits));
+size_t getValueOffset(const SchemeSpecOption &option) {
+  return option.offset + option.key.size() + 1;
 }
 
-std::string formatNumber(double value) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%g", value);
-  return text;
+std::string listKeys(const SchemeSpecSyntax &syntax) {
+  std::string keys;
+  for (const SpecKey &key : syntax.keys)
+    keys += (keys.empty() ? "" : ", ") + key.key.str();
+  return keys;
 }
 
-llvm::Expected<QuantSchemeAttrInterface>
-buildMixed(MLIRContext *context, const SchemeSpec &spec,
-           const SchemeSpecPart &part) {
-  OptionReader reader(spec, part);
-  int64_t group = 64, lo = 2, hi = 4, block = 64;
-  double hiFrac = 0.1, bits = 2.9, outliers = 0.0075;
-  if (auto err = reader.getInt("group", group))
-    return std::move(err);
-  if (auto err = reader.getInt("lo", lo))
-    return std::move(err);
-  if (auto err = reader.getInt("hi", hi))
-    return std::move(err);
-  if (auto err = reader.getDouble("hi-frac", hiFrac))
-    return std::move(err);
-  if (auto err = reader.getDouble("bits", bits))
-    return std::move(err);
-  if (auto err = reader.getDouble("outliers", outliers))
-    return std::move(err);
-  if (auto err = reader.getInt("block", block))
-    return std::move(err);
-  if (auto err =
-          reader.checkAllUsed("group, lo, hi, hi-frac, bits, outliers, block"))
-    return std::move(err);
-  // The checks of MixedSchemeAttr::verify, pointing at the option.
-  if (lo < 1 || lo > 7)
-    return reader.error("lo",
-                        "mixed lo must be in 1..7, got " + llvm::Twine(lo));
-  if (hi <= lo || hi > 8)
-    return reader.error("hi", "mixed hi must be in " + llvm::Twine(lo + 1) +
-                                  "..8, got " + llvm::Twine(hi));
-  if (group <= 0)
-    return reader.error("group", "mixed group must be positive, got " +
-                                     llvm::Twine(group));
-  if (group * lo % 32 != 0 || group * (hi - lo) % 32 != 0)
-    return reader.error("group", "mixed group (" + llvm::Twine(group) +
-                                     ") times lo and times hi - lo must be "
-                                     "multiples of 32");
-  if (!(hiFrac >= 0.0 && hiFrac <= 1.0))
-    return reader.error("hi-frac", "mixed hi-frac must be in [0, 1], got " +
-                                       formatNumber(hiFrac));
-  if (!(bits >= 0.0 && std::isfinite(bits)))
-    return reader.error("bits",
-                        "mixed bits (target bits per weight) must be finite "
-                        "and >= 0, got " +
-                            formatNumber(bits));
-  if (!(outliers >= 0.0 && outliers < 1.0))
-    return reader.error("outliers", "mixed outliers must be in [0, 1), got " +
-                                        formatNumber(outliers));
-  if (block < 1)
-    return reader.error("block",
-                        "mixed block must be >= 1, got " + llvm::Twine(block));
-  return cast<QuantSchemeAttrInterface>(MixedSchemeAttr::get(
-      context, group, static_cast<unsigned>(lo), static_cast<unsigned>(hi),
-      hiFrac, bits, outliers, block));
+/// A value goes into the attribute's syntax verbatim, so it may hold only
+/// the characters of numbers and keywords.
+bool isPlainValue(StringRef value) {
+  return llvm::all_of(value, [](char c) {
+    return llvm::isAlnum(c) || c == '.' || c == '-' || c == '_';
+  });
 }
 
-llvm::Expected<QuantSchemeAttrInterface>
-buildBitplane(MLIRContext *context, const SchemeSpec &spec,
-              const SchemeSpecPart &part) {
-  OptionReader reader(spec, part);
-  int64_t seed = 3, parent = 4, width = 0;
-  if (auto err = reader.getInt("seed", seed))
-    return std::move(err);
-  if (auto err = reader.getInt("parent", parent))
-    return std::move(err);
-  if (auto err = reader.getInt("width", width))
-    return std::move(err);
-  bool hasWidth = llvm::any_of(
-      part.options, [](const SchemeSpecOption &o) { return o.key == "width"; });
-  if (auto err = reader.checkAllUsed("seed, parent, width"))
-    return std::move(err);
-  // The checks of BitplaneSchemeAttr::verify, pointing at the option.
-  if (parent < 1 || parent > 8)
-    return reader.error("parent", "bitplane parent must be in 1..8, got " +
-                                      llvm::Twine(parent));
-  if (seed < 1 || seed > parent)
-    return reader.error("seed", "bitplane seed must be in 1.." +
-                                    llvm::Twine(parent) + " (parent), got " +
-                                    llvm::Twine(seed));
-  if (hasWidth && (width < seed || width > parent))
-    return reader.error("width",
-                        "bitplane width must be in " + llvm::Twine(seed) +
-                            ".." + llvm::Twine(parent) +
-                            " (seed..parent), got " + llvm::Twine(width));
-  // Decoding at the parent width is the attribute's default: leave it
-  // implicit so that the printed scheme is canonical.
-  std::optional<unsigned> decodeWidth;
-  if (hasWidth && width != parent)
-    decodeWidth = static_cast<unsigned>(width);
-  return cast<QuantSchemeAttrInterface>(
-      BitplaneSchemeAttr::get(context, static_cast<unsigned>(seed),
-                              static_cast<unsigned>(parent), decodeWidth));
+/// Every option of `part` must be a key of the scheme, with a plain value.
+llvm::Error checkOptions(const SchemeSpec &spec, const SchemeSpecPart &part,
+                         const SchemeSpecSyntax &syntax) {
+  for (const SchemeSpecOption &option : part.options) {
+    if (!llvm::any_of(syntax.keys, [&](const SpecKey &key) {
+          return key.key == option.key;
+        }))
+      return makeSpecError(spec, option.offset,
+                           "unknown option '" + option.key + "' for scheme '" +
+                               part.name + "' (known: " + listKeys(syntax) +
+                               ")");
+    if (!isPlainValue(option.value))
+      return makeSpecError(spec, getValueOffset(option),
+                           "'" + option.key + "' has an invalid value '" +
+                               option.value + "'");
+  }
+  return llvm::Error::success();
 }
 
-/// `quik:cols=N,bits=4|8[,act-bits=4|8]`; `act-bits` is not part of the
-/// attribute (see getActivationBits).
-llvm::Expected<QuantSchemeAttrInterface> buildQuik(MLIRContext *context,
-                                                   const SchemeSpec &spec,
-                                                   const SchemeSpecPart &part) {
-  OptionReader reader(spec, part);
-  int64_t cols = 256, bits = 4, actBits = 8;
-  if (auto err = reader.getInt("cols", cols))
-    return std::move(err);
-  if (auto err = reader.getInt("bits", bits))
-    return std::move(err);
-  if (auto err = reader.getInt("act-bits", actBits))
-    return std::move(err);
-  if (auto err = reader.checkAllUsed("cols, bits, act-bits"))
-    return std::move(err);
-  // The checks of OutlierColsSchemeAttr::verify, pointing at the option;
-  // cols < K is checked per weight (verifyShape).
-  if (cols < 0)
-    return reader.error("cols",
-                        "quik cols must be >= 0, got " + llvm::Twine(cols));
-  if (bits != 4 && bits != 8)
-    return reader.error("bits",
-                        "quik bits must be 4 or 8, got " + llvm::Twine(bits));
-  if (actBits != 4 && actBits != 8)
-    return reader.error("act-bits", "quik act-bits must be 4 or 8, got " +
-                                        llvm::Twine(actBits));
-  return cast<QuantSchemeAttrInterface>(
-      OutlierColsSchemeAttr::get(context, cols, static_cast<unsigned>(bits)));
+/// `attrName<[dense, ]param = value, ...>` for the options of `part`, and
+/// the keys' SPEC defaults for the rest (TableGen defaults are the
+/// parser's).
+llvm::Expected<AttrText> buildAttrText(const SchemeSpec &spec,
+                                       const SchemeSpecPart &part,
+                                       const SchemeSpecSyntax &syntax,
+                                       Attribute dense) {
+  AttrText result;
+  llvm::raw_string_ostream os(result.text);
+  os << syntax.attrName << "<";
+  bool first = true;
+  if (dense) {
+    os << dense;
+    first = false;
+  }
+  for (const SpecKey &key : syntax.keys) {
+    const SchemeSpecOption *option = findOption(part, key.key);
+    std::string value = option ? option->value : key.defaultValue.str();
+    if (value.empty())
+      continue;
+    if (key.rewriteValue) {
+      llvm::Expected<std::string> rewritten = key.rewriteValue(value);
+      if (!rewritten)
+        return makeSpecError(spec,
+                             option ? getValueOffset(*option) : part.offset,
+                             part.name + " '" + key.key + "' " +
+                                 llvm::toString(rewritten.takeError()));
+      value = std::move(*rewritten);
+      if (value.empty())
+        continue;
+    }
+    os << (first ? "" : ", ");
+    first = false;
+    OptionSpan span;
+    span.begin = result.text.size();
+    os << key.getParamName() << " = ";
+    span.valueBegin = result.text.size();
+    os << value;
+    span.end = result.text.size();
+    span.option = option;
+    span.key = &key;
+    result.spans.push_back(span);
+  }
+  os << ">";
+  return result;
 }
 
-/// `sparse:frac=F[,select=magnitude|iqr|sensitivity]` on top of `dense`.
-llvm::Expected<QuantSchemeAttrInterface>
-buildSparse(const SchemeSpec &spec, const SchemeSpecPart &part,
-            QuantSchemeAttrInterface dense) {
-  OptionReader reader(spec, part);
-  double frac = 0.0;
-  std::string select = "magnitude";
-  if (auto err = reader.getDouble("frac", frac))
-    return std::move(err);
-  if (auto err = reader.getString("select", select))
-    return std::move(err);
-  bool hasFrac = llvm::any_of(
-      part.options, [](const SchemeSpecOption &o) { return o.key == "frac"; });
-  if (auto err = reader.checkAllUsed("frac, select"))
-    return std::move(err);
-  // The checks of SparseSchemeAttr::verify, pointing at the option.
-  if (!hasFrac)
+/// "failed to parse X parameter 'p' which is to be a `T`" follows a value
+/// parser's own error; it names the parameter and its C++ type.
+void findFailedParam(StringRef message, ParseError &error) {
+  if (!message.consume_front("failed to parse ") ||
+      !message.contains(" parameter '"))
+    return;
+  message = message.drop_until([](char c) { return c == '\''; }).drop_front();
+  error.failedParam = message.take_until([](char c) { return c == '\''; });
+  error.failedType = message.drop_until([](char c) { return c == '`'; })
+                         .drop_front()
+                         .take_until([](char c) { return c == '`'; });
+}
+
+/// Parses `text` as an attribute, keeping the parser's first error.
+Attribute parseCapturingError(MLIRContext *context, StringRef text,
+                              ParseError &error) {
+  bool seen = false;
+  ScopedDiagnosticHandler handler(context, [&](Diagnostic &diag) {
+    if (diag.getSeverity() != DiagnosticSeverity::Error)
+      return success();
+    std::string message = diag.str();
+    findFailedParam(message, error);
+    if (seen)
+      return success();
+    seen = true;
+    error.message = message;
+    if (auto loc = dyn_cast<FileLineColLoc>(diag.getLocation()))
+      error.column = loc.getColumn() - 1;
+    return success();
+  });
+  size_t numRead = 0;
+  Attribute attr = parseAttribute(text, context, Type(), &numRead);
+  if (attr && numRead != text.size()) {
+    error.message = "unexpected text after the attribute";
+    error.column = numRead;
+    return {};
+  }
+  return attr;
+}
+
+/// "an integer" for the C++ type of a parameter that failed to parse;
+/// empty for other types, whose parsers explain their own errors.
+std::string describeParamType(StringRef type) {
+  if (type == "bool")
+    return "true or false";
+  if (type.contains("APFloat") || type == "double" || type == "float")
+    return "a number";
+  if (type == "unsigned" || type == "int64_t" || type == "int32_t" ||
+      type == "int" || type == "uint64_t" || type == "uint32_t")
+    return "an integer";
+  return "";
+}
+
+/// Renames the attribute in `message` to the SPEC's scheme name and its
+/// parameters to the SPEC's keys: `outlier_cols 'act_bits' must ...`
+/// becomes `quik 'act-bits' must ...`.
+std::string renameParams(std::string message, const SchemeSpecSyntax &syntax) {
+  StringRef mnemonic = syntax.attrName.rsplit('.').second;
+  if (!mnemonic.empty() && StringRef(message).starts_with(mnemonic.str() + " "))
+    message = syntax.name.str() + message.substr(mnemonic.size());
+  for (const SpecKey &key : syntax.keys) {
+    std::string param = "'" + key.getParamName() + "'";
+    std::string spelled = "'" + key.key.str() + "'";
+    for (size_t at = message.find(param); at != std::string::npos;
+         at = message.find(param, at + spelled.size()))
+      message.replace(at, param.size(), spelled);
+  }
+  return message;
+}
+
+/// The attribute parser's error as a SPEC error: the caret under the
+/// option it is about, the parameters spelled as SPEC keys.
+llvm::Error translateParseError(const SchemeSpec &spec,
+                                const SchemeSpecPart &part,
+                                const SchemeSpecSyntax &syntax,
+                                const AttrText &text, const ParseError &error) {
+  auto caretAt = [&](const OptionSpan &span) {
+    return span.option ? getValueOffset(*span.option) : part.offset;
+  };
+  // Nothing but the name (and the dense part): the attribute's required
+  // parameters are missing.
+  if (text.spans.empty())
     return makeSpecError(spec, part.offset,
-                         "sparse needs frac=F, the share of the weights kept "
-                         "as fp16 outliers (e.g. sparse:frac=0.0045)");
-  if (!(frac > 0.0 && frac < 1.0))
-    return reader.error("frac", "sparse frac must be in (0, 1), got " +
-                                    formatNumber(frac));
-  std::optional<OutlierSelection> rule = symbolizeOutlierSelection(select);
-  if (!rule)
-    return reader.error("select", "sparse select must be magnitude, iqr or "
-                                  "sensitivity, got '" +
-                                      select + "'");
-  return cast<QuantSchemeAttrInterface>(
-      SparseSchemeAttr::get(dense, frac, *rule));
+                         "'" + part.name +
+                             "' needs options (known: " + listKeys(syntax) +
+                             "; e.g. " + syntax.example + ")");
+  StringRef message(error.message);
+  if (message.consume_front("struct is missing required parameter: "))
+    for (const SpecKey &key : syntax.keys)
+      if (key.getParamName() == message)
+        return makeSpecError(spec, part.offset,
+                             "'" + part.name + "' needs " + key.key + "=...: " +
+                                 key.help + " (e.g. " + syntax.example + ")");
+  for (const OptionSpan &span : text.spans) {
+    StringRef value =
+        span.option ? StringRef(span.option->value) : span.key->defaultValue;
+    // A parameter of a C++ type with its own parser has said what is
+    // wrong; a plain integer or number has not.
+    std::string expected = describeParamType(error.failedType);
+    if (span.key->getParamName() == error.failedParam && expected.empty())
+      return makeSpecError(spec, caretAt(span),
+                           renameParams(error.message, syntax));
+    if (span.key->getParamName() == error.failedParam)
+      return makeSpecError(spec, caretAt(span),
+                           part.name + " '" + span.key->key + "' expects " +
+                               expected + ", got '" + value + "'");
+    if (error.column >= span.begin && error.column <= span.end)
+      return makeSpecError(spec, caretAt(span),
+                           part.name + " '" + span.key->key + "' = '" + value +
+                               "': " + renameParams(error.message, syntax));
+  }
+  // A `verify` error is reported at the attribute; it names the parameter.
+  size_t caret = part.offset;
+  for (const OptionSpan &span : text.spans)
+    if (message.contains("'" + span.key->getParamName() + "'")) {
+      caret = caretAt(span);
+      break;
+    }
+  return makeSpecError(spec, caret, renameParams(error.message, syntax));
 }
 
-/// `DENSE+sparse:...`: the only composition, dense-and-sparse.
-llvm::Expected<QuantSchemeAttrInterface> buildComposed(MLIRContext *context,
-                                                       const SchemeSpec &spec) {
-  const SchemeSpecPart &first = spec.parts.front();
-  if (first.name == "sparse")
-    return makeSpecError(
-        spec, first.offset,
-        "'sparse' stores only the outliers on top of a dense scheme: write "
-        "DENSE+sparse:frac=F (e.g. lut:bits=3+sparse:frac=0.0045)");
-  const SchemeSpecPart &second = spec.parts[1];
-  if (second.name != "sparse")
-    return makeSpecError(spec, second.offset,
-                         "only 'sparse' composes with a dense scheme "
-                         "(DENSE+sparse:frac=F), got '" +
-                             second.name + "'");
-  if (spec.parts.size() > 2)
-    return makeSpecError(spec, spec.parts[2].offset,
-                         "only one '+sparse' part may follow the dense "
-                         "scheme");
-  // The dense part alone, with the whole text so that carets stay put.
-  SchemeSpec denseSpec = spec;
-  denseSpec.parts.resize(1);
-  auto dense = buildSchemeAttr(context, denseSpec);
-  if (!dense)
-    return dense.takeError();
-  return buildSparse(spec, second, *dense);
+/// The attribute of one SPEC part; `dense` is the scheme that a wrapping
+/// part (`+sparse:...`) wraps.
+llvm::Expected<QuantSchemeAttrInterface>
+buildPart(MLIRContext *context, const SchemeSpec &spec,
+          const SchemeSpecPart &part, const RegisteredScheme &scheme,
+          Attribute dense) {
+  const SchemeSpecSyntax &syntax = scheme.syntax;
+  if (llvm::Error err = checkOptions(spec, part, syntax))
+    return std::move(err);
+  auto text = buildAttrText(spec, part, syntax, dense);
+  if (!text)
+    return text.takeError();
+  loadSchemeDialect(context, scheme);
+  ParseError error;
+  Attribute attr = parseCapturingError(context, text->text, error);
+  if (!attr)
+    return translateParseError(spec, part, syntax, *text, error);
+  if (syntax.canonicalize)
+    attr = syntax.canonicalize(attr);
+  auto result = dyn_cast<QuantSchemeAttrInterface>(attr);
+  if (!result)
+    return makeSpecError(spec, part.offset,
+                         "'" + part.name + "' is registered as " +
+                             syntax.attrName +
+                             ", which is not a quantization scheme");
+  return result;
+}
+
+llvm::Expected<RegisteredScheme> lookupPart(const SchemeSpec &spec,
+                                            const SchemeSpecPart &part) {
+  if (std::optional<RegisteredScheme> scheme = lookupScheme(part.name))
+    return std::move(*scheme);
+  if (isUnquantizedName(part.name))
+    return makeSpecError(spec, part.offset,
+                         "'" + part.name + "' is not a quantized scheme");
+  return makeSpecError(spec, part.offset,
+                       "unknown scheme '" + part.name +
+                           "' (known: " + listSchemeNames() + ")");
 }
 
 } // namespace
 
 llvm::Expected<QuantSchemeAttrInterface>
 mlir::mixq::buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec) {
-  if (spec.parts.size() != 1 || spec.parts.front().name == "sparse")
-    return buildComposed(context, spec);
-  const SchemeSpecPart &part = spec.parts.front();
-  if (part.name == "affine")
-    return buildAffine(context, spec, part);
-  if (part.name == "lut")
-    return buildLUT(context, spec, part);
-  if (part.name == "mixed")
-    return buildMixed(context, spec, part);
-  if (part.name == "bitplane")
-    return buildBitplane(context, spec, part);
-  if (part.name == "quik")
-    return buildQuik(context, spec, part);
-  if (spec.isUnquantized())
-    return makeSpecError(spec, part.offset,
-                         "'" + part.name + "' is not a quantized scheme");
-  return makeSpecError(spec, part.offset,
-                       "unknown scheme '" + part.name +
-                           "' (known: affine, mixed, lut, sparse, quik, "
-                           "bitplane, fp16, fp32)");
+  // DENSE+WRAPPER+...: each part after the first wraps the scheme before it.
+  Attribute built;
+  for (const SchemeSpecPart &part : spec.parts) {
+    auto scheme = lookupPart(spec, part);
+    if (!scheme)
+      return scheme.takeError();
+    const SchemeSpecSyntax &syntax = scheme->syntax;
+    if (!built && syntax.wrapsDense)
+      return makeSpecError(spec, part.offset,
+                           "'" + part.name + "' is " + syntax.summary +
+                               ": write DENSE+" + part.name + ":... (e.g. " +
+                               syntax.example + ")");
+    if (built && !syntax.wrapsDense)
+      return makeSpecError(spec, part.offset,
+                           "only a scheme that wraps a dense one may follow "
+                           "'+', and '" +
+                               part.name + "' does not");
+    auto attr = buildPart(context, spec, part, *scheme, built);
+    if (!attr)
+      return attr.takeError();
+    built = *attr;
+  }
+  return cast<QuantSchemeAttrInterface>(built);
 }
 
-std::optional<unsigned> mlir::mixq::getActivationBits(const SchemeSpec &spec) {
-  if (spec.parts.size() != 1 || spec.parts.front().name != "quik")
-    return std::nullopt;
-  for (const SchemeSpecOption &option : spec.parts.front().options) {
-    unsigned bits = 0;
-    if (option.key == "act-bits" &&
-        !StringRef(option.value).getAsInteger(10, bits))
-      return bits;
+void mlir::mixq::printSchemeSpecHelp(llvm::raw_ostream &os) {
+  os << "Schemes for --scheme=NAME:KEY=VALUE,... (DENSE+WRAPPER:... for a "
+        "scheme that wraps a dense one; fp16, fp32 or none: unquantized):\n";
+  for (const RegisteredScheme &scheme : getRegisteredSchemes()) {
+    const SchemeSpecSyntax &syntax = scheme.syntax;
+    os << "\n"
+       << syntax.name << " (" << syntax.attrName << "): " << syntax.summary
+       << "\n    e.g. " << syntax.example << "\n";
+    for (const SpecKey &key : syntax.keys) {
+      os << "    " << llvm::left_justify(key.key, 10) << " " << key.help;
+      if (!key.defaultValue.empty())
+        os << " (default " << key.defaultValue << ")";
+      os << "\n";
+    }
   }
-  return std::nullopt;
 }
 
 llvm::Expected<std::vector<SchemeOverride>>

@@ -48,16 +48,15 @@ struct SchemeSpec {
 /// Parses `text`; errors name the problem and show a caret under it.
 llvm::Expected<SchemeSpec> parseSchemeSpec(llvm::StringRef text);
 
-/// Builds the scheme attribute of a quantized spec. Errors point at the
-/// unknown scheme, the unknown key or the bad value.
+/// Builds the scheme attribute of a quantized spec through the registered
+/// schemes' SPEC syntaxes (dialect/MixQ/SchemeRegistry.h). Errors point at
+/// the unknown scheme, the unknown key or the bad value.
 llvm::Expected<QuantSchemeAttrInterface>
 buildSchemeAttr(MLIRContext *context, const SchemeSpec &spec);
 
-/// The `act-bits=B` of a `quik` spec (validated by buildSchemeAttr): the
-/// bits of the mixq.quantize_act that --mixq-quantize puts before each
-/// matmul of the weight. None for every other spec, and for a `quik` spec
-/// without it (weight-only).
-std::optional<unsigned> getActivationBits(const SchemeSpec &spec);
+/// Prints every registered scheme: its name, summary and example, and each
+/// key with its help and SPEC default (`mixq-compile --list-schemes`).
+void printSchemeSpecHelp(llvm::raw_ostream &os);
 
 /// An error about `spec` at `offset`: the message, the spec and a caret.
 llvm::Error makeSpecError(const SchemeSpec &spec, size_t offset,

@@ -3,7 +3,6 @@
 #include "codegen/cuda/MMAMatmul.h"
 
 #include "dialect/LLM/LLMOps.h"
-#include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQOps.h"
 #include "dialect/MixQ/MixQTypes.h"
 #include "dialect/MixQ/SchemeUtils.h"

@@ -2,7 +2,6 @@
 #include "codegen/cuda/GeneratorContext.h"
 
 #include "dialect/LLM/LLMOps.h"
-#include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQOps.h"
 #include "dialect/MixQ/MixQTypes.h"
 #include "dialect/MixQ/SchemeUtils.h"
@@ -291,10 +290,7 @@ LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx) {
   if (failed(out))
     return failure();
   auto weightType = cast<QTensorType>(op.getWeight().getType());
-  auto scheme = dyn_cast<OutlierColsSchemeAttr>(weightType.getScheme());
-  if (!scheme)
-    return op.emitError() << "CUDA codegen: quantize_act needs an "
-                             "#mixq.outlier_cols weight";
+  QuantSchemeAttrInterface scheme = weightType.getScheme();
   Value input = ctx.values.lookup(op.getInput());
   ComponentReader reader(ctx.values.lookupAll(op.getWeight()));
   int64_t dim = op.getInput().getType().getDimSize(1);
@@ -315,9 +311,9 @@ LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx) {
         SmallVector<Value> xs = kb.loadF32s(input, {row, first}, width);
         Value lo = acc[0], hi = acc[1];
         for (int64_t k = 0; k < width; ++k) {
-          Value isOutlier = scheme.buildIsOutlierColumn(kb.b, kb.loc, reader,
-                                                        columnOf(first, k));
-          Value x = arith::SelectOp::create(kb.b, kb.loc, isOutlier,
+          Value passThrough = scheme.buildIsPassthroughColumn(
+              kb.b, kb.loc, reader, columnOf(first, k));
+          Value x = arith::SelectOp::create(kb.b, kb.loc, passThrough,
                                             kb.f32(0.0f), xs[k]);
           lo = kb.combine(Reduction::MinNum, lo, x);
           hi = kb.combine(Reduction::MaxNum, hi, x);
@@ -331,9 +327,9 @@ LogicalResult buildQuantizeAct(QuantizeActOp op, GeneratorContext &ctx) {
     SmallVector<Value> xs = kb.loadF32s(input, {row, first}, width);
     SmallVector<Value> codes;
     for (int64_t k = 0; k < width; ++k)
-      codes.push_back(buildQuantizeActElement(kb.b, kb.loc, scheme, reader,
-                                              columnOf(first, k), xs[k], lo, hi,
-                                              op.getBits()));
+      codes.push_back(scheme.buildQuantizeActivation(kb.b, kb.loc, reader,
+                                                     columnOf(first, k), xs[k],
+                                                     lo, hi, op.getBits()));
     kb.storeF32s(codes, *out, {row, first});
   });
   setRowLaunch(ctx.launch, kRowBlock);

@@ -12,6 +12,7 @@
 #include "dialect/MixQ/Quant/BitplaneQuantizer.h"
 #include "dialect/MixQ/Quant/LUTQuantizer.h"
 #include "dialect/MixQ/Quant/MixedQuantizer.h"
+#include "dialect/MixQ/SchemeRegistry.h"
 #include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -29,6 +30,7 @@
 #include <limits>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 
 using namespace mlir;
 using namespace mlir::mixq;
@@ -84,6 +86,36 @@ void MixQDialect::registerAttributes() {
 }
 
 namespace {
+/// Appends the SPEC syntax of each of AttrTs that is a quantization scheme.
+template <typename... AttrTs>
+void appendSchemeSyntaxes(std::vector<RegisteredScheme> &schemes) {
+  auto insert = [](DialectRegistry &registry) {
+    registry.insert<MixQDialect>();
+  };
+  auto append = [&](auto syntax) {
+    schemes.push_back(
+        {std::move(syntax), MixQDialect::getDialectNamespace().str(), insert});
+  };
+  (
+      [&] {
+        if constexpr (std::is_base_of_v<QuantSchemeAttrInterface::Trait<AttrTs>,
+                                        AttrTs>)
+          append(AttrTs::getSpecSyntax());
+      }(),
+      ...);
+}
+} // namespace
+
+std::vector<RegisteredScheme> mlir::mixq::getBuiltinSchemes() {
+  std::vector<RegisteredScheme> schemes;
+  appendSchemeSyntaxes<
+#define GET_ATTRDEF_LIST
+#include "dialect/MixQ/MixQAttrs.cpp.inc"
+      >(schemes);
+  return schemes;
+}
+
+namespace {
 Value indexConst(OpBuilder &b, Location loc, int64_t value) {
   return buildIndexConstant(b, loc, value);
 }
@@ -96,6 +128,58 @@ Value f32Const(OpBuilder &b, Location loc, float value) {
 //===----------------------------------------------------------------------===//
 // AffineSchemeAttr
 //===----------------------------------------------------------------------===//
+
+namespace {
+/// f16 is the attribute's default: left implicit, so that the printed
+/// scheme is the canonical `#mixq.affine<bits = 4, group = 128>`.
+llvm::Expected<std::string> rewriteAffineScale(StringRef value) {
+  if (value == "f16")
+    return std::string();
+  if (value == "bf16" || value == "f32")
+    return value.str();
+  return makeSpecValueError("must be f16, bf16 or f32, got '" + value + "'");
+}
+
+/// `rtn` is one clip ratio; `mse` the quantizer's grid 1.0, 0.95, .., 0.5.
+llvm::Expected<std::string> rewriteAffineClip(StringRef value) {
+  if (value == "rtn")
+    return std::string("1");
+  if (value == "mse")
+    return std::string("11");
+  unsigned ratios = 0;
+  if (value.getAsInteger(10, ratios) || ratios < 1 || ratios > 1000)
+    return makeSpecValueError("must be rtn, mse or a number of clip ratios in "
+                              "1..1000, got '" +
+                              value + "'");
+  return value.str();
+}
+} // namespace
+
+SchemeSpecSyntax AffineSchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "affine";
+  syntax.attrName = "#mixq.affine";
+  syntax.summary = "group-wise affine integer codes (RTN, MSE clipping)";
+  syntax.example = "affine:bits=4,group=128";
+  syntax.keys = {{"bits", "code bits: 2, 3, 4 or 8", {}, "4"},
+                 {"group", "inputs per group, dividing K", {}, "128"},
+                 {"sym",
+                  "true: symmetric codes, no zero points",
+                  "symmetric",
+                  {},
+                  rewriteSpecBool},
+                 {"scale",
+                  "scale and zero type: f16, bf16 or f32",
+                  {},
+                  {},
+                  rewriteAffineScale},
+                 {"clip",
+                  "rtn, mse, or a number of clip ratios searched, 1..1000",
+                  {},
+                  {},
+                  rewriteAffineClip}};
+  return syntax;
+}
 
 namespace {
 enum AffineComponent : unsigned { Codes = 0, Scales = 1, Zeros = 2 };
@@ -339,6 +423,16 @@ PackedBuffer halvesToBytes(const std::vector<uint16_t> &halves) {
 }
 } // namespace
 
+SchemeSpecSyntax LUTSchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "lut";
+  syntax.attrName = "#mixq.lut";
+  syntax.summary = "per-row codebooks of f16 centroids (SqueezeLLM-style)";
+  syntax.example = "lut:bits=3";
+  syntax.keys = {{"bits", "code bits: 2, 3 or 4", {}, "3"}};
+  return syntax;
+}
+
 LogicalResult
 LUTSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       unsigned bits) {
@@ -507,6 +601,27 @@ Value loadIndex(OpBuilder &b, Location loc, const ComponentReader &reader,
 }
 } // namespace
 
+SchemeSpecSyntax MixedSchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "mixed";
+  syntax.attrName = "#mixq.mixed";
+  syntax.summary = "2/4-bit groups, fp16 outliers, second-order scales";
+  syntax.example = "mixed:group=64,hi-frac=0.1,outliers=0.0075";
+  syntax.keys = {
+      {"group",
+       "inputs per group; group * lo and group * (hi - lo) "
+       "multiples of 32",
+       {},
+       "64"},
+      {"lo", "low-group code bits, 1..7"},
+      {"hi", "high-group code bits, lo + 1..8"},
+      {"hi-frac", "least share of high groups, [0, 1]"},
+      {"bits", "bits/weight budget that more high groups may fill (0: none)"},
+      {"outliers", "share of all weights kept as fp16 outliers, [0, 1)"},
+      {"block", "groups per second-order block, >= 1"}};
+  return syntax;
+}
+
 LogicalResult
 MixedSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                         int64_t group, unsigned lo, unsigned hi,
@@ -533,14 +648,15 @@ MixedSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << ") must be multiples of 32, so that groups are "
                           "word-aligned";
   if (!(hiFrac >= 0.0 && hiFrac <= 1.0))
-    return emitError() << "mixed 'hi_frac' must be in [0, 1], got " << hiFrac;
+    return emitError() << "mixed 'hi_frac' must be in [0, 1], got "
+                       << formatDouble(hiFrac);
   if (!(bits >= 0.0 && std::isfinite(bits)))
     return emitError() << "mixed 'bits' (target bits per weight) must be "
                           "finite and >= 0, got "
-                       << bits;
+                       << formatDouble(bits);
   if (!(outliers >= 0.0 && outliers < 1.0))
     return emitError() << "mixed 'outliers' must be in [0, 1), got "
-                       << outliers;
+                       << formatDouble(outliers);
   if (block < 1)
     return emitError() << "mixed 'block' must be >= 1, got " << block;
   return success();
@@ -1116,6 +1232,30 @@ namespace {
   return params;
 }
 } // namespace
+
+namespace {
+/// Decoding at the parent width is the default: left implicit.
+Attribute canonicalizeBitplane(Attribute attr) {
+  auto bitplane = cast<BitplaneSchemeAttr>(attr);
+  if (bitplane.getWidth() != bitplane.getParent())
+    return attr;
+  return BitplaneSchemeAttr::get(attr.getContext(), bitplane.getSeed(),
+                                 bitplane.getParent(), std::nullopt);
+}
+} // namespace
+
+SchemeSpecSyntax BitplaneSchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "bitplane";
+  syntax.attrName = "#mixq.bitplane";
+  syntax.summary = "nested codes readable at every width seed..parent";
+  syntax.example = "bitplane:seed=3,parent=4";
+  syntax.keys = {{"seed", "smallest width, 1..parent", {}, "3"},
+                 {"parent", "largest width (number of planes), 1..8", {}, "4"},
+                 {"width", "width decoded, seed..parent (default parent)"}};
+  syntax.canonicalize = canonicalizeBitplane;
+  return syntax;
+}
 
 LogicalResult
 BitplaneSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,

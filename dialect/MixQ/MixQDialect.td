@@ -20,8 +20,11 @@ def MixQ_Dialect : Dialect {
 
     Every scheme is an attribute implementing that interface; the generic
     lowerings (the reference lowering to linalg here, the CPU and CUDA
-    codegen later) only talk to the interface. Adding a scheme therefore
-    means adding one attribute and its host quantizer.
+    codegen) only talk to the interface. Adding a scheme therefore means
+    adding one attribute and its host quantizer; the attribute's
+    `getSpecSyntax` makes it reachable from `--mixq-quantize` and
+    `mixq-compile --scheme` once its dialect registers it
+    (`dialect/MixQ/SchemeRegistry.h`, docs/schemes.md).
   }];
   let useDefaultAttributePrinterParser = 1;
   let useDefaultTypePrinterParser = 1;

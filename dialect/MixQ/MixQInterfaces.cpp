@@ -4,12 +4,21 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace mlir;
 using namespace mlir::mixq;
 
 #include "dialect/MixQ/MixQInterfaces.cpp.inc"
+
+std::string SpecKey::getParamName() const {
+  if (!param.empty())
+    return param.str();
+  std::string name = key.str();
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
 
 int64_t ComponentSpec::getNumElements() const {
   int64_t count = 1;

@@ -53,6 +53,55 @@ struct NestedWidths {
   unsigned current = 0;
 };
 
+/// One key of a scheme's SPEC (`name:key=value,...`).
+struct SpecKey {
+  /// The key as written in a SPEC, e.g. `hi-frac`.
+  StringRef key;
+  /// One line of help: what it sets and its valid values.
+  StringRef help;
+  /// The attribute parameter it sets; empty means the key with every '-'
+  /// read as '_' (`hi-frac` sets `hi_frac`).
+  StringRef param = {};
+  /// The value a SPEC that omits the key gets, for a parameter that the
+  /// attribute requires. Empty for a parameter with a TableGen default,
+  /// which then applies.
+  StringRef defaultValue = {};
+  /// Rewrites a SPEC value into the parameter's MLIR syntax (e.g. affine's
+  /// `clip=mse` to `11`); an empty result leaves the parameter to its
+  /// default. An invalid value gives an error whose message completes
+  /// "SCHEME 'KEY' ...", e.g. "must be rtn, mse or ..., got 'x'". Null
+  /// passes the value through.
+  llvm::Expected<std::string> (*rewriteValue)(StringRef value) = nullptr;
+  /// The parameter's name in the attribute.
+  std::string getParamName() const;
+};
+
+/// How a scheme is spelled in a SPEC: the generic grammar in
+/// passes/SchemeSpec.h turns `name:key=value,...` into the attribute's own
+/// syntax, `attrName<param = value, ...>`, and parses that. So the
+/// defaults of omitted keys are the attribute's TableGen defaults and the
+/// validation is the attribute's `verify`, with no second copy of either.
+struct SchemeSpecSyntax {
+  /// The SPEC name, e.g. `affine`.
+  StringRef name;
+  /// The attribute's name as written in IR, e.g. `#mixq.affine`. Its
+  /// assembly format is `<` struct(params) `>`, or, for a scheme that
+  /// wraps another, `<` $dense `,` struct(params) `>`.
+  StringRef attrName;
+  /// One line for `mixq-compile --list-schemes` and errors.
+  StringRef summary;
+  /// A valid SPEC, for help and errors.
+  StringRef example;
+  /// Every key, in the order errors and help list them.
+  std::vector<SpecKey> keys;
+  /// The scheme stores a dense scheme's residuals and so wraps one:
+  /// `DENSE+name:...` in a SPEC, the dense attribute first in its syntax.
+  bool wrapsDense = false;
+  /// Maps the built attribute to its canonical form (an explicit default
+  /// left implicit); null keeps it.
+  Attribute (*canonicalize)(Attribute) = nullptr;
+};
+
 /// Host-side bytes of one component: little-endian elements, row-major.
 using PackedBuffer = std::vector<uint8_t>;
 /// All components of one quantized matrix, in storage order.
@@ -95,6 +144,21 @@ Value buildGather(OpBuilder &builder, Location loc, Value source,
 /// `index`) as an f32, for QuantSchemeAttrInterface::buildSparseDot.
 using InputLoader =
     llvm::function_ref<Value(OpBuilder &builder, Location loc, Value col)>;
+
+/// An i1 constant.
+Value buildBoolConstant(OpBuilder &builder, Location loc, bool value);
+
+/// Per-token asymmetric activation quantization of one element, QUIK's and
+/// the default QuantSchemeAttrInterface::buildQuantizeActivation: the f32
+/// `value` of a token whose quantized columns span [lo, hi] (f32,
+/// lo <= 0 <= hi) to `bits` bits and back, in f32, or `value` itself where
+/// `passThrough` (i1) holds. With maxq = 2^bits - 1:
+/// s = clamp(f16((hi - lo) / maxq), 2^-24, 65504) (1 when hi == lo),
+/// z = clamp(round(-lo / s), 0, maxq), q = clamp(round(x / s) + z, 0, maxq),
+/// result (q - z) * s; round is half away from zero.
+Value buildAsymmetricActivation(OpBuilder &builder, Location loc,
+                                Value passThrough, Value value, Value lo,
+                                Value hi, unsigned bits);
 
 /// `vector<values.size() x T>` of scalars of one type T.
 Value buildVectorFromScalars(OpBuilder &builder, Location loc,

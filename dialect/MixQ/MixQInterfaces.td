@@ -34,6 +34,14 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
   }];
 
   let methods = [
+    StaticInterfaceMethod<[{
+        How the scheme is spelled in a SPEC (`--mixq-quantize="scheme=..."`,
+        `mixq-compile --scheme`): its name, its keys and the attribute
+        syntax they map to. The scheme's dialect registers it
+        (SchemeRegistry.h); omitted keys take the attribute's TableGen
+        defaults and the attribute's `verify` validates the values.
+      }],
+      "::mlir::mixq::SchemeSpecSyntax", "getSpecSyntax", (ins)>,
     InterfaceMethod<[{
         Checks that the scheme can describe a matrix of `shape`; reports
         problems through `emitError` naming the parameter at fault.
@@ -196,6 +204,50 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
       (ins "::llvm::ArrayRef<int64_t>":$shape),
       /*methodBody=*/[{}], /*defaultImplementation=*/[{
         return ::mlir::Attribute();
+      }]>,
+    InterfaceMethod<[{
+        The bits of the activation codes this scheme's matmuls take: a
+        scheme that quantizes the activations too (W4A8) returns them, and
+        `--mixq-quantize` then puts a `mixq.quantize_act` of that many bits
+        before each matmul of the weight. None (the default): weight-only.
+      }],
+      "std::optional<unsigned>", "getActivationBits", (ins),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return std::nullopt;
+      }]>,
+    InterfaceMethod<[{
+        For a scheme with activation bits: the i1 "input column `col` (an
+        `index`) passes through mixq.quantize_act unquantized" (QUIK's
+        outlier columns), read through `reader` from the weight's
+        components. The default, no column, is a constant false.
+      }],
+      "::mlir::Value", "buildIsPassthroughColumn",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::mlir::Value":$col),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::mixq::buildBoolConstant(builder, loc, false);
+      }]>,
+    InterfaceMethod<[{
+        For a scheme with activation bits: one element of
+        mixq.quantize_act, the f32 `value` of input column `col` (an
+        `index`) of a token whose quantized columns span [lo, hi] (f32,
+        lo <= 0 <= hi, as the caller reduces them over the columns that do
+        not pass through), quantized to `bits` bits and dequantized again,
+        as f32. The default is per-token asymmetric rounding
+        (buildAsymmetricActivation), which passes the
+        buildIsPassthroughColumn columns through.
+      }],
+      "::mlir::Value", "buildQuantizeActivation",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::mlir::Value":$col, "::mlir::Value":$value, "::mlir::Value":$lo,
+           "::mlir::Value":$hi, "unsigned":$bits),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::mixq::buildAsymmetricActivation(
+            builder, loc,
+            $_attr.buildIsPassthroughColumn(builder, loc, reader, col), value,
+            lo, hi, bits);
       }]>,
     InterfaceMethod<[{
         For a scheme of nested codes, readable at several widths from one

@@ -178,14 +178,16 @@ LogicalResult MatmulOp::verify() {
 LogicalResult QuantizeActOp::verify() {
   auto weight = cast<QTensorType>(getWeight().getType());
   auto input = cast<RankedTensorType>(getInput().getType());
-  if (!isa<OutlierColsSchemeAttr>(weight.getScheme()))
-    return emitOpError() << "needs a weight whose scheme is "
-                            "#mixq.outlier_cols (its outlier columns pass "
-                            "through), got "
+  std::optional<unsigned> schemeBits = weight.getScheme().getActivationBits();
+  if (!schemeBits)
+    return emitOpError() << "needs a weight whose scheme quantizes "
+                            "activations (has activation bits, e.g. "
+                            "#mixq.outlier_cols<..., act_bits = 8>), got "
                          << weight.getScheme();
-  if (getBits() != 4 && getBits() != 8)
-    return emitOpError() << "activation 'bits' must be 4 or 8, got "
-                         << getBits();
+  if (getBits() != *schemeBits)
+    return emitOpError() << "quantizes to " << getBits()
+                         << " bits, but the weight's scheme takes "
+                         << *schemeBits << "-bit activations";
   if (input.getDimSize(1) != weight.getCols())
     return emitOpError() << "input has " << formatShape(input.getShape())
                          << " but the weight has K = " << weight.getCols()

@@ -118,12 +118,16 @@ def MixQ_MatmulOp : MixQ_Op<"matmul", [Pure]> {
 }
 
 def MixQ_QuantizeActOp : MixQ_Op<"quantize_act", [Pure]> {
-  let summary = "QUIK per-token asymmetric activation quantization (fake-quantized)";
+  let summary = "per-token activation quantization of a weight's scheme (fake-quantized)";
   let description = [{
-    Models the activation side of QUIK (`#mixq.outlier_cols`): the input
-    columns of `weight`'s outlier columns pass through unchanged, and every
-    other column is quantized to `bits` (4 or 8) unsigned codes with one
-    scale and zero point per token (row), then dequantized again. The
+    Models the activation side of a scheme with activation bits
+    (`QuantSchemeAttrInterface::getActivationBits`, e.g. QUIK's
+    `#mixq.outlier_cols<..., act_bits = 8>`): the input columns that the
+    scheme passes through (`buildIsPassthroughColumn`: QUIK's outlier
+    columns) stay unchanged, and every other column is quantized to `bits`
+    unsigned codes (the scheme's activation bits) with one scale and zero
+    point per token (row), then dequantized again
+    (`buildQuantizeActivation`; the formula below is its default, QUIK's). The
     result is what the integer kernel effectively multiplies by, so that
     `mixq.matmul %xq, %w` computes QUIK's product
     `sx sw (sum_k qx qw - zx row_sum) + sum_outliers x w` up to f32
@@ -147,19 +151,19 @@ def MixQ_QuantizeActOp : MixQ_Op<"quantize_act", [Pure]> {
     exactly representable. The result has the input's type; an f16/bf16
     input is widened to f32 first and the result rounded back.
 
-    The outlier columns are data (the `col_map` component of the weight),
-    not part of the scheme attribute, so the op takes the weight itself,
-    whose scheme must be `#mixq.outlier_cols`. `--mixq-quantize` inserts it
-    before every `mixq.matmul` of such a weight when the SPEC has
-    `act-bits=B`; without it `#mixq.outlier_cols` is weight-only. An
-    integer GEMM path that consumes the codes directly (no fake
-    quantization) is future GPU work.
+    The columns that pass through are data (QUIK's `col_map` component of
+    the weight), not part of the scheme attribute, so the op takes the
+    weight itself. Its scheme must have activation bits, equal to `bits`.
+    `--mixq-quantize` inserts the op before every `mixq.matmul` of such a
+    weight (SPEC `quik:...,act-bits=B`); without `act-bits`,
+    `#mixq.outlier_cols` is weight-only. An integer GEMM path that consumes
+    the codes directly (no fake quantization) is future GPU work.
 
     ```mlir
     %xq = mixq.quantize_act %x, %w bits = 8 : tensor<?x64xf32>,
-        !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x64xf32>
+        !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>> -> tensor<?x64xf32>
     %y = mixq.matmul %xq, %w : tensor<?x64xf32>,
-        !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x64xf32>
+        !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>> -> tensor<?x64xf32>
     ```
   }];
   let arguments = (ins MixQ_FloatMatrix:$input, MixQ_QTensor:$weight,

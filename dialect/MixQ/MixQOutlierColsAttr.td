@@ -6,7 +6,9 @@
 #define MIXQ_DIALECT_MIXQ_MIXQOUTLIERCOLSATTR_TD
 
 def MixQ_OutlierColsSchemeAttr : MixQ_Attr<"OutlierColsScheme", "outlier_cols", [
-    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface>]> {
+    DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
+                                ["getActivationBits",
+                                 "buildIsPassthroughColumn"]>]> {
   let summary = "fp16 outlier input columns + int4/int8 per-channel codes (QUIK)";
   let description = [{
     `cols` of the K input columns of the N x K weight matrix stay in fp16;
@@ -69,33 +71,34 @@ def MixQ_OutlierColsSchemeAttr : MixQ_Attr<"OutlierColsScheme", "outlier_cols", 
     costs (512 + 2 * 4096 * 128 + 4 * 4096 * 496 + 2 * 4096 + 4 * 4096
     + 2 * 4096) * 8 / 4096^2 = 4.39 bits (the fp16 columns are 0.5 of it).
 
-    Weight-only by itself: `mixq.matmul` multiplies unquantized activations
-    by the dequantized weight. QUIK's per-token asymmetric activation
-    quantization of the non-outlier columns is the separate op
-    `mixq.quantize_act`, which `--mixq-quantize` inserts before each
-    matmul when the SPEC has `act-bits=B` (`quik:cols=256,bits=4,act-bits=8`).
+    With `act_bits` = 0 (the default) the scheme is weight-only:
+    `mixq.matmul` multiplies unquantized activations by the dequantized
+    weight. With `act_bits` = 4 or 8 it is QUIK's W4A8 / W8A8: the
+    activations of the non-outlier columns are quantized per token,
+    asymmetrically, to `act_bits` bits (the interface's default
+    buildQuantizeActivation; the outlier columns pass through,
+    buildIsPassthroughColumn). That is the separate op `mixq.quantize_act`,
+    which `--mixq-quantize` inserts before each matmul of such a weight
+    (SPEC `quik:cols=256,bits=4,act-bits=8`).
 
     `cols` must be less than K (at least one quantized column).
 
     ```mlir
     #mixq.outlier_cols<cols = 256, bits = 4>
     #mixq.outlier_cols<cols = 8, bits = 8>
+    #mixq.outlier_cols<cols = 256, bits = 4, act_bits = 8>
     ```
   }];
   let parameters = (ins
     AttrParameter<"int64_t", "fp16 input columns, 0 .. K - 1">:$cols,
-    AttrParameter<"unsigned", "bits of the other columns' codes: 4 or 8">:$bits);
+    AttrParameter<"unsigned", "bits of the other columns' codes: 4 or 8">:$bits,
+    DefaultValuedParameter<"unsigned", "0", "activation bits: 0 (weight-only), "
+                           "4 or 8">:$act_bits);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     /// The element type of `col_map` for K inputs: i16 when K <= 32768.
     ::mlir::IntegerType getColMapType(int64_t inputs) const;
-    /// Emits the i1 "column `col` (index) is an outlier column" from the
-    /// `col_map` component of `reader`'s components.
-    ::mlir::Value buildIsOutlierColumn(::mlir::OpBuilder &builder,
-                                       ::mlir::Location loc,
-                                       const ::mlir::mixq::ComponentReader &reader,
-                                       ::mlir::Value col) const;
   }];
 }
 

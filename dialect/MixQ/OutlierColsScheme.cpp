@@ -82,12 +82,35 @@ PackedBuffer colMapBytes(const std::vector<int32_t> &map, bool wide) {
 
 LogicalResult
 OutlierColsSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                              int64_t cols, unsigned bits) {
+                              int64_t cols, unsigned bits, unsigned actBits) {
   if (bits != 4 && bits != 8)
     return emitError() << "outlier_cols 'bits' must be 4 or 8, got " << bits;
   if (cols < 0)
     return emitError() << "outlier_cols 'cols' must be >= 0, got " << cols;
+  if (actBits != 0 && actBits != 4 && actBits != 8)
+    return emitError() << "outlier_cols 'act_bits' must be 0 (weight-only), 4 "
+                          "or 8, got "
+                       << actBits;
   return success();
+}
+
+SchemeSpecSyntax OutlierColsSchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "quik";
+  syntax.attrName = "#mixq.outlier_cols";
+  syntax.summary = "fp16 outlier input columns, int4/int8 codes (QUIK)";
+  syntax.example = "quik:cols=256,bits=4,act-bits=8";
+  syntax.keys = {
+      {"cols", "fp16 input columns, 0 .. K - 1", {}, "256"},
+      {"bits", "bits of the other columns' codes: 4 or 8", {}, "4"},
+      {"act-bits", "activation bits: 4 or 8 (default: weight-only)"}};
+  return syntax;
+}
+
+std::optional<unsigned> OutlierColsSchemeAttr::getActivationBits() const {
+  if (getActBits() == 0)
+    return std::nullopt;
+  return getActBits();
 }
 
 LogicalResult OutlierColsSchemeAttr::verifyShape(
@@ -191,9 +214,9 @@ OutlierColsSchemeAttr::dequantize(const PackedWeights &packed,
   return ::mixq::quant::dequantizeOutlierColumns(q, rows, cols, params);
 }
 
-Value OutlierColsSchemeAttr::buildIsOutlierColumn(OpBuilder &b, Location loc,
-                                                  const ComponentReader &reader,
-                                                  Value col) const {
+Value OutlierColsSchemeAttr::buildIsPassthroughColumn(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    Value col) const {
   Value entry = reader.load(b, loc, OCColMap, {col});
   Value zero = arith::ConstantIntOp::create(b, loc, entry.getType(), 0);
   return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, entry, zero);

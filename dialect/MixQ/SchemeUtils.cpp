@@ -2,11 +2,13 @@
 #include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/TypeUtilities.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 using namespace mlir;
@@ -474,4 +476,81 @@ bool mlir::mixq::isWordLevelTile(QuantSchemeAttrInterface scheme,
                                  FloatType resultType, double maxOpsPerWeight) {
   return getDequantScalarOpsPerWeight(scheme, shape, width, resultType) <=
          maxOpsPerWeight;
+}
+
+llvm::Error mlir::mixq::makeSpecValueError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message.str());
+}
+
+llvm::Expected<std::string> mlir::mixq::rewriteSpecBool(StringRef value) {
+  if (value == "1" || value == "true" || value == "yes")
+    return std::string("true");
+  if (value == "0" || value == "false" || value == "no")
+    return std::string("false");
+  return makeSpecValueError("must be true or false, got '" + value + "'");
+}
+
+Value mlir::mixq::buildBoolConstant(OpBuilder &b, Location loc, bool value) {
+  return arith::ConstantIntOp::create(b, loc, value ? 1 : 0, 1);
+}
+
+namespace {
+Value f32Constant(OpBuilder &b, Location loc, float value) {
+  return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(value));
+}
+
+/// clamp(value, lo, hi) as std::clamp on finite values.
+Value clampF32(OpBuilder &b, Location loc, Value value, float lo, float hi) {
+  Value low = arith::MaximumFOp::create(b, loc, value, f32Constant(b, loc, lo));
+  return arith::MinimumFOp::create(b, loc, low, f32Constant(b, loc, hi));
+}
+} // namespace
+
+Value mlir::mixq::buildAsymmetricActivation(OpBuilder &b, Location l,
+                                            Value passThrough, Value value,
+                                            Value lo, Value hi, unsigned bits) {
+  // Every op here is IEEE-exact on both backends, and must stay so: no
+  // fast-math flags (an `afn` divf becomes div.approx.f32 on NVPTX), no
+  // fma. math.round is half away from zero on both (llvm.round on the CPU,
+  // libdevice's add.rz/cvt.rzi sequence on the GPU), the fp16 rounding of
+  // the scale is round-to-nearest-even on both. So equal inputs give equal
+  // codes; inputs that differ by ulps (other summation orders upstream) can
+  // still give codes one apart, see docs/cuda.md "Numerics" and
+  // test/lit/codegen/quantize-act-*.test.
+  float maxq = static_cast<float>((1u << bits) - 1u);
+  // s = fp16((hi - lo) / maxq), 1 when hi == lo, clamped to fp16's
+  // positive range.
+  Value flat = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, hi, lo);
+  Value span = arith::DivFOp::create(b, l, arith::SubFOp::create(b, l, hi, lo),
+                                     f32Constant(b, l, maxq));
+  Value scale =
+      arith::SelectOp::create(b, l, flat, f32Constant(b, l, 1.0f), span);
+  scale = buildExtendToF32(
+      b, l, arith::TruncFOp::create(b, l, b.getF16Type(), scale));
+  scale = clampF32(b, l, scale, std::ldexp(1.0f, -24), 65504.0f);
+  // z = clamp(round(-lo / s), 0, maxq)
+  Value zeroPoint = clampF32(
+      b, l,
+      math::RoundOp::create(
+          b, l,
+          arith::DivFOp::create(b, l, arith::NegFOp::create(b, l, lo), scale)),
+      0.0f, maxq);
+  // q = clamp(round(x / s) + z, 0, maxq)
+  Value code =
+      clampF32(b, l,
+               arith::AddFOp::create(
+                   b, l,
+                   math::RoundOp::create(
+                       b, l, arith::DivFOp::create(b, l, value, scale)),
+                   zeroPoint),
+               0.0f, maxq);
+  Value dequantized = arith::MulFOp::create(
+      b, l, arith::SubFOp::create(b, l, code, zeroPoint), scale);
+  return arith::SelectOp::create(b, l, passThrough, value, dequantized);
+}
+
+std::string mlir::mixq::formatDouble(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", value);
+  return text;
 }

@@ -182,6 +182,16 @@ sensitivityOf(const QuantizeOptions &options, int64_t cols,
 PackedBuffer wordsToBytes(const std::vector<uint32_t> &words);
 std::vector<uint32_t> bytesToWords(const PackedBuffer &bytes);
 
+/// `value` as printf's %g (1.5, 0.0075, -1), for messages.
+std::string formatDouble(double value);
+
+/// For SpecKey::rewriteValue: an invalid SPEC value; `message` completes
+/// "SCHEME 'KEY' ..." ("must be ..., got 'x'").
+llvm::Error makeSpecValueError(const llvm::Twine &message);
+
+/// SpecKey::rewriteValue of a boolean key: 1/true/yes and 0/false/no.
+llvm::Expected<std::string> rewriteSpecBool(StringRef value);
+
 } // namespace mlir::mixq
 
 #endif // MIXQ_DIALECT_MIXQ_SCHEMEUTILS_H

@@ -160,6 +160,18 @@ QuantSchemeAttrInterface SparseSchemeAttr::getDenseScheme() const {
   return cast<QuantSchemeAttrInterface>(getDense());
 }
 
+SchemeSpecSyntax SparseSchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "sparse";
+  syntax.attrName = "#mixq.sparse";
+  syntax.summary = "fp16 CSR outliers on top of a dense scheme";
+  syntax.example = "lut:bits=3+sparse:frac=0.0045";
+  syntax.keys = {{"frac", "share of the weights kept as fp16 outliers, (0, 1)"},
+                 {"select", "outlier rule: magnitude, iqr or sensitivity"}};
+  syntax.wrapsDense = true;
+  return syntax;
+}
+
 LogicalResult
 SparseSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          Attribute dense, APFloat fracValue,
@@ -177,7 +189,8 @@ SparseSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "sparse 'frac' must be an IEEE double";
   double frac = fracValue.convertToDouble();
   if (!(frac > 0.0 && frac < 1.0))
-    return emitError() << "sparse 'frac' must be in (0, 1), got " << frac;
+    return emitError() << "sparse 'frac' must be in (0, 1), got "
+                       << formatDouble(frac);
   return success();
 }
 

@@ -33,7 +33,7 @@ protected:
   OutlierColsSchemeTest() { context.loadDialect<MixQDialect>(); }
 
   OutlierColsSchemeAttr scheme(int64_t cols, unsigned bits) {
-    return OutlierColsSchemeAttr::get(&context, cols, bits);
+    return OutlierColsSchemeAttr::get(&context, cols, bits, /*actBits=*/0);
   }
 
   MLIRContext context;

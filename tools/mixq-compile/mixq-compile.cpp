@@ -11,13 +11,14 @@
 
 #include "PackageOutput.h"
 #include "codegen/HostPlan.h"
-#include "passes/AllocateBits.h"
 #include "codegen/cpu/CPUBackend.h"
 #include "codegen/cuda/CUDABackend.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/IR/LLMEmitter.h"
 #include "frontend/IR/WeightQuantizer.h"
+#include "passes/AllocateBits.h"
 #include "passes/Passes.h"
+#include "passes/SchemeSpec.h"
 
 #include "mlir/Pass/PassManager.h"
 
@@ -50,9 +51,13 @@ enum class Target { CPU, CUDA, All };
 
 cl::OptionCategory category("mixq-compile options");
 
-cl::opt<std::string> checkpointPath(cl::Positional, cl::Required,
-                                    cl::desc("<checkpoint>"),
+cl::opt<std::string> checkpointPath(cl::Positional, cl::desc("<checkpoint>"),
                                     cl::cat(category));
+cl::opt<bool> listSchemes(
+    "list-schemes",
+    cl::desc("Print the schemes a --scheme SPEC can name, with their keys, "
+             "and exit"),
+    cl::init(false), cl::cat(category));
 cl::opt<std::string> outputPath("o",
                                 cl::desc("Output package, or the file --emit "
                                          "prints to (default: stdout)"),
@@ -115,7 +120,7 @@ cl::opt<int64_t> maxSeqLen(
 cl::opt<std::string> schemeSpec(
     "scheme",
     cl::desc("Quantization scheme SPEC, e.g. affine:bits=4,group=128, fp16 "
-             "(see docs/schemes.md)"),
+             "(--list-schemes, docs/schemes.md)"),
     cl::value_desc("spec"), cl::init("affine:bits=4,group=128"),
     cl::cat(category));
 cl::opt<std::string> schemeOverrides(
@@ -302,6 +307,13 @@ int main(int argc, char **argv) {
       "mixq-compile: compile a Llama checkpoint (GGUF, Hugging Face "
       "safetensors folder or llama2.c .bin) into a .mixq package\n");
 
+  if (listSchemes) {
+    mlir::mixq::printSchemeSpecHelp(llvm::outs());
+    return 0;
+  }
+  if (checkpointPath.empty())
+    return fail("missing <checkpoint>: a GGUF file, a Hugging Face "
+                "safetensors folder or a llama2.c .bin (--help)");
   bool wantReport = reportFormat.getNumOccurrences() > 0;
   bool emitting = emitLevel.getNumOccurrences() > 0;
   if (wantReport && reportFormat != "" && reportFormat != "table" &&

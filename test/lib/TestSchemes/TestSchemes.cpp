@@ -6,6 +6,7 @@
 #include "dialect/MixQ/MixQInterfaces.h"
 #include "dialect/MixQ/Quant/BitPacking.h"
 #include "dialect/MixQ/Quant/FloatFormats.h"
+#include "dialect/MixQ/SchemeRegistry.h"
 #include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -35,9 +36,25 @@ void MixQTestDialect::initialize() {
       >();
 }
 
+SchemeSpecSyntax Fp4SchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "fp4";
+  syntax.attrName = "#mixq_test.fp4";
+  syntax.summary = "e2m1 codes, one f16 scale per group (test only)";
+  syntax.example = "fp4:group=32";
+  syntax.keys = {{"group", "inputs per group, dividing K", {}, "32"},
+                 {"spike",
+                  "true: each row's largest weight as a sparse term",
+                  {},
+                  {},
+                  rewriteSpecBool}};
+  return syntax;
+}
+
 namespace mixq::test {
+/// The dialect, and `fp4` for SPECs (`--mixq-quantize="scheme=fp4:..."`).
 void registerTestSchemesDialect(DialectRegistry &registry) {
-  registry.insert<MixQTestDialect>();
+  llvm::cantFail(registerSchemes<MixQTestDialect, Fp4SchemeAttr>(registry));
 }
 } // namespace mixq::test
 

@@ -419,8 +419,8 @@ func.func private @k_quik(%x: tensor<1x128xf16>, %w: !mixq.qtensor<64x128, #mixq
 // CHECK:         arith.maxnumf
 // CHECK:         math.round
 // CHECK:         arith.select
-func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<?x128xf16> attributes {mixq.kernel} {
-  %0 = mixq.quantize_act %x, %w bits = 8 : tensor<?x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x128xf16>
+func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>>) -> tensor<?x128xf16> attributes {mixq.kernel} {
+  %0 = mixq.quantize_act %x, %w bits = 8 : tensor<?x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>> -> tensor<?x128xf16>
   return %0 : tensor<?x128xf16>
 }
 

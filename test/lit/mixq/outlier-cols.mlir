@@ -58,20 +58,20 @@ func.func @assemble_wide(%cols: tensor<1xi32>, %ow: tensor<1x1xf16>,
 }
 
 // CHECK-LABEL: func.func @ops
-// CHECK: mixq.quantize %{{.*}} : tensor<64x128xf32> -> !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>>
-// CHECK: mixq.dequantize %{{.*}} : !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<64x128xf16>
-// CHECK: %[[XQ:.*]] = mixq.quantize_act %{{.*}}, %{{.*}} bits = 8 : tensor<?x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x128xf16>
-// CHECK: mixq.matmul %[[XQ]], %{{.*}} : tensor<?x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x64xf16>
+// CHECK: mixq.quantize %{{.*}} : tensor<64x128xf32> -> !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>>
+// CHECK: mixq.dequantize %{{.*}} : !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>> -> tensor<64x128xf16>
+// CHECK: %[[XQ:.*]] = mixq.quantize_act %{{.*}}, %{{.*}} bits = 8 : tensor<?x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>> -> tensor<?x128xf16>
+// CHECK: mixq.matmul %[[XQ]], %{{.*}} : tensor<?x128xf16>, !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>> -> tensor<?x64xf16>
 func.func @ops(%w: tensor<64x128xf32>, %x: tensor<?x128xf16>)
     -> (tensor<64x128xf16>, tensor<?x64xf16>) {
   %q = mixq.quantize %w : tensor<64x128xf32>
-      -> !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>>
-  %d = mixq.dequantize %q : !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>>
+      -> !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>>
+  %d = mixq.dequantize %q : !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>>
       -> tensor<64x128xf16>
   %xq = mixq.quantize_act %x, %q bits = 8 : tensor<?x128xf16>,
-      !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x128xf16>
+      !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>> -> tensor<?x128xf16>
   %y = mixq.matmul %xq, %q : tensor<?x128xf16>,
-      !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<?x64xf16>
+      !mixq.qtensor<64x128, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>> -> tensor<?x64xf16>
   return %d, %y : tensor<64x128xf16>, tensor<?x64xf16>
 }
 

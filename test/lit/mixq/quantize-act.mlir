@@ -1,4 +1,4 @@
-// mixq.quantize_act (QUIK per-token activation quantization): round trip,
+// mixq.quantize_act (per-token activation quantization): round trip,
 // every verifier error, and the shape of its reference lowering (a per-row
 // min/max reduction, then one elementwise generic). The numbers are checked
 // in run-quantize-act.mlir.
@@ -7,15 +7,16 @@
 // RUN: mixq-opt %s -split-input-file -verify-diagnostics --mixq-lower-to-linalg | FileCheck %s --check-prefix=LOWER
 
 // CHECK-LABEL: func.func @round_trip
-// CHECK: mixq.quantize_act %{{.*}}, %{{.*}} bits = 8 : tensor<?x64xf32>, !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<?x64xf32>
-// CHECK: mixq.quantize_act %{{.*}}, %{{.*}} bits = 4 : tensor<3x64xbf16>, !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<3x64xbf16>
+// CHECK: mixq.quantize_act %{{.*}}, %{{.*}} bits = 8 : tensor<?x64xf32>, !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>> -> tensor<?x64xf32>
+// CHECK: mixq.quantize_act %{{.*}}, %{{.*}} bits = 4 : tensor<3x64xbf16>, !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 4>> -> tensor<3x64xbf16>
 func.func @round_trip(%x: tensor<?x64xf32>, %h: tensor<3x64xbf16>,
-                      %w: !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4>>)
+                      %w8: !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>>,
+                      %w4: !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 4>>)
     -> (tensor<?x64xf32>, tensor<3x64xbf16>) {
-  %a = mixq.quantize_act %x, %w bits = 8 : tensor<?x64xf32>,
-      !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<?x64xf32>
-  %b = mixq.quantize_act %h, %w bits = 4 : tensor<3x64xbf16>,
-      !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<3x64xbf16>
+  %a = mixq.quantize_act %x, %w8 bits = 8 : tensor<?x64xf32>,
+      !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>> -> tensor<?x64xf32>
+  %b = mixq.quantize_act %h, %w4 bits = 4 : tensor<3x64xbf16>,
+      !mixq.qtensor<32x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 4>> -> tensor<3x64xbf16>
   return %a, %b : tensor<?x64xf32>, tensor<3x64xbf16>
 }
 
@@ -44,10 +45,10 @@ func.func @round_trip(%x: tensor<?x64xf32>, %h: tensor<3x64xbf16>,
 // LOWER: linalg.yield
 // LOWER-NOT: mixq.
 func.func @lower(%x: tensor<?x8xf16>,
-                 %w: !mixq.qtensor<4x8, #mixq.outlier_cols<cols = 2, bits = 4>>)
+                 %w: !mixq.qtensor<4x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>>)
     -> tensor<?x8xf16> {
   %xq = mixq.quantize_act %x, %w bits = 4 : tensor<?x8xf16>,
-      !mixq.qtensor<4x8, #mixq.outlier_cols<cols = 2, bits = 4>> -> tensor<?x8xf16>
+      !mixq.qtensor<4x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>> -> tensor<?x8xf16>
   return %xq : tensor<?x8xf16>
 }
 
@@ -55,7 +56,7 @@ func.func @lower(%x: tensor<?x8xf16>,
 
 func.func @not_outlier_cols(%x: tensor<1x64xf32>,
                             %w: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32>>) {
-  // expected-error @+1 {{'mixq.quantize_act' op needs a weight whose scheme is #mixq.outlier_cols (its outlier columns pass through), got #mixq.affine<bits = 4, group = 32>}}
+  // expected-error @+1 {{'mixq.quantize_act' op needs a weight whose scheme quantizes activations (has activation bits, e.g. #mixq.outlier_cols<..., act_bits = 8>), got #mixq.affine<bits = 4, group = 32>}}
   %xq = mixq.quantize_act %x, %w bits = 8 : tensor<1x64xf32>,
       !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32>> -> tensor<1x64xf32>
   return
@@ -63,11 +64,30 @@ func.func @not_outlier_cols(%x: tensor<1x64xf32>,
 
 // -----
 
-func.func @bad_bits(%x: tensor<1x64xf32>,
-                    %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>>) {
-  // expected-error @+1 {{'mixq.quantize_act' op activation 'bits' must be 4 or 8, got 3}}
-  %xq = mixq.quantize_act %x, %w bits = 3 : tensor<1x64xf32>,
+func.func @bits_mismatch(%x: tensor<1x64xf32>,
+                         %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>>) {
+  // expected-error @+1 {{'mixq.quantize_act' op quantizes to 4 bits, but the weight's scheme takes 8-bit activations}}
+  %xq = mixq.quantize_act %x, %w bits = 4 : tensor<1x64xf32>,
+      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>> -> tensor<1x64xf32>
+  return
+}
+
+// -----
+
+// A weight-only QUIK weight has no activation format.
+func.func @weight_only(%x: tensor<1x64xf32>,
+                       %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>>) {
+  // expected-error @+1 {{'mixq.quantize_act' op needs a weight whose scheme quantizes activations}}
+  %xq = mixq.quantize_act %x, %w bits = 8 : tensor<1x64xf32>,
       !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<1x64xf32>
+  return
+}
+
+// -----
+
+func.func @bad_act_bits(%x: tensor<1x64xf32>,
+  // expected-error @+1 {{outlier_cols 'act_bits' must be 0 (weight-only), 4 or 8, got 3}}
+                        %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 3>>) {
   return
 }
 
@@ -84,39 +104,39 @@ func.func @missing_bits(%x: tensor<1x64xf32>,
 // -----
 
 func.func @k_mismatch(%x: tensor<1x32xf32>,
-                      %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>>) {
+                      %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>>) {
   // expected-error @+1 {{'mixq.quantize_act' op input has 1x32 but the weight has K = 64 inputs (the K dimension must be static)}}
   %xq = mixq.quantize_act %x, %w bits = 8 : tensor<1x32xf32>,
-      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<1x32xf32>
+      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>> -> tensor<1x32xf32>
   return
 }
 
 // -----
 
 func.func @dynamic_k(%x: tensor<1x?xf32>,
-                     %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>>) {
+                     %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>>) {
   // expected-error @+1 {{'mixq.quantize_act' op input has 1x? but the weight has K = 64 inputs (the K dimension must be static)}}
   %xq = mixq.quantize_act %x, %w bits = 8 : tensor<1x?xf32>,
-      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<1x?xf32>
+      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>> -> tensor<1x?xf32>
   return
 }
 
 // -----
 
 func.func @result_type(%x: tensor<?x64xf32>,
-                       %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>>) {
+                       %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>>) {
   // expected-error @+1 {{'mixq.quantize_act' op result type 'tensor<?x64xf16>' must match the input type 'tensor<?x64xf32>'}}
   %xq = mixq.quantize_act %x, %w bits = 8 : tensor<?x64xf32>,
-      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<?x64xf16>
+      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>> -> tensor<?x64xf16>
   return
 }
 
 // -----
 
 func.func @int_input(%x: tensor<1x64xi8>,
-                     %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>>) {
+                     %w: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>>) {
   // expected-error @+1 {{'mixq.quantize_act' op operand #0 must be 2D tensor of 16-bit float or bfloat16 type or 32-bit float values}}
   %xq = mixq.quantize_act %x, %w bits = 8 : tensor<1x64xi8>,
-      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4>> -> tensor<1x64xi8>
+      !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 4, bits = 4, act_bits = 8>> -> tensor<1x64xi8>
   return
 }

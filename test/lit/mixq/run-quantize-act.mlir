@@ -31,12 +31,21 @@ func.func @widen(%h: tensor<1x?xf16>) -> tensor<1x?xf32> {
 }
 
 // The weight of run-outlier-cols.mlir: outlier columns 2 and 5 (by column
-// norm), exact at 4 bits, so the dequantized matrix is W itself.
-func.func @weights() -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>> {
+// norm), exact at 4 bits, so the dequantized matrix is W itself. Its
+// scheme takes 4-bit activations, @weights8's 8-bit ones; the weights are
+// the same.
+func.func @weights() -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>> {
   %c = arith.constant dense<[[1.0, 2.0, 60.0, 3.0, -7.0, -30.0, 4.0, 5.0],
                              [0.5, -1.0, -20.0, 1.5, 2.0, 40.0, -3.5, 3.0]]> : tensor<2x8xf32>
-  %q = mixq.quantize %c : tensor<2x8xf32> -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>>
-  return %q : !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>>
+  %q = mixq.quantize %c : tensor<2x8xf32> -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>>
+  return %q : !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>>
+}
+
+func.func @weights8() -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>> {
+  %c = arith.constant dense<[[1.0, 2.0, 60.0, 3.0, -7.0, -30.0, 4.0, 5.0],
+                             [0.5, -1.0, -20.0, 1.5, 2.0, 40.0, -3.5, 3.0]]> : tensor<2x8xf32>
+  %q = mixq.quantize %c : tensor<2x8xf32> -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>>
+  return %q : !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>>
 }
 
 // Four tokens (a dynamic number of rows), 4 bits (maxq = 15); columns 2
@@ -60,10 +69,10 @@ func.func @tokens() -> tensor<?x8xf32> {
 }
 
 func.func @act4() {
-  %q = call @weights() : () -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>>
+  %q = call @weights() : () -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>>
   %x = call @tokens() : () -> tensor<?x8xf32>
   %xq = mixq.quantize_act %x, %q bits = 4 : tensor<?x8xf32>,
-      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>> -> tensor<?x8xf32>
+      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>> -> tensor<?x8xf32>
   %u = tensor.cast %xq : tensor<?x8xf32> to tensor<*xf32>
   call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
   return
@@ -78,10 +87,10 @@ func.func @act4() {
 // hi 204, s = 255 / 255 = 1, z = 51, x' = round(x) = -51 1 204 -1 3 3
 // (halves away from zero).
 func.func @act8() {
-  %q = call @weights() : () -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>>
+  %q = call @weights8() : () -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>>
   %x = arith.constant dense<[[-51.0, 0.5, 9.0, 204.0, -0.5, 1.0, 2.5, 3.49]]> : tensor<1x8xf32>
   %xq = mixq.quantize_act %x, %q bits = 8 : tensor<1x8xf32>,
-      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>> -> tensor<1x8xf32>
+      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>> -> tensor<1x8xf32>
   %u = tensor.cast %xq : tensor<1x8xf32> to tensor<*xf32>
   call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
   return
@@ -93,10 +102,10 @@ func.func @act8() {
 // f16 (0.4 -> 0.39990234, 2.6 -> 2.5996094, 7.2 -> 7.1992188,
 // -0.6 -> -0.60009766) quantizes exactly as in f32.
 func.func @act4_f16() {
-  %q = call @weights() : () -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>>
+  %q = call @weights() : () -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>>
   %x = arith.constant dense<[[-5.0, 0.4, 100.0, 2.6, 10.0, -100.0, 7.2, -0.6]]> : tensor<1x8xf16>
   %xq = mixq.quantize_act %x, %q bits = 4 : tensor<1x8xf16>,
-      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>> -> tensor<1x8xf16>
+      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>> -> tensor<1x8xf16>
   %d = tensor.cast %xq : tensor<1x8xf16> to tensor<1x?xf16>
   %f = call @widen(%d) : (tensor<1x?xf16>) -> tensor<1x?xf32>
   %u = tensor.cast %f : tensor<1x?xf32> to tensor<*xf32>
@@ -115,12 +124,12 @@ func.func @act4_f16() {
 //   t2: 50 * 60 - 3 * -30 = 3090;  50 * -20 - 3 * 40 = -1120
 //   t3: 30 + 60 + 9 - 30 + 32 = 101;  -15 - 20 + 4.5 + 40 - 28 = -18.5
 func.func @matmul_act4() {
-  %q = call @weights() : () -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>>
+  %q = call @weights() : () -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>>
   %x = call @tokens() : () -> tensor<?x8xf32>
   %xq = mixq.quantize_act %x, %q bits = 4 : tensor<?x8xf32>,
-      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>> -> tensor<?x8xf32>
+      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>> -> tensor<?x8xf32>
   %y = mixq.matmul %xq, %q : tensor<?x8xf32>,
-      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4>> -> tensor<?x2xf32>
+      !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>> -> tensor<?x2xf32>
   %u = tensor.cast %y : tensor<?x2xf32> to tensor<*xf32>
   call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
   return

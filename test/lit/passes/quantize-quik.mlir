@@ -1,6 +1,7 @@
 // --mixq-quantize with the QUIK spec `quik:cols=N,bits=4|8[,act-bits=4|8]`:
-// weight-only without act-bits, mixq.quantize_act before every matmul of an
-// outlier_cols weight with it; SPEC errors point at the bad key or value.
+// weight-only without act-bits; with it the scheme has activation bits
+// (`act_bits`), and every matmul of its weights gets a mixq.quantize_act;
+// SPEC errors point at the bad key or value.
 // RUN: mixq-opt %s --mixq-quantize="scheme=quik:cols=2,bits=4" | FileCheck %s --check-prefix=WEIGHT
 // RUN: mixq-opt %s --mixq-quantize="scheme=quik:cols=2,bits=4,act-bits=8" | FileCheck %s --check-prefix=ACT
 // RUN: mixq-opt %s --mixq-quantize="scheme=quik:bits=8,cols=4,act-bits=4 overrides=down_proj=affine:bits=4,group=32;up_proj=quik:cols=8,bits=4" | FileCheck %s --check-prefix=OVERRIDE
@@ -27,8 +28,8 @@
 // quantize_act (each weight has its own outlier columns), constants too.
 // ACT-LABEL: func.func @block
 // ACT-SAME: (%[[X:.*]]: tensor<?x64xf32>)
-// ACT: %[[Q:.*]] = mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 2, bits = 4>>
-// ACT-NEXT: %[[XQ:.*]] = mixq.quantize_act %[[X]], %[[Q]] bits = 8 : tensor<?x64xf32>, !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 2, bits = 4>> -> tensor<?x64xf32>
+// ACT: %[[Q:.*]] = mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>>
+// ACT-NEXT: %[[XQ:.*]] = mixq.quantize_act %[[X]], %[[Q]] bits = 8 : tensor<?x64xf32>, !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>> -> tensor<?x64xf32>
 // ACT-NEXT: %[[Y:.*]] = mixq.matmul %[[XQ]], %[[Q]]
 // ACT: %[[U:.*]] = mixq.weight @blk1.up_proj
 // ACT-NEXT: %[[UQ:.*]] = mixq.quantize_act %[[Y]], %[[U]] bits = 8
@@ -36,7 +37,7 @@
 // ACT: %[[D:.*]] = mixq.weight @blk1.down_proj
 // ACT-NEXT: mixq.quantize_act %{{.*}}, %[[D]] bits = 8
 // ACT-NEXT: mixq.matmul
-// ACT: %[[C:.*]] = mixq.quantize %{{.*}} : tensor<64x64xf32> -> !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 2, bits = 4>>
+// ACT: %[[C:.*]] = mixq.quantize %{{.*}} : tensor<64x64xf32> -> !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>>
 // ACT-NEXT: mixq.quantize_act %{{.*}}, %[[C]] bits = 8
 // ACT-NEXT: mixq.matmul
 // ACT: llm.logits
@@ -44,7 +45,7 @@
 // Overrides pick their own scheme; only quik weights whose own SPEC has
 // act-bits get a quantize_act.
 // OVERRIDE-LABEL: func.func @block
-// OVERRIDE: %[[Q:.*]] = mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 4, bits = 8>>
+// OVERRIDE: %[[Q:.*]] = mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.outlier_cols<cols = 4, bits = 8, act_bits = 4>>
 // OVERRIDE-NEXT: mixq.quantize_act %{{.*}}, %[[Q]] bits = 4
 // OVERRIDE: %[[U:.*]] = mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.outlier_cols<cols = 8, bits = 4>>
 // OVERRIDE-NEXT: mixq.matmul %{{.*}}, %[[U]]
@@ -53,11 +54,11 @@
 // OVERRIDE: mixq.quantize
 // OVERRIDE-NEXT: mixq.quantize_act %{{.*}} bits = 4
 
-// BITS: error: invalid scheme spec: quik bits must be 4 or 8, got 5
+// BITS: error: invalid scheme spec: quik 'bits' must be 4 or 8, got 5
 // BITS-NEXT: {{^}}  quik:cols=2,bits=5
 // BITS-NEXT: {{^}}                   ^
 
-// ACTBITS: error: invalid scheme spec: quik act-bits must be 4 or 8, got 6
+// ACTBITS: error: invalid scheme spec: quik 'act-bits' must be 0 (weight-only), 4 or 8, got 6
 // ACTBITS-NEXT: {{^}}  quik:cols=2,act-bits=6
 // ACTBITS-NEXT: {{^}}                       ^
 
@@ -65,11 +66,11 @@
 // KEY-NEXT: {{^}}  quik:cols=2,act_bits=8
 // KEY-NEXT: {{^}}              ^
 
-// VALUE: error: invalid scheme spec: 'cols' expects an integer, got 'many'
+// VALUE: error: invalid scheme spec: quik 'cols' expects an integer, got 'many'
 // VALUE-NEXT: {{^}}  quik:cols=many
 // VALUE-NEXT: {{^}}            ^
 
-// NEGATIVE: error: invalid scheme spec: quik cols must be >= 0, got -1
+// NEGATIVE: error: invalid scheme spec: quik 'cols' must be >= 0, got -1
 
 // cols must be below K; the error is on the llm.linear and names the weight.
 // SHAPE: error: cannot quantize weight @blk0.q_proj of shape 64x64 with 'quik:cols=64': outlier_cols 'cols' (64) must be less than the number of inputs K = 64

@@ -5,6 +5,7 @@
 // RUN: mixq-opt %s --mixq-quantize="scheme=lut:bits=3+sparse:frac=0.01" | mixq-opt > /dev/null
 // RUN: not mixq-opt %s --mixq-quantize="scheme=sparse:frac=0.01" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=ALONE
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=3+sparse" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=NOFRAC
+// RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=3+sparse:select=iqr" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=NEEDFRAC
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=3+sparse:frac=1.5" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=FRAC
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=3+sparse:frac=0" 2>&1 | FileCheck %s --check-prefix=FRACZERO
 // RUN: not mixq-opt %s --mixq-quantize="scheme=lut:bits=3+sparse:frac=lots" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=FRACVALUE
@@ -32,24 +33,28 @@
 // MIX: mixq.weight @blk1.up_proj : !mixq.qtensor<128x64, #mixq.lut<bits = 4>>
 // MIX: mixq.weight @blk1.down_proj : !mixq.qtensor<64x128, #mixq.sparse<#mixq.mixed<group = 64>, frac = 0.001, select = sensitivity>>
 
-// ALONE: error: invalid scheme spec: 'sparse' stores only the outliers on top of a dense scheme: write DENSE+sparse:frac=F (e.g. lut:bits=3+sparse:frac=0.0045)
+// ALONE: error: invalid scheme spec: 'sparse' is fp16 CSR outliers on top of a dense scheme: write DENSE+sparse:... (e.g. lut:bits=3+sparse:frac=0.0045)
 // ALONE-NEXT: {{^}}  sparse:frac=0.01
 // ALONE-NEXT: {{^}}  ^
 
-// NOFRAC: error: invalid scheme spec: sparse needs frac=F, the share of the weights kept as fp16 outliers (e.g. sparse:frac=0.0045)
+// NOFRAC: error: invalid scheme spec: 'sparse' needs options (known: frac, select; e.g. lut:bits=3+sparse:frac=0.0045)
 // NOFRAC-NEXT: {{^}}  lut:bits=3+sparse
 // NOFRAC-NEXT: {{^}}             ^
 
-// FRAC: error: invalid scheme spec: sparse frac must be in (0, 1), got 1.5
+// NEEDFRAC: error: invalid scheme spec: 'sparse' needs frac=...: share of the weights kept as fp16 outliers, (0, 1) (e.g. lut:bits=3+sparse:frac=0.0045)
+// NEEDFRAC-NEXT: {{^}}  lut:bits=3+sparse:select=iqr
+// NEEDFRAC-NEXT: {{^}}             ^
+
+// FRAC: error: invalid scheme spec: sparse 'frac' must be in (0, 1), got 1.5
 // FRAC-NEXT: {{^}}  lut:bits=3+sparse:frac=1.5
 // FRAC-NEXT: {{^}}                         ^
-// FRACZERO: error: invalid scheme spec: sparse frac must be in (0, 1), got 0
+// FRACZERO: error: invalid scheme spec: sparse 'frac' must be in (0, 1), got 0
 
-// FRACVALUE: error: invalid scheme spec: 'frac' expects a number, got 'lots'
+// FRACVALUE: error: invalid scheme spec: sparse 'frac' expects a number, got 'lots'
 // FRACVALUE-NEXT: {{^}}  lut:bits=3+sparse:frac=lots
 // FRACVALUE-NEXT: {{^}}                         ^
 
-// SELECT: error: invalid scheme spec: sparse select must be magnitude, iqr or sensitivity, got 'largest'
+// SELECT: error: invalid scheme spec: sparse 'select' must be magnitude, iqr or sensitivity, got 'largest'
 // SELECT-NEXT: {{^}}  lut:bits=3+sparse:frac=0.01,select=largest
 // SELECT-NEXT: {{^}}                                     ^
 
@@ -58,19 +63,20 @@
 // KEY-NEXT: {{^}}                    ^
 
 // The dense part's errors point into the dense part.
-// DENSE: error: invalid scheme spec: lut bits must be 2, 3 or 4, got 5
+// DENSE: error: invalid scheme spec: lut 'bits' must be 2, 3 or 4, got 5
 // DENSE-NEXT: {{^}}  lut:bits=5+sparse:frac=0.01
 // DENSE-NEXT: {{^}}           ^
 
 // FP16: error: invalid scheme spec: 'fp16' is not a quantized scheme
 
-// NOTSPARSE: error: invalid scheme spec: only 'sparse' composes with a dense scheme (DENSE+sparse:frac=F), got 'affine'
+// NOTSPARSE: error: invalid scheme spec: only a scheme that wraps a dense one may follow '+', and 'affine' does not
 // NOTSPARSE-NEXT: {{^}}  lut:bits=3+affine:bits=4
 // NOTSPARSE-NEXT: {{^}}             ^
 
-// TWICE: error: invalid scheme spec: only one '+sparse' part may follow the dense scheme
+// Each '+' part wraps everything before it; #mixq.sparse refuses to wrap
+// itself.
+// TWICE: error: invalid scheme spec: sparse: the dense part is itself #mixq.sparse; use one #mixq.sparse with a larger 'frac'
 // TWICE-NEXT: {{^}}  lut:bits=3+sparse:frac=0.01+sparse:frac=0.01
-// TWICE-NEXT: {{^}}                              ^
 
 // A shape the dense scheme rejects falls back to the dense scheme's
 // fallback, outliers kept, with a warning naming the weight.
