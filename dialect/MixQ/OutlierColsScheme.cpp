@@ -42,20 +42,6 @@ constexpr int64_t kMaxI16ColMapInputs = 32768;
   return params;
 }
 
-template <typename T> PackedBuffer toBytes(const std::vector<T> &values) {
-  PackedBuffer bytes(values.size() * sizeof(T));
-  if (!bytes.empty())
-    std::memcpy(bytes.data(), values.data(), bytes.size());
-  return bytes;
-}
-
-template <typename T> std::vector<T> fromBytes(const PackedBuffer &bytes) {
-  std::vector<T> values(bytes.size() / sizeof(T));
-  if (!values.empty())
-    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
-  return values;
-}
-
 /// col_map[c] = slot of c in `outlierCols` (>= 0), or -1 - p for the p-th
 /// quantized column. `outlierCols` must be increasing and in [0, cols).
 std::vector<int32_t> buildColMap(const std::vector<int32_t> &outlierCols,
@@ -155,21 +141,16 @@ OutlierColsSchemeAttr::quantize(ArrayRef<float> weights,
                                 const QuantizeOptions &options) const {
   ::mixq::quant::OutlierColumnsParams params = getParams(*this);
   int64_t rows = shape[0], cols = shape[1];
-  std::string problem =
-      ::mixq::quant::validateOutlierColumns(params, rows, cols);
-  if (!problem.empty())
-    return llvm::createStringError(problem);
-  if (static_cast<int64_t>(weights.size()) != rows * cols)
-    return llvm::createStringError("weight buffer does not match the shape");
   // The activation scale criterion is the calibration E[x^2] when there is
   // one; without it the host ranks columns by their L2 norm.
-  auto sensitivity = sensitivityOf(options, cols, "outlier_cols");
+  auto sensitivity = checkQuantizeInputs(
+      "outlier_cols", ::mixq::quant::validateOutlierColumns(params, rows, cols),
+      weights, shape, options);
   if (!sensitivity)
     return sensitivity.takeError();
   ::mixq::quant::OutlierColumnsQuantized q =
       ::mixq::quant::quantizeOutlierColumns(weights.data(), rows, cols, params,
-                                            *sensitivity ? &**sensitivity
-                                                         : nullptr);
+                                            getSensitivityOrNull(*sensitivity));
   PackedWeights packed;
   packed.push_back(toBytes(q.outlierCols));
   packed.push_back(toBytes(q.outlierWeights));

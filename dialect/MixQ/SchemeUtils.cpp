@@ -26,19 +26,6 @@ bool mlir::mixq::isScalarStorageType(Type type) {
   return type.isF16() || type.isBF16() || type.isF32();
 }
 
-PackedBuffer mlir::mixq::wordsToBytes(const std::vector<uint32_t> &words) {
-  // Components are little-endian; so is every host mixq supports.
-  PackedBuffer bytes(words.size() * sizeof(uint32_t));
-  std::memcpy(bytes.data(), words.data(), bytes.size());
-  return bytes;
-}
-
-std::vector<uint32_t> mlir::mixq::bytesToWords(const PackedBuffer &bytes) {
-  std::vector<uint32_t> words(bytes.size() / sizeof(uint32_t));
-  std::memcpy(words.data(), bytes.data(), words.size() * sizeof(uint32_t));
-  return words;
-}
-
 llvm::Expected<std::optional<::mixq::quant::Sensitivity>>
 mlir::mixq::sensitivityOf(const QuantizeOptions &options, int64_t cols,
                           llvm::StringRef scheme) {
@@ -495,14 +482,11 @@ Value mlir::mixq::buildBoolConstant(OpBuilder &b, Location loc, bool value) {
 }
 
 namespace {
-Value f32Constant(OpBuilder &b, Location loc, float value) {
-  return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(value));
-}
-
 /// clamp(value, lo, hi) as std::clamp on finite values.
 Value clampF32(OpBuilder &b, Location loc, Value value, float lo, float hi) {
-  Value low = arith::MaximumFOp::create(b, loc, value, f32Constant(b, loc, lo));
-  return arith::MinimumFOp::create(b, loc, low, f32Constant(b, loc, hi));
+  Value low =
+      arith::MaximumFOp::create(b, loc, value, buildF32Constant(b, loc, lo));
+  return arith::MinimumFOp::create(b, loc, low, buildF32Constant(b, loc, hi));
 }
 } // namespace
 
@@ -522,9 +506,9 @@ Value mlir::mixq::buildAsymmetricActivation(OpBuilder &b, Location l,
   // positive range.
   Value flat = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, hi, lo);
   Value span = arith::DivFOp::create(b, l, arith::SubFOp::create(b, l, hi, lo),
-                                     f32Constant(b, l, maxq));
+                                     buildF32Constant(b, l, maxq));
   Value scale =
-      arith::SelectOp::create(b, l, flat, f32Constant(b, l, 1.0f), span);
+      arith::SelectOp::create(b, l, flat, buildF32Constant(b, l, 1.0f), span);
   scale = buildExtendToF32(
       b, l, arith::TruncFOp::create(b, l, b.getF16Type(), scale));
   scale = clampF32(b, l, scale, std::ldexp(1.0f, -24), 65504.0f);
@@ -553,4 +537,38 @@ std::string mlir::mixq::formatDouble(double value) {
   char text[32];
   std::snprintf(text, sizeof(text), "%g", value);
   return text;
+}
+
+llvm::Expected<std::optional<::mixq::quant::Sensitivity>>
+mlir::mixq::checkQuantizeInputs(llvm::StringRef scheme, llvm::StringRef problem,
+                                ArrayRef<float> weights,
+                                ArrayRef<int64_t> shape,
+                                const QuantizeOptions &options) {
+  if (!problem.empty())
+    return llvm::createStringError(scheme + ": " + problem);
+  if (static_cast<int64_t>(weights.size()) != shape[0] * shape[1])
+    return llvm::createStringError(
+        scheme + ": the weight buffer holds " + llvm::Twine(weights.size()) +
+        " values, not " + llvm::Twine(shape[0] * shape[1]) + " (" +
+        llvm::Twine(shape[0]) + " x " + llvm::Twine(shape[1]) + ")");
+  return sensitivityOf(options, shape[1], scheme);
+}
+
+Value mlir::mixq::buildF32Constant(OpBuilder &b, Location loc, float value) {
+  return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(value));
+}
+
+Value mlir::mixq::buildI32Constant(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
+}
+
+bool mlir::mixq::isUnpaddedCodeStream(int64_t cols, unsigned bits) {
+  return (cols * int64_t(bits)) % 32 == 0;
+}
+
+int64_t mlir::mixq::getLargestPowerOfTwoDivisor(int64_t most, int64_t k) {
+  int64_t group = int64_t(1) << llvm::Log2_64(std::max<int64_t>(most, 1));
+  while (group > 1 && k % group != 0)
+    group /= 2;
+  return group;
 }

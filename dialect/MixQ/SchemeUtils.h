@@ -12,12 +12,26 @@
 #include "dialect/MixQ/Quant/FloatFormats.h"
 #include "llvm/ADT/DenseSet.h"
 
+#include <cstring>
 #include <optional>
+#include <vector>
 
 namespace mlir::mixq {
 
 /// Emits `arith.constant <value> : index`.
 Value buildIndexConstant(OpBuilder &b, Location loc, int64_t value);
+
+/// f32 and i32 constants.
+Value buildF32Constant(OpBuilder &b, Location loc, float value);
+Value buildI32Constant(OpBuilder &b, Location loc, int64_t value);
+
+/// A row of `cols` `bits`-bit codes fills whole 32-bit words, so a column
+/// tile maps to a contiguous word range (ComponentSpec::columnTiled).
+bool isUnpaddedCodeStream(int64_t cols, unsigned bits);
+
+/// The largest power of two at most `most` that divides `k` (1 at least):
+/// the group of a shape fallback.
+int64_t getLargestPowerOfTwoDivisor(int64_t most, int64_t k);
 
 /// Emits the load of the `bits`-bit code (row, col) from component
 /// `codesIndex`, a rows x wordsPerRow i32 matrix in the row-padded LSB-first
@@ -178,9 +192,36 @@ llvm::Expected<std::optional<::mixq::quant::Sensitivity>>
 sensitivityOf(const QuantizeOptions &options, int64_t cols,
               llvm::StringRef scheme);
 
-/// Host byte views of packed 32-bit code words (little-endian).
-PackedBuffer wordsToBytes(const std::vector<uint32_t> &words);
-std::vector<uint32_t> bytesToWords(const PackedBuffer &bytes);
+/// The checks every host quantize() opens with, in this order: the
+/// quantizer's own validation of the parameters against the shape
+/// (`problem`, empty when they fit), the size of the weight buffer, and the
+/// calibration data (sensitivityOf). Returns the sensitivity (none without
+/// calibration data); errors start with `scheme`.
+llvm::Expected<std::optional<::mixq::quant::Sensitivity>>
+checkQuantizeInputs(llvm::StringRef scheme, llvm::StringRef problem,
+                    ArrayRef<float> weights, ArrayRef<int64_t> shape,
+                    const QuantizeOptions &options);
+
+/// The sensitivity a host quantizer takes: null without calibration data.
+inline const ::mixq::quant::Sensitivity *
+getSensitivityOrNull(const std::optional<::mixq::quant::Sensitivity> &s) {
+  return s ? &*s : nullptr;
+}
+
+/// A component's little-endian bytes from host elements, and back (the
+/// host is little-endian, like the package format).
+template <typename T> PackedBuffer toBytes(const std::vector<T> &values) {
+  PackedBuffer bytes(values.size() * sizeof(T));
+  if (!bytes.empty())
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+template <typename T> std::vector<T> fromBytes(const PackedBuffer &bytes) {
+  std::vector<T> values(bytes.size() / sizeof(T));
+  if (!values.empty())
+    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
+  return values;
+}
 
 /// `value` as printf's %g (1.5, 0.0075, -1), for messages.
 std::string formatDouble(double value);

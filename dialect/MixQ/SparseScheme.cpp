@@ -79,20 +79,6 @@ enum SparseComponent : unsigned { RowPtr = 0, ColIdx = 1, Values = 2 };
 
 const char *const kDensePrefix = "dense_";
 
-template <typename T> PackedBuffer toBytes(const std::vector<T> &values) {
-  PackedBuffer bytes(values.size() * sizeof(T));
-  if (!bytes.empty())
-    std::memcpy(bytes.data(), values.data(), bytes.size());
-  return bytes;
-}
-
-template <typename T> std::vector<T> fromBytes(const PackedBuffer &bytes) {
-  std::vector<T> values(bytes.size() / sizeof(T));
-  if (!values.empty())
-    std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
-  return values;
-}
-
 mq::SparseParams getSparseParams(SparseSchemeAttr attr) {
   mq::SparseParams params;
   params.fraction = attr.getFraction();

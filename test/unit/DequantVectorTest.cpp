@@ -223,8 +223,7 @@ PackedWeights handMadeAffine(unsigned bits, bool symmetric, StringRef scale,
     for (int64_t c = 0; c < cols; ++c)
       codes[r * cols + c] = static_cast<uint8_t>((c * 7 + r * 3) % levels);
   PackedWeights packed;
-  packed.push_back(
-      wordsToBytes(qt::packMatrix(codes.data(), rows, cols, bits)));
+  packed.push_back(toBytes(qt::packMatrix(codes.data(), rows, cols, bits)));
   qt::ScalarFormat format = formatOf(scale);
   size_t bytes = format == qt::ScalarFormat::F32 ? 4 : 2;
   int64_t groups = rows * cols / group;
@@ -301,7 +300,7 @@ TEST_F(DequantVectorTest, TestSchemeWordsEqualTheTileForEveryCode) {
   for (int64_t i = 0; i < rows * cols; ++i)
     codes[i] = static_cast<uint8_t>((i * 5 + i / 16) % 16);
   PackedWeights packed;
-  packed.push_back(wordsToBytes(qt::packMatrix(codes.data(), rows, cols, 4)));
+  packed.push_back(toBytes(qt::packMatrix(codes.data(), rows, cols, 4)));
   PackedBuffer scales(rows * cols / 32 * 2);
   for (size_t g = 0; g < scales.size() / 2; ++g)
     qt::storeScalar(g % 2 ? 0.75f : 1.0e-5f, qt::ScalarFormat::F16,
@@ -348,13 +347,13 @@ PackedWeights handMadeMixed() {
       }
     }
   PackedWeights packed;
-  packed.push_back(wordsToBytes(qt::packMatrix(low.data(), rows, cols, 2)));
-  packed.push_back(wordsToBytes(qt::packMatrix(extra.data(), 4, group, 2)));
+  packed.push_back(toBytes(qt::packMatrix(low.data(), rows, cols, 2)));
+  packed.push_back(toBytes(qt::packMatrix(extra.data(), 4, group, 2)));
   packed.push_back(bytesOf(std::vector<int32_t>{0, 2})); // high_group_start
   packed.push_back(bytesOf(std::vector<uint32_t>{map[0], map[1]}));
   packed.push_back(PackedBuffer{0, 255, 17, 128, 255, 3, 0, 200});
   const uint8_t zeros[8] = {0, 15, 7, 9, 15, 1, 8, 3};
-  packed.push_back(wordsToBytes(qt::packMatrix(zeros, rows, 4, 4)));
+  packed.push_back(toBytes(qt::packMatrix(zeros, rows, 4, 4)));
   PackedBuffer block(8);
   const float params[4] = {0.5f, 0.01f, 6.0e-5f, 3.0e-6f};
   for (int i = 0; i < 4; ++i)

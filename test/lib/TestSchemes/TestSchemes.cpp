@@ -123,13 +123,6 @@ Fp4SchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
 }
 
 namespace {
-/// Little-endian bytes of `values`.
-template <typename T> PackedBuffer toBytes(const std::vector<T> &values) {
-  PackedBuffer bytes(values.size() * sizeof(T));
-  std::memcpy(bytes.data(), values.data(), bytes.size());
-  return bytes;
-}
-
 /// The spike CSR of `weights` against their fp4 reconstruction `dense`:
 /// each row's first largest |w| and the fp16 residual there.
 void appendSpikes(ArrayRef<float> weights, const std::vector<float> &dense,
@@ -155,7 +148,12 @@ void appendSpikes(ArrayRef<float> weights, const std::vector<float> &dense,
 
 llvm::Expected<PackedWeights>
 Fp4SchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
-                        const QuantizeOptions &) const {
+                        const QuantizeOptions &options) const {
+  // fp4 has no parameters the shape can contradict beyond verifyShape, and
+  // ignores calibration data.
+  auto inputs = checkQuantizeInputs("fp4", "", weights, shape, options);
+  if (!inputs)
+    return inputs.takeError();
   int64_t rows = shape[0], cols = shape[1], group = getGroup();
   std::vector<uint8_t> codes(rows * cols);
   PackedBuffer scales(rows * (cols / group) * 2);
@@ -174,7 +172,7 @@ Fp4SchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
     }
   }
   PackedWeights packed{
-      wordsToBytes(::mixq::quant::packMatrix(codes.data(), rows, cols, 4)),
+      toBytes(::mixq::quant::packMatrix(codes.data(), rows, cols, 4)),
       std::move(scales)};
   if (getSpike()) {
     Fp4SchemeAttr dense = Fp4SchemeAttr::get(getContext(), group, false);
@@ -192,7 +190,7 @@ Fp4SchemeAttr::dequantize(const PackedWeights &packed,
   if (llvm::Error err = checkPackedSizes(getComponents(shape), packed))
     return std::move(err);
   int64_t rows = shape[0], cols = shape[1], groups = cols / getGroup();
-  std::vector<uint32_t> words = bytesToWords(packed[Codes]);
+  std::vector<uint32_t> words = fromBytes<uint32_t>(packed[Codes]);
   std::vector<uint8_t> codes =
       ::mixq::quant::unpackMatrix(words.data(), rows, cols, 4);
   std::vector<float> out(rows * cols);

@@ -1,0 +1,152 @@
+//===- LUTScheme.cpp - #mixq.lut: per-row codebooks
+//-------------------------===//
+//
+// Adapts the host quantizer of Quant/LUTQuantizer.h to
+// QuantSchemeAttrInterface and emits the dequantization IR.
+//===----------------------------------------------------------------------===//
+#include "dialect/MixQ/MixQAttrs.h"
+#include "dialect/MixQ/Quant/BitPacking.h"
+#include "dialect/MixQ/Quant/LUTQuantizer.h"
+#include "dialect/MixQ/SchemeUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+using namespace mlir;
+using namespace mlir::mixq;
+
+namespace {
+enum LUTComponent : unsigned { LUTCodes = 0, LUTTable = 1 };
+
+::mixq::quant::LUTParams getLUTParams(LUTSchemeAttr attr) {
+  ::mixq::quant::LUTParams params;
+  params.bits = attr.getBits();
+  return params;
+}
+
+} // namespace
+
+SchemeSpecSyntax LUTSchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "lut";
+  syntax.attrName = "#mixq.lut";
+  syntax.summary = "per-row codebooks of f16 centroids (SqueezeLLM-style)";
+  syntax.example = "lut:bits=3";
+  syntax.keys = {{"bits", "code bits: 2, 3 or 4", {}, "3"}};
+  return syntax;
+}
+
+LogicalResult
+LUTSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      unsigned bits) {
+  if (bits != 2 && bits != 3 && bits != 4)
+    return emitError() << "lut 'bits' must be 2, 3 or 4, got " << bits;
+  return success();
+}
+
+LogicalResult
+LUTSchemeAttr::verifyShape(ArrayRef<int64_t> shape,
+                           function_ref<InFlightDiagnostic()> emitError) const {
+  if (shape.size() != 2)
+    return emitError() << "lut scheme expects an N x K matrix";
+  return success();
+}
+
+SmallVector<ComponentSpec>
+LUTSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
+  MLIRContext *ctx = getContext();
+  int64_t rows = shape[0];
+  int64_t words = ::mixq::quant::packedWordCount(shape[1], getBits());
+  SmallVector<ComponentSpec> components;
+  components.push_back({"codes",
+                        IntegerType::get(ctx, 32),
+                        {rows, words},
+                        isUnpaddedCodeStream(shape[1], getBits())});
+  components.push_back(
+      {"lut", Float16Type::get(ctx), {rows, getNumCentroids()}});
+  return components;
+}
+
+llvm::Expected<PackedWeights>
+LUTSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
+                        const QuantizeOptions &options) const {
+  ::mixq::quant::LUTParams params = getLUTParams(*this);
+  // The k-means sample weights are the per-column sensitivities, if any.
+  auto sensitivity = checkQuantizeInputs(
+      "lut", ::mixq::quant::validateLUT(params, shape[0], shape[1]), weights,
+      shape, options);
+  if (!sensitivity)
+    return sensitivity.takeError();
+  ::mixq::quant::LUTQuantized q =
+      ::mixq::quant::quantizeLUT(weights.data(), shape[0], shape[1], params,
+                                 getSensitivityOrNull(*sensitivity));
+  PackedWeights packed;
+  packed.push_back(toBytes(q.codes));
+  packed.push_back(toBytes(q.lut));
+  return packed;
+}
+
+llvm::Expected<std::vector<float>>
+LUTSchemeAttr::dequantize(const PackedWeights &packed,
+                          ArrayRef<int64_t> shape) const {
+  if (llvm::Error err = checkPackedSizes(getComponents(shape), packed))
+    return std::move(err);
+  ::mixq::quant::LUTParams params = getLUTParams(*this);
+  std::string problem = ::mixq::quant::validateLUT(params, shape[0], shape[1]);
+  if (!problem.empty())
+    return llvm::createStringError(problem);
+  ::mixq::quant::LUTQuantized q;
+  q.codes = fromBytes<uint32_t>(packed[LUTCodes]);
+  q.lut = fromBytes<uint16_t>(packed[LUTTable]);
+  return ::mixq::quant::dequantizeLUT(q, shape[0], shape[1], params);
+}
+
+SmallVector<Value>
+LUTSchemeAttr::buildDequantTile(OpBuilder &b, Location loc,
+                                const ComponentReader &reader,
+                                ArrayRef<int64_t> shape, Value row, Value col,
+                                int64_t tileCols, FloatType resultType) const {
+  unsigned bits = getBits();
+  int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], bits);
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < tileCols; ++i) {
+    Value c = i == 0 ? col
+                     : arith::AddIOp::create(b, loc, col,
+                                             buildIndexConstant(b, loc, i))
+                           .getResult();
+    Value code = buildPackedCodeLoad(b, loc, reader, LUTCodes, row, c, bits,
+                                     wordsPerRow);
+    // The code is masked to `bits` bits, so it always indexes the row's
+    // 2^bits centroids.
+    Value entry = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
+    Value w =
+        buildExtendToF32(b, loc, reader.load(b, loc, LUTTable, {row, entry}));
+    values.push_back(buildTruncateFromF32(b, loc, w, resultType));
+  }
+  return values;
+}
+
+// The tile's codes a word at a time (buildPackedCodeVector), then one
+// gather from the row's codebook.
+Value LUTSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        ArrayRef<int64_t> shape, Value row,
+                                        Value col, int64_t width,
+                                        FloatType resultType) const {
+  unsigned bits = getBits();
+  if (!isWordAlignedTile(bits, width))
+    return buildVectorFromScalars(
+        b, loc,
+        buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
+  Value codes =
+      buildPackedCodeVector(b, loc, reader, LUTCodes, row, col, bits, width);
+  Value lut = reader.gather(b, loc, LUTTable, {row}, codes);
+  return buildTruncateFromF32(b, loc, buildExtendToF32(b, loc, lut),
+                              resultType);
+}

@@ -1,0 +1,688 @@
+//===- MixedScheme.cpp - #mixq.mixed: 2/4-bit groups and outliers
+//-----------===//
+//
+// Adapts the host quantizer of Quant/MixedQuantizer.h to
+// QuantSchemeAttrInterface and emits the dequantization IR: the reference
+// tile, the word-level vector and the outliers' sparse dot product.
+//===----------------------------------------------------------------------===//
+#include "dialect/MixQ/MixQAttrs.h"
+#include "dialect/MixQ/Quant/BitPacking.h"
+#include "dialect/MixQ/Quant/MixedQuantizer.h"
+#include "dialect/MixQ/SchemeUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+using namespace mlir;
+using namespace mlir::mixq;
+
+namespace {
+enum MixedComponent : unsigned {
+  MixedLowCodes = 0,
+  MixedHighCodes = 1,
+  MixedHighGroupStart = 2,
+  MixedBitMap = 3,
+  MixedScaleCodes = 4,
+  MixedZeroCodes = 5,
+  MixedBlockParams = 6,
+  MixedRowPtr = 7,
+  MixedColIdx = 8,
+  MixedValues = 9,
+  MixedNumComponents = 10
+};
+
+::mixq::quant::MixedParams getMixedParams(MixedSchemeAttr attr) {
+  ::mixq::quant::MixedParams params;
+  params.groupSize = attr.getGroup();
+  params.lowBits = attr.getLo();
+  params.highBits = attr.getHi();
+  params.highFraction = attr.getHighFraction();
+  params.targetBitsPerWeight = attr.getTargetBitsPerWeight();
+  params.outlierFraction = attr.getOutlierFraction();
+  params.blockGroups = attr.getBlock();
+  return params;
+}
+
+/// Loads an integer element and widens it, unsigned, to an index.
+Value loadIndex(OpBuilder &b, Location loc, const ComponentReader &reader,
+                unsigned component, ValueRange indices) {
+  Value value = reader.load(b, loc, component, indices);
+  return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), value);
+}
+} // namespace
+
+SchemeSpecSyntax MixedSchemeAttr::getSpecSyntax() {
+  SchemeSpecSyntax syntax;
+  syntax.name = "mixed";
+  syntax.attrName = "#mixq.mixed";
+  syntax.summary = "2/4-bit groups, fp16 outliers, second-order scales";
+  syntax.example = "mixed:group=64,hi-frac=0.1,outliers=0.0075";
+  syntax.keys = {
+      {"group",
+       "inputs per group; group * lo and group * (hi - lo) "
+       "multiples of 32",
+       {},
+       "64"},
+      {"lo", "low-group code bits, 1..7"},
+      {"hi", "high-group code bits, lo + 1..8"},
+      {"hi-frac", "least share of high groups, [0, 1]"},
+      {"bits", "bits/weight budget that more high groups may fill (0: none)"},
+      {"outliers", "share of all weights kept as fp16 outliers, [0, 1)"},
+      {"block", "groups per second-order block, >= 1"}};
+  return syntax;
+}
+
+LogicalResult
+MixedSchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t group, unsigned lo, unsigned hi,
+                        APFloat hiFracValue, APFloat bitsValue,
+                        APFloat outliersValue, int64_t block) {
+  // Stored as IEEE doubles (the parser and the double builder make them).
+  for (const APFloat *value : {&hiFracValue, &bitsValue, &outliersValue})
+    if (&value->getSemantics() != &APFloat::IEEEdouble())
+      return emitError() << "mixed 'hi_frac', 'bits' and 'outliers' must be "
+                            "IEEE doubles";
+  double hiFrac = hiFracValue.convertToDouble();
+  double bits = bitsValue.convertToDouble();
+  double outliers = outliersValue.convertToDouble();
+  if (lo < 1 || lo > 7)
+    return emitError() << "mixed 'lo' must be in 1..7, got " << lo;
+  if (hi <= lo || hi > 8)
+    return emitError() << "mixed 'hi' must be in " << lo + 1 << "..8, got "
+                       << hi;
+  if (group <= 0)
+    return emitError() << "mixed 'group' must be positive, got " << group;
+  if (group * lo % 32 != 0 || group * (hi - lo) % 32 != 0)
+    return emitError() << "mixed 'group' (" << group << ") times 'lo' (" << lo
+                       << ") and times 'hi' - 'lo' (" << hi - lo
+                       << ") must be multiples of 32, so that groups are "
+                          "word-aligned";
+  if (!(hiFrac >= 0.0 && hiFrac <= 1.0))
+    return emitError() << "mixed 'hi_frac' must be in [0, 1], got "
+                       << formatDouble(hiFrac);
+  if (!(bits >= 0.0 && std::isfinite(bits)))
+    return emitError() << "mixed 'bits' (target bits per weight) must be "
+                          "finite and >= 0, got "
+                       << formatDouble(bits);
+  if (!(outliers >= 0.0 && outliers < 1.0))
+    return emitError() << "mixed 'outliers' must be in [0, 1), got "
+                       << formatDouble(outliers);
+  if (block < 1)
+    return emitError() << "mixed 'block' must be >= 1, got " << block;
+  return success();
+}
+
+LogicalResult MixedSchemeAttr::verifyShape(
+    ArrayRef<int64_t> shape,
+    function_ref<InFlightDiagnostic()> emitError) const {
+  if (shape.size() != 2)
+    return emitError() << "mixed scheme expects an N x K matrix";
+  if (shape[1] % getGroup() != 0)
+    return emitError() << "mixed 'group' (" << getGroup()
+                       << ") does not divide the number of inputs K = "
+                       << shape[1];
+  if (shape[0] * shape[1] > std::numeric_limits<int32_t>::max())
+    return emitError() << "mixed scheme: " << shape[0] * shape[1]
+                       << " weights exceed the int32 outlier row pointers";
+  return success();
+}
+
+Attribute MixedSchemeAttr::getShapeFallback(ArrayRef<int64_t> shape) const {
+  if (shape.size() != 2 || shape[1] < 1)
+    return {};
+  // A smaller group of this scheme (group * lo and group * (hi - lo) must
+  // stay whole words), else affine at the high-group width (rounded up to
+  // a width affine has).
+  MLIRContext *ctx = getContext();
+  for (int64_t group = getLargestPowerOfTwoDivisor(getGroup() - 1, shape[1]);
+       group > 1; group = getLargestPowerOfTwoDivisor(group - 1, shape[1])) {
+    ScopedDiagnosticHandler silence(ctx,
+                                    [](Diagnostic &) { return success(); });
+    auto emitError = [&] { return mlir::emitError(UnknownLoc::get(ctx)); };
+    if (failed(MixedSchemeAttr::verify(emitError, group, getLo(), getHi(),
+                                       getHiFrac(), getBits(), getOutliers(),
+                                       getBlock())))
+      continue;
+    auto smaller =
+        MixedSchemeAttr::get(ctx, group, getLo(), getHi(), getHiFrac(),
+                             getBits(), getOutliers(), getBlock());
+    if (succeeded(smaller.verifyShape(shape, emitError)))
+      return smaller;
+  }
+  // Affine takes 2, 3, 4 or 8 bits: the narrowest of them at least hi.
+  unsigned bits = getHi() <= 4 ? std::max(getHi(), 2u) : 8u;
+  return AffineSchemeAttr::get(
+      ctx, bits, getLargestPowerOfTwoDivisor(getGroup(), shape[1]),
+      /*symmetric=*/false, FloatType(), /*clip=*/1);
+}
+
+int64_t MixedSchemeAttr::getNumHighGroups(ArrayRef<int64_t> shape) const {
+  return ::mixq::quant::mixedHighGroupCount(getMixedParams(*this), shape[0],
+                                            shape[1]);
+}
+
+int64_t MixedSchemeAttr::getNumOutliers(ArrayRef<int64_t> shape) const {
+  // Outliers are taken among the weights of the low groups only.
+  int64_t lowWeights =
+      (shape[0] * (shape[1] / getGroup()) - getNumHighGroups(shape)) *
+      getGroup();
+  int64_t wanted =
+      std::llround(getOutlierFraction() * double(shape[0] * shape[1]));
+  return std::min(wanted, lowWeights);
+}
+
+SmallVector<ComponentSpec>
+MixedSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
+  MLIRContext *ctx = getContext();
+  Type i8 = IntegerType::get(ctx, 8), i32 = IntegerType::get(ctx, 32);
+  Type f16 = Float16Type::get(ctx);
+  int64_t rows = shape[0], cols = shape[1], group = getGroup();
+  int64_t groups = cols / group;
+  int64_t blocks = (groups + getBlock() - 1) / getBlock();
+  int64_t nnz = getNumOutliers(shape);
+  Type colIdx = ::mixq::quant::sparseColIndexBytes(cols) == 2
+                    ? IntegerType::get(ctx, 16)
+                    : i32;
+  SmallVector<ComponentSpec> components;
+  components.push_back({"low_codes",
+                        i32,
+                        {rows, ::mixq::quant::packedWordCount(cols, getLo())},
+                        isUnpaddedCodeStream(cols, getLo())});
+  components.push_back(
+      {"high_codes",
+       i32,
+       {getNumHighGroups(shape), group * int64_t(getHi() - getLo()) / 32}});
+  int64_t mapWords = ::mixq::quant::packedWordCount(groups, 1);
+  components.push_back({"high_group_start", i32, {rows, mapWords}});
+  components.push_back({"bit_map", i32, {rows, mapWords}});
+  components.push_back({"scale_codes", i8, {rows, groups}});
+  components.push_back(
+      {"zero_codes",
+       i32,
+       {rows, ::mixq::quant::packedWordCount(
+                  groups, ::mixq::quant::kMixedZeroCodeBits)}});
+  components.push_back({"block_params", f16, {rows, 2 * blocks}});
+  components.push_back({"outlier_row_ptr", i32, {rows + 1}});
+  components.push_back({"outlier_col_idx", colIdx, {nnz}});
+  components.push_back({"outlier_values", f16, {nnz}});
+  return components;
+}
+
+llvm::Expected<PackedWeights>
+MixedSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
+                          const QuantizeOptions &options) const {
+  ::mixq::quant::MixedParams params = getMixedParams(*this);
+  auto sensitivity = checkQuantizeInputs(
+      "mixed", ::mixq::quant::validateMixed(params, shape[0], shape[1]),
+      weights, shape, options);
+  if (!sensitivity)
+    return sensitivity.takeError();
+  ::mixq::quant::MixedQuantized q =
+      ::mixq::quant::quantizeMixed(weights.data(), shape[0], shape[1], params,
+                                   getSensitivityOrNull(*sensitivity));
+  PackedWeights packed;
+  packed.push_back(toBytes(q.lowCodes));
+  packed.push_back(toBytes(q.highCodes));
+  packed.push_back(toBytes(q.highGroupStart));
+  packed.push_back(toBytes(q.bitMap));
+  packed.push_back(toBytes(q.scaleCodes));
+  packed.push_back(toBytes(q.zeroCodes));
+  packed.push_back(toBytes(q.blockParams));
+  packed.push_back(toBytes(q.outliers.rowPtr));
+  packed.push_back(toBytes(q.outliers.colIdx));
+  packed.push_back(toBytes(q.outliers.values));
+  // The outlier count is fixed by the shape unless weights are NaN (never
+  // selected), which the fixed component shapes cannot describe.
+  if (llvm::Error err = checkPackedSizes(getComponents(shape), packed))
+    return llvm::createStringError(
+        "mixed: the quantized matrix does not fit the scheme's components "
+        "(NaN weights?): " +
+        llvm::toString(std::move(err)));
+  return packed;
+}
+
+/// The quantizer's view of checked mixed component buffers.
+static llvm::Expected<::mixq::quant::MixedQuantized>
+unpackMixed(MixedSchemeAttr attr, const PackedWeights &packed,
+            ArrayRef<int64_t> shape) {
+  if (llvm::Error err = checkPackedSizes(attr.getComponents(shape), packed))
+    return std::move(err);
+  std::string problem =
+      ::mixq::quant::validateMixed(getMixedParams(attr), shape[0], shape[1]);
+  if (!problem.empty())
+    return llvm::createStringError(problem);
+  ::mixq::quant::MixedQuantized q;
+  q.lowCodes = fromBytes<uint32_t>(packed[MixedLowCodes]);
+  q.highCodes = fromBytes<uint32_t>(packed[MixedHighCodes]);
+  q.highGroupStart = fromBytes<int32_t>(packed[MixedHighGroupStart]);
+  q.bitMap = fromBytes<uint32_t>(packed[MixedBitMap]);
+  q.scaleCodes = packed[MixedScaleCodes];
+  q.zeroCodes = fromBytes<uint32_t>(packed[MixedZeroCodes]);
+  q.blockParams = fromBytes<uint16_t>(packed[MixedBlockParams]);
+  q.outliers.rowPtr = fromBytes<int32_t>(packed[MixedRowPtr]);
+  q.outliers.colIdx = packed[MixedColIdx];
+  q.outliers.values = fromBytes<uint16_t>(packed[MixedValues]);
+  problem = ::mixq::quant::validateMixedLayout(q, shape[0], shape[1],
+                                               getMixedParams(attr));
+  if (!problem.empty())
+    return llvm::createStringError(problem);
+  return q;
+}
+
+llvm::Expected<std::vector<float>>
+MixedSchemeAttr::dequantize(const PackedWeights &packed,
+                            ArrayRef<int64_t> shape) const {
+  auto q = unpackMixed(*this, packed, shape);
+  if (!q)
+    return q.takeError();
+  return ::mixq::quant::dequantizeMixed(*q, shape[0], shape[1],
+                                        getMixedParams(*this));
+}
+
+llvm::Expected<double>
+MixedSchemeAttr::reconstructionError(const PackedWeights &packed,
+                                     ArrayRef<int64_t> shape,
+                                     ArrayRef<float> weights) const {
+  if (static_cast<int64_t>(weights.size()) != shape[0] * shape[1])
+    return llvm::createStringError("weight buffer does not match the shape");
+  auto q = unpackMixed(*this, packed, shape);
+  if (!q)
+    return q.takeError();
+  return ::mixq::quant::mixedErrorSums(*q, weights.data(), shape[0], shape[1],
+                                       getMixedParams(*this))
+      .relative();
+}
+
+namespace {
+/// A group's decoded parameters in IR (mixedGroupParams): its weights are
+/// qq * scale + bias, qq = (low code << (hi - lo)) | extra bits.
+struct MixedGroupValues {
+  Value isHigh;      ///< i1
+  Value highIndex;   ///< index: its row of high_codes when high
+  Value scale, bias; ///< f32 values of f16 numbers
+  Value scaleHalf, biasHalf;
+};
+
+/// `value` (f32) rounded to nearest even at `bits` significant bits on its
+/// f32 bit pattern, as ::mixq::quant::roundToSignificantBits.
+Value buildRoundToSignificantBits(OpBuilder &b, Location loc, Value value,
+                                  unsigned bits) {
+  Type i32 = b.getI32Type();
+  unsigned dropped = 24 - bits;
+  Value pattern = arith::BitcastOp::create(b, loc, i32, value);
+  Value odd = arith::AndIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(b, loc, pattern,
+                             buildI32Constant(b, loc, dropped)),
+      buildI32Constant(b, loc, 1));
+  pattern = arith::AddIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, pattern, odd),
+      buildI32Constant(b, loc, (int64_t(1) << (dropped - 1)) - 1));
+  pattern = arith::AndIOp::create(
+      b, loc, pattern,
+      buildI32Constant(b, loc, ~((int64_t(1) << dropped) - 1)));
+  return arith::BitcastOp::create(b, loc, b.getF32Type(), pattern);
+}
+
+/// Whether group `g` of `row` is high (i1), and its row of high_codes if it
+/// is (index): high_group_start of its map word plus the popcount of the
+/// word's bits below g.
+std::pair<Value, Value> buildHighGroupIndex(OpBuilder &b, Location loc,
+                                            const ComponentReader &reader,
+                                            Value row, Value g) {
+  Value mapWordIndex =
+      arith::DivUIOp::create(b, loc, g, buildIndexConstant(b, loc, 32));
+  Value mapWord = reader.load(b, loc, MixedBitMap, {row, mapWordIndex});
+  Value bit = arith::IndexCastUIOp::create(
+      b, loc, b.getI32Type(),
+      arith::RemUIOp::create(b, loc, g, buildIndexConstant(b, loc, 32)));
+  Value isHigh = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ne,
+      arith::AndIOp::create(b, loc,
+                            arith::ShRUIOp::create(b, loc, mapWord, bit),
+                            buildI32Constant(b, loc, 1)),
+      buildI32Constant(b, loc, 0));
+  // (1 << bit) - 1 selects the high groups before g in its map word.
+  Value below = arith::SubIOp::create(
+      b, loc, arith::ShLIOp::create(b, loc, buildI32Constant(b, loc, 1), bit),
+      buildI32Constant(b, loc, 1));
+  Value start = reader.load(b, loc, MixedHighGroupStart, {row, mapWordIndex});
+  Value index = arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(),
+      arith::AddIOp::create(
+          b, loc, start,
+          math::CtPopOp::create(
+              b, loc, arith::AndIOp::create(b, loc, mapWord, below))));
+  return {isHigh, index};
+}
+
+/// Emits step 6 of Quant/MixedQuantizer.h for group `g` (an index) of
+/// `row`: one bit-map word, a popcount and the second-order decode.
+MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
+                                 MixedSchemeAttr attr,
+                                 const ComponentReader &reader,
+                                 ArrayRef<int64_t> shape, Value row, Value g) {
+  unsigned lo = attr.getLo(), hi = attr.getHi();
+  Type f32 = b.getF32Type();
+  MixedGroupValues v;
+  std::tie(v.isHigh, v.highIndex) = buildHighGroupIndex(b, loc, reader, row, g);
+
+  Value block = arith::DivUIOp::create(
+      b, loc, g, buildIndexConstant(b, loc, attr.getBlock()));
+  // (rmin, step) of the block: elements 2 b and 2 b + 1 of the row.
+  Value first =
+      arith::MulIOp::create(b, loc, block, buildIndexConstant(b, loc, 2));
+  Value second =
+      arith::AddIOp::create(b, loc, first, buildIndexConstant(b, loc, 1));
+  Value rmin = buildExtendToF32(
+      b, loc, reader.load(b, loc, MixedBlockParams, {row, first}));
+  Value step = buildExtendToF32(
+      b, loc, reader.load(b, loc, MixedBlockParams, {row, second}));
+  Value scaleCode = arith::UIToFPOp::create(
+      b, loc, f32, reader.load(b, loc, MixedScaleCodes, {row, g}));
+  Value range = math::FmaOp::create(b, loc, scaleCode, step, rmin);
+  // m = maxq << (hi - bits): the f32 constants the host computes.
+  auto constants = [&](unsigned bits) {
+    auto m = static_cast<float>(((1u << bits) - 1u) << (hi - bits));
+    return std::make_pair(1.0f / m, m / 15.0f);
+  };
+  auto [invHigh, zeroHigh] = constants(hi);
+  auto [invLow, zeroLow] = constants(lo);
+  Value inverse = arith::SelectOp::create(b, loc, v.isHigh,
+                                          buildF32Constant(b, loc, invHigh),
+                                          buildF32Constant(b, loc, invLow));
+  Value zeroFactor = arith::SelectOp::create(b, loc, v.isHigh,
+                                             buildF32Constant(b, loc, zeroHigh),
+                                             buildF32Constant(b, loc, zeroLow));
+  Value rounded = buildRoundToSignificantBits(
+      b, loc, arith::MulFOp::create(b, loc, range, inverse),
+      hi <= 4 ? 11 - hi : 11);
+  v.scaleHalf = arith::TruncFOp::create(b, loc, b.getF16Type(), rounded);
+  v.scale = buildExtendToF32(b, loc, v.scaleHalf);
+  int64_t zeroWordsPerRow = ::mixq::quant::packedWordCount(
+      shape[1] / attr.getGroup(), ::mixq::quant::kMixedZeroCodeBits);
+  Value zeroCode =
+      buildPackedCodeLoad(b, loc, reader, MixedZeroCodes, row, g,
+                          ::mixq::quant::kMixedZeroCodeBits, zeroWordsPerRow);
+  Value zero = arith::MulFOp::create(
+      b, loc, arith::UIToFPOp::create(b, loc, f32, zeroCode), zeroFactor);
+  v.biasHalf = arith::TruncFOp::create(
+      b, loc, b.getF16Type(),
+      arith::NegFOp::create(b, loc,
+                            arith::MulFOp::create(b, loc, zero, v.scale)));
+  v.bias = buildExtendToF32(b, loc, v.biasHalf);
+  return v;
+}
+
+/// The extra (hi - lo)-bit codes of the weights `col` .. of a high group,
+/// from its row of high_codes, or `zero` when the group is low.
+Value buildExtraCodes(OpBuilder &b, Location loc, const MixedGroupValues &group,
+                      Value zero,
+                      function_ref<Value(OpBuilder &, Location)> load) {
+  auto ifOp = scf::IfOp::create(
+      b, loc, group.isHigh,
+      [&](OpBuilder &tb, Location tl) {
+        scf::YieldOp::create(tb, tl, load(tb, tl));
+      },
+      [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, zero); });
+  return ifOp.getResult(0);
+}
+
+/// The dense weights (row, col) .. (row, col + tileCols - 1), without the
+/// sparse outliers, as f32 scalars: one group's decode per weight (the
+/// reference form).
+SmallVector<Value> buildMixedDenseScalars(OpBuilder &b, Location loc,
+                                          MixedSchemeAttr attr,
+                                          const ComponentReader &reader,
+                                          ArrayRef<int64_t> shape, Value row,
+                                          Value col, int64_t tileCols) {
+  unsigned lo = attr.getLo(), extraBits = attr.getHi() - lo;
+  int64_t group = attr.getGroup();
+  int64_t lowWordsPerRow = ::mixq::quant::packedWordCount(shape[1], lo);
+  int64_t highWordsPerGroup = group * int64_t(extraBits) / 32;
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < tileCols; ++i) {
+    Value c = i == 0 ? col
+                     : arith::AddIOp::create(b, loc, col,
+                                             buildIndexConstant(b, loc, i))
+                           .getResult();
+    Value g =
+        arith::DivUIOp::create(b, loc, c, buildIndexConstant(b, loc, group));
+    MixedGroupValues params =
+        buildMixedGroup(b, loc, attr, reader, shape, row, g);
+    // Every code widened to hi bits: the low code shifted up, a high
+    // group's extra bits below it.
+    Value lowCode = buildPackedCodeLoad(b, loc, reader, MixedLowCodes, row, c,
+                                        lo, lowWordsPerRow);
+    Value extra =
+        buildExtraCodes(b, loc, params, buildI32Constant(b, loc, 0),
+                        [&](OpBuilder &tb, Location tl) {
+                          Value inGroup = arith::RemUIOp::create(
+                              tb, tl, c, buildIndexConstant(tb, tl, group));
+                          return buildPackedCodeLoad(
+                              tb, tl, reader, MixedHighCodes, params.highIndex,
+                              inGroup, extraBits, highWordsPerGroup);
+                        });
+    Value code = arith::OrIOp::create(
+        b, loc,
+        arith::ShLIOp::create(b, loc, lowCode,
+                              buildI32Constant(b, loc, extraBits)),
+        extra);
+    Value q = arith::UIToFPOp::create(b, loc, b.getF32Type(), code);
+    values.push_back(arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, q, params.scale), params.bias));
+  }
+  return values;
+}
+
+/// The row's CSR slice [begin, end) of the sparse outliers.
+std::pair<Value, Value> getOutlierSlice(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        Value row) {
+  Value next =
+      arith::AddIOp::create(b, loc, row, buildIndexConstant(b, loc, 1));
+  return {loadIndex(b, loc, reader, MixedRowPtr, {row}),
+          loadIndex(b, loc, reader, MixedRowPtr, {next})};
+}
+} // namespace
+
+SmallVector<Value> MixedSchemeAttr::buildDequantTile(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t tileCols,
+    FloatType resultType) const {
+  SmallVector<Value> dense =
+      buildMixedDenseScalars(b, loc, *this, reader, shape, row, col, tileCols);
+  // The reference form adds each weight's outlier residual, found by a
+  // search of the row's CSR slice (the kernels use buildSparseDot instead).
+  Value c1 = buildIndexConstant(b, loc, 1);
+  auto [begin, end] = getOutlierSlice(b, loc, reader, row);
+  SmallVector<Value> values;
+  for (auto [i, value] : llvm::enumerate(dense)) {
+    Value c = i == 0 ? col
+                     : arith::AddIOp::create(b, loc, col,
+                                             buildIndexConstant(b, loc, i))
+                           .getResult();
+    auto search = scf::ForOp::create(
+        b, loc, begin, end, c1, ValueRange{value},
+        [&](OpBuilder &fb, Location fl, Value e, ValueRange args) {
+          Value entryCol = loadIndex(fb, fl, reader, MixedColIdx, {e});
+          Value hit = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
+                                            entryCol, c);
+          Value residual =
+              buildExtendToF32(fb, fl, reader.load(fb, fl, MixedValues, {e}));
+          Value sum = arith::AddFOp::create(fb, fl, value, residual);
+          scf::YieldOp::create(
+              fb, fl,
+              arith::SelectOp::create(fb, fl, hit, sum, args[0]).getResult());
+        });
+    values.push_back(
+        buildTruncateFromF32(b, loc, search.getResult(0), resultType));
+  }
+  return values;
+}
+
+namespace {
+/// The codes of a tile of a (2, 4)- or (1, 2)-bit mixed scheme as hi-bit
+/// fields: each low word L (32 / lo codes) and its extra word E give two
+/// words of hi-bit codes, the even codes select(L << lo, E) and the odd
+/// ones select(L, E >> lo), where the select takes the top lo bits of every
+/// hi-bit field from the first (one lop3 each). Returns the words in the
+/// order even0, odd0, even1, odd1, ...
+Value buildWidenedCodeWords(OpBuilder &b, Location loc, Value low, Value extra,
+                            unsigned lo) {
+  unsigned hi = 2 * lo;
+  uint32_t top = 0;
+  for (unsigned field = 0; field < 32; field += hi)
+    top |= ((1u << lo) - 1u) << (field + lo);
+  int64_t words = cast<VectorType>(low.getType()).getDimSize(0);
+  auto splat = [&](uint32_t value) {
+    return arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get({words}, b.getI32Type()),
+                               APInt(32, value)));
+  };
+  auto select = [&](Value fromTop, Value fromBottom) {
+    return arith::OrIOp::create(
+        b, loc, arith::AndIOp::create(b, loc, fromTop, splat(top)),
+        arith::AndIOp::create(b, loc, fromBottom, splat(~top)));
+  };
+  Value even = select(arith::ShLIOp::create(b, loc, low, splat(lo)), extra);
+  Value odd = select(low, arith::ShRUIOp::create(b, loc, extra, splat(lo)));
+  SmallVector<int64_t> interleave;
+  for (int64_t i = 0; i < words; ++i) {
+    interleave.push_back(i);
+    interleave.push_back(words + i);
+  }
+  return vector::ShuffleOp::create(b, loc, even, odd, interleave);
+}
+
+/// The column of each element of the pair-order vector
+/// buildCenteredHalfCodePairs makes from buildWidenedCodeWords' words.
+SmallVector<int64_t> getWidenedPairOrderColumns(unsigned lo, int64_t width) {
+  unsigned hi = 2 * lo;
+  int64_t perWord = 32 / hi, half = perWord / 2, lowPerWord = 32 / lo;
+  SmallVector<int64_t> columns(width);
+  for (int64_t n = 0; n < width; ++n) {
+    // Field j of widened word w: code 2 j + w % 2 of low word w / 2.
+    int64_t word = n / perWord, j = n % perWord;
+    int64_t column = word / 2 * lowPerWord + 2 * j + word % 2;
+    columns[2 * (word * half + j % half) + j / half] = column;
+  }
+  return columns;
+}
+} // namespace
+
+Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                          const ComponentReader &reader,
+                                          ArrayRef<int64_t> shape, Value row,
+                                          Value col, int64_t width,
+                                          FloatType resultType) const {
+  return buildDequantVectorInColumnOrder(*this, b, loc, reader, shape, row, col,
+                                         width, resultType);
+}
+
+Value MixedSchemeAttr::buildDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  unsigned lo = getLo(), hi = getHi(), extraBits = hi - lo;
+  setColumnOrder(order, width);
+  int64_t group = getGroup();
+  // Whole words of both code streams inside one group: one decode per tile.
+  if (group % width != 0 || !isWholeWordTile(lo, width) ||
+      !isWholeWordTile(extraBits, width)) {
+    SmallVector<Value> dense =
+        buildMixedDenseScalars(b, loc, *this, reader, shape, row, col, width);
+    for (Value &value : dense)
+      value = buildTruncateFromF32(b, loc, value, resultType);
+    return buildVectorFromScalars(b, loc, dense);
+  }
+  Value g =
+      arith::DivUIOp::create(b, loc, col, buildIndexConstant(b, loc, group));
+  MixedGroupValues params =
+      buildMixedGroup(b, loc, *this, reader, shape, row, g);
+  Value inGroup =
+      arith::RemUIOp::create(b, loc, col, buildIndexConstant(b, loc, group));
+  if (resultType.isF16() && hi == 2 * lo && hi <= 4) {
+    // f16x2: widened code words, then 1024 + qq in each half (exact qq),
+    // qq * scale (exact: scale has 11 - hi significant bits) + bias,
+    // rounded once. The product being exact, contracting it with the add
+    // into one fma (HFMA2) gives the same bits, so the flags allow it.
+    int64_t words = width * lo / 32;
+    Value low = reader.loadVector(
+        b, loc, MixedLowCodes,
+        {row, arith::DivUIOp::create(b, loc, col,
+                                     buildIndexConstant(b, loc, 32 / lo))
+                  .getResult()},
+        words);
+    auto wordsType = VectorType::get({words}, b.getI32Type());
+    Value noExtra = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(wordsType, APInt(32, 0)));
+    Value extra = buildExtraCodes(
+        b, loc, params, noExtra, [&](OpBuilder &tb, Location tl) {
+          Value word = arith::DivUIOp::create(
+              tb, tl, inGroup, buildIndexConstant(tb, tl, 32 / extraBits));
+          return reader.loadVector(tb, tl, MixedHighCodes,
+                                   {params.highIndex, word}, words);
+        });
+    Value widened = buildWidenedCodeWords(b, loc, low, extra, lo);
+    Value codes = buildCenteredHalfCodePairs(b, loc, widened, hi, Value());
+    auto contract = arith::FastMathFlags::contract;
+    Value weights = arith::AddFOp::create(
+        b, loc,
+        arith::MulFOp::create(b, loc, codes,
+                              buildSplat(b, loc, params.scaleHalf, width),
+                              contract),
+        buildSplat(b, loc, params.biasHalf, width), contract);
+    order.assign(getWidenedPairOrderColumns(lo, width));
+    return weights;
+  }
+  // Otherwise in f32 on vectors, rounded once to the result type.
+  Value low =
+      buildPackedCodeVector(b, loc, reader, MixedLowCodes, row, col, lo, width);
+  auto codesType = VectorType::get({width}, b.getI32Type());
+  Value noExtra = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(codesType, APInt(32, 0)));
+  Value extra =
+      buildExtraCodes(b, loc, params, noExtra, [&](OpBuilder &tb, Location tl) {
+        return buildPackedCodeVector(tb, tl, reader, MixedHighCodes,
+                                     params.highIndex, inGroup, extraBits,
+                                     width);
+      });
+  Value codes = arith::OrIOp::create(
+      b, loc,
+      arith::ShLIOp::create(
+          b, loc, low,
+          arith::ConstantOp::create(
+              b, loc, DenseElementsAttr::get(codesType, APInt(32, extraBits)))),
+      extra);
+  Value q = arith::UIToFPOp::create(
+      b, loc, VectorType::get({width}, b.getF32Type()), codes);
+  // Exact in f32 (qq * scale is exact too): an fma gives the same bits.
+  auto contract = arith::FastMathFlags::contract;
+  Value w = arith::AddFOp::create(
+      b, loc,
+      arith::MulFOp::create(b, loc, q, buildSplat(b, loc, params.scale, width),
+                            contract),
+      buildSplat(b, loc, params.bias, width), contract);
+  return buildTruncateFromF32(b, loc, w, resultType);
+}
+
+Value MixedSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,
+                                      const ComponentReader &reader,
+                                      ArrayRef<int64_t> shape, Value row,
+                                      Value first, Value step,
+                                      InputLoader loadInput) const {
+  auto [begin, end] = getOutlierSlice(b, loc, reader, row);
+  return buildCSRDot(b, loc, reader, MixedColIdx, MixedValues,
+                     arith::AddIOp::create(b, loc, begin, first), end, step,
+                     loadInput);
+}
