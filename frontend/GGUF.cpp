@@ -13,8 +13,8 @@
 
 #include "frontend/GGUF.h"
 #include "frontend/Checkpoint.h"
-#include "frontend/MappedFile.h"
 #include "frontend/OutputFile.h"
+#include "support/MappedFile.h"
 
 #include <algorithm>
 #include <cerrno>

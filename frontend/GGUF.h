@@ -15,8 +15,8 @@
 #ifndef MIXQ_FRONTEND_GGUF_H
 #define MIXQ_FRONTEND_GGUF_H
 
-#include "frontend/Expected.h"
 #include "frontend/ModelConfig.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <map>

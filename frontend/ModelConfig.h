@@ -21,8 +21,8 @@
 #ifndef MIXQ_FRONTEND_MODELCONFIG_H
 #define MIXQ_FRONTEND_MODELCONFIG_H
 
-#include "frontend/Expected.h"
 #include "frontend/WeightStore.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <functional>

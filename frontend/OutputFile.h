@@ -7,7 +7,7 @@
 #ifndef MIXQ_FRONTEND_OUTPUTFILE_H
 #define MIXQ_FRONTEND_OUTPUTFILE_H
 
-#include "frontend/Expected.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <cstdio>

@@ -20,8 +20,8 @@
 #ifndef MIXQ_FRONTEND_SAFETENSORS_H
 #define MIXQ_FRONTEND_SAFETENSORS_H
 
-#include "frontend/Expected.h"
 #include "frontend/ModelConfig.h"
+#include "support/Expected.h"
 
 #include <nlohmann/json_fwd.hpp>
 

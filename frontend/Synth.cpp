@@ -11,8 +11,8 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/Synth.h"
 
-#include "dialect/MixQ/Quant/FloatFormats.h"
 #include "frontend/Checkpoint.h"
+#include "quant/FloatFormats.h"
 
 #include <algorithm>
 #include <atomic>

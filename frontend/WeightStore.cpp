@@ -2,7 +2,7 @@
 
 #include "frontend/WeightStore.h"
 
-#include "dialect/MixQ/Quant/FloatFormats.h"
+#include "quant/FloatFormats.h"
 
 #include <algorithm>
 #include <sys/mman.h>

@@ -12,8 +12,8 @@
 #ifndef MIXQ_FRONTEND_WEIGHTSTORE_H
 #define MIXQ_FRONTEND_WEIGHTSTORE_H
 
-#include "frontend/Expected.h"
-#include "frontend/MappedFile.h"
+#include "support/Expected.h"
+#include "support/MappedFile.h"
 
 #include <cstdint>
 #include <map>

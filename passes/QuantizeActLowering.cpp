@@ -6,7 +6,7 @@
 // and dequantizes every element. Both ask the weight's scheme
 // (QuantSchemeAttrInterface::buildIsPassthroughColumn and
 // buildQuantizeActivation): QUIK's outlier columns pass through, and its
-// formula is Quant/OutlierColumns.cpp quantizeActivationsPerToken.
+// formula is quant/OutlierColumns.cpp quantizeActivationsPerToken.
 //===----------------------------------------------------------------------===//
 #include "passes/QuantizeActLowering.h"
 #include "passes/LLMFormulas.h"

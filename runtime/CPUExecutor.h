@@ -10,9 +10,9 @@
 #ifndef MIXQ_RUNTIME_CPUEXECUTOR_H
 #define MIXQ_RUNTIME_CPUEXECUTOR_H
 
-#include "frontend/Expected.h"
 #include "runtime/Package.h"
 #include "runtime/Plan.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <memory>

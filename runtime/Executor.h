@@ -9,8 +9,8 @@
 #ifndef MIXQ_RUNTIME_EXECUTOR_H
 #define MIXQ_RUNTIME_EXECUTOR_H
 
-#include "frontend/Expected.h"
 #include "runtime/Plan.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <memory>

@@ -19,7 +19,7 @@
 #ifndef MIXQ_RUNTIME_PACKAGE_H
 #define MIXQ_RUNTIME_PACKAGE_H
 
-#include "frontend/Expected.h"
+#include "support/Expected.h"
 
 #include <nlohmann/json.hpp>
 

@@ -12,8 +12,8 @@
 #ifndef MIXQ_RUNTIME_PLAN_H
 #define MIXQ_RUNTIME_PLAN_H
 
-#include "frontend/Expected.h"
 #include "runtime/Package.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <functional>

@@ -11,7 +11,7 @@
 #ifndef MIXQ_RUNTIME_SAMPLER_H
 #define MIXQ_RUNTIME_SAMPLER_H
 
-#include "frontend/Expected.h"
+#include "support/Expected.h"
 
 #include <cstddef>
 #include <cstdint>

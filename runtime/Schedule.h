@@ -25,9 +25,9 @@
 #ifndef MIXQ_RUNTIME_SCHEDULE_H
 #define MIXQ_RUNTIME_SCHEDULE_H
 
-#include "frontend/Expected.h"
 #include "runtime/Executor.h"
 #include "runtime/Plan.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <memory>

@@ -1,13 +1,13 @@
 //===- AffineScheme.cpp - #mixq.affine: group-wise affine integer codes
 //-----===//
 //
-// Adapts the host quantizer of Quant/AffineQuantizer.h to
+// Adapts the host quantizer of quant/AffineQuantizer.h to
 // QuantSchemeAttrInterface and emits the dequantization IR.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/BitPacking.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"

@@ -1,13 +1,13 @@
 //===- BitplaneScheme.cpp - #mixq.bitplane: nested codes
 //--------------------===//
 //
-// Adapts the host quantizer of Quant/BitplaneQuantizer.h to
+// Adapts the host quantizer of quant/BitplaneQuantizer.h to
 // QuantSchemeAttrInterface and emits the dequantization IR.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/BitplaneQuantizer.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/BitPacking.h"
+#include "quant/BitplaneQuantizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"

@@ -1,13 +1,13 @@
 //===- LUTScheme.cpp - #mixq.lut: per-row codebooks
 //-------------------------===//
 //
-// Adapts the host quantizer of Quant/LUTQuantizer.h to
+// Adapts the host quantizer of quant/LUTQuantizer.h to
 // QuantSchemeAttrInterface and emits the dequantization IR.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/LUTQuantizer.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/BitPacking.h"
+#include "quant/LUTQuantizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"

@@ -34,7 +34,7 @@ def MixQ_AffineSchemeAttr : MixQ_Attr<"AffineScheme", "affine", [
     Bits per weight = bits + (1 or 2) * width(scale) / group, plus row
     padding: `#mixq.affine<bits = 4, group = 128>` costs 4.25.
 
-    `clip` selects the host quantizer (`Quant/AffineQuantizer.h`): 1 is
+    `clip` selects the host quantizer (`quant/AffineQuantizer.h`): 1 is
     round-to-nearest over each group's full range; N > 1 is MSE clipping,
     a grid search over the N clip ratios 1, ..., 0.5 that keeps the one
     whose reconstruction has the least sum h (w - w')^2 (h = E[x^2] of the

@@ -8,13 +8,13 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/BitplaneQuantizer.h"
-#include "dialect/MixQ/Quant/LUTQuantizer.h"
-#include "dialect/MixQ/Quant/MixedQuantizer.h"
 #include "dialect/MixQ/SchemeRegistry.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/BitPacking.h"
+#include "quant/BitplaneQuantizer.h"
+#include "quant/LUTQuantizer.h"
+#include "quant/MixedQuantizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

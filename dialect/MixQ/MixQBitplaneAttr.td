@@ -19,7 +19,7 @@ def MixQ_BitplaneSchemeAttr : MixQ_Attr<"BitplaneScheme", "bitplane", [
 
     `w[r][k] = lut_width[r][code[r][k] >> (parent - width)]`
 
-    The host quantizer (`Quant/BitplaneQuantizer.h`), per output row on the
+    The host quantizer (`quant/BitplaneQuantizer.h`), per output row on the
     row's samples sorted by value (sample weight E[x_k^2] with calibration
     data, else 1): a weighted 1-D k-means with 2^seed clusters gives the
     seed codes (clusters are value intervals, numbered in value order); then

@@ -1,6 +1,6 @@
 //===- MixQInterfaces.cpp - QuantSchemeAttrInterface support --------------===//
 #include "dialect/MixQ/MixQInterfaces.h"
-#include "dialect/MixQ/Quant/ReconstructionError.h"
+#include "quant/ReconstructionError.h"
 
 #include "llvm/Support/FormatVariadic.h"
 

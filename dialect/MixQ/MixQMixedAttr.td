@@ -17,7 +17,7 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     *low* (`lo` bits, default 2) or *high* (`hi` bits, default 4); a few
     large weights of the low groups are fp16 sparse *outliers*; group scales
     and zeros are quantized again per block of `block` groups (*second
-    order*). The host quantizer is `Quant/MixedQuantizer.h`:
+    order*). The host quantizer is `quant/MixedQuantizer.h`:
 
     1. Groups are scored by the sensitivity-weighted (E[x^2], 1 without
        calibration data) error that `hi` bits would save: their clipped

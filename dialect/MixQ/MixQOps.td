@@ -146,7 +146,7 @@ def MixQ_QuantizeActOp : MixQ_Op<"quantize_act", [Pure]> {
             = x[t][k]             (outlier column: col_map[k] >= 0)
     ```
 
-    This is `quantizeActivationsPerToken` of `Quant/OutlierColumns.h` on the
+    This is `quantizeActivationsPerToken` of `quant/OutlierColumns.h` on the
     non-outlier columns, as `outlierColumnsMatmul` uses it. Zero is always
     exactly representable. The result has the input's type; an f16/bf16
     input is widened to f32 first and the result rounded back.

@@ -14,7 +14,7 @@ def MixQ_OutlierColsSchemeAttr : MixQ_Attr<"OutlierColsScheme", "outlier_cols", 
     `cols` of the K input columns of the N x K weight matrix stay in fp16;
     the other Kq = K - `cols` columns are quantized to `bits` (4 or 8)
     signed integers, symmetric per output row. The host quantizer is
-    `Quant/OutlierColumns.h`:
+    `quant/OutlierColumns.h`:
 
     * **Column choice.** With calibration data (the per-input E[x^2] that
       `mixq-compile --calibration` passes as the column sensitivity) the

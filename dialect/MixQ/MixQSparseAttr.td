@@ -44,7 +44,7 @@ def MixQ_SparseSchemeAttr : MixQ_Attr<"SparseScheme", "sparse", [
     so dense + sparse reconstructs every outlier up to the fp16 rounding of
     its residual (and one f32 addition).
 
-    The host quantizer (`Quant/SparseOutliers.h`), for an N x K matrix with
+    The host quantizer (`quant/SparseOutliers.h`), for an N x K matrix with
     nnz = round(`frac` * N * K):
 
     1. selects the outliers over the whole matrix by `select`:

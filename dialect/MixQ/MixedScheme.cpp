@@ -1,14 +1,14 @@
 //===- MixedScheme.cpp - #mixq.mixed: 2/4-bit groups and outliers
 //-----------===//
 //
-// Adapts the host quantizer of Quant/MixedQuantizer.h to
+// Adapts the host quantizer of quant/MixedQuantizer.h to
 // QuantSchemeAttrInterface and emits the dequantization IR: the reference
 // tile, the word-level vector and the outliers' sparse dot product.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/MixedQuantizer.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/BitPacking.h"
+#include "quant/MixedQuantizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -364,7 +364,7 @@ std::pair<Value, Value> buildHighGroupIndex(OpBuilder &b, Location loc,
   return {isHigh, index};
 }
 
-/// Emits step 6 of Quant/MixedQuantizer.h for group `g` (an index) of
+/// Emits step 6 of quant/MixedQuantizer.h for group `g` (an index) of
 /// `row`: one bit-map word, a popcount and the second-order decode.
 MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
                                  MixedSchemeAttr attr,

@@ -1,15 +1,15 @@
 //===- OutlierColsScheme.cpp - #mixq.outlier_cols (QUIK) ------------------===//
 //
-// Adapts the QUIK host quantizer (Quant/OutlierColumns.h) to
+// Adapts the QUIK host quantizer (quant/OutlierColumns.h) to
 // QuantSchemeAttrInterface: the five components the host stores plus
 // `col_map`, the static column -> (outlier slot | quantized position) map
 // that lets the dequantization IR address one weight with a single load.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/OutlierColumns.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/BitPacking.h"
+#include "quant/FloatFormats.h"
+#include "quant/OutlierColumns.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"

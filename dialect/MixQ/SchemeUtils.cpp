@@ -74,7 +74,7 @@ Value mlir::mixq::buildTruncateFromF32(OpBuilder &b, Location loc, Value value,
 }
 
 /// Emits the load of the `bits`-bit code at column `col` of `row` from a
-/// row-padded LSB-first word stream (see Quant/BitPacking.h), as an i32.
+/// row-padded LSB-first word stream (see quant/BitPacking.h), as an i32.
 Value mlir::mixq::buildPackedCodeLoad(OpBuilder &b, Location loc,
                                       const ComponentReader &reader,
                                       unsigned codesIndex, Value row, Value col,

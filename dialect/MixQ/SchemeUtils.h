@@ -8,8 +8,8 @@
 #define MIXQ_DIALECT_MIXQ_SCHEMEUTILS_H
 
 #include "dialect/MixQ/MixQInterfaces.h"
-#include "dialect/MixQ/Quant/CalibrationStats.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
+#include "quant/CalibrationStats.h"
+#include "quant/FloatFormats.h"
 #include "llvm/ADT/DenseSet.h"
 
 #include <cstring>
@@ -35,7 +35,7 @@ int64_t getLargestPowerOfTwoDivisor(int64_t most, int64_t k);
 
 /// Emits the load of the `bits`-bit code (row, col) from component
 /// `codesIndex`, a rows x wordsPerRow i32 matrix in the row-padded LSB-first
-/// stream layout of Quant/BitPacking.h. Returns the code as an i32. Codes
+/// stream layout of quant/BitPacking.h. Returns the code as an i32. Codes
 /// that straddle two words (3-bit) are handled.
 Value buildPackedCodeLoad(OpBuilder &b, Location loc,
                           const ComponentReader &reader, unsigned codesIndex,

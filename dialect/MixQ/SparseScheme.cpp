@@ -1,14 +1,14 @@
 //===- SparseScheme.cpp - #mixq.sparse: dense-and-sparse composition ------===//
 //
 // #mixq.sparse<DENSE, frac = F> adapts the host dense-and-sparse recipe of
-// Quant/SparseOutliers.h to QuantSchemeAttrInterface: every interface method
+// quant/SparseOutliers.h to QuantSchemeAttrInterface: every interface method
 // delegates the dense part to DENSE (through the interface, so any scheme
 // composes) and adds the fp16 CSR residuals.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/SparseOutliers.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/FloatFormats.h"
+#include "quant/SparseOutliers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -261,7 +261,7 @@ SparseSchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
       return llvm::createStringError("sparse: " + problem);
   }
 
-  // The recipe of Quant/SparseOutliers.h, with the dense scheme's own
+  // The recipe of quant/SparseOutliers.h, with the dense scheme's own
   // quantizer on the masked matrix.
   mq::OutlierPattern pattern =
       mq::selectOutliers(weights.data(), rows, cols, params,

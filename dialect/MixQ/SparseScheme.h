@@ -15,7 +15,7 @@
 
 namespace mlir::mixq {
 
-/// How #mixq.sparse picks its outliers (see Quant/SparseOutliers.h).
+/// How #mixq.sparse picks its outliers (see quant/SparseOutliers.h).
 enum class OutlierSelection { Magnitude, Sensitivity, IQR };
 
 /// `magnitude`, `sensitivity` or `iqr`.

@@ -3,7 +3,7 @@
 #include "frontend/IR/WeightQuantizer.h"
 
 #include "dialect/MixQ/MixQOps.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/Parallel.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"

@@ -9,8 +9,8 @@
 #ifndef MIXQ_FRONTEND_IR_WEIGHTQUANTIZER_H
 #define MIXQ_FRONTEND_IR_WEIGHTQUANTIZER_H
 
-#include "dialect/MixQ/Quant/CalibrationStats.h"
 #include "frontend/WeightStore.h"
+#include "quant/CalibrationStats.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"

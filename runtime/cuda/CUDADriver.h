@@ -14,7 +14,7 @@
 #ifndef MIXQ_RUNTIME_CUDA_CUDADRIVER_H
 #define MIXQ_RUNTIME_CUDA_CUDADRIVER_H
 
-#include "frontend/Expected.h"
+#include "support/Expected.h"
 
 #include <cstddef>
 #include <cstdint>

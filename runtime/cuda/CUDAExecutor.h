@@ -14,10 +14,10 @@
 #ifndef MIXQ_RUNTIME_CUDA_CUDAEXECUTOR_H
 #define MIXQ_RUNTIME_CUDA_CUDAEXECUTOR_H
 
-#include "frontend/Expected.h"
 #include "runtime/Package.h"
 #include "runtime/Plan.h"
 #include "runtime/cuda/CUDADriver.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <functional>

@@ -22,8 +22,8 @@
 #ifndef MIXQ_RUNTIME_CUDA_UTILITYKERNELS_H
 #define MIXQ_RUNTIME_CUDA_UTILITYKERNELS_H
 
-#include "frontend/Expected.h"
 #include "runtime/cuda/CUDADriver.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 

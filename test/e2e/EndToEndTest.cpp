@@ -5,9 +5,9 @@
 // LlamaReference, a plain C++ fp32 forward pass that shares nothing with the
 // compiler beyond the checkpoint loaders.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/Synth.h"
+#include "quant/AffineQuantizer.h"
 #include "runtime/CPUExecutor.h"
 #include "runtime/Package.h"
 #include "test/reference/LlamaReference.h"

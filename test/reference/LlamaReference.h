@@ -13,8 +13,8 @@
 #ifndef MIXQ_TEST_REFERENCE_LLAMAREFERENCE_H
 #define MIXQ_TEST_REFERENCE_LLAMAREFERENCE_H
 
-#include "frontend/Expected.h"
 #include "frontend/ModelConfig.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <vector>

@@ -2,8 +2,8 @@
 //
 // Expected values are worked out by hand from AffineQuantizer.h.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/Parallel.h"
 #include "test/unit/QuantTestUtil.h"
 
 #include <gtest/gtest.h>

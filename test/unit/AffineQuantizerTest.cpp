@@ -5,8 +5,8 @@
 // fractions with a power-of-two denominator, which are exact in fp32.
 // round() is half away from zero.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/BitPacking.h"
 
 #include <gtest/gtest.h>
 

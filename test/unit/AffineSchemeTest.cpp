@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
+#include "quant/AffineQuantizer.h"
 #include "test/unit/QuantTestUtil.h"
 
 #include "mlir/AsmParser/AsmParser.h"

@@ -4,7 +4,7 @@
 // code i of `bits` bits sits at stream bits [i*bits, (i+1)*bits), and stream
 // bit b is bit b % 32 of word b / 32.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/BitPacking.h"
+#include "quant/BitPacking.h"
 
 #include <gtest/gtest.h>
 

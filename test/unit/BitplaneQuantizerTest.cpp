@@ -1,7 +1,7 @@
 //===- BitplaneQuantizerTest.cpp - nested any-precision codes -------------===//
-#include "dialect/MixQ/Quant/BitplaneQuantizer.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/LUTQuantizer.h"
+#include "quant/BitplaneQuantizer.h"
+#include "quant/FloatFormats.h"
+#include "quant/LUTQuantizer.h"
 #include "test/unit/QuantTestUtil.h"
 
 #include <gtest/gtest.h>

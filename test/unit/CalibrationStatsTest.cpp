@@ -1,5 +1,5 @@
 //===- CalibrationStatsTest.cpp - calibration statistics file -------------===//
-#include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "quant/CalibrationStats.h"
 
 #include <gtest/gtest.h>
 

@@ -20,9 +20,9 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/BitPacking.h"
+#include "quant/FloatFormats.h"
 #include "test/unit/QuantTestUtil.h"
 #include "test/unit/TileEvaluation.h"
 

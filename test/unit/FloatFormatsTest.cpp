@@ -4,7 +4,7 @@
 // mantissa * 2^-24. bf16: the top 16 bits of an fp32 (8 exponent bits, bias
 // 127, 7 mantissa bits). Expected bit patterns are worked out by hand.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/FloatFormats.h"
+#include "quant/FloatFormats.h"
 
 #include <gtest/gtest.h>
 

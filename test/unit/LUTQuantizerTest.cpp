@@ -5,10 +5,10 @@
 // weight exceeds that share), boundaries at centroid midpoints (a sample on
 // a midpoint stays below), centroids = weighted means of the intervals.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/LUTQuantizer.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/KMeans1D.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/LUTQuantizer.h"
+#include "quant/FloatFormats.h"
+#include "quant/KMeans1D.h"
+#include "quant/Parallel.h"
 #include "test/unit/QuantTestUtil.h"
 
 #include <gtest/gtest.h>

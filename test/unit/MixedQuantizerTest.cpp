@@ -1,8 +1,8 @@
 //===- MixedQuantizerTest.cpp - 2/4/16-bit mixed precision ----------------===//
-#include "dialect/MixQ/Quant/MixedQuantizer.h"
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/MixedQuantizer.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/FloatFormats.h"
+#include "quant/Parallel.h"
 #include "test/unit/QuantTestUtil.h"
 
 #include <gtest/gtest.h>

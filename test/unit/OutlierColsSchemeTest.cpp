@@ -3,7 +3,7 @@
 // The QUIK scheme through QuantSchemeAttrInterface only:
 //   * the components are the host quantizer's buffers plus col_map, and the
 //     bits per weight are their byte size;
-//   * quantize/dequantize agree with the host quantizer (Quant/
+//   * quantize/dequantize agree with the host quantizer (quant/
 //     OutlierColumns.h), the outlier columns round-trip through fp16;
 //   * calibration E[x^2] picks the outlier columns, the column norm does
 //     without it;
@@ -12,8 +12,8 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/OutlierColumns.h"
+#include "quant/FloatFormats.h"
+#include "quant/OutlierColumns.h"
 #include "test/unit/QuantTestUtil.h"
 
 #include "mlir/IR/MLIRContext.h"

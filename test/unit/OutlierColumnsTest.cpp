@@ -1,6 +1,6 @@
 //===- OutlierColumnsTest.cpp - QUIK outlier columns ----------------------===//
-#include "dialect/MixQ/Quant/OutlierColumns.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
+#include "quant/OutlierColumns.h"
+#include "quant/FloatFormats.h"
 #include "test/unit/QuantTestUtil.h"
 
 #include <gtest/gtest.h>

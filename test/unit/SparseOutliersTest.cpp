@@ -1,8 +1,8 @@
 //===- SparseOutliersTest.cpp - dense-and-sparse outliers -----------------===//
-#include "dialect/MixQ/Quant/SparseOutliers.h"
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/LUTQuantizer.h"
+#include "quant/SparseOutliers.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/FloatFormats.h"
+#include "quant/LUTQuantizer.h"
 #include "test/unit/QuantTestUtil.h"
 
 #include <gtest/gtest.h>

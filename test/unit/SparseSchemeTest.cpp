@@ -11,8 +11,8 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/SparseOutliers.h"
+#include "quant/FloatFormats.h"
+#include "quant/SparseOutliers.h"
 #include "test/unit/QuantTestUtil.h"
 #include "test/unit/TileEvaluation.h"
 

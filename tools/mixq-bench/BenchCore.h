@@ -9,9 +9,9 @@
 #ifndef MIXQ_TOOLS_MIXQ_BENCH_BENCHCORE_H
 #define MIXQ_TOOLS_MIXQ_BENCH_BENCHCORE_H
 
-#include "frontend/Expected.h"
 #include "runtime/Package.h"
 #include "runtime/Plan.h"
+#include "support/Expected.h"
 
 #include <nlohmann/json.hpp>
 

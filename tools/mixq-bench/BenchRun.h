@@ -9,8 +9,8 @@
 #ifndef MIXQ_TOOLS_MIXQ_BENCH_BENCHRUN_H
 #define MIXQ_TOOLS_MIXQ_BENCH_BENCHRUN_H
 
-#include "frontend/Expected.h"
 #include "runtime/Executor.h"
+#include "support/Expected.h"
 #include "tools/mixq-bench/BenchCore.h"
 
 #include <cstdint>

@@ -9,9 +9,9 @@
 #ifndef MIXQ_TOOLS_MIXQ_BENCH_CUDAMEASURE_H
 #define MIXQ_TOOLS_MIXQ_BENCH_CUDAMEASURE_H
 
-#include "frontend/Expected.h"
 #include "runtime/Package.h"
 #include "runtime/cuda/CUDAExecutor.h"
+#include "support/Expected.h"
 #include "tools/mixq-bench/BenchReport.h"
 #include "tools/mixq-bench/CuBLAS.h"
 

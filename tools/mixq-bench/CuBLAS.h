@@ -10,8 +10,8 @@
 #ifndef MIXQ_TOOLS_MIXQ_BENCH_CUBLAS_H
 #define MIXQ_TOOLS_MIXQ_BENCH_CUBLAS_H
 
-#include "frontend/Expected.h"
 #include "runtime/cuda/CUDADriver.h"
+#include "support/Expected.h"
 
 #include <string>
 #include <vector>

@@ -41,8 +41,8 @@
 #ifndef MIXQ_TOOLS_MIXQ_BENCH_DUMMYWEIGHTS_H
 #define MIXQ_TOOLS_MIXQ_BENCH_DUMMYWEIGHTS_H
 
-#include "frontend/Expected.h"
 #include "runtime/cuda/CUDAExecutor.h"
+#include "support/Expected.h"
 
 #include <nlohmann/json.hpp>
 

@@ -9,8 +9,8 @@
 #ifndef MIXQ_TOOLS_MIXQ_BENCH_GPUBENCH_H
 #define MIXQ_TOOLS_MIXQ_BENCH_GPUBENCH_H
 
-#include "frontend/Expected.h"
 #include "runtime/cuda/CUDADriver.h"
+#include "support/Expected.h"
 #include "tools/mixq-bench/BenchCore.h"
 #include "tools/mixq-bench/BenchReport.h"
 #include "tools/mixq-bench/CuBLAS.h"

@@ -5,8 +5,8 @@
 #include "dialect/LLM/LLMOps.h"
 #include "dialect/MixQ/MixQOps.h"
 #include "dialect/MixQ/MixQTypes.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "quant/FloatFormats.h"
 #include "runtime/Package.h"
 #include "runtime/Tokenizer.h"
 

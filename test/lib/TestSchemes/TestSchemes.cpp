@@ -1,13 +1,13 @@
 //===- TestSchemes.cpp - test-only quantization schemes -------------------===//
 //
 // #mixq_test.fp4 implements QuantSchemeAttrInterface using only the public
-// scheme-author API (MixQInterfaces.h, SchemeUtils.h, Quant/).
+// scheme-author API (MixQInterfaces.h, SchemeUtils.h, quant/).
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQInterfaces.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
 #include "dialect/MixQ/SchemeRegistry.h"
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/BitPacking.h"
+#include "quant/FloatFormats.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/DialectImplementation.h"

@@ -112,7 +112,7 @@ func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tenso
 
 // -----
 
-// #mixq.mixed (Quant/MixedQuantizer.h step 6): the group's bit is read from
+// #mixq.mixed (quant/MixedQuantizer.h step 6): the group's bit is read from
 // the bit map, its high_codes row is high_group_start of its map word plus
 // the popcount of the map bits below it (no loop over the row), and scale
 // and bias come from block_params (fma), scale_codes and zero_codes, the

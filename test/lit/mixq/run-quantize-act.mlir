@@ -1,6 +1,6 @@
 // End-to-end check of mixq.quantize_act through the reference lowering, run
 // on the CPU by mlir-runner, against values computed by hand with the host
-// formula (Quant/OutlierColumns.cpp quantizeActivationsPerToken on the
+// formula (quant/OutlierColumns.cpp quantizeActivationsPerToken on the
 // non-outlier columns; round is half away from zero):
 //   lo = min(0, min x), hi = max(0, max x) over the non-outlier columns,
 //   s = fp16((hi - lo) / (2^bits - 1)) (1 when hi == lo),

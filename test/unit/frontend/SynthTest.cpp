@@ -2,8 +2,8 @@
 
 #include "frontend/Synth.h"
 
-#include "dialect/MixQ/Quant/FloatFormats.h"
 #include "frontend/Checkpoint.h"
+#include "quant/FloatFormats.h"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 #include "frontend/Checkpoint.h"
 #include "frontend/WeightStore.h"
 
-#include "dialect/MixQ/Quant/FloatFormats.h"
+#include "quant/FloatFormats.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-"""Writes a MIXQCAL v1 calibration file (dialect/MixQ/Quant/CalibrationStats.h).
+"""Writes a MIXQCAL v1 calibration file (quant/CalibrationStats.h).
 
 usage: make-calibration.py OUT NAME:CHANNELS[:HOT] ...
 Channels [0, HOT) get E[x^2] = 100 and max|x| = 30, the others 1 and 3.

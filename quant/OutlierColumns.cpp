@@ -1,9 +1,9 @@
 //===- OutlierColumns.cpp - fp16 outlier input columns (QUIK) -------------===//
-#include "dialect/MixQ/Quant/OutlierColumns.h"
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/OutlierColumns.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/BitPacking.h"
+#include "quant/FloatFormats.h"
+#include "quant/Parallel.h"
 
 #include <algorithm>
 #include <cassert>

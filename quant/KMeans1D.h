@@ -7,10 +7,10 @@
 // interval mean per cluster) instead of O(n k). The LUT and bit-plane
 // quantizers run this per output row.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_KMEANS1D_H
-#define MIXQ_DIALECT_MIXQ_QUANT_KMEANS1D_H
+#ifndef MIXQ_QUANT_KMEANS1D_H
+#define MIXQ_QUANT_KMEANS1D_H
 
-#include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "quant/CalibrationStats.h"
 
 #include <cstdint>
 #include <vector>
@@ -70,4 +70,4 @@ std::vector<float> kmeansColumnWeights(const Sensitivity *sensitivity);
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_KMEANS1D_H
+#endif // MIXQ_QUANT_KMEANS1D_H

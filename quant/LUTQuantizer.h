@@ -14,10 +14,10 @@
 //   lut    fp16   [N][2^bits]               non-decreasing per row
 // bits/weight = (32 * N * ceil(K * bits / 32) + 16 * N * 2^bits) / (N K).
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_LUTQUANTIZER_H
-#define MIXQ_DIALECT_MIXQ_QUANT_LUTQUANTIZER_H
+#ifndef MIXQ_QUANT_LUTQUANTIZER_H
+#define MIXQ_QUANT_LUTQUANTIZER_H
 
-#include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "quant/CalibrationStats.h"
 
 #include <cstdint>
 #include <string>
@@ -56,4 +56,4 @@ uint8_t nearestCentroid(float value, const float *centroids, unsigned count);
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_LUTQUANTIZER_H
+#endif // MIXQ_QUANT_LUTQUANTIZER_H

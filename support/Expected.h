@@ -7,8 +7,8 @@
 // tensor or key at fault. Compiler code converts them with toLLVMError()
 // (frontend/LLVMInterop.h).
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_FRONTEND_EXPECTED_H
-#define MIXQ_FRONTEND_EXPECTED_H
+#ifndef MIXQ_SUPPORT_EXPECTED_H
+#define MIXQ_SUPPORT_EXPECTED_H
 
 #include <optional>
 #include <string>
@@ -73,4 +73,4 @@ template <typename... Parts> Status makeError(const Parts &...parts) {
 
 } // namespace mixq
 
-#endif // MIXQ_FRONTEND_EXPECTED_H
+#endif // MIXQ_SUPPORT_EXPECTED_H

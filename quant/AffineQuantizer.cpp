@@ -4,9 +4,9 @@
 // computed with the scale already rounded to the storage format, so that
 // dequantizing the stored scalars reproduces exactly what was quantized.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/BitPacking.h"
+#include "quant/Parallel.h"
 
 #include <algorithm>
 #include <cassert>

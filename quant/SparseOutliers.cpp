@@ -1,8 +1,8 @@
 //===- SparseOutliers.cpp - dense-and-sparse outlier residuals ------------===//
-#include "dialect/MixQ/Quant/SparseOutliers.h"
+#include "quant/SparseOutliers.h"
 
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/FloatFormats.h"
+#include "quant/Parallel.h"
 #include <string>
 
 #include <algorithm>

@@ -27,10 +27,10 @@
 // Stored bits/weight counts every plane and every LUT; the bits a width-b
 // decode reads are in bitplaneBitsAtWidth.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_BITPLANEQUANTIZER_H
-#define MIXQ_DIALECT_MIXQ_QUANT_BITPLANEQUANTIZER_H
+#ifndef MIXQ_QUANT_BITPLANEQUANTIZER_H
+#define MIXQ_QUANT_BITPLANEQUANTIZER_H
 
-#include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "quant/CalibrationStats.h"
 
 #include <cstdint>
 #include <string>
@@ -86,4 +86,4 @@ double bitplaneBitsAtWidth(const BitplaneParams &params, int64_t rows,
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_BITPLANEQUANTIZER_H
+#endif // MIXQ_QUANT_BITPLANEQUANTIZER_H

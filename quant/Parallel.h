@@ -6,8 +6,8 @@
 // serially between parallel phases, so results never depend on the thread
 // count.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_PARALLEL_H
-#define MIXQ_DIALECT_MIXQ_QUANT_PARALLEL_H
+#ifndef MIXQ_QUANT_PARALLEL_H
+#define MIXQ_QUANT_PARALLEL_H
 
 #include <cstdint>
 #include <functional>
@@ -28,4 +28,4 @@ void parallelFor(int64_t count,
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_PARALLEL_H
+#endif // MIXQ_QUANT_PARALLEL_H

@@ -1,6 +1,6 @@
 //===- MappedFile.cpp - Read-only memory-mapped files ---------------------===//
 
-#include "frontend/MappedFile.h"
+#include "support/MappedFile.h"
 
 #include <cerrno>
 #include <cstring>
@@ -61,13 +61,13 @@ Status ByteReader::need(const char *field, uint64_t length) const {
 }
 
 // Little-endian hosts only (x86-64, aarch64): fields are copied as is.
-#define MIXQ_READ_SCALAR(NAME, TYPE)                                          \
-  Status ByteReader::NAME(TYPE &out) {                                        \
-    if (Status s = need(#TYPE, sizeof(TYPE)); !s)                             \
-      return s;                                                               \
-    std::memcpy(&out, data_ + offset_, sizeof(TYPE));                         \
-    offset_ += sizeof(TYPE);                                                  \
-    return Status::success();                                                 \
+#define MIXQ_READ_SCALAR(NAME, TYPE)                                           \
+  Status ByteReader::NAME(TYPE &out) {                                         \
+    if (Status s = need(#TYPE, sizeof(TYPE)); !s)                              \
+      return s;                                                                \
+    std::memcpy(&out, data_ + offset_, sizeof(TYPE));                          \
+    offset_ += sizeof(TYPE);                                                   \
+    return Status::success();                                                  \
   }
 MIXQ_READ_SCALAR(readU8, uint8_t)
 MIXQ_READ_SCALAR(readU16, uint16_t)

@@ -1,5 +1,5 @@
 //===- Parallel.cpp - deterministic row-parallel loops --------------------===//
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/Parallel.h"
 
 #include <algorithm>
 #include <atomic>

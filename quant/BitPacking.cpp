@@ -2,7 +2,7 @@
 //
 // Implements the LSB-first 32-bit word stream described in BitPacking.h.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/BitPacking.h"
+#include "quant/BitPacking.h"
 
 #include <algorithm>
 #include <cassert>

@@ -34,10 +34,10 @@
 //   csr     = buildSparseResidual(w, dense', ..., pattern);
 // quantizeDenseAndSparse() runs exactly that with a callback.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_SPARSEOUTLIERS_H
-#define MIXQ_DIALECT_MIXQ_QUANT_SPARSEOUTLIERS_H
+#ifndef MIXQ_QUANT_SPARSEOUTLIERS_H
+#define MIXQ_QUANT_SPARSEOUTLIERS_H
 
-#include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "quant/CalibrationStats.h"
 
 #include <cstdint>
 #include <cstring>
@@ -207,4 +207,4 @@ double bitsPerWeight(const SparseCSR &csr, int64_t rows, int64_t cols);
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_SPARSEOUTLIERS_H
+#endif // MIXQ_QUANT_SPARSEOUTLIERS_H

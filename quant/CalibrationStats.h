@@ -26,10 +26,10 @@
 // or bad values is rejected with a message naming the file, the tensor and
 // the byte offset.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_CALIBRATIONSTATS_H
-#define MIXQ_DIALECT_MIXQ_QUANT_CALIBRATIONSTATS_H
+#ifndef MIXQ_QUANT_CALIBRATIONSTATS_H
+#define MIXQ_QUANT_CALIBRATIONSTATS_H
 
-#include "frontend/Expected.h"
+#include "support/Expected.h"
 
 #include <cstdint>
 #include <map>
@@ -82,4 +82,4 @@ Expected<CalibrationStats> mergeCalibrationStats(const CalibrationStats &a,
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_CALIBRATIONSTATS_H
+#endif // MIXQ_QUANT_CALIBRATIONSTATS_H

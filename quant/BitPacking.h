@@ -12,8 +12,8 @@
 //
 // This header is dependency-free C++17 so the runtime can share it.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_BITPACKING_H
-#define MIXQ_DIALECT_MIXQ_QUANT_BITPACKING_H
+#ifndef MIXQ_QUANT_BITPACKING_H
+#define MIXQ_QUANT_BITPACKING_H
 
 #include <cstddef>
 #include <cstdint>
@@ -79,4 +79,4 @@ std::vector<uint8_t> unpackMatrix(const uint32_t *words, int64_t rows,
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_BITPACKING_H
+#endif // MIXQ_QUANT_BITPACKING_H

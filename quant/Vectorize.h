@@ -14,8 +14,8 @@
 // MIXQ_ALWAYS_INLINE on the helpers of such a function puts them inside
 // each version, so they get its vector width too.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_VECTORIZE_H
-#define MIXQ_DIALECT_MIXQ_QUANT_VECTORIZE_H
+#ifndef MIXQ_QUANT_VECTORIZE_H
+#define MIXQ_QUANT_VECTORIZE_H
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__) &&            \
     !defined(MIXQ_NO_VECTOR_CLONES)
@@ -31,4 +31,4 @@
 #define MIXQ_ALWAYS_INLINE inline
 #endif
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_VECTORIZE_H
+#endif // MIXQ_QUANT_VECTORIZE_H

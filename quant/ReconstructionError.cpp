@@ -1,7 +1,7 @@
 //===- ReconstructionError.cpp - relative Frobenius error sums ------------===//
-#include "dialect/MixQ/Quant/ReconstructionError.h"
-#include "dialect/MixQ/Quant/Parallel.h"
-#include "dialect/MixQ/Quant/Vectorize.h"
+#include "quant/ReconstructionError.h"
+#include "quant/Parallel.h"
+#include "quant/Vectorize.h"
 
 #include <cmath>
 #include <vector>

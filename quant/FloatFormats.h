@@ -4,8 +4,8 @@
 // formats. Rounding is IEEE round-to-nearest-even; NaN stays NaN, overflow
 // goes to infinity, and fp16 subnormals are produced and read exactly.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_FLOATFORMATS_H
-#define MIXQ_DIALECT_MIXQ_QUANT_FLOATFORMATS_H
+#ifndef MIXQ_QUANT_FLOATFORMATS_H
+#define MIXQ_QUANT_FLOATFORMATS_H
 
 #include <cstdint>
 
@@ -35,4 +35,4 @@ float loadScalar(const uint8_t *in, ScalarFormat format);
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_FLOATFORMATS_H
+#endif // MIXQ_QUANT_FLOATFORMATS_H

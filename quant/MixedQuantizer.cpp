@@ -1,10 +1,10 @@
 //===- MixedQuantizer.cpp - 2/4/16-bit mixed precision in a weight --------===//
-#include "dialect/MixQ/Quant/MixedQuantizer.h"
-#include "dialect/MixQ/Quant/AffineQuantizer.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/Parallel.h"
-#include "dialect/MixQ/Quant/Vectorize.h"
+#include "quant/MixedQuantizer.h"
+#include "quant/AffineQuantizer.h"
+#include "quant/BitPacking.h"
+#include "quant/FloatFormats.h"
+#include "quant/Parallel.h"
+#include "quant/Vectorize.h"
 
 #include <algorithm>
 #include <cassert>

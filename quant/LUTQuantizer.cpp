@@ -1,9 +1,9 @@
 //===- LUTQuantizer.cpp - per-row codebook (SqueezeLLM) -------------------===//
-#include "dialect/MixQ/Quant/LUTQuantizer.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/KMeans1D.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/LUTQuantizer.h"
+#include "quant/BitPacking.h"
+#include "quant/FloatFormats.h"
+#include "quant/KMeans1D.h"
+#include "quant/Parallel.h"
 
 #include <cassert>
 #include <cmath>

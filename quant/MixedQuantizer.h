@@ -79,12 +79,12 @@
 // bits gives low and high groups one formula, and a low group's extra bits
 // are zero: a kernel decodes both alike, with no branch per group.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H
-#define MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H
+#ifndef MIXQ_QUANT_MIXEDQUANTIZER_H
+#define MIXQ_QUANT_MIXEDQUANTIZER_H
 
-#include "dialect/MixQ/Quant/CalibrationStats.h"
-#include "dialect/MixQ/Quant/ReconstructionError.h"
-#include "dialect/MixQ/Quant/SparseOutliers.h"
+#include "quant/CalibrationStats.h"
+#include "quant/ReconstructionError.h"
+#include "quant/SparseOutliers.h"
 
 #include <cstdint>
 #include <string>
@@ -191,4 +191,4 @@ double bitsPerWeight(const MixedQuantized &packed, int64_t rows, int64_t cols);
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_MIXEDQUANTIZER_H
+#endif // MIXQ_QUANT_MIXEDQUANTIZER_H

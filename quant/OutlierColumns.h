@@ -26,10 +26,10 @@
 //   scales           fp16   [N]        sw
 //   row_sums         int32  [N]        sum_k qw[r][k] over the Kq columns
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_OUTLIERCOLUMNS_H
-#define MIXQ_DIALECT_MIXQ_QUANT_OUTLIERCOLUMNS_H
+#ifndef MIXQ_QUANT_OUTLIERCOLUMNS_H
+#define MIXQ_QUANT_OUTLIERCOLUMNS_H
 
-#include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "quant/CalibrationStats.h"
 
 #include <cstdint>
 #include <string>
@@ -108,4 +108,4 @@ std::vector<float> outlierColumnsMatmul(const float *x, int64_t tokens,
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_OUTLIERCOLUMNS_H
+#endif // MIXQ_QUANT_OUTLIERCOLUMNS_H

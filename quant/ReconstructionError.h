@@ -8,8 +8,8 @@
 // reconstruct a row at a time (mixedErrorSums) use the same row sums, so that
 // their fused error equals the one computed from a full dequantization.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_RECONSTRUCTIONERROR_H
-#define MIXQ_DIALECT_MIXQ_QUANT_RECONSTRUCTIONERROR_H
+#ifndef MIXQ_QUANT_RECONSTRUCTIONERROR_H
+#define MIXQ_QUANT_RECONSTRUCTIONERROR_H
 
 #include <cstdint>
 #include <functional>
@@ -46,4 +46,4 @@ ErrorSums matrixErrorSums(const float *original, const float *reconstructed,
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_RECONSTRUCTIONERROR_H
+#endif // MIXQ_QUANT_RECONSTRUCTIONERROR_H

@@ -4,10 +4,10 @@
 // never read into memory, so that loading is O(metadata) and tensors are
 // zero-copy views into the mapping.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_FRONTEND_MAPPEDFILE_H
-#define MIXQ_FRONTEND_MAPPEDFILE_H
+#ifndef MIXQ_SUPPORT_MAPPEDFILE_H
+#define MIXQ_SUPPORT_MAPPEDFILE_H
 
-#include "frontend/Expected.h"
+#include "support/Expected.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -80,4 +80,4 @@ private:
 
 } // namespace mixq
 
-#endif // MIXQ_FRONTEND_MAPPEDFILE_H
+#endif // MIXQ_SUPPORT_MAPPEDFILE_H

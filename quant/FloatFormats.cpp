@@ -3,8 +3,8 @@
 // Bit-level conversions, so the results do not depend on the host's _Float16
 // support or on the current floating-point rounding mode.
 //===----------------------------------------------------------------------===//
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/Vectorize.h"
+#include "quant/FloatFormats.h"
+#include "quant/Vectorize.h"
 
 #include <cassert>
 #include <cmath>

@@ -1,9 +1,9 @@
 //===- BitplaneQuantizer.cpp - nested any-precision codes -----------------===//
-#include "dialect/MixQ/Quant/BitplaneQuantizer.h"
-#include "dialect/MixQ/Quant/BitPacking.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
-#include "dialect/MixQ/Quant/KMeans1D.h"
-#include "dialect/MixQ/Quant/Parallel.h"
+#include "quant/BitplaneQuantizer.h"
+#include "quant/BitPacking.h"
+#include "quant/FloatFormats.h"
+#include "quant/KMeans1D.h"
+#include "quant/Parallel.h"
 
 #include <cassert>
 #include <limits>

@@ -1,5 +1,5 @@
 //===- CalibrationStats.cpp - per-channel activation statistics -----------===//
-#include "dialect/MixQ/Quant/CalibrationStats.h"
+#include "quant/CalibrationStats.h"
 
 #include <algorithm>
 #include <cmath>

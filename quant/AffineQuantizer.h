@@ -31,11 +31,11 @@
 // Ties keep the larger ratio, so clipGridSize = 1 (the default) and all-equal
 // errors both give plain RTN. Values outside the clipped range saturate.
 //===----------------------------------------------------------------------===//
-#ifndef MIXQ_DIALECT_MIXQ_QUANT_AFFINEQUANTIZER_H
-#define MIXQ_DIALECT_MIXQ_QUANT_AFFINEQUANTIZER_H
+#ifndef MIXQ_QUANT_AFFINEQUANTIZER_H
+#define MIXQ_QUANT_AFFINEQUANTIZER_H
 
-#include "dialect/MixQ/Quant/CalibrationStats.h"
-#include "dialect/MixQ/Quant/FloatFormats.h"
+#include "quant/CalibrationStats.h"
+#include "quant/FloatFormats.h"
 
 #include <cstdint>
 #include <string>
@@ -92,4 +92,4 @@ double bitsPerWeight(const AffineQuantized &packed, int64_t rows, int64_t cols);
 
 } // namespace mixq::quant
 
-#endif // MIXQ_DIALECT_MIXQ_QUANT_AFFINEQUANTIZER_H
+#endif // MIXQ_QUANT_AFFINEQUANTIZER_H

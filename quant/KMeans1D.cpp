@@ -1,5 +1,5 @@
 //===- KMeans1D.cpp - fast weighted 1-D k-means ---------------------------===//
-#include "dialect/MixQ/Quant/KMeans1D.h"
+#include "quant/KMeans1D.h"
 
 #include <algorithm>
 #include <cstring>
