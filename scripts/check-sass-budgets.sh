@@ -12,7 +12,10 @@
 # NVDISASM, CUDA_HOME pick them; `python3 -m pip install
 # nvidia-cuda-nvdisasm` provides nvdisasm). MIXQ_SASS_SCHEMES: a subset of
 # the names below; MIXQ_SASS_BUDGETS: another budget file; MIXQ_SASS_KEEP=1
-# keeps the work folder (packages deleted, JSON reports kept).
+# keeps the work folder (packages deleted, JSON reports kept);
+# MIXQ_SASS_PLUGIN: a scheme plugin for mixq-compile to load, and
+# MIXQ_SASS_EXTRA: more "name|spec" entries, ';'-separated, e.g. the
+# plugin's schemes (scripts/test-scheme-plugin.sh).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
@@ -50,6 +53,14 @@ schemes=(
   "quik4|quik:cols=256,bits=4"
   "quik4act8|quik:cols=256,bits=4,act-bits=8"
 )
+if [ -n "${MIXQ_SASS_EXTRA:-}" ]; then
+  IFS=';' read -ra extra <<<"$MIXQ_SASS_EXTRA"
+  schemes+=("${extra[@]}")
+fi
+plugin=()
+if [ -n "${MIXQ_SASS_PLUGIN:-}" ]; then
+  plugin=(--load-scheme-plugin="$MIXQ_SASS_PLUGIN")
+fi
 wanted="${MIXQ_SASS_SCHEMES:-}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/mixq-sass.XXXXXX")"
@@ -79,6 +90,7 @@ for entry in "${schemes[@]}"; do
   fi
   pkg="$work/$name.mixq"
   if ! "$bin/mixq-compile" "$work/l7b1.gguf" --scheme="$spec" \
+      ${plugin[@]+"${plugin[@]}"} \
       --target=cuda --gpu-arch=sm_90 ${weights[@]+"${weights[@]}"} \
       -o "$pkg" >"$work/$name.log" 2>&1; then
     echo "check-sass-budgets: FAIL: $name: mixq-compile failed:"

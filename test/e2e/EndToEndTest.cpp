@@ -8,6 +8,7 @@
 #include "frontend/Checkpoint.h"
 #include "frontend/Synth.h"
 #include "quant/AffineQuantizer.h"
+#include "quant/FloatFormats.h"
 #include "runtime/CPUExecutor.h"
 #include "runtime/Package.h"
 #include "test/reference/LlamaReference.h"
@@ -286,6 +287,83 @@ TEST_F(StoriesFP32, QuantizedKernelsMatchHostDequantization) {
   Loaded pkg = open(compile(kStories, "affine:bits=4,group=32", "stories-a4",
                             "--overrides='down_proj=affine:bits=4,group=4'"));
   ASSERT_TRUE(pkg.executor);
+  greedyAgainstReference(*pkg.executor, ref, 1, 64, 1e-3f);
+}
+
+//===----------------------------------------------------------------------===//
+// A scheme plugin, built out of the tree (scripts/test-scheme-plugin.sh)
+//===----------------------------------------------------------------------===//
+
+/// e2m1 fake quantization, written from the format's definition rather than
+/// from test/lib: per group of `group` inputs, s = f16(max|w| / 6) (1 for an
+/// all-zero group), each w becomes sign(w) * m * s for the magnitude m of
+/// {0, 0.5, 1, 1.5, 2, 3, 4, 6} nearest to |w| / s (the smaller on a tie).
+std::vector<float> fakeQuantizeFp4(const std::vector<float> &w, int64_t rows,
+                                   int64_t cols, int64_t group) {
+  static const float kMagnitudes[] = {0.0f, 0.5f, 1.0f, 1.5f,
+                                      2.0f, 3.0f, 4.0f, 6.0f};
+  std::vector<float> out(w.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t g = 0; g < cols; g += group) {
+      const float *in = &w[r * cols + g];
+      float amax = 0.0f;
+      for (int64_t i = 0; i < group; ++i)
+        amax = std::max(amax, std::fabs(in[i]));
+      float scale = quant::roundToFormat(amax > 0 ? amax / 6.0f : 1.0f,
+                                         quant::ScalarFormat::F16);
+      for (int64_t i = 0; i < group; ++i) {
+        float x = std::fabs(in[i] / scale);
+        float best = kMagnitudes[0];
+        for (float m : kMagnitudes)
+          if (std::fabs(m - x) < std::fabs(best - x))
+            best = m;
+        out[r * cols + g + i] = (in[i] < 0 ? -best : best) * scale;
+      }
+    }
+  return out;
+}
+
+/// test/lib's fp4 scheme, loaded from the plugin that
+/// scripts/test-scheme-plugin.sh built against the installed MixQ package
+/// (MIXQ_FP4_PLUGIN; skipped without it): stories260K compiled with
+/// --load-scheme-plugin and --scheme=fp4 runs on the CPU and agrees with
+/// the fp32 reference over fake-quantized weights.
+TEST(SchemePlugin, Fp4PackageMatchesFakeQuantizedReference) {
+  const char *plugin = std::getenv("MIXQ_FP4_PLUGIN");
+  if (!plugin || !*plugin)
+    GTEST_SKIP() << "MIXQ_FP4_PLUGIN is not set "
+                    "(scripts/test-scheme-plugin.sh sets it)";
+  if (!std::filesystem::exists(kStories))
+    GTEST_SKIP() << kStories << " is missing";
+  auto model = load(kStories);
+  ASSERT_TRUE(model);
+  auto fake = std::make_unique<Model>();
+  fake->config = model->config;
+  fake->tokenizer = model->tokenizer;
+  for (const TensorView *view : model->weights.tensors()) {
+    auto values = readAllAsF32(*view);
+    ASSERT_TRUE(values) << values.message();
+    if (view->name.find("_proj") != std::string::npos) {
+      int64_t group =
+          view->name.find("down_proj") != std::string::npos ? 4 : 32;
+      *values = fakeQuantizeFp4(*values, view->shape[0], view->shape[1], group);
+    }
+    std::vector<uint8_t> bytes(values->size() * 4);
+    std::memcpy(bytes.data(), values->data(), bytes.size());
+    ASSERT_TRUE(fake->weights.addOwnedTensor(view->name, DType::F32,
+                                             view->shape, std::move(bytes)));
+  }
+  LlamaReference ref = makeReference(*fake);
+  Loaded pkg = open(compile(kStories, "fp4:group=32", "stories-fp4-plugin",
+                            "--load-scheme-plugin='" + std::string(plugin) +
+                                "' --overrides='down_proj=fp4:group=4'"));
+  ASSERT_TRUE(pkg.executor);
+  // Every projection is fp4, from the plugin.
+  int fp4Weights = 0;
+  for (const auto &weight : pkg.package->manifest()["weights"])
+    if (weight["scheme"].get<std::string>().rfind("#mixq_test.fp4<", 0) == 0)
+      ++fp4Weights;
+  EXPECT_EQ(fp4Weights, 7 * int(model->config.numLayers));
   greedyAgainstReference(*pkg.executor, ref, 1, 64, 1e-3f);
 }
 

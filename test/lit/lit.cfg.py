@@ -42,6 +42,11 @@ llvm_config.add_tool_substitutions(
 models_dir = os.path.join(os.path.dirname(config.mixq_src_root), "shared",
                           "models")
 config.substitutions.append(("%models", models_dir))
+# test/lib's fp4 scheme, built as a dialect plugin (mixq-opt
+# --load-dialect-plugin=%fp4_plugin, mixq-compile --load-scheme-plugin=).
+config.substitutions.append(
+    ("%fp4_plugin",
+     os.path.join(config.mixq_obj_root, "lib", "libMixQTestSchemesPlugin.so")))
 if os.path.exists(os.path.join(models_dir, "stories260K.bin")):
     config.available_features.add("shared-models")
 

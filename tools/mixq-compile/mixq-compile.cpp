@@ -21,6 +21,7 @@
 #include "passes/SchemeSpec.h"
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Tools/Plugins/DialectPlugin.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -53,6 +54,12 @@ cl::OptionCategory category("mixq-compile options");
 
 cl::opt<std::string> checkpointPath(cl::Positional, cl::desc("<checkpoint>"),
                                     cl::cat(category));
+cl::list<std::string> schemePlugins(
+    "load-scheme-plugin",
+    cl::desc("Load a quantization scheme plugin (a dialect plugin built "
+             "against the installed MixQ package, docs/schemes-tutorial.md); "
+             "its schemes become --scheme names"),
+    cl::value_desc("libX.so"), cl::cat(category));
 cl::opt<bool> listSchemes(
     "list-schemes",
     cl::desc("Print the schemes a --scheme SPEC can name, with their keys, "
@@ -307,6 +314,18 @@ int main(int argc, char **argv) {
       "mixq-compile: compile a Llama checkpoint (GGUF, Hugging Face "
       "safetensors folder or llama2.c .bin) into a .mixq package\n");
 
+  // Plugins first: they register their schemes, which --list-schemes and
+  // the SPECs below may name.
+  mlir::DialectRegistry registry;
+  mlir::mixq::cpu::registerCPUBackendDependencies(registry);
+  for (const std::string &path : schemePlugins) {
+    llvm::Expected<mlir::DialectPlugin> plugin =
+        mlir::DialectPlugin::load(path);
+    if (!plugin)
+      return fail("--load-scheme-plugin: " +
+                  llvm::toString(plugin.takeError()));
+    plugin->registerDialectRegistryCallbacks(registry);
+  }
   if (listSchemes) {
     mlir::mixq::printSchemeSpecHelp(llvm::outs());
     return 0;
@@ -352,8 +371,6 @@ int main(int argc, char **argv) {
     return fail(model.message());
   double loadSeconds = secondsSince(start);
 
-  mlir::DialectRegistry registry;
-  mlir::mixq::cpu::registerCPUBackendDependencies(registry);
   mlir::MLIRContext context(registry);
   auto module = mixq::emitLLMModule(context, **model);
   if (failed(mlir::verify(*module)))

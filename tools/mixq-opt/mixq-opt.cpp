@@ -1,4 +1,9 @@
 //===- mixq-opt.cpp - mlir-opt with the mixq dialects and passes ----------===//
+//
+// Scheme plugins load with MlirOptMain's --load-dialect-plugin=libX.so: the
+// plugin registers its dialect and its schemes' SPEC syntaxes, and resolves
+// mixq's symbols against this executable (cmake/MixQPluginHost.cmake).
+//===----------------------------------------------------------------------===//
 #include "codegen/cuda/CUDAPasses.h"
 #include "dialect/LLM/LLMDialect.h"
 #include "dialect/MixQ/MixQDialect.h"
@@ -11,12 +16,6 @@
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
-#ifdef MIXQ_INCLUDE_TESTS
-namespace mixq::test {
-void registerTestSchemesDialect(mlir::DialectRegistry &registry);
-} // namespace mixq::test
-#endif
-
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::mixq::registerAllMixQPasses();
@@ -28,9 +27,6 @@ int main(int argc, char **argv) {
   // gpu-module-to-binary translates gpu.module to LLVM IR for PTX.
   mlir::registerAllToLLVMIRTranslations(registry);
   registry.insert<mlir::llm::LLMDialect, mlir::mixq::MixQDialect>();
-#ifdef MIXQ_INCLUDE_TESTS
-  mixq::test::registerTestSchemesDialect(registry);
-#endif
 
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "mixq optimizer driver\n", registry));

@@ -7,7 +7,7 @@
 //   x = 1 0 0 0 0 0 0 1:  y0 = (0 + 6) * 0.5 = 3,  y1 = (-0 - 6) * 2 = -12
 //   x = all ones:         y0 = 18 * 0.5 = 9,       y1 = -18 * 2 = -36
 //
-// RUN: mixq-opt %s --mixq-reference-to-llvm \
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-reference-to-llvm \
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s

@@ -3,9 +3,9 @@
 // it. It round-trips, verifies, folds through its host quantizer, and lowers
 // and runs through the generic reference lowering.
 //
-// RUN: mixq-opt %s --split-input-file | mixq-opt --split-input-file | FileCheck %s --check-prefix=ROUNDTRIP
-// RUN: mixq-opt %s --split-input-file --mixq-lower-to-linalg | FileCheck %s --check-prefix=LOWER
-// RUN: mixq-opt %s --split-input-file --canonicalize | FileCheck %s --check-prefix=FOLD
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --split-input-file | mixq-opt --load-dialect-plugin=%fp4_plugin --split-input-file | FileCheck %s --check-prefix=ROUNDTRIP
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --split-input-file --mixq-lower-to-linalg | FileCheck %s --check-prefix=LOWER
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --split-input-file --canonicalize | FileCheck %s --check-prefix=FOLD
 
 // ROUNDTRIP-LABEL: func.func @fp4
 // ROUNDTRIP: mixq.matmul %{{.*}}, %{{.*}} : tensor<1x16xf32>, !mixq.qtensor<2x16, #mixq_test.fp4<group = 8>> -> tensor<1x2xf32>

@@ -3,12 +3,12 @@
 // dialect/ or passes/ names it. The SPEC's omitted keys take the SPEC
 // default (group = 32) or the attribute's TableGen default (spike = false),
 // and its errors are the attribute's own verify, under a caret.
-// RUN: mixq-opt %s --mixq-quantize="scheme=fp4 overrides=down=fp4:group=8" | FileCheck %s --check-prefix=DEFAULT
-// RUN: mixq-opt %s --mixq-quantize="scheme=fp4:group=16,spike=yes overrides=down=lut:bits=3" | FileCheck %s --check-prefix=SPIKE
-// RUN: not mixq-opt %s --mixq-quantize="scheme=fp4:group=-8" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=GROUP
-// RUN: not mixq-opt %s --mixq-quantize="scheme=fp4:groups=8" 2>&1 | FileCheck %s --check-prefix=KEY
-// RUN: not mixq-opt %s --mixq-quantize="scheme=fp4:spike=maybe" 2>&1 | FileCheck %s --check-prefix=BOOL
-// RUN: mixq-opt %s --mixq-quantize="scheme=lut:bits=3+sparse:frac=0.01" | FileCheck %s --check-prefix=WRAPPED
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-quantize="scheme=fp4 overrides=down=fp4:group=8" | FileCheck %s --check-prefix=DEFAULT
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-quantize="scheme=fp4:group=16,spike=yes overrides=down=lut:bits=3" | FileCheck %s --check-prefix=SPIKE
+// RUN: not mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-quantize="scheme=fp4:group=-8" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=GROUP
+// RUN: not mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-quantize="scheme=fp4:groups=8" 2>&1 | FileCheck %s --check-prefix=KEY
+// RUN: not mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-quantize="scheme=fp4:spike=maybe" 2>&1 | FileCheck %s --check-prefix=BOOL
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-quantize="scheme=lut:bits=3+sparse:frac=0.01" | FileCheck %s --check-prefix=WRAPPED
 
 // DEFAULT: mixq.weight @up : !mixq.qtensor<8x64, #mixq_test.fp4<group = 32>>
 // DEFAULT: mixq.weight @down : !mixq.qtensor<64x8, #mixq_test.fp4<group = 8>>

@@ -9,9 +9,9 @@
 // lane / 4 + 8), summed over the row's lanes by two xor shuffles. With
 // tensor-core-gemv=false: a lane takes every 128th entry (32 lanes a row),
 // before the warp reduction.
-// RUN: mixq-opt %s -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90" | FileCheck %s
-// RUN: mixq-opt %s -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 tensor-core-gemv=false" | FileCheck %s --check-prefix=FMA
-// RUN: mixq-opt %s | mixq-opt | FileCheck %s --check-prefix=ROUNDTRIP
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90" | FileCheck %s
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 tensor-core-gemv=false" | FileCheck %s --check-prefix=FMA
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s | mixq-opt --load-dialect-plugin=%fp4_plugin | FileCheck %s --check-prefix=ROUNDTRIP
 
 // ROUNDTRIP: !mixq.qtensor<8x64, #mixq_test.fp4<group = 32, spike = true>>
 // CHECK-LABEL: gpu.func @k_fp4_spike(

@@ -11,15 +11,15 @@
 //   x = all ones: y0 = 2 * 9 + 2.5 = 20.5,   y1 = 2 * -36 - 1 = -73
 //   x = e3:       y0 = 0.75 + 2.5 = 3.25,    y1 = -3
 //
-// RUN: mixq-opt %s --mixq-reference-to-llvm \
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-reference-to-llvm \
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
-// RUN: mixq-opt %s --mixq-reference-to-llvm=dequant-vector-width=16 \
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-reference-to-llvm=dequant-vector-width=16 \
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
-// RUN: mixq-opt %s --mixq-lower-to-linalg=dequant-vector-width=16 \
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-lower-to-linalg=dequant-vector-width=16 \
 // RUN: | FileCheck %s --check-prefix=VECTOR
 
 func.func private @printMemrefF32(tensor<*xf32>)

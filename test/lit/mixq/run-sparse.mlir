@@ -7,7 +7,7 @@
 // fold-sparse.mlir for the components), so the reconstruction, outliers
 // included, is the fp32 matrix and every product is computed by hand.
 //
-// RUN: mixq-opt %s --mixq-reference-to-llvm \
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mixq-reference-to-llvm \
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s

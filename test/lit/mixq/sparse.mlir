@@ -2,8 +2,8 @@
 // scheme): parse -> print -> parse, in custom and generic form, in every
 // position a scheme can appear. `select = magnitude` is the default and is not
 // printed; `frac` always is.
-// RUN: mixq-opt %s | mixq-opt | FileCheck %s
-// RUN: mixq-opt %s --mlir-print-op-generic | mixq-opt | FileCheck %s
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s | mixq-opt --load-dialect-plugin=%fp4_plugin | FileCheck %s
+// RUN: mixq-opt --load-dialect-plugin=%fp4_plugin %s --mlir-print-op-generic | mixq-opt --load-dialect-plugin=%fp4_plugin | FileCheck %s
 
 // CHECK-LABEL: func.func @scheme_params
 // CHECK-SAME: !mixq.qtensor<8x64, #mixq.sparse<#mixq.lut<bits = 3>, frac = 0.0045>>
