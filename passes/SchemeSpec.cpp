@@ -10,6 +10,10 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <regex>
 
 using namespace mlir;
@@ -29,7 +33,7 @@ bool SchemeSpec::isUnquantized() const {
 static std::string listSchemeNames() {
   std::string names;
   for (const RegisteredScheme &scheme : getRegisteredSchemes())
-    names += scheme.syntax.name.str() + ", ";
+    names += scheme.syntax.name + ", ";
   return names + "fp16, fp32";
 }
 
@@ -136,30 +140,95 @@ size_t getValueOffset(const SchemeSpecOption &option) {
 std::string listKeys(const SchemeSpecSyntax &syntax) {
   std::string keys;
   for (const SpecKey &key : syntax.keys)
-    keys += (keys.empty() ? "" : ", ") + key.key.str();
+    keys += (keys.empty() ? "" : ", ") + key.key;
   return keys;
 }
 
-/// A value goes into the attribute's syntax verbatim, so it may hold only
-/// the characters of numbers and keywords.
+/// A value goes into the attribute's syntax, so it may hold only the
+/// characters of numbers and keywords: a leading '-' and no other.
 bool isPlainValue(StringRef value) {
-  return llvm::all_of(value, [](char c) {
-    return llvm::isAlnum(c) || c == '.' || c == '-' || c == '_';
+  StringRef rest = value;
+  rest.consume_front("-");
+  return !rest.empty() && llvm::all_of(rest, [](char c) {
+    return llvm::isAlnum(c) || c == '.' || c == '_';
   });
+}
+
+/// The shortest decimal that reads back as `value`, with a '.' as MLIR's
+/// float literals need (0.005, 1000.0, 1.0e-05).
+std::string formatFloatLiteral(double value) {
+  char text[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, value);
+    if (std::strtod(text, nullptr) == value)
+      break;
+  }
+  std::string result(text);
+  if (result.find('.') == std::string::npos) {
+    size_t exponent = result.find('e');
+    result.insert(exponent == std::string::npos ? result.size() : exponent,
+                  ".0");
+  }
+  return result;
+}
+
+/// `value` checked against its key's kind and written as MLIR reads it, or
+/// an error message that completes "SCHEME 'KEY' ...".
+llvm::Expected<std::string> normalizeValue(const SpecKey &key,
+                                           StringRef value) {
+  auto expected = [&](StringRef what) {
+    return llvm::createStringError("expects " + what + ", got '" + value + "'");
+  };
+  switch (key.kind) {
+  case SpecValueKind::Any:
+    return value.str();
+  case SpecValueKind::Unsigned: {
+    uint64_t number = 0;
+    if (value.getAsInteger(10, number))
+      return expected("a non-negative integer");
+    if (number > std::numeric_limits<uint32_t>::max())
+      return llvm::createStringError("is out of range (at most 4294967295), "
+                                     "got " +
+                                     value);
+    return std::to_string(number);
+  }
+  case SpecValueKind::Integer: {
+    int64_t number = 0;
+    if (value.getAsInteger(10, number))
+      return expected("an integer");
+    return std::to_string(number);
+  }
+  case SpecValueKind::Number: {
+    double number = 0;
+    if (value.getAsDouble(number) || !std::isfinite(number))
+      return expected("a finite number");
+    return formatFloatLiteral(number);
+  }
+  case SpecValueKind::Keyword:
+    if (!llvm::isAlpha(value.front()) || !llvm::all_of(value, [](char c) {
+          return llvm::isAlnum(c) || c == '_';
+        }))
+      return expected("a keyword");
+    return value.str();
+  }
+  llvm_unreachable("unknown SpecValueKind");
 }
 
 /// Every option of `part` must be a key of the scheme, with a plain value.
 llvm::Error checkOptions(const SchemeSpec &spec, const SchemeSpecPart &part,
                          const SchemeSpecSyntax &syntax) {
   for (const SchemeSpecOption &option : part.options) {
-    if (!llvm::any_of(syntax.keys, [&](const SpecKey &key) {
-          return key.key == option.key;
-        }))
+    const SpecKey *key = nullptr;
+    for (const SpecKey &candidate : syntax.keys)
+      if (candidate.key == option.key)
+        key = &candidate;
+    if (!key)
       return makeSpecError(spec, option.offset,
                            "unknown option '" + option.key + "' for scheme '" +
                                part.name + "' (known: " + listKeys(syntax) +
                                ")");
-    if (!isPlainValue(option.value))
+    // Values of the other kinds are checked by normalizeValue.
+    if (key->kind == SpecValueKind::Any && !isPlainValue(option.value))
       return makeSpecError(spec, getValueOffset(option),
                            "'" + option.key + "' has an invalid value '" +
                                option.value + "'");
@@ -184,9 +253,15 @@ llvm::Expected<AttrText> buildAttrText(const SchemeSpec &spec,
   }
   for (const SpecKey &key : syntax.keys) {
     const SchemeSpecOption *option = findOption(part, key.key);
-    std::string value = option ? option->value : key.defaultValue.str();
+    std::string value = option ? option->value : key.defaultValue;
     if (value.empty())
       continue;
+    if (llvm::Expected<std::string> normalized = normalizeValue(key, value))
+      value = std::move(*normalized);
+    else
+      return makeSpecError(spec, option ? getValueOffset(*option) : part.offset,
+                           part.name + " '" + key.key + "' " +
+                               llvm::toString(normalized.takeError()));
     if (key.rewriteValue) {
       llvm::Expected<std::string> rewritten = key.rewriteValue(value);
       if (!rewritten)
@@ -271,12 +346,12 @@ std::string describeParamType(StringRef type) {
 /// parameters to the SPEC's keys: `outlier_cols 'act_bits' must ...`
 /// becomes `quik 'act-bits' must ...`.
 std::string renameParams(std::string message, const SchemeSpecSyntax &syntax) {
-  StringRef mnemonic = syntax.attrName.rsplit('.').second;
+  StringRef mnemonic = StringRef(syntax.attrName).rsplit('.').second;
   if (!mnemonic.empty() && StringRef(message).starts_with(mnemonic.str() + " "))
-    message = syntax.name.str() + message.substr(mnemonic.size());
+    message = syntax.name + message.substr(mnemonic.size());
   for (const SpecKey &key : syntax.keys) {
     std::string param = "'" + key.getParamName() + "'";
-    std::string spelled = "'" + key.key.str() + "'";
+    std::string spelled = "'" + key.key + "'";
     for (size_t at = message.find(param); at != std::string::npos;
          at = message.find(param, at + spelled.size()))
       message.replace(at, param.size(), spelled);
@@ -308,8 +383,8 @@ llvm::Error translateParseError(const SchemeSpec &spec,
                              "'" + part.name + "' needs " + key.key + "=...: " +
                                  key.help + " (e.g. " + syntax.example + ")");
   for (const OptionSpan &span : text.spans) {
-    StringRef value =
-        span.option ? StringRef(span.option->value) : span.key->defaultValue;
+    StringRef value = span.option ? StringRef(span.option->value)
+                                  : StringRef(span.key->defaultValue);
     // A parameter of a C++ type with its own parser has said what is
     // wrong; a plain integer or number has not.
     std::string expected = describeParamType(error.failedType);
@@ -326,13 +401,18 @@ llvm::Error translateParseError(const SchemeSpec &spec,
                                "': " + renameParams(error.message, syntax));
   }
   // A `verify` error is reported at the attribute; it names the parameter.
+  // When that is a SPEC default the user did not write, say so.
   size_t caret = part.offset;
+  std::string note;
   for (const OptionSpan &span : text.spans)
     if (message.contains("'" + span.key->getParamName() + "'")) {
       caret = caretAt(span);
+      if (!span.option)
+        note = " (" + span.key->key + "=" + span.key->defaultValue +
+               " is the SPEC default; give " + span.key->key + "=...)";
       break;
     }
-  return makeSpecError(spec, caret, renameParams(error.message, syntax));
+  return makeSpecError(spec, caret, renameParams(error.message, syntax) + note);
 }
 
 /// The attribute of one SPEC part; `dense` is the scheme that a wrapping

@@ -53,23 +53,28 @@ SchemeSpecSyntax AffineSchemeAttr::getSpecSyntax() {
   syntax.attrName = "#mixq.affine";
   syntax.summary = "group-wise affine integer codes (RTN, MSE clipping)";
   syntax.example = "affine:bits=4,group=128";
-  syntax.keys = {{"bits", "code bits: 2, 3, 4 or 8", {}, "4"},
-                 {"group", "inputs per group, dividing K", {}, "128"},
-                 {"sym",
-                  "true: symmetric codes, no zero points",
-                  "symmetric",
-                  {},
-                  rewriteSpecBool},
-                 {"scale",
-                  "scale and zero type: f16, bf16 or f32",
-                  {},
-                  {},
-                  rewriteAffineScale},
-                 {"clip",
-                  "rtn, mse, or a number of clip ratios searched, 1..1000",
-                  {},
-                  {},
-                  rewriteAffineClip}};
+  using Kind = SpecValueKind;
+  syntax.keys = {
+      {"bits", "code bits: 2, 3, 4 or 8", Kind::Unsigned, {}, "4"},
+      {"group", "inputs per group, dividing K", Kind::Integer, {}, "128"},
+      {"sym",
+       "true: symmetric codes, no zero points",
+       Kind::Any,
+       "symmetric",
+       {},
+       rewriteSpecBool},
+      {"scale",
+       "scale and zero type: f16, bf16 or f32",
+       Kind::Any,
+       {},
+       {},
+       rewriteAffineScale},
+      {"clip",
+       "rtn, mse, or a number of clip ratios searched, 1..1000",
+       Kind::Any,
+       {},
+       {},
+       rewriteAffineClip}};
   return syntax;
 }
 

@@ -47,9 +47,15 @@ SchemeSpecSyntax BitplaneSchemeAttr::getSpecSyntax() {
   syntax.attrName = "#mixq.bitplane";
   syntax.summary = "nested codes readable at every width seed..parent";
   syntax.example = "bitplane:seed=3,parent=4";
-  syntax.keys = {{"seed", "smallest width, 1..parent", {}, "3"},
-                 {"parent", "largest width (number of planes), 1..8", {}, "4"},
-                 {"width", "width decoded, seed..parent (default parent)"}};
+  using Kind = SpecValueKind;
+  syntax.keys = {{"seed", "smallest width, 1..parent", Kind::Unsigned, {}, "3"},
+                 {"parent",
+                  "largest width (number of planes), 1..8",
+                  Kind::Unsigned,
+                  {},
+                  "4"},
+                 {"width", "width decoded, seed..parent (default parent)",
+                  Kind::Unsigned}};
   syntax.canonicalize = canonicalizeBitplane;
   return syntax;
 }

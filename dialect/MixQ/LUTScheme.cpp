@@ -38,7 +38,8 @@ SchemeSpecSyntax LUTSchemeAttr::getSpecSyntax() {
   syntax.attrName = "#mixq.lut";
   syntax.summary = "per-row codebooks of f16 centroids (SqueezeLLM-style)";
   syntax.example = "lut:bits=3";
-  syntax.keys = {{"bits", "code bits: 2, 3 or 4", {}, "3"}};
+  syntax.keys = {
+      {"bits", "code bits: 2, 3 or 4", SpecValueKind::Unsigned, {}, "3"}};
   return syntax;
 }
 

@@ -37,17 +37,20 @@ using namespace mlir;
 using namespace mlir::mixq;
 
 FailureOr<APFloat> mlir::mixq::parseDoubleParameter(AsmParser &parser) {
+  // The sign first: parseOptionalInteger would take a '-' and then reject
+  // the float literal after it (-1.5).
+  bool negative = succeeded(parser.parseOptionalMinus());
+  double value = 0.0;
   int64_t integer = 0;
   OptionalParseResult parsedInteger = parser.parseOptionalInteger(integer);
   if (parsedInteger.has_value()) {
     if (failed(*parsedInteger))
       return failure();
-    return APFloat(static_cast<double>(integer));
-  }
-  double value = 0.0;
-  if (parser.parseFloat(value))
+    value = static_cast<double>(integer);
+  } else if (parser.parseFloat(value)) {
     return failure();
-  return APFloat(value);
+  }
+  return APFloat(negative ? -value : value);
 }
 
 void mlir::mixq::printDoubleParameter(AsmPrinter &printer,

@@ -14,8 +14,8 @@ using namespace mlir::mixq;
 
 std::string SpecKey::getParamName() const {
   if (!param.empty())
-    return param.str();
-  std::string name = key.str();
+    return param;
+  std::string name = key;
   std::replace(name.begin(), name.end(), '-', '_');
   return name;
 }

@@ -53,19 +53,39 @@ struct NestedWidths {
   unsigned current = 0;
 };
 
-/// One key of a scheme's SPEC (`name:key=value,...`).
+/// What a SPEC value must look like before it becomes the value of an
+/// attribute parameter; checked (and numbers normalized: `5e-3` becomes
+/// `0.005`) before the attribute's parser sees it, so that `bits=-1` is an
+/// error about the value rather than a wrapped 4294967295.
+enum class SpecValueKind {
+  /// No check beyond the characters of numbers and keywords (a key with a
+  /// rewriteValue checks its own values).
+  Any,
+  /// 0 .. 2^32 - 1, for an `unsigned` parameter.
+  Unsigned,
+  /// A 64-bit signed integer.
+  Integer,
+  /// A finite real number, for a floating-point parameter.
+  Number,
+  /// An identifier, for an enum parameter.
+  Keyword,
+};
+
+/// One key of a scheme's SPEC (`name:key=value,...`). Strings are copied
+/// into the registry, so a plugin may build them at run time.
 struct SpecKey {
   /// The key as written in a SPEC, e.g. `hi-frac`.
-  StringRef key;
+  std::string key;
   /// One line of help: what it sets and its valid values.
-  StringRef help;
+  std::string help;
+  SpecValueKind kind = SpecValueKind::Any;
   /// The attribute parameter it sets; empty means the key with every '-'
   /// read as '_' (`hi-frac` sets `hi_frac`).
-  StringRef param = {};
+  std::string param = {};
   /// The value a SPEC that omits the key gets, for a parameter that the
   /// attribute requires. Empty for a parameter with a TableGen default,
   /// which then applies.
-  StringRef defaultValue = {};
+  std::string defaultValue = {};
   /// Rewrites a SPEC value into the parameter's MLIR syntax (e.g. affine's
   /// `clip=mse` to `11`); an empty result leaves the parameter to its
   /// default. An invalid value gives an error whose message completes
@@ -80,18 +100,19 @@ struct SpecKey {
 /// passes/SchemeSpec.h turns `name:key=value,...` into the attribute's own
 /// syntax, `attrName<param = value, ...>`, and parses that. So the
 /// defaults of omitted keys are the attribute's TableGen defaults and the
-/// validation is the attribute's `verify`, with no second copy of either.
+/// values are checked by the attribute's `verify`, with no second copy of
+/// either (a rewriteValue checks the spellings it accepts).
 struct SchemeSpecSyntax {
   /// The SPEC name, e.g. `affine`.
-  StringRef name;
+  std::string name;
   /// The attribute's name as written in IR, e.g. `#mixq.affine`. Its
   /// assembly format is `<` struct(params) `>`, or, for a scheme that
   /// wraps another, `<` $dense `,` struct(params) `>`.
-  StringRef attrName;
+  std::string attrName;
   /// One line for `mixq-compile --list-schemes` and errors.
-  StringRef summary;
+  std::string summary;
   /// A valid SPEC, for help and errors.
-  StringRef example;
+  std::string example;
   /// Every key, in the order errors and help list them.
   std::vector<SpecKey> keys;
   /// The scheme stores a dense scheme's residuals and so wraps one:

@@ -184,6 +184,11 @@ LogicalResult QuantizeActOp::verify() {
                             "activations (has activation bits, e.g. "
                             "#mixq.outlier_cols<..., act_bits = 8>), got "
                          << weight.getScheme();
+  // 2^bits - 1 levels in a 32-bit unsigned.
+  if (*schemeBits < 1 || *schemeBits > 16)
+    return emitOpError() << "the weight's scheme asks for " << *schemeBits
+                         << "-bit activations; mixq.quantize_act takes "
+                            "1..16 bits";
   if (getBits() != *schemeBits)
     return emitOpError() << "quantizes to " << getBits()
                          << " bits, but the weight's scheme takes "

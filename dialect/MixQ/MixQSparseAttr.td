@@ -29,7 +29,9 @@ def MixQ_SparseSchemeAttr : MixQ_Attr<"SparseScheme", "sparse", [
                                  "buildDequantVectorInAnyOrder", "buildSparseDot",
                                  "getShapeFallback",
                                  "getNestedWidths", "withNestedDecodeWidth",
-                                 "getReadBitsPerWeight"]>]> {
+                                 "getReadBitsPerWeight", "getActivationBits",
+                                 "buildIsPassthroughColumn",
+                                 "buildQuantizeActivation"]>]> {
   let summary = "dense-and-sparse: any dense scheme plus fp16 CSR outliers";
   let description = [{
     SqueezeLLM's dense-and-sparse decomposition, composed with any dense

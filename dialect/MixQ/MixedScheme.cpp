@@ -65,18 +65,26 @@ SchemeSpecSyntax MixedSchemeAttr::getSpecSyntax() {
   syntax.attrName = "#mixq.mixed";
   syntax.summary = "2/4-bit groups, fp16 outliers, second-order scales";
   syntax.example = "mixed:group=64,hi-frac=0.1,outliers=0.0075";
+  using Kind = SpecValueKind;
   syntax.keys = {
       {"group",
-       "inputs per group; group * lo and group * (hi - lo) "
-       "multiples of 32",
+       "inputs per group; group * lo and group * (hi - lo) multiples of 32",
+       Kind::Integer,
        {},
        "64"},
-      {"lo", "low-group code bits, 1..7"},
-      {"hi", "high-group code bits, lo + 1..8"},
-      {"hi-frac", "least share of high groups, [0, 1]"},
-      {"bits", "bits/weight budget that more high groups may fill (0: none)"},
-      {"outliers", "share of all weights kept as fp16 outliers, [0, 1)"},
-      {"block", "groups per second-order block, >= 1"}};
+      {"lo", "low-group code bits, 1..7 (default 2)", Kind::Unsigned},
+      {"hi", "high-group code bits, lo + 1..8 (default 4)", Kind::Unsigned},
+      {"hi-frac", "least share of high groups, [0, 1] (default 0.1)",
+       Kind::Number},
+      {"bits",
+       "bits/weight budget that more high groups may fill, 0: none "
+       "(default 2.9)",
+       Kind::Number},
+      {"outliers",
+       "share of all weights kept as fp16 outliers, [0, 1) (default 0.0075)",
+       Kind::Number},
+      {"block", "groups per second-order block, >= 1 (default 64)",
+       Kind::Integer}};
   return syntax;
 }
 

@@ -86,10 +86,16 @@ SchemeSpecSyntax OutlierColsSchemeAttr::getSpecSyntax() {
   syntax.attrName = "#mixq.outlier_cols";
   syntax.summary = "fp16 outlier input columns, int4/int8 codes (QUIK)";
   syntax.example = "quik:cols=256,bits=4,act-bits=8";
+  using Kind = SpecValueKind;
   syntax.keys = {
-      {"cols", "fp16 input columns, 0 .. K - 1", {}, "256"},
-      {"bits", "bits of the other columns' codes: 4 or 8", {}, "4"},
-      {"act-bits", "activation bits: 4 or 8 (default: weight-only)"}};
+      {"cols", "fp16 input columns, 0 .. K - 1", Kind::Integer, {}, "256"},
+      {"bits",
+       "bits of the other columns' codes: 4 or 8",
+       Kind::Unsigned,
+       {},
+       "4"},
+      {"act-bits", "activation bits: 4 or 8 (default: weight-only)",
+       Kind::Unsigned}};
   return syntax;
 }
 

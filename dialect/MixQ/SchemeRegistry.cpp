@@ -43,8 +43,8 @@ llvm::Error mlir::mixq::registerSchemeSyntax(
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         "scheme '%s' is already registered as %s; %s cannot take its name",
-        syntax.name.str().c_str(), scheme.syntax.attrName.str().c_str(),
-        syntax.attrName.str().c_str());
+        syntax.name.c_str(), scheme.syntax.attrName.c_str(),
+        syntax.attrName.c_str());
   }
   registry.schemes.push_back(
       {std::move(syntax), dialectNamespace.str(), std::move(insertDialect)});

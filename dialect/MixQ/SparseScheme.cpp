@@ -152,8 +152,12 @@ SchemeSpecSyntax SparseSchemeAttr::getSpecSyntax() {
   syntax.attrName = "#mixq.sparse";
   syntax.summary = "fp16 CSR outliers on top of a dense scheme";
   syntax.example = "lut:bits=3+sparse:frac=0.0045";
-  syntax.keys = {{"frac", "share of the weights kept as fp16 outliers, (0, 1)"},
-                 {"select", "outlier rule: magnitude, iqr or sensitivity"}};
+  syntax.keys = {{"frac", "share of the weights kept as fp16 outliers, (0, 1)",
+                  SpecValueKind::Number},
+                 {"select",
+                  "outlier rule: magnitude, iqr or sensitivity (default "
+                  "magnitude)",
+                  SpecValueKind::Keyword}};
   syntax.wrapsDense = true;
   return syntax;
 }
@@ -386,6 +390,28 @@ Value SparseSchemeAttr::buildDequantVectorInAnyOrder(
     FloatType resultType, SmallVectorImpl<int64_t> &order) const {
   return getDenseScheme().buildDequantVectorInAnyOrder(
       b, loc, reader, shape, row, col, width, resultType, order);
+}
+
+// The activation format is the dense scheme's (QUIK with outliers on top
+// stays W4A8); its components come first, so it reads them through the
+// same reader.
+std::optional<unsigned> SparseSchemeAttr::getActivationBits() const {
+  return getDenseScheme().getActivationBits();
+}
+
+Value SparseSchemeAttr::buildIsPassthroughColumn(OpBuilder &b, Location loc,
+                                                 const ComponentReader &reader,
+                                                 Value col) const {
+  return getDenseScheme().buildIsPassthroughColumn(b, loc, reader, col);
+}
+
+Value SparseSchemeAttr::buildQuantizeActivation(OpBuilder &b, Location loc,
+                                                const ComponentReader &reader,
+                                                Value col, Value value,
+                                                Value lo, Value hi,
+                                                unsigned bits) const {
+  return getDenseScheme().buildQuantizeActivation(b, loc, reader, col, value,
+                                                  lo, hi, bits);
 }
 
 Value SparseSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,

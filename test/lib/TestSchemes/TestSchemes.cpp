@@ -46,9 +46,14 @@ SchemeSpecSyntax Fp4SchemeAttr::getSpecSyntax() {
   syntax.attrName = "#mixq_test.fp4";
   syntax.summary = "e2m1 codes, one f16 scale per group (test only)";
   syntax.example = "fp4:group=32";
-  syntax.keys = {{"group", "inputs per group, dividing K", {}, "32"},
+  syntax.keys = {{"group",
+                  "inputs per group, dividing K",
+                  SpecValueKind::Integer,
+                  {},
+                  "32"},
                  {"spike",
                   "true: each row's largest weight as a sparse term",
+                  SpecValueKind::Any,
                   {},
                   {},
                   rewriteSpecBool}};

@@ -52,6 +52,24 @@ func.func @lower(%x: tensor<?x8xf16>,
   return %xq : tensor<?x8xf16>
 }
 
+// A QUIK weight with sparse outliers on top: the pass-through test reads
+// the dense part's col_map, the first 6 of the 9 components.
+// LOWER-LABEL: func.func @lower_wrapped
+// LOWER-SAME: (%[[X:.*]]: tensor<?x8xf16>, %{{.*}}: tensor<2xi32>, %{{.*}}: tensor<4x2xf16>, %{{.*}}: tensor<4x1xi32>, %{{.*}}: tensor<4xf16>, %{{.*}}: tensor<4xi32>, %[[MAP:.*]]: tensor<8xi16>, %{{.*}}: tensor<5xi32>
+// LOWER: linalg.generic
+// LOWER: tensor.extract %[[MAP]]
+// LOWER: arith.cmpi sge
+// LOWER: linalg.generic
+// LOWER: tensor.extract %[[MAP]]
+// LOWER-NOT: mixq.
+func.func @lower_wrapped(%x: tensor<?x8xf16>,
+    %w: !mixq.qtensor<4x8, #mixq.sparse<#mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>, frac = 0.25>>)
+    -> tensor<?x8xf16> {
+  %xq = mixq.quantize_act %x, %w bits = 4 : tensor<?x8xf16>,
+      !mixq.qtensor<4x8, #mixq.sparse<#mixq.outlier_cols<cols = 2, bits = 4, act_bits = 4>, frac = 0.25>> -> tensor<?x8xf16>
+  return %xq : tensor<?x8xf16>
+}
+
 // -----
 
 func.func @not_outlier_cols(%x: tensor<1x64xf32>,

@@ -23,7 +23,7 @@
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:sym=maybe" 2>&1 | FileCheck %s --check-prefix=SYM
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:scale=f8" 2>&1 | FileCheck %s --check-prefix=SCALE
 // RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=4.5" 2>&1 | FileCheck %s --check-prefix=NOTINT
-// RUN: not mixq-opt %s --mixq-quantize="scheme=affine:bits=4>" 2>&1 | FileCheck %s --check-prefix=PLAIN
+// RUN: not mixq-opt %s --mixq-quantize="scheme=affine:sym=yes>" 2>&1 | FileCheck %s --check-prefix=PLAIN
 // RUN: not mixq-opt %s --mixq-quantize="scheme=fp16:bits=3" 2>&1 | FileCheck %s --check-prefix=UNQUANT
 // RUN: not mixq-opt %s --mixq-quantize="overrides=down(=affine:bits=8" 2>&1 | FileCheck %s --check-prefix=REGEX
 // RUN: not mixq-opt %s --mixq-quantize="overrides=q_proj" 2>&1 | FileCheck %s --check-prefix=OVERRIDE
@@ -43,10 +43,10 @@
 // KEY-NEXT: {{^}}  affine:bits=4,grop=32
 // KEY-NEXT: {{^}}                ^
 
-// VALUE: error: invalid scheme spec: affine 'bits' expects an integer, got 'four'
+// VALUE: error: invalid scheme spec: affine 'bits' expects a non-negative integer, got 'four'
 // NOEQ: error: invalid scheme spec: expected key=value, got 'bits'
-// The registered schemes, mixq's own first (mixq-opt also registers the
-// test-only fp4).
+
+// The registered schemes, mixq's own first, then any plugin's.
 // UNKNOWN: error: invalid scheme spec: unknown scheme 'gptq' (known: affine, lut, mixed, bitplane, sparse, quik, {{.*}}fp16, fp32)
 // LUTBITS: error: invalid scheme spec: lut 'bits' must be 2, 3 or 4, got 5
 // SPARSEALONE: error: invalid scheme spec: 'sparse' is fp16 CSR outliers on top of a dense scheme: write DENSE+sparse:... (e.g. lut:bits=3+sparse:frac=0.0045)
@@ -61,7 +61,7 @@
 // MIXEDHI: error: invalid scheme spec: mixed 'hi' must be in 3..8, got 2
 // MIXEDHI-NEXT: {{^}}  mixed:group=64,hi=2
 // MIXEDHI-NEXT: {{^}}                    ^
-// MIXEDVALUE: error: invalid scheme spec: mixed 'hi-frac' expects a number, got 'lots'
+// MIXEDVALUE: error: invalid scheme spec: mixed 'hi-frac' expects a finite number, got 'lots'
 // MIXEDVALUE-NEXT: {{^}}  mixed:group=64,hi-frac=lots
 // MIXEDVALUE-NEXT: {{^}}                         ^
 // MIXEDKEY: error: invalid scheme spec: unknown option 'hi_frac' for scheme 'mixed' (known: group, lo, hi, hi-frac, bits, outliers, block)
@@ -75,8 +75,8 @@
 // The generic grammar's errors, for any registered scheme.
 // SYM: error: invalid scheme spec: affine 'sym' must be true or false, got 'maybe'
 // SCALE: error: invalid scheme spec: affine 'scale' must be f16, bf16 or f32, got 'f8'
-// NOTINT: error: invalid scheme spec: affine 'bits' expects an integer, got '4.5'
-// PLAIN: error: invalid scheme spec: 'bits' has an invalid value '4>'
+// NOTINT: error: invalid scheme spec: affine 'bits' expects a non-negative integer, got '4.5'
+// PLAIN: error: invalid scheme spec: 'sym' has an invalid value 'yes>'
 // UNQUANT: error: invalid scheme spec: 'fp16' is not a quantized scheme
 
 // A group that does not divide K falls back with a warning: see

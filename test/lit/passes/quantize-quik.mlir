@@ -6,6 +6,7 @@
 // RUN: mixq-opt %s --mixq-quantize="scheme=quik:cols=2,bits=4,act-bits=8" | FileCheck %s --check-prefix=ACT
 // RUN: mixq-opt %s --mixq-quantize="scheme=quik:bits=8,cols=4,act-bits=4 overrides=down_proj=affine:bits=4,group=32;up_proj=quik:cols=8,bits=4" | FileCheck %s --check-prefix=OVERRIDE
 // RUN: mixq-opt %s --mixq-quantize="scheme=quik:cols=2,bits=4,act-bits=8" | mixq-opt > /dev/null
+// RUN: mixq-opt %s --mixq-quantize="scheme=quik:cols=2,bits=4,act-bits=8+sparse:frac=0.01" | FileCheck %s --check-prefix=WRAPPED
 // RUN: not mixq-opt %s --mixq-quantize="scheme=quik:cols=2,bits=5" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=BITS
 // RUN: not mixq-opt %s --mixq-quantize="scheme=quik:cols=2,act-bits=6" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=ACTBITS
 // RUN: not mixq-opt %s --mixq-quantize="scheme=quik:cols=2,act_bits=8" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=KEY
@@ -53,6 +54,13 @@
 // OVERRIDE-NEXT: mixq.matmul %{{.*}}, %[[D]]
 // OVERRIDE: mixq.quantize
 // OVERRIDE-NEXT: mixq.quantize_act %{{.*}} bits = 4
+
+// #mixq.sparse over a QUIK weight keeps its activation format (the dense
+// scheme's), so the activations are still quantized (the lowering:
+// quantize-act.mlir @lower_wrapped).
+// WRAPPED: %[[Q:.*]] = mixq.weight @blk0.q_proj : !mixq.qtensor<64x64, #mixq.sparse<#mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>, frac = 0.01>>
+// WRAPPED-NEXT: mixq.quantize_act %{{.*}}, %[[Q]] bits = 8
+// WRAPPED-NEXT: mixq.matmul
 
 // BITS: error: invalid scheme spec: quik 'bits' must be 4 or 8, got 5
 // BITS-NEXT: {{^}}  quik:cols=2,bits=5

@@ -50,7 +50,7 @@
 // FRAC-NEXT: {{^}}                         ^
 // FRACZERO: error: invalid scheme spec: sparse 'frac' must be in (0, 1), got 0
 
-// FRACVALUE: error: invalid scheme spec: sparse 'frac' expects a number, got 'lots'
+// FRACVALUE: error: invalid scheme spec: sparse 'frac' expects a finite number, got 'lots'
 // FRACVALUE-NEXT: {{^}}  lut:bits=3+sparse:frac=lots
 // FRACVALUE-NEXT: {{^}}                         ^
 
