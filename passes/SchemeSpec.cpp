@@ -492,12 +492,19 @@ void mlir::mixq::printSchemeSpecHelp(llvm::raw_ostream &os) {
     os << "\n"
        << syntax.name << " (" << syntax.attrName << "): " << syntax.summary
        << "\n    e.g. " << syntax.example << "\n";
+    bool hasAttrDefaults = false;
     for (const SpecKey &key : syntax.keys) {
       os << "    " << llvm::left_justify(key.key, 10) << " " << key.help;
       if (!key.defaultValue.empty())
         os << " (default " << key.defaultValue << ")";
+      else if (key.help.find("default") == std::string::npos)
+        hasAttrDefaults = true;
       os << "\n";
     }
+    // Those are written once, in the attribute's TableGen.
+    if (hasAttrDefaults)
+      os << "    (other defaults: the attribute's; " << syntax.attrName
+         << " in docs/dialects/, or docs/schemes.md)\n";
   }
 }
 

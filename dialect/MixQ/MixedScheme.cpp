@@ -72,19 +72,14 @@ SchemeSpecSyntax MixedSchemeAttr::getSpecSyntax() {
        Kind::Integer,
        {},
        "64"},
-      {"lo", "low-group code bits, 1..7 (default 2)", Kind::Unsigned},
-      {"hi", "high-group code bits, lo + 1..8 (default 4)", Kind::Unsigned},
-      {"hi-frac", "least share of high groups, [0, 1] (default 0.1)",
+      {"lo", "low-group code bits, 1..7", Kind::Unsigned},
+      {"hi", "high-group code bits, lo + 1..8", Kind::Unsigned},
+      {"hi-frac", "least share of high groups, [0, 1]", Kind::Number},
+      {"bits", "bits/weight budget that more high groups may fill, 0: none",
        Kind::Number},
-      {"bits",
-       "bits/weight budget that more high groups may fill, 0: none "
-       "(default 2.9)",
+      {"outliers", "share of all weights kept as fp16 outliers, [0, 1)",
        Kind::Number},
-      {"outliers",
-       "share of all weights kept as fp16 outliers, [0, 1) (default 0.0075)",
-       Kind::Number},
-      {"block", "groups per second-order block, >= 1 (default 64)",
-       Kind::Integer}};
+      {"block", "groups per second-order block, >= 1", Kind::Integer}};
   return syntax;
 }
 

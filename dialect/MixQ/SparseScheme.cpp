@@ -154,9 +154,7 @@ SchemeSpecSyntax SparseSchemeAttr::getSpecSyntax() {
   syntax.example = "lut:bits=3+sparse:frac=0.0045";
   syntax.keys = {{"frac", "share of the weights kept as fp16 outliers, (0, 1)",
                   SpecValueKind::Number},
-                 {"select",
-                  "outlier rule: magnitude, iqr or sensitivity (default "
-                  "magnitude)",
+                 {"select", "outlier rule: magnitude, iqr or sensitivity",
                   SpecValueKind::Keyword}};
   syntax.wrapsDense = true;
   return syntax;
