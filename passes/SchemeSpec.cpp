@@ -3,6 +3,7 @@
 #include "passes/SchemeSpec.h"
 
 #include "dialect/MixQ/SchemeRegistry.h"
+#include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/Diagnostics.h"
@@ -152,24 +153,6 @@ bool isPlainValue(StringRef value) {
   return !rest.empty() && llvm::all_of(rest, [](char c) {
     return llvm::isAlnum(c) || c == '.' || c == '_';
   });
-}
-
-/// The shortest decimal that reads back as `value`, with a '.' as MLIR's
-/// float literals need (0.005, 1000.0, 1.0e-05).
-std::string formatFloatLiteral(double value) {
-  char text[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(text, sizeof(text), "%.*g", precision, value);
-    if (std::strtod(text, nullptr) == value)
-      break;
-  }
-  std::string result(text);
-  if (result.find('.') == std::string::npos) {
-    size_t exponent = result.find('e');
-    result.insert(exponent == std::string::npos ? result.size() : exponent,
-                  ".0");
-  }
-  return result;
 }
 
 /// `value` checked against its key's kind and written as MLIR reads it, or

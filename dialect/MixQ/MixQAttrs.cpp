@@ -55,22 +55,7 @@ FailureOr<APFloat> mlir::mixq::parseDoubleParameter(AsmParser &parser) {
 
 void mlir::mixq::printDoubleParameter(AsmPrinter &printer,
                                       const APFloat &apValue) {
-  double value = apValue.convertToDouble();
-  // The shortest %g form that reads back as the same double.
-  char text[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(text, sizeof(text), "%.*g", precision, value);
-    if (std::strtod(text, nullptr) == value)
-      break;
-  }
-  std::string result(text);
-  // MLIR float literals need a '.': 3 -> 3.0, 1e-05 -> 1.0e-05.
-  if (std::isfinite(value) && result.find('.') == std::string::npos) {
-    size_t exponent = result.find('e');
-    result.insert(exponent == std::string::npos ? result.size() : exponent,
-                  ".0");
-  }
-  printer << result;
+  printer << formatFloatLiteral(apValue.convertToDouble());
 }
 
 #define GET_ATTRDEF_CLASSES

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 using namespace mlir;
@@ -571,4 +572,20 @@ int64_t mlir::mixq::getLargestPowerOfTwoDivisor(int64_t most, int64_t k) {
   while (group > 1 && k % group != 0)
     group /= 2;
   return group;
+}
+
+std::string mlir::mixq::formatFloatLiteral(double value) {
+  char text[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, value);
+    if (std::strtod(text, nullptr) == value)
+      break;
+  }
+  std::string result(text);
+  if (std::isfinite(value) && result.find('.') == std::string::npos) {
+    size_t exponent = result.find('e');
+    result.insert(exponent == std::string::npos ? result.size() : exponent,
+                  ".0");
+  }
+  return result;
 }

@@ -223,6 +223,10 @@ template <typename T> std::vector<T> fromBytes(const PackedBuffer &bytes) {
   return values;
 }
 
+/// The shortest decimal that reads back as `value`, with the '.' MLIR's
+/// float literals need (0.005, 3.0, 1.0e-05); nan and inf as printf's %g.
+std::string formatFloatLiteral(double value);
+
 /// `value` as printf's %g (1.5, 0.0075, -1), for messages.
 std::string formatDouble(double value);
 

@@ -254,6 +254,35 @@ TEST_F(StoriesFP32, GGUFAndHuggingFaceCopiesGiveTheSameTokens) {
   }
 }
 
+/// A copy of `model` whose projections went through `fakeQuantize` (in
+/// place, on f32 values) with group 32, 4 for down_proj (K = 172 on
+/// stories260K); null, with a test failure, when a tensor cannot be read.
+template <typename FakeQuantize>
+std::unique_ptr<Model> fakeQuantizeProjections(const Model &model,
+                                               FakeQuantize fakeQuantize) {
+  auto fake = std::make_unique<Model>();
+  fake->config = model.config;
+  fake->tokenizer = model.tokenizer;
+  for (const TensorView *view : model.weights.tensors()) {
+    auto values = readAllAsF32(*view);
+    if (!values) {
+      ADD_FAILURE() << values.message();
+      return nullptr;
+    }
+    if (view->name.find("_proj") != std::string::npos)
+      fakeQuantize(*values, *view,
+                   view->name.find("down_proj") != std::string::npos ? 4 : 32);
+    std::vector<uint8_t> bytes(values->size() * 4);
+    std::memcpy(bytes.data(), values->data(), bytes.size());
+    if (!fake->weights.addOwnedTensor(view->name, DType::F32, view->shape,
+                                      std::move(bytes))) {
+      ADD_FAILURE() << "cannot add " << view->name;
+      return nullptr;
+    }
+  }
+  return fake;
+}
+
 /// The quantized kernels compute exactly the host-dequantized matmul: a
 /// reference over weights quantized and dequantized by the host quantizer
 /// (fake quantization) agrees with the 4-bit package to fp32 rounding, so
@@ -261,28 +290,18 @@ TEST_F(StoriesFP32, GGUFAndHuggingFaceCopiesGiveTheSameTokens) {
 TEST_F(StoriesFP32, QuantizedKernelsMatchHostDequantization) {
   auto model = load(kStories);
   ASSERT_TRUE(model);
-  auto fake = std::make_unique<Model>();
-  fake->config = model->config;
-  fake->tokenizer = model->tokenizer;
-  for (const TensorView *view : model->weights.tensors()) {
-    auto values = readAllAsF32(*view);
-    ASSERT_TRUE(values) << values.message();
-    bool isProjection = view->name.find("_proj") != std::string::npos;
-    if (isProjection) {
-      quant::AffineParams params;
-      params.bits = 4;
-      params.groupSize =
-          view->name.find("down_proj") != std::string::npos ? 4 : 32;
-      int64_t rows = view->shape[0], cols = view->shape[1];
-      quant::AffineQuantized q =
-          quant::quantizeAffine(values->data(), rows, cols, params);
-      *values = quant::dequantizeAffine(q, rows, cols, params);
-    }
-    std::vector<uint8_t> bytes(values->size() * 4);
-    std::memcpy(bytes.data(), values->data(), bytes.size());
-    ASSERT_TRUE(fake->weights.addOwnedTensor(view->name, DType::F32,
-                                             view->shape, std::move(bytes)));
-  }
+  auto fake = fakeQuantizeProjections(
+      *model,
+      [](std::vector<float> &values, const TensorView &view, int64_t group) {
+        quant::AffineParams params;
+        params.bits = 4;
+        params.groupSize = group;
+        int64_t rows = view.shape[0], cols = view.shape[1];
+        quant::AffineQuantized q =
+            quant::quantizeAffine(values.data(), rows, cols, params);
+        values = quant::dequantizeAffine(q, rows, cols, params);
+      });
+  ASSERT_TRUE(fake);
   LlamaReference ref = makeReference(*fake);
   Loaded pkg = open(compile(kStories, "affine:bits=4,group=32", "stories-a4",
                             "--overrides='down_proj=affine:bits=4,group=4'"));
@@ -337,22 +356,12 @@ TEST(SchemePlugin, Fp4PackageMatchesFakeQuantizedReference) {
     GTEST_SKIP() << kStories << " is missing";
   auto model = load(kStories);
   ASSERT_TRUE(model);
-  auto fake = std::make_unique<Model>();
-  fake->config = model->config;
-  fake->tokenizer = model->tokenizer;
-  for (const TensorView *view : model->weights.tensors()) {
-    auto values = readAllAsF32(*view);
-    ASSERT_TRUE(values) << values.message();
-    if (view->name.find("_proj") != std::string::npos) {
-      int64_t group =
-          view->name.find("down_proj") != std::string::npos ? 4 : 32;
-      *values = fakeQuantizeFp4(*values, view->shape[0], view->shape[1], group);
-    }
-    std::vector<uint8_t> bytes(values->size() * 4);
-    std::memcpy(bytes.data(), values->data(), bytes.size());
-    ASSERT_TRUE(fake->weights.addOwnedTensor(view->name, DType::F32,
-                                             view->shape, std::move(bytes)));
-  }
+  auto fake = fakeQuantizeProjections(
+      *model,
+      [](std::vector<float> &values, const TensorView &view, int64_t group) {
+        values = fakeQuantizeFp4(values, view.shape[0], view.shape[1], group);
+      });
+  ASSERT_TRUE(fake);
   LlamaReference ref = makeReference(*fake);
   Loaded pkg = open(compile(kStories, "fp4:group=32", "stories-fp4-plugin",
                             "--load-scheme-plugin='" + std::string(plugin) +
