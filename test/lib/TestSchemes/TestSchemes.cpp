@@ -56,7 +56,9 @@ SchemeSpecSyntax Fp4SchemeAttr::getSpecSyntax() {
                   SpecValueKind::Any,
                   {},
                   {},
-                  rewriteSpecBool}};
+                  rewriteSpecBool},
+                 {"act-bits", "activation bits, 0: weight-only (the default)",
+                  SpecValueKind::Unsigned}};
   return syntax;
 }
 
@@ -104,10 +106,18 @@ enum Fp4Component : unsigned {
 
 LogicalResult
 Fp4SchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                      int64_t group, bool) {
+                      int64_t group, bool, unsigned actBits) {
   if (group <= 0)
     return emitError() << "fp4 'group' must be positive, got " << group;
+  if (actBits > 32)
+    return emitError() << "fp4 'act_bits' must be in 0..32, got " << actBits;
   return success();
+}
+
+std::optional<unsigned> Fp4SchemeAttr::getActivationBits() const {
+  if (getActBits() == 0)
+    return std::nullopt;
+  return getActBits();
 }
 
 LogicalResult
@@ -187,7 +197,7 @@ Fp4SchemeAttr::quantize(ArrayRef<float> weights, ArrayRef<int64_t> shape,
       toBytes(::mixq::quant::packMatrix(codes.data(), rows, cols, 4)),
       std::move(scales)};
   if (getSpike()) {
-    Fp4SchemeAttr dense = Fp4SchemeAttr::get(getContext(), group, false);
+    Fp4SchemeAttr dense = Fp4SchemeAttr::get(getContext(), group, false, 0);
     auto reconstruction = dense.dequantize(packed, shape);
     if (!reconstruction)
       return reconstruction.takeError();
@@ -335,7 +345,8 @@ Value Fp4SchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                         Value col, int64_t width,
                                         FloatType resultType) const {
   if (!isWholeWordTile(4, width) || getGroup() % width != 0) {
-    Fp4SchemeAttr dense = Fp4SchemeAttr::get(getContext(), getGroup(), false);
+    Fp4SchemeAttr dense =
+        Fp4SchemeAttr::get(getContext(), getGroup(), false, 0);
     return buildVectorFromScalars(b, loc,
                                   dense.buildDequantTile(b, loc, reader, shape,
                                                          row, col, width,

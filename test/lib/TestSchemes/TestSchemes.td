@@ -15,7 +15,8 @@ def MixQTest_Dialect : Dialect {
 
 def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["buildDequantVector", "buildSparseDot"]>]> {
+                                ["buildDequantVector", "buildSparseDot",
+                                 "getActivationBits"]>]> {
   let mnemonic = "fp4";
   let summary = "FP4 (e2m1) codes with one f16 scale per group";
   let description = [{
@@ -30,9 +31,16 @@ def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
     `outlier_values` (f16, N). The word-level tile is then the dense part and
     the term comes from buildSparseDot, after the dot product: the proof
     that a scheme outside mixq can use that part of the interface.
+
+    With `act_bits` = B > 0 its matmuls take B-bit activations, quantized
+    per token by the interface's default buildQuantizeActivation (no column
+    passes through): the proof that a scheme outside mixq gets
+    `mixq.quantize_act` from getActivationBits alone. `act_bits` may be
+    0..32 here, so that the op's own check of the bits (1..16) is testable.
   }];
   let parameters = (ins "int64_t":$group,
-                        DefaultValuedParameter<"bool", "false">:$spike);
+                        DefaultValuedParameter<"bool", "false">:$spike,
+                        DefaultValuedParameter<"unsigned", "0">:$act_bits);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }

@@ -37,3 +37,26 @@ func.func @fold_fp4() -> !mixq.qtensor<1x8, #mixq_test.fp4<group = 8>> {
   return %q : !mixq.qtensor<1x8, #mixq_test.fp4<group = 8>>
 }
 
+
+// -----
+
+// With act_bits, mixq.quantize_act lowers through the interface's defaults:
+// no column passes through (a constant false, folded away), the per-token
+// range and the asymmetric rounding of buildAsymmetricActivation.
+// ROUNDTRIP-LABEL: func.func @fp4_act
+// ROUNDTRIP: mixq.quantize_act %{{.*}}, %{{.*}} bits = 8 : tensor<?x16xf32>, !mixq.qtensor<2x16, #mixq_test.fp4<group = 8, act_bits = 8>> -> tensor<?x16xf32>
+// LOWER-LABEL: func.func @fp4_act
+// LOWER: linalg.generic
+// LOWER-SAME: iterator_types = ["parallel", "reduction"]
+// LOWER-NOT: tensor.extract
+// LOWER: linalg.generic
+// LOWER: math.round
+// LOWER: math.round
+// LOWER-NOT: mixq.
+func.func @fp4_act(%x: tensor<?x16xf32>,
+                   %w: !mixq.qtensor<2x16, #mixq_test.fp4<group = 8, act_bits = 8>>)
+    -> tensor<?x16xf32> {
+  %xq = mixq.quantize_act %x, %w bits = 8 : tensor<?x16xf32>,
+      !mixq.qtensor<2x16, #mixq_test.fp4<group = 8, act_bits = 8>> -> tensor<?x16xf32>
+  return %xq : tensor<?x16xf32>
+}
