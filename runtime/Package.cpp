@@ -19,8 +19,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace mixq;
@@ -167,59 +165,18 @@ std::string mixq::runtime::formatByteSize(uint64_t bytes) {
 // Package (reader)
 //===----------------------------------------------------------------------===//
 
-/// A read-only mapping of the whole file, unmapped on destruction.
-struct Package::Mapping {
-  void *address = nullptr;
-  size_t size = 0;
-  Mapping(void *address, size_t size) : address(address), size(size) {}
-  Mapping(const Mapping &) = delete;
-  Mapping &operator=(const Mapping &) = delete;
-  ~Mapping() {
-    if (address)
-      ::munmap(address, size);
-  }
-};
-
 Package::Package(Package &&other) noexcept = default;
 Package &Package::operator=(Package &&other) noexcept = default;
 Package::~Package() = default;
 
 Expected<Package> Package::open(const std::string &path,
                                 const PackageOpenOptions &options) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return makeError(path, ": cannot open: ", std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return makeError(path, ": cannot stat: ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return makeError(path, ": not a regular file");
-  }
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size > std::numeric_limits<size_t>::max()) {
-    ::close(fd);
-    return makeError(path, ": too large to map (", size, " bytes)");
-  }
-  std::unique_ptr<Mapping> mapping;
-  const uint8_t *data = nullptr;
-  if (size != 0) {
-    void *p = ::mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      return makeError(path, ": cannot mmap ", size,
-                       " bytes: ", std::strerror(err));
-    }
-    mapping = std::make_unique<Mapping>(p, size_t(size));
-    data = static_cast<const uint8_t *>(p);
-  }
-  // The mapping keeps the file alive; the descriptor is not needed.
-  ::close(fd);
-  return parse(data, size_t(size), path, options, std::move(mapping));
+  auto mapping = MappedFile::open(path);
+  if (!mapping)
+    return mapping.status();
+  const uint8_t *data = (*mapping)->data();
+  size_t size = size_t((*mapping)->size());
+  return parse(data, size, path, options, mapping.take());
 }
 
 Expected<Package> Package::fromMemory(const uint8_t *data, size_t size,
@@ -254,7 +211,7 @@ Status parseAbsentBlob(const json &value, const json &absent,
 Expected<Package> Package::parse(const uint8_t *data, size_t size,
                                  const std::string &name,
                                  const PackageOpenOptions &options,
-                                 std::unique_ptr<Mapping> mapping) {
+                                 std::unique_ptr<MappedFile> mapping) {
   // 1. Magic (as much of it as there is), then the header's size.
   size_t magicBytes = std::min<size_t>(size, sizeof(kPackageMagic));
   if (magicBytes && std::memcmp(data, kPackageMagic, magicBytes) != 0)

@@ -20,6 +20,7 @@
 #define MIXQ_RUNTIME_PACKAGE_H
 
 #include "support/Expected.h"
+#include "support/MappedFile.h"
 
 #include <nlohmann/json.hpp>
 
@@ -133,15 +134,15 @@ public:
   const uint8_t *data() const { return data_; }
 
 private:
-  struct Mapping;
   Package() = default;
   static Expected<Package> parse(const uint8_t *data, size_t size,
                                  const std::string &name,
                                  const PackageOpenOptions &options,
-                                 std::unique_ptr<Mapping> mapping);
+                                 std::unique_ptr<MappedFile> mapping);
   Status verifyBlob(const BlobInfo &info) const;
 
-  std::unique_ptr<Mapping> mapping_;
+  /// The file open() mapped; null for fromMemory().
+  std::unique_ptr<MappedFile> mapping_;
   const uint8_t *data_ = nullptr;
   std::string path_;
   PackageHeader header_;

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits>
+
 using namespace mixq;
 
 Expected<std::unique_ptr<MappedFile>>
@@ -27,9 +29,13 @@ MappedFile::open(const std::string &path) {
     return makeError(path, ": not a regular file");
   }
   uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size > std::numeric_limits<size_t>::max()) {
+    ::close(fd);
+    return makeError(path, ": too large to map (", size, " bytes)");
+  }
   const uint8_t *data = nullptr;
   if (size != 0) {
-    void *p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *p = ::mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int err = errno;
       ::close(fd);
