@@ -80,14 +80,6 @@ Value castTo(OpBuilder &b, Location loc, Value value, Type type) {
   return tensor::CastOp::create(b, loc, type, value);
 }
 
-Value f32Constant(OpBuilder &b, Location loc, float value) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
-}
-
-Value indexConstant(OpBuilder &b, Location loc, int64_t value) {
-  return arith::ConstantIndexOp::create(b, loc, value);
-}
-
 /// A tensor.empty of the given mixed sizes.
 Value buildEmpty(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
                  Type elementType) {
@@ -98,7 +90,7 @@ Value buildEmpty(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
 Value buildFilled(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
                   float value) {
   Value empty = buildEmpty(b, loc, sizes, b.getF32Type());
-  Value scalar = f32Constant(b, loc, value);
+  Value scalar = buildF32Constant(b, loc, value);
   return linalg::FillOp::create(b, loc, ValueRange{scalar}, ValueRange{empty})
       .getResult(0);
 }
@@ -292,7 +284,7 @@ struct LogitsLowering : OpConversionPattern<llm::LogitsOp> {
       if (inputType.isDynamicDim(0)) {
         Value rows = tensor::DimOp::create(rewriter, loc, input, 0);
         last = arith::SubIOp::create(rewriter, loc, rows,
-                                     indexConstant(rewriter, loc, 1))
+                                     buildIndexConstant(rewriter, loc, 1))
                    .getResult();
       } else {
         last = rewriter.getIndexAttr(inputType.getDimSize(0) - 1);
@@ -415,20 +407,21 @@ struct RopeLowering : OpConversionPattern<llm::RopeOp> {
             [&](OpBuilder &b, Location l, ValueRange args) {
               Value row = linalg::IndexOp::create(b, l, 0);
               Value col = linalg::IndexOp::create(b, l, 1);
-              Value j = arith::RemUIOp::create(b, l, col,
-                                               indexConstant(b, l, headDim));
+              Value j = arith::RemUIOp::create(
+                  b, l, col, buildIndexConstant(b, l, headDim));
               Value isFirst, pair, partner;
               if (interleaved) {
                 // (2i, 2i + 1): the parity of j (and of col, Dh is even).
-                Value one = indexConstant(b, l, 1);
+                Value one = buildIndexConstant(b, l, 1);
                 Value parity = arith::AndIOp::create(b, l, col, one);
-                isFirst = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                                parity, indexConstant(b, l, 0));
+                isFirst =
+                    arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                          parity, buildIndexConstant(b, l, 0));
                 pair = arith::ShRUIOp::create(b, l, j, one);
                 partner = arith::XOrIOp::create(b, l, col, one);
               } else {
                 // (i, i + Dh/2).
-                Value halfValue = indexConstant(b, l, half);
+                Value halfValue = buildIndexConstant(b, l, half);
                 isFirst = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult,
                                                 j, halfValue);
                 pair = arith::SelectOp::create(
@@ -556,7 +549,7 @@ struct AttentionLowering : OpConversionPattern<llm::AttentionOp> {
           .getResult();
     };
     auto scaled = [&](OpBuilder &b, Location l, Value dot) {
-      return arith::MulFOp::create(b, l, f32Constant(b, l, scale), dot)
+      return arith::MulFOp::create(b, l, buildF32Constant(b, l, scale), dot)
           .getResult();
     };
     SmallVector<AffineMap> scoreToHead =
@@ -573,9 +566,9 @@ struct AttentionLowering : OpConversionPattern<llm::AttentionOp> {
             rewriter, loc, dots, buildFilled(rewriter, loc, headSizes, negInf),
             scoreToHead, reduceKeys,
             [&](OpBuilder &b, Location l, ValueRange args) {
-              Value score = arith::SelectOp::create(b, l, isVisible(b, l),
-                                                    scaled(b, l, args[0]),
-                                                    f32Constant(b, l, negInf));
+              Value score = arith::SelectOp::create(
+                  b, l, isVisible(b, l), scaled(b, l, args[0]),
+                  buildF32Constant(b, l, negInf));
               linalg::YieldOp::create(
                   b, l,
                   arith::MaximumFOp::create(b, l, args[1], score).getResult());
@@ -592,7 +585,7 @@ struct AttentionLowering : OpConversionPattern<llm::AttentionOp> {
                        linalg::YieldOp::create(
                            b, l,
                            arith::SelectOp::create(b, l, isVisible(b, l), e,
-                                                   f32Constant(b, l, 0.0f))
+                                                   buildF32Constant(b, l, 0.0f))
                                .getResult());
                      })
             .getResult(0);
@@ -763,10 +756,11 @@ Value mlir::mixq::buildRMSNormScale(OpBuilder &b, Location loc,
                                     Value sumOfSquares, int64_t dim,
                                     float eps) {
   Value mean = arith::DivFOp::create(b, loc, sumOfSquares,
-                                     f32Constant(b, loc, float(dim)));
-  Value shifted = arith::AddFOp::create(b, loc, mean, f32Constant(b, loc, eps));
+                                     buildF32Constant(b, loc, float(dim)));
+  Value shifted =
+      arith::AddFOp::create(b, loc, mean, buildF32Constant(b, loc, eps));
   Value root = math::SqrtOp::create(b, loc, shifted);
-  return arith::DivFOp::create(b, loc, f32Constant(b, loc, 1.0f), root);
+  return arith::DivFOp::create(b, loc, buildF32Constant(b, loc, 1.0f), root);
 }
 
 Value mlir::mixq::buildRopeElement(OpBuilder &b, Location loc, Value self,
@@ -783,7 +777,7 @@ Value mlir::mixq::buildSwiGLU(OpBuilder &b, Location loc, Value gate,
                               Value up) {
   Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, gate));
   Value denominator =
-      arith::AddFOp::create(b, loc, f32Constant(b, loc, 1.0f), e);
+      arith::AddFOp::create(b, loc, buildF32Constant(b, loc, 1.0f), e);
   Value silu = arith::DivFOp::create(b, loc, gate, denominator);
   return arith::MulFOp::create(b, loc, silu, up);
 }

@@ -26,10 +26,6 @@ using namespace mlir::mixq;
 
 namespace {
 
-Value f32Constant(OpBuilder &b, Location loc, float value) {
-  return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(value));
-}
-
 struct QuantizeActLowering : OpConversionPattern<QuantizeActOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -55,7 +51,7 @@ struct QuantizeActLowering : OpConversionPattern<QuantizeActOp> {
     Value rowsEmpty = tensor::EmptyOp::create(
         rewriter, loc, ArrayRef<int64_t>{inputType.getDimSize(0)}, f32,
         dynamicRows);
-    Value zero = f32Constant(rewriter, loc, 0.0f);
+    Value zero = buildF32Constant(rewriter, loc, 0.0f);
     Value rowsInit = linalg::FillOp::create(rewriter, loc, ValueRange{zero},
                                             ValueRange{rowsEmpty})
                          .getResult(0);
@@ -75,7 +71,7 @@ struct QuantizeActLowering : OpConversionPattern<QuantizeActOp> {
           Value passThrough =
               scheme.buildIsPassthroughColumn(b, l, reader, col);
           Value value = arith::SelectOp::create(
-              b, l, passThrough, f32Constant(b, l, 0.0f),
+              b, l, passThrough, buildF32Constant(b, l, 0.0f),
               buildExtendToF32(b, l, args[0]));
           // minnumf/maxnumf ignore a NaN, as std::min/std::max do.
           Value lo = arith::MinNumFOp::create(b, l, args[1], value);

@@ -239,19 +239,20 @@ llvm::Expected<AttrText> buildAttrText(const SchemeSpec &spec,
     std::string value = option ? option->value : key.defaultValue;
     if (value.empty())
       continue;
-    if (llvm::Expected<std::string> normalized = normalizeValue(key, value))
-      value = std::move(*normalized);
-    else
+    // Under the value written, or the part for a SPEC default.
+    auto valueError = [&](llvm::Error err) {
       return makeSpecError(spec, option ? getValueOffset(*option) : part.offset,
                            part.name + " '" + key.key + "' " +
-                               llvm::toString(normalized.takeError()));
+                               llvm::toString(std::move(err)));
+    };
+    llvm::Expected<std::string> normalized = normalizeValue(key, value);
+    if (!normalized)
+      return valueError(normalized.takeError());
+    value = std::move(*normalized);
     if (key.rewriteValue) {
       llvm::Expected<std::string> rewritten = key.rewriteValue(value);
       if (!rewritten)
-        return makeSpecError(spec,
-                             option ? getValueOffset(*option) : part.offset,
-                             part.name + " '" + key.key + "' " +
-                                 llvm::toString(rewritten.takeError()));
+        return valueError(rewritten.takeError());
       value = std::move(*rewritten);
       if (value.empty())
         continue;
@@ -365,12 +366,12 @@ llvm::Error translateParseError(const SchemeSpec &spec,
         return makeSpecError(spec, part.offset,
                              "'" + part.name + "' needs " + key.key + "=...: " +
                                  key.help + " (e.g. " + syntax.example + ")");
+  // A parameter of a C++ type with its own parser has said what is wrong;
+  // a plain integer or number has not.
+  std::string expected = describeParamType(error.failedType);
   for (const OptionSpan &span : text.spans) {
     StringRef value = span.option ? StringRef(span.option->value)
                                   : StringRef(span.key->defaultValue);
-    // A parameter of a C++ type with its own parser has said what is
-    // wrong; a plain integer or number has not.
-    std::string expected = describeParamType(error.failedType);
     if (span.key->getParamName() == error.failedParam && expected.empty())
       return makeSpecError(spec, caretAt(span),
                            renameParams(error.message, syntax));

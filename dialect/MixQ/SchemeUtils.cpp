@@ -46,10 +46,6 @@ Value mlir::mixq::buildIndexConstant(OpBuilder &b, Location loc,
   return arith::ConstantIndexOp::create(b, loc, value);
 }
 
-static Value i32Const(OpBuilder &b, Location loc, int64_t value) {
-  return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
-}
-
 namespace {
 /// `element` in the shape of `like` (a scalar or a vector).
 Type getTypeLike(Type like, Type element) {
@@ -98,17 +94,19 @@ Value mlir::mixq::buildPackedCodeLoad(OpBuilder &b, Location loc,
         arith::AddIOp::create(b, loc, word, buildIndexConstant(b, loc, 1)),
         buildIndexConstant(b, loc, wordsPerRow - 1));
     Value inverse = arith::AndIOp::create(
-        b, loc, arith::SubIOp::create(b, loc, i32Const(b, loc, 32), shift32),
-        i32Const(b, loc, 31));
+        b, loc,
+        arith::SubIOp::create(b, loc, buildI32Constant(b, loc, 32), shift32),
+        buildI32Constant(b, loc, 31));
     Value high = arith::ShLIOp::create(
         b, loc, reader.load(b, loc, codesIndex, {row, next}), inverse);
     Value aligned = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                          shift32, i32Const(b, loc, 0));
-    high = arith::SelectOp::create(b, loc, aligned, i32Const(b, loc, 0), high);
+                                          shift32, buildI32Constant(b, loc, 0));
+    high = arith::SelectOp::create(b, loc, aligned, buildI32Constant(b, loc, 0),
+                                   high);
     code = arith::OrIOp::create(b, loc, low, high);
   }
   return arith::AndIOp::create(b, loc, code,
-                               i32Const(b, loc, (1LL << bits) - 1));
+                               buildI32Constant(b, loc, (1LL << bits) - 1));
 }
 
 bool mlir::mixq::isWholeWordTile(unsigned bits, int64_t width) {
