@@ -102,34 +102,35 @@ OutlierColumnsQuantized mixq::quant::quantizeOutlierColumns(
   OutlierColumnsQuantized result;
   result.outlierCols =
       chooseOutlierColumns(weights, rows, cols, params, sensitivity);
-  int64_t n = params.outlierColumns, kq = cols - n;
+  int64_t n = params.outlierColumns;
   std::vector<int32_t> kept = keptColumns(result.outlierCols, cols);
 
-  int64_t wordsPerRow = packedWordCount(kq, params.bits);
+  int64_t wordsPerRow = packedWordCount(cols, params.bits);
   result.outlierWeights.resize(rows * n);
   result.codes.assign(rows * wordsPerRow, 0u);
   result.scales.resize(rows);
   result.rowSums.resize(rows);
-  int qmax = quantizedMax(params.bits);
-  uint32_t mask = (1u << params.bits) - 1u;
+  int qmax = quantizedMax(params.bits), mid = qmax + 1;
   parallelFor(rows, [&](int64_t begin, int64_t end) {
-    std::vector<uint8_t> codes(kq);
+    // Outlier columns keep the code of 0.
+    std::vector<uint8_t> codes(cols);
     for (int64_t r = begin; r < end; ++r) {
       const float *w = weights + r * cols;
+      std::fill(codes.begin(), codes.end(), static_cast<uint8_t>(mid));
       for (int64_t j = 0; j < n; ++j)
         result.outlierWeights[r * n + j] =
             floatToHalfBits(w[result.outlierCols[j]]);
       float scale = rowScale(w, kept, params.bits);
       result.scales[r] = floatToHalfBits(scale);
       int64_t sum = 0;
-      for (int64_t j = 0; j < kq; ++j) {
-        float q = std::round(w[kept[j]] / scale);
+      for (int32_t c : kept) {
+        float q = std::round(w[c] / scale);
         int code = static_cast<int>(std::clamp(q, float(-qmax), float(qmax)));
         sum += code;
-        codes[j] = static_cast<uint8_t>(static_cast<uint32_t>(code) & mask);
+        codes[c] = static_cast<uint8_t>(code + mid);
       }
       result.rowSums[r] = static_cast<int32_t>(sum);
-      packCodes(codes.data(), kq, params.bits,
+      packCodes(codes.data(), cols, params.bits,
                 result.codes.data() + r * wordsPerRow);
     }
   });
@@ -140,18 +141,17 @@ std::vector<int8_t>
 mixq::quant::outlierColumnsCodes(const OutlierColumnsQuantized &packed,
                                  int64_t rows, int64_t cols,
                                  const OutlierColumnsParams &params) {
-  int64_t kq = cols - params.outlierColumns;
-  int64_t wordsPerRow = packedWordCount(kq, params.bits);
+  std::vector<int32_t> kept = keptColumns(packed.outlierCols, cols);
+  int64_t kq = static_cast<int64_t>(kept.size());
+  int64_t wordsPerRow = packedWordCount(cols, params.bits);
+  int mid = quantizedMax(params.bits) + 1;
   std::vector<int8_t> codes(rows * kq);
-  unsigned shift = 8 - params.bits;
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < kq; ++j) {
-      uint32_t raw =
-          extractCode(packed.codes.data() + r * wordsPerRow, j, params.bits);
-      // Sign-extend the two's complement field.
+    for (int64_t j = 0; j < kq; ++j)
       codes[r * kq + j] = static_cast<int8_t>(
-          static_cast<int8_t>(static_cast<uint8_t>(raw << shift)) >> shift);
-    }
+          static_cast<int>(extractCode(packed.codes.data() + r * wordsPerRow,
+                                       kept[j], params.bits)) -
+          mid);
   return codes;
 }
 

@@ -20,11 +20,18 @@
 // Components (N x K weight, n outlier columns, Kq = K - n):
 //   outlier_cols     int32  [n]        increasing column indices
 //   outlier_weights  fp16   [N][n]     w[r][outlier_cols[j]]
-//   codes            uint32 [N][ceil(Kq * bits / 32)]  qw of the other
-//                    columns in increasing column order, as `bits`-bit two's
-//                    complement, PackedMatrixLayout (BitPacking.h)
+//   codes            uint32 [N][ceil(K * bits / 32)]  qw + mid of every
+//                    column, as `bits`-bit offset binary, PackedMatrixLayout
+//                    (BitPacking.h); an outlier column's code is mid, 0
 //   scales           fp16   [N]        sw
 //   row_sums         int32  [N]        sum_k qw[r][k] over the Kq columns
+//
+// The codes cover all K columns, outliers included, so that a weight's code
+// is at its column: a kernel reads whole words of a row and dequantizes them
+// a word at a time, (code - mid) * sw, with no column map, and adds the
+// outlier columns' fp16 terms once per row after the dot product. The price
+// is n * bits / 8 bytes per row (4 bits, n = 256: 128 bytes, 5% of a
+// 4096-column row).
 //===----------------------------------------------------------------------===//
 #ifndef MIXQ_QUANT_OUTLIERCOLUMNS_H
 #define MIXQ_QUANT_OUTLIERCOLUMNS_H
@@ -71,7 +78,7 @@ quantizeOutlierColumns(const float *weights, int64_t rows, int64_t cols,
                        const OutlierColumnsParams &params,
                        const Sensitivity *sensitivity = nullptr);
 
-/// Signed codes qw, row-major [N][Kq].
+/// Signed codes qw of the quantized columns, row-major [N][Kq].
 std::vector<int8_t> outlierColumnsCodes(const OutlierColumnsQuantized &packed,
                                         int64_t rows, int64_t cols,
                                         const OutlierColumnsParams &params);

@@ -723,6 +723,8 @@ struct MmaGemvLayout {
   /// slot aSlot[v] of the mma's 4 columns of the lane.
   SmallVector<int64_t, 8> aRowOffset, aSlot;
   /// B's value u is the lane's x at slot u.
+  /// C's value v is the sum of row lane / 4 + 8 * cRowOffset[v].
+  SmallVector<int64_t, 4> cRowOffset;
 };
 
 /// The layout, or an error if upstream's maps do not have the structure the
@@ -783,6 +785,18 @@ FailureOr<MmaGemvLayout> getMmaGemvLayout(OpBuilder &b, Location loc,
         return mismatch();
       }
     }
+    int64_t cValues = fragments->typeC.getNumElements();
+    layout.cRowOffset.resize(cValues, -1);
+    for (int64_t v = 0; v < cValues; ++v) {
+      int64_t m = fragments->c.compose({lane, v})[0];
+      if (m != g && m != g + 8)
+        return mismatch();
+      int64_t offset = m == g ? 0 : 1;
+      if (lane == 0)
+        layout.cRowOffset[v] = offset;
+      else if (layout.cRowOffset[v] != offset)
+        return mismatch();
+    }
   }
   return layout;
 }
@@ -815,7 +829,12 @@ struct LaneRow {
 /// dequantization of the tile, or a vector load of a plain matrix.
 Value buildWeightVector(KernelBuilder &kb, const MatmulOperands &ops,
                         const ComponentReader &reader, Value row, Value col,
-                        int64_t tileCols, SmallVectorImpl<int64_t> &order) {
+                        int64_t tileCols, bool unscaled,
+                        SmallVectorImpl<int64_t> &order) {
+  if (ops.scheme && unscaled)
+    return ops.scheme.buildUnscaledDequantVectorInAnyOrder(
+        kb.b, kb.loc, reader, {ops.rows, ops.cols}, row, col, tileCols,
+        ops.elementType, order);
   if (ops.scheme)
     return ops.scheme.buildDequantVectorInAnyOrder(
         kb.b, kb.loc, reader, {ops.rows, ops.cols}, row, col, tileCols,
@@ -892,9 +911,54 @@ Value buildInputFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
   return buildFragment(kb, layout.fragments.typeB, {x}, elements);
 }
 
+/// The columns of a run sharing a scale factor
+/// (QuantSchemeAttrInterface::getScaleFactorColumns) when the GEMV can
+/// apply it to its sums instead of to each weight: a step (4 lanes' tiles
+/// of a row, summed by the mmas) lies within one run. 0 otherwise.
+int64_t getMmaScaleFactorColumns(const MatmulOperands &ops, int64_t tileCols) {
+  if (!ops.scheme)
+    return 0;
+  int64_t run = ops.scheme.getScaleFactorColumns({ops.rows, ops.cols});
+  if (run <= 0 || run % (kMmaGemvLanesPerRow * tileCols) != 0 ||
+      !buildsScaleFactors(ops.scheme, {ops.rows, ops.cols}, tileCols,
+                          ops.elementType))
+    return 0;
+  return run;
+}
+
+/// `sums` (a C fragment) times the lane's two rows' factors, plus `acc`
+/// when given: one f32 multiply or fma per value.
+Value buildScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
+                      Value sums, ArrayRef<Value> factors, Value acc) {
+  // vector<R x 2 x f32>, built a register pair at a time as the fragments
+  // are (n-D vectors are arrays of 1-D ones in LLVM).
+  VectorType type = layout.fragments.typeC;
+  int64_t perRegister = type.getDimSize(1);
+  Value factor = arith::ConstantOp::create(
+      kb.b, kb.loc, type,
+      DenseElementsAttr::get(type, kb.b.getF32FloatAttr(0.0f)));
+  for (int64_t r = 0; r < type.getDimSize(0); ++r) {
+    SmallVector<Value, 2> pair;
+    for (int64_t e = 0; e < perRegister; ++e)
+      pair.push_back(factors[layout.cRowOffset[r * perRegister + e]]);
+    Value row = vector::FromElementsOp::create(
+        kb.b, kb.loc, VectorType::get({perRegister}, kb.b.getF32Type()), pair);
+    factor = vector::InsertOp::create(kb.b, kb.loc, row, factor, r);
+  }
+  if (!acc)
+    return arith::MulFOp::create(kb.b, kb.loc, sums, factor);
+  return math::FmaOp::create(kb.b, kb.loc, sums, factor, acc);
+}
+
 /// The warp's K loop: per step, each lane stages and dequantizes its tile
 /// of both its rows, loads the tile's x and issues tileCols / 4 mma.sync
 /// into one f32 accumulator fragment, which it returns.
+///
+/// A scheme whose scale factors cover whole steps (getMmaScaleFactorColumns)
+/// hands over its weights unscaled (q - z, exact in f16), saving its
+/// per-weight multiply: a factor per row then scales the step's mma sums
+/// (one fma per accumulator value), or, for a factor per row (the run is
+/// K), the loop's sums once after it.
 Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                     const MatmulTiling &tiling, const MmaGemvLayout &layout,
                     ArrayRef<LaneRow> rows, Value input, Value xRow, Value lane,
@@ -913,7 +977,9 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
   // ptxas kept more of a step's loads in flight and took 24-26 more
   // registers (mixed 73 -> 99, lut3 56 -> 80) for the same instructions;
   // whether the chain's latency costs time is for a GPU run to show.
-  SmallVector<Value> inits(kMmaGemvChains, zero);
+  int64_t factorRun = getMmaScaleFactorColumns(ops, tileCols);
+  bool scalePerStep = factorRun != 0 && factorRun != k;
+  SmallVector<Value> inits(scalePerStep ? 1 : kMmaGemvChains, zero);
   SmallVector<Value> acc = kb.loop(
       kb.mul(slice, kb.index(stepCols)), kb.index(k),
       kb.index(splitK * stepCols), inits, [&](Value step, ValueRange partial) {
@@ -924,6 +990,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         // width); x is gathered into the fragments to match.
         SmallVector<SmallVector<Value>, 2> weights;
         SmallVector<SmallVector<int64_t>, 2> orders;
+        SmallVector<Value, 2> factors;
         for (const LaneRow &row : rows) {
           StagedReader reader(row.components, kb, tiling, row.stagingRow, lane,
                               col, k, row.residentRow);
@@ -931,7 +998,10 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                     row.stagingRow, lane);
           weights.push_back(
               {buildWeightVector(kb, ops, reader, row.loadRow, col, tileCols,
-                                 orders.emplace_back())});
+                                 factorRun != 0, orders.emplace_back())});
+          if (scalePerStep)
+            factors.push_back(ops.scheme.buildScaleFactor(
+                b, loc, reader, {ops.rows, ops.cols}, row.loadRow, col));
         }
         if (orders[0] != orders[1])
           for (auto [tile, order] : llvm::zip(weights, orders)) {
@@ -939,20 +1009,32 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
             setColumnOrder(order, tileCols);
           }
         SmallVector<Value> x = loadInputVectors(kb, input, xRow, col, tileCols);
-        SmallVector<Value> sums(partial.begin(), partial.end());
+        // A step scaled on its own sums from zero, on one chain.
+        SmallVector<Value> sums(scalePerStep ? ValueRange{zero} : partial);
         for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i) {
-          Value &sum = sums[i % kMmaGemvChains];
+          Value &sum = sums[i % sums.size()];
           sum = buildMmaSync(
               b, loc, layout.fragments, ops.elementType,
               buildWeightFragment(kb, layout, weights[0], weights[1], i),
               buildInputFragment(kb, layout, x, orders[0], i), sum);
         }
+        if (scalePerStep)
+          return SmallVector<Value>{
+              buildScaledSums(kb, layout, sums.front(), factors, partial[0])};
         return sums;
       });
   Value total = acc.front();
   for (Value chain : ArrayRef<Value>(acc).drop_front())
     total = arith::AddFOp::create(b, loc, total, chain);
-  return total;
+  if (factorRun != k)
+    return total;
+  // One factor per row: the whole loop's sums, once.
+  SmallVector<Value, 2> factors;
+  for (const LaneRow &row : rows)
+    factors.push_back(ops.scheme.buildScaleFactor(
+        b, loc, ComponentReader(row.components), {ops.rows, ops.cols},
+        row.loadRow, kb.index(0)));
+  return buildScaledSums(kb, layout, total, factors, Value());
 }
 
 /// The sparse terms (QuantSchemeAttrInterface::buildSparseDot) of a lane
@@ -1894,7 +1976,8 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   // Segment i takes blocks [first_i, first_i + blocks_i). The tensor-core
   // segments share their resident tiles (sized for two-row tasks in all of
   // them, so that q, k and v find one type).
-  SharedResidentTiles sharedResident{{}, kMmaGemvResidentBytes};
+  SharedResidentTiles sharedResident;
+  sharedResident.bytesLeft = kMmaGemvResidentBytes;
   Value block = kb.blockId(gpu::Dimension::x);
   int64_t first = 0, weightsPerWarpIteration = 0;
   for (auto [index, segment] : llvm::enumerate(*segments)) {

@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <algorithm>
 #include <cmath>
@@ -218,25 +219,6 @@ SmallVector<Value> AffineSchemeAttr::buildDequantTile(
   return values;
 }
 
-namespace {
-/// Affine weights (q - z) * s of a whole-word tile in f16x2 arithmetic,
-/// in buildCenteredHalfCodePairs' pair order: q - z from it, times s. Zero
-/// points are integers (the quantizer rounds them; the symmetric one is
-/// 2^(bits-1)), so q - z is exact and the product is rounded once, as the
-/// f32 formula of buildDequantTile is by its truncation to f16: the two
-/// agree bit for bit.
-Value buildHalfAffinePairs(OpBuilder &b, Location loc, AffineSchemeAttr attr,
-                           const ComponentReader &reader, Value row, Value col,
-                           int64_t width, Value scale, Value zero) {
-  unsigned bits = attr.getBits();
-  Value centered = buildCenteredHalfCodePairs(
-      b, loc, reader, Codes, row, col, bits, width, zero, 1 << (bits - 1));
-  return arith::MulFOp::create(b, loc, centered,
-                               buildSplat(b, loc, scale, width));
-}
-
-} // namespace
-
 Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                            const ComponentReader &reader,
                                            ArrayRef<int64_t> shape, Value row,
@@ -246,39 +228,110 @@ Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                          width, resultType);
 }
 
+namespace {
+/// q - z of a whole-group tile, exact: f16 pairs (buildCenteredHalfCodePairs'
+/// order) for an f16 whole-word tile, else f32 in column order; `order` is
+/// filled in. `zero` is the group's zero point in the scale type, or null
+/// (symmetric: 2^(bits-1)).
+Value buildCenteredAffineCodes(AffineSchemeAttr attr, OpBuilder &b,
+                               Location loc, const ComponentReader &reader,
+                               ArrayRef<int64_t> shape, Value row, Value col,
+                               int64_t width, FloatType resultType, Value zero,
+                               SmallVectorImpl<int64_t> &order) {
+  unsigned bits = attr.getBits();
+  int64_t symmetricZero = int64_t(1) << (bits - 1);
+  if (resultType.isF16() && attr.getScaleType().isF16() &&
+      isWholeWordTile(bits, width)) {
+    order.assign(getPairOrderColumns(bits, width));
+    return buildCenteredHalfCodePairs(b, loc, reader, Codes, row, col, bits,
+                                      width, zero, symmetricZero);
+  }
+  setColumnOrder(order, width);
+  Value codes;
+  if (isWordAlignedTile(bits, width)) {
+    codes = buildPackedCodeVector(b, loc, reader, Codes, row, col, bits, width);
+  } else {
+    int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], bits);
+    SmallVector<Value> scalars;
+    for (int64_t i = 0; i < width; ++i)
+      scalars.push_back(buildPackedCodeLoad(
+          b, loc, reader, Codes, row,
+          arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i)),
+          bits, wordsPerRow));
+    codes = buildVectorFromScalars(b, loc, scalars);
+  }
+  Value q = arith::UIToFPOp::create(
+      b, loc, VectorType::get({width}, b.getF32Type()), codes);
+  Value zero32 = zero ? buildExtendToF32(b, loc, zero)
+                      : buildF32Constant(b, loc, float(symmetricZero));
+  return arith::SubFOp::create(b, loc, q, buildSplat(b, loc, zero32, width));
+}
+
+/// The group of column `col` (an index).
+Value buildGroupIndex(AffineSchemeAttr attr, OpBuilder &b, Location loc,
+                      Value col) {
+  return arith::DivUIOp::create(b, loc, col,
+                                buildIndexConstant(b, loc, attr.getGroup()));
+}
+
+/// The group's zero point in the scale type, or null when symmetric.
+Value loadZeroPoint(AffineSchemeAttr attr, OpBuilder &b, Location loc,
+                    const ComponentReader &reader, Value row, Value group) {
+  return attr.getSymmetric() ? Value()
+                             : reader.load(b, loc, Zeros, {row, group});
+}
+} // namespace
+
+// (q - z) * s: q - z exact, the product rounded once, in f16 pairs as by
+// the f32 formula of buildDequantTile and its truncation: the same bits.
 Value AffineSchemeAttr::buildDequantVectorInAnyOrder(
     OpBuilder &b, Location loc, const ComponentReader &reader,
     ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
     FloatType resultType, SmallVectorImpl<int64_t> &order) const {
-  unsigned bits = getBits();
-  setColumnOrder(order, width);
   // One group per tile, so one scale and zero point.
-  if (!isWordAlignedTile(bits, width) || getGroup() % width != 0)
+  if (!isWordAlignedTile(getBits(), width) || getGroup() % width != 0) {
+    setColumnOrder(order, width);
     return buildVectorFromScalars(
         b, loc,
         buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
-  Value group = arith::DivUIOp::create(b, loc, col,
-                                       buildIndexConstant(b, loc, getGroup()));
-  Value scale = reader.load(b, loc, Scales, {row, group});
-  Value zero =
-      getSymmetric() ? Value() : reader.load(b, loc, Zeros, {row, group});
-  if (resultType.isF16() && getScaleType().isF16() &&
-      isWholeWordTile(bits, width)) {
-    order.assign(getPairOrderColumns(bits, width));
-    return buildHalfAffinePairs(b, loc, *this, reader, row, col, width, scale,
-                                zero);
   }
-  // Otherwise buildDequantTile's f32 formula, on vectors.
-  Value codes =
-      buildPackedCodeVector(b, loc, reader, Codes, row, col, bits, width);
-  Value q = arith::UIToFPOp::create(
-      b, loc, VectorType::get({width}, b.getF32Type()), codes);
-  Value zero32 =
-      zero ? buildExtendToF32(b, loc, zero)
-           : buildF32Constant(b, loc, static_cast<float>(1u << (bits - 1)));
+  Value group = buildGroupIndex(*this, b, loc, col);
+  Value scale = reader.load(b, loc, Scales, {row, group});
+  Value centered = buildCenteredAffineCodes(
+      *this, b, loc, reader, shape, row, col, width, resultType,
+      loadZeroPoint(*this, b, loc, reader, row, group), order);
+  // f16 pairs (with an f16 scale), or f32 otherwise.
+  if (getElementTypeOrSelf(centered.getType()).isF16())
+    return arith::MulFOp::create(b, loc, centered,
+                                 buildSplat(b, loc, scale, width));
   Value w = arith::MulFOp::create(
-      b, loc,
-      arith::SubFOp::create(b, loc, q, buildSplat(b, loc, zero32, width)),
+      b, loc, centered,
       buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
   return buildTruncateFromF32(b, loc, w, resultType);
+}
+
+int64_t AffineSchemeAttr::getScaleFactorColumns(ArrayRef<int64_t>) const {
+  return getGroup();
+}
+
+Value AffineSchemeAttr::buildScaleFactor(OpBuilder &b, Location loc,
+                                         const ComponentReader &reader,
+                                         ArrayRef<int64_t> shape, Value row,
+                                         Value col) const {
+  return buildExtendToF32(
+      b, loc,
+      reader.load(b, loc, Scales, {row, buildGroupIndex(*this, b, loc, col)}));
+}
+
+Value AffineSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  Value group = buildGroupIndex(*this, b, loc, col);
+  Value centered = buildCenteredAffineCodes(
+      *this, b, loc, reader, shape, row, col, width, resultType,
+      loadZeroPoint(*this, b, loc, reader, row, group), order);
+  if (getElementTypeOrSelf(centered.getType()) == resultType)
+    return centered;
+  return buildTruncateFromF32(b, loc, centered, resultType);
 }

@@ -9,6 +9,8 @@ def MixQ_AffineSchemeAttr : MixQ_Attr<"AffineScheme", "affine", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
                                 ["buildDequantVector",
                                  "buildDequantVectorInAnyOrder",
+                                 "getScaleFactorColumns", "buildScaleFactor",
+                                 "buildUnscaledDequantVectorInAnyOrder",
                                  "getShapeFallback"]>]> {
   let summary = "group-wise affine (RTN / GPTQ-style) integer quantization";
   let description = [{

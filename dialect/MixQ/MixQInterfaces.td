@@ -168,6 +168,59 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
                                          width, resultType);
       }]>,
     InterfaceMethod<[{
+        How many consecutive columns of a row share a scale that a dot
+        product may apply to its partial sum instead of to each weight: a
+        group's (affine), the whole row's (outlier_cols: K), or 0 when the
+        scheme has none (the default). The columns divide K. A scheme
+        returning n > 0 implements buildScaleFactor and
+        buildUnscaledDequantVectorInAnyOrder.
+
+        A consumer that sums a run of n columns, or a part of one, before
+        it multiplies by the run's factor saves the scheme's per-weight
+        multiply (one f16x2 op per pair of weights on a GPU). Its sums then
+        hold w / s * x products, exact in f16, and differ from sums of the
+        f16-rounded weights by that rounding: the scale is applied in f32,
+        once, as an integer kernel would (QUIK's `sx sw sum qx qw`).
+      }],
+      "int64_t", "getScaleFactorColumns",
+      (ins "::llvm::ArrayRef<int64_t>":$shape),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return 0;
+      }]>,
+    InterfaceMethod<[{
+        The f32 scale factor of the run of getScaleFactorColumns columns
+        holding column `col` of row `row` (both `index` values). The default
+        (for schemes without one) returns a null Value.
+      }],
+      "::mlir::Value", "buildScaleFactor",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "::mlir::Value":$row,
+           "::mlir::Value":$col),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::Value();
+      }]>,
+    InterfaceMethod<[{
+        buildDequantVectorInAnyOrder's tile (same order, same `width`
+        rules, the dense part only) divided by its scale factor: element p
+        times buildScaleFactor(row, col), both widened to f32 and
+        multiplied in f32, equals buildDequantTile's weight (row, col +
+        order[p]) in f32 bit for bit, and every element is exact in
+        `resultType` (small integers such as q - z). The tile lies within
+        one run of getScaleFactorColumns columns. The default (for schemes
+        without a factor) returns a null Value.
+      }],
+      "::mlir::Value", "buildUnscaledDequantVectorInAnyOrder",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "::mlir::Value":$row,
+           "::mlir::Value":$col, "int64_t":$width,
+           "::mlir::FloatType":$resultType,
+           "::llvm::SmallVectorImpl<int64_t> &":$order),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::Value();
+      }]>,
+    InterfaceMethod<[{
         Emits the f32 sum, over the sparse terms of weight row `row` that
         buildDequantVector leaves out, of term value times the input at the
         term's column, `loadInput(builder, loc, col)` (an f32; `col` is an

@@ -7,7 +7,12 @@
 
 def MixQ_OutlierColsSchemeAttr : MixQ_Attr<"OutlierColsScheme", "outlier_cols", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["getActivationBits",
+                                ["buildDequantVector",
+                                 "buildDequantVectorInAnyOrder",
+                                 "buildSparseDot", "getScaleFactorColumns",
+                                 "buildScaleFactor",
+                                 "buildUnscaledDequantVectorInAnyOrder",
+                                 "getActivationBits",
                                  "buildIsPassthroughColumn"]>]> {
   let summary = "fp16 outlier input columns + int4/int8 per-channel codes (QUIK)";
   let description = [{
@@ -29,47 +34,59 @@ def MixQ_OutlierColsSchemeAttr : MixQ_Attr<"OutlierColsScheme", "outlier_cols", 
       (`y = sx sw (sum qx qw - zx * row_sum) + outlier part`); the
       dequantization below does not read them.
 
-    Dequantization of weight (r, c), in f32:
+    Dequantization of weight (r, c), in f32, with mid = 2^(bits-1):
 
     ```
     m = col_map[c]
     w = m >= 0 ? outlier_weights[r][m]                  (outlier column)
-               : sext(code(r, -1 - m)) * scales[r]      (quantized column)
+               : (code(r, c) - mid) * scales[r]         (quantized column)
     ```
 
-    Components, for an N x K matrix with n = `cols`, Kq = K - n:
+    Components, for an N x K matrix with n = `cols`:
 
     | name              | type  | shape                      |
     | ----------------- | ----- | -------------------------- |
     | `outlier_cols`    | `i32` | n                          |
     | `outlier_weights` | `f16` | N x n                      |
-    | `codes`           | `i32` | N x ceil(Kq * bits / 32)   |
+    | `codes`           | `i32` | N x ceil(K * bits / 32)    |
     | `scales`          | `f16` | N                          |
     | `row_sums`        | `i32` | N                          |
     | `col_map`         | `i16` (K <= 32768) or `i32` | K     |
 
     The first five are what the host quantizer stores: `outlier_cols` holds
     the increasing outlier column indices, `outlier_weights[r][j]` is
-    w[r][outlier_cols[j]], and `codes` holds the quantized columns of each
-    row in increasing column order as `bits`-bit two's complement fields,
-    packed LSB-first per row as in `#mixq.affine` (each row padded to a
-    whole word).
+    w[r][outlier_cols[j]], and `codes` holds q + mid of every column of
+    each row as `bits`-bit offset-binary fields, packed LSB-first per row
+    as in `#mixq.affine` (each row padded to a whole word). An outlier
+    column's code is mid, a weight of 0.
 
-    `col_map` is derived from `outlier_cols` and is what makes a single
-    weight (r, c) addressable in IR without a search: `col_map[c]` is the
-    slot j of column c in `outlier_cols` (>= 0) for an outlier column, and
-    `-1 - p` for the p-th quantized column (p = c minus the number of
-    outlier columns below c). It costs 16 (or 32) bits per input column of
-    the whole matrix, i.e. 16 / N bits per weight (0.004 at N = 4096), and
-    is static, so it is stored rather than recomputed by a search over
-    `outlier_cols` (n loads per weight) or a popcount over a column bit
-    mask. The host dequantizer checks that it matches `outlier_cols`.
-    `mixq.quantize_act` reads it too (`col_map[c] >= 0`: pass through).
+    **The layout is the kernel's.** Because every column has a code at its
+    own position, a kernel reads a row's codes in whole 16-byte pieces and
+    dequantizes them a word at a time, exactly as symmetric
+    `#mixq.affine` codes with one scale per row (f16x2 magic-number
+    unpacking, buildDequantVector), with no column map in the loop; the
+    fp16 outlier columns are n terms per row that buildSparseDot adds after
+    the dot product. The codes of the n outlier columns cost n * bits / 8
+    bytes per row that a stream of only the quantized columns would not
+    (4 bits, n = 256, K = 4096: 128 of 2566 bytes a row, 5%); in exchange no
+    weight needs its column looked up. (Until 2026-12-06 the codes held the
+    Kq quantized columns only, in two's complement, and every weight took a
+    `col_map` load, a select and a code load of its own: 19 SASS
+    instructions per weight on sm_90.)
+
+    `col_map` is derived from `outlier_cols`: `col_map[c]` is the slot j
+    of column c in `outlier_cols` for an outlier column and -1 otherwise.
+    It costs 16 (or 32) bits per input column of the whole matrix, 16 / N
+    bits per weight (0.004 at N = 4096). `mixq.quantize_act` reads it
+    (`col_map[c] >= 0`: pass through), and so does the scalar form of a
+    weight (buildDequantTile), so that a single weight (r, c) needs no
+    search of `outlier_cols`. The host dequantizer checks that it matches
+    `outlier_cols`.
 
     Bits per weight = 8 * (sum of component bytes) / (N K), everything
     counted: `#mixq.outlier_cols<cols = 128, bits = 4>` on 4096 x 4096
-    costs (512 + 2 * 4096 * 128 + 4 * 4096 * 496 + 2 * 4096 + 4 * 4096
-    + 2 * 4096) * 8 / 4096^2 = 4.39 bits (the fp16 columns are 0.5 of it).
+    costs (512 + 2 * 4096 * 128 + 4 * 4096 * 512 + 2 * 4096 + 4 * 4096
+    + 2 * 4096) * 8 / 4096^2 = 4.52 bits (the fp16 columns are 0.5 of it).
 
     With `act_bits` = 0 (the default) the scheme is weight-only:
     `mixq.matmul` multiplies unquantized activations by the dequantized

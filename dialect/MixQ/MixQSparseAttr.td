@@ -27,6 +27,8 @@ def MixQ_SparseSchemeAttr : MixQ_Attr<"SparseScheme", "sparse", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
                                 ["buildDequantVector",
                                  "buildDequantVectorInAnyOrder", "buildSparseDot",
+                                 "getScaleFactorColumns", "buildScaleFactor",
+                                 "buildUnscaledDequantVectorInAnyOrder",
                                  "getShapeFallback",
                                  "getNestedWidths", "withNestedDecodeWidth",
                                  "getReadBitsPerWeight", "getActivationBits",

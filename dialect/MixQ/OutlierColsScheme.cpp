@@ -2,8 +2,11 @@
 //
 // Adapts the QUIK host quantizer (quant/OutlierColumns.h) to
 // QuantSchemeAttrInterface: the five components the host stores plus
-// `col_map`, the static column -> (outlier slot | quantized position) map
-// that lets the dequantization IR address one weight with a single load.
+// `col_map`, the static column -> outlier slot map that mixq.quantize_act
+// and the scalar tile read. The codes cover every column (an outlier
+// column's code is 0), so kernels dequantize whole words of a row like
+// symmetric affine codes and add the fp16 outlier columns once per row
+// (buildSparseDot).
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/SchemeUtils.h"
@@ -13,6 +16,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <cstring>
 #include <limits>
@@ -42,21 +46,18 @@ constexpr int64_t kMaxI16ColMapInputs = 32768;
   return params;
 }
 
-/// col_map[c] = slot of c in `outlierCols` (>= 0), or -1 - p for the p-th
-/// quantized column. `outlierCols` must be increasing and in [0, cols).
+/// col_map[c] = slot of c in `outlierCols` (>= 0), or -1 for a quantized
+/// column. `outlierCols` must be increasing and in [0, cols).
 std::vector<int32_t> buildColMap(const std::vector<int32_t> &outlierCols,
                                  int64_t cols) {
-  std::vector<int32_t> map(cols);
-  size_t slot = 0;
-  int32_t quantized = 0;
-  for (int64_t c = 0; c < cols; ++c) {
-    if (slot < outlierCols.size() && outlierCols[slot] == c)
-      map[c] = static_cast<int32_t>(slot++);
-    else
-      map[c] = -1 - quantized++;
-  }
+  std::vector<int32_t> map(cols, -1);
+  for (auto [slot, col] : llvm::enumerate(outlierCols))
+    map[col] = static_cast<int32_t>(slot);
   return map;
 }
+
+/// The offset of the codes, 2^(bits-1): code - mid is the signed weight.
+int64_t getCodeOffset(unsigned bits) { return int64_t(1) << (bits - 1); }
 
 PackedBuffer colMapBytes(const std::vector<int32_t> &map, bool wide) {
   if (wide)
@@ -130,7 +131,7 @@ OutlierColsSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
   MLIRContext *ctx = getContext();
   int64_t rows = shape[0], cols = shape[1], n = getCols();
   Type i32 = IntegerType::get(ctx, 32), f16 = Float16Type::get(ctx);
-  int64_t words = ::mixq::quant::packedWordCount(cols - n, getBits());
+  int64_t words = ::mixq::quant::packedWordCount(cols, getBits());
   SmallVector<ComponentSpec> components;
   components.push_back({"outlier_cols", i32, {n}});
   components.push_back({"outlier_weights", f16, {rows, n}});
@@ -215,12 +216,10 @@ SmallVector<Value> OutlierColsSchemeAttr::buildDequantTile(
     FloatType resultType) const {
   unsigned bits = getBits();
   int64_t n = getCols();
-  int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1] - n, bits);
-  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], bits);
+  Type f32 = b.getF32Type();
   Value zeroIndex = buildIndexConstant(b, loc, 0);
-  Value minusOne = buildIndexConstant(b, loc, -1);
-  Value signShift =
-      arith::ConstantIntOp::create(b, loc, i32, 32 - static_cast<int>(bits));
+  Value offset = buildF32Constant(b, loc, float(getCodeOffset(bits)));
   // The row's scale is the same for the whole tile.
   Value scale = buildExtendToF32(b, loc, reader.load(b, loc, OCScales, {row}));
   SmallVector<Value> values;
@@ -229,24 +228,21 @@ SmallVector<Value> OutlierColsSchemeAttr::buildDequantTile(
                      : arith::AddIOp::create(b, loc, col,
                                              buildIndexConstant(b, loc, i))
                            .getResult();
-    // m = col_map[c]: an outlier slot (>= 0) or -1 - (quantized position).
-    Value entry = reader.load(b, loc, OCColMap, {c});
-    Value m = arith::IndexCastOp::create(b, loc, b.getIndexType(), entry);
-    Value isOutlier =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, m, zeroIndex);
-    // Both loads are made in bounds by selecting index 0 for the other
-    // case (branch-free, so that the reduction loop stays vectorizable).
-    Value position =
-        arith::SelectOp::create(b, loc, isOutlier, zeroIndex,
-                                arith::SubIOp::create(b, loc, minusOne, m));
-    Value code = buildPackedCodeLoad(b, loc, reader, OCCodes, row, position,
-                                     bits, wordsPerRow);
-    // Sign-extend the `bits`-bit two's complement field.
-    Value signedCode = arith::ShRSIOp::create(
-        b, loc, arith::ShLIOp::create(b, loc, code, signShift), signShift);
+    Value code =
+        buildPackedCodeLoad(b, loc, reader, OCCodes, row, c, bits, wordsPerRow);
     Value w = arith::MulFOp::create(
-        b, loc, arith::SIToFPOp::create(b, loc, f32, signedCode), scale);
+        b, loc,
+        arith::SubFOp::create(
+            b, loc, arith::UIToFPOp::create(b, loc, f32, code), offset),
+        scale);
     if (n > 0) {
+      // m = col_map[c]: an outlier slot (>= 0) or -1. The outlier load is
+      // made in bounds by selecting slot 0 for a quantized column
+      // (branch-free, so that the reduction loop stays vectorizable).
+      Value m = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                           reader.load(b, loc, OCColMap, {c}));
+      Value isOutlier = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                              m, zeroIndex);
       Value slot = arith::SelectOp::create(b, loc, isOutlier, m, zeroIndex);
       Value outlier = buildExtendToF32(
           b, loc, reader.load(b, loc, OCOutlierWeights, {row, slot}));
@@ -255,4 +251,113 @@ SmallVector<Value> OutlierColsSchemeAttr::buildDequantTile(
     values.push_back(buildTruncateFromF32(b, loc, w, resultType));
   }
   return values;
+}
+
+Value OutlierColsSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
+                                                const ComponentReader &reader,
+                                                ArrayRef<int64_t> shape,
+                                                Value row, Value col,
+                                                int64_t width,
+                                                FloatType resultType) const {
+  return buildDequantVectorInColumnOrder(*this, b, loc, reader, shape, row, col,
+                                         width, resultType);
+}
+
+namespace {
+/// code - mid of the tile's columns, exact: in f16 pairs
+/// (buildCenteredHalfCodePairs' order) for an f16 whole-word tile, else in
+/// f32 in column order; `order` is filled in.
+Value buildCenteredCodes(OutlierColsSchemeAttr attr, OpBuilder &b, Location loc,
+                         const ComponentReader &reader, ArrayRef<int64_t> shape,
+                         Value row, Value col, int64_t width,
+                         FloatType resultType,
+                         SmallVectorImpl<int64_t> &order) {
+  unsigned bits = attr.getBits();
+  int64_t mid = getCodeOffset(bits);
+  if (resultType.isF16() && isWholeWordTile(bits, width)) {
+    order.assign(getPairOrderColumns(bits, width));
+    return buildCenteredHalfCodePairs(b, loc, reader, OCCodes, row, col, bits,
+                                      width, Value(), mid);
+  }
+  setColumnOrder(order, width);
+  Type f32 = b.getF32Type();
+  Value codes;
+  if (isWordAlignedTile(bits, width)) {
+    codes =
+        buildPackedCodeVector(b, loc, reader, OCCodes, row, col, bits, width);
+  } else {
+    int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], bits);
+    SmallVector<Value> scalars;
+    for (int64_t i = 0; i < width; ++i)
+      scalars.push_back(buildPackedCodeLoad(
+          b, loc, reader, OCCodes, row,
+          arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i)),
+          bits, wordsPerRow));
+    codes = buildVectorFromScalars(b, loc, scalars);
+  }
+  Value q =
+      arith::UIToFPOp::create(b, loc, VectorType::get({width}, f32), codes);
+  return arith::SubFOp::create(
+      b, loc, q,
+      buildSplat(b, loc, buildF32Constant(b, loc, float(mid)), width));
+}
+} // namespace
+
+// The dense part: (code - mid) * scale at every column, 0 at the outlier
+// columns (their code is mid), whose fp16 weights buildSparseDot adds.
+// q - mid is exact and the product is rounded once, in f16 pairs as in the
+// f32 formula of buildDequantTile by its truncation: the same bits.
+Value OutlierColsSchemeAttr::buildDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  Value scale = reader.load(b, loc, OCScales, {row});
+  Value centered = buildCenteredCodes(*this, b, loc, reader, shape, row, col,
+                                      width, resultType, order);
+  // f16 pairs, or f32 otherwise.
+  if (getElementTypeOrSelf(centered.getType()).isF16())
+    return arith::MulFOp::create(b, loc, centered,
+                                 buildSplat(b, loc, scale, width));
+  Value w = arith::MulFOp::create(
+      b, loc, centered,
+      buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
+  return buildTruncateFromF32(b, loc, w, resultType);
+}
+
+// One scale a row: a dot product multiplies the row's sum by it once.
+int64_t
+OutlierColsSchemeAttr::getScaleFactorColumns(ArrayRef<int64_t> shape) const {
+  return shape[1];
+}
+
+Value OutlierColsSchemeAttr::buildScaleFactor(OpBuilder &b, Location loc,
+                                              const ComponentReader &reader,
+                                              ArrayRef<int64_t> shape,
+                                              Value row, Value col) const {
+  return buildExtendToF32(b, loc, reader.load(b, loc, OCScales, {row}));
+}
+
+Value OutlierColsSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  Value centered = buildCenteredCodes(*this, b, loc, reader, shape, row, col,
+                                      width, resultType, order);
+  if (getElementTypeOrSelf(centered.getType()) == resultType)
+    return centered;
+  return buildTruncateFromF32(b, loc, centered, resultType);
+}
+
+// Every row has its n outlier terms, at the same columns: slot j of row r
+// is outlier_weights[r][j] at column outlier_cols[j].
+Value OutlierColsSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,
+                                            const ComponentReader &reader,
+                                            ArrayRef<int64_t> shape, Value row,
+                                            Value first, Value step,
+                                            InputLoader loadInput) const {
+  if (getCols() == 0)
+    return Value();
+  return buildCSRDot(b, loc, reader, OCOutlierCols, OCOutlierWeights, first,
+                     buildIndexConstant(b, loc, getCols()), step, loadInput,
+                     row);
 }

@@ -269,7 +269,8 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
 Value mlir::mixq::buildCSRDot(OpBuilder &b, Location loc,
                               const ComponentReader &reader, unsigned colIndex,
                               unsigned valuesIndex, Value begin, Value end,
-                              Value step, InputLoader loadInput) {
+                              Value step, InputLoader loadInput,
+                              Value valuesRow) {
   Value zero =
       arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(0.0f));
   auto loop = scf::ForOp::create(
@@ -277,8 +278,12 @@ Value mlir::mixq::buildCSRDot(OpBuilder &b, Location loc,
       [&](OpBuilder &lb, Location ll, Value entry, ValueRange sum) {
         Value col = arith::IndexCastUIOp::create(
             lb, ll, lb.getIndexType(), reader.load(lb, ll, colIndex, {entry}));
+        SmallVector<Value, 2> at;
+        if (valuesRow)
+          at.push_back(valuesRow);
+        at.push_back(entry);
         Value value =
-            buildExtendToF32(lb, ll, reader.load(lb, ll, valuesIndex, {entry}));
+            buildExtendToF32(lb, ll, reader.load(lb, ll, valuesIndex, at));
         Value term =
             arith::MulFOp::create(lb, ll, value, loadInput(lb, ll, col));
         scf::YieldOp::create(
@@ -371,6 +376,32 @@ void inspectDequantVector(QuantSchemeAttrInterface scheme,
   scratch->dropAllReferences();
 }
 } // namespace
+
+bool mlir::mixq::buildsScaleFactors(QuantSchemeAttrInterface scheme,
+                                    ArrayRef<int64_t> shape, int64_t width,
+                                    FloatType resultType) {
+  if (scheme.getScaleFactorColumns(shape) <= 0)
+    return false;
+  MLIRContext *ctx = resultType.getContext();
+  auto scratch = std::make_unique<Block>();
+  Location loc = UnknownLoc::get(ctx);
+  SmallVector<Value> placeholders;
+  for (const ComponentSpec &component : scheme.getComponents(shape))
+    placeholders.push_back(
+        scratch->addArgument(component.getTensorType(), loc));
+  ComponentReader reader(placeholders);
+  OpBuilder b(ctx);
+  b.setInsertionPointToStart(scratch.get());
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  SmallVector<int64_t> order;
+  Value factor = scheme.buildScaleFactor(b, loc, reader, shape, zero, zero);
+  Value unscaled = scheme.buildUnscaledDequantVectorInAnyOrder(
+      b, loc, reader, shape, zero, zero, width, resultType, order);
+  scratch->dropAllReferences();
+  return factor && factor.getType().isF32() && unscaled &&
+         unscaled.getType() == VectorType::get({width}, resultType) &&
+         static_cast<int64_t>(order.size()) == width;
+}
 
 bool mlir::mixq::dequantVectorGathers(QuantSchemeAttrInterface scheme,
                                       ArrayRef<int64_t> shape, int64_t width,

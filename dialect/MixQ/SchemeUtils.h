@@ -163,13 +163,25 @@ bool isWordLevelTile(QuantSchemeAttrInterface scheme, ArrayRef<int64_t> shape,
                      int64_t width, FloatType resultType,
                      double maxOpsPerWeight = kWordLevelScalarOpsPerWeight);
 
+/// Whether `scheme` has scale factors (getScaleFactorColumns > 0) and
+/// builds them: buildScaleFactor an f32 and
+/// buildUnscaledDequantVectorInAnyOrder a vector<width x resultType> with
+/// its order. A consumer checks this before it takes weights unscaled, so
+/// that a scheme declaring factors it does not build is only slower.
+bool buildsScaleFactors(QuantSchemeAttrInterface scheme,
+                        ArrayRef<int64_t> shape, int64_t width,
+                        FloatType resultType);
+
 /// The f32 sum of value[e] * loadInput(col[e]) over the CSR entries e =
 /// begin, begin + step, ... below end, components `colIndex` (unsigned
 /// integers) and `valuesIndex` (floats, widened to f32): the body of
 /// QuantSchemeAttrInterface::buildSparseDot for a CSR outlier matrix.
+/// With `valuesRow`, the values are a matrix and its row `valuesRow` is
+/// read (value[valuesRow][e]: outlier columns shared by every row).
 Value buildCSRDot(OpBuilder &b, Location loc, const ComponentReader &reader,
                   unsigned colIndex, unsigned valuesIndex, Value begin,
-                  Value end, Value step, InputLoader loadInput);
+                  Value end, Value step, InputLoader loadInput,
+                  Value valuesRow = Value());
 
 /// `vector<width x type>` with every element `scalar`.
 Value buildSplat(OpBuilder &b, Location loc, Value scalar, int64_t width);

@@ -390,6 +390,27 @@ Value SparseSchemeAttr::buildDequantVectorInAnyOrder(
       b, loc, reader, shape, row, col, width, resultType, order);
 }
 
+// The dense part's scale factor is the dense scheme's: the CSR terms are
+// buildSparseDot's, outside the scaled sums.
+int64_t SparseSchemeAttr::getScaleFactorColumns(ArrayRef<int64_t> shape) const {
+  return getDenseScheme().getScaleFactorColumns(shape);
+}
+
+Value SparseSchemeAttr::buildScaleFactor(OpBuilder &b, Location loc,
+                                         const ComponentReader &reader,
+                                         ArrayRef<int64_t> shape, Value row,
+                                         Value col) const {
+  return getDenseScheme().buildScaleFactor(b, loc, reader, shape, row, col);
+}
+
+Value SparseSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  return getDenseScheme().buildUnscaledDequantVectorInAnyOrder(
+      b, loc, reader, shape, row, col, width, resultType, order);
+}
+
 // The activation format is the dense scheme's (QUIK with outliers on top
 // stays W4A8); its components come first, so it reads them through the
 // same reader.

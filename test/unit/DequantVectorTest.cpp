@@ -14,9 +14,14 @@
 //     low ones, every zero code, subnormal f16 scales) and quantized, with
 //     and without high groups, at 2/4, 1/2 and 2/3 bits;
 //   * every other built-in scheme, through the default or its own path.
-// Schemes with sparse terms (mixed's and #mixq.sparse's outliers) leave
-// them out of the vector; buildSparseDot's sums are checked against the
-// CSR components.
+//   * QUIK's outlier columns by hand (every 4- and 8-bit code, subnormal
+//     and large row scales) and quantized, alone and under #mixq.sparse.
+// Schemes with scale factors (getScaleFactorColumns: affine's group scale,
+// QUIK's row scale, fp4's group scale) give unscaled tiles exact in f16 and
+// bf16 whose product with the factor in f32 is the f32 tile, bit for bit.
+// Schemes with sparse terms (mixed's and #mixq.sparse's outliers, QUIK's
+// fp16 columns) leave them out of the vector; buildSparseDot's sums are
+// checked against the components.
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
@@ -78,8 +83,21 @@ protected:
     SmallVector<ComponentSpec> specs = attr.getComponents(shape);
     std::vector<Outlier> outliers;
     int set = 0;
-    for (int64_t i = int64_t(specs.size()) - 1; i >= 2; --i) {
-      if (!StringRef(specs[i].name).ends_with("outlier_values"))
+    for (int64_t i = int64_t(specs.size()) - 1; i >= 1; --i) {
+      // QUIK's outlier columns: every row has a term in each, in slot order.
+      if (StringRef(specs[i].name).ends_with("outlier_weights") &&
+          StringRef(specs[i - 1].name).ends_with("outlier_cols")) {
+        std::vector<int32_t> cols = fromBytes<int32_t>(packed[i - 1]);
+        std::vector<uint16_t> values = fromBytes<uint16_t>(packed[i]);
+        for (int64_t r = 0; r < shape[0]; ++r)
+          for (size_t j = 0; j < cols.size(); ++j)
+            outliers.push_back(
+                {r, cols[j], qt::halfBitsToFloat(values[r * cols.size() + j]),
+                 set});
+        ++set;
+        continue;
+      }
+      if (i < 2 || !StringRef(specs[i].name).ends_with("outlier_values"))
         continue;
       const PackedBuffer &ptr = packed[i - 2], &idx = packed[i - 1];
       unsigned idxBytes = specs[i - 1].elementType.getIntOrFloatBitWidth() / 8;
@@ -156,6 +174,7 @@ protected:
         }
       }
     }
+    expectFactorTimesUnscaledIsTile(attr, shape, packed, widths, isOutlier);
     for (int64_t step : {1, 2, 3})
       for (int64_t first = 0; first < step; ++first) {
         SCOPED_TRACE("sparse terms " + std::to_string(first) + " step " +
@@ -187,6 +206,54 @@ protected:
         for (int64_t r = 0; r < shape[0]; ++r)
           ASSERT_EQ(float(dots[r]), expected[r]) << "row " << r;
       }
+  }
+
+  /// For a scheme with scale factors (getScaleFactorColumns > 0), at each
+  /// width inside one factor run and each result type: every unscaled
+  /// weight is exact in the result type (it equals the f32 one), and its
+  /// product with the tile's factor in f32 is the f32 tile's weight, bit
+  /// for bit, but at sparse terms (where the unscaled dense part is what
+  /// buildDequantVector leaves).
+  void expectFactorTimesUnscaledIsTile(QuantSchemeAttrInterface attr,
+                                       ArrayRef<int64_t> shape,
+                                       const PackedWeights &packed,
+                                       ArrayRef<int64_t> widths,
+                                       const std::vector<bool> &isOutlier) {
+    int64_t run = attr.getScaleFactorColumns(shape);
+    if (run == 0)
+      return;
+    ASSERT_EQ(shape[1] % run, 0) << "factor runs must divide K";
+    auto f32 = Float32Type::get(&context);
+    for (int64_t width : widths) {
+      if (run % width != 0)
+        continue;
+      SCOPED_TRACE("scale factors, width " + std::to_string(width));
+      std::vector<double> factors = evaluateTiles(
+          context, attr, shape, packed, width, f32, TileForm::ScaleFactor);
+      std::vector<double> tile =
+          evaluateTiles(context, attr, shape, packed, width, f32);
+      std::vector<double> dense = evaluateTiles(context, attr, shape, packed,
+                                                width, f32, TileForm::AnyOrder);
+      std::vector<double> unscaled32 = evaluateTiles(
+          context, attr, shape, packed, width, f32, TileForm::Unscaled);
+      ASSERT_EQ(factors.size(), tile.size());
+      ASSERT_EQ(unscaled32.size(), tile.size());
+      for (size_t i = 0; i < tile.size(); ++i) {
+        float product = float(unscaled32[i]) * float(factors[i]);
+        ASSERT_TRUE(sameValue(product, isOutlier[i] ? dense[i] : tile[i]))
+            << "weight " << i << ": " << unscaled32[i] << " * " << factors[i]
+            << " = " << product << ", tile " << tile[i];
+      }
+      for (FloatType type : {FloatType(Float16Type::get(&context)),
+                             FloatType(BFloat16Type::get(&context))}) {
+        std::vector<double> unscaled = evaluateTiles(
+            context, attr, shape, packed, width, type, TileForm::Unscaled);
+        ASSERT_EQ(unscaled.size(), unscaled32.size());
+        for (size_t i = 0; i < unscaled.size(); ++i)
+          ASSERT_EQ(unscaled[i], unscaled32[i])
+              << "weight " << i << " is not exact in " << debugString(type);
+      }
+    }
   }
 
   static bool sameValue(double a, double b) {
@@ -314,6 +381,67 @@ TEST_F(DequantVectorTest, TestSchemeWordsEqualTheTileForEveryCode) {
                     Float32Type::get(&context), TileForm::Vector);
   for (size_t i = 0; i < host->size(); ++i)
     ASSERT_EQ(f32[i], double((*host)[i])) << "weight " << i;
+}
+
+/// #mixq.outlier_cols components by hand, 4 x 128: every code of `bits`
+/// bits at every position of a word in the quantized columns, the offset
+/// 2^(bits-1) (a weight of 0) at outlier columns 3, 40 and 127, row scales
+/// from a subnormal product to an f16 overflow.
+PackedWeights handMadeOutlierCols(unsigned bits, int64_t rows, int64_t cols) {
+  const std::vector<int32_t> outlierCols = {3, 40, 127};
+  std::vector<uint8_t> codes(rows * cols);
+  uint32_t levels = 1u << bits;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      codes[r * cols + c] =
+          static_cast<uint8_t>((c * 7 + r * 5 + c / levels) % levels);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int32_t c : outlierCols)
+      codes[r * cols + c] = static_cast<uint8_t>(levels / 2);
+  std::vector<uint16_t> outlierWeights, scales;
+  for (int64_t r = 0; r < rows; ++r)
+    for (size_t j = 0; j < outlierCols.size(); ++j)
+      outlierWeights.push_back(qt::floatToHalfBits(float(r) - 2.5f * j));
+  const float rowScales[4] = {0.0123f, 3.0e-6f, 977.0f, 1.0f};
+  for (int64_t r = 0; r < rows; ++r)
+    scales.push_back(qt::floatToHalfBits(rowScales[r % 4]));
+  std::vector<int16_t> colMap(cols, -1);
+  for (size_t j = 0; j < outlierCols.size(); ++j)
+    colMap[outlierCols[j]] = static_cast<int16_t>(j);
+  PackedWeights packed;
+  packed.push_back(toBytes(outlierCols));
+  packed.push_back(toBytes(outlierWeights));
+  packed.push_back(toBytes(qt::packMatrix(codes.data(), rows, cols, bits)));
+  packed.push_back(toBytes(scales));
+  packed.push_back(toBytes(std::vector<int32_t>(rows, 0))); // unread here
+  packed.push_back(toBytes(colMap));
+  return packed;
+}
+
+TEST_F(DequantVectorTest, OutlierColsWordsEqualTheTileForEveryCode) {
+  // 128 columns: every 8-bit code, at 2^(c - 64) inputs the sparse sums
+  // can check (TileEvaluation.h).
+  const int64_t rows = 4, cols = 128;
+  for (unsigned bits : {4u, 8u}) {
+    std::string text =
+        "#mixq.outlier_cols<cols = 3, bits = " + std::to_string(bits) + ">";
+    SCOPED_TRACE(text);
+    QuantSchemeAttrInterface attr = scheme(text);
+    PackedWeights packed = handMadeOutlierCols(bits, rows, cols);
+    auto host = attr.dequantize(packed, {rows, cols});
+    ASSERT_TRUE(!!host) << llvm::toString(host.takeError());
+    // 1 column: the scalar fallback; 8: whole words at 4 and 8 bits; 32
+    // and 64: several words.
+    expectVectorEqualsTile(attr, {rows, cols}, packed, {1, 8, 32, 64});
+    // The tile, outliers and all, is the host dequantizer rounded to f16.
+    std::vector<double> f16 =
+        evaluateTiles(context, attr, {rows, cols}, packed, 32,
+                      Float16Type::get(&context), TileForm::Scalars);
+    for (size_t i = 0; i < host->size(); ++i)
+      ASSERT_TRUE(sameValue(
+          f16[i], qt::roundToFormat((*host)[i], qt::ScalarFormat::F16)))
+          << "weight " << i;
+  }
 }
 
 /// Bytes of a vector of little-endian values.
@@ -507,7 +635,13 @@ TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
         "#mixq.mixed<group = 32, lo = 1, hi = 2, hi_frac = 0.3>",
         "#mixq.mixed<group = 32, lo = 2, hi = 3, hi_frac = 0.3>",
         // The kernels' 64-column tiles of mixed (one group a tile).
-        "#mixq.mixed<group = 64>"}) {
+        "#mixq.mixed<group = 64>",
+        // QUIK: fp16 columns after the dot product, alone and under
+        // #mixq.sparse (two sets of sparse terms); none at cols = 0.
+        "#mixq.outlier_cols<cols = 5, bits = 4>",
+        "#mixq.outlier_cols<cols = 5, bits = 8, act_bits = 8>",
+        "#mixq.outlier_cols<cols = 0, bits = 4>",
+        "#mixq.sparse<#mixq.outlier_cols<cols = 5, bits = 4>, frac = 0.02>"}) {
     SCOPED_TRACE(text);
     QuantSchemeAttrInterface attr = scheme(text);
     auto packed = attr.quantize(w, {rows, cols}, {});
@@ -516,4 +650,26 @@ TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {
   }
 }
 
+} // namespace
+
+namespace {
+TEST_F(DequantVectorTest, WhichSchemesBuildScaleFactors) {
+  auto f16 = Float16Type::get(&context);
+  auto builds = [&](StringRef text, int64_t width) {
+    return buildsScaleFactors(scheme(text), {16, 256}, width, f16);
+  };
+  // A group's scale, the whole row's (QUIK), the test scheme's group scale,
+  // and the dense scheme's under #mixq.sparse.
+  EXPECT_TRUE(builds("#mixq.affine<bits = 4, group = 128>", 32));
+  EXPECT_TRUE(builds("#mixq.outlier_cols<cols = 8, bits = 4>", 32));
+  EXPECT_TRUE(builds("#mixq_test.fp4<group = 64>", 32));
+  EXPECT_TRUE(builds(
+      "#mixq.sparse<#mixq.affine<bits = 4, group = 64>, frac = 0.01>", 32));
+  // No factor: mixed's bias is no multiple of its scale, lut and bitplane
+  // look values up.
+  EXPECT_FALSE(builds("#mixq.mixed<group = 64>", 64));
+  EXPECT_FALSE(builds("#mixq.lut<bits = 3>", 32));
+  EXPECT_FALSE(builds("#mixq.bitplane<seed = 2, parent = 4>", 32));
+  EXPECT_FALSE(builds("#mixq.sparse<#mixq.lut<bits = 3>, frac = 0.01>", 32));
+}
 } // namespace

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialect/MixQ/MixQAttrs.h"
 #include "dialect/MixQ/MixQDialect.h"
+#include "quant/BitPacking.h"
 #include "quant/FloatFormats.h"
 #include "quant/OutlierColumns.h"
 #include "test/unit/QuantTestUtil.h"
@@ -47,7 +48,8 @@ template <typename T> std::vector<T> asVector(const PackedBuffer &bytes) {
 }
 
 TEST_F(OutlierColsSchemeTest, ComponentsAndBitsPerWeight) {
-  // 64 x 172, 8 outlier columns, 4 bits: Kq = 164 -> 656 bits -> 21 words.
+  // 64 x 172, 8 outlier columns, 4 bits: codes for all 172 columns ->
+  // 688 bits -> 22 words a row.
   SmallVector<ComponentSpec> components = scheme(8, 4).getComponents({64, 172});
   ASSERT_EQ(components.size(), 6u);
   std::vector<std::string> names;
@@ -56,10 +58,10 @@ TEST_F(OutlierColsSchemeTest, ComponentsAndBitsPerWeight) {
   EXPECT_EQ(names, (std::vector<std::string>{"outlier_cols", "outlier_weights",
                                              "codes", "scales", "row_sums",
                                              "col_map"}));
-  EXPECT_EQ(components[2].shape, (SmallVector<int64_t, 2>{64, 21}));
+  EXPECT_EQ(components[2].shape, (SmallVector<int64_t, 2>{64, 22}));
   EXPECT_TRUE(components[5].elementType.isInteger(16));
-  // 32 + 2*64*8 + 4*64*21 + 2*64 + 4*64 + 2*172 bytes.
-  double bytes = 32 + 1024 + 5376 + 128 + 256 + 344;
+  // 32 + 2*64*8 + 4*64*22 + 2*64 + 4*64 + 2*172 bytes.
+  double bytes = 32 + 1024 + 5632 + 128 + 256 + 344;
   EXPECT_DOUBLE_EQ(scheme(8, 4).getBitsPerWeight({64, 172}),
                    8.0 * bytes / (64.0 * 172.0));
   // col_map switches to i32 above K = 32768.
@@ -88,14 +90,22 @@ TEST_F(OutlierColsSchemeTest, MatchesTheHostQuantizer) {
     EXPECT_EQ(asVector<uint32_t>((*packed)[2]), host.codes);
     EXPECT_EQ(asVector<uint16_t>((*packed)[3]), host.scales);
     EXPECT_EQ(asVector<int32_t>((*packed)[4]), host.rowSums);
-    // col_map: outlier slots, -1 - position for the quantized columns.
+    // col_map: outlier slots, -1 for the quantized columns; an outlier
+    // column's code is the offset 2^(bits-1), a weight of 0.
     std::vector<int16_t> map = asVector<int16_t>((*packed)[5]);
-    int slot = 0, position = 0;
+    int slot = 0;
     for (int64_t c = 0; c < cols; ++c) {
-      if (slot < 6 && host.outlierCols[slot] == c)
+      if (slot < 6 && host.outlierCols[slot] == c) {
         EXPECT_EQ(map[c], slot++) << c;
-      else
-        EXPECT_EQ(map[c], -1 - position++) << c;
+        for (int64_t r = 0; r < rows; ++r)
+          EXPECT_EQ(qt::extractCode(host.codes.data() +
+                                        r * qt::packedWordCount(cols, bits),
+                                    c, bits),
+                    1u << (bits - 1))
+              << r << ", " << c;
+      } else {
+        EXPECT_EQ(map[c], -1) << c;
+      }
     }
 
     auto restored = attr.dequantize(*packed, {rows, cols});

@@ -31,13 +31,15 @@ TEST(OutlierColumnsTest, FourBitByHand) {
   // Row 0 keeps {1, 0.5, 2}: scale fp16(2 / 7) = 1170/4096 (0x3492);
   //   q = round({3.5009, 1.7504, 7.0017}) = {4, 2, 7}, sum 13.
   // Row 1 keeps {-1, 1, -3.5}: scale 3.5 / 7 = 0.5 (0x3800);
-  //   q = {-2, 2, -7}, sum -7; two's complement nibbles {E, 2, 9}.
+  //   q = {-2, 2, -7}, sum -7.
+  // Codes q + 8 at every column, 8 (a weight of 0) at outlier column 1:
+  // row 0 {C, 8, A, F}, row 1 {6, 8, A, 1}, first column lowest.
   OutlierColumnsParams p = oneColumn(4);
   ASSERT_EQ(validateOutlierColumns(p, 2, 4), "");
   OutlierColumnsQuantized q = quantizeOutlierColumns(kW, 2, 4, p);
   EXPECT_EQ(q.outlierCols, (std::vector<int32_t>{1}));
   EXPECT_EQ(q.outlierWeights, (std::vector<uint16_t>{0xC800, 0x4400}));
-  EXPECT_EQ(q.codes, (std::vector<uint32_t>{0x724u, 0x92Eu}));
+  EXPECT_EQ(q.codes, (std::vector<uint32_t>{0xFA8Cu, 0x1A86u}));
   EXPECT_EQ(q.scales, (std::vector<uint16_t>{0x3492, 0x3800}));
   EXPECT_EQ(q.rowSums, (std::vector<int32_t>{13, -7}));
   EXPECT_EQ(outlierColumnsCodes(q, 2, 4, p),

@@ -289,13 +289,29 @@ std::vector<double> evaluateTiles(MLIRContext &context,
                                                    col, tileCols, resultType));
         continue;
       }
+      if (form == TileForm::ScaleFactor) {
+        Value factor = scheme.buildScaleFactor(b, loc, reader, shape, row, col);
+        EXPECT_TRUE(factor && factor.getType().isF32() && resultType.isF32())
+            << "no f32 scale factor";
+        if (!factor || factor.getType() != resultType)
+          return {};
+        values.append(tileCols, factor);
+        continue;
+      }
       SmallVector<int64_t> order;
-      Value tile = form == TileForm::Vector
-                       ? scheme.buildDequantVector(b, loc, reader, shape, row,
-                                                   col, tileCols, resultType)
-                       : scheme.buildDequantVectorInAnyOrder(
-                             b, loc, reader, shape, row, col, tileCols,
-                             resultType, order);
+      Value tile;
+      if (form == TileForm::Vector)
+        tile = scheme.buildDequantVector(b, loc, reader, shape, row, col,
+                                         tileCols, resultType);
+      else if (form == TileForm::AnyOrder)
+        tile = scheme.buildDequantVectorInAnyOrder(
+            b, loc, reader, shape, row, col, tileCols, resultType, order);
+      else
+        tile = scheme.buildUnscaledDequantVectorInAnyOrder(
+            b, loc, reader, shape, row, col, tileCols, resultType, order);
+      EXPECT_TRUE(tile) << "no tile";
+      if (!tile)
+        return {};
       EXPECT_EQ(tile.getType(), VectorType::get({tileCols}, resultType));
       if (form == TileForm::Vector)
         setColumnOrder(order, tileCols);

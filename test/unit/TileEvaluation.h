@@ -19,10 +19,12 @@
 namespace mixq::test {
 
 /// Which interface method emits the tiles: buildDequantTile,
-/// buildDequantVector, or buildDequantVectorInAnyOrder (its elements put
-/// back in their columns by the order it reports, which must be a
-/// permutation).
-enum class TileForm { Scalars, Vector, AnyOrder };
+/// buildDequantVector, buildDequantVectorInAnyOrder or
+/// buildUnscaledDequantVectorInAnyOrder (their elements put back in their
+/// columns by the order they report, which must be a permutation), or
+/// buildScaleFactor (the tile's factor at each of its columns; the result
+/// type must be f32).
+enum class TileForm { Scalars, Vector, AnyOrder, Unscaled, ScaleFactor };
 
 /// The N * K weights of `packed`, row-major, as the IR of every tile of
 /// `tileCols` columns computes them in `resultType`. A value that does not

@@ -242,10 +242,10 @@ Status DummyWeights::fillIndex(const Weight &w, const Component &c,
     return Status::success();
   }
   if (c.name == "col_map") {
-    int64_t slot = 0, other = 0;
+    int64_t slot = 0;
     for (int64_t col = 0; col < count; ++col) {
       bool outlier = slot < n && slot * k / n == col;
-      storeInt(c.dtype, bytes, size_t(col), outlier ? slot++ : -1 - other++);
+      storeInt(c.dtype, bytes, size_t(col), outlier ? slot++ : -1);
     }
     return Status::success();
   }

@@ -23,8 +23,8 @@
 //     first high group, ptr[r] plus the bits of the row's earlier words
 //     (the kernels add a popcount within the word).
 //  4. "outlier_cols" (QUIK): increasing columns floor(j * K / n);
-//     "col_map": consistent with them (slot j, or -1 - p for the p-th
-//     other column).
+//     "col_map": consistent with them (slot j, or -1 for the other
+//     columns).
 //  5. any other integer component of rank 1 (unknown structure): zeros,
 //     which are in range for any index.
 //  6. float components (f16, bf16, f32): random bits with the top exponent

@@ -244,9 +244,10 @@ Fp4SchemeAttr::dequantize(const PackedWeights &packed,
 }
 
 namespace {
-/// e2m1 code values times the group scale, in f32 then rounded to
-/// `resultType`. `code` is an i32 or a vector of them; every constant is
-/// splat to its shape, so the same IR serves one weight or a whole word.
+/// e2m1 code values times the group scale (none when `scale` is null), in
+/// f32 then rounded to `resultType`. `code` is an i32 or a vector of them;
+/// every constant is splat to its shape, so the same IR serves one weight
+/// or a whole word.
 Value buildFp4Values(OpBuilder &b, Location loc, Value code, Value scale,
                      FloatType resultType) {
   auto vectorType = dyn_cast<VectorType>(code.getType());
@@ -290,6 +291,8 @@ Value buildFp4Values(OpBuilder &b, Location loc, Value code, Value scale,
       arith::AndIOp::create(b, loc, code, i32(8)), i32(0));
   Value value = arith::SelectOp::create(
       b, loc, negative, arith::NegFOp::create(b, loc, magnitude), magnitude);
+  if (!scale)
+    return buildTruncateFromF32(b, loc, value, resultType);
   Value scaled = arith::MulFOp::create(b, loc, value,
                                        splat(buildExtendToF32(b, loc, scale)));
   return buildTruncateFromF32(b, loc, scaled, resultType);
@@ -377,4 +380,41 @@ Value Fp4SchemeAttr::buildSparseDot(OpBuilder &b, Location loc,
   Value begin = arith::AddIOp::create(b, loc, entryAt(row), first);
   return buildCSRDot(b, loc, reader, SpikeCols, SpikeValues, begin,
                      entryAt(next), step, loadInput);
+}
+
+/// The group scale as a factor of the dot product's sums: a scheme outside
+/// mixq saves its per-weight multiply on tensor cores with the same three
+/// methods as affine. The e2m1 values (0 .. 6 in halves) are exact in f16
+/// and bf16, and value * scale in f32 is what buildDequantTile computes.
+int64_t Fp4SchemeAttr::getScaleFactorColumns(ArrayRef<int64_t>) const {
+  return getGroup();
+}
+
+Value Fp4SchemeAttr::buildScaleFactor(OpBuilder &b, Location loc,
+                                      const ComponentReader &reader,
+                                      ArrayRef<int64_t>, Value row,
+                                      Value col) const {
+  return buildExtendToF32(b, loc,
+                          loadGroupScale(b, loc, reader, row, col, getGroup()));
+}
+
+Value Fp4SchemeAttr::buildUnscaledDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  setColumnOrder(order, width);
+  Value codes;
+  if (isWholeWordTile(4, width)) {
+    codes = buildPackedCodeVector(b, loc, reader, Codes, row, col, 4, width);
+  } else {
+    int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], 4);
+    SmallVector<Value> scalars;
+    for (int64_t i = 0; i < width; ++i)
+      scalars.push_back(buildPackedCodeLoad(
+          b, loc, reader, Codes, row,
+          arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i)), 4,
+          wordsPerRow));
+    codes = buildVectorFromScalars(b, loc, scalars);
+  }
+  return buildFp4Values(b, loc, codes, Value(), resultType);
 }

@@ -16,6 +16,8 @@ def MixQTest_Dialect : Dialect {
 def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
                                 ["buildDequantVector", "buildSparseDot",
+                                 "getScaleFactorColumns", "buildScaleFactor",
+                                 "buildUnscaledDequantVectorInAnyOrder",
                                  "getActivationBits"]>]> {
   let mnemonic = "fp4";
   let summary = "FP4 (e2m1) codes with one f16 scale per group";
@@ -31,6 +33,10 @@ def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
     `outlier_values` (f16, N). The word-level tile is then the dense part and
     the term comes from buildSparseDot, after the dot product: the proof
     that a scheme outside mixq can use that part of the interface.
+
+    Its group scale is a scale factor (getScaleFactorColumns = `group`):
+    the tensor-core GEMV sums the e2m1 values times x and multiplies a
+    step's sums by the scale, where a step lies in one group.
 
     With `act_bits` = B > 0 its matmuls take B-bit activations, quantized
     per token by the interface's default buildQuantizeActivation (no column

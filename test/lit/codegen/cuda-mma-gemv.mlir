@@ -95,3 +95,56 @@ func.func private @k_mixed(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mix
   %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>> -> tensor<1x16xf16>
   return %0 : tensor<1x16xf16>
 }
+
+// -----
+
+// Scale factors on the sums (QuantSchemeAttrInterface::
+// getScaleFactorColumns): affine4 with group 128 has one group per step (4
+// lanes x 32 columns), so each lane takes its tiles unscaled (q - z, exact
+// in f16: the magic-number centering's contracted multiply-add, and no
+// f16x2 multiply by the scale after it), the step's mma chain starts from
+// zero, and one fma per accumulator value adds it times the rows' scales.
+
+// CHECK-LABEL: gpu.func @k_affine_group_factor(
+// CHECK:         scf.for {{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (vector<2x2xf32>) {
+// CHECK:           arith.mulf %{{.*}} fastmath<contract> : vector<32xf16>
+// CHECK-NEXT:      vector.from_elements
+// CHECK-NEXT:      arith.addf %{{.*}} fastmath<contract> : vector<32xf16>
+// CHECK-NOT:       arith.mulf %{{[0-9a-z_]+}}, %{{[0-9a-z_]+}} : vector<32xf16>
+// CHECK:           %[[M0:.*]] = nvgpu.mma.sync(%{{.*}}, %{{.*}}, %[[ZERO:.*]]) {mmaShape = [16, 8, 16]}
+// CHECK-COUNT-7:   nvgpu.mma.sync
+// CHECK:           %[[F:.*]] = vector.insert %{{.*}} [1] : vector<2xf32> into vector<2x2xf32>
+// CHECK:           %[[NEXT:.*]] = math.fma %{{.*}}, %[[F]], %[[ACC]] : vector<2x2xf32>
+// CHECK:           scf.yield %[[NEXT]] : vector<2x2xf32>
+func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.affine<bits = 4, group = 128>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.affine<bits = 4, group = 128>> -> tensor<1x16xf16>
+  return %0 : tensor<1x16xf16>
+}
+
+// -----
+
+// QUIK (#mixq.outlier_cols): one scale a row, so the K loop sums q - 8
+// times x with no scale at all and the loop's sums are multiplied by the
+// rows' scales once after it; then the fp16 outlier columns, every 16th
+// of a row's 8 per lane (buildSparseDot), from outlier_cols and the row of
+// outlier_weights. No col_map read anywhere in the GEMV.
+
+// CHECK-LABEL: gpu.func @k_quik(
+// CHECK-SAME:    %[[OCOLS:[^:]*]]: memref<8xi32>, %{{[^:]*}}: memref<16x8xf16>, %{{[^:]*}}: memref<16x32xi32>, %[[SCALES:[^:]*]]: memref<16xf16>, %{{[^:]*}}: memref<16xi32>, %[[MAP:[^:]*]]: memref<256xi16>
+// CHECK-NOT:     %[[MAP]]
+// CHECK:         %[[SUMS:.*]] = scf.for {{.*}} -> (vector<2x2xf32>) {
+// CHECK-NOT:       math.fma
+// CHECK-NOT:       %[[SCALES]]
+// CHECK-COUNT-8:   nvgpu.mma.sync
+// CHECK:           scf.yield
+// CHECK:         memref.load %[[SCALES]]
+// CHECK:         memref.load %[[SCALES]]
+// CHECK:         arith.mulf %[[SUMS]], %{{.*}} : vector<2x2xf32>
+// CHECK:         scf.for {{.*}} -> (f32)
+// CHECK:           memref.load %[[OCOLS]]
+// CHECK-NOT:     %[[MAP]]
+// CHECK:         gpu.return
+func.func private @k_quik(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<1x16xf16>
+  return %0 : tensor<1x16xf16>
+}

@@ -47,13 +47,27 @@ func.func @lookups(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.lut<bits 
 
 // -----
 
-// outlier_cols (QUIK) tiles are built a weight at a time (a column-map test
-// per weight), so the reference contraction (a dequantization generic, then
-// a reduction).
-// CHECK-LABEL: func.func @per_weight
-// CHECK-NOT: vector.fma
-// CHECK: iterator_types = ["parallel", "parallel", "reduction"]
-func.func @per_weight(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<2x8xf32> {
+// outlier_cols (QUIK) tiles are word-level: the codes cover every column
+// (0 at the fp16 columns), one row scale a tile, no column map in the loop;
+// the fp16 columns are every row's sparse terms, added after the reduction
+// from outlier_cols and the row of outlier_weights.
+// CHECK-LABEL: func.func @outlier_columns
+// CHECK-SAME: (%[[X:.*]]: tensor<2x64xf32>, %[[OCOLS:.*]]: tensor<8xi32>, %[[OW:.*]]: tensor<8x8xf16>, %[[CODES:.*]]: tensor<8x8xi32>, %[[SCALES:.*]]: tensor<8xf16>, %{{.*}}: tensor<8xi32>, %[[MAP:.*]]: tensor<64xi16>) -> tensor<2x8xf32>
+// CHECK-NOT: tensor.extract %[[MAP]]
+// CHECK: %[[N:.*]] = linalg.index 1
+// CHECK: scf.for {{.*}} step %c16 iter_args({{.*}}) -> (vector<16xf32>)
+// CHECK: tensor.extract %[[SCALES]][%[[N]]]
+// CHECK: tensor.extract %[[CODES]][%[[N]], %{{.*}}]
+// CHECK: arith.uitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK: vector.fma
+// CHECK: %[[DOT:.*]] = vector.reduction <add>
+// CHECK: %[[TERMS:.*]] = scf.for %[[J:.*]] = %c0{{.*}} to %c8 step %c1 iter_args(%{{.*}} = %{{.*}}) -> (f32) {
+// CHECK:   tensor.extract %[[OCOLS]][%[[J]]] : tensor<8xi32>
+// CHECK:   tensor.extract %[[OW]][%[[N]], %[[J]]] : tensor<8x8xf16>
+// CHECK: arith.addf %[[DOT]], %[[TERMS]] : f32
+// CHECK-NOT: tensor.extract %[[MAP]]
+// CHECK: return
+func.func @outlier_columns(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<2x8xf32> {
   %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }

@@ -85,17 +85,18 @@ func.func @ops(%w: tensor<64x128xf32>, %x: tensor<?x128xf16>)
 //          row sum 8
 //   row 1: 0.5 -1 1.5 2 -3.5 3   amax 3.5 -> s = 0.5, q = 1 -2 3 4 -7 6,
 //          row sum 5
-// 4-bit two's complement nibbles LSB first: row 0 = 1 2 3 9 4 5 ->
-// 0x549321 = 5542689; row 1 = 1 E 3 4 9 6 -> 0x6943E1 = 6898657.
-// col_map: outlier slots 0 (column 2) and 1 (column 5), -1 - p for the
-// p-th quantized column.
+// Codes q + 8 of all 8 columns, 8 (a weight of 0) at the outlier columns,
+// nibbles LSB first: row 0 = 9 A 8 B 1 8 C D -> 0xDC81B8A9 = -595478359 as
+// i32; row 1 = 9 6 8 B C 8 1 E -> 0xE18CB869 = -510871447.
+// col_map: outlier slots 0 (column 2) and 1 (column 5), -1 for the
+// quantized columns.
 // FOLD-LABEL: func.func @fold_outlier_cols
 // FOLD-DAG: %[[COLS:.*]] = arith.constant dense<[2, 5]> : tensor<2xi32>
 // FOLD-DAG: %[[OW:.*]] = arith.constant dense<{{\[\[}}6.000000e+01, -3.000000e+01], [-2.000000e+01, 4.000000e+01]]> : tensor<2x2xf16>
-// FOLD-DAG: %[[CODES:.*]] = arith.constant dense<{{\[\[}}5542689], [6898657]]> : tensor<2x1xi32>
+// FOLD-DAG: %[[CODES:.*]] = arith.constant dense<{{\[\[}}-595478359], [-510871447]]> : tensor<2x1xi32>
 // FOLD-DAG: %[[SCALES:.*]] = arith.constant dense<[1.000000e+00, 5.000000e-01]> : tensor<2xf16>
 // FOLD-DAG: %[[SUMS:.*]] = arith.constant dense<[8, 5]> : tensor<2xi32>
-// FOLD-DAG: %[[MAP:.*]] = arith.constant dense<[-1, -2, 0, -3, -4, 1, -5, -6]> : tensor<8xi16>
+// FOLD-DAG: %[[MAP:.*]] = arith.constant dense<[-1, -1, 0, -1, -1, 1, -1, -1]> : tensor<8xi16>
 // FOLD: %[[Q:.*]] = mixq.assemble %[[COLS]], %[[OW]], %[[CODES]], %[[SCALES]], %[[SUMS]], %[[MAP]]
 // FOLD-NOT: mixq.quantize
 // FOLD: return %[[Q]]
@@ -109,15 +110,16 @@ func.func @fold_outlier_cols() -> !mixq.qtensor<2x8, #mixq.outlier_cols<cols = 2
 
 // 8 bits, n = 1: mid - 1 = 127. Row 0 keeps 254 -127 0.5 (column 1, -1000,
 // is the outlier): s = 254 / 127 = 2, q = 127 -64 0 (round(-63.5) = -64,
-// half away from zero; round(0.25) = 0), one byte each: 0x00C07F = 49279,
-// row sum 63.
+// half away from zero; round(0.25) = 0), q + 128 a byte each, 128 at the
+// outlier column: FF 80 40 80 -> 0x804080FF = -2143256321 as i32, row sum
+// 63.
 // FOLD-LABEL: func.func @fold_outlier_cols8
 // FOLD-DAG: arith.constant dense<1> : tensor<1xi32>
 // FOLD-DAG: arith.constant dense<-1.000000e+03> : tensor<1x1xf16>
-// FOLD-DAG: arith.constant dense<49279> : tensor<1x1xi32>
+// FOLD-DAG: arith.constant dense<-2143256321> : tensor<1x1xi32>
 // FOLD-DAG: arith.constant dense<2.000000e+00> : tensor<1xf16>
 // FOLD-DAG: arith.constant dense<63> : tensor<1xi32>
-// FOLD-DAG: arith.constant dense<[-1, 0, -2, -3]> : tensor<4xi16>
+// FOLD-DAG: arith.constant dense<[-1, 0, -1, -1]> : tensor<4xi16>
 // FOLD: mixq.assemble
 func.func @fold_outlier_cols8() -> !mixq.qtensor<1x4, #mixq.outlier_cols<cols = 1, bits = 8>> {
   %w = arith.constant dense<[[254.0, -1000.0, -127.0, 0.5]]> : tensor<1x4xf32>

@@ -73,19 +73,20 @@ func.func @matmul_folded() {
 // CHECK-NEXT: {{ \[}}-7, {{ *}}2]]
 
 // Hand-written 8-bit components (2 x 4, the last column is the outlier):
-// the IR alone decides, no host quantizer. Bytes LSB first:
-//   row 0: codes 127 -1 -127 = 0x7F 0xFF 0x81 -> 0x81FF7F = 8519551,
-//          scale 0.25 -> 31.75 -0.25 -31.75, outlier 7.5
-//   row 1: codes 1 -2 100   = 0x01 0xFE 0x64 -> 0x64FE01 = 6618625,
+// the IR alone decides, no host quantizer. Codes q + 128, 128 (a weight of
+// 0) at the outlier column, bytes LSB first:
+//   row 0: q 127 -1 -127 = 0xFF 0x7F 0x01 0x80 -> 0x80017FFF = -2147385345
+//          as i32, scale 0.25 -> 31.75 -0.25 -31.75, outlier 7.5
+//   row 1: q 1 -2 100    = 0x81 0x7E 0xE4 0x80 -> 0x80E47E81 = -2132509055,
 //          scale 3    -> 3 -6 300, outlier -2.5
-// col_map = -1 -2 -3 0 (quantized positions 0 1 2, outlier slot 0).
+// col_map = -1 -1 -1 0 (three quantized columns, outlier slot 0).
 func.func @dequantize_assembled() {
   %cols = arith.constant dense<[3]> : tensor<1xi32>
   %ow = arith.constant dense<[[7.5], [-2.5]]> : tensor<2x1xf16>
-  %codes = arith.constant dense<[[8519551], [6618625]]> : tensor<2x1xi32>
+  %codes = arith.constant dense<[[-2147385345], [-2132509055]]> : tensor<2x1xi32>
   %scales = arith.constant dense<[0.25, 3.0]> : tensor<2xf16>
   %sums = arith.constant dense<[-1, 99]> : tensor<2xi32>
-  %map = arith.constant dense<[-1, -2, -3, 0]> : tensor<4xi16>
+  %map = arith.constant dense<[-1, -1, -1, 0]> : tensor<4xi16>
   %q = mixq.assemble %cols, %ow, %codes, %scales, %sums, %map
       : tensor<1xi32>, tensor<2x1xf16>, tensor<2x1xi32>, tensor<2xf16>,
         tensor<2xi32>, tensor<4xi16>
