@@ -120,7 +120,8 @@ std::string getPipeliningPipeline(unsigned stages) {
 /// the math functions the GPU lowering maps to it, LLVM intrinsics the rest
 /// (ctpop).
 constexpr const char *kToPTXPipeline =
-    "gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+    "gpu.module(expand-strided-metadata,lower-affine,"
+    "arith-int-range-narrowing{int-bitwidths-supported=32},convert-scf-to-cf,"
     "convert-nvgpu-to-nvvm,"
     "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1},"
     "convert-math-to-llvm,canonicalize,cse),"

@@ -1203,13 +1203,15 @@ GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
   return shape;
 }
 
-/// Bounds the registers of a kernel with kWideTileCols tiles, or on tensor
-/// cores (kWideTileMaxRegisters): without a bound ptxas aimed affine3's
-/// tensor-core GEMV at 40 registers and spilled 8 bytes.
-void boundWideTileRegisters(KernelBuilder &kb, const GemvShape &shape) {
-  if (shape.tiling.tileCols == kWideTileCols || shape.mma)
-    kb.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
-                     kb.b.getI32IntegerAttr(kWideTileMaxRegisters));
+/// Bounds the registers of every GEMV-style matmul kernel
+/// (kWideTileMaxRegisters): without a bound ptxas aims some at 40 or 48
+/// registers and spills (affine3's tensor-core GEMV 8 bytes; with 32-bit
+/// index arithmetic, lut3sparse's f32 prefill matmuls on tiny 12 and
+/// lut4's sm_80 fused decode 8). The tensor-core prefill kernels do not
+/// spill without it, and take 70-75 registers instead of 94-95 with it.
+void boundMatmulRegisters(KernelBuilder &kb) {
+  kb.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
+                   kb.b.getI32IntegerAttr(kWideTileMaxRegisters));
 }
 
 /// A shared memref<1 x K x T> for a block's copy of one x row, 16-byte
@@ -1364,7 +1366,7 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   const MatmulOperands &ops = spec.ops;
   int64_t n = ops.rows;
   GemvShape shape = chooseGemvShape(ops, ops.input, n, 1, tokensPerBlock == 1);
-  boundWideTileRegisters(kb, shape);
+  boundMatmulRegisters(kb);
   if (shape.mma) {
     FailureOr<MmaGemvLayout> layout = getMmaGemvLayout(b, loc, ops.elementType);
     if (failed(layout))
@@ -1990,7 +1992,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
       if (failed(layout))
         return failure();
     }
-    boundWideTileRegisters(kb, shape);
+    boundMatmulRegisters(kb);
     Value inside = kb.cmp(arith::CmpIPredicate::ult, block,
                           kb.index(first + shape.blocks));
     if (first > 0)
