@@ -911,6 +911,117 @@ Value buildInputFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
   return buildFragment(kb, layout.fragments.typeB, {x}, elements);
 }
 
+/// x in shared memory laid out in the order the scheme hands over its
+/// weights: within each tile of tileCols columns, position p holds column
+/// order[p] (QuantSchemeAttrInterface::buildDequantVectorInAnyOrder's
+/// order, the same for every tile and row). A lane's 16-byte loads of x then
+/// give its B fragments register by register, where x in column order
+/// takes a byte permute per pair of weights whose order pairs columns
+/// apart (affine, mixed, QUIK: code i with code i + 4 of a word). The
+/// permutation is applied once per block, when x is staged.
+struct InputPermutation {
+  int64_t tileCols = 0;
+  SmallVector<int64_t> order;
+  /// The smallest blocks of columns the order keeps together, each in the
+  /// same order (a pair order: the codes of one word, 8 columns at 4
+  /// bits): staging permutes x a block at a time, no wider than it loads.
+  int64_t blockCols = 0;
+  explicit operator bool() const { return tileCols != 0; }
+
+  /// The shuffle mask that lays out `pieceCols` consecutive columns (a
+  /// multiple of blockCols, starting at a block): element p of the result
+  /// is column mask[p] of the piece.
+  SmallVector<int64_t> getPieceMask(int64_t pieceCols) const {
+    SmallVector<int64_t> mask;
+    for (int64_t p = 0; p < pieceCols; ++p)
+      mask.push_back(p - p % blockCols + order[p % blockCols]);
+    return mask;
+  }
+  bool operator==(const InputPermutation &other) const {
+    return tileCols == other.tileCols && order == other.order;
+  }
+  bool operator!=(const InputPermutation &other) const {
+    return !(*this == other);
+  }
+};
+
+int64_t getMmaScaleFactorColumns(const MatmulOperands &ops, int64_t tileCols);
+
+/// The widest tiles whose x is laid out in their order. At 64 columns
+/// (mixed's 2-bit tiles) the loop feeds B straight from 8 x loads a step,
+/// and ptxas's sm_80 schedule of the fused gate/up kernel then took the
+/// 128-register bound and spilled 28 bytes (84 registers with the PRMTs);
+/// its sm_90 one took 72 (76 before) for 7% fewer instructions.
+constexpr int64_t kMmaGemvMaxPermutedTileCols = 32;
+
+/// The permutation of x that fits the tiles of `tileCols` columns of a
+/// tensor-core GEMV over `ops` (`mma`), or none (column order: a plain
+/// weight, or a scheme that hands its tiles over in column order).
+InputPermutation getMmaInputPermutation(const MatmulOperands &ops, bool mma,
+                                        int64_t tileCols) {
+  if (!mma || !ops.scheme || tileCols > kMmaGemvMaxPermutedTileCols)
+    return {};
+  SmallVector<int64_t> order = getDequantVectorOrder(
+      ops.scheme, {ops.rows, ops.cols}, tileCols, ops.elementType,
+      /*unscaled=*/getMmaScaleFactorColumns(ops, tileCols) != 0);
+  SmallVector<int64_t> sorted(order);
+  llvm::sort(sorted);
+  if (!llvm::equal(sorted, llvm::seq<int64_t>(0, tileCols)) ||
+      llvm::equal(order, llvm::seq<int64_t>(0, tileCols)))
+    return {};
+  InputPermutation permutation{tileCols, std::move(order), tileCols};
+  for (int64_t block = 1; block < tileCols; block *= 2)
+    if (llvm::all_of(llvm::seq<int64_t>(0, tileCols), [&](int64_t p) {
+          return permutation.order[p] ==
+                 p - p % block + permutation.order[p % block];
+        })) {
+      permutation.blockCols = block;
+      break;
+    }
+  return permutation;
+}
+
+/// `values`, consecutive columns of x from a block's start, in the
+/// permutation's order.
+SmallVector<Value> permuteInputPiece(ArrayRef<Value> values,
+                                     const InputPermutation &permutation) {
+  SmallVector<Value> permuted;
+  for (int64_t column : permutation.getPieceMask(values.size()))
+    permuted.push_back(values[column]);
+  return permuted;
+}
+
+/// The position of column `col` in x laid out by `permutation`: the
+/// inverse within its tile, from a constant table of the kernel.
+Value buildPermutedInputPosition(KernelBuilder &kb, OpBuilder &b, Location loc,
+                                 const InputPermutation &permutation,
+                                 Value col) {
+  int64_t tileCols = permutation.tileCols;
+  SmallVector<int32_t> positions(tileCols);
+  for (auto [p, column] : llvm::enumerate(permutation.order))
+    positions[column] = static_cast<int32_t>(p);
+  auto tableType = MemRefType::get({tileCols}, b.getI32Type());
+  std::string name = (kb.func.getName() + "_x_positions").str();
+  auto module = kb.func->getParentOp();
+  if (!SymbolTable::lookupSymbolIn(module, name)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(kb.func);
+    memref::GlobalOp::create(
+        b, loc, name, b.getStringAttr("private"), tableType,
+        DenseElementsAttr::get(
+            RankedTensorType::get({tileCols}, b.getI32Type()),
+            ArrayRef(positions)),
+        /*constant=*/true, /*alignment=*/b.getI64IntegerAttr(16));
+  }
+  Value table = memref::GetGlobalOp::create(b, loc, tableType, name);
+  Value width = arith::ConstantIndexOp::create(b, loc, tileCols);
+  Value within = arith::RemUIOp::create(b, loc, col, width);
+  Value position = arith::IndexCastUIOp::create(
+      b, loc, b.getIndexType(), memref::LoadOp::create(b, loc, table, within));
+  return arith::AddIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, col, within), position);
+}
+
 /// The columns of a run sharing a scale factor
 /// (QuantSchemeAttrInterface::getScaleFactorColumns) when the GEMV can
 /// apply it to its sums instead of to each weight: a step (4 lanes' tiles
@@ -962,7 +1073,8 @@ Value buildScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
 Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                     const MatmulTiling &tiling, const MmaGemvLayout &layout,
                     ArrayRef<LaneRow> rows, Value input, Value xRow, Value lane,
-                    Value slice, int64_t splitK) {
+                    Value slice, int64_t splitK,
+                    const InputPermutation *xPermutation) {
   OpBuilder &b = kb.b;
   Location loc = kb.loc;
   int64_t tileCols = tiling.tileCols, k = ops.cols;
@@ -1003,11 +1115,29 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
             factors.push_back(ops.scheme.buildScaleFactor(
                 b, loc, reader, {ops.rows, ops.cols}, row.loadRow, col));
         }
-        if (orders[0] != orders[1])
-          for (auto [tile, order] : llvm::zip(weights, orders)) {
-            tile.front() = buildInColumnOrder(b, loc, tile.front(), order);
-            setColumnOrder(order, tileCols);
+        // x comes in the order of the first row's tile (laid out so in
+        // shared memory, or gathered); a tile in another order is put in it.
+        SmallVector<int64_t> xOrder;
+        if (xPermutation)
+          xOrder = xPermutation->order;
+        else if (orders[0] == orders[1])
+          xOrder = orders[0];
+        else
+          setColumnOrder(xOrder, tileCols);
+        for (auto [tile, order] : llvm::zip(weights, orders))
+          if (order != xOrder) {
+            Value inColumns = buildInColumnOrder(b, loc, tile.front(), order);
+            tile.front() = llvm::equal(xOrder, llvm::seq<int64_t>(0, tileCols))
+                               ? inColumns
+                               : vector::ShuffleOp::create(b, loc, inColumns,
+                                                           inColumns, xOrder)
+                                     .getResult();
+            order = xOrder;
           }
+        // Element p of the loaded x is x's column xOrder[p] if x is laid
+        // out by the permutation, column p otherwise.
+        if (xPermutation)
+          setColumnOrder(xOrder, tileCols);
         SmallVector<Value> x = loadInputVectors(kb, input, xRow, col, tileCols);
         // A step scaled on its own sums from zero, on one chain.
         SmallVector<Value> sums(scalePerStep ? ValueRange{zero} : partial);
@@ -1016,7 +1146,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
           sum = buildMmaSync(
               b, loc, layout.fragments, ops.elementType,
               buildWeightFragment(kb, layout, weights[0], weights[1], i),
-              buildInputFragment(kb, layout, x, orders[0], i), sum);
+              buildInputFragment(kb, layout, x, xOrder, i), sum);
         }
         if (scalePerStep)
           return SmallVector<Value>{
@@ -1043,7 +1173,8 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
 /// scheme has none.
 Value buildMmaSparseSum(KernelBuilder &kb, const MatmulOperands &ops,
                         const LaneRow &row, Value input, Value xRow, Value lane,
-                        Value slice, int64_t splitK) {
+                        Value slice, int64_t splitK,
+                        const InputPermutation *xPermutation) {
   if (!ops.scheme)
     return Value();
   ComponentReader reader(row.components);
@@ -1053,6 +1184,8 @@ Value buildMmaSparseSum(KernelBuilder &kb, const MatmulOperands &ops,
       kb.b, kb.loc, reader, {ops.rows, ops.cols}, row.loadRow, first,
       kb.index(splitK * kMmaGemvLanesPerRow),
       [&](OpBuilder &b, Location loc, Value col) {
+        if (xPermutation)
+          col = buildPermutedInputPosition(kb, b, loc, *xPermutation, col);
         return buildExtendToF32(
             b, loc,
             memref::LoadOp::create(b, loc, input, ValueRange{xRow, col}));
@@ -1098,7 +1231,7 @@ void buildMmaRows(KernelBuilder &kb, const MatmulOperands &ops,
                   ValueRange components, function_ref<Value(Value)> rowOf,
                   Value input, Value xRow, Value firstResidentRow, Value warp,
                   Value lane, Value slice, int64_t splitK,
-                  const SumSlots &slots) {
+                  const SumSlots &slots, const InputPermutation *xPermutation) {
   Value group = kb.divU(lane, kb.index(kMmaGemvLanesPerRow));
   SmallVector<LaneRow, 2> rows;
   for (int64_t offset = 0; offset < kMmaGemvStagingRows; ++offset) {
@@ -1109,11 +1242,11 @@ void buildMmaRows(KernelBuilder &kb, const MatmulOperands &ops,
                            kb.index(offset))});
   }
   Value acc = buildMmaKLoop(kb, ops, tiling, layout, rows, input, xRow, lane,
-                            slice, splitK);
+                            slice, splitK, xPermutation);
   SmallVector<Value, 2> sparse;
   for (const LaneRow &row : rows)
-    if (Value sum =
-            buildMmaSparseSum(kb, ops, row, input, xRow, lane, slice, splitK))
+    if (Value sum = buildMmaSparseSum(kb, ops, row, input, xRow, lane, slice,
+                                      splitK, xPermutation))
       sparse.push_back(sum);
   VectorType accType = layout.fragments.typeC;
   int64_t perRegister = accType.getDimSize(1);
@@ -1264,7 +1397,8 @@ constexpr int64_t kMaxStagedInputBytes = 24 * 1024;
 /// holds global loads (mixed took all 128 registers and spilled with x
 /// from global memory).
 Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
-                    int64_t maxBytes = kMaxStagedInputBytes) {
+                    int64_t maxBytes = kMaxStagedInputBytes,
+                    const InputPermutation &permutation = {}) {
   auto type = cast<MemRefType>(input.getType());
   Type element = type.getElementType();
   int64_t k = type.getDimSize(1);
@@ -1272,14 +1406,21 @@ Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
       std::min(maxBytes, kMaxStagedInputBytes))
     return input;
   Value staged = allocateStagedRow(kb, element, k);
+  // A permuted copy moves whole blocks of the permutation (one shuffle).
   int64_t piece = KernelBuilder::getVectorWidth({input}, k);
+  if (permutation)
+    piece = std::max(piece, permutation.blockCols);
   auto vectorType = VectorType::get({piece}, element);
-  llvm::Align align(piece * element.getIntOrFloatBitWidth() / 8);
+  llvm::Align align(
+      std::min<int64_t>(16, piece * element.getIntOrFloatBitWidth() / 8));
   forEachBlockPiece(kb, k / piece, piece, [&](Value col, Value valid) {
     auto copy = [&] {
       Value x = vector::LoadOp::create(kb.b, kb.loc, vectorType, input,
                                        ValueRange{row, col},
                                        /*nontemporal=*/false, align);
+      if (permutation)
+        x = vector::ShuffleOp::create(kb.b, kb.loc, x, x,
+                                      permutation.getPieceMask(piece));
       vector::StoreOp::create(kb.b, kb.loc, x, staged,
                               ValueRange{kb.index(0), col},
                               /*nontemporal=*/false, align);
@@ -1319,9 +1460,15 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   Value lastToken = kb.sub(ops.tokens, kb.index(1));
   Value token = spec.lastTokenOnly ? lastToken : kb.blockId(gpu::Dimension::y);
   Value xRow = kb.minU(token, lastToken);
+  InputPermutation permutation =
+      getMmaInputPermutation(ops, shape.mma, shape.tiling.tileCols);
   Value x = stageInputRow(kb, ops.input, xRow,
                           kMmaGemvSharedBytes -
-                              getTileSharedBytes(tiling, ops.pipelineStages));
+                              getTileSharedBytes(tiling, ops.pipelineStages),
+                          permutation);
+  // x too large to stage stays in global memory, in column order.
+  const InputPermutation *xPermutation =
+      permutation && x != ops.input ? &permutation : nullptr;
   // A block is one group (splitK == kMatmulWarps): the branch is uniform
   // over the block, so the barrier publishing the resident rows is legal.
   kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(n)), [&] {
@@ -1336,7 +1483,8 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
     buildMmaRows(
         kb, ops, tiling, layout, ops.components, rowOf, x, xRow, groupRow, warp,
         lane, slice, splitK,
-        {sums, kb.add(kb.mul(slice, kb.index(rowsPerBlock)), groupRow)});
+        {sums, kb.add(kb.mul(slice, kb.index(rowsPerBlock)), groupRow)},
+        xPermutation);
   });
   gpu::BarrierOp::create(kb.b, kb.loc);
   Value outRow = kb.add(blockRow, tid);
@@ -1732,7 +1880,8 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
 LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
                               GemvShape shape, Value block, Value input,
                               StringRef suffix, const MmaGemvLayout &layout,
-                              SharedResidentTiles &shared) {
+                              SharedResidentTiles &shared,
+                              const InputPermutation *xPermutation) {
   KernelBuilder &kb = ctx.kb;
   const MatmulOperands &ops = segment.weights.front();
   allocateResidentTiles(kb, ops, shape.tiling, kMmaGemvResidentBytes, &shared);
@@ -1795,7 +1944,8 @@ LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
                                      kb.index(slot)));
           buildMmaRows(kb, ops, tiling, layout, getComponents(slot),
                        getRowOf(slot), input, kb.index(0), firstResidentRow,
-                       warp, lane, slice, splitK, {sums, base, slots});
+                       warp, lane, slice, splitK, {sums, base, slots},
+                       xPermutation);
         });
       });
   gpu::BarrierOp::create(kb.b, kb.loc);
@@ -1879,13 +2029,30 @@ FailureOr<SmallVector<Segment, 3>> getSegments(ArrayRef<Operation *> group,
   return segments;
 }
 
+/// The permutation of x every segment of a fused kernel takes, or none:
+/// the segments share one staged x, so all must be tensor-core GEMVs whose
+/// weights want the same one.
+InputPermutation getSharedInputPermutation(ArrayRef<Segment> segments,
+                                           ArrayRef<GemvShape> shapes) {
+  std::optional<InputPermutation> shared;
+  for (auto [segment, shape] : llvm::zip(segments, shapes))
+    for (const MatmulOperands &weight : segment.weights) {
+      InputPermutation permutation =
+          getMmaInputPermutation(weight, shape.mma, shape.tiling.tileCols);
+      if (!permutation || (shared && *shared != permutation))
+        return {};
+      shared = std::move(permutation);
+    }
+  return shared.value_or(InputPermutation());
+}
+
 /// The rms_norm prologue: every block normalizes the single row of x into
 /// shared memory, T(x * r * w) as the norm kernel stores it (the sum of
 /// squares in another order), and the matmuls read x from there. x and w
 /// come in 16-byte vectors where D allows (each block reads all of x, from
 /// L2: a scalar loop cost about 1.5 instructions per weight of the block).
 Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
-                        Value weight) {
+                        Value weight, const InputPermutation &permutation) {
   KernelBuilder &kb = ctx.kb;
   OpBuilder &b = kb.b;
   Location loc = kb.loc;
@@ -1911,20 +2078,30 @@ Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
   });
   Value sum = kb.blockReduce(Reduction::Sum, partial, scratch, kBlock);
   Value r = buildRMSNormScale(b, loc, sum, dim, norm.getEps().convertToFloat());
-  forEachPiece([&](Value d, Value valid) {
-    auto store = [&] {
-      SmallVector<Value> xs = kb.loadF32s(input, {row, d}, piece);
-      SmallVector<Value> ws = kb.loadF32s(weight, {d}, piece);
-      SmallVector<Value> normalized;
-      for (auto [x, w] : llvm::zip(xs, ws))
-        normalized.push_back(kb.mulF(kb.mulF(x, r), w));
-      kb.storeF32s(normalized, staged, {row, d});
-    };
-    if (valid)
-      kb.ifThen(valid, store);
-    else
-      store();
-  });
+  // Stored a block at a time in the permutation's order, if any: the
+  // values are only renamed before the f16 packing, no instruction more.
+  int64_t storePiece =
+      permutation ? std::max(piece, permutation.blockCols) : piece;
+  forEachBlockPiece(
+      kb, dim / storePiece, storePiece, [&](Value d, Value valid) {
+        auto store = [&] {
+          SmallVector<Value> normalized;
+          for (int64_t first = 0; first < storePiece; first += piece) {
+            Value at = kb.add(d, kb.index(first));
+            SmallVector<Value> xs = kb.loadF32s(input, {row, at}, piece);
+            SmallVector<Value> ws = kb.loadF32s(weight, {at}, piece);
+            for (auto [x, w] : llvm::zip(xs, ws))
+              normalized.push_back(kb.mulF(kb.mulF(x, r), w));
+          }
+          if (permutation)
+            normalized = permuteInputPiece(normalized, permutation);
+          kb.storeF32s(normalized, staged, {row, d});
+        };
+        if (valid)
+          kb.ifThen(valid, store);
+        else
+          store();
+      });
   gpu::BarrierOp::create(b, loc);
   return staged;
 }
@@ -1959,17 +2136,21 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     shapes.push_back(chooseGemvShape(segment.weights.front(), input,
                                      segment.tasks * segment.slots,
                                      segment.slots, /*decode=*/true));
+  InputPermutation permutation = getSharedInputPermutation(*segments, shapes);
+  Value global = input;
   if (norm) {
     if (failed(requireValues(norm, ctx.values, {norm.getWeight()})))
       return failure();
     input = buildNormPrologue(ctx, norm, input,
-                              ctx.values.lookup(norm.getWeight()));
+                              ctx.values.lookup(norm.getWeight()), permutation);
   } else if (llvm::any_of(shapes,
                           [](const GemvShape &shape) { return shape.mma; })) {
     // Tensor-core segments read x from shared memory, as after a norm.
     Value row = kb.index(0);
-    input = stageInputRow(kb, input, row);
+    input = stageInputRow(kb, input, row, kMaxStagedInputBytes, permutation);
   }
+  const InputPermutation *xPermutation =
+      permutation && input != global ? &permutation : nullptr;
   for (Operation *op : group)
     if (isMatmulLike(op) && op->getOperand(0) != x)
       return op->emitError()
@@ -2006,7 +2187,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
       built =
           shape.mma
               ? buildMmaSegment(ctx, segment, shape, segmentBlock, input,
-                                suffix, *layout, sharedResident)
+                                suffix, *layout, sharedResident, xPermutation)
               : buildSegment(ctx, segment, shape, segmentBlock, input, suffix);
     });
     if (failed(built))

@@ -403,6 +403,32 @@ bool mlir::mixq::buildsScaleFactors(QuantSchemeAttrInterface scheme,
          static_cast<int64_t>(order.size()) == width;
 }
 
+SmallVector<int64_t>
+mlir::mixq::getDequantVectorOrder(QuantSchemeAttrInterface scheme,
+                                  ArrayRef<int64_t> shape, int64_t width,
+                                  FloatType resultType, bool unscaled) {
+  MLIRContext *ctx = resultType.getContext();
+  auto scratch = std::make_unique<Block>();
+  Location loc = UnknownLoc::get(ctx);
+  SmallVector<Value> placeholders;
+  for (const ComponentSpec &component : scheme.getComponents(shape))
+    placeholders.push_back(
+        scratch->addArgument(component.getTensorType(), loc));
+  ComponentReader reader(placeholders);
+  OpBuilder b(ctx);
+  b.setInsertionPointToStart(scratch.get());
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  SmallVector<int64_t> order;
+  if (unscaled)
+    (void)scheme.buildUnscaledDequantVectorInAnyOrder(
+        b, loc, reader, shape, zero, zero, width, resultType, order);
+  else
+    (void)scheme.buildDequantVectorInAnyOrder(b, loc, reader, shape, zero, zero,
+                                              width, resultType, order);
+  scratch->dropAllReferences();
+  return order;
+}
+
 bool mlir::mixq::dequantVectorGathers(QuantSchemeAttrInterface scheme,
                                       ArrayRef<int64_t> shape, int64_t width,
                                       FloatType resultType) {

@@ -163,6 +163,16 @@ bool isWordLevelTile(QuantSchemeAttrInterface scheme, ArrayRef<int64_t> shape,
                      int64_t width, FloatType resultType,
                      double maxOpsPerWeight = kWordLevelScalarOpsPerWeight);
 
+/// The order buildDequantVectorInAnyOrder (or, with `unscaled`,
+/// buildUnscaledDequantVectorInAnyOrder) reports for tiles of `width`
+/// (element p is column order[p]; it depends on the shape, width and type
+/// only). A consumer that lays its other operand out to match, once, asks
+/// before it builds any tile.
+SmallVector<int64_t> getDequantVectorOrder(QuantSchemeAttrInterface scheme,
+                                           ArrayRef<int64_t> shape,
+                                           int64_t width, FloatType resultType,
+                                           bool unscaled = false);
+
 /// Whether `scheme` has scale factors (getScaleFactorColumns > 0) and
 /// builds them: buildScaleFactor an f32 and
 /// buildUnscaledDequantVectorInAnyOrder a vector<width x resultType> with

@@ -6,11 +6,15 @@
 // lane/4 + 8), x as B. Each lane dequantizes a tile of both its rows per
 // step (here 32 columns of affine4: one 16-byte staged slice per row) in
 // the scheme's own order (buildDequantVectorInAnyOrder: the f16x2 pairs
-// (code i, code i + 4) of a word), and x is gathered to match: B's first
-// register holds x columns 0 and 4 of the lane's tile. x is staged in
-// shared memory first, then split-K over the block's 4 warps: 16 rows a block (40 rows: 3 blocks); the lanes holding
-// C's column 0 store the sums to shared memory, and after the barrier one
-// thread per row adds the 4 slices and the residual.
+// (code i, code i + 4) of a word). x is staged in shared memory first, laid
+// out in that order within each 32-column tile (columns 0 4 1 5 2 6 3 7
+// 8 12 ...: the codes of a word stay within its 8 columns, so one shuffle
+// per 16-byte piece and block), so that B's registers are
+// consecutive halves of the lane's 16-byte x loads (the pair [0, 9] of two
+// equal vector<8xf16>: elements 0 and 1, no byte permute). Then split-K
+// over the block's 4 warps: 16 rows a block (40 rows: 3 blocks); the lanes
+// holding C's column 0 store the sums to shared memory, and after the
+// barrier one thread per row adds the 4 slices and the residual.
 
 // CHECK-LABEL: gpu.func @k_affine(
 // CHECK-SAME:    %[[X:[^:]*]]: memref<1x256xf16>
@@ -18,8 +22,9 @@
 // CHECK-SAME:    mixq.grid = [array<i64: 3, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
 // CHECK-SAME:    nvvm.maxnreg = 128
 // CHECK:         memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
-// CHECK:         vector.load %[[X]]{{.*}} : memref<1x256xf16>, vector<8xf16>
-// CHECK:         vector.store {{.*}}, %[[XS]]
+// CHECK:         %[[XT:.*]] = vector.load %[[X]]{{.*}} : memref<1x256xf16>, vector<8xf16>
+// CHECK:         %[[XP8:.*]] = vector.shuffle %[[XT]], %[[XT]] [0, 4, 1, 5, 2, 6, 3, 7] : vector<8xf16>, vector<8xf16>
+// CHECK:         vector.store %[[XP8]], %[[XS]]
 // CHECK:         gpu.barrier
 // CHECK:         scf.for
 // CHECK:           memref.store %{{.*}}, %[[SCALES]]
@@ -27,7 +32,7 @@
 // CHECK:         gpu.barrier
 // CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<2x2xf32>) {
 // CHECK:           vector.load %[[XS]]
-// CHECK:           %[[B0:.*]] = vector.shuffle %[[XP:.*]], %[[XP]] [0, 12] : vector<8xf16>, vector<8xf16>
+// CHECK:           %[[B0:.*]] = vector.shuffle %[[XP:.*]], %[[XP]] [0, 9] : vector<8xf16>, vector<8xf16>
 // CHECK:           nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK-NOT:       math.fma
 // CHECK:           scf.yield %{{.*}} : vector<2x2xf32>
@@ -81,9 +86,11 @@ func.func private @k_f32(%x: tensor<1x256xf32>, %w: !mixq.qtensor<40x256, #mixq.
 // mixed: 64-column tiles, 16 mma per step; its sparse outliers after the K
 // loop (buildSparseDot), every 16th CSR entry per lane (4 lanes a row, 4
 // split-K slices), summed over a row's 4 lanes by two xor shuffles and
-// added to the row's C value.
+// added to the row's C value. Its 64-column tiles keep x in column order
+// (kMmaGemvMaxPermutedTileCols).
 
 // CHECK-LABEL: gpu.func @k_mixed(
+// CHECK-NOT:     memref.get_global
 // CHECK:         scf.for {{.*}} -> (vector<2x2xf32>) {
 // CHECK-COUNT-16:  nvgpu.mma.sync
 // CHECK:           scf.yield
@@ -127,7 +134,9 @@ func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtenso
 // times x with no scale at all and the loop's sums are multiplied by the
 // rows' scales once after it; then the fp16 outlier columns, every 16th
 // of a row's 8 per lane (buildSparseDot), from outlier_cols and the row of
-// outlier_weights. No col_map read anywhere in the GEMV.
+// outlier_weights, each column's x at its position in the staged x (laid
+// out in the tiles' pair order: c - c % 32 plus a constant table's entry).
+// No col_map read anywhere in the GEMV.
 
 // CHECK-LABEL: gpu.func @k_quik(
 // CHECK-SAME:    %[[OCOLS:[^:]*]]: memref<8xi32>, %{{[^:]*}}: memref<16x8xf16>, %{{[^:]*}}: memref<16x32xi32>, %[[SCALES:[^:]*]]: memref<16xf16>, %{{[^:]*}}: memref<16xi32>, %[[MAP:[^:]*]]: memref<256xi16>
@@ -141,7 +150,11 @@ func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtenso
 // CHECK:         memref.load %[[SCALES]]
 // CHECK:         arith.mulf %[[SUMS]], %{{.*}} : vector<2x2xf32>
 // CHECK:         scf.for {{.*}} -> (f32)
-// CHECK:           memref.load %[[OCOLS]]
+// CHECK:           %[[OC:.*]] = memref.load %[[OCOLS]]
+// CHECK:           %[[C:.*]] = arith.index_castui %[[OC]]
+// CHECK:           %[[POS:.*]] = memref.get_global @k_quik_x_positions : memref<32xi32>
+// CHECK:           %[[IN:.*]] = arith.remui %[[C]], %c32
+// CHECK:           %[[P:.*]] = memref.load %[[POS]][%[[IN]]]
 // CHECK-NOT:     %[[MAP]]
 // CHECK:         gpu.return
 func.func private @k_quik(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
