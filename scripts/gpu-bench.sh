@@ -76,11 +76,15 @@ small_schemes=(
 # name|--scheme|more mixq-compile flags for llama2-7b. affine4-unfused is
 # the same package with one kernel per op (13 a layer instead of 5): the
 # fused decode step measured against it. mixed-fma is mixed with the f32-FMA
-# decode GEMVs: the tensor-core ones measured against them.
+# decode GEMVs: the tensor-core ones measured against them. affine4-regs
+# loads its codes straight into registers instead of the pipelined cp.async
+# staging (--stage-gemv-weights=false: 1.72-1.81 SASS instructions per
+# weight against 2.19-2.25): which is faster is what it measures.
 large_schemes=(
   "fp16|fp16|"
   "affine4|affine:bits=4,group=128|"
   "affine4-unfused|affine:bits=4,group=128|--fuse-decode=false"
+  "affine4-regs|affine:bits=4,group=128|--stage-gemv-weights=false"
   "mixed-fma|mixed|--tensor-core-gemv=false"
   "lut3|lut:bits=3|"
   "mixed|mixed|"
@@ -347,7 +351,8 @@ bench_large() {
     name="$(basename "$pkg" .mixq)"
     # mixed-fma: the same sizes as mixed, for the A/B of the GEMV paths.
     [ "$name" = mixed ] || [ "$name" = mixed-fma ] && sizes=(-p 64 -n 16 -r 1)
-    [ "$name" = affine4-unfused ] && sizes=(-p 0 -n 128 -r 3)
+    [ "$name" = affine4-unfused ] || [ "$name" = affine4-regs ] &&
+      sizes=(-p 0 -n 128 -r 3)
     limited 60 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
       "${sizes[@]}" >"$results/bench-7b-$name.txt" 2>&1 ||
       failures=$((failures + 1))
@@ -377,7 +382,9 @@ bench_widths() {
 # ncu over the first layer of one decode step (the first 6 decode kernel
 # launches: embed, then the fused layer: norm + q/k/v + rope, attention,
 # o + residual, norm + gate/up + SwiGLU, down + residual), reduced to a raw
-# CSV per package (not the comparison packages affine4-unfused, mixed-fma).
+# CSV per package (not the comparison packages affine4-unfused, mixed-fma;
+# affine4-regs is profiled: its kernels' times beside affine4's are the
+# comparison).
 profile_large() {
   local dir="$1"
   command -v ncu >/dev/null || {

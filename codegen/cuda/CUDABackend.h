@@ -45,6 +45,11 @@ struct CUDAOptions {
   /// Decode GEMVs over f16/bf16 on mma.sync with f32 accumulators, rather
   /// than an f32 FMA per weight.
   bool tensorCoreGemv = true;
+  /// Decode GEMVs copy their weight codes into shared memory with cp.async,
+  /// software-pipelined (pipelineStages deep); false: each lane loads its
+  /// codes straight into registers (16-byte loads, no pipeline), for the
+  /// comparison the decode GEMV issue asks a GPU run to make.
+  bool stageGemvWeights = true;
 };
 
 /// One grid dimension: `count * ceil(S / tokensPerBlock)`, or just `count`

@@ -22,6 +22,7 @@ struct BuildGPUKernels
     options.maxTokens = maxTokens;
     options.useTensorCores = tensorCores;
     options.tensorCoreGemv = tensorCoreGemv;
+    options.stageGemvWeights = stageGemvWeights;
     if (!chips.empty())
       options.chips.assign(chips.begin(), chips.end());
     std::vector<KernelLaunch> launches;

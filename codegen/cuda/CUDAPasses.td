@@ -67,6 +67,10 @@ def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
     Option<"tensorCoreGemv", "tensor-core-gemv", "bool", /*default=*/"true",
            "Use mma.sync (f32 accumulators) for f16/bf16 decode GEMVs; "
            "false: f32 FMAs per weight">,
+    Option<"stageGemvWeights", "stage-gemv-weights", "bool",
+           /*default=*/"true",
+           "Copy the GEMVs' weight codes to shared memory with pipelined "
+           "cp.async; false: load them straight into registers">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -43,6 +43,8 @@ struct MatmulOperands {
   int64_t pipelineStages = 3;
   /// CUDAOptions::tensorCoreGemv.
   bool tensorCoreGemv = true;
+  /// CUDAOptions::stageGemvWeights.
+  bool stageWeights = true;
 };
 
 /// The per-lane layouts of one mma.sync m16n8k16 step, from upstream

@@ -64,7 +64,8 @@ llvm::SmallDenseSet<unsigned> getReadComponents(const MatmulOperands &ops) {
 }
 
 /// The column-tiled components of the weight the dequantization reads: the
-/// scheme's that say so, or the plain matrix itself.
+/// scheme's that say so (none with --stage-gemv-weights=false: the lanes
+/// then load their codes into registers), or the plain matrix itself.
 SmallVector<std::pair<unsigned, ComponentSpec>>
 getColumnTiledComponents(const MatmulOperands &ops,
                          const llvm::SmallDenseSet<unsigned> &read) {
@@ -78,8 +79,8 @@ getColumnTiledComponents(const MatmulOperands &ops,
   }
   for (auto [index, component] :
        llvm::enumerate(ops.scheme.getComponents({ops.rows, ops.cols})))
-    if (component.columnTiled && component.shape.size() == 2 &&
-        read.contains(index))
+    if (ops.stageWeights && component.columnTiled &&
+        component.shape.size() == 2 && read.contains(index))
       tiled.push_back({unsigned(index), component});
   return tiled;
 }
@@ -713,6 +714,7 @@ FailureOr<MatmulOperands> getWeightOperands(Operation *anchor,
   ops.tokens = ctx.signature.tokens;
   ops.pipelineStages = ctx.options.pipelineStages;
   ops.tensorCoreGemv = ctx.options.tensorCoreGemv;
+  ops.stageWeights = ctx.options.stageGemvWeights;
   return ops;
 }
 

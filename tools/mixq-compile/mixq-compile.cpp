@@ -111,6 +111,12 @@ cl::opt<bool> tensorCoreGemv(
     cl::desc("Run f16/bf16 decode matmuls on tensor cores (mma.sync, f32 "
              "accumulators); =false: an f32 FMA per weight"),
     cl::init(true), cl::cat(category));
+cl::opt<bool> stageGemvWeights(
+    "stage-gemv-weights",
+    cl::desc("Copy the CUDA GEMVs' weight codes to shared memory with "
+             "software-pipelined cp.async; =false: 16-byte loads straight "
+             "into registers (fewer instructions, no pipeline)"),
+    cl::init(true), cl::cat(category));
 cl::opt<std::string> cpuName(
     "cpu",
     cl::desc("CPU to generate host code for: 'native' (this machine) or an "
@@ -500,6 +506,7 @@ int main(int argc, char **argv) {
     cudaOptions.maxTokens = (*model)->config.maxSeqLen;
     cudaOptions.pipelineStages = pipelineStages;
     cudaOptions.tensorCoreGemv = tensorCoreGemv;
+    cudaOptions.stageGemvWeights = stageGemvWeights;
     if (emitting && emitLevel == EmitLevel::GPU) {
       std::vector<mlir::mixq::cuda::KernelLaunch> launches;
       auto gpuModule =

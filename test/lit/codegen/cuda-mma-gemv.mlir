@@ -1,5 +1,6 @@
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90" | FileCheck %s
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 tensor-core-gemv=false" | FileCheck %s --check-prefix=FMA
+// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 stage-gemv-weights=false" | FileCheck %s --check-prefix=REGS
 
 // The tensor-core decode GEMV: a warp group computes 16 rows with mma.sync
 // m16n8k16 and f32 accumulators, the weights as A (rows lane/4 and
@@ -159,5 +160,26 @@ func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtenso
 // CHECK:         gpu.return
 func.func private @k_quik(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
   %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<1x16xf16>
+  return %0 : tensor<1x16xf16>
+}
+
+// -----
+
+// stage-gemv-weights=false: no code tile is staged (no memref.alloc for
+// cp.async to pipeline); each lane loads its 16 bytes of codes a row and
+// step from the weight itself (K = 1024: rows of codes too long to keep
+// resident in shared memory). By default they are staged.
+
+// CHECK-LABEL: gpu.func @k_codes_in_registers(
+// CHECK:         memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
+
+// REGS-LABEL: gpu.func @k_codes_in_registers(
+// REGS-SAME:    %{{[^:]*}}: memref<1x1024xf16>, %[[CODES:[^:]*]]: memref<16x128xi32>
+// REGS-NOT:     memref.alloc
+// REGS:         scf.for {{.*}} -> (vector<2x2xf32>) {
+// REGS:           vector.load %[[CODES]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<16x128xi32>, vector<4xi32>
+// REGS:           nvgpu.mma.sync
+func.func private @k_codes_in_registers(%x: tensor<1x1024xf16>, %w: !mixq.qtensor<16x1024, #mixq.affine<bits = 4, group = 128>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x1024xf16>, !mixq.qtensor<16x1024, #mixq.affine<bits = 4, group = 128>> -> tensor<1x16xf16>
   return %0 : tensor<1x16xf16>
 }
