@@ -73,6 +73,10 @@ struct KernelLaunch {
   /// rows per warp), so that the SASS report can turn the loop body's
   /// instruction count into instructions per weight; 0 for other kernels.
   int64_t weightsPerWarpIteration = 0;
+  /// The weights one warp dequantizes over the whole kernel (its rows times
+  /// its split-K share of K), so that the SASS report can spread the
+  /// instructions outside the loop over them; 0 for other kernels.
+  int64_t weightsPerWarp = 0;
 };
 
 struct CompiledCUDA {

@@ -522,7 +522,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   SharedResidentTiles sharedResident;
   sharedResident.bytesLeft = kMmaGemvResidentBytes;
   Value block = kb.blockId(gpu::Dimension::x);
-  int64_t first = 0, weightsPerWarpIteration = 0;
+  int64_t first = 0, weightsPerWarpIteration = 0, weightsPerWarp = 0;
   for (auto [index, segment] : llvm::enumerate(*segments)) {
     GemvShape &shape = shapes[index];
     FailureOr<MmaGemvLayout> layout = failure();
@@ -555,11 +555,16 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     first += shape.blocks;
     // A tensor-core lane takes two rows' tiles per step.
     int64_t laneRows = shape.mma ? kMmaGemvStagingRows : shape.rowsPerWarp;
-    weightsPerWarpIteration = std::max(
-        weightsPerWarpIteration, kWarpSize * shape.tiling.tileCols * laneRows);
+    int64_t perIteration = kWarpSize * shape.tiling.tileCols * laneRows;
+    if (perIteration > weightsPerWarpIteration) {
+      weightsPerWarpIteration = perIteration;
+      weightsPerWarp =
+          shape.rowsPerWarp * segment.weights.front().cols / shape.splitK;
+    }
   }
   ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
   ctx.launch.weightsPerWarpIteration = weightsPerWarpIteration;
+  ctx.launch.weightsPerWarp = weightsPerWarp;
   ctx.launch.grid[0] = GridDim{first, 0};
   ctx.launch.grid[1] = GridDim{1, 0};
   return success();

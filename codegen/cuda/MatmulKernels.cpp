@@ -621,6 +621,7 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
     ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
     ctx.launch.weightsPerWarpIteration =
         kWarpSize * shape.tiling.tileCols * kMmaGemvStagingRows;
+    ctx.launch.weightsPerWarp = shape.rowsPerWarp * ops.cols / shape.splitK;
     ctx.launch.grid[0] = GridDim{shape.blocks, 0};
     ctx.launch.grid[1] =
         spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};
@@ -681,6 +682,7 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   });
   ctx.launch.block = {kMatmulWarps * kWarpSize, 1, 1};
   ctx.launch.weightsPerWarpIteration = kWarpSize * tileCols * rowsPerWarp;
+  ctx.launch.weightsPerWarp = rowsPerWarp * ops.cols / splitK;
   ctx.launch.grid[0] = GridDim{shape.blocks, 0};
   ctx.launch.grid[1] =
       spec.lastTokenOnly ? GridDim{1, 0} : GridDim{1, tokensPerBlock};

@@ -179,6 +179,24 @@ class Affine4DecodeGemv(unittest.TestCase):
             self.record["kernel_instructions_per_weight_estimate"],
             (135 + 4 * 399) * 32 / 4096, places=2)
 
+    def test_estimate_spreads_over_the_warps_weights(self):
+        # A tensor-core GEMV's warp takes 16 rows and a quarter of K
+        # (the manifest's weights_per_warp = 16 * 4096 / 4 = 16384): 16
+        # trips of the loop, the 135 other instructions spread over 16384
+        # weights, not 4096.
+        manifest = json.loads(fixture("affine4-manifest.json"))
+        for kernel in manifest["targets"]["cuda"]["kernels"]:
+            if kernel.get("weights_per_warp_iteration"):
+                kernel["weights_per_warp"] = 16384
+        (record,) = sr.analyze_kernels(
+            manifest, sr.parse_ptxas_log(fixture("affine4.ptxas.txt")),
+            sr.parse_cfg(fixture("affine4-decode-gemv.cfg")))
+        self.assertEqual(record["weights_per_warp"], 16384)
+        self.assertAlmostEqual(
+            record["kernel_instructions_per_weight_estimate"],
+            (135 + 16 * 399) * 32 / 16384, places=2)
+        self.assertIsNone(sr.kernel_estimate(534, 399, 0, 16384))
+
     def test_loads(self):
         counts = {l["opcode"]: l["count"] for l in self.loop["loads"]}
         # 10 LDS in the listing, 3 of them `@!PT LDS RZ, [RZ]` (never

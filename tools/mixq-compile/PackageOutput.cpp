@@ -237,6 +237,8 @@ llvm::Error addCUDATarget(runtime::PackageWriter &writer,
                    {"workspace_bytes", launch.workspaceBytes}};
     if (launch.weightsPerWarpIteration > 0)
       kernel["weights_per_warp_iteration"] = launch.weightsPerWarpIteration;
+    if (launch.weightsPerWarp > 0)
+      kernel["weights_per_warp"] = launch.weightsPerWarp;
     kernels.push_back(std::move(kernel));
   }
   targets["cuda"] = {
