@@ -72,7 +72,10 @@ def MixQ_OutlierColsSchemeAttr : MixQ_Attr<"OutlierColsScheme", "outlier_cols", 
     weight needs its column looked up. (Until 2026-12-06 the codes held the
     Kq quantized columns only, in two's complement, and every weight took a
     `col_map` load, a select and a code load of its own: 19 SASS
-    instructions per weight on sm_90.)
+    instructions per weight on sm_90. A package from then still runs: it
+    carries the kernels that read its own layout, and nothing in the
+    runtime decodes a scheme's components, so the package format version
+    did not change.)
 
     `col_map` is derived from `outlier_cols`: `col_map[c]` is the slot j
     of column c in `outlier_cols` for an outlier column and -1 otherwise.
