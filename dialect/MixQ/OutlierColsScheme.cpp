@@ -4,7 +4,8 @@
 // QuantSchemeAttrInterface: the five components the host stores plus
 // `col_map`, the static column -> outlier slot map that mixq.quantize_act
 // and the scalar tile read. The codes cover every column (an outlier
-// column's code is 0), so kernels dequantize whole words of a row like
+// column's code is 2^(bits-1), a weight of 0), so kernels dequantize whole
+// words of a row like
 // symmetric affine codes and add the fp16 outlier columns once per row
 // (buildSparseDot).
 //===----------------------------------------------------------------------===//
@@ -34,7 +35,8 @@ enum OutlierColsComponent : unsigned {
   OCColMap = 5,
 };
 
-/// The largest K whose col_map fits i16: entries are in [-K, n - 1].
+/// The largest K whose col_map fits i16 (entries are -1 or a slot below n
+/// < K; the bound is the format's, kept from when entries went down to -K).
 constexpr int64_t kMaxI16ColMapInputs = 32768;
 
 ::mixq::quant::OutlierColumnsParams getParams(OutlierColsSchemeAttr attr) {

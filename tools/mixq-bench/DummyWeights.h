@@ -24,7 +24,10 @@
 //     (the kernels add a popcount within the word).
 //  4. "outlier_cols" (QUIK): increasing columns floor(j * K / n);
 //     "col_map": consistent with them (slot j, or -1 for the other
-//     columns).
+//     columns). The codes stay random (rule 7), so an outlier column's
+//     code is not the weight-0 code the quantizer writes: the GEMV's dense
+//     part then adds a random weight there. Timing is unaffected; outputs
+//     of such a package mean nothing anyway.
 //  5. any other integer component of rank 1 (unknown structure): zeros,
 //     which are in range for any index.
 //  6. float components (f16, bf16, f32): random bits with the top exponent
