@@ -11,7 +11,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/TypeUtilities.h"
 
 #include <algorithm>
 #include <cmath>
@@ -229,42 +228,19 @@ Value AffineSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
 }
 
 namespace {
-/// q - z of a whole-group tile, exact: f16 pairs (buildCenteredHalfCodePairs'
-/// order) for an f16 whole-word tile, else f32 in column order; `order` is
-/// filled in. `zero` is the group's zero point in the scale type, or null
-/// (symmetric: 2^(bits-1)).
+/// q - z of a whole-group tile (buildCenteredCodeTile): f16 pairs need an
+/// f16 zero point, so an f16 scale type. `zero` is the group's zero point
+/// in the scale type, or null (symmetric: 2^(bits-1)).
 Value buildCenteredAffineCodes(AffineSchemeAttr attr, OpBuilder &b,
                                Location loc, const ComponentReader &reader,
                                ArrayRef<int64_t> shape, Value row, Value col,
                                int64_t width, FloatType resultType, Value zero,
                                SmallVectorImpl<int64_t> &order) {
   unsigned bits = attr.getBits();
-  int64_t symmetricZero = int64_t(1) << (bits - 1);
-  if (resultType.isF16() && attr.getScaleType().isF16() &&
-      isWholeWordTile(bits, width)) {
-    order.assign(getPairOrderColumns(bits, width));
-    return buildCenteredHalfCodePairs(b, loc, reader, Codes, row, col, bits,
-                                      width, zero, symmetricZero);
-  }
-  setColumnOrder(order, width);
-  Value codes;
-  if (isWordAlignedTile(bits, width)) {
-    codes = buildPackedCodeVector(b, loc, reader, Codes, row, col, bits, width);
-  } else {
-    int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], bits);
-    SmallVector<Value> scalars;
-    for (int64_t i = 0; i < width; ++i)
-      scalars.push_back(buildPackedCodeLoad(
-          b, loc, reader, Codes, row,
-          arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i)),
-          bits, wordsPerRow));
-    codes = buildVectorFromScalars(b, loc, scalars);
-  }
-  Value q = arith::UIToFPOp::create(
-      b, loc, VectorType::get({width}, b.getF32Type()), codes);
-  Value zero32 = zero ? buildExtendToF32(b, loc, zero)
-                      : buildF32Constant(b, loc, float(symmetricZero));
-  return arith::SubFOp::create(b, loc, q, buildSplat(b, loc, zero32, width));
+  return buildCenteredCodeTile(
+      b, loc, reader, Codes, row, col, bits, width, shape[1],
+      resultType.isF16() && attr.getScaleType().isF16(), zero,
+      int64_t(1) << (bits - 1), order);
 }
 
 /// The group of column `col` (an index).
@@ -300,14 +276,7 @@ Value AffineSchemeAttr::buildDequantVectorInAnyOrder(
   Value centered = buildCenteredAffineCodes(
       *this, b, loc, reader, shape, row, col, width, resultType,
       loadZeroPoint(*this, b, loc, reader, row, group), order);
-  // f16 pairs (with an f16 scale), or f32 otherwise.
-  if (getElementTypeOrSelf(centered.getType()).isF16())
-    return arith::MulFOp::create(b, loc, centered,
-                                 buildSplat(b, loc, scale, width));
-  Value w = arith::MulFOp::create(
-      b, loc, centered,
-      buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
-  return buildTruncateFromF32(b, loc, w, resultType);
+  return buildScaledCodeTile(b, loc, centered, scale, resultType);
 }
 
 int64_t AffineSchemeAttr::getScaleFactorColumns(ArrayRef<int64_t>) const {
@@ -331,7 +300,5 @@ Value AffineSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
   Value centered = buildCenteredAffineCodes(
       *this, b, loc, reader, shape, row, col, width, resultType,
       loadZeroPoint(*this, b, loc, reader, row, group), order);
-  if (getElementTypeOrSelf(centered.getType()) == resultType)
-    return centered;
-  return buildTruncateFromF32(b, loc, centered, resultType);
+  return buildCodeTileAs(b, loc, centered, resultType);
 }

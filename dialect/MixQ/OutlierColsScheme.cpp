@@ -17,7 +17,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/TypeUtilities.h"
 
 #include <cstring>
 #include <limits>
@@ -266,42 +265,16 @@ Value OutlierColsSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
 }
 
 namespace {
-/// code - mid of the tile's columns, exact: in f16 pairs
-/// (buildCenteredHalfCodePairs' order) for an f16 whole-word tile, else in
-/// f32 in column order; `order` is filled in.
+/// code - mid of the tile's columns (buildCenteredCodeTile), exact.
 Value buildCenteredCodes(OutlierColsSchemeAttr attr, OpBuilder &b, Location loc,
                          const ComponentReader &reader, ArrayRef<int64_t> shape,
                          Value row, Value col, int64_t width,
                          FloatType resultType,
                          SmallVectorImpl<int64_t> &order) {
   unsigned bits = attr.getBits();
-  int64_t mid = getCodeOffset(bits);
-  if (resultType.isF16() && isWholeWordTile(bits, width)) {
-    order.assign(getPairOrderColumns(bits, width));
-    return buildCenteredHalfCodePairs(b, loc, reader, OCCodes, row, col, bits,
-                                      width, Value(), mid);
-  }
-  setColumnOrder(order, width);
-  Type f32 = b.getF32Type();
-  Value codes;
-  if (isWordAlignedTile(bits, width)) {
-    codes =
-        buildPackedCodeVector(b, loc, reader, OCCodes, row, col, bits, width);
-  } else {
-    int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], bits);
-    SmallVector<Value> scalars;
-    for (int64_t i = 0; i < width; ++i)
-      scalars.push_back(buildPackedCodeLoad(
-          b, loc, reader, OCCodes, row,
-          arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i)),
-          bits, wordsPerRow));
-    codes = buildVectorFromScalars(b, loc, scalars);
-  }
-  Value q =
-      arith::UIToFPOp::create(b, loc, VectorType::get({width}, f32), codes);
-  return arith::SubFOp::create(
-      b, loc, q,
-      buildSplat(b, loc, buildF32Constant(b, loc, float(mid)), width));
+  return buildCenteredCodeTile(b, loc, reader, OCCodes, row, col, bits, width,
+                               shape[1], resultType.isF16(), Value(),
+                               getCodeOffset(bits), order);
 }
 } // namespace
 
@@ -316,14 +289,7 @@ Value OutlierColsSchemeAttr::buildDequantVectorInAnyOrder(
   Value scale = reader.load(b, loc, OCScales, {row});
   Value centered = buildCenteredCodes(*this, b, loc, reader, shape, row, col,
                                       width, resultType, order);
-  // f16 pairs, or f32 otherwise.
-  if (getElementTypeOrSelf(centered.getType()).isF16())
-    return arith::MulFOp::create(b, loc, centered,
-                                 buildSplat(b, loc, scale, width));
-  Value w = arith::MulFOp::create(
-      b, loc, centered,
-      buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
-  return buildTruncateFromF32(b, loc, w, resultType);
+  return buildScaledCodeTile(b, loc, centered, scale, resultType);
 }
 
 // One scale a row: a dot product multiplies the row's sum by it once.
@@ -345,9 +311,7 @@ Value OutlierColsSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
     FloatType resultType, SmallVectorImpl<int64_t> &order) const {
   Value centered = buildCenteredCodes(*this, b, loc, reader, shape, row, col,
                                       width, resultType, order);
-  if (getElementTypeOrSelf(centered.getType()) == resultType)
-    return centered;
-  return buildTruncateFromF32(b, loc, centered, resultType);
+  return buildCodeTileAs(b, loc, centered, resultType);
 }
 
 // Every row has its n outlier terms, at the same columns: slot j of row r

@@ -1,5 +1,6 @@
 //===- SchemeUtils.cpp - helpers for writing quantization schemes ---------===//
 #include "dialect/MixQ/SchemeUtils.h"
+#include "quant/BitPacking.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -330,6 +331,66 @@ Value mlir::mixq::buildDequantVectorInColumnOrder(
   return buildInColumnOrder(b, loc, vector, order);
 }
 
+Value mlir::mixq::buildPackedCodeTile(OpBuilder &b, Location loc,
+                                      const ComponentReader &reader,
+                                      unsigned codesIndex, Value row, Value col,
+                                      unsigned bits, int64_t width,
+                                      int64_t cols) {
+  if (isWordAlignedTile(bits, width))
+    return buildPackedCodeVector(b, loc, reader, codesIndex, row, col, bits,
+                                 width);
+  int64_t wordsPerRow = ::mixq::quant::packedWordCount(cols, bits);
+  SmallVector<Value> codes;
+  for (int64_t i = 0; i < width; ++i)
+    codes.push_back(buildPackedCodeLoad(
+        b, loc, reader, codesIndex, row,
+        arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i)), bits,
+        wordsPerRow));
+  return buildVectorFromScalars(b, loc, codes);
+}
+
+Value mlir::mixq::buildCenteredCodeTile(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        unsigned codesIndex, Value row,
+                                        Value col, unsigned bits, int64_t width,
+                                        int64_t cols, bool halfPairs,
+                                        Value zero, int64_t symmetricZero,
+                                        SmallVectorImpl<int64_t> &order) {
+  if (halfPairs && isWholeWordTile(bits, width)) {
+    order.assign(getPairOrderColumns(bits, width));
+    return buildCenteredHalfCodePairs(b, loc, reader, codesIndex, row, col,
+                                      bits, width, zero, symmetricZero);
+  }
+  setColumnOrder(order, width);
+  Value q =
+      arith::UIToFPOp::create(b, loc, VectorType::get({width}, b.getF32Type()),
+                              buildPackedCodeTile(b, loc, reader, codesIndex,
+                                                  row, col, bits, width, cols));
+  Value zero32 = zero ? buildExtendToF32(b, loc, zero)
+                      : buildF32Constant(b, loc, float(symmetricZero));
+  return arith::SubFOp::create(b, loc, q, buildSplat(b, loc, zero32, width));
+}
+
+Value mlir::mixq::buildScaledCodeTile(OpBuilder &b, Location loc,
+                                      Value centered, Value scale,
+                                      FloatType resultType) {
+  int64_t width = cast<VectorType>(centered.getType()).getDimSize(0);
+  if (getElementTypeOrSelf(centered.getType()).isF16())
+    return arith::MulFOp::create(b, loc, centered,
+                                 buildSplat(b, loc, scale, width));
+  Value w = arith::MulFOp::create(
+      b, loc, centered,
+      buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
+  return buildTruncateFromF32(b, loc, w, resultType);
+}
+
+Value mlir::mixq::buildCodeTileAs(OpBuilder &b, Location loc, Value centered,
+                                  FloatType resultType) {
+  if (getElementTypeOrSelf(centered.getType()) == resultType)
+    return centered;
+  return buildTruncateFromF32(b, loc, centered, resultType);
+}
+
 Value mlir::mixq::buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
                                    unsigned bits) {
   int64_t width = cast<VectorType>(pairOrder.getType()).getDimSize(0);
@@ -352,28 +413,42 @@ std::string mlir::mixq::getShapeMismatch(QuantSchemeAttrInterface scheme,
 }
 
 namespace {
-/// Builds a buildDequantVector tile into a scratch block, calls `inspect`
-/// on its ops and throws the block away.
+/// A block outside any region for building a scheme's IR to look at, its
+/// arguments standing for the scheme's components, the builder at its
+/// start and an index 0 for rows and columns; thrown away when it goes.
+class ScratchBlock {
+public:
+  ScratchBlock(QuantSchemeAttrInterface scheme, ArrayRef<int64_t> shape,
+               MLIRContext *ctx)
+      : block(std::make_unique<Block>()), loc(UnknownLoc::get(ctx)),
+        b(ctx) { // the block has no region to take the context from
+    for (const ComponentSpec &component : scheme.getComponents(shape))
+      components.push_back(block->addArgument(component.getTensorType(), loc));
+    b.setInsertionPointToStart(block.get());
+    zero = arith::ConstantIndexOp::create(b, loc, 0);
+  }
+  ~ScratchBlock() { block->dropAllReferences(); }
+
+  std::unique_ptr<Block> block;
+  Location loc;
+  OpBuilder b;
+  SmallVector<Value> components;
+  Value zero;
+};
+
+/// Builds a buildDequantVector tile into a scratch block (reading through
+/// `reader`, or the block's placeholder components without one) and calls
+/// `inspect` on its ops.
 void inspectDequantVector(QuantSchemeAttrInterface scheme,
                           ArrayRef<int64_t> shape, int64_t width,
                           FloatType resultType, const ComponentReader *reader,
                           function_ref<void(Operation *)> inspect) {
-  MLIRContext *ctx = resultType.getContext();
-  auto scratch = std::make_unique<Block>();
-  Location loc = UnknownLoc::get(ctx);
-  SmallVector<Value> placeholders;
-  if (!reader)
-    for (const ComponentSpec &component : scheme.getComponents(shape))
-      placeholders.push_back(
-          scratch->addArgument(component.getTensorType(), loc));
-  ComponentReader placeholderReader(placeholders);
-  OpBuilder b(ctx); // the block has no region to take the context from
-  b.setInsertionPointToStart(scratch.get());
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  (void)scheme.buildDequantVector(b, loc, reader ? *reader : placeholderReader,
-                                  shape, zero, zero, width, resultType);
-  scratch->walk(inspect);
-  scratch->dropAllReferences();
+  ScratchBlock scratch(scheme, shape, resultType.getContext());
+  ComponentReader placeholderReader(scratch.components);
+  (void)scheme.buildDequantVector(
+      scratch.b, scratch.loc, reader ? *reader : placeholderReader, shape,
+      scratch.zero, scratch.zero, width, resultType);
+  scratch.block->walk(inspect);
 }
 } // namespace
 
@@ -382,22 +457,14 @@ bool mlir::mixq::buildsScaleFactors(QuantSchemeAttrInterface scheme,
                                     FloatType resultType) {
   if (scheme.getScaleFactorColumns(shape) <= 0)
     return false;
-  MLIRContext *ctx = resultType.getContext();
-  auto scratch = std::make_unique<Block>();
-  Location loc = UnknownLoc::get(ctx);
-  SmallVector<Value> placeholders;
-  for (const ComponentSpec &component : scheme.getComponents(shape))
-    placeholders.push_back(
-        scratch->addArgument(component.getTensorType(), loc));
-  ComponentReader reader(placeholders);
-  OpBuilder b(ctx);
-  b.setInsertionPointToStart(scratch.get());
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  ScratchBlock scratch(scheme, shape, resultType.getContext());
+  ComponentReader reader(scratch.components);
   SmallVector<int64_t> order;
-  Value factor = scheme.buildScaleFactor(b, loc, reader, shape, zero, zero);
+  Value factor = scheme.buildScaleFactor(scratch.b, scratch.loc, reader, shape,
+                                         scratch.zero, scratch.zero);
   Value unscaled = scheme.buildUnscaledDequantVectorInAnyOrder(
-      b, loc, reader, shape, zero, zero, width, resultType, order);
-  scratch->dropAllReferences();
+      scratch.b, scratch.loc, reader, shape, scratch.zero, scratch.zero, width,
+      resultType, order);
   return factor && factor.getType().isF32() && unscaled &&
          unscaled.getType() == VectorType::get({width}, resultType) &&
          static_cast<int64_t>(order.size()) == width;
@@ -407,25 +474,17 @@ SmallVector<int64_t>
 mlir::mixq::getDequantVectorOrder(QuantSchemeAttrInterface scheme,
                                   ArrayRef<int64_t> shape, int64_t width,
                                   FloatType resultType, bool unscaled) {
-  MLIRContext *ctx = resultType.getContext();
-  auto scratch = std::make_unique<Block>();
-  Location loc = UnknownLoc::get(ctx);
-  SmallVector<Value> placeholders;
-  for (const ComponentSpec &component : scheme.getComponents(shape))
-    placeholders.push_back(
-        scratch->addArgument(component.getTensorType(), loc));
-  ComponentReader reader(placeholders);
-  OpBuilder b(ctx);
-  b.setInsertionPointToStart(scratch.get());
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  ScratchBlock scratch(scheme, shape, resultType.getContext());
+  ComponentReader reader(scratch.components);
   SmallVector<int64_t> order;
   if (unscaled)
     (void)scheme.buildUnscaledDequantVectorInAnyOrder(
-        b, loc, reader, shape, zero, zero, width, resultType, order);
+        scratch.b, scratch.loc, reader, shape, scratch.zero, scratch.zero,
+        width, resultType, order);
   else
-    (void)scheme.buildDequantVectorInAnyOrder(b, loc, reader, shape, zero, zero,
+    (void)scheme.buildDequantVectorInAnyOrder(scratch.b, scratch.loc, reader,
+                                              shape, scratch.zero, scratch.zero,
                                               width, resultType, order);
-  scratch->dropAllReferences();
   return order;
 }
 
@@ -490,27 +549,18 @@ llvm::SmallDenseSet<unsigned>
 mlir::mixq::getReadComponentIndices(QuantSchemeAttrInterface scheme,
                                     ArrayRef<int64_t> shape,
                                     FloatType resultType) {
-  MLIRContext *ctx = resultType.getContext();
-  auto scratch = std::make_unique<Block>();
-  Location loc = UnknownLoc::get(ctx);
-  SmallVector<Value> placeholders;
-  for (const ComponentSpec &component : scheme.getComponents(shape))
-    placeholders.push_back(
-        scratch->addArgument(component.getTensorType(), loc));
-  RecordingReader reader(placeholders);
-  OpBuilder b(ctx);
-  b.setInsertionPointToStart(scratch.get());
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  (void)scheme.buildDequantVector(b, loc, reader, shape, zero, zero, 1,
-                                  resultType);
+  ScratchBlock scratch(scheme, shape, resultType.getContext());
+  RecordingReader reader(scratch.components);
+  OpBuilder &b = scratch.b;
+  Value one = arith::ConstantIndexOp::create(b, scratch.loc, 1);
+  (void)scheme.buildDequantVector(b, scratch.loc, reader, shape, scratch.zero,
+                                  scratch.zero, 1, resultType);
   (void)scheme.buildSparseDot(
-      b, loc, reader, shape, zero, zero, one,
+      b, scratch.loc, reader, shape, scratch.zero, scratch.zero, one,
       [](OpBuilder &builder, Location where, Value) -> Value {
         return arith::ConstantOp::create(builder, where,
                                          builder.getF32FloatAttr(0.0f));
       });
-  scratch->dropAllReferences();
   return reader.read;
 }
 

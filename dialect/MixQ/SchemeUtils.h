@@ -95,6 +95,36 @@ Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
 Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc, Value packed,
                                  unsigned bits, Value zero,
                                  int64_t symmetricZero = 0);
+/// The `width` codes of `row` from `col` (a multiple of `width`) as a
+/// vector<width x i32>, for any width: buildPackedCodeVector (whole words)
+/// where isWordAlignedTile(bits, width), otherwise buildPackedCodeLoad a
+/// code at a time. `cols` is the row's length in codes.
+Value buildPackedCodeTile(OpBuilder &b, Location loc,
+                          const ComponentReader &reader, unsigned codesIndex,
+                          Value row, Value col, unsigned bits, int64_t width,
+                          int64_t cols);
+
+/// q - z of the tile, exact for integer zero points: f16x2 pairs of
+/// buildCenteredHalfCodePairs (in its pair order) when `halfPairs` and
+/// isWholeWordTile(bits, width), otherwise f32 in column order from
+/// buildPackedCodeTile. `order` is filled in (element p is column
+/// order[p]); `zero` and `symmetricZero` as for buildCenteredHalfCodePairs,
+/// `zero` in an f16 type when `halfPairs`.
+Value buildCenteredCodeTile(OpBuilder &b, Location loc,
+                            const ComponentReader &reader, unsigned codesIndex,
+                            Value row, Value col, unsigned bits, int64_t width,
+                            int64_t cols, bool halfPairs, Value zero,
+                            int64_t symmetricZero,
+                            SmallVectorImpl<int64_t> &order);
+/// buildCenteredCodeTile's q - z times the scalar `scale`, in `resultType`:
+/// f16 pairs times an f16 scale in f16 (q - z exact, one rounding), f32
+/// times the widened scale in f32 and then rounded once: the same bits.
+Value buildScaledCodeTile(OpBuilder &b, Location loc, Value centered,
+                          Value scale, FloatType resultType);
+/// buildCenteredCodeTile's q - z in `resultType` (exact: small integers).
+Value buildCodeTileAs(OpBuilder &b, Location loc, Value centered,
+                      FloatType resultType);
+
 /// A vector in the pair order of buildCenteredHalfCodePairs, in column order.
 Value buildColumnOrder(OpBuilder &b, Location loc, Value pairOrder,
                        unsigned bits);

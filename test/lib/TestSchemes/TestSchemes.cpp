@@ -403,18 +403,7 @@ Value Fp4SchemeAttr::buildUnscaledDequantVectorInAnyOrder(
     ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
     FloatType resultType, SmallVectorImpl<int64_t> &order) const {
   setColumnOrder(order, width);
-  Value codes;
-  if (isWholeWordTile(4, width)) {
-    codes = buildPackedCodeVector(b, loc, reader, Codes, row, col, 4, width);
-  } else {
-    int64_t wordsPerRow = ::mixq::quant::packedWordCount(shape[1], 4);
-    SmallVector<Value> scalars;
-    for (int64_t i = 0; i < width; ++i)
-      scalars.push_back(buildPackedCodeLoad(
-          b, loc, reader, Codes, row,
-          arith::AddIOp::create(b, loc, col, buildIndexConstant(b, loc, i)), 4,
-          wordsPerRow));
-    codes = buildVectorFromScalars(b, loc, scalars);
-  }
+  Value codes =
+      buildPackedCodeTile(b, loc, reader, Codes, row, col, 4, width, shape[1]);
   return buildFp4Values(b, loc, codes, Value(), resultType);
 }
