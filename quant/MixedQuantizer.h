@@ -34,21 +34,27 @@
 //     then the two beside the best; range R = c (hi - lo).
 //     A low group whose outliers are its candidates keeps its step 1 fit.
 //  5. Second order, per block of B = blockGroups consecutive groups of a row
-//     (the last block of a row may be shorter): rmin = fp16(min R),
-//     step = fp16((max R - rmin) / 255); scale code sc = clamp(round((R -
-//     rmin) / step), 0, 255) (0 when step is 0); the group's range is
-//     fma(sc, step, rmin) in f32. Its zero code zc (4 bits) starts at
-//     clamp(round(-c lo / s * 15 / maxq), 0, 15), s = range / maxq
-//     (maxq = 2^bits - 1); a low group then moves zc by up to 2 codes each
-//     way, while that lowers sum h (w - w')^2 (outliers excluded) at
-//     z = zc * maxq / 15.
+//     (the last block of a row may be shorter), over the groups' scales on
+//     the widened grid s = R / m, m = maxq 2^shift (maxq = 2^bits - 1,
+//     shift = hi - bits: 15 for a 4-bit group, 12 for a 2-bit one):
+//     smin = fp16(min s), step = fp16((max s - smin) / 255); scale code
+//     sc = clamp(round((s - smin) / step), 0, 255) (0 when step is 0); the
+//     group's scale is fp16(fma(sc, step, smin)). Its zero code zc (4 bits)
+//     starts at the nearest to -c lo / (scale u), u = mixedZeroUnit, and
+//     moves by up to 2 codes each way while that lowers sum h (w - w')^2
+//     (outliers excluded); the scale code, likewise, moves by up to 4 codes
+//     each way (each with its best zero code) while the error falls: the
+//     rounded codes of both are often not the best pair.
 //  6. The group is coded on the grid of its parameters (mixedGroupParams):
-//     every code is widened to hi bits, qq = q << (hi - bits), and
-//       w' = qq * scale + bias      (exact in f32)
-//     with scale and bias f16 values; q = clamp(floor((w - bias) / (scale
-//     2^(hi - bits)) + 1/2), 0, maxq) (0 when scale is 0). At an outlier
-//     the CSR value is fp16(w - w'), so dense + sparse reconstructs it up
-//     to that fp16 rounding.
+//     every code is widened to hi bits, qq = q << shift, and
+//       w' = (qq - zero) * scale      (exact in f32), zero = zc u
+//     with scale an f16 value and zero an integer, so qq - zero is exact
+//     in f16 too and a kernel may apply the scale to a group's dot product
+//     (QuantSchemeAttrInterface::getScaleFactorColumns);
+//     q = clamp(floor(w / (scale 2^shift) + zero / 2^shift + 1/2), 0,
+//     maxq) (0 when scale is 0). At an outlier the CSR value is
+//     fp16(w - w'), so dense + sparse reconstructs it up to that fp16
+//     rounding.
 // The error sums of steps 1, 4 and 5 run in 16 float lanes added as a fixed
 // tree, so results are the same with every vector width (Vectorize.h).
 //
@@ -67,7 +73,7 @@
 //                   below bit g % 32): one word and one popcount per group
 //   scale_codes     uint8  [N][gpr]
 //   zero_codes      uint32 [N][ceil(gpr * 4 / 32)]  4-bit codes, per row
-//   block_params    fp16   [N][2 bpr]  (rmin, step) per block
+//   block_params    fp16   [N][2 bpr]  (smin, step) of the scales per block
 //   outlier_row_ptr / outlier_col_idx / outlier_values: SparseOutliers.h CSR
 // Layout choice: every weight has its lo-bit part at a fixed position, so a
 // kernel tile of rows x whole groups loads the dense plane with aligned
@@ -125,28 +131,31 @@ struct MixedQuantized {
 };
 
 /// The decoded parameters of one group: its weights are
-/// qq * scale + bias, exactly in f32, qq = code << shift.
+/// (qq - zero) * scale, exactly in f32, qq = code << shift.
 struct MixedGroupParams {
   float scale = 0.0f; ///< an f16 value
-  float bias = 0.0f;  ///< an f16 value
+  float zero = 0.0f;  ///< zc * mixedZeroUnit: an integer
   unsigned shift = 0; ///< hi - bits
 };
 
-/// Step 6's parameters of a group from its second-order codes: range =
-/// fma(sc, step, rmin), maxq = 2^bits - 1, m = maxq 2^shift, and in f32
-///   scale = f16(round(range * (1 / m), p significant bits)),
-///   bias  = f16(-((zc * (m / 15)) * scale)),
-/// p = 11 - hi for hi <= 4 (so qq * scale is exact in f16 as well, and a
-/// kernel's f16 multiply-add rounds once, like the f32 value), else 11.
-/// (1 / m and m / 15 are f32 constants; rounding to p bits is to nearest
-/// even on the f32 bits, and the f16 conversions round to nearest even.)
-MixedGroupParams mixedGroupParams(float rmin, float step, uint32_t scaleCode,
-                                  uint32_t zeroCode, bool high, unsigned lo,
-                                  unsigned hi);
+/// Step 6's parameters of a group from its second-order codes:
+///   scale = fp16(fma(sc, scaleStep, scaleMin))   (f32 fma, rounded to
+///   nearest even), zero = zc * mixedZeroUnit, shift = hi - bits.
+/// qq - zero is an integer of at most 8 bits, exact in f16, and the
+/// product (qq - zero) * scale, at most 19 significant bits, is exact in
+/// f32; a kernel computing it in f16 rounds once.
+MixedGroupParams mixedGroupParams(float scaleMin, float scaleStep,
+                                  uint32_t scaleCode, uint32_t zeroCode,
+                                  bool high, unsigned lo, unsigned hi);
 
-/// `value` rounded to nearest even at `bits` significant bits, on the f32
-/// bit pattern (finite values).
-float roundToSignificantBits(float value, unsigned bits);
+/// The step of a group's zero point on the widened grid: m / 15, m =
+/// (2^bits - 1) << (hi - bits), rounded to an integer of at least 1 (1 for
+/// hi <= 4), so that 4-bit zero codes span the group's levels and
+/// qq - zero is an integer. (A finer step, such as 3/4 for a 2-bit group
+/// widened to 4 bits, is a little more accurate, but the f16 magic-number
+/// conversion of a code in a half's lowest bits subtracts 1024 + zero,
+/// exact only for an integer zero.)
+float mixedZeroUnit(bool high, unsigned lo, unsigned hi);
 
 std::string validateMixed(const MixedParams &params, int64_t rows,
                           int64_t cols);

@@ -9,6 +9,8 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
                                 ["reconstructionError", "buildDequantVector",
                                  "buildDequantVectorInAnyOrder",
+                                 "getScaleFactorColumns", "buildScaleFactor",
+                                 "buildUnscaledDequantVectorInAnyOrder",
                                  "buildSparseDot", "getShapeFallback"]>]> {
   let summary = "intra-weight mixed precision: 2/4-bit groups + fp16 outliers";
   let description = [{
@@ -29,28 +31,29 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     2. round(`outliers` * N * K) weights of the low groups with the largest
        |w| sqrt(E[x^2]) become outliers (at most every low-group weight).
     3. Per group, over its non-outlier weights and 0, a clipped range R is
-       fitted; per block (rmin, step) are f16 and each group stores an 8-bit
-       scale code `sc` and a 4-bit zero code `zc` (a low group's chosen
-       among the codes near the rounded one by its error).
+       fitted, and its scale on the widened grid (below) is s = R / m; per
+       block (smin, step) of the scales are f16 and each group stores an
+       8-bit scale code `sc` and a 4-bit zero code `zc`, the pair chosen
+       near the rounded codes by the group's error.
 
     Dequantization of weight (r, c), group g = c / group, block b =
     g / block, bits = `hi` if bit g of row r's bit map is set, else `lo`,
-    shift = hi - bits, m = (2^bits - 1) << shift, all in f32 with the
-    constants 1 / m and m / 15 rounded to f32:
+    m = (2^bits - 1) << (hi - bits), u = max(1, round(m / 15)) (1 for
+    hi <= 4):
 
     ```
-    range = fma(sc[r][g], step[r][b], rmin[r][b])
-    scale = f16(round(range * (1 / m), p significant bits))
-    bias  = f16(-((zc[r][g] * (m / 15)) * scale))
+    scale = f16(fma(sc[r][g], step[r][b], smin[r][b]))   (f32 fma)
+    zero  = zc[r][g] * u                                  (an integer)
     qq    = lowcode(r, c) << (hi - lo) | extra            (every code at hi bits)
     extra = highcode(h, c % group) in a high group, else 0
-    w     = qq * scale + bias  (+ the CSR residual when (r, c) is an outlier)
+    w     = (qq - zero) * scale  (+ the CSR residual when (r, c) is an outlier)
     ```
 
-    with p = 11 - hi when hi <= 4 (so qq * scale is exact in f16 and an f16
-    multiply-add rounds once, like the f32 value), else 11; rounding to p
-    bits is to nearest even on the f32 bits. `qq * scale + bias` is exact in
-    f32. h = high_group_start[r][g / 32] + popcount(bits of map word g / 32
+    qq - zero is an integer of at most 8 bits and scale an f16 value, so w
+    is exact in f32 and an f16 product rounds once; a kernel may sum
+    (qq - zero) * x over a group and multiply the sum by the scale
+    (getScaleFactorColumns = `group`).
+    h = high_group_start[r][g / 32] + popcount(bits of map word g / 32
     below bit g % 32) numbers the high groups in row-major order: one word
     and one popcount per group, so a kernel decodes a group's parameters
     once per tile, and low and high groups alike (a low group's extra bits
@@ -67,7 +70,7 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     | `bit_map`         | `i32` | N x ceil(gpr/32)                   |
     | `scale_codes`     | `i8`  | N x gpr                            |
     | `zero_codes`      | `i32` | N x ceil(gpr*4/32)                 |
-    | `block_params`    | `f16` | N x 2*bpr (rmin, step per block)   |
+    | `block_params`    | `f16` | N x 2*bpr (smin, step per block)   |
     | `outlier_row_ptr` | `i32` | N+1                                |
     | `outlier_col_idx` | `i16` (K <= 65536) or `i32` | nnz      |
     | `outlier_values`  | `f16` | nnz                                |
@@ -93,10 +96,10 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     and finds its outlier by an `scf.for` over the row's CSR slice. The
     kernels use the word-level form (buildDequantVector): one group decode
     per tile, the low and extra code words combined into 4-bit fields with
-    two bit selects per pair of words, f16x2 magic-number conversion and
-    `qq * scale + bias` in f16x2 (f32 vectors for other result types); the
-    outliers leave the tiles and are added once per row after the dot
-    product (buildSparseDot).
+    two bit selects per pair of words, f16x2 magic-number conversion with
+    the zero folded into its fma and `(qq - zero) * scale` in f16x2 (f32
+    vectors for other result types); the outliers leave the tiles and are
+    added once per row after the dot product (buildSparseDot).
 
     `group` is required; the other parameters are printed only when they
     differ from their defaults (`lo = 2, hi = 4, hi_frac = 0.1, bits = 2.9,

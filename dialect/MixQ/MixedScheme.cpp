@@ -306,34 +306,14 @@ MixedSchemeAttr::reconstructionError(const PackedWeights &packed,
 
 namespace {
 /// A group's decoded parameters in IR (mixedGroupParams): its weights are
-/// qq * scale + bias, qq = (low code << (hi - lo)) | extra bits.
+/// (qq - zero) * scale, qq = (low code << (hi - lo)) | extra bits.
 struct MixedGroupValues {
-  Value isHigh;      ///< i1
-  Value highIndex;   ///< index: its row of high_codes when high
-  Value scale, bias; ///< f32 values of f16 numbers
-  Value scaleHalf, biasHalf;
+  Value isHigh;    ///< i1
+  Value highIndex; ///< index: its row of high_codes when high
+  Value scaleHalf; ///< f16
+  Value scale;     ///< f32 value of scaleHalf
+  Value zero;      ///< f32: an integer on the widened grid
 };
-
-/// `value` (f32) rounded to nearest even at `bits` significant bits on its
-/// f32 bit pattern, as ::mixq::quant::roundToSignificantBits.
-Value buildRoundToSignificantBits(OpBuilder &b, Location loc, Value value,
-                                  unsigned bits) {
-  Type i32 = b.getI32Type();
-  unsigned dropped = 24 - bits;
-  Value pattern = arith::BitcastOp::create(b, loc, i32, value);
-  Value odd = arith::AndIOp::create(
-      b, loc,
-      arith::ShRUIOp::create(b, loc, pattern,
-                             buildI32Constant(b, loc, dropped)),
-      buildI32Constant(b, loc, 1));
-  pattern = arith::AddIOp::create(
-      b, loc, arith::AddIOp::create(b, loc, pattern, odd),
-      buildI32Constant(b, loc, (int64_t(1) << (dropped - 1)) - 1));
-  pattern = arith::AndIOp::create(
-      b, loc, pattern,
-      buildI32Constant(b, loc, ~((int64_t(1) << dropped) - 1)));
-  return arith::BitcastOp::create(b, loc, b.getF32Type(), pattern);
-}
 
 /// Whether group `g` of `row` is high (i1), and its row of high_codes if it
 /// is (index): high_group_start of its map word plus the popcount of the
@@ -367,61 +347,54 @@ std::pair<Value, Value> buildHighGroupIndex(OpBuilder &b, Location loc,
   return {isHigh, index};
 }
 
-/// Emits step 6 of quant/MixedQuantizer.h for group `g` (an index) of
-/// `row`: one bit-map word, a popcount and the second-order decode.
-MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
-                                 MixedSchemeAttr attr,
-                                 const ComponentReader &reader,
-                                 ArrayRef<int64_t> shape, Value row, Value g) {
-  unsigned lo = attr.getLo(), hi = attr.getHi();
-  Type f32 = b.getF32Type();
-  MixedGroupValues v;
-  std::tie(v.isHigh, v.highIndex) = buildHighGroupIndex(b, loc, reader, row, g);
-
+/// The scale of group `g` of `row` (mixedGroupParams): one scale code and
+/// its block's (smin, step), fp16(fma(sc, step, smin)).
+Value buildMixedScale(OpBuilder &b, Location loc, MixedSchemeAttr attr,
+                      const ComponentReader &reader, Value row, Value g) {
   Value block = arith::DivUIOp::create(
       b, loc, g, buildIndexConstant(b, loc, attr.getBlock()));
-  // (rmin, step) of the block: elements 2 b and 2 b + 1 of the row.
+  // (smin, step) of the block: elements 2 b and 2 b + 1 of the row.
   Value first =
       arith::MulIOp::create(b, loc, block, buildIndexConstant(b, loc, 2));
   Value second =
       arith::AddIOp::create(b, loc, first, buildIndexConstant(b, loc, 1));
-  Value rmin = buildExtendToF32(
+  Value scaleMin = buildExtendToF32(
       b, loc, reader.load(b, loc, MixedBlockParams, {row, first}));
   Value step = buildExtendToF32(
       b, loc, reader.load(b, loc, MixedBlockParams, {row, second}));
   Value scaleCode = arith::UIToFPOp::create(
-      b, loc, f32, reader.load(b, loc, MixedScaleCodes, {row, g}));
-  Value range = math::FmaOp::create(b, loc, scaleCode, step, rmin);
-  // m = maxq << (hi - bits): the f32 constants the host computes.
-  auto constants = [&](unsigned bits) {
-    auto m = static_cast<float>(((1u << bits) - 1u) << (hi - bits));
-    return std::make_pair(1.0f / m, m / 15.0f);
-  };
-  auto [invHigh, zeroHigh] = constants(hi);
-  auto [invLow, zeroLow] = constants(lo);
-  Value inverse = arith::SelectOp::create(b, loc, v.isHigh,
-                                          buildF32Constant(b, loc, invHigh),
-                                          buildF32Constant(b, loc, invLow));
-  Value zeroFactor = arith::SelectOp::create(b, loc, v.isHigh,
-                                             buildF32Constant(b, loc, zeroHigh),
-                                             buildF32Constant(b, loc, zeroLow));
-  Value rounded = buildRoundToSignificantBits(
-      b, loc, arith::MulFOp::create(b, loc, range, inverse),
-      hi <= 4 ? 11 - hi : 11);
-  v.scaleHalf = arith::TruncFOp::create(b, loc, b.getF16Type(), rounded);
+      b, loc, b.getF32Type(), reader.load(b, loc, MixedScaleCodes, {row, g}));
+  return arith::TruncFOp::create(
+      b, loc, b.getF16Type(),
+      math::FmaOp::create(b, loc, scaleCode, step, scaleMin));
+}
+
+/// Emits step 6 of quant/MixedQuantizer.h for group `g` (an index) of
+/// `row`: one bit-map word and a popcount, the scale and the zero point.
+MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
+                                 MixedSchemeAttr attr,
+                                 const ComponentReader &reader,
+                                 ArrayRef<int64_t> shape, Value row, Value g) {
+  MixedGroupValues v;
+  std::tie(v.isHigh, v.highIndex) = buildHighGroupIndex(b, loc, reader, row, g);
+  v.scaleHalf = buildMixedScale(b, loc, attr, reader, row, g);
   v.scale = buildExtendToF32(b, loc, v.scaleHalf);
   int64_t zeroWordsPerRow = ::mixq::quant::packedWordCount(
       shape[1] / attr.getGroup(), ::mixq::quant::kMixedZeroCodeBits);
   Value zeroCode =
       buildPackedCodeLoad(b, loc, reader, MixedZeroCodes, row, g,
                           ::mixq::quant::kMixedZeroCodeBits, zeroWordsPerRow);
-  Value zero = arith::MulFOp::create(
-      b, loc, arith::UIToFPOp::create(b, loc, f32, zeroCode), zeroFactor);
-  v.biasHalf = arith::TruncFOp::create(
-      b, loc, b.getF16Type(),
-      arith::NegFOp::create(b, loc,
-                            arith::MulFOp::create(b, loc, zero, v.scale)));
-  v.bias = buildExtendToF32(b, loc, v.biasHalf);
+  unsigned lo = attr.getLo(), hi = attr.getHi();
+  float highUnit = ::mixq::quant::mixedZeroUnit(true, lo, hi);
+  float lowUnit = ::mixq::quant::mixedZeroUnit(false, lo, hi);
+  v.zero = arith::UIToFPOp::create(b, loc, b.getF32Type(), zeroCode);
+  if (lowUnit != 1.0f || highUnit != 1.0f) {
+    Value unit = buildF32Constant(b, loc, highUnit);
+    if (lowUnit != highUnit)
+      unit = arith::SelectOp::create(b, loc, v.isHigh, unit,
+                                     buildF32Constant(b, loc, lowUnit));
+    v.zero = arith::MulFOp::create(b, loc, v.zero, unit);
+  }
   return v;
 }
 
@@ -441,12 +414,13 @@ Value buildExtraCodes(OpBuilder &b, Location loc, const MixedGroupValues &group,
 
 /// The dense weights (row, col) .. (row, col + tileCols - 1), without the
 /// sparse outliers, as f32 scalars: one group's decode per weight (the
-/// reference form).
+/// reference form). `unscaled`: qq - zero, without the scale.
 SmallVector<Value> buildMixedDenseScalars(OpBuilder &b, Location loc,
                                           MixedSchemeAttr attr,
                                           const ComponentReader &reader,
                                           ArrayRef<int64_t> shape, Value row,
-                                          Value col, int64_t tileCols) {
+                                          Value col, int64_t tileCols,
+                                          bool unscaled = false) {
   unsigned lo = attr.getLo(), extraBits = attr.getHi() - lo;
   int64_t group = attr.getGroup();
   int64_t lowWordsPerRow = ::mixq::quant::packedWordCount(shape[1], lo);
@@ -479,9 +453,13 @@ SmallVector<Value> buildMixedDenseScalars(OpBuilder &b, Location loc,
         arith::ShLIOp::create(b, loc, lowCode,
                               buildI32Constant(b, loc, extraBits)),
         extra);
-    Value q = arith::UIToFPOp::create(b, loc, b.getF32Type(), code);
-    values.push_back(arith::AddFOp::create(
-        b, loc, arith::MulFOp::create(b, loc, q, params.scale), params.bias));
+    // (qq - zero) * scale: both exact in f32, and so is the product.
+    Value centered = arith::SubFOp::create(
+        b, loc, arith::UIToFPOp::create(b, loc, b.getF32Type(), code),
+        params.zero);
+    values.push_back(
+        unscaled ? centered
+                 : arith::MulFOp::create(b, loc, centered, params.scale));
   }
   return values;
 }
@@ -592,33 +570,45 @@ Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                          width, resultType);
 }
 
-Value MixedSchemeAttr::buildDequantVectorInAnyOrder(
-    OpBuilder &b, Location loc, const ComponentReader &reader,
-    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
-    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
-  unsigned lo = getLo(), hi = getHi(), extraBits = hi - lo;
-  setColumnOrder(order, width);
-  int64_t group = getGroup();
-  // Whole words of both code streams inside one group: one decode per tile.
-  if (group % width != 0 || !isWholeWordTile(lo, width) ||
-      !isWholeWordTile(extraBits, width)) {
-    SmallVector<Value> dense =
-        buildMixedDenseScalars(b, loc, *this, reader, shape, row, col, width);
-    for (Value &value : dense)
-      value = buildTruncateFromF32(b, loc, value, resultType);
-    return buildVectorFromScalars(b, loc, dense);
-  }
-  Value g =
-      arith::DivUIOp::create(b, loc, col, buildIndexConstant(b, loc, group));
-  MixedGroupValues params =
-      buildMixedGroup(b, loc, *this, reader, shape, row, g);
-  Value inGroup =
-      arith::RemUIOp::create(b, loc, col, buildIndexConstant(b, loc, group));
-  if (resultType.isF16() && hi == 2 * lo && hi <= 4) {
-    // f16x2: widened code words, then 1024 + qq in each half (exact qq),
-    // qq * scale (exact: scale has 11 - hi significant bits) + bias,
-    // rounded once. The product being exact, contracting it with the add
-    // into one fma (HFMA2) gives the same bits, so the flags allow it.
+namespace {
+/// Whether a tile of `width` columns lies in one group and holds whole
+/// words of both code streams: one group decode per tile.
+bool isWholeGroupTile(MixedSchemeAttr attr, int64_t width) {
+  unsigned lo = attr.getLo(), extraBits = attr.getHi() - lo;
+  return attr.getGroup() % width == 0 && isWholeWordTile(lo, width) &&
+         isWholeWordTile(extraBits, width);
+}
+
+/// Whether a whole-group tile is decoded in f16 pairs: an f16 result and
+/// codes that widen into whole 4-bit words (buildWidenedCodeWords).
+bool takesHalfPairs(MixedSchemeAttr attr, FloatType resultType) {
+  return resultType.isF16() && attr.getHi() == 2 * attr.getLo() &&
+         attr.getHi() <= 4;
+}
+
+/// The extra codes of a high group's tile from `load`, or `zero` in a low
+/// group.
+Value buildTileExtraCodes(OpBuilder &b, Location loc,
+                          const MixedGroupValues &group, Type type,
+                          function_ref<Value(OpBuilder &, Location)> load) {
+  Value zero = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(cast<ShapedType>(type), APInt(32, 0)));
+  return buildExtraCodes(b, loc, group, zero, load);
+}
+
+/// qq - zero of a whole-group tile, exact: f16 pairs of the widened code
+/// words (takesHalfPairs, in the order of getWidenedPairOrderColumns; the
+/// zero folded into the magic-number fma) or f32 in column order. `order`
+/// is filled in.
+Value buildMixedCodeTile(MixedSchemeAttr attr, OpBuilder &b, Location loc,
+                         const ComponentReader &reader, Value row, Value col,
+                         int64_t width, bool halfPairs,
+                         const MixedGroupValues &group,
+                         SmallVectorImpl<int64_t> &order) {
+  unsigned lo = attr.getLo(), hi = attr.getHi(), extraBits = hi - lo;
+  Value inGroup = arith::RemUIOp::create(
+      b, loc, col, buildIndexConstant(b, loc, attr.getGroup()));
+  if (halfPairs) {
     int64_t words = width * lo / 32;
     Value low = reader.loadVector(
         b, loc, MixedLowCodes,
@@ -626,57 +616,102 @@ Value MixedSchemeAttr::buildDequantVectorInAnyOrder(
                                      buildIndexConstant(b, loc, 32 / lo))
                   .getResult()},
         words);
-    auto wordsType = VectorType::get({words}, b.getI32Type());
-    Value noExtra = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(wordsType, APInt(32, 0)));
-    Value extra = buildExtraCodes(
-        b, loc, params, noExtra, [&](OpBuilder &tb, Location tl) {
+    Value extra = buildTileExtraCodes(
+        b, loc, group, VectorType::get({words}, b.getI32Type()),
+        [&](OpBuilder &tb, Location tl) {
           Value word = arith::DivUIOp::create(
               tb, tl, inGroup, buildIndexConstant(tb, tl, 32 / extraBits));
           return reader.loadVector(tb, tl, MixedHighCodes,
-                                   {params.highIndex, word}, words);
+                                   {group.highIndex, word}, words);
         });
-    Value widened = buildWidenedCodeWords(b, loc, low, extra, lo);
-    Value codes = buildCenteredHalfCodePairs(b, loc, widened, hi, Value());
-    auto contract = arith::FastMathFlags::contract;
-    Value weights = arith::AddFOp::create(
-        b, loc,
-        arith::MulFOp::create(b, loc, codes,
-                              buildSplat(b, loc, params.scaleHalf, width),
-                              contract),
-        buildSplat(b, loc, params.biasHalf, width), contract);
+    Value zeroHalf =
+        arith::TruncFOp::create(b, loc, b.getF16Type(), group.zero);
     order.assign(getWidenedPairOrderColumns(lo, width));
-    return weights;
+    return buildCenteredHalfCodePairs(
+        b, loc, buildWidenedCodeWords(b, loc, low, extra, lo), hi, zeroHalf);
   }
-  // Otherwise in f32 on vectors, rounded once to the result type.
+  setColumnOrder(order, width);
+  auto codesType = VectorType::get({width}, b.getI32Type());
   Value low =
       buildPackedCodeVector(b, loc, reader, MixedLowCodes, row, col, lo, width);
-  auto codesType = VectorType::get({width}, b.getI32Type());
-  Value noExtra = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(codesType, APInt(32, 0)));
-  Value extra =
-      buildExtraCodes(b, loc, params, noExtra, [&](OpBuilder &tb, Location tl) {
+  Value extra = buildTileExtraCodes(
+      b, loc, group, codesType, [&](OpBuilder &tb, Location tl) {
         return buildPackedCodeVector(tb, tl, reader, MixedHighCodes,
-                                     params.highIndex, inGroup, extraBits,
+                                     group.highIndex, inGroup, extraBits,
                                      width);
       });
   Value codes = arith::OrIOp::create(
       b, loc,
       arith::ShLIOp::create(
           b, loc, low,
-          arith::ConstantOp::create(
-              b, loc, DenseElementsAttr::get(codesType, APInt(32, extraBits)))),
+          buildSplat(b, loc, buildI32Constant(b, loc, extraBits), width)),
       extra);
   Value q = arith::UIToFPOp::create(
       b, loc, VectorType::get({width}, b.getF32Type()), codes);
-  // Exact in f32 (qq * scale is exact too): an fma gives the same bits.
-  auto contract = arith::FastMathFlags::contract;
-  Value w = arith::AddFOp::create(
-      b, loc,
-      arith::MulFOp::create(b, loc, q, buildSplat(b, loc, params.scale, width),
-                            contract),
-      buildSplat(b, loc, params.bias, width), contract);
-  return buildTruncateFromF32(b, loc, w, resultType);
+  return arith::SubFOp::create(b, loc, q,
+                               buildSplat(b, loc, group.zero, width));
+}
+} // namespace
+
+// (qq - zero) * scale: qq - zero exact, the product rounded once (f16
+// pairs times the f16 scale) or exact (f32) and then rounded to the result
+// type: the bits of buildDequantTile and its truncation.
+Value MixedSchemeAttr::buildDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  if (!isWholeGroupTile(*this, width)) {
+    setColumnOrder(order, width);
+    SmallVector<Value> dense =
+        buildMixedDenseScalars(b, loc, *this, reader, shape, row, col, width);
+    for (Value &value : dense)
+      value = buildTruncateFromF32(b, loc, value, resultType);
+    return buildVectorFromScalars(b, loc, dense);
+  }
+  Value g = arith::DivUIOp::create(b, loc, col,
+                                   buildIndexConstant(b, loc, getGroup()));
+  MixedGroupValues group =
+      buildMixedGroup(b, loc, *this, reader, shape, row, g);
+  Value centered =
+      buildMixedCodeTile(*this, b, loc, reader, row, col, width,
+                         takesHalfPairs(*this, resultType), group, order);
+  return buildScaledCodeTile(b, loc, centered, group.scaleHalf, resultType);
+}
+
+int64_t MixedSchemeAttr::getScaleFactorColumns(ArrayRef<int64_t>) const {
+  return getGroup();
+}
+
+Value MixedSchemeAttr::buildScaleFactor(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        ArrayRef<int64_t> shape, Value row,
+                                        Value col) const {
+  Value g = arith::DivUIOp::create(b, loc, col,
+                                   buildIndexConstant(b, loc, getGroup()));
+  return buildExtendToF32(b, loc,
+                          buildMixedScale(b, loc, *this, reader, row, g));
+}
+
+Value MixedSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order) const {
+  if (!isWholeGroupTile(*this, width)) {
+    setColumnOrder(order, width);
+    SmallVector<Value> centered = buildMixedDenseScalars(
+        b, loc, *this, reader, shape, row, col, width, /*unscaled=*/true);
+    for (Value &value : centered)
+      value = buildTruncateFromF32(b, loc, value, resultType);
+    return buildVectorFromScalars(b, loc, centered);
+  }
+  Value g = arith::DivUIOp::create(b, loc, col,
+                                   buildIndexConstant(b, loc, getGroup()));
+  MixedGroupValues group =
+      buildMixedGroup(b, loc, *this, reader, shape, row, g);
+  Value centered =
+      buildMixedCodeTile(*this, b, loc, reader, row, col, width,
+                         takesHalfPairs(*this, resultType), group, order);
+  return buildCodeTileAs(b, loc, centered, resultType);
 }
 
 Value MixedSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,

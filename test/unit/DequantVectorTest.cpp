@@ -658,16 +658,16 @@ TEST_F(DequantVectorTest, WhichSchemesBuildScaleFactors) {
   auto builds = [&](StringRef text, int64_t width) {
     return buildsScaleFactors(scheme(text), {16, 256}, width, f16);
   };
-  // A group's scale, the whole row's (QUIK), the test scheme's group scale,
-  // and the dense scheme's under #mixq.sparse.
+  // A group's scale (affine, mixed), the whole row's (QUIK), the test
+  // scheme's group scale, and the dense scheme's under #mixq.sparse.
   EXPECT_TRUE(builds("#mixq.affine<bits = 4, group = 128>", 32));
+  EXPECT_TRUE(builds("#mixq.mixed<group = 64>", 64));
+  EXPECT_TRUE(builds("#mixq.mixed<group = 32, lo = 3, hi = 8>", 32));
   EXPECT_TRUE(builds("#mixq.outlier_cols<cols = 8, bits = 4>", 32));
   EXPECT_TRUE(builds("#mixq_test.fp4<group = 64>", 32));
   EXPECT_TRUE(builds(
       "#mixq.sparse<#mixq.affine<bits = 4, group = 64>, frac = 0.01>", 32));
-  // No factor: mixed's bias is no multiple of its scale, lut and bitplane
-  // look values up.
-  EXPECT_FALSE(builds("#mixq.mixed<group = 64>", 64));
+  // No factor: lut and bitplane look values up.
   EXPECT_FALSE(builds("#mixq.lut<bits = 3>", 32));
   EXPECT_FALSE(builds("#mixq.bitplane<seed = 2, parent = 4>", 32));
   EXPECT_FALSE(builds("#mixq.sparse<#mixq.lut<bits = 3>, frac = 0.01>", 32));

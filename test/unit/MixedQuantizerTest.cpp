@@ -58,19 +58,17 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
   // largest |w| of the low group g1 is w[31] = 6.
   // First order: g0 range 15 (lo -8); g1 over its inliers and 0: range 1.5
   //   (lo 0).
-  // Second order (one block): rmin = 1.5 (0x3E00); step = 13.5 / 255 =
-  //   0.052941 -> fp16 1735/32768 (0x2AC7). Scale codes: g0 round(13.5 /
-  //   step = 254.97) = 255, g1 0.
-  // g0 (4 bits, maxq 15): range' = fma(255, step, 1.5) = 15.00174, s =
-  //   range' / 15 = 1.000116; zero code round(8 / s * 15 / 15 = 7.9991) =
-  //   8. Step 6: scale = range' * (1 / 15) = 1.000116 rounded to 7
-  //   significant bits = 1, bias = -(8 * 1) = -8; q = floor(w + 8.5) = k,
-  //   w' = k * 1 - 8 = w exactly.
-  // g1 (2 bits, maxq 3): s = 1.5 / 3 = 0.5, zero code 0, and the search
-  //   keeps it (the inliers are exact). Step 6, codes widened to 4 bits
-  //   (m = 3 << 2 = 12): scale = 1.5 / 12 = 0.125, bias = -0; q =
-  //   floor(2 w + 0.5) = {0, 1, 2, 3}, w' = (q << 2) * 0.125; and 6 ->
-  //   clamp(12.5) = 3 -> w' 1.5, residual 6 - 1.5 = 4.5 (fp16 0x4480).
+  // Second order (one block), over the scales on the 4-bit grid: g0 15 /
+  //   15 = 1, g1 1.5 / (3 << 2) = 0.125. smin = 0.125 (0x3000); step =
+  //   0.875 / 255 = 0.0034314 -> fp16 1799 * 2^-19 (0x1B07). Scale codes:
+  //   g0 round(0.875 / step = 255.0003) = 255, g1 0.
+  // g0 (4 bits): scale = fp16(fma(255, step, 0.125) = 0.9999867) = 1; zero
+  //   code round(8 / 1) = 8 (zero unit 1); q = floor(w + 8.5) = k, w' =
+  //   (k - 8) * 1 = w exactly, so neither search moves a code.
+  // g1 (2 bits): scale 0.125, zero code 0; codes widened to 4 bits, q =
+  //   floor(w / (0.125 * 4) + 0.5) = {0, 1, 2, 3}, w' = (q << 2) * 0.125,
+  //   exact for the inliers; and 6 -> clamp(12.5) = 3 -> w' 1.5, residual
+  //   6 - 1.5 = 4.5 (fp16 0x4480).
   MixedParams p = tinyParams();
   ASSERT_EQ(validateMixed(p, 1, 32), "");
   EXPECT_EQ(mixedHighGroupCount(p, 1, 32), 1);
@@ -86,7 +84,7 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
   EXPECT_EQ(q.bitMap, (std::vector<uint32_t>{0x1u}));
   EXPECT_EQ(q.scaleCodes, (std::vector<uint8_t>{255, 0}));
   EXPECT_EQ(q.zeroCodes, (std::vector<uint32_t>{0x08u}));
-  EXPECT_EQ(q.blockParams, (std::vector<uint16_t>{0x3E00, 0x2AC7}));
+  EXPECT_EQ(q.blockParams, (std::vector<uint16_t>{0x3000, 0x1B07}));
   EXPECT_EQ(q.outliers.rowPtr, (std::vector<int32_t>{0, 1}));
   EXPECT_EQ(q.outliers.colIdx, (std::vector<uint8_t>{31, 0}));
   EXPECT_EQ(q.outliers.values, (std::vector<uint16_t>{0x4480}));
@@ -150,11 +148,13 @@ TEST(MixedQuantizerTest, CandidateOutliersCountInTheRanking) {
 }
 
 TEST(MixedQuantizerTest, ZeroCodeSearchByHand) {
-  // One low group of 16: -1.1, 1.9 and {-1, 0, 1} repeated. Range 3 (fp16
-  // exact, one group per block: step 0), s = 1. The rounded zero code is
-  // round(1.1 * 15 / 3 = 5.5) = 6, z = 1.2, levels {-1.2, -0.2, 0.8, 1.8}:
-  // every -1, 0, 1 is 0.2 off. Code 5 (z = 1, levels {-1, 0, 1, 2}) fits
-  // them exactly, so the search takes it (4 and 7 are worse).
+  // One low group of 16: -1.25, 1.75 and {-1, 0, 1} repeated. Range 3,
+  // scale on the 4-bit grid 3 / 12 = 0.25 (fp16 exact, one group per
+  // block: step 0, so every scale code gives it). The rounded zero code
+  // is round(1.25 / 0.25) = 5, levels (4 q - 5) 0.25 = {-1.25, -0.25,
+  // 0.75, 1.75}: every -1, 0, 1 is 0.25 off. Code 4 (levels {-1, 0, 1, 2})
+  // fits them exactly and is 0.25 off only at -1.25 and 1.75, so the
+  // search takes it (3 and 6 are worse).
   MixedParams p;
   p.groupSize = 16;
   p.highFraction = 0.0;
@@ -163,17 +163,55 @@ TEST(MixedQuantizerTest, ZeroCodeSearchByHand) {
   p.blockGroups = 1;
   p.clipGridSize = 1;
   std::vector<float> w(16);
-  w[0] = -1.1f;
-  w[1] = 1.9f;
+  w[0] = -1.25f;
+  w[1] = 1.75f;
   for (int k = 2; k < 16; ++k)
     w[k] = static_cast<float>(k % 3 - 1);
   MixedQuantized q = quantizeMixed(w.data(), 1, 16, p);
-  EXPECT_EQ(q.zeroCodes, (std::vector<uint32_t>{5u}));
-  EXPECT_EQ(q.blockParams, (std::vector<uint16_t>{0x4200, 0x0000}));
+  EXPECT_EQ(q.zeroCodes, (std::vector<uint32_t>{4u}));
+  EXPECT_EQ(q.blockParams, (std::vector<uint16_t>{0x3400, 0x0000}));
   std::vector<float> expected = w;
   expected[0] = -1.0f;
   expected[1] = 2.0f;
   EXPECT_EQ(dequantizeMixed(q, 1, 16, p), expected);
+}
+
+TEST(MixedQuantizerTest, ScaleCodeSearchByHand) {
+  // Two low groups of 16 in one block. g0 is all 0: scale 0, smin = 0.
+  // g1: -u, 2.00390625 and {u, -u, 0} repeated, u = 0.984375 = 252 / 256:
+  // range 2.98828125, scale 2.98828125 / 12 = 255 / 1024, so step =
+  // 2^-10 and the rounded scale code is 255 (all exact in fp16). With
+  // zero code 4 (round(u / scale)) the levels are (4 q - 4) c / 1024 at
+  // scale code c, and the 11 values +-u and the 2.0039 (q = 3) are off by
+  //   c = 255: 0.01172 each, 12 x 1.373e-4        = 1.648e-3
+  //   c = 254: 0.00781 (x 11), 0.01953 (x 1)      = 1.052e-3
+  //   c = 253: 0.00391 (x 11), 0.02734 (x 1)      = 0.916e-3
+  //   c = 252: 0 (x 11), 0.03516 (x 1)            = 1.236e-3
+  // (zero codes 3 and 5 are a quarter level off), so the walk stops at 252
+  // and keeps 253.
+  MixedParams p;
+  p.groupSize = 16;
+  p.highFraction = 0.0;
+  p.targetBitsPerWeight = 0.0;
+  p.outlierFraction = 0.0;
+  p.blockGroups = 2;
+  p.clipGridSize = 1;
+  const float u = 0.984375f;
+  std::vector<float> w(32, 0.0f);
+  w[16] = -u;
+  w[17] = 2.00390625f;
+  for (int k = 2; k < 16; ++k)
+    w[16 + k] = u * static_cast<float>(k % 3 - 1);
+  MixedQuantized q = quantizeMixed(w.data(), 1, 32, p);
+  EXPECT_EQ(q.blockParams, (std::vector<uint16_t>{0x0000, 0x1400}));
+  EXPECT_EQ(q.scaleCodes, (std::vector<uint8_t>{0, 253}));
+  EXPECT_EQ(q.zeroCodes, (std::vector<uint32_t>{0x40u}));
+  std::vector<float> expected = w;
+  const float level = 4.0f * 253.0f / 1024.0f;
+  for (int k = 16; k < 32; ++k)
+    expected[k] = level * std::round(w[k] / u);
+  expected[17] = 2.0f * level;
+  EXPECT_EQ(dequantizeMixed(q, 1, 32, p), expected);
 }
 
 /// Bytes of every buffer, counted independently of the library.

@@ -364,17 +364,18 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // CHECK:           math.fma
 // mixed: one group decode per tile of 64 weights (a popcount, the high
 // group's extra words only under scf.if), the codes widened to 4 bits and
-// dequantized in f16x2 (qq * scale + bias); the outliers after the K loop,
-// a few CSR entries per lane (buildSparseDot), before the warp reduction.
+// dequantized in f16x2 (the magic-number fma subtracts 1024 + zero, then
+// (qq - zero) * scale); the outliers after the K loop, a few CSR entries
+// per lane (buildSparseDot), before the warp reduction.
 // CHECK-LABEL: gpu.func @k_mixed(
 // CHECK-SAME:    %{{.*}}: memref<1x128xf16>, %{{.*}}: memref<2x8xi32>, %{{.*}}: memref<1x4xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xi8>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xf16>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<1xi16>, %{{.*}}: memref<1xf16>, %{{.*}}: memref<1x2xf16>
 // CHECK:         scf.for {{.*}} iter_args
 // CHECK:           math.ctpop
 // CHECK:           scf.if %{{.*}} -> (vector<4xi32>)
-// CHECK:           %[[BIAS:.*]] = vector.broadcast %{{.*}} : f16 to vector<64xf16>
+// CHECK:           %[[MAGIC:.*]] = arith.mulf %{{.*}} fastmath<contract> : vector<64xf16>
+// CHECK:           %[[CENTERED:.*]] = arith.addf %[[MAGIC]], %{{.*}} fastmath<contract> : vector<64xf16>
 // CHECK-NEXT:      %[[SCALE:.*]] = vector.broadcast %{{.*}} : f16 to vector<64xf16>
-// CHECK-NEXT:      %[[SCALED:.*]] = arith.mulf %{{.*}}, %[[SCALE]] fastmath<contract> : vector<64xf16>
-// CHECK-NEXT:      arith.addf %[[SCALED]], %[[BIAS]] fastmath<contract> : vector<64xf16>
+// CHECK-NEXT:      arith.mulf %[[CENTERED]], %[[SCALE]] : vector<64xf16>
 // CHECK:           math.fma
 // CHECK:         scf.for {{.*}} iter_args
 // CHECK:           memref.load %{{.*}} : memref<1xi16>

@@ -102,32 +102,34 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 // Group (0, 0) is high: bit_map = [[1], [0]], high_group_start = [[0], [1]]. The
 // largest |w| of the low groups is w[1][3] = 200: outlier_row_ptr = 0 0 1,
 // outlier_col_idx = [3]. Ranges (over the non-outliers and 0; clip ratio 1
-// fits exactly): row 0: 240, 240; row 1: 3, 3. Each block (one per row) has
-// rmin = the range and step = 0, so block_params = [[240, 0], [3, 0]]
-// and every scale code is 0.
-// Step 6's grid gives the same codes here: (0, 0) scale 240 / 15 = 16, bias
-// -8 * 16; a low group's codes widened to 4 bits (m = 12), scale range / 12,
-// bias -(zc * 12 / 15) * scale = -z * range / 3.
-//   (0, 0): 4 bits, s = 240 / 15 = 16, zc = round(8 * 15 / 15) = 8, z = 8,
-//           q = c % 16: top 2 bits 0000 1111 2222 3333 per 16 columns ->
-//           bytes 00 55 AA FF, low_codes word 0xFFAA5500 = -5614336 (x4);
-//           low 2 bits 0123 repeated -> high_codes 0xE4E4E4E4 = -454761244.
-//   (0, 1): 2 bits, s = 80, zc = round(1 * 15 / 3) = 5, z = 1, q = w/80 + 1:
+// fits exactly): row 0: 240, 240; row 1: 3, 3. The second order is over the
+// scales on the 4-bit grid, range / 15 for a high group and range / 12 for
+// a low one (2-bit codes widened to 4 bits): row 0: 16, 20, so smin = 16,
+// step = fp16(4 / 255) = 0.015686 and the scale codes are 0 and 255 (-1 as
+// i8; fp16(fma(255, step, 16)) = 20); row 1: 0.25, 0.25, so step = 0 and
+// both codes are 0. Zero codes count whole steps of the 4-bit grid (zero
+// unit 1): w = (qq - zc) * scale, qq = q (high) or q << 2 (low).
+//   (0, 0): 4 bits, s = 16, zc = round(128 / 16) = 8, q = c % 16: top 2 bits
+//           0000 1111 2222 3333 per 16 columns -> bytes 00 55 AA FF,
+//           low_codes word 0xFFAA5500 = -5614336 (x4); low 2 bits 0123
+//           repeated -> high_codes 0xE4E4E4E4 = -454761244.
+//   (0, 1): 2 bits, s = 20, zc = round(80 / 20) = 4 (a level), q = w/80 + 1:
 //           0 2 3 1 1 ... -> 0x55555578 = 1431655800, then 0x55555555 =
 //           1431655765.
-//   (1, 0): s = 1, zc = 5, z = 1, q = w + 1 = 0 3 2 3 (the outlier clamps to
-//           3) 1 ... -> 0x555555EC = 1431655916; dense w' = (3 - 1) * 1 = 2,
+//   (1, 0): s = 0.25, zc = 4, q = w + 1 = 0 3 2 3 (the outlier clamps to 3)
+//           1 ... -> 0x555555EC = 1431655916; dense w' = (12 - 4) * 0.25 = 2,
 //           residual 200 - 2 = 198.
-//   (1, 1): s = 1, zc = 5, q = 3 0 1 ... -> 0x55555553 = 1431655763.
-// zero_codes (4 bits, LSB first): row 0 = 8 | 5 << 4 = 88, row 1 = 85.
+//   (1, 1): s = 0.25, zc = 4, q = 3 0 1 ... -> 0x55555553 = 1431655763.
+// The scale-code search keeps every code: each group is exact at its own.
+// zero_codes (4 bits, LSB first): row 0 = 8 | 4 << 4 = 72, row 1 = 68.
 // CHECK-LABEL: func.func @fold_mixed
 // CHECK-DAG: %[[LOW:.*]] = arith.constant dense<{{\[\[}}-5614336, -5614336, -5614336, -5614336, 1431655800, 1431655765, 1431655765, 1431655765], [1431655916, 1431655765, 1431655765, 1431655765, 1431655763, 1431655765, 1431655765, 1431655765]]> : tensor<2x8xi32>
 // CHECK-DAG: %[[HIGH:.*]] = arith.constant dense<-454761244> : tensor<1x4xi32>
 // CHECK-DAG: %[[START:.*]] = arith.constant dense<{{\[\[}}0], [1]]> : tensor<2x1xi32>
 // CHECK-DAG: %[[MAP:.*]] = arith.constant dense<{{\[\[}}1], [0]]> : tensor<2x1xi32>
-// CHECK-DAG: %[[SC:.*]] = arith.constant dense<0> : tensor<2x2xi8>
-// CHECK-DAG: %[[ZC:.*]] = arith.constant dense<{{\[\[}}88], [85]]> : tensor<2x1xi32>
-// CHECK-DAG: %[[BLOCK:.*]] = arith.constant dense<{{\[\[}}2.400000e+02, 0.000000e+00], [3.000000e+00, 0.000000e+00]]> : tensor<2x2xf16>
+// CHECK-DAG: %[[SC:.*]] = arith.constant dense<{{\[\[}}0, -1], [0, 0]]> : tensor<2x2xi8>
+// CHECK-DAG: %[[ZC:.*]] = arith.constant dense<{{\[\[}}72], [68]]> : tensor<2x1xi32>
+// CHECK-DAG: %[[BLOCK:.*]] = arith.constant dense<{{\[\[}}1.600000e+01, 1.568600e-02], [2.500000e-01, 0.000000e+00]]> : tensor<2x2xf16>
 // CHECK-DAG: %[[PTR:.*]] = arith.constant dense<[0, 0, 1]> : tensor<3xi32>
 // CHECK-DAG: %[[COL:.*]] = arith.constant dense<3> : tensor<1xi16>
 // CHECK-DAG: %[[VAL:.*]] = arith.constant dense<1.980000e+02> : tensor<1xf16>
@@ -152,14 +154,17 @@ func.func @fold_mixed() -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac 
 // bit_map = [[0b010], [0b101]], high_group_start = [[0], [1]]; high groups in
 // row-major order: (0, 1) low bits of (5c) % 16 = 0123... -> 0xE4E4E4E4,
 // (1, 0) 15 - c % 16 -> 3210... -> 0x1B1B1B1B = 454761243, (1, 2) -> 0xE4...
-// zero codes: row 0 = 5 | 8 << 4 | 5 << 8 = 1413, row 1 = 8 | 5 << 4 |
-// 8 << 8 = 2136. No outliers: empty CSR arrays.
+// Per row, the high groups' scale is 240 / 15 = 16 and the low ones' 240 /
+// 12 = 20 (codes 0 and 255 of the block, as in @fold_mixed); zero codes
+// 8 (high) and 4 (low): row 0 = 4 | 8 << 4 | 4 << 8 = 1156, row 1 = 8 |
+// 4 << 4 | 8 << 8 = 2120. No outliers: empty CSR arrays.
 // CHECK-LABEL: func.func @fold_mixed_high_groups
 // CHECK-DAG: arith.constant dense<{{\[\[}}-454761244, -454761244, -454761244, -454761244], [454761243, 454761243, 454761243, 454761243], [-454761244, -454761244, -454761244, -454761244]]> : tensor<3x4xi32>
 // CHECK-DAG: arith.constant dense<{{\[\[}}0], [1]]> : tensor<2x1xi32>
 // CHECK-DAG: arith.constant dense<{{\[\[}}2], [5]]> : tensor<2x1xi32>
-// CHECK-DAG: arith.constant dense<0> : tensor<2x3xi8>
-// CHECK-DAG: arith.constant dense<{{\[\[}}1413], [2136]]> : tensor<2x1xi32>
+// CHECK-DAG: arith.constant dense<{{\[\[}}-1, 0, -1], [0, -1, 0]]> : tensor<2x3xi8>
+// CHECK-DAG: arith.constant dense<{{\[\[}}1156], [2120]]> : tensor<2x1xi32>
+// CHECK-DAG: arith.constant dense<{{\[\[}}1.600000e+01, 1.568600e-02], [1.600000e+01, 1.568600e-02]]> : tensor<2x2xf16>
 // CHECK-DAG: arith.constant dense<0> : tensor<3xi32>
 // CHECK-DAG: arith.constant dense<> : tensor<0xi16>
 // CHECK-DAG: arith.constant dense<> : tensor<0xf16>

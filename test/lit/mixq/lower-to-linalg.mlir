@@ -114,13 +114,12 @@ func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tenso
 
 // #mixq.mixed (quant/MixedQuantizer.h step 6): the group's bit is read from
 // the bit map, its high_codes row is high_group_start of its map word plus
-// the popcount of the map bits below it (no loop over the row), and scale
-// and bias come from block_params (fma), scale_codes and zero_codes, the
-// scale rounded to 7 significant bits on its f32 bits. Every code is
-// widened to 4 bits: the low code shifted up, a high group's (scf.if)
-// extra bits below; w = qq * scale + bias. An scf.for over the row's CSR
-// slice adds the outlier residual where the column matches (the reference
-// form; kernels use buildSparseDot).
+// the popcount of the map bits below it (no loop over the row), the scale
+// is fp16(fma) of its scale code and block_params, and the zero point its
+// zero code. Every code is widened to 4 bits: the low code shifted up, a
+// high group's (scf.if) extra bits below; w = (qq - zero) * scale. An
+// scf.for over the row's CSR slice adds the outlier residual where the
+// column matches (the reference form; kernels use buildSparseDot).
 // CHECK-LABEL: func.func @dequantize_mixed
 // CHECK-SAME: (%[[LOW:[^:]*]]: tensor<2x8xi32>, %[[HIGH:[^:]*]]: tensor<1x4xi32>, %[[START:[^:]*]]: tensor<2x1xi32>, %[[MAP:[^:]*]]: tensor<2x1xi32>, %[[SC:[^:]*]]: tensor<2x2xi8>, %[[ZC:[^:]*]]: tensor<2x1xi32>, %[[BLOCK:[^:]*]]: tensor<2x2xf16>, %[[PTR:[^:]*]]: tensor<3xi32>, %[[COLS:[^:]*]]: tensor<1xi16>, %[[VALS:[^:]*]]: tensor<1xf16>) -> tensor<2x128xf32>
 // CHECK: linalg.generic
@@ -137,13 +136,10 @@ func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tenso
 // CHECK: tensor.extract %[[SC]][%[[ROW]], %{{.*}}] : tensor<2x2xi8>
 // CHECK: arith.uitofp %{{.*}} : i8 to f32
 // CHECK: math.fma
-// CHECK: arith.select %[[HIGHP]]
-// CHECK: arith.bitcast %{{.*}} : f32 to i32
 // CHECK: %[[SCALE16:.*]] = arith.truncf %{{.*}} : f32 to f16
 // CHECK: %[[SCALE:.*]] = arith.extf %[[SCALE16]]
 // CHECK: tensor.extract %[[ZC]]
-// CHECK: %[[BIAS16:.*]] = arith.truncf %{{.*}} : f32 to f16
-// CHECK: %[[BIAS:.*]] = arith.extf %[[BIAS16]]
+// CHECK: %[[ZERO:.*]] = arith.uitofp %{{.*}} : i32 to f32
 // CHECK: tensor.extract %[[LOW]][%[[ROW]], %{{.*}}] : tensor<2x8xi32>
 // CHECK: %[[EXTRA:.*]] = scf.if %[[HIGHP]] -> (i32) {
 // CHECK:   tensor.extract %[[HIGH]][%{{.*}}, %{{.*}}] : tensor<1x4xi32>
@@ -153,8 +149,8 @@ func.func @dequantize_lut(%q: !mixq.qtensor<4x32, #mixq.lut<bits = 2>>) -> tenso
 // CHECK: }
 // CHECK: %[[CODE:.*]] = arith.ori %{{.*}}, %[[EXTRA]] : i32
 // CHECK: %[[Q:.*]] = arith.uitofp %[[CODE]] : i32 to f32
-// CHECK: %[[PRODUCT:.*]] = arith.mulf %[[Q]], %[[SCALE]]
-// CHECK: %[[DENSE:.*]] = arith.addf %[[PRODUCT]], %[[BIAS]]
+// CHECK: %[[CENTERED:.*]] = arith.subf %[[Q]], %[[ZERO]]
+// CHECK: %[[DENSE:.*]] = arith.mulf %[[CENTERED]], %[[SCALE]]
 // CHECK: tensor.extract %[[PTR]][%[[ROW]]]
 // CHECK: tensor.extract %[[PTR]]
 // CHECK: %[[W:.*]] = scf.for %[[E:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %[[DENSE]]) -> (f32) {
