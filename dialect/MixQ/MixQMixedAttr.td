@@ -58,6 +58,12 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     and one popcount per group, so a kernel decodes a group's parameters
     once per tile, and low and high groups alike (a low group's extra bits
     are 0), with no branch but the load of a high group's extra words.
+    (Until 2026-12-06 `block_params` held (rmin, step) of the groups'
+    ranges, the scale was range / m rounded to 11 - hi significant bits and
+    the zero zc * m / 15, a bias no multiple of the scale. A package from
+    then still runs: it carries the kernels that read its own components,
+    and nothing in the runtime decodes a scheme's components, so the
+    package format version did not change.)
 
     Components, for an N x K matrix with H high groups, nnz outliers and
     bpr = ceil(gpr / block) blocks per row:
