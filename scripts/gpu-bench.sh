@@ -80,6 +80,9 @@ small_schemes=(
 # loads its codes straight into registers instead of the pipelined cp.async
 # staging (--stage-gemv-weights=false: 1.72-1.81 SASS instructions per
 # weight against 2.19-2.25): which is faster is what it measures.
+# mixed-tiles applies mixed's group scales to the mma sums per lane tile
+# (--gemv-tile-factors: 3.05-3.39 instructions per weight against
+# 3.34-3.56, but 75-127 registers against 70-73).
 large_schemes=(
   "fp16|fp16|"
   "affine4|affine:bits=4,group=128|"
@@ -88,6 +91,7 @@ large_schemes=(
   "mixed-fma|mixed|--tensor-core-gemv=false"
   "lut3|lut:bits=3|"
   "mixed|mixed|"
+  "mixed-tiles|mixed|--gemv-tile-factors"
   "bitplane|bitplane:seed=2,parent=4|--widths=4,3,2"
   "quik4|quik:cols=256,bits=4|"
 )
@@ -351,8 +355,8 @@ bench_large() {
     name="$(basename "$pkg" .mixq)"
     # mixed-fma: the same sizes as mixed, for the A/B of the GEMV paths.
     [ "$name" = mixed ] || [ "$name" = mixed-fma ] && sizes=(-p 64 -n 16 -r 1)
-    [ "$name" = affine4-unfused ] || [ "$name" = affine4-regs ] &&
-      sizes=(-p 0 -n 128 -r 3)
+    [ "$name" = affine4-unfused ] || [ "$name" = affine4-regs ] ||
+      [ "$name" = mixed-tiles ] && sizes=(-p 0 -n 128 -r 3)
     limited 60 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
       "${sizes[@]}" >"$results/bench-7b-$name.txt" 2>&1 ||
       failures=$((failures + 1))

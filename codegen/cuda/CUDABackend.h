@@ -50,6 +50,12 @@ struct CUDAOptions {
   /// codes straight into registers (16-byte loads, no pipeline), for the
   /// comparison the decode GEMV issue asks a GPU run to make.
   bool stageGemvWeights = true;
+  /// Tensor-core decode GEMVs whose steps span several scale-factor runs
+  /// but whose lane tiles do not (mixed: 64-weight tiles, groups of 64)
+  /// split B's columns among the lanes' tiles and apply the factors to the
+  /// sums (no f16x2 multiply per pair of weights, more registers); false:
+  /// such weights come scaled. For the comparison a GPU run has to make.
+  bool gemvTileFactors = false;
 };
 
 /// One grid dimension: `count * ceil(S / tokensPerBlock)`, or just `count`

@@ -23,6 +23,7 @@ struct BuildGPUKernels
     options.useTensorCores = tensorCores;
     options.tensorCoreGemv = tensorCoreGemv;
     options.stageGemvWeights = stageGemvWeights;
+    options.gemvTileFactors = gemvTileFactors;
     if (!chips.empty())
       options.chips.assign(chips.begin(), chips.end());
     std::vector<KernelLaunch> launches;

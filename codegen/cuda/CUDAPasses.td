@@ -71,6 +71,11 @@ def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
            /*default=*/"true",
            "Copy the GEMVs' weight codes to shared memory with pipelined "
            "cp.async; false: load them straight into registers">,
+    Option<"gemvTileFactors", "gemv-tile-factors", "bool",
+           /*default=*/"false",
+           "Apply scale factors per lane tile in tensor-core GEMVs whose "
+           "steps span several factor runs (B's columns split among the "
+           "lanes' tiles)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -45,6 +45,8 @@ struct MatmulOperands {
   bool tensorCoreGemv = true;
   /// CUDAOptions::stageGemvWeights.
   bool stageWeights = true;
+  /// CUDAOptions::gemvTileFactors.
+  bool tileFactors = false;
 };
 
 /// The per-lane layouts of one mma.sync m16n8k16 step, from upstream

@@ -517,17 +517,38 @@ void boundMatmulRegisters(KernelBuilder &kb) {
                    kb.b.getI32IntegerAttr(kWideTileMaxRegisters));
 }
 
-/// A shared memref<1 x K x T> for a block's copy of one x row, 16-byte
-/// aligned: 16-byte vector loads read it back.
-Value allocateStagedRow(KernelBuilder &kb, Type elementType, int64_t k) {
+/// A shared memref<1 x (K + zeroCols) x T> for a block's copy of one x row,
+/// 16-byte aligned (16-byte vector loads read it back), its columns from K
+/// zero.
+Value allocateStagedRow(KernelBuilder &kb, Type elementType, int64_t k,
+                        int64_t zeroCols) {
   auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
                                           gpu::AddressSpace::Workgroup);
   Value staged = kb.func.addWorkgroupAttribution(
-      MemRefType::get({1, k}, elementType, MemRefLayoutAttrInterface{}, space),
+      MemRefType::get({1, k + zeroCols}, elementType,
+                      MemRefLayoutAttrInterface{}, space),
       kb.loc);
   kb.func.setWorkgroupAttributionAttr(kb.func.getNumWorkgroupAttributions() - 1,
                                       LLVM::LLVMDialect::getAlignAttrName(),
                                       kb.b.getI64IntegerAttr(16));
+  if (zeroCols == 0)
+    return staged;
+  // The zero columns, a 16-byte store by each of the first few threads;
+  // the caller's barrier after the row's copy publishes them.
+  int64_t piece = 128 / elementType.getIntOrFloatBitWidth();
+  auto zeros = VectorType::get({piece}, elementType);
+  Value zero = arith::ConstantOp::create(
+      kb.b, kb.loc, zeros,
+      DenseElementsAttr::get(zeros, kb.b.getZeroAttr(elementType)));
+  Value tid = kb.threadId();
+  kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, tid, kb.index(zeroCols / piece)),
+            [&] {
+              vector::StoreOp::create(
+                  kb.b, kb.loc, zero, staged,
+                  ValueRange{kb.index(0),
+                             kb.add(kb.index(k), kb.mul(tid, kb.index(piece)))},
+                  /*nontemporal=*/false, llvm::Align(16));
+            });
   return staged;
 }
 
@@ -562,14 +583,15 @@ void forEachBlockPiece(KernelBuilder &kb, int64_t pieces, int64_t piece,
 /// holds global loads (mixed took all 128 registers and spilled with x
 /// from global memory).
 Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
-                    int64_t maxBytes, const InputPermutation &permutation) {
+                    int64_t maxBytes, const InputPermutation &permutation,
+                    int64_t zeroCols) {
   auto type = cast<MemRefType>(input.getType());
   Type element = type.getElementType();
   int64_t k = type.getDimSize(1);
-  if (k * element.getIntOrFloatBitWidth() / 8 >
+  if ((k + zeroCols) * element.getIntOrFloatBitWidth() / 8 >
       std::min(maxBytes, kMaxStagedInputBytes))
     return input;
-  Value staged = allocateStagedRow(kb, element, k);
+  Value staged = allocateStagedRow(kb, element, k, zeroCols);
   // A permuted copy moves whole blocks of the permutation (one shuffle).
   int64_t piece = KernelBuilder::getVectorWidth({input}, k);
   if (permutation)
@@ -717,6 +739,7 @@ FailureOr<MatmulOperands> getWeightOperands(Operation *anchor,
   ops.pipelineStages = ctx.options.pipelineStages;
   ops.tensorCoreGemv = ctx.options.tensorCoreGemv;
   ops.stageWeights = ctx.options.stageGemvWeights;
+  ops.tileFactors = ctx.options.gemvTileFactors;
   return ops;
 }
 

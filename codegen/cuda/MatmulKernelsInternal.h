@@ -293,6 +293,9 @@ struct MmaGemvLayout {
   /// B's value u is the lane's x at slot u.
   /// C's value v is the sum of row lane / 4 + 8 * cRowOffset[v].
   SmallVector<int64_t, 4> cRowOffset;
+  /// Whether, for every lane, its C values and lane ^ 1's hold each of
+  /// the rows' columns n % 4 = 0..3 once (FactorMode::PerTile's totals).
+  bool tileColumnsPair = false;
 };
 
 /// One of a lane's two rows: the weight's components, the row to load, and
@@ -359,6 +362,12 @@ struct GemvShape {
   /// On tensor cores (canUseMmaGemv): 16 rows per warp group.
   bool mma = false;
 };
+
+/// Zero columns after a staged x row (allocateStagedRow's `zeroCols` with
+/// CUDAOptions::gemvTileFactors): the lanes of a tensor-core GEMV that
+/// must give B zeros (factors per lane tile, buildMmaKLoop) load them from
+/// there, at column K, with the same loads.
+constexpr int64_t kStagedRowZeroCols = kWideTileCols;
 
 /// The largest x row stageInputRow copies into shared memory: with the
 /// staging tiles it must stay within 48 KiB (llama2-7b's down_proj, K =
@@ -428,14 +437,16 @@ GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
 
 void boundMatmulRegisters(KernelBuilder &kb);
 
-Value allocateStagedRow(KernelBuilder &kb, Type elementType, int64_t k);
+Value allocateStagedRow(KernelBuilder &kb, Type elementType, int64_t k,
+                        int64_t zeroCols = 0);
 
 void forEachBlockPiece(KernelBuilder &kb, int64_t pieces, int64_t piece,
                        function_ref<void(Value d, Value valid)> body);
 
 Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
                     int64_t maxBytes = kMaxStagedInputBytes,
-                    const InputPermutation &permutation = {});
+                    const InputPermutation &permutation = {},
+                    int64_t zeroCols = 0);
 
 void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
                         GemvShape shape, const MmaGemvLayout &layout);

@@ -46,6 +46,27 @@ namespace mlir::mixq::cuda::gen::matmul {
 // and issues an FFMA for it. Every column of B holds the same x row, so the
 // columns of C are equal and column 0 is the result.
 
+/// Whether every lane's C values and lane ^ 1's hold, for each of the
+/// lane's two rows, the columns n % 4 = 0..3 once each.
+bool hasTileColumnPairs(const MmaGemvLayout &layout) {
+  int64_t values = layout.fragments.typeC.getNumElements();
+  for (int64_t lane = 0; lane < kWarpSize; ++lane) {
+    llvm::SmallBitVector seen(2 * kMmaGemvLanesPerRow);
+    for (int64_t holder : {lane, lane ^ 1})
+      for (int64_t v = 0; v < values; ++v) {
+        int64_t n = layout.fragments.c.compose({holder, v})[1];
+        int64_t at = layout.cRowOffset[v] * kMmaGemvLanesPerRow +
+                     n % kMmaGemvLanesPerRow;
+        if (seen.test(at))
+          return false;
+        seen.set(at);
+      }
+    if (!seen.all())
+      return false;
+  }
+  return true;
+}
+
 /// The layout, or an error if upstream's maps do not have the structure the
 /// GEMV relies on: B's n is lane / 4, the k of B's value u depends on lane
 /// % 4 and u only (so lanes with one lane % 4 agree on a column), those k
@@ -117,6 +138,7 @@ FailureOr<MmaGemvLayout> getMmaGemvLayout(OpBuilder &b, Location loc,
         return mismatch();
     }
   }
+  layout.tileColumnsPair = hasTileColumnPairs(layout);
   return layout;
 }
 
@@ -295,23 +317,60 @@ Value buildPermutedInputPosition(KernelBuilder &kb, OpBuilder &b, Location loc,
 
 /// The columns of a run sharing a scale factor
 /// (QuantSchemeAttrInterface::getScaleFactorColumns) when the GEMV can
-/// apply it to its sums instead of to each weight: a step (4 lanes' tiles
-/// of a row, summed by the mmas) lies within one run. 0 otherwise.
+/// apply it to its sums instead of to each weight: a lane's tile lies
+/// within one run (getMmaFactorMode says how). 0 otherwise.
 int64_t getMmaScaleFactorColumns(const MatmulOperands &ops, int64_t tileCols) {
   if (!ops.scheme)
     return 0;
   int64_t run = ops.scheme.getScaleFactorColumns({ops.rows, ops.cols});
-  if (run <= 0 || run % (kMmaGemvLanesPerRow * tileCols) != 0 ||
+  if (run <= 0 || run % tileCols != 0 ||
       !buildsScaleFactors(ops.scheme, {ops.rows, ops.cols}, tileCols,
                           ops.elementType))
     return 0;
   return run;
 }
 
-/// `sums` (a C fragment) times the lane's two rows' factors, plus `acc`
+/// How the tensor-core GEMV applies scale factors.
+enum class FactorMode {
+  /// The weights come scaled.
+  None,
+  /// A step (4 lanes' tiles of a row, which the mmas sum) lies within one
+  /// run: its sums times each row's factor.
+  PerStep,
+  /// Only a lane's tile lies within one run: B's columns are split among
+  /// the 4 lanes' tiles (x in the columns n with n % 4 the lane of the k
+  /// slot, zero elsewhere), so that C's column n sums lane n % 4's tile,
+  /// whose factor a shuffle brings. Needs x's zero columns
+  /// (kStagedRowZeroCols after a staged row).
+  PerTile,
+  /// One run a row: the loop's sums, once after it.
+  PerRow,
+};
+
+/// The factor mode for tiles of `tileCols` columns, x in `input`.
+FactorMode getMmaFactorMode(const MatmulOperands &ops, int64_t tileCols,
+                            Value input) {
+  int64_t run = getMmaScaleFactorColumns(ops, tileCols);
+  if (run == 0)
+    return FactorMode::None;
+  if (run == ops.cols)
+    return FactorMode::PerRow;
+  if (run % (kMmaGemvLanesPerRow * tileCols) == 0)
+    return FactorMode::PerStep;
+  // PerTile reads zeros from x's zero columns: a staged x has them with
+  // CUDAOptions::gemvTileFactors.
+  auto type = cast<MemRefType>(input.getType());
+  bool zeroColumns = ops.tileFactors &&
+                     gpu::GPUDialect::hasWorkgroupMemoryAddressSpace(type) &&
+                     type.getDimSize(1) >= ops.cols + tileCols;
+  return zeroColumns ? FactorMode::PerTile : FactorMode::None;
+}
+
+/// `sums` (a C fragment) times `factorOf(v)` for each value v, plus `acc`
 /// when given: one f32 multiply or fma per value.
 Value buildScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
-                      Value sums, ArrayRef<Value> factors, Value acc) {
+                      Value sums, function_ref<Value(int64_t)> factorOf,
+                      Value acc) {
   // vector<R x 2 x f32>, built a register pair at a time as the fragments
   // are (n-D vectors are arrays of 1-D ones in LLVM).
   VectorType type = layout.fragments.typeC;
@@ -322,7 +381,7 @@ Value buildScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
   for (int64_t r = 0; r < type.getDimSize(0); ++r) {
     SmallVector<Value, 2> pair;
     for (int64_t e = 0; e < perRegister; ++e)
-      pair.push_back(factors[layout.cRowOffset[r * perRegister + e]]);
+      pair.push_back(factorOf(r * perRegister + e));
     Value row = vector::FromElementsOp::create(
         kb.b, kb.loc, VectorType::get({perRegister}, kb.b.getF32Type()), pair);
     factor = vector::InsertOp::create(kb.b, kb.loc, row, factor, r);
@@ -332,15 +391,78 @@ Value buildScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
   return math::FmaOp::create(kb.b, kb.loc, sums, factor, acc);
 }
 
+/// `sums` times the lane's two rows' `factors`.
+Value buildRowScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
+                         Value sums, ArrayRef<Value> factors, Value acc) {
+  return buildScaledSums(
+      kb, layout, sums,
+      [&](int64_t v) { return factors[layout.cRowOffset[v]]; }, acc);
+}
+
+/// FactorMode::PerTile: C's value v, of column n, sums the tile of lane
+/// lane / 4 * 4 + n % 4 (the same rows), whose factors a shuffle brings.
+Value buildTileScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
+                          Value sums, ArrayRef<Value> factors, Value acc,
+                          Value lane) {
+  OpBuilder &b = kb.b;
+  Location loc = kb.loc;
+  Value quad = kb.mul(kb.divU(lane, kb.index(kMmaGemvLanesPerRow)),
+                      kb.index(kMmaGemvLanesPerRow));
+  return buildScaledSums(
+      kb, layout, sums,
+      [&](int64_t v) {
+        Value n = expandMmaMap(b, loc, layout.fragments.c, lane, v)[1];
+        Value source = kb.add(quad, kb.remU(n, kb.index(kMmaGemvLanesPerRow)));
+        return gpu::ShuffleOp::create(
+                   b, loc, factors[layout.cRowOffset[v]],
+                   arith::IndexCastOp::create(b, loc, b.getI32Type(), source),
+                   arith::ConstantIntOp::create(b, loc, b.getI32Type(),
+                                                kWarpSize),
+                   gpu::ShuffleMode::IDX)
+            .getShuffleResult();
+      },
+      acc);
+}
+
+/// FactorMode::PerTile after the loop: each of C's columns 0..3 holds one
+/// lane's tiles (4..7 repeat them); every value becomes its row's total,
+/// as without the split (two values a row in the lane, then the lane with
+/// the other two columns: lane ^ 1).
+Value buildTileColumnTotals(KernelBuilder &kb, const MmaGemvLayout &layout,
+                            Value acc) {
+  VectorType type = layout.fragments.typeC;
+  int64_t perRegister = type.getDimSize(1);
+  auto valueAt = [&](int64_t v) {
+    return vector::ExtractOp::create(
+        kb.b, kb.loc, acc, ArrayRef<int64_t>{v / perRegister, v % perRegister});
+  };
+  SmallVector<Value, 2> totals(kMmaGemvStagingRows);
+  for (int64_t v = 0; v < type.getNumElements(); ++v) {
+    Value &total = totals[layout.cRowOffset[v]];
+    total = total ? kb.addF(total, valueAt(v)) : valueAt(v).getResult();
+  }
+  for (Value &total : totals)
+    total =
+        kb.addF(total, gpu::ShuffleOp::create(kb.b, kb.loc, total, 1, kWarpSize,
+                                              gpu::ShuffleMode::XOR)
+                           .getShuffleResult());
+  Value result = acc;
+  for (int64_t v = 0; v < type.getNumElements(); ++v)
+    result = vector::InsertOp::create(
+        kb.b, kb.loc, totals[layout.cRowOffset[v]], result,
+        ArrayRef<int64_t>{v / perRegister, v % perRegister});
+  return result;
+}
+
 /// The warp's K loop: per step, each lane stages and dequantizes its tile
 /// of both its rows, loads the tile's x and issues tileCols / 4 mma.sync
 /// into one f32 accumulator fragment, which it returns.
 ///
-/// A scheme whose scale factors cover whole steps (getMmaScaleFactorColumns)
-/// hands over its weights unscaled (q - z, exact in f16), saving its
-/// per-weight multiply: a factor per row then scales the step's mma sums
-/// (one fma per accumulator value), or, for a factor per row (the run is
-/// K), the loop's sums once after it.
+/// A scheme whose scale factors cover whole tiles (getMmaFactorMode) hands
+/// over its weights unscaled (q - z, exact in f16), saving its per-weight
+/// multiply: a factor per row then scales the step's mma sums (one fma per
+/// accumulator value; per lane tile, FactorMode::PerTile), or, for a
+/// factor per row (the run is K), the loop's sums once after it.
 Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                     const MatmulTiling &tiling, const MmaGemvLayout &layout,
                     ArrayRef<LaneRow> rows, Value input, Value xRow, Value lane,
@@ -360,8 +482,21 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
   // ptxas kept more of a step's loads in flight and took 24-26 more
   // registers (mixed 73 -> 99, lut3 56 -> 80) for the same instructions;
   // whether the chain's latency costs time is for a GPU run to show.
-  int64_t factorRun = getMmaScaleFactorColumns(ops, tileCols);
-  bool scalePerStep = factorRun != 0 && factorRun != k;
+  FactorMode factorMode = getMmaFactorMode(ops, tileCols, input);
+  if (factorMode == FactorMode::PerTile && !layout.tileColumnsPair)
+    factorMode = FactorMode::None;
+  bool unscaled = factorMode != FactorMode::None;
+  bool scalePerStep =
+      factorMode == FactorMode::PerStep || factorMode == FactorMode::PerTile;
+  // PerTile: lane (g, t) gives B's column g the x of its k slots, which
+  // are lane t's tile's, where g % 4 == t, and zeros (x's zero columns,
+  // from K) elsewhere.
+  Value ownsColumn;
+  if (factorMode == FactorMode::PerTile)
+    ownsColumn = kb.cmp(arith::CmpIPredicate::eq,
+                        kb.remU(kb.divU(lane, kb.index(kMmaGemvLanesPerRow)),
+                                kb.index(kMmaGemvLanesPerRow)),
+                        kb.remU(lane, kb.index(kMmaGemvLanesPerRow)));
   SmallVector<Value> inits(scalePerStep ? 1 : kMmaGemvChains, zero);
   SmallVector<Value> acc = kb.loop(
       kb.mul(slice, kb.index(stepCols)), kb.index(k),
@@ -381,7 +516,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                     row.stagingRow, lane);
           weights.push_back(
               {buildWeightVector(kb, ops, reader, row.loadRow, col, tileCols,
-                                 factorRun != 0, orders.emplace_back())});
+                                 unscaled, orders.emplace_back())});
           if (scalePerStep)
             factors.push_back(ops.scheme.buildScaleFactor(
                 b, loc, reader, {ops.rows, ops.cols}, row.loadRow, col));
@@ -409,7 +544,12 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         // out by the permutation, column p otherwise.
         if (xPermutation)
           setColumnOrder(xOrder, tileCols);
-        SmallVector<Value> x = loadInputVectors(kb, input, xRow, col, tileCols);
+        Value xCol = ownsColumn ? arith::SelectOp::create(b, loc, ownsColumn,
+                                                          col, kb.index(k))
+                                      .getResult()
+                                : col;
+        SmallVector<Value> x =
+            loadInputVectors(kb, input, xRow, xCol, tileCols);
         // A step scaled on its own sums from zero, on one chain.
         SmallVector<Value> sums(scalePerStep ? ValueRange{zero} : partial);
         for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i) {
@@ -419,15 +559,20 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
               buildWeightFragment(kb, layout, weights[0], weights[1], i),
               buildInputFragment(kb, layout, x, xOrder, i), sum);
         }
+        if (factorMode == FactorMode::PerTile)
+          return SmallVector<Value>{buildTileScaledSums(
+              kb, layout, sums.front(), factors, partial[0], lane)};
         if (scalePerStep)
-          return SmallVector<Value>{
-              buildScaledSums(kb, layout, sums.front(), factors, partial[0])};
+          return SmallVector<Value>{buildRowScaledSums(kb, layout, sums.front(),
+                                                       factors, partial[0])};
         return sums;
       });
   Value total = acc.front();
   for (Value chain : ArrayRef<Value>(acc).drop_front())
     total = arith::AddFOp::create(b, loc, total, chain);
-  if (factorRun != k)
+  if (factorMode == FactorMode::PerTile)
+    return buildTileColumnTotals(kb, layout, total);
+  if (factorMode != FactorMode::PerRow)
     return total;
   // One factor per row: the whole loop's sums, once.
   SmallVector<Value, 2> factors;
@@ -435,7 +580,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
     factors.push_back(ops.scheme.buildScaleFactor(
         b, loc, ComponentReader(row.components), {ops.rows, ops.cols},
         row.loadRow, kb.index(0)));
-  return buildScaledSums(kb, layout, total, factors, Value());
+  return buildRowScaledSums(kb, layout, total, factors, Value());
 }
 
 /// The sparse terms (QuantSchemeAttrInterface::buildSparseDot) of a lane
@@ -558,10 +703,10 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   Value xRow = kb.minU(token, lastToken);
   InputPermutation permutation =
       getMmaInputPermutation(ops, shape.mma, shape.tiling.tileCols);
-  Value x = stageInputRow(kb, ops.input, xRow,
-                          kMmaGemvSharedBytes -
-                              getTileSharedBytes(tiling, ops.pipelineStages),
-                          permutation);
+  Value x = stageInputRow(
+      kb, ops.input, xRow,
+      kMmaGemvSharedBytes - getTileSharedBytes(tiling, ops.pipelineStages),
+      permutation, ops.tileFactors ? kStagedRowZeroCols : 0);
   // x too large to stage stays in global memory, in column order.
   const InputPermutation *xPermutation =
       permutation && x != ops.input ? &permutation : nullptr;

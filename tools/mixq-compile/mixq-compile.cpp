@@ -117,6 +117,12 @@ cl::opt<bool> stageGemvWeights(
              "software-pipelined cp.async; =false: 16-byte loads straight "
              "into registers (fewer instructions, no pipeline)"),
     cl::init(true), cl::cat(category));
+cl::opt<bool> gemvTileFactors(
+    "gemv-tile-factors",
+    cl::desc("Tensor-core decode GEMVs whose steps span several scale "
+             "runs (mixed) apply the scales per lane tile to the sums: "
+             "fewer instructions, more registers (default false)"),
+    cl::init(false), cl::cat(category));
 cl::opt<std::string> cpuName(
     "cpu",
     cl::desc("CPU to generate host code for: 'native' (this machine) or an "
@@ -507,6 +513,7 @@ int main(int argc, char **argv) {
     cudaOptions.pipelineStages = pipelineStages;
     cudaOptions.tensorCoreGemv = tensorCoreGemv;
     cudaOptions.stageGemvWeights = stageGemvWeights;
+    cudaOptions.gemvTileFactors = gemvTileFactors;
     if (emitting && emitLevel == EmitLevel::GPU) {
       std::vector<mlir::mixq::cuda::KernelLaunch> launches;
       auto gpuModule =

@@ -1,6 +1,7 @@
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90" | FileCheck %s
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 tensor-core-gemv=false" | FileCheck %s --check-prefix=FMA
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 stage-gemv-weights=false" | FileCheck %s --check-prefix=REGS
+// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 gemv-tile-factors=true" | FileCheck %s --check-prefix=TILE
 
 // The tensor-core decode GEMV: a warp group computes 16 rows with mma.sync
 // m16n8k16 and f32 accumulators, the weights as A (rows lane/4 and
@@ -99,6 +100,29 @@ func.func private @k_f32(%x: tensor<1x256xf32>, %w: !mixq.qtensor<40x256, #mixq.
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c1_i32
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c2_i32
 // CHECK:         arith.select
+// gemv-tile-factors=true: mixed's group (64) is a lane's tile, not a step
+// (256 columns), so B's 8 columns are split among the 4 lanes' tiles: a
+// lane gives its column (lane / 4) the x of its slots when lane / 4 % 4 is
+// lane % 4, and x's zero columns (64 after the staged row, zeroed by the
+// first 8 threads) otherwise. C's column n then sums lane n % 4's tile:
+// the weights come unscaled (no f16x2 multiply by the scale), the step's
+// chain starts from zero, each C value takes its tile's factor by a
+// shuffle from that lane, and after the loop a lane adds its two columns
+// of a row and lane ^ 1's.
+// TILE-LABEL: gpu.func @k_mixed(
+// TILE-SAME:    memref<1x320xf16, #gpu.address_space<workgroup>>
+// TILE:         %[[ZEROS:.*]] = arith.constant dense<0.000000e+00> : vector<8xf16>
+// TILE:         vector.store %[[ZEROS]], %{{.*}} : memref<1x320xf16, #gpu.address_space<workgroup>>, vector<8xf16>
+// TILE:         scf.for {{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (vector<2x2xf32>) {
+// TILE-NOT:       arith.mulf %{{[0-9a-z_]+}}, %{{[0-9a-z_]+}} : vector<64xf16>
+// TILE:           arith.select %{{.*}}, %{{.*}}, %c256{{.*}} : index
+// TILE:           vector.load %{{.*}} : memref<1x320xf16, #gpu.address_space<workgroup>>, vector<8xf16>
+// TILE-COUNT-16:  nvgpu.mma.sync
+// TILE-COUNT-4:   gpu.shuffle  idx
+// TILE:           %[[NEXT:.*]] = math.fma %{{.*}}, %{{.*}}, %[[ACC]] : vector<2x2xf32>
+// TILE:           scf.yield %[[NEXT]] : vector<2x2xf32>
+// TILE:         gpu.shuffle  xor %{{.*}}, %c1_i32
+// TILE:         gpu.shuffle  xor %{{.*}}, %c1_i32
 func.func private @k_mixed(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
   %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.mixed<group = 64, hi_frac = 0.25, outliers = 0.005>> -> tensor<1x16xf16>
   return %0 : tensor<1x16xf16>
