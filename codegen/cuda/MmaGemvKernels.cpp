@@ -317,13 +317,16 @@ Value buildPermutedInputPosition(KernelBuilder &kb, OpBuilder &b, Location loc,
 
 /// The columns of a run sharing a scale factor
 /// (QuantSchemeAttrInterface::getScaleFactorColumns) when the GEMV can
-/// apply it to its sums instead of to each weight: a lane's tile lies
-/// within one run (getMmaFactorMode says how). 0 otherwise.
+/// apply it to its sums instead of to each weight (getMmaFactorMode says
+/// how): a step (4 lanes' tiles of a row, summed by the mmas) lies within
+/// one run, or, with CUDAOptions::gemvTileFactors, a lane's tile does. 0
+/// otherwise.
 int64_t getMmaScaleFactorColumns(const MatmulOperands &ops, int64_t tileCols) {
   if (!ops.scheme)
     return 0;
   int64_t run = ops.scheme.getScaleFactorColumns({ops.rows, ops.cols});
-  if (run <= 0 || run % tileCols != 0 ||
+  int64_t within = ops.tileFactors ? tileCols : kMmaGemvLanesPerRow * tileCols;
+  if (run <= 0 || run % within != 0 ||
       !buildsScaleFactors(ops.scheme, {ops.rows, ops.cols}, tileCols,
                           ops.elementType))
     return 0;
@@ -357,11 +360,11 @@ FactorMode getMmaFactorMode(const MatmulOperands &ops, int64_t tileCols,
     return FactorMode::PerRow;
   if (run % (kMmaGemvLanesPerRow * tileCols) == 0)
     return FactorMode::PerStep;
-  // PerTile reads zeros from x's zero columns: a staged x has them with
-  // CUDAOptions::gemvTileFactors.
+  // PerTile reads zeros from x's zero columns, which a staged x has with
+  // CUDAOptions::gemvTileFactors; an x too large to stage has none (and is
+  // in column order, so the tiles' order is no concern).
   auto type = cast<MemRefType>(input.getType());
-  bool zeroColumns = ops.tileFactors &&
-                     gpu::GPUDialect::hasWorkgroupMemoryAddressSpace(type) &&
+  bool zeroColumns = gpu::GPUDialect::hasWorkgroupMemoryAddressSpace(type) &&
                      type.getDimSize(1) >= ops.cols + tileCols;
   return zeroColumns ? FactorMode::PerTile : FactorMode::None;
 }
