@@ -96,8 +96,11 @@ large_schemes=(
   "quik4|quik:cols=256,bits=4|"
 )
 # Limits of the payload and of each weightless 7B package. The device
-# carries at most 64 MiB; tiny16's packages add about 8 MiB.
-payload_limit_mib=40
+# carries at most 64 MiB, the repository's tracked files (3.4 MiB) with
+# it. On 2026-12-06 the payload was 44 MiB: the 7B packages 16, tiny,
+# tiny16 and stories260K 7-10 each (CPU and sm_90 kernels of every
+# scheme), the runtime 3.
+payload_limit_mib=52
 weightless_limit_mib=8
 
 fail() {
