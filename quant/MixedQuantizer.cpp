@@ -132,10 +132,17 @@ static inline float decodeValue(float code, float zero, float scale) {
   return (code - zero) * scale;
 }
 
-float mixq::quant::mixedZeroUnit(bool high, unsigned lo, unsigned hi) {
+/// The top of a group's codes on the widened hi-bit grid: maxq 2^(hi -
+/// bits), 15 for a 4-bit group, 12 for a 2-bit one widened to 4 bits.
+static unsigned widenedMaxCode(bool high, unsigned lo, unsigned hi) {
   unsigned bits = high ? hi : lo;
-  unsigned m = ((1u << bits) - 1u) << (hi - bits);
-  return std::max(1.0f, std::round(static_cast<float>(m) / 15.0f));
+  return ((1u << bits) - 1u) << (hi - bits);
+}
+
+float mixq::quant::mixedZeroUnit(bool high, unsigned lo, unsigned hi) {
+  return std::max(
+      1.0f,
+      std::round(static_cast<float>(widenedMaxCode(high, lo, hi)) / 15.0f));
 }
 
 MixedGroupParams mixq::quant::mixedGroupParams(float scaleMin, float scaleStep,
@@ -700,13 +707,10 @@ void RowQuantizer::codeGroup(int64_t row, int64_t g, float scaleMin,
 void RowQuantizer::secondOrder(int64_t row, int64_t block) {
   int64_t begin = block * ctx.params.blockGroups;
   int64_t end = std::min(s.groupsPerRow, begin + ctx.params.blockGroups);
-  // Each group's scale on the widened grid: its range over its levels,
-  // maxq 2^shift (15 for a 4-bit group, 12 for a 2-bit one widened to 4).
-  for (int64_t g = begin; g < end; ++g) {
-    unsigned bits = high[g] ? s.hi : s.lo;
-    scales[g] = fits[g].range /
-                static_cast<float>(((1u << bits) - 1u) << (s.hi - bits));
-  }
+  // Each group's scale on the widened grid: its range over its levels.
+  for (int64_t g = begin; g < end; ++g)
+    scales[g] =
+        fits[g].range / static_cast<float>(widenedMaxCode(high[g], s.lo, s.hi));
   float smin = *std::min_element(scales.begin() + begin, scales.begin() + end);
   float smax = *std::max_element(scales.begin() + begin, scales.begin() + end);
   uint16_t minBits = floatToHalfBits(smin);

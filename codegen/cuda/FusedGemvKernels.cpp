@@ -420,9 +420,8 @@ Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
   auto elementType = cast<FloatType>(inputType.getElementType());
   int64_t dim = inputType.getDimSize(1);
   constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
-  Value staged =
-      allocateStagedRow(kb, elementType, dim,
-                        ctx.options.gemvTileFactors ? kStagedRowZeroCols : 0);
+  Value staged = allocateStagedRow(
+      kb, elementType, dim, getStagedRowZeroCols(ctx.options.gemvTileFactors));
   int64_t piece = KernelBuilder::getVectorWidth({input, weight}, dim);
   Value scratch = kb.sharedArray(kWarpSize);
   Value row = kb.index(0);
@@ -510,7 +509,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     // Tensor-core segments read x from shared memory, as after a norm.
     Value row = kb.index(0);
     input = stageInputRow(kb, input, row, kMaxStagedInputBytes, permutation,
-                          ctx.options.gemvTileFactors ? kStagedRowZeroCols : 0);
+                          getStagedRowZeroCols(ctx.options.gemvTileFactors));
   }
   const InputPermutation *xPermutation =
       permutation && input != global ? &permutation : nullptr;

@@ -369,6 +369,12 @@ struct GemvShape {
 /// there, at column K, with the same loads.
 constexpr int64_t kStagedRowZeroCols = kWideTileCols;
 
+/// The zero columns a staged x row takes: kStagedRowZeroCols with tile
+/// factors, none otherwise.
+inline int64_t getStagedRowZeroCols(bool tileFactors) {
+  return tileFactors ? kStagedRowZeroCols : 0;
+}
+
 /// The largest x row stageInputRow copies into shared memory: with the
 /// staging tiles it must stay within 48 KiB (llama2-7b's down_proj, K =
 /// 11008 in f16, is 21.5 KiB; its kernel then takes 33-40 KiB).

@@ -706,10 +706,10 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   Value xRow = kb.minU(token, lastToken);
   InputPermutation permutation =
       getMmaInputPermutation(ops, shape.mma, shape.tiling.tileCols);
-  Value x = stageInputRow(
-      kb, ops.input, xRow,
-      kMmaGemvSharedBytes - getTileSharedBytes(tiling, ops.pipelineStages),
-      permutation, ops.tileFactors ? kStagedRowZeroCols : 0);
+  Value x = stageInputRow(kb, ops.input, xRow,
+                          kMmaGemvSharedBytes -
+                              getTileSharedBytes(tiling, ops.pipelineStages),
+                          permutation, getStagedRowZeroCols(ops.tileFactors));
   // x too large to stage stays in global memory, in column order.
   const InputPermutation *xPermutation =
       permutation && x != ops.input ? &permutation : nullptr;

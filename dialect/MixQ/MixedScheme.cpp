@@ -653,6 +653,41 @@ Value buildMixedCodeTile(MixedSchemeAttr attr, OpBuilder &b, Location loc,
 }
 } // namespace
 
+namespace {
+/// The group of column `col` (an index).
+Value buildMixedGroupIndex(MixedSchemeAttr attr, OpBuilder &b, Location loc,
+                           Value col) {
+  return arith::DivUIOp::create(b, loc, col,
+                                buildIndexConstant(b, loc, attr.getGroup()));
+}
+
+/// buildDequantVectorInAnyOrder's tile, or with `unscaled` its qq - zero
+/// without the scale: a group decode per whole-group tile, otherwise the
+/// reference scalars.
+Value buildMixedTile(MixedSchemeAttr attr, OpBuilder &b, Location loc,
+                     const ComponentReader &reader, ArrayRef<int64_t> shape,
+                     Value row, Value col, int64_t width, FloatType resultType,
+                     bool unscaled, SmallVectorImpl<int64_t> &order) {
+  if (!isWholeGroupTile(attr, width)) {
+    setColumnOrder(order, width);
+    SmallVector<Value> values = buildMixedDenseScalars(
+        b, loc, attr, reader, shape, row, col, width, unscaled);
+    for (Value &value : values)
+      value = buildTruncateFromF32(b, loc, value, resultType);
+    return buildVectorFromScalars(b, loc, values);
+  }
+  MixedGroupValues group =
+      buildMixedGroup(b, loc, attr, reader, shape, row,
+                      buildMixedGroupIndex(attr, b, loc, col));
+  Value centered =
+      buildMixedCodeTile(attr, b, loc, reader, row, col, width,
+                         takesHalfPairs(attr, resultType), group, order);
+  if (unscaled)
+    return buildCodeTileAs(b, loc, centered, resultType);
+  return buildScaledCodeTile(b, loc, centered, group.scaleHalf, resultType);
+}
+} // namespace
+
 // (qq - zero) * scale: qq - zero exact, the product rounded once (f16
 // pairs times the f16 scale) or exact (f32) and then rounded to the result
 // type: the bits of buildDequantTile and its truncation.
@@ -660,22 +695,8 @@ Value MixedSchemeAttr::buildDequantVectorInAnyOrder(
     OpBuilder &b, Location loc, const ComponentReader &reader,
     ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
     FloatType resultType, SmallVectorImpl<int64_t> &order) const {
-  if (!isWholeGroupTile(*this, width)) {
-    setColumnOrder(order, width);
-    SmallVector<Value> dense =
-        buildMixedDenseScalars(b, loc, *this, reader, shape, row, col, width);
-    for (Value &value : dense)
-      value = buildTruncateFromF32(b, loc, value, resultType);
-    return buildVectorFromScalars(b, loc, dense);
-  }
-  Value g = arith::DivUIOp::create(b, loc, col,
-                                   buildIndexConstant(b, loc, getGroup()));
-  MixedGroupValues group =
-      buildMixedGroup(b, loc, *this, reader, shape, row, g);
-  Value centered =
-      buildMixedCodeTile(*this, b, loc, reader, row, col, width,
-                         takesHalfPairs(*this, resultType), group, order);
-  return buildScaledCodeTile(b, loc, centered, group.scaleHalf, resultType);
+  return buildMixedTile(*this, b, loc, reader, shape, row, col, width,
+                        resultType, /*unscaled=*/false, order);
 }
 
 int64_t MixedSchemeAttr::getScaleFactorColumns(ArrayRef<int64_t>) const {
@@ -686,32 +707,18 @@ Value MixedSchemeAttr::buildScaleFactor(OpBuilder &b, Location loc,
                                         const ComponentReader &reader,
                                         ArrayRef<int64_t> shape, Value row,
                                         Value col) const {
-  Value g = arith::DivUIOp::create(b, loc, col,
-                                   buildIndexConstant(b, loc, getGroup()));
-  return buildExtendToF32(b, loc,
-                          buildMixedScale(b, loc, *this, reader, row, g));
+  return buildExtendToF32(
+      b, loc,
+      buildMixedScale(b, loc, *this, reader, row,
+                      buildMixedGroupIndex(*this, b, loc, col)));
 }
 
 Value MixedSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
     OpBuilder &b, Location loc, const ComponentReader &reader,
     ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
     FloatType resultType, SmallVectorImpl<int64_t> &order) const {
-  if (!isWholeGroupTile(*this, width)) {
-    setColumnOrder(order, width);
-    SmallVector<Value> centered = buildMixedDenseScalars(
-        b, loc, *this, reader, shape, row, col, width, /*unscaled=*/true);
-    for (Value &value : centered)
-      value = buildTruncateFromF32(b, loc, value, resultType);
-    return buildVectorFromScalars(b, loc, centered);
-  }
-  Value g = arith::DivUIOp::create(b, loc, col,
-                                   buildIndexConstant(b, loc, getGroup()));
-  MixedGroupValues group =
-      buildMixedGroup(b, loc, *this, reader, shape, row, g);
-  Value centered =
-      buildMixedCodeTile(*this, b, loc, reader, row, col, width,
-                         takesHalfPairs(*this, resultType), group, order);
-  return buildCodeTileAs(b, loc, centered, resultType);
+  return buildMixedTile(*this, b, loc, reader, shape, row, col, width,
+                        resultType, /*unscaled=*/true, order);
 }
 
 Value MixedSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,

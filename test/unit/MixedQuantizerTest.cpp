@@ -53,6 +53,19 @@ Sensitivity g1SensitiveStats() {
   return s;
 }
 
+/// Groups of 16, all low (2 bits), no outliers, no clip search, `blockGroups`
+/// groups a second-order block: the second-order search tests.
+MixedParams lowGroupParams(int64_t blockGroups) {
+  MixedParams p;
+  p.groupSize = 16;
+  p.highFraction = 0.0;
+  p.targetBitsPerWeight = 0.0;
+  p.outlierFraction = 0.0;
+  p.blockGroups = blockGroups;
+  p.clipGridSize = 1;
+  return p;
+}
+
 TEST(MixedQuantizerTest, TinyMatrixByHand) {
   // High group g0 (see CandidateOutliersCountInTheRanking). Outlier: the
   // largest |w| of the low group g1 is w[31] = 6.
@@ -155,13 +168,7 @@ TEST(MixedQuantizerTest, ZeroCodeSearchByHand) {
   // 0.75, 1.75}: every -1, 0, 1 is 0.25 off. Code 4 (levels {-1, 0, 1, 2})
   // fits them exactly and is 0.25 off only at -1.25 and 1.75, so the
   // search takes it (3 and 6 are worse).
-  MixedParams p;
-  p.groupSize = 16;
-  p.highFraction = 0.0;
-  p.targetBitsPerWeight = 0.0;
-  p.outlierFraction = 0.0;
-  p.blockGroups = 1;
-  p.clipGridSize = 1;
+  MixedParams p = lowGroupParams(/*blockGroups=*/1);
   std::vector<float> w(16);
   w[0] = -1.25f;
   w[1] = 1.75f;
@@ -189,13 +196,7 @@ TEST(MixedQuantizerTest, ScaleCodeSearchByHand) {
   //   c = 252: 0 (x 11), 0.03516 (x 1)            = 1.236e-3
   // (zero codes 3 and 5 are a quarter level off), so the walk stops at 252
   // and keeps 253.
-  MixedParams p;
-  p.groupSize = 16;
-  p.highFraction = 0.0;
-  p.targetBitsPerWeight = 0.0;
-  p.outlierFraction = 0.0;
-  p.blockGroups = 2;
-  p.clipGridSize = 1;
+  MixedParams p = lowGroupParams(/*blockGroups=*/2);
   const float u = 0.984375f;
   std::vector<float> w(32, 0.0f);
   w[16] = -u;
