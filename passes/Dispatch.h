@@ -21,6 +21,13 @@ inline constexpr const char *kTiedAttrName = "mixq.tied";
 /// tile its branch takes), so --mixq-pipeline-async-copies gives those of
 /// one type one attribution.
 inline constexpr const char *kExclusiveSlotAttrName = "mixq.exclusive_slot";
+/// On an scf.for: the kernel generator asks --mixq-prefetch-loads to issue
+/// the loop's global loads iterations ahead (a register prefetch).
+inline constexpr const char *kPrefetchAttrName = "mixq.prefetch";
+/// On a function: --mixq-prefetch-loads unrolled its K loops by this factor,
+/// so an iteration covers that many of the generator's steps (the manifest's
+/// weights per warp iteration follow).
+inline constexpr const char *kLoopUnrollAttrName = "mixq.loop_unroll";
 /// Marks the linalg.generic that dequantizes a qtensor (--mixq-lower-to-linalg).
 inline constexpr const char *kDequantizeMarker = "mixq.dequantize";
 

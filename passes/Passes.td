@@ -340,6 +340,66 @@ def MixQDecodeWidths : Pass<"mixq-decode-widths", "ModuleOp"> {
   ];
 }
 
+def MixQPrefetchLoads : Pass<"mixq-prefetch-loads"> {
+  let summary = "Software-pipeline a loop's global loads into registers";
+  let description = [{
+    A register prefetch: every `scf.for` that carries the unit attribute
+    `mixq.prefetch` (set by the kernel generator on the K loops whose
+    weights are read straight into registers, not staged through shared
+    memory) is software-pipelined with upstream's `scf::pipelineForLoop`
+    so that iteration `i` issues the global loads of iteration
+    `i + stages - 1` before it computes, and those values reach their
+    iteration through loop-carried values (registers). A warp then has
+    `stages - 1` steps of loads in flight while it computes instead of
+    waiting out the memory latency every step. Loops without the attribute
+    are left alone; the attribute is removed from every loop the pass
+    visits.
+
+    Schedule: the *loads* (`vector.load` and `memref.load` ops of the loop
+    body itself, not in nested regions, from memory outside the GPU's
+    shared address space) and, transitively, the body ops their operands
+    are computed from run in stage 0, issued first; everything else runs in
+    stage `stages - 1`, in its original order.
+
+    The epilogue is predicated, not peeled, so dynamic bounds and trip
+    counts below `stages - 1` work: a load of an iteration past the end
+    reads element 0 of its memref instead (each index computed in the loop
+    becomes `arith.select %live, %index, 0`); its value is never used.
+    Other stage-0 ops are free of side effects and run unpredicated.
+
+    A marked loop is left unchanged, with a remark saying why, when: its
+    body has no such load; it already contains `nvgpu` async copies (the
+    weights are staged; `--mixq-pipeline-async-copies` pipelined it); an
+    op in it may write memory other than shared memory (a later
+    iteration's load could read it); what the loads are computed from has
+    side effects or reads a loop-carried value; or it yields a value not
+    computed in its body.
+
+    Unrolled by `unroll` (best: `stages`), the prefetched values rotate
+    through the copies of the body, where a loop-carried value otherwise
+    costs a register move per iteration (ptxas does not rename across the
+    back edge). Upstream's `loopUnrollByFactor` adds a remainder loop for
+    dynamic trip counts. The enclosing function then records the factor
+    in `mixq.loop_unroll` (the CUDA backend scales the manifest's weights
+    per warp iteration by it).
+
+    With `stages=1` nothing is rewritten; the markers are still removed.
+
+    Errors: `stages` or `unroll` below 1.
+  }];
+  let options = [
+    Option<"stages", "stages", "int64_t", /*default=*/"2",
+           "Pipeline stages: loads are issued stages - 1 iterations ahead "
+           "(1: not at all)">,
+    Option<"unroll", "unroll", "int64_t", /*default=*/"1",
+           "Unroll the pipelined loop by this factor (1: not at all)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 def MixQPipelineAsyncCopies : Pass<"mixq-pipeline-async-copies"> {
   let summary = "Software-pipeline global->shared copies into cp.async groups";
   let description = [{

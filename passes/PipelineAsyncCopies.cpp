@@ -11,9 +11,9 @@
 // copies that wait for all groups).
 //===----------------------------------------------------------------------===//
 #include "passes/Dispatch.h"
+#include "passes/LoopPipelining.h"
 #include "passes/Passes.h"
 
-#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -129,6 +129,10 @@ FailureOr<CopyLoop> matchCopyLoop(scf::ForOp loop) {
   return match;
 }
 
+bool isAsyncFetch(Operation *op) {
+  return isa<nvgpu::DeviceAsyncCopyOp, nvgpu::DeviceAsyncCreateGroupOp>(op);
+}
+
 /// The ops of stage 0: the async copies, their groups and, transitively,
 /// the body ops their operands come from (getPipelineStages upstream).
 /// Unlike collectStage0PipeliningOps upstream, barriers stay in the last
@@ -137,44 +141,11 @@ FailureOr<CopyLoop> matchCopyLoop(scf::ForOp loop) {
 /// from the copies that reuse it, and moving one past the ops that follow
 /// it could take it from between a wait and its reads.
 llvm::SetVector<Operation *> collectStage0(scf::ForOp loop) {
-  llvm::SetVector<Operation *> slice;
-  BackwardSliceOptions options(
-      [&](Operation *op) { return op->getBlock() == loop.getBody(); });
-  options.inclusive = true;
+  SmallVector<Operation *> copies;
   for (Operation &op : *loop.getBody())
-    if (isa<nvgpu::DeviceAsyncCopyOp, nvgpu::DeviceAsyncCreateGroupOp>(op))
-      (void)getBackwardSlice(&op, &slice, options);
-  return slice;
-}
-
-/// Stage-0 ops are executed for iterations past the end (predicated or
-/// speculatively), and must not depend on values the later stage carries.
-std::optional<StringRef> checkStage0(scf::ForOp loop,
-                                     const llvm::SetVector<Operation *> &ops) {
-  for (Operation *op : ops) {
-    if (!isMemoryEffectFree(op) &&
-        !isa<nvgpu::DeviceAsyncCopyOp, nvgpu::DeviceAsyncCreateGroupOp>(op))
-      return "an op the copies depend on has side effects and cannot be "
-             "predicated";
-    WalkResult carried = op->walk([&](Operation *nested) {
-      for (Value operand : nested->getOperands())
-        if (llvm::is_contained(loop.getRegionIterArgs(), operand))
-          return WalkResult::interrupt();
-      return WalkResult::advance();
-    });
-    if (carried.wasInterrupted())
-      return "the copies depend on a loop-carried value";
-  }
-  return std::nullopt;
-}
-
-/// The pipeliner keeps only loop-carried values of distance 1.
-bool yieldsBodyValues(scf::ForOp loop) {
-  return llvm::all_of(loop.getBody()->getTerminator()->getOperands(),
-                      [&](Value v) {
-                        Operation *def = v.getDefiningOp();
-                        return def && def->getBlock() == loop.getBody();
-                      });
+    if (isAsyncFetch(&op))
+      copies.push_back(&op);
+  return collectFetchSlice(loop, copies);
 }
 
 /// Predication hook of the pipeliner, as upstream's
@@ -308,7 +279,8 @@ LogicalResult PipelineAsyncCopies::rewriteLoop(RewriterBase &rewriter,
     loop.emitRemark("async copies not pipelined: ") << why;
     return success();
   };
-  if (std::optional<StringRef> why = checkStage0(loop, collectStage0(loop)))
+  if (std::optional<StringRef> why =
+          checkFetchSlice(loop, collectStage0(loop), isAsyncFetch))
     return reject(*why);
   if (!yieldsBodyValues(loop))
     return reject("a loop-carried value is not computed in the loop body");

@@ -77,9 +77,10 @@ small_schemes=(
 # the same package with one kernel per op (13 a layer instead of 5): the
 # fused decode step measured against it. mixed-fma is mixed with the f32-FMA
 # decode GEMVs: the tensor-core ones measured against them. affine4-regs
-# loads its codes straight into registers instead of the pipelined cp.async
-# staging (--stage-gemv-weights=false: 1.72-1.81 SASS instructions per
-# weight against 2.19-2.25): which is faster is what it measures.
+# loads its codes straight into registers, prefetched a step ahead
+# (--mixq-prefetch-loads), instead of the pipelined cp.async staging
+# (--stage-gemv-weights=false: 1.73 SASS instructions per weight against
+# 2.19-2.25): which of the two pipelines is faster is what it measures.
 # mixed-tiles applies mixed's group scales to the mma sums per lane tile
 # (--gemv-tile-factors: 3.05-3.39 instructions per weight against
 # 3.34-3.56, but 75-127 registers against 70-73).

@@ -107,12 +107,18 @@ llvm::Error checkLibdeviceLinked(const std::string &chip, llvm::StringRef ptx) {
 
 /// Fast code conversion, then software pipelining of the global->shared
 /// copies, which also turns the staging allocs into workgroup attributions
-/// (the kernels' final shared memory), then one lop3 per masked OR (last:
-/// nothing sees through its asm).
-std::string getPipeliningPipeline(unsigned stages) {
+/// (the kernels' final shared memory), and of the K loops' direct global
+/// loads (a register prefetch), then one lop3 per masked OR (last: nothing
+/// sees through its asm).
+std::string getPipeliningPipeline(const CUDAOptions &options) {
+  // Unrolled by the prefetch depth, the prefetched registers rotate
+  // through the copies of the body instead of being moved every iteration.
+  std::string prefetchStages = std::to_string(options.prefetchStages);
   return "gpu.module(gpu.func(mixq-magic-int-to-float,"
          "mixq-pipeline-async-copies{stages=" +
-         std::to_string(stages) + "},mixq-fuse-lop3))";
+         std::to_string(options.pipelineStages) +
+         "},mixq-prefetch-loads{stages=" + prefetchStages +
+         " unroll=" + prefetchStages + "},mixq-fuse-lop3))";
 }
 
 /// gpu.module -> NVVM -> PTX. Async copies (nvgpu) lower before the GPU ops;
@@ -184,6 +190,21 @@ llvm::Error recordSharedMemory(ModuleOp module,
                      llvm::Twine(pipelineStages) + ")"
                : llvm::Twine("")));
   return llvm::Error::success();
+}
+
+/// A K loop that --mixq-prefetch-loads unrolled covers that many of the
+/// generator's steps an iteration; the manifest's weights per warp
+/// iteration (what the SASS report divides the loop's instructions by)
+/// follow.
+void recordLoopUnrolls(ModuleOp module, std::vector<KernelLaunch> &launches) {
+  llvm::StringMap<int64_t> factors;
+  module.walk([&](gpu::GPUFuncOp func) {
+    if (auto factor = func->getAttrOfType<IntegerAttr>(kLoopUnrollAttrName))
+      factors[func.getName()] = factor.getInt();
+  });
+  for (KernelLaunch &launch : launches)
+    if (auto it = factors.find(launch.entry); it != factors.end())
+      launch.weightsPerWarpIteration *= it->second;
 }
 
 /// Reads each target's PTX out of the gpu.binary that
@@ -286,12 +307,12 @@ mlir::mixq::cuda::compileKernels(ModuleOp module, const CUDAOptions &options) {
   static std::once_flag registerOnce;
   std::call_once(registerOnce, [] { registerMixQCUDAPasses(); });
   std::string errors;
-  if (failed(runPipeline(
-          **gpuModule, getPipeliningPipeline(options.pipelineStages), errors)))
+  if (failed(runPipeline(**gpuModule, getPipeliningPipeline(options), errors)))
     return makeError(errors);
   if (llvm::Error error =
           recordSharedMemory(**gpuModule, out.kernels, options.pipelineStages))
     return std::move(error);
+  recordLoopUnrolls(**gpuModule, out.kernels);
   linkFallbackLibdevice(**gpuModule);
   if (failed(runPipeline(**gpuModule, kToPTXPipeline, errors)))
     return makeError(errors);

@@ -47,9 +47,14 @@ struct CUDAOptions {
   bool tensorCoreGemv = true;
   /// Decode GEMVs copy their weight codes into shared memory with cp.async,
   /// software-pipelined (pipelineStages deep); false: each lane loads its
-  /// codes straight into registers (16-byte loads, no pipeline), for the
-  /// comparison the decode GEMV issue asks a GPU run to make.
+  /// codes straight into registers (16-byte loads, prefetched
+  /// prefetchStages deep), for the comparison the decode GEMV issue asks a
+  /// GPU run to make.
   bool stageGemvWeights = true;
+  /// Register-prefetch depth of the GEMV K loops that load their weights
+  /// straight into registers (--mixq-prefetch-loads): iteration i issues
+  /// the loads of iteration i + prefetchStages - 1. 1: no prefetch.
+  unsigned prefetchStages = 2;
   /// Tensor-core decode GEMVs whose steps span several scale-factor runs
   /// but whose lane tiles do not (mixed: 64-weight tiles, groups of 64)
   /// split B's columns among the lanes' tiles and apply the factors to the

@@ -264,6 +264,13 @@ void stageStep(KernelBuilder &kb, ValueRange components,
   }
 }
 
+void requestLoadPrefetch(const MatmulTiling &tiling, ValueRange loopResults) {
+  if (!tiling.staged.empty() || loopResults.empty())
+    return;
+  Operation *loop = loopResults.front().getDefiningOp();
+  loop->setAttr(kPrefetchAttrName, UnitAttr::get(loop->getContext()));
+}
+
 /// x[row, col .. col + tileCols - 1], widened to f32, read in aligned
 /// vector loads of 16 bytes (or the whole tile where it is smaller) rather
 /// than an element at a time: a lane's weights of one step are consecutive,
@@ -357,6 +364,10 @@ SmallVector<Value> buildKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                 }
                 return next;
               });
+  // A multi-token (prefill) loop holds a tile of x rows and accumulators
+  // per token: with prefetched weights on top, affine3's spilled.
+  if (numTokens == 1)
+    requestLoadPrefetch(tiling, accs);
   addSparseTerms(kb, ops, rows, input, xRows, lane, slice, splitK, accs);
   return accs;
 }

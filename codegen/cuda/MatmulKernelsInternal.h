@@ -400,6 +400,11 @@ void stageStep(KernelBuilder &kb, ValueRange components,
                const StagedReader &reader, ArrayRef<StagedComponent> staged,
                Value row, Value tileRow, Value lane);
 
+/// Asks --mixq-prefetch-loads to pipeline the K loop that produced
+/// `loopResults` when its weights are read straight into registers (with
+/// staged tiles, --mixq-pipeline-async-copies pipelines it).
+void requestLoadPrefetch(const MatmulTiling &tiling, ValueRange loopResults);
+
 SmallVector<Value> buildKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                               const MatmulTiling &tiling,
                               ArrayRef<WarpRow> rows, Value input,

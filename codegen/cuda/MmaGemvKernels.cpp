@@ -570,6 +570,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                                                        factors, partial[0])};
         return sums;
       });
+  requestLoadPrefetch(tiling, acc);
   Value total = acc.front();
   for (Value chain : ArrayRef<Value>(acc).drop_front())
     total = arith::AddFOp::create(b, loc, total, chain);

@@ -115,8 +115,15 @@ cl::opt<bool> stageGemvWeights(
     "stage-gemv-weights",
     cl::desc("Copy the CUDA GEMVs' weight codes to shared memory with "
              "software-pipelined cp.async; =false: 16-byte loads straight "
-             "into registers (fewer instructions, no pipeline)"),
+             "into registers (fewer instructions, prefetched "
+             "--prefetch-stages deep)"),
     cl::init(true), cl::cat(category));
+cl::opt<unsigned> prefetchStages(
+    "prefetch-stages",
+    cl::desc("Register-prefetch depth of the CUDA GEMV loops that load "
+             "their weights straight into registers "
+             "(--mixq-prefetch-loads; 1: no prefetch)"),
+    cl::value_desc("N"), cl::init(2), cl::cat(category));
 cl::opt<bool> gemvTileFactors(
     "gemv-tile-factors",
     cl::desc("Tensor-core decode GEMVs whose steps span several scale "
@@ -358,6 +365,8 @@ int main(int argc, char **argv) {
     return fail("--prefill-width needs --widths (a multi-width package)");
   if (pipelineStages < 1)
     return fail("--pipeline-stages must be at least 1");
+  if (prefetchStages < 1)
+    return fail("--prefetch-stages must be at least 1");
   // Checked before the (possibly long) load and quantization.
   for (const std::string &chip : gpuArchs)
     if (!llvm::is_contained(mlir::mixq::cuda::getSupportedChips(), chip))
@@ -513,6 +522,7 @@ int main(int argc, char **argv) {
     cudaOptions.pipelineStages = pipelineStages;
     cudaOptions.tensorCoreGemv = tensorCoreGemv;
     cudaOptions.stageGemvWeights = stageGemvWeights;
+    cudaOptions.prefetchStages = prefetchStages;
     cudaOptions.gemvTileFactors = gemvTileFactors;
     if (emitting && emitLevel == EmitLevel::GPU) {
       std::vector<mlir::mixq::cuda::KernelLaunch> launches;

@@ -359,7 +359,7 @@ func.func @carried_address(%g: memref<1024xi32>, %n: index) -> index {
   %c4 = arith.constant 4 : index
   %pad = arith.constant 0 : i32
   %t = memref.alloc() : memref<4xi32, #ws>
-  // expected-remark @below {{async copies not pipelined: the copies depend on a loop-carried value}}
+  // expected-remark @below {{async copies not pipelined: the fetches depend on a loop-carried value}}
   %r = scf.for %k = %c0 to %n step %c4 iter_args(%off = %c0) -> index {
     %v = vector.transfer_read %g[%off], %pad {in_bounds = [true]} : memref<1024xi32>, vector<4xi32>
     vector.transfer_write %v, %t[%c0] {in_bounds = [true]} : vector<4xi32>, memref<4xi32, #ws>
