@@ -173,12 +173,12 @@ LogicalResult PrefetchLoads::prefetch(RewriterBase &rewriter, scf::ForOp loop) {
       loads.push_back(&op);
   if (loads.empty())
     return reject("the loop body has no load from global memory");
-  bool hasAsync = false;
-  loop->walk([&](Operation *op) {
-    hasAsync |= isa<nvgpu::NVGPUDialect>(op->getDialect()) &&
-                isa<nvgpu::DeviceAsyncCopyOp, nvgpu::DeviceAsyncWaitOp>(op);
+  WalkResult async = loop->walk([](Operation *op) {
+    return isa<nvgpu::DeviceAsyncCopyOp, nvgpu::DeviceAsyncWaitOp>(op)
+               ? WalkResult::interrupt()
+               : WalkResult::advance();
   });
-  if (hasAsync)
+  if (async.wasInterrupted())
     return reject("the loop already stages its loads with cp.async");
   if (std::optional<StringRef> why = checkNoGlobalWrites(loop))
     return reject(*why);

@@ -184,3 +184,27 @@ func.func @yields_outside(%w: memref<1024xi32>, %v0: vector<4xi32>) -> vector<4x
   } {mixq.prefetch}
   return %r#0 : vector<4xi32>
 }
+
+// -----
+
+// A loop that --mixq-pipeline-async-copies already pipelined.
+#ws = #gpu.address_space<workgroup>
+// CHECK-LABEL: func.func @staged
+func.func @staged(%w: memref<1024xi32>, %buf: memref<4xi32, #ws>) -> vector<4xi32> {
+  %c0 = arith.constant 0 : index
+  %c4 = arith.constant 4 : index
+  %c1024 = arith.constant 1024 : index
+  %zero = arith.constant dense<0> : vector<4xi32>
+  // expected-remark @below {{loads not prefetched: the loop already stages its loads with cp.async}}
+  %r = scf.for %k = %c0 to %c1024 step %c4 iter_args(%acc = %zero) -> (vector<4xi32>) {
+    %t = nvgpu.device_async_copy %w[%k], %buf[%c0], 4 : memref<1024xi32> to memref<4xi32, #ws>
+    %g = nvgpu.device_async_create_group %t
+    nvgpu.device_async_wait %g
+    %codes = vector.load %buf[%c0] : memref<4xi32, #ws>, vector<4xi32>
+    %scale = vector.load %w[%k] : memref<1024xi32>, vector<4xi32>
+    %p = arith.muli %codes, %scale : vector<4xi32>
+    %next = arith.addi %acc, %p : vector<4xi32>
+    scf.yield %next : vector<4xi32>
+  } {mixq.prefetch}
+  return %r : vector<4xi32>
+}
