@@ -46,4 +46,41 @@ bool yieldsBodyValues(scf::ForOp loop) {
                       });
 }
 
+FailureOr<scf::ForOp>
+pipelineFetches(RewriterBase &rewriter, scf::ForOp loop,
+                const llvm::SetVector<Operation *> &stage0, unsigned stages,
+                FetchOrder order,
+                scf::PipeliningOption::PredicateOpFn predicate) {
+  unsigned lastStage = stages - 1;
+  scf::PipeliningOption options;
+  options.getScheduleFn =
+      [&](scf::ForOp forOp,
+          std::vector<std::pair<Operation *, unsigned>> &schedule) {
+        if (forOp != loop)
+          return;
+        auto add = [&](bool fetches) {
+          for (Operation &op : loop.getBody()->without_terminator())
+            if (stage0.contains(&op) == fetches)
+              schedule.emplace_back(&op, fetches ? 0 : lastStage);
+        };
+        add(order == FetchOrder::First);
+        add(order != FetchOrder::First);
+      };
+  options.peelEpilogue = false;
+  options.supportDynamicLoops = true;
+  options.predicateFn = std::move(predicate);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(loop);
+  Location loc = loop.getLoc();
+  bool modifiedIR = false;
+  FailureOr<scf::ForOp> pipelined =
+      scf::pipelineForLoop(rewriter, loop, options, &modifiedIR);
+  if (succeeded(pipelined))
+    return *pipelined;
+  if (modifiedIR)
+    return emitError(loc, "scf::pipelineForLoop failed after modifying the "
+                          "loop");
+  return scf::ForOp();
+}
+
 } // namespace mlir::mixq

@@ -11,6 +11,7 @@
 #define MIXQ_PASSES_LOOPPIPELINING_H
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "llvm/ADT/SetVector.h"
 
 #include <optional>
@@ -33,6 +34,24 @@ checkFetchSlice(scf::ForOp loop, const llvm::SetVector<Operation *> &slice,
 /// Whether every value the loop yields is computed in its body: the
 /// pipeliner keeps only loop-carried values of distance 1.
 bool yieldsBodyValues(scf::ForOp loop);
+
+/// Where a two-part schedule puts the fetches of a later iteration: before
+/// the ops of the current one (in flight while it computes), or after them
+/// (issued once it is done with the buffers they overwrite).
+enum class FetchOrder { First, Last };
+
+/// Software-pipelines `loop` over `stages` stages with upstream's
+/// scf::pipelineForLoop: `stage0` in stage 0, the other body ops in the
+/// last stage, each part in body order; a predicated (not peeled)
+/// epilogue, so dynamic trip counts work, with `predicate` as the hook.
+/// Returns the new loop; a null loop when the pipeliner rejected `loop`
+/// without touching it; failure (with an error) when it failed after
+/// changing it.
+FailureOr<scf::ForOp>
+pipelineFetches(RewriterBase &rewriter, scf::ForOp loop,
+                const llvm::SetVector<Operation *> &stage0, unsigned stages,
+                FetchOrder order,
+                scf::PipeliningOption::PredicateOpFn predicate);
 
 } // namespace mlir::mixq
 

@@ -314,22 +314,6 @@ PipelineAsyncCopies::pipeline(RewriterBase &rewriter, scf::ForOp loop,
                               ArrayRef<nvgpu::DeviceAsyncWaitOp> waits) {
   unsigned lastStage = stages - 1;
   llvm::SetVector<Operation *> stage0 = collectStage0(loop);
-  scf::PipeliningOption options;
-  options.getScheduleFn =
-      [&](scf::ForOp forOp,
-          std::vector<std::pair<Operation *, unsigned>> &schedule) {
-        if (forOp != loop)
-          return;
-        for (Operation &op : loop.getBody()->without_terminator())
-          if (!stage0.contains(&op))
-            schedule.emplace_back(&op, lastStage);
-        for (Operation &op : loop.getBody()->without_terminator())
-          if (stage0.contains(&op))
-            schedule.emplace_back(&op, 0);
-      };
-  options.peelEpilogue = false;
-  options.supportDynamicLoops = true;
-  options.predicateFn = predicateOp;
 
   // Group k of G per iteration: when iteration i waits for it, the groups of
   // iterations <= i+N-2 are committed, and G-1-k of iteration i plus
@@ -341,22 +325,21 @@ PipelineAsyncCopies::pipeline(RewriterBase &rewriter, scf::ForOp loop,
     nvgpu::DeviceAsyncWaitOp(wait).setNumGroups(perIteration * lastStage - 1 -
                                                 k);
 
-  OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPoint(loop);
+  // The copies of a later iteration last: they overwrite buffers the
+  // earlier stages may still read before the iteration's barrier.
   Location loc = loop.getLoc();
-  bool modifiedIR = false;
-  FailureOr<scf::ForOp> pipelined =
-      scf::pipelineForLoop(rewriter, loop, options, &modifiedIR);
-  if (failed(pipelined)) {
-    if (modifiedIR)
-      return emitError(loc, "scf::pipelineForLoop failed after modifying "
-                            "the loop");
+  FailureOr<scf::ForOp> pipelined = pipelineFetches(
+      rewriter, loop, stage0, stages, FetchOrder::Last, predicateOp);
+  if (failed(pipelined))
+    return failure();
+  if (!*pipelined) {
     for (nvgpu::DeviceAsyncWaitOp wait : waits)
       wait.setNumGroups(0);
     loop.emitRemark("async copies not pipelined: scf::pipelineForLoop "
                     "rejected the loop");
     return success();
   }
+  OpBuilder::InsertionGuard guard(rewriter);
   // The last iterations commit zero-filling groups nobody waits for; an
   // empty group gives the drain its token operand.
   rewriter.setInsertionPointAfter(*pipelined);

@@ -189,37 +189,16 @@ LogicalResult PrefetchLoads::prefetch(RewriterBase &rewriter, scf::ForOp loop) {
   if (!yieldsBodyValues(loop))
     return reject("a loop-carried value is not computed in the loop body");
 
-  unsigned lastStage = stages - 1;
-  scf::PipeliningOption options;
   // The loads of the later iteration first, so that they are in flight
   // while this one computes.
-  options.getScheduleFn =
-      [&](scf::ForOp forOp,
-          std::vector<std::pair<Operation *, unsigned>> &schedule) {
-        for (Operation &op : forOp.getBody()->without_terminator())
-          if (stage0.contains(&op))
-            schedule.emplace_back(&op, 0);
-        for (Operation &op : forOp.getBody()->without_terminator())
-          if (!stage0.contains(&op))
-            schedule.emplace_back(&op, lastStage);
-      };
-  options.peelEpilogue = false;
-  options.supportDynamicLoops = true;
-  options.predicateFn = predicateLoad;
-  OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPoint(loop);
-  Location loc = loop.getLoc();
-  bool modifiedIR = false;
-  FailureOr<scf::ForOp> pipelined =
-      scf::pipelineForLoop(rewriter, loop, options, &modifiedIR);
-  if (succeeded(pipelined)) {
-    unrollPipelinedLoop(*pipelined);
-    return success();
-  }
-  if (modifiedIR)
-    return emitError(loc, "scf::pipelineForLoop failed after modifying the "
-                          "loop");
-  return reject("scf::pipelineForLoop rejected the loop");
+  FailureOr<scf::ForOp> pipelined = pipelineFetches(
+      rewriter, loop, stage0, stages, FetchOrder::First, predicateLoad);
+  if (failed(pipelined))
+    return failure();
+  if (!*pipelined)
+    return reject("scf::pipelineForLoop rejected the loop");
+  unrollPipelinedLoop(*pipelined);
+  return success();
 }
 
 } // namespace
