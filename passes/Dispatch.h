@@ -28,6 +28,8 @@ inline constexpr const char *kPrefetchAttrName = "mixq.prefetch";
 /// so an iteration covers that many of the generator's steps (the manifest's
 /// weights per warp iteration follow).
 inline constexpr const char *kLoopUnrollAttrName = "mixq.loop_unroll";
+/// On a function: --mixq-prefetch-loads pipelined a K loop of it this deep.
+inline constexpr const char *kPrefetchStagesAttrName = "mixq.prefetch_stages";
 /// Marks the linalg.generic that dequantizes a qtensor (--mixq-lower-to-linalg).
 inline constexpr const char *kDequantizeMarker = "mixq.dequantize";
 

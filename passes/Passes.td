@@ -379,9 +379,11 @@ def MixQPrefetchLoads : Pass<"mixq-prefetch-loads"> {
     through the copies of the body, where a loop-carried value otherwise
     costs a register move per iteration (ptxas does not rename across the
     back edge). Upstream's `loopUnrollByFactor` adds a remainder loop for
-    dynamic trip counts. The enclosing function then records the factor
-    in `mixq.loop_unroll` (the CUDA backend scales the manifest's weights
-    per warp iteration by it).
+    dynamic trip counts. The enclosing function records the depth of a loop
+    it pipelined in `mixq.prefetch_stages` and the unroll factor in
+    `mixq.loop_unroll` (the CUDA backend reports the one in the manifest's
+    GEMV records and scales the manifest's weights per warp iteration by
+    the other).
 
     With `stages=1` nothing is rewritten; the markers are still removed.
 

@@ -155,11 +155,9 @@ void PrefetchLoads::unrollPipelinedLoop(scf::ForOp loop) {
   }
   if (!func)
     return;
-  auto recorded = func->getAttrOfType<IntegerAttr>(kLoopUnrollAttrName);
-  if (!recorded || recorded.getInt() < unroll)
-    func->setAttr(
-        kLoopUnrollAttrName,
-        IntegerAttr::get(IntegerType::get(func->getContext(), 64), unroll));
+  func->setAttr(
+      kLoopUnrollAttrName,
+      IntegerAttr::get(IntegerType::get(func->getContext(), 64), unroll));
 }
 
 LogicalResult PrefetchLoads::prefetch(RewriterBase &rewriter, scf::ForOp loop) {
@@ -197,6 +195,8 @@ LogicalResult PrefetchLoads::prefetch(RewriterBase &rewriter, scf::ForOp loop) {
     return failure();
   if (!*pipelined)
     return reject("scf::pipelineForLoop rejected the loop");
+  if (auto func = (*pipelined)->getParentOfType<FunctionOpInterface>())
+    func->setAttr(kPrefetchStagesAttrName, rewriter.getI64IntegerAttr(stages));
   unrollPipelinedLoop(*pipelined);
   return success();
 }

@@ -924,6 +924,71 @@ void appendWrapped(std::string &out, const std::vector<std::string> &items,
   out += line + "\n";
 }
 
+/// Left-aligned text columns, right-aligned number columns (`numeric`),
+/// two spaces apart, without trailing blanks; the first row is the header.
+std::string formatTable(const std::vector<std::vector<std::string>> &rows,
+                        const std::vector<bool> &numeric) {
+  std::vector<size_t> width(numeric.size(), 0);
+  for (const auto &row : rows)
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
+  std::string out;
+  for (const auto &row : rows) {
+    std::string line = "  ";
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      std::string cell = row[i];
+      if (numeric[i])
+        cell.insert(0, width[i] - cell.size(), ' ');
+      else
+        cell.resize(width[i], ' ');
+      line += cell + "  ";
+    }
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+/// One line per matrix of every CUDA matmul entry: the GEMV generator's
+/// per-shape choices (the kernels' "gemv" records, docs/cuda.md). Empty
+/// when the package has none; "?" for a malformed field.
+std::string describeGemvKernels(const json &manifest) {
+  const json *targets = field(manifest, "targets");
+  const json *cuda = targets ? field(*targets, "cuda") : nullptr;
+  const json *kernels = cuda ? field(*cuda, "kernels") : nullptr;
+  if (!kernels || !kernels->is_array())
+    return "";
+  std::vector<std::vector<std::string>> table = {{"entry", "N x K", "blocks",
+                                                  "rows/warp", "split-K",
+                                                  "tile", "mma", "weights"}};
+  for (const json &kernel : *kernels) {
+    const json *gemvs = field(kernel, "gemv");
+    if (!gemvs || !gemvs->is_array())
+      continue;
+    for (const json &gemv : *gemvs) {
+      auto text = [&](const char *key) { return scalarText(field(gemv, key)); };
+      const json *mma = field(gemv, "tensor_cores");
+      std::string weights = text("weights");
+      if (const json *depth = field(gemv, "pipeline_depth");
+          depth && depth->is_number_integer() && depth->get<int64_t>() > 1)
+        weights += " x" + std::to_string(depth->get<int64_t>());
+      table.push_back(
+          {scalarText(field(kernel, "entry")),
+           text("rows") + " x " + text("cols"), text("blocks"),
+           text("rows_per_warp"), text("split_k"), text("tile_cols"),
+           mma && mma->is_boolean() ? (mma->get<bool>() ? "yes" : "no") : "?",
+           weights});
+    }
+  }
+  if (table.size() == 1)
+    return "";
+  return "\nCUDA matmuls (weights: how the codes reach the lanes, x the "
+         "steps in flight):\n" +
+         formatTable(table,
+                     {false, false, true, true, true, true, false, false});
+}
+
 } // namespace
 
 std::string mixq::runtime::describePackage(const Package &package,
@@ -1131,38 +1196,14 @@ std::string mixq::runtime::describePackage(const Package &package,
   appendWrapped(out, items, label("weights"), indent);
 
   if (options.weights) {
-    Row header{"name", "shape", "scheme", "bits/w", "bytes", "rel_error"};
-    size_t w[6] = {};
-    auto widen = [&](const Row &row) {
-      const std::string *cells[] = {&row.name, &row.shape, &row.scheme,
-                                    &row.bits, &row.bytes, &row.error};
-      for (int i = 0; i < 6; ++i)
-        w[i] = std::max(w[i], cells[i]->size());
-    };
-    widen(header);
+    std::vector<std::vector<std::string>> table = {
+        {"name", "shape", "scheme", "bits/w", "bytes", "rel_error"}};
     for (const Row &row : rows)
-      widen(row);
-    auto emit = [&](const Row &row) {
-      const std::string *cells[] = {&row.name, &row.shape, &row.scheme,
-                                    &row.bits, &row.bytes, &row.error};
-      std::string line = "  ";
-      for (int i = 0; i < 6; ++i) {
-        std::string cell = *cells[i];
-        // Numbers right-aligned, text left-aligned.
-        if (i >= 3)
-          cell.insert(0, w[i] - cell.size(), ' ');
-        else if (i < 5)
-          cell.resize(w[i], ' ');
-        line += cell + (i < 5 ? "  " : "");
-      }
-      while (!line.empty() && line.back() == ' ')
-        line.pop_back();
-      out += line + "\n";
-    };
-    out += "\n";
-    emit(header);
-    for (const Row &row : rows)
-      emit(row);
+      table.push_back(
+          {row.name, row.shape, row.scheme, row.bits, row.bytes, row.error});
+    out += "\n" + formatTable(table, {false, false, false, true, true, true});
   }
+  if (options.kernels)
+    out += describeGemvKernels(package.manifest());
   return out;
 }

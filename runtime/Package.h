@@ -203,6 +203,9 @@ private:
 struct DescribeOptions {
   /// Append a per-weight table (name, shape, scheme, bits/weight, bytes).
   bool weights = false;
+  /// Append the CUDA matmul entries' GEMV choices (shape, split-K, tile,
+  /// how the weights are pipelined).
+  bool kernels = false;
 };
 
 /// The human-readable summary mixq-inspect prints: file, checksums, model,

@@ -192,19 +192,31 @@ llvm::Error recordSharedMemory(ModuleOp module,
   return llvm::Error::success();
 }
 
-/// A K loop that --mixq-prefetch-loads unrolled covers that many of the
-/// generator's steps an iteration; the manifest's weights per warp
-/// iteration (what the SASS report divides the loop's instructions by)
-/// follow.
-void recordLoopUnrolls(ModuleOp module, std::vector<KernelLaunch> &launches) {
-  llvm::StringMap<int64_t> factors;
+/// What --mixq-prefetch-loads did to each entry: a K loop it unrolled
+/// covers that many of the generator's steps an iteration (the manifest's
+/// weights per warp iteration, what the SASS report divides the loop's
+/// instructions by, follow), and unstaged weights are prefetched as deep
+/// as it pipelined them (not at all where it declined).
+void recordPrefetching(ModuleOp module, std::vector<KernelLaunch> &launches) {
+  auto attrOf = [](gpu::GPUFuncOp func, StringRef name) -> int64_t {
+    auto attr = func->getAttrOfType<IntegerAttr>(name);
+    return attr ? attr.getInt() : 1;
+  };
+  llvm::StringMap<std::pair<int64_t, int64_t>> done; // unroll, depth
   module.walk([&](gpu::GPUFuncOp func) {
-    if (auto factor = func->getAttrOfType<IntegerAttr>(kLoopUnrollAttrName))
-      factors[func.getName()] = factor.getInt();
+    done[func.getName()] = {attrOf(func, kLoopUnrollAttrName),
+                            attrOf(func, kPrefetchStagesAttrName)};
   });
-  for (KernelLaunch &launch : launches)
-    if (auto it = factors.find(launch.entry); it != factors.end())
-      launch.weightsPerWarpIteration *= it->second;
+  for (KernelLaunch &launch : launches) {
+    auto it = done.find(launch.entry);
+    if (it == done.end())
+      continue;
+    auto [unroll, depth] = it->second;
+    launch.weightsPerWarpIteration *= unroll;
+    for (GemvChoice &choice : launch.gemvs)
+      if (!choice.staged)
+        choice.pipelineDepth = depth;
+  }
 }
 
 /// Reads each target's PTX out of the gpu.binary that
@@ -312,7 +324,7 @@ mlir::mixq::cuda::compileKernels(ModuleOp module, const CUDAOptions &options) {
   if (llvm::Error error =
           recordSharedMemory(**gpuModule, out.kernels, options.pipelineStages))
     return std::move(error);
-  recordLoopUnrolls(**gpuModule, out.kernels);
+  recordPrefetching(**gpuModule, out.kernels);
   linkFallbackLibdevice(**gpuModule);
   if (failed(runPipeline(**gpuModule, kToPTXPipeline, errors)))
     return makeError(errors);

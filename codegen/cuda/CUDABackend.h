@@ -70,6 +70,25 @@ struct GridDim {
   int64_t tokensPerBlock = 0;
 };
 
+/// How one matmul of a kernel computes its rows (a fused kernel has one per
+/// block range): the per-shape choices of the GEMV generator, recorded in
+/// the manifest.
+struct GemvChoice {
+  int64_t rows = 0, cols = 0; ///< the weight matrix, N x K
+  int64_t blocks = 0;         ///< the blocks of its range
+  /// Output rows a warp computes (on tensor cores, a group of splitK warps
+  /// 16 rows), and the warps that split K between them.
+  int64_t rowsPerWarp = 1, splitK = 1;
+  int64_t tileCols = 1;     ///< columns a lane dequantizes per row and step
+  bool tensorCores = false; ///< mma.sync m16n8k16
+  /// The weight codes go through shared memory by cp.async (staged), or
+  /// straight into registers.
+  bool staged = false;
+  /// Steps of weight loads in flight: cp.async stages when staged, the
+  /// register-prefetch depth otherwise (1: none).
+  int64_t pipelineDepth = 1;
+};
+
 struct KernelLaunch {
   std::string kernel; ///< the L2 kernel function name
   std::string entry;  ///< the PTX .entry name
@@ -88,6 +107,8 @@ struct KernelLaunch {
   /// its split-K share of K), so that the SASS report can spread the
   /// instructions outside the loop over them; 0 for other kernels.
   int64_t weightsPerWarp = 0;
+  /// Matmul entries: how each of its matmuls computes its rows.
+  std::vector<GemvChoice> gemvs;
 };
 
 struct CompiledCUDA {

@@ -555,6 +555,10 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     if (failed(built))
       return failure();
     first += shape.blocks;
+    // Gate and up share their block range and shape: one record each.
+    for (const MatmulOperands &weight : segment.weights)
+      ctx.launch.gemvs.push_back(
+          describeGemv(shape, weight.rows, weight.cols, true, ctx.options));
     // A tensor-core lane takes two rows' tiles per step.
     int64_t laneRows = shape.mma ? kMmaGemvStagingRows : shape.rowsPerWarp;
     int64_t perIteration = kWarpSize * shape.tiling.tileCols * laneRows;

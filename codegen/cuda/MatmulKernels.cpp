@@ -264,6 +264,23 @@ void stageStep(KernelBuilder &kb, ValueRange components,
   }
 }
 
+GemvChoice describeGemv(const GemvShape &shape, int64_t rows, int64_t cols,
+                        bool singleToken, const CUDAOptions &options) {
+  GemvChoice choice;
+  choice.rows = rows;
+  choice.cols = cols;
+  choice.blocks = shape.blocks;
+  choice.rowsPerWarp = shape.rowsPerWarp;
+  choice.splitK = shape.splitK;
+  choice.tileCols = shape.tiling.tileCols;
+  choice.tensorCores = shape.mma;
+  choice.staged = !shape.tiling.staged.empty();
+  choice.pipelineDepth = choice.staged ? options.pipelineStages
+                         : singleToken ? options.prefetchStages
+                                       : 1;
+  return choice;
+}
+
 void requestLoadPrefetch(const MatmulTiling &tiling, ValueRange loopResults) {
   if (!tiling.staged.empty() || loopResults.empty())
     return;
@@ -646,6 +663,8 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   int64_t n = ops.rows;
   GemvShape shape = chooseGemvShape(ops, ops.input, n, 1, tokensPerBlock == 1);
   boundMatmulRegisters(kb);
+  ctx.launch.gemvs = {
+      describeGemv(shape, n, ops.cols, tokensPerBlock == 1, ctx.options)};
   if (shape.mma) {
     FailureOr<MmaGemvLayout> layout = getMmaGemvLayout(b, loc, ops.elementType);
     if (failed(layout))

@@ -400,6 +400,12 @@ void stageStep(KernelBuilder &kb, ValueRange components,
                const StagedReader &reader, ArrayRef<StagedComponent> staged,
                Value row, Value tileRow, Value lane);
 
+/// The record of a matmul of N x K weights built with `shape` (the
+/// register-prefetch depth assumes --mixq-prefetch-loads pipelines it; the
+/// backend corrects it from the function's attributes afterwards).
+GemvChoice describeGemv(const GemvShape &shape, int64_t rows, int64_t cols,
+                        bool singleToken, const CUDAOptions &options);
+
 /// Asks --mixq-prefetch-loads to pipeline the K loop that produced
 /// `loopResults` when its weights are read straight into registers (with
 /// staged tiles, --mixq-pipeline-async-copies pipelines it).

@@ -212,6 +212,24 @@ llvm::Error addWeights(runtime::PackageWriter &writer,
 
 /// targets.cuda: one PTX blob per chip and every kernel's launch (schema in
 /// docs/cuda.md).
+/// The GEMV generator's per-shape choices of a matmul entry, one object per
+/// matrix (docs/cuda.md, "The manifest's GEMV records").
+json describeGemvChoices(
+    const std::vector<mlir::mixq::cuda::GemvChoice> &choices) {
+  json out = json::array();
+  for (const auto &choice : choices)
+    out.push_back({{"rows", choice.rows},
+                   {"cols", choice.cols},
+                   {"blocks", choice.blocks},
+                   {"rows_per_warp", choice.rowsPerWarp},
+                   {"split_k", choice.splitK},
+                   {"tile_cols", choice.tileCols},
+                   {"tensor_cores", choice.tensorCores},
+                   {"weights", choice.staged ? "cp.async" : "registers"},
+                   {"pipeline_depth", choice.pipelineDepth}});
+  return out;
+}
+
 llvm::Error addCUDATarget(runtime::PackageWriter &writer,
                           const mlir::mixq::cuda::CompiledCUDA &cuda,
                           json &targets) {
@@ -239,6 +257,8 @@ llvm::Error addCUDATarget(runtime::PackageWriter &writer,
       kernel["weights_per_warp_iteration"] = launch.weightsPerWarpIteration;
     if (launch.weightsPerWarp > 0)
       kernel["weights_per_warp"] = launch.weightsPerWarp;
+    if (!launch.gemvs.empty())
+      kernel["gemv"] = describeGemvChoices(launch.gemvs);
     kernels.push_back(std::move(kernel));
   }
   targets["cuda"] = {

@@ -1,6 +1,6 @@
 //===- mixq-inspect.cpp - Summarize a .mixq package -----------------------===//
 //
-// mixq-inspect PKG [--json] [--weights] [--no-verify]
+// mixq-inspect PKG [--json] [--weights] [--kernels] [--no-verify]
 //
 // Opens a package with every check of the runtime (docs/package.md) and
 // prints its file, checksums, model, tokenizer, targets, plan and weight
@@ -28,6 +28,8 @@ const char *const kUsage =
     "options:\n"
     "  --json        print the manifest (pretty-printed JSON) instead\n"
     "  --weights     add a per-weight table (name, shape, scheme, bits/w)\n"
+    "  --kernels     add the CUDA matmuls' GEMV choices (rows per warp,\n"
+    "                split-K, tile, weight pipeline)\n"
     "  --no-verify   skip the blob checksums (ranges are still checked)\n"
     "  -h, --help    print this help and exit\n"
     "\n"
@@ -49,7 +51,8 @@ int usageError(const std::string &message) {
 
 int main(int argc, char **argv) {
   std::string path;
-  bool json = false, weights = false, verify = true, positionalOnly = false;
+  bool json = false, weights = false, kernels = false, verify = true,
+       positionalOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (!positionalOnly && (arg == "-h" || arg == "--help")) {
@@ -60,6 +63,8 @@ int main(int argc, char **argv) {
       json = true;
     } else if (!positionalOnly && arg == "--weights") {
       weights = true;
+    } else if (!positionalOnly && arg == "--kernels") {
+      kernels = true;
     } else if (!positionalOnly && arg == "--no-verify") {
       verify = false;
     } else if (!positionalOnly && arg == "--") {
@@ -110,6 +115,7 @@ int main(int argc, char **argv) {
   } else {
     DescribeOptions describe;
     describe.weights = weights;
+    describe.kernels = kernels;
     text = describePackage(*package, describe);
   }
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||

@@ -17,7 +17,7 @@
 #ws = #gpu.address_space<workgroup>
 // CHECK-LABEL: func.func @gemv
 // CHECK-SAME: (%[[W:[^:]*]]: memref<64x1024xi32>, %[[X:[^:]*]]: memref<1024xi32, #gpu.address_space<workgroup>>, %[[ROW:[^:]*]]: index, %[[LB:[^:]*]]: index)
-// CHECK-NOT: mixq.loop_unroll
+// CHECK-SAME: attributes {mixq.prefetch_stages = 2 : i64}
 // CHECK: %[[LIVE0:.*]] = arith.cmpi slt, %{{.*}}, %[[C1024:.*]] : index
 // CHECK: %[[COL0:.*]] = arith.select %[[LIVE0]], %{{.*}}, %{{.*}} : index
 // CHECK: %[[FIRST:.*]] = vector.load %[[W]][%[[ROW]], %[[COL0]]]
@@ -33,7 +33,7 @@
 // CHECK-NOT: mixq.prefetch
 
 // UNROLL-LABEL: func.func @gemv
-// UNROLL-SAME: attributes {mixq.loop_unroll = 2 : i64}
+// UNROLL-SAME: attributes {mixq.loop_unroll = 2 : i64, mixq.prefetch_stages = 2 : i64}
 // UNROLL: scf.for {{.*}} iter_args(%[[ACC:.*]] = %{{.*}}, %[[A:.*]] = %{{.*}})
 // UNROLL: %[[B:.*]] = vector.load %{{.*}} : memref<64x1024xi32>
 // UNROLL: arith.muli %[[A]]
@@ -44,6 +44,7 @@
 // UNROLL: scf.for
 
 // S3-LABEL: func.func @gemv
+// S3-SAME: attributes {mixq.prefetch_stages = 3 : i64}
 // S3-COUNT-2: vector.load %{{.*}} : memref<64x1024xi32>
 // S3: scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}, %[[C0:[^ ]*]] = %{{.*}}, %[[C1:[^ ]*]] = %{{.*}})
 // S3: %[[C2:.*]] = vector.load %{{.*}} : memref<64x1024xi32>
@@ -51,6 +52,7 @@
 // S3: scf.yield %{{.*}}, %[[C1]], %[[C2]]
 
 // S1-LABEL: func.func @gemv
+// S1-NOT: mixq.prefetch_stages
 // S1: scf.for
 // S1-NEXT: vector.load
 // S1-NOT: mixq.prefetch
