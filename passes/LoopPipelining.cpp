@@ -2,11 +2,17 @@
 #include "passes/LoopPipelining.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 using namespace mlir;
 
 namespace mlir::mixq {
+
+bool isSharedMemRef(Value value) {
+  auto type = dyn_cast<MemRefType>(value.getType());
+  return type && nvgpu::NVGPUDialect::hasSharedMemoryAddressSpace(type);
+}
 
 llvm::SetVector<Operation *> collectFetchSlice(scf::ForOp loop,
                                                ArrayRef<Operation *> seeds) {

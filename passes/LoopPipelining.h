@@ -1,5 +1,4 @@
-//===- LoopPipelining.h - what the software-pipelining passes share -*- C++
-//-*-===//
+//===- LoopPipelining.h - shared by the pipelining passes ------*- C++ -*-===//
 //
 // --mixq-pipeline-async-copies and --mixq-prefetch-loads both hand a loop to
 // upstream's scf::pipelineForLoop with a two-part schedule: the ops that
@@ -17,6 +16,10 @@
 #include <optional>
 
 namespace mlir::mixq {
+
+/// Whether `value` is a memref in the GPU's shared (workgroup) memory: what
+/// a fetch writes (cp.async) or does not read (a register prefetch).
+bool isSharedMemRef(Value value);
 
 /// The body ops of `loop` that `seeds` (body ops) are computed from,
 /// transitively, seeds included: the stage-0 ops of a schedule that fetches

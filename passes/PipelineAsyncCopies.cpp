@@ -39,11 +39,6 @@ using namespace mlir::mixq;
 
 namespace {
 
-bool isSharedMemRef(Value value) {
-  auto type = dyn_cast<MemRefType>(value.getType());
-  return type && nvgpu::NVGPUDialect::hasSharedMemoryAddressSpace(type);
-}
-
 /// Whether `op` writes a vector read from non-shared memory into shared
 /// memory. This is a superset of what createAsyncGroups converts (it also
 /// requires contiguity and a 4/8/16-byte size), so a loop whose copies all

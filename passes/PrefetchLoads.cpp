@@ -45,11 +45,6 @@ Value getLoadedMemRef(Operation *op) {
   return Value();
 }
 
-bool isSharedMemRef(Value memref) {
-  auto type = dyn_cast<MemRefType>(memref.getType());
-  return type && nvgpu::NVGPUDialect::hasSharedMemoryAddressSpace(type);
-}
-
 /// A load from global memory: what the pass moves to stage 0.
 bool isGlobalLoad(Operation *op) {
   Value memref = getLoadedMemRef(op);
@@ -137,14 +132,16 @@ public:
 
 private:
   LogicalResult prefetch(RewriterBase &rewriter, scf::ForOp loop);
-  void unrollPipelinedLoop(scf::ForOp loop);
+  void unrollPipelinedLoop(RewriterBase &rewriter, scf::ForOp loop);
 };
 
-/// Unrolled by `stages`, the loaded values rotate through the copies of the
-/// body instead of being moved into the next iteration's registers (ptxas
-/// cannot rename across a back edge: one move per register of loaded data
-/// and iteration). The function records the factor (kLoopUnrollAttrName).
-void PrefetchLoads::unrollPipelinedLoop(scf::ForOp loop) {
+/// Unrolled by `unroll` (the CUDA backend passes `stages`), the loaded
+/// values rotate through the copies of the body instead of being moved into
+/// the next iteration's registers (ptxas cannot rename across a back edge:
+/// one move per register of loaded data and iteration). The function
+/// records the factor (kLoopUnrollAttrName).
+void PrefetchLoads::unrollPipelinedLoop(RewriterBase &rewriter,
+                                        scf::ForOp loop) {
   if (unroll <= 1)
     return;
   auto func = loop->getParentOfType<FunctionOpInterface>();
@@ -155,9 +152,7 @@ void PrefetchLoads::unrollPipelinedLoop(scf::ForOp loop) {
   }
   if (!func)
     return;
-  func->setAttr(
-      kLoopUnrollAttrName,
-      IntegerAttr::get(IntegerType::get(func->getContext(), 64), unroll));
+  func->setAttr(kLoopUnrollAttrName, rewriter.getI64IntegerAttr(unroll));
 }
 
 LogicalResult PrefetchLoads::prefetch(RewriterBase &rewriter, scf::ForOp loop) {
@@ -197,7 +192,7 @@ LogicalResult PrefetchLoads::prefetch(RewriterBase &rewriter, scf::ForOp loop) {
     return reject("scf::pipelineForLoop rejected the loop");
   if (auto func = (*pipelined)->getParentOfType<FunctionOpInterface>())
     func->setAttr(kPrefetchStagesAttrName, rewriter.getI64IntegerAttr(stages));
-  unrollPipelinedLoop(*pipelined);
+  unrollPipelinedLoop(rewriter, *pipelined);
   return success();
 }
 

@@ -558,7 +558,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     // Gate and up share their block range and shape: one record each.
     for (const MatmulOperands &weight : segment.weights)
       ctx.launch.gemvs.push_back(
-          describeGemv(shape, weight.rows, weight.cols, true, ctx.options));
+          describeGemv(shape, weight.rows, weight.cols, ctx.options));
     // A tensor-core lane takes two rows' tiles per step.
     int64_t laneRows = shape.mma ? kMmaGemvStagingRows : shape.rowsPerWarp;
     int64_t perIteration = kWarpSize * shape.tiling.tileCols * laneRows;

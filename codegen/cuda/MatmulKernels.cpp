@@ -265,7 +265,7 @@ void stageStep(KernelBuilder &kb, ValueRange components,
 }
 
 GemvChoice describeGemv(const GemvShape &shape, int64_t rows, int64_t cols,
-                        bool singleToken, const CUDAOptions &options) {
+                        const CUDAOptions &options) {
   GemvChoice choice;
   choice.rows = rows;
   choice.cols = cols;
@@ -275,9 +275,7 @@ GemvChoice describeGemv(const GemvShape &shape, int64_t rows, int64_t cols,
   choice.tileCols = shape.tiling.tileCols;
   choice.tensorCores = shape.mma;
   choice.staged = !shape.tiling.staged.empty();
-  choice.pipelineDepth = choice.staged ? options.pipelineStages
-                         : singleToken ? options.prefetchStages
-                                       : 1;
+  choice.pipelineDepth = choice.staged ? options.pipelineStages : 1;
   return choice;
 }
 
@@ -663,8 +661,7 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   int64_t n = ops.rows;
   GemvShape shape = chooseGemvShape(ops, ops.input, n, 1, tokensPerBlock == 1);
   boundMatmulRegisters(kb);
-  ctx.launch.gemvs = {
-      describeGemv(shape, n, ops.cols, tokensPerBlock == 1, ctx.options)};
+  ctx.launch.gemvs = {describeGemv(shape, n, ops.cols, ctx.options)};
   if (shape.mma) {
     FailureOr<MmaGemvLayout> layout = getMmaGemvLayout(b, loc, ops.elementType);
     if (failed(layout))

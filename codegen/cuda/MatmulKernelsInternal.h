@@ -400,11 +400,12 @@ void stageStep(KernelBuilder &kb, ValueRange components,
                const StagedReader &reader, ArrayRef<StagedComponent> staged,
                Value row, Value tileRow, Value lane);
 
-/// The record of a matmul of N x K weights built with `shape` (the
-/// register-prefetch depth assumes --mixq-prefetch-loads pipelines it; the
-/// backend corrects it from the function's attributes afterwards).
+/// The record of a matmul of N x K weights built with `shape`. Weights read
+/// straight into registers get their prefetch depth after
+/// --mixq-prefetch-loads has run (the backend reads what it did from the
+/// function's attributes); 1 until then.
 GemvChoice describeGemv(const GemvShape &shape, int64_t rows, int64_t cols,
-                        bool singleToken, const CUDAOptions &options);
+                        const CUDAOptions &options);
 
 /// Asks --mixq-prefetch-loads to pipeline the K loop that produced
 /// `loopResults` when its weights are read straight into registers (with
