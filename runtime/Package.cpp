@@ -860,13 +860,18 @@ std::string countOf(const json *array, const std::string &noun) {
          (array->size() == 1 ? "" : "s");
 }
 
+/// The manifest's targets.cuda.kernels, or null where a level is missing.
+const json *cudaKernelsOf(const json &manifest) {
+  const json *targets = field(manifest, "targets");
+  const json *cuda = targets ? field(*targets, "cuda") : nullptr;
+  return cuda ? field(*cuda, "kernels") : nullptr;
+}
+
 /// " (N CUDA launches)" for a plan entry of a package with CUDA kernels: a
 /// step launches every entry of its kernel (split attention has two). Empty
 /// without a CUDA target or when the fields are malformed.
 std::string cudaLaunchesOf(const json &manifest, const json &planEntry) {
-  const json *targets = field(manifest, "targets");
-  const json *cuda = targets ? field(*targets, "cuda") : nullptr;
-  const json *kernels = cuda ? field(*cuda, "kernels") : nullptr;
+  const json *kernels = cudaKernelsOf(manifest);
   const json *steps = field(planEntry, "steps");
   if (!kernels || !kernels->is_array() || !steps || !steps->is_array())
     return "";
@@ -954,9 +959,7 @@ std::string formatTable(const std::vector<std::vector<std::string>> &rows,
 /// per-shape choices (the kernels' "gemv" records, docs/cuda.md). Empty
 /// when the package has none; "?" for a malformed field.
 std::string describeGemvKernels(const json &manifest) {
-  const json *targets = field(manifest, "targets");
-  const json *cuda = targets ? field(*targets, "cuda") : nullptr;
-  const json *kernels = cuda ? field(*cuda, "kernels") : nullptr;
+  const json *kernels = cudaKernelsOf(manifest);
   if (!kernels || !kernels->is_array())
     return "";
   std::vector<std::vector<std::string>> table = {{"entry", "N x K", "blocks",
