@@ -1082,6 +1082,13 @@ std::string mixq::runtime::describePackage(const Package &package,
         }
         items.push_back(blobItem(key, *value));
       }
+      if (const json *chips = field(target, "programmatic_launch");
+          chips && chips->is_array()) {
+        std::string names;
+        for (const json &chip : *chips)
+          names += (names.empty() ? "" : ", ") + scalarText(&chip);
+        items.push_back("programmatic launch on " + names);
+      }
       appendWrapped(out, items,
                     (first ? label("targets") : indent) + quote(entry.key()) +
                         ": ",

@@ -72,6 +72,7 @@ small_schemes=(
   "bitplane|bitplane:seed=2,parent=4||--widths=4,3,2"
   "lut3sparse|lut:bits=3+sparse:frac=0.0045|"
   "quik4act8|quik:cols=8,bits=4,act-bits=8|"
+  "affine4-pdl|affine:bits=4,group=32|down_proj=affine:bits=4,group=4|--programmatic-launch"
 )
 # name|--scheme|more mixq-compile flags for llama2-7b. affine4-unfused is
 # the same package with one kernel per op (13 a layer instead of 5): the
@@ -83,7 +84,11 @@ small_schemes=(
 # 2.19-2.25): which of the two pipelines is faster is what it measures.
 # mixed-tiles applies mixed's group scales to the mma sums per lane tile
 # (--gemv-tile-factors: 3.05-3.39 instructions per weight against
-# 3.34-3.56, but 75-127 registers against 70-73).
+# 3.34-3.56, but 75-127 registers against 70-73). affine4-pdl is affine4
+# with programmatic dependent launch (--programmatic-launch: each decode
+# kernel's blocks start while the one before finishes); its tg128 against
+# affine4's is the launch overhead it saves. Its small packages' GPU == CPU
+# checks are the check that the programmatic edges are safe.
 large_schemes=(
   "fp16|fp16|"
   "affine4|affine:bits=4,group=128|"
@@ -95,6 +100,7 @@ large_schemes=(
   "mixed-tiles|mixed|--gemv-tile-factors"
   "bitplane|bitplane:seed=2,parent=4|--widths=4,3,2"
   "quik4|quik:cols=256,bits=4|"
+  "affine4-pdl|affine:bits=4,group=128|--programmatic-launch"
 )
 # Limits of the payload and of each weightless 7B package. The device
 # carries at most 64 MiB, the repository's tracked files (3.4 MiB) with
@@ -360,7 +366,8 @@ bench_large() {
     # mixed-fma: the same sizes as mixed, for the A/B of the GEMV paths.
     [ "$name" = mixed ] || [ "$name" = mixed-fma ] && sizes=(-p 64 -n 16 -r 1)
     [ "$name" = affine4-unfused ] || [ "$name" = affine4-regs ] ||
-      [ "$name" = mixed-tiles ] && sizes=(-p 0 -n 128 -r 3)
+      [ "$name" = mixed-tiles ] || [ "$name" = affine4-pdl ] &&
+      sizes=(-p 0 -n 128 -r 3)
     limited 60 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
       "${sizes[@]}" >"$results/bench-7b-$name.txt" 2>&1 ||
       failures=$((failures + 1))
@@ -403,7 +410,8 @@ profile_large() {
     [ -f "$pkg" ] || continue
     local name report
     name="$(basename "$pkg" .mixq)"
-    [ "$name" = affine4-unfused ] || [ "$name" = mixed-fma ] && continue
+    [ "$name" = affine4-unfused ] || [ "$name" = mixed-fma ] ||
+      [ "$name" = affine4-pdl ] && continue
     report="$results/ncu-$name"
     cp "$dir/pkgs/7b/weights-$name.json" "$results/" 2>/dev/null
     limited 40 ncu --clock-control none --kernel-name regex:'^decode_' \

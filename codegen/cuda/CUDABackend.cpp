@@ -158,6 +158,14 @@ llvm::Error checkOptions(const CUDAOptions &options) {
                        llvm::join(getSupportedChips(), ", "));
   if (options.maxTokens <= 0)
     return makeError("the CUDA backend needs the context length (maxTokens)");
+  if (options.programmaticLaunch &&
+      llvm::none_of(options.chips, [](const std::string &chip) {
+        return hasProgrammaticLaunch(chip);
+      }))
+    return makeError("programmatic dependent launch needs an sm_90 or newer "
+                     "chip among the GPU architectures (griddepcontrol is "
+                     "sm_90+); got " +
+                     llvm::join(options.chips, ", "));
   return llvm::Error::success();
 }
 
@@ -217,6 +225,17 @@ void recordPrefetching(ModuleOp module, std::vector<KernelLaunch> &launches) {
       if (!choice.staged)
         choice.pipelineDepth = depth;
   }
+}
+
+/// The chips of the gpu.modules --mixq-programmatic-launch instrumented.
+std::vector<std::string> getProgrammaticLaunchChips(ModuleOp module) {
+  std::vector<std::string> chips;
+  for (auto gpuModule : module.getOps<gpu::GPUModuleOp>())
+    if (gpuModule->hasAttr(kProgrammaticLaunchAttrName))
+      for (Attribute target : gpuModule.getTargetsAttr())
+        chips.push_back(cast<NVVM::NVVMTargetAttr>(target).getChip().str());
+  llvm::sort(chips);
+  return chips;
 }
 
 /// Reads each target's PTX out of the gpu.binary that
@@ -325,6 +344,11 @@ mlir::mixq::cuda::compileKernels(ModuleOp module, const CUDAOptions &options) {
           recordSharedMemory(**gpuModule, out.kernels, options.pipelineStages))
     return std::move(error);
   recordPrefetching(**gpuModule, out.kernels);
+  if (options.programmaticLaunch) {
+    if (failed(runPipeline(**gpuModule, "mixq-programmatic-launch", errors)))
+      return makeError(errors);
+    out.programmaticLaunchChips = getProgrammaticLaunchChips(**gpuModule);
+  }
   linkFallbackLibdevice(**gpuModule);
   if (failed(runPipeline(**gpuModule, kToPTXPipeline, errors)))
     return makeError(errors);

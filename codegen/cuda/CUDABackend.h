@@ -61,6 +61,11 @@ struct CUDAOptions {
   /// sums (no f16x2 multiply per pair of weights, more registers); false:
   /// such weights come scaled. For the comparison a GPU run has to make.
   bool gemvTileFactors = false;
+  /// The sm_90+ chips' kernels let their successors launch early and wait
+  /// for their predecessors in griddepcontrol (--mixq-programmatic-launch);
+  /// the runtime then joins their decode graph nodes with programmatic
+  /// edges. Needs an sm_90 or newer chip among `chips`.
+  bool programmaticLaunch = false;
 };
 
 /// One grid dimension: `count * ceil(S / tokensPerBlock)`, or just `count`
@@ -114,6 +119,9 @@ struct KernelLaunch {
 struct CompiledCUDA {
   std::vector<KernelLaunch> kernels;
   std::map<std::string, std::string> ptx; ///< chip -> PTX text
+  /// The chips whose PTX kernels use programmatic dependent launch
+  /// (CUDAOptions::programmaticLaunch), sorted.
+  std::vector<std::string> programmaticLaunchChips;
 };
 
 /// Builds and compiles the CUDA kernels of every `mixq.kernel` function of

@@ -15,6 +15,15 @@
 
 namespace mlir::mixq::cuda {
 
+/// The unit attribute --mixq-programmatic-launch puts on the gpu.module
+/// whose kernels it gave griddepcontrol instructions.
+inline constexpr const char *kProgrammaticLaunchAttrName =
+    "mixq.programmatic_launch";
+
+/// Whether `chip` ("sm_90", "sm_90a", "sm_100") has griddepcontrol, i.e.
+/// programmatic dependent launch: sm_90 and newer.
+bool hasProgrammaticLaunch(llvm::StringRef chip);
+
 #define GEN_PASS_DECL
 #include "codegen/cuda/CUDAPasses.h.inc"
 

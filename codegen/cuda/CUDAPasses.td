@@ -148,4 +148,47 @@ def MixQFuseLop3 : Pass<"mixq-fuse-lop3"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def MixQProgrammaticLaunch : Pass<"mixq-programmatic-launch", "ModuleOp"> {
+  let summary = "Programmatic dependent launch (griddepcontrol) on sm_90+";
+  let description = [{
+    In a CUDA graph a kernel normally starts only once its predecessor has
+    finished, so each of a decode step's ~160 launches pays the launch and
+    the block scheduling (about 0.8 us on an H200) on the critical path.
+    With programmatic dependent launch (sm_90 and newer) the next kernel's
+    blocks are scheduled while the current one is still running, and wait
+    in `griddepcontrol.wait` until it has completed and its writes are
+    visible.
+
+    Every kernel of a `gpu.module` whose `#nvvm.target`s include sm_90 or
+    newer gets, at the top of its entry block:
+
+    ```mlir
+    nvvm.griddepcontrol launch_dependents
+    nvvm.griddepcontrol wait
+    ```
+
+    `launch_dependents` lets the next kernel's blocks be scheduled once
+    every block of this one has started (they then occupy no slot this
+    kernel's own blocks still need); `wait` keeps this kernel from reading
+    anything before its predecessor is complete. Every kernel waits, so the
+    completion of one implies that of all before it, as with ordinary
+    graph edges. Where nothing launches a kernel programmatically (eager
+    launches, ordinary graph edges) `wait` returns at once: the kernels are
+    correct under either launch.
+
+    `griddepcontrol` does not exist below sm_90, so a module that also
+    targets older chips is split: the sm_90+ targets move to a copy named
+    `<name>_pdl`, marked `mixq.programmatic_launch`, which gets the
+    instructions; the original keeps the older targets and stays as it
+    was. Each chip's PTX then comes from one of the two. A module without
+    an sm_90+ target is left alone, with a remark.
+
+    The runtime joins the decode graph's kernel nodes with programmatic
+    edges only for a package whose manifest lists the loaded chip under
+    `targets.cuda.programmatic_launch` (docs/cuda.md).
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::NVVM::NVVMDialect"];
+}
+
 #endif // MIXQ_CODEGEN_CUDA_CUDAPASSES_TD

@@ -38,7 +38,10 @@ Expected<CUDADriverAPI> loadCUDADriverFrom(const std::string &library) {
     return makeError("the NVIDIA driver ", library, " has no ", symbol,        \
                      " (mixq needs a driver for CUDA 12.0 or newer)");         \
   }
+#define MIXQ_CUDA_ENTRY_OPTIONAL(member, symbol)                               \
+  (void)resolve(handle, symbol, api.member);
 #include "runtime/cuda/CUDADriverEntries.def"
+#undef MIXQ_CUDA_ENTRY_OPTIONAL
 #undef MIXQ_CUDA_ENTRY
   return api;
 }

@@ -75,8 +75,23 @@ struct CUDA_KERNEL_NODE_PARAMS {
   CUcontext ctx;
 };
 
+/// CUgraphEdgeData (cuGraphAddDependencies_v2): how a graph edge fires.
+struct CUgraphEdgeData {
+  unsigned char from_port = 0; ///< 0, or kGraphKernelNodePortProgrammatic
+  unsigned char to_port = 0;   ///< must be 0
+  unsigned char type = 0;      ///< CU_GRAPH_DEPENDENCY_TYPE_*
+  unsigned char reserved[5] = {};
+};
+inline constexpr unsigned char CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC = 1;
+/// CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC (a macro in cuda.h): the edge
+/// fires once every block of the upstream kernel has executed
+/// griddepcontrol.launch_dependents or exited.
+inline constexpr unsigned char kGraphKernelNodePortProgrammatic = 1;
+
 /// The driver entry points the executor uses, by their cuda.h names. Every
-/// pointer is set by loadCUDADriver(); a fake may leave unused ones null.
+/// pointer is set by loadCUDADriver(), but for the optional ones
+/// (CUDADriverEntries.def), which stay null in drivers that lack them; a
+/// fake may leave unused ones null.
 struct CUDADriverAPI {
   CUresult (*cuGetErrorName)(CUresult, const char **) = nullptr;
   CUresult (*cuGetErrorString)(CUresult, const char **) = nullptr;
@@ -123,6 +138,10 @@ struct CUDADriverAPI {
   CUresult (*cuGraphAddKernelNode)(CUgraphNode *, CUgraph, const CUgraphNode *,
                                    size_t,
                                    const CUDA_KERNEL_NODE_PARAMS *) = nullptr;
+  /// Optional: CUDA 12.3 and newer drivers.
+  CUresult (*cuGraphAddDependencies)(CUgraph, const CUgraphNode *,
+                                     const CUgraphNode *,
+                                     const CUgraphEdgeData *, size_t) = nullptr;
   CUresult (*cuGraphInstantiate)(CUgraphExec *, CUgraph,
                                  unsigned long long) = nullptr;
   CUresult (*cuGraphExecKernelNodeSetParams)(

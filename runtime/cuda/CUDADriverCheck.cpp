@@ -17,6 +17,13 @@ namespace ours = mixq::runtime::cuda;
 namespace {
 constexpr unsigned kPortable = ours::kMemHostAllocPortable;
 constexpr unsigned kWriteCombined = ours::kMemHostAllocWriteCombined;
+constexpr unsigned char kPortProgrammatic =
+    ours::kGraphKernelNodePortProgrammatic;
+using OurEdge = ours::CUgraphEdgeData;
+constexpr size_t kEdgeSize = sizeof(OurEdge);
+constexpr size_t kEdgeOffsets[] = {
+    offsetof(OurEdge, from_port), offsetof(OurEdge, to_port),
+    offsetof(OurEdge, type), offsetof(OurEdge, reserved)};
 using OurParams = ours::CUDA_KERNEL_NODE_PARAMS;
 constexpr size_t kParamsSize = sizeof(OurParams);
 constexpr size_t kParamsOffsets[] = {
@@ -55,6 +62,15 @@ static_assert(ours::CU_EVENT_DEFAULT == CU_EVENT_DEFAULT);
 static_assert(ours::CU_EVENT_DISABLE_TIMING == CU_EVENT_DISABLE_TIMING);
 static_assert(kPortable == CU_MEMHOSTALLOC_PORTABLE);
 static_assert(kWriteCombined == CU_MEMHOSTALLOC_WRITECOMBINED);
+
+static_assert(ours::CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC ==
+              CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC);
+static_assert(kPortProgrammatic == CU_GRAPH_KERNEL_NODE_PORT_PROGRAMMATIC);
+static_assert(kEdgeSize == sizeof(CUgraphEdgeData));
+static_assert(kEdgeOffsets[0] == offsetof(CUgraphEdgeData, from_port));
+static_assert(kEdgeOffsets[1] == offsetof(CUgraphEdgeData, to_port));
+static_assert(kEdgeOffsets[2] == offsetof(CUgraphEdgeData, type));
+static_assert(kEdgeOffsets[3] == offsetof(CUgraphEdgeData, reserved));
 
 using TheirParams = CUDA_KERNEL_NODE_PARAMS_v2;
 static_assert(kParamsSize == sizeof(TheirParams));

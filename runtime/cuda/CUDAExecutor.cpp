@@ -76,6 +76,8 @@ struct CUDAExecutor::State {
   void *tokensHost = nullptr;
   void *logitsHost = nullptr;
   std::string deviceName, chip, jitLog;
+  /// The decode graphs' edges are programmatic (see the option).
+  bool programmaticEdges = false;
 
   std::vector<Launch> prefill;
   /// One per decode plan (decodePlans()); `current` runs.
@@ -161,6 +163,9 @@ Status selectChip(State &s) {
   if (!chip)
     return makeError(s.path, ": ", chip.message());
   s.chip = *chip;
+  s.programmaticEdges = s.options.programmaticLaunch &&
+                        s.target.programmaticLaunch.count(s.chip) &&
+                        s.cu.cuGraphAddDependencies != nullptr;
   return Status::success();
 }
 
@@ -534,6 +539,32 @@ int64_t decodeTokens(const ParsedPlan &plan) {
   return plan.staticTokens > 0 ? plan.staticTokens : 1;
 }
 
+/// Adds kernel node `p` to `d`'s graph after its last node: by an ordinary
+/// edge, or by a programmatic one (the node's blocks may start once every
+/// block of the previous kernel has executed griddepcontrol.launch_dependents;
+/// the kernel's griddepcontrol.wait then holds it until that kernel is
+/// complete).
+Status addChainedNode(State &s, DecodeGraph &d,
+                      const CUDA_KERNEL_NODE_PARAMS &p, CUgraphNode &node,
+                      const std::string &what) {
+  const CUDADriverAPI &cu = s.cu;
+  CUgraphNode *previous = d.nodes.empty() ? nullptr : &d.nodes.back();
+  if (!previous || !s.programmaticEdges)
+    return s.check(
+        cu.cuGraphAddKernelNode(&node, d.graph, previous, previous ? 1 : 0, &p),
+        what + ": cuGraphAddKernelNode");
+  if (Status st =
+          s.check(cu.cuGraphAddKernelNode(&node, d.graph, nullptr, 0, &p),
+                  what + ": cuGraphAddKernelNode");
+      !st)
+    return st;
+  CUgraphEdgeData edge;
+  edge.from_port = kGraphKernelNodePortProgrammatic;
+  edge.type = CU_GRAPH_DEPENDENCY_TYPE_PROGRAMMATIC;
+  return s.check(cu.cuGraphAddDependencies(d.graph, previous, &node, &edge, 1),
+                 what + ": cuGraphAddDependencies (programmatic edge)");
+}
+
 /// A decode plan as one graph of kernel nodes, each depending on the
 /// previous. Built node by node rather than by stream capture so that the
 /// node handles, which the per-position updates need, are known without
@@ -555,12 +586,10 @@ Status buildDecodeGraph(State &s, DecodeGraph &d) {
       std::vector<void *> pointers = params.back().pointers();
       CUDA_KERNEL_NODE_PARAMS p = nodeParams(launch, e, *grid, pointers.data());
       CUgraphNode node = nullptr;
-      CUgraphNode *previous = d.nodes.empty() ? nullptr : &d.nodes.back();
-      if (Status st = s.check(cu.cuGraphAddKernelNode(&node, d.graph, previous,
-                                                      previous ? 1 : 0, &p),
-                              "building the " + d.plan->name + " graph: " +
-                                  stepName(d.plan->name, i, *launch.specs[e]) +
-                                  ": cuGraphAddKernelNode");
+      if (Status st =
+              addChainedNode(s, d, p, node,
+                             "building the " + d.plan->name + " graph: " +
+                                 stepName(d.plan->name, i, *launch.specs[e]));
           !st)
         return st;
       d.nodes.push_back(node);
@@ -782,6 +811,9 @@ Status CUDAExecutor::setDecodeWidth(int width) {
 
 const std::string &CUDAExecutor::chip() const { return state_->chip; }
 const std::string &CUDAExecutor::jitLog() const { return state_->jitLog; }
+bool CUDAExecutor::programmaticLaunch() const {
+  return state_->programmaticEdges;
+}
 uint64_t CUDAExecutor::deviceBytes() const { return state_->layout.totalBytes; }
 CUcontext CUDAExecutor::context() const { return state_->context; }
 CUstream CUDAExecutor::stream() const { return state_->stream; }

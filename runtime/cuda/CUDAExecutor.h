@@ -42,6 +42,13 @@ struct CUDAExecutorOptions {
   /// that an asynchronous fault is reported with the kernel that caused it
   /// (mixq-run: MIXQ_CUDA_SYNC=1). Slow.
   bool synchronizeEveryStep = false;
+  /// Join the decode graph's kernel nodes with programmatic edges where the
+  /// package's PTX for the loaded chip supports it (its manifest's
+  /// targets.cuda.programmatic_launch) and the driver has
+  /// cuGraphAddDependencies_v2 (CUDA 12.3): each kernel's blocks then start
+  /// while its predecessor finishes. false: ordinary edges (mixq-bench
+  /// --programmatic-launch=false, for the comparison).
+  bool programmaticLaunch = true;
   /// Bytes of each of the two pinned buffers the weights are staged through.
   size_t stagingBytes = size_t(16) << 20;
   /// When set, the device bytes of every weight blob are generated instead
@@ -105,6 +112,9 @@ public:
   const std::string &deviceName() const;
   const std::string &chip() const;
   const std::string &jitLog() const;
+  /// Whether the decode graphs' kernel nodes are joined by programmatic
+  /// edges (CUDAExecutorOptions::programmaticLaunch).
+  bool programmaticLaunch() const;
   /// The bytes of device memory the executor holds.
   uint64_t deviceBytes() const;
   /// The context (current on this thread after create() and every call)

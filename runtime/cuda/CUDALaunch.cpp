@@ -91,6 +91,24 @@ Status parsePTX(const Package &package, const json &ptx, CUDATarget &out) {
   return Status::success();
 }
 
+Status parseProgrammaticLaunch(const Package &package, const json &chips,
+                               CUDATarget &out) {
+  if (chips.is_null())
+    return Status::success();
+  std::string where = package.path() + ": targets.cuda.programmatic_launch";
+  if (!chips.is_array())
+    return makeError(where, " must be an array of chips");
+  for (const json &chip : chips) {
+    if (!chip.is_string())
+      return makeError(where, " must be an array of chips");
+    if (!out.ptx.count(chip.get<std::string>()))
+      return makeError(where, " names ", chip.get<std::string>(),
+                       ", which has no PTX in targets.cuda.ptx");
+    out.programmaticLaunch.insert(chip.get<std::string>());
+  }
+  return Status::success();
+}
+
 /// sm_86 -> 86 and no suffix; sm_90a -> 90 and "a"; -1 if not a chip name.
 int parseChip(const std::string &chip, std::string &suffix) {
   if (chip.size() < 5 || chip.compare(0, 3, "sm_") != 0)
@@ -157,6 +175,10 @@ Expected<CUDATarget> parseCUDATarget(const Package &package) {
                      " (use a mixq-run from the same mixq as mixq-compile)");
   CUDATarget target;
   if (Status s = parsePTX(package, cuda.value("ptx", json()), target); !s)
+    return s;
+  if (Status s = parseProgrammaticLaunch(
+          package, cuda.value("programmatic_launch", json()), target);
+      !s)
     return s;
   const json &kernels = cuda.value("kernels", json());
   if (!kernels.is_array())

@@ -17,6 +17,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ struct KernelLaunchSpec {
 /// targets.cuda.
 struct CUDATarget {
   std::map<std::string, std::string> ptx; ///< chip ("sm_86") -> blob name
+  /// The chips whose PTX kernels wait in griddepcontrol.wait before
+  /// reading anything (targets.cuda.programmatic_launch), so that the
+  /// decode graph may join them with programmatic edges.
+  std::set<std::string> programmaticLaunch;
   /// By name: the kernel's entries in launch order (split decode attention
   /// has two), all with the same parameters.
   std::map<std::string, std::vector<KernelLaunchSpec>> kernels;

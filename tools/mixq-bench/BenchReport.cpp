@@ -113,8 +113,9 @@ std::string estimateTable(const CUDAReport &c) {
 }
 
 std::string cudaText(const CUDAReport &c, int repetitions) {
-  std::string out = "\ndevice: " + c.deviceName + " (" + c.chip + " PTX), " +
-                    runtime::formatByteSize(c.deviceBytes) +
+  std::string out = "\ndevice: " + c.deviceName + " (" + c.chip + " PTX" +
+                    (c.programmaticLaunch ? ", programmatic launch" : "") +
+                    "), " + runtime::formatByteSize(c.deviceBytes) +
                     " of device memory\n";
   out += "copy bandwidth: " + formatMeanSd(c.copyGBs) +
          " GB/s (cuMemcpyDtoDAsync of " + runtime::formatByteSize(c.copyBytes) +
@@ -174,6 +175,7 @@ json cudaJson(const CUDAReport &c) {
                         {"graph_launches", r.graphLaunches}});
   json out = {{"device_name", c.deviceName},
               {"chip", c.chip},
+              {"programmatic_launch", c.programmaticLaunch},
               {"device_bytes", c.deviceBytes},
               {"copy_bytes", c.copyBytes},
               {"copy_gb_per_s", meanSdJson(c.copyGBs)},

@@ -51,6 +51,8 @@ struct ReadCeiling {
 /// What only a CUDA run measures.
 struct CUDAReport {
   std::string deviceName, chip;
+  /// The decode graph's kernels are joined by programmatic edges.
+  bool programmaticLaunch = false;
   uint64_t deviceBytes = 0;
   uint64_t copyBytes = 0;
   MeanSd copyGBs;

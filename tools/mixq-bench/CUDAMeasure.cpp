@@ -247,6 +247,7 @@ Expected<CUDAReport> measureCUDA(CUDAExecutor &executor,
   Context c{executor, driver, package, options, std::move(parsed), {}, {}, {}};
   c.report.deviceName = executor.deviceName();
   c.report.chip = executor.chip();
+  c.report.programmaticLaunch = executor.programmaticLaunch();
   c.report.deviceBytes = executor.deviceBytes();
   for (auto step : {measureCopy, profileDecode, measureCeilings})
     if (Status st = step(c); !st)

@@ -49,6 +49,11 @@ options:
   --dummy-weights     CUDA: fill the device weights with random data of the
                       right structure instead of uploading the package's
                       (only the speed is meaningful; docs/bench.md)
+  --no-programmatic-launch
+                      CUDA: join the decode graph's kernels by ordinary
+                      edges even where the package's PTX supports
+                      programmatic dependent launch (mixq-compile
+                      --programmatic-launch), for the comparison
   --width W           a multi-width package (mixq-compile --widths): decode
                       at width W (default: its first width)
   --schedule S        a multi-width package: tg decodes by the width schedule
@@ -86,6 +91,7 @@ struct Options {
   int repetitions = 5;
   std::string device = "auto";
   bool json = false, dummyWeights = false;
+  bool programmaticLaunch = true; ///< --no-programmatic-launch clears it
   int width = 0; ///< --width; 0: the package's default
   std::string schedule;
 };
@@ -126,6 +132,8 @@ Options parseArguments(int argc, char **argv) {
       o.json = true;
     } else if (a == "--dummy-weights") {
       o.dummyWeights = true;
+    } else if (a == "--no-programmatic-launch") {
+      o.programmaticLaunch = false;
     } else if (a == "--width") {
       o.width = int(parseCount(a, value(i, a), 1));
     } else if (a == "--schedule") {
@@ -159,7 +167,7 @@ struct Opened {
 
 /// The CUDA executor, or an empty Opened with `why` set: no driver, no
 /// CUDA kernels in the package, or the executor's own error.
-Opened openCUDA(const Package &package,
+Opened openCUDA(const Options &o, const Package &package,
                 const std::optional<DummyWeights> &dummy, std::string &why) {
   auto driver = cuda::loadCUDADriver();
   if (!driver) {
@@ -174,6 +182,7 @@ Opened openCUDA(const Package &package,
     return {};
   }
   CUDAExecutorOptions options;
+  options.programmaticLaunch = o.programmaticLaunch;
   if (dummy) {
     options.fillWeight = [&dummy](const std::string &blob, uint8_t *bytes,
                                   size_t size) {
@@ -201,7 +210,7 @@ Opened openModel(const Options &o, const Package &package,
                  std::vector<std::string> &notes) {
   if (o.device != "cpu") {
     std::string why;
-    Opened opened = openCUDA(package, dummy, why);
+    Opened opened = openCUDA(o, package, dummy, why);
     if (opened.model) {
       device = "cuda";
       return opened;
@@ -325,9 +334,11 @@ int main(int argc, char **argv) {
                      : "--dummy-weights applies to the CUDA executor only: "
                        "the CPU runs the package's own weights");
   if (opened.cuda && !o.json)
-    std::fprintf(stderr, "mixq-bench: cuda: %s, %s PTX, %s of device memory\n",
-                 opened.cuda->deviceName().c_str(), opened.cuda->chip().c_str(),
-                 formatByteSize(opened.cuda->deviceBytes()).c_str());
+    std::fprintf(
+        stderr, "mixq-bench: cuda: %s, %s PTX%s, %s of device memory\n",
+        opened.cuda->deviceName().c_str(), opened.cuda->chip().c_str(),
+        opened.cuda->programmaticLaunch() ? " (programmatic launch)" : "",
+        formatByteSize(opened.cuda->deviceBytes()).c_str());
 
   selectDecodeWidth(o, *opened.model, report.notes);
   if (o.schedule.empty()) {

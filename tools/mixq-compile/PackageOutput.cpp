@@ -263,6 +263,8 @@ llvm::Error addCUDATarget(runtime::PackageWriter &writer,
   }
   targets["cuda"] = {
       {"abi", "mixq-cuda-1"}, {"ptx", ptx}, {"kernels", kernels}};
+  if (!cuda.programmaticLaunchChips.empty())
+    targets["cuda"]["programmatic_launch"] = cuda.programmaticLaunchChips;
   return llvm::Error::success();
 }
 

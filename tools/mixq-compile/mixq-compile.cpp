@@ -130,6 +130,12 @@ cl::opt<bool> gemvTileFactors(
              "runs (mixed) apply the scales per lane tile to the sums: "
              "fewer instructions, more registers (default false)"),
     cl::init(false), cl::cat(category));
+cl::opt<bool> programmaticLaunch(
+    "programmatic-launch",
+    cl::desc("The sm_90+ PTX's kernels use programmatic dependent launch "
+             "(griddepcontrol): in the decode graph each kernel's blocks "
+             "start while its predecessor finishes (default false)"),
+    cl::init(false), cl::cat(category));
 cl::opt<std::string> cpuName(
     "cpu",
     cl::desc("CPU to generate host code for: 'native' (this machine) or an "
@@ -524,6 +530,7 @@ int main(int argc, char **argv) {
     cudaOptions.stageGemvWeights = stageGemvWeights;
     cudaOptions.prefetchStages = prefetchStages;
     cudaOptions.gemvTileFactors = gemvTileFactors;
+    cudaOptions.programmaticLaunch = programmaticLaunch;
     if (emitting && emitLevel == EmitLevel::GPU) {
       std::vector<mlir::mixq::cuda::KernelLaunch> launches;
       auto gpuModule =

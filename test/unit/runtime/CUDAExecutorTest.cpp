@@ -74,6 +74,12 @@ struct FakeGPU {
   std::vector<LaunchRecord> launches;
   std::vector<LaunchRecord> nodes; ///< the graph's nodes, as updated
   std::vector<std::vector<CUgraphNode>> nodeDependencies;
+  /// Edges added after their nodes (cuGraphAddDependencies): from, to, data.
+  struct Edge {
+    CUgraphNode from, to;
+    CUgraphEdgeData data;
+  };
+  std::vector<Edge> edges;
   std::vector<size_t> nodeGraph; ///< node i belongs to graph nodeGraph[i]
   size_t graphsCreated = 0;
   std::vector<size_t> launchedGraphs; ///< the graph of each cuGraphLaunch
@@ -276,6 +282,15 @@ CUresult fakeAddNode(CUgraphNode *node, CUgraph graph, const CUgraphNode *deps,
   return CUDA_SUCCESS;
 }
 
+CUresult fakeAddDependencies(CUgraph, const CUgraphNode *from,
+                             const CUgraphNode *to, const CUgraphEdgeData *data,
+                             size_t n) {
+  gpu->calls.push_back("cuGraphAddDependencies");
+  for (size_t i = 0; i < n; ++i)
+    gpu->edges.push_back({from[i], to[i], data[i]});
+  return CUDA_SUCCESS;
+}
+
 CUresult fakeSetNodeParams(CUgraphExec, CUgraphNode node,
                            const CUDA_KERNEL_NODE_PARAMS *p) {
   gpu->calls.push_back("cuGraphExecKernelNodeSetParams");
@@ -447,6 +462,7 @@ CUDADriverAPI fakeDriver() {
     return CUDA_SUCCESS;
   };
   d.cuGraphAddKernelNode = fakeAddNode;
+  d.cuGraphAddDependencies = fakeAddDependencies;
   d.cuGraphInstantiate = [](CUgraphExec *e, CUgraph g, unsigned long long) {
     gpu->calls.push_back("cuGraphInstantiate");
     *e = handle<CUgraphExec>(0x6000 + graphIndex(g, 0x5000));
@@ -713,6 +729,106 @@ TEST_F(CUDAExecutorTest, DecodeIsOneGraphUpdatedAtEachPosition) {
   int32_t token = 0;
   std::memcpy(&token, at(fake.launches[6].params[1]), 4);
   EXPECT_EQ(token, 5);
+}
+
+/// Node i's handle (fakeAddNode): i + 1.
+CUgraphNode nodeHandle(size_t i) {
+  return reinterpret_cast<CUgraphNode>(i + 1);
+}
+
+TEST_F(CUDAExecutorTest, ProgrammaticLaunchChainsTheGraphByProgrammaticEdges) {
+  synthetic.manifest["targets"]["cuda"]["programmatic_launch"] = {"sm_90"};
+  Package package = synthetic.write();
+  fake.major = 9;
+  fake.minor = 0;
+  auto executor = create(package);
+  ASSERT_TRUE(executor.ok()) << executor.message();
+  EXPECT_EQ((*executor)->chip(), "sm_90");
+  EXPECT_TRUE((*executor)->programmaticLaunch());
+  // Nodes come without dependencies; each but the first gets one
+  // programmatic edge from the node before it.
+  ASSERT_EQ(fake.nodes.size(), 3u);
+  for (const auto &deps : fake.nodeDependencies)
+    EXPECT_TRUE(deps.empty());
+  ASSERT_EQ(fake.edges.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(fake.edges[i].from, nodeHandle(i));
+    EXPECT_EQ(fake.edges[i].to, nodeHandle(i + 1));
+    EXPECT_EQ(fake.edges[i].data.from_port, 1); // ..._PORT_PROGRAMMATIC
+    EXPECT_EQ(fake.edges[i].data.to_port, 0);
+    EXPECT_EQ(fake.edges[i].data.type, 1); // ..._TYPE_PROGRAMMATIC
+    for (unsigned char byte : fake.edges[i].data.reserved)
+      EXPECT_EQ(byte, 0);
+  }
+  ASSERT_TRUE((*executor)->prefill({1, 2}).ok());
+  EXPECT_TRUE((*executor)->decode(3).ok());
+  EXPECT_EQ(fake.graphLaunches, 1u);
+}
+
+TEST_F(CUDAExecutorTest, OrdinaryEdgesWhereProgrammaticLaunchDoesNotApply) {
+  synthetic.manifest["targets"]["cuda"]["programmatic_launch"] = {"sm_90"};
+  Package package = synthetic.write();
+  auto expectOrdinaryChain = [&](const char *why) {
+    ASSERT_EQ(fake.nodes.size(), 3u) << why;
+    EXPECT_TRUE(fake.edges.empty()) << why;
+    EXPECT_EQ(fake.count("cuGraphAddDependencies"), 0u) << why;
+    EXPECT_EQ(fake.nodeDependencies[2], std::vector<CUgraphNode>{nodeHandle(1)})
+        << why;
+    fake.nodes.clear();
+    fake.nodeDependencies.clear();
+  };
+  {
+    // An sm_86 device loads the sm_86 PTX, which has no griddepcontrol.
+    auto executor = create(package);
+    ASSERT_TRUE(executor.ok()) << executor.message();
+    EXPECT_FALSE((*executor)->programmaticLaunch());
+    expectOrdinaryChain("sm_86");
+  }
+  fake.major = 9;
+  fake.minor = 0;
+  {
+    CUDAExecutorOptions options;
+    options.programmaticLaunch = false;
+    auto executor = create(package, options);
+    ASSERT_TRUE(executor.ok()) << executor.message();
+    EXPECT_FALSE((*executor)->programmaticLaunch());
+    expectOrdinaryChain("turned off");
+  }
+  {
+    // A driver older than CUDA 12.3 has no cuGraphAddDependencies_v2.
+    driver.cuGraphAddDependencies = nullptr;
+    auto executor = create(package);
+    ASSERT_TRUE(executor.ok()) << executor.message();
+    EXPECT_FALSE((*executor)->programmaticLaunch());
+    expectOrdinaryChain("old driver");
+  }
+  {
+    // A package without the list: its kernels do not wait.
+    SyntheticPackage plain;
+    driver.cuGraphAddDependencies = fakeAddDependencies;
+    auto executor = create(plain.write());
+    ASSERT_TRUE(executor.ok()) << executor.message();
+    EXPECT_FALSE((*executor)->programmaticLaunch());
+    expectOrdinaryChain("no programmatic_launch");
+  }
+}
+
+TEST_F(CUDAExecutorTest, ProgrammaticLaunchListMustNameChipsWithPTX) {
+  {
+    SyntheticPackage p;
+    p.manifest["targets"]["cuda"]["programmatic_launch"] = {"sm_100"};
+    EXPECT_CONTAINS(createError(p.write()),
+                    ": targets.cuda.programmatic_launch names sm_100, which "
+                    "has no PTX in targets.cuda.ptx");
+  }
+  {
+    SyntheticPackage p;
+    p.manifest["targets"]["cuda"]["programmatic_launch"] = "sm_90";
+    EXPECT_CONTAINS(createError(p.write()),
+                    ": targets.cuda.programmatic_launch must be an array of "
+                    "chips");
+  }
+  EXPECT_TRUE(fake.calls.empty()) << "the driver was called";
 }
 
 TEST_F(CUDAExecutorTest,
@@ -1343,6 +1459,8 @@ TEST(CUDADriverTest, NoDriverAndMissingSymbolsAreNamed) {
 TEST(CUDADriverTest, EverySymbolResolvesInTheToolkitsStubDriver) {
   auto stub = loadCUDADriverFrom(MIXQ_CUDA_STUB_LIBRARY);
   ASSERT_TRUE(stub.ok()) << stub.message();
+  // Optional entries too: the toolkit's driver is newer than CUDA 12.3.
+  EXPECT_NE(stub->cuGraphAddDependencies, nullptr);
   // The stub fails every call, so the executor stops at cuInit.
   SyntheticPackage synthetic;
   Package package = synthetic.write();
