@@ -2,8 +2,13 @@
 #include "passes/LoopPipelining.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 using namespace mlir;
 
@@ -42,6 +47,74 @@ checkFetchSlice(scf::ForOp loop, const llvm::SetVector<Operation *> &slice,
       return "the fetches depend on a loop-carried value";
   }
   return std::nullopt;
+}
+
+Value getLoadedMemRef(Operation *op) {
+  if (auto load = dyn_cast<vector::LoadOp>(op))
+    return load.getBase();
+  if (auto load = dyn_cast<memref::LoadOp>(op))
+    return load.getMemRef();
+  return Value();
+}
+
+namespace {
+/// The memref a chain of views (subview, cast, ...) is a view of.
+Value getViewRoot(Value memref) {
+  while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
+    memref = view.getViewSource();
+  return memref;
+}
+
+/// Whether `op` (not one with recursive effects) may write the memory of
+/// `root`: a write effect on it or on an unknown value; for an op without
+/// an effect interface (the nvgpu async copies and waits, barriers), any
+/// effect at all with `root` among its operands.
+bool mayWrite(Operation *op, Value root) {
+  auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+  if (!effects)
+    return !isMemoryEffectFree(op) &&
+           llvm::any_of(op->getOperands(), [&](Value operand) {
+             return isa<BaseMemRefType>(operand.getType()) &&
+                    getViewRoot(operand) == root;
+           });
+  SmallVector<MemoryEffects::EffectInstance> instances;
+  effects.getEffects(instances);
+  return llvm::any_of(instances, [&](const MemoryEffects::EffectInstance &e) {
+    return isa<MemoryEffects::Write>(e.getEffect()) &&
+           (!e.getValue() || getViewRoot(e.getValue()) == root);
+  });
+}
+} // namespace
+
+bool isLoadOfLoopInvariantMemory(Operation *op, scf::ForOp loop) {
+  Value memref = getLoadedMemRef(op);
+  if (!memref)
+    return false;
+  Value root = getViewRoot(memref);
+  WalkResult writes = loop.getBody()->walk([&](Operation *nested) {
+    if (nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
+      return WalkResult::advance();
+    return mayWrite(nested, root) ? WalkResult::interrupt()
+                                  : WalkResult::advance();
+  });
+  return !writes.wasInterrupted();
+}
+
+void clampLoadIndices(RewriterBase &rewriter, Operation *load, Value pred) {
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(load);
+  Value zero;
+  // Operand 0 is the memref, the rest its indices.
+  for (OpOperand &index : llvm::drop_begin(load->getOpOperands())) {
+    Operation *def = index.get().getDefiningOp();
+    if (!def || def->getBlock() != load->getBlock())
+      continue;
+    if (!zero)
+      zero = arith::ConstantIndexOp::create(rewriter, load->getLoc(), 0);
+    Value clamped = arith::SelectOp::create(rewriter, load->getLoc(), pred,
+                                            index.get(), zero);
+    rewriter.modifyOpInPlace(load, [&] { index.set(clamped); });
+  }
 }
 
 bool yieldsBodyValues(scf::ForOp loop) {

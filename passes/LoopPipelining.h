@@ -34,6 +34,22 @@ std::optional<StringRef>
 checkFetchSlice(scf::ForOp loop, const llvm::SetVector<Operation *> &slice,
                 function_ref<bool(Operation *)> isFetch);
 
+/// The memref a vector.load or memref.load reads; null for other ops.
+Value getLoadedMemRef(Operation *op);
+
+/// Whether `op` is a load from memory that no op of `loop` writes (a
+/// weight, or a per-row table staged into shared memory before the loop):
+/// it returns the same value in any iteration, so a fetch's address may be
+/// computed from it stages early.
+bool isLoadOfLoopInvariantMemory(Operation *op, scf::ForOp loop);
+
+/// Predication of a load run for an iteration past the end: its indices
+/// computed in its block become `select(pred, index, 0)`, so it reads
+/// element 0 of its memref instead (the value is never used; every memref
+/// a kernel loads from has one). Indices from outside the block are loop
+/// invariant and stay.
+void clampLoadIndices(RewriterBase &rewriter, Operation *load, Value pred);
+
 /// Whether every value the loop yields is computed in its body: the
 /// pipeliner keeps only loop-carried values of distance 1.
 bool yieldsBodyValues(scf::ForOp loop);

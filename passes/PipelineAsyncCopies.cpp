@@ -146,12 +146,18 @@ llvm::SetVector<Operation *> collectStage0(scf::ForOp loop) {
 /// Predication hook of the pipeliner, as upstream's
 /// replaceOpWithPredicatedOp: a copy of an iteration past the end reads 0
 /// source elements (cp.async zero-fills its destination). Unlike upstream,
-/// it keeps `bypassL1`.
+/// it keeps `bypassL1`. A load a copy's address comes from (checked to read
+/// memory the loop does not write: an indirect component's row from a
+/// per-row table) reads element 0 instead.
 Operation *predicateOp(RewriterBase &rewriter, Operation *op, Value pred) {
   if (isMemoryEffectFree(op) ||
       isa<gpu::BarrierOp, nvgpu::DeviceAsyncCreateGroupOp,
           nvgpu::DeviceAsyncWaitOp>(op))
     return op;
+  if (getLoadedMemRef(op)) {
+    clampLoadIndices(rewriter, op, pred);
+    return op;
+  }
   auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op);
   if (!copy)
     return nullptr;
@@ -274,8 +280,13 @@ LogicalResult PipelineAsyncCopies::rewriteLoop(RewriterBase &rewriter,
     loop.emitRemark("async copies not pipelined: ") << why;
     return success();
   };
+  // Besides the copies, the slice may read memory the loop never writes:
+  // the per-row tables an indirect component's row is computed from.
+  auto isFetchOrInvariantLoad = [&](Operation *op) {
+    return isAsyncFetch(op) || isLoadOfLoopInvariantMemory(op, loop);
+  };
   if (std::optional<StringRef> why =
-          checkFetchSlice(loop, collectStage0(loop), isAsyncFetch))
+          checkFetchSlice(loop, collectStage0(loop), isFetchOrInvariantLoad))
     return reject(*why);
   if (!yieldsBodyValues(loop))
     return reject("a loop-carried value is not computed in the loop body");

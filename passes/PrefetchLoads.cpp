@@ -35,16 +35,6 @@ using namespace mlir::mixq;
 
 namespace {
 
-/// The memref a load reads, or null when `op` is not a vector.load or
-/// memref.load.
-Value getLoadedMemRef(Operation *op) {
-  if (auto load = dyn_cast<vector::LoadOp>(op))
-    return load.getBase();
-  if (auto load = dyn_cast<memref::LoadOp>(op))
-    return load.getMemRef();
-  return Value();
-}
-
 /// A load from global memory: what the pass moves to stage 0.
 bool isGlobalLoad(Operation *op) {
   Value memref = getLoadedMemRef(op);
@@ -88,20 +78,7 @@ Operation *predicateLoad(RewriterBase &rewriter, Operation *op, Value pred) {
     return op;
   if (!isGlobalLoad(op))
     return nullptr;
-  OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPoint(op);
-  Value zero;
-  // Operand 0 is the memref, the rest its indices.
-  for (OpOperand &index : llvm::drop_begin(op->getOpOperands())) {
-    Operation *def = index.get().getDefiningOp();
-    if (!def || def->getBlock() != op->getBlock())
-      continue;
-    if (!zero)
-      zero = arith::ConstantIndexOp::create(rewriter, op->getLoc(), 0);
-    Value clamped = arith::SelectOp::create(rewriter, op->getLoc(), pred,
-                                            index.get(), zero);
-    rewriter.modifyOpInPlace(op, [&] { index.set(clamped); });
-  }
+  clampLoadIndices(rewriter, op, pred);
   return op;
 }
 

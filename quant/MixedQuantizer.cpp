@@ -86,7 +86,7 @@ int64_t mixq::quant::mixedStorageBytes(const MixedParams &params, int64_t rows,
                                        int64_t outliers) {
   Shape s(params, rows, cols);
   int64_t bytes = 4 * rows * s.lowWordsPerRow +
-                  4 * highGroups * s.highWordsPerGroup +
+                  4 * (highGroups + 1) * s.highWordsPerGroup +
                   2 * 4 * rows * s.mapWordsPerRow + rows * s.groupsPerRow +
                   4 * rows * s.zeroWordsPerRow + 2 * 2 * rows * s.blocksPerRow;
   bytes += 4 * (rows + 1) + outliers * (sparseColIndexBytes(cols) + 2);
@@ -781,7 +781,8 @@ MixedQuantized mixq::quant::quantizeMixed(const float *weights, int64_t rows,
   ctx.outliers = chooseOutliers(ctx, outlierCount);
 
   result.lowCodes.assign(rows * s.lowWordsPerRow, 0u);
-  result.highCodes.assign(ctx.high.size() * s.highWordsPerGroup, 0u);
+  // The high groups' rows and the zero row of the low groups.
+  result.highCodes.assign((ctx.high.size() + 1) * s.highWordsPerGroup, 0u);
   result.bitMap.assign(rows * s.mapWordsPerRow, 0u);
   result.scaleCodes.assign(rows * s.groupsPerRow, 0);
   result.zeroCodes.assign(rows * s.zeroWordsPerRow, 0u);
@@ -817,10 +818,18 @@ std::string mixq::quant::validateMixedLayout(const MixedQuantized &packed,
                                              int64_t rows, int64_t cols,
                                              const MixedParams &params) {
   Shape s(params, rows, cols);
-  int64_t highGroups =
-      s.highWordsPerGroup
-          ? static_cast<int64_t>(packed.highCodes.size()) / s.highWordsPerGroup
-          : 0;
+  // The last row is the low groups' zeros.
+  int64_t highGroups = s.highWordsPerGroup
+                           ? static_cast<int64_t>(packed.highCodes.size()) /
+                                     s.highWordsPerGroup -
+                                 1
+                           : 0;
+  if (packed.highCodes.size() < size_t(s.highWordsPerGroup))
+    return "mixed: high_codes lacks its last row, the low groups' zeros";
+  if (std::any_of(packed.highCodes.end() - s.highWordsPerGroup,
+                  packed.highCodes.end(), [](uint32_t word) { return word; }))
+    return "mixed: the last row of high_codes, the low groups' extra codes, "
+           "must be zeros";
   int64_t next = 0;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t w = 0; w < s.mapWordsPerRow; ++w) {

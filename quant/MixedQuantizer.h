@@ -121,6 +121,10 @@ constexpr unsigned kMixedZeroCodeBits = 4;
 
 struct MixedQuantized {
   std::vector<uint32_t> lowCodes;
+  /// One row of extra codes per high group, in row-major order of the
+  /// groups, then one row of zeros: the extra codes of every low group, so
+  /// that a kernel reads a tile's extra codes from row isHigh ? h : H with
+  /// no branch (and a GPU may copy them stages ahead).
   std::vector<uint32_t> highCodes;
   std::vector<int32_t> highGroupStart;
   std::vector<uint32_t> bitMap;

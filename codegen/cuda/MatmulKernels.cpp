@@ -85,6 +85,32 @@ getColumnTiledComponents(const MatmulOperands &ops,
   return tiled;
 }
 
+/// Adds to a staged tiling the indirect components (ComponentSpec::
+/// indirectColumns) the dequantization reads whose tile lies in one run and
+/// makes a per-lane slice cp.async can copy; the others stay in global
+/// memory, read where used.
+void stageIndirectComponents(const MatmulOperands &ops, MatmulTiling &tiling) {
+  if (!ops.scheme || !ops.stageWeights)
+    return;
+  int64_t tileCols = tiling.tileCols;
+  for (auto [index, component] :
+       llvm::enumerate(ops.scheme.getComponents({ops.rows, ops.cols}))) {
+    int64_t run = component.indirectColumns;
+    if (!run || !tiling.read.contains(index) || component.shape.size() != 2 ||
+        component.shape[0] == 0 || run % tileCols != 0)
+      continue;
+    int64_t x = component.shape[1];
+    int64_t bytes = component.elementType.getIntOrFloatBitWidth() / 8;
+    if ((tileCols * x) % run != 0)
+      continue;
+    int64_t perLane = tileCols * x / run, laneBytes = perLane * bytes;
+    if ((laneBytes != 4 && laneBytes != 8 && laneBytes != 16) ||
+        x % perLane != 0)
+      continue;
+    tiling.staged.push_back({unsigned(index), perLane, x, Value(), run});
+  }
+}
+
 bool isWideTile(const MatmulOperands &ops) {
   return ops.scheme && isWordLevelTile(ops.scheme, {ops.rows, ops.cols},
                                        kWideTileCols, ops.elementType);
@@ -119,8 +145,10 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
         break;
       tiling.staged.push_back({index, perLane, x, Value()});
     }
-    if (tiling.staged.size() == tiled.size())
+    if (tiling.staged.size() == tiled.size()) {
+      stageIndirectComponents(ops, tiling);
       return tiling;
+    }
   }
   // Unstaged, a word-level tile still reads its words at once: 32 3-bit
   // codes are 3 words, no 4-, 8- or 16-byte slice to stage, but one vector
@@ -245,23 +273,63 @@ void loadResidentRows(KernelBuilder &kb, ValueRange components,
   NVVM::SyncWarpOp::create(kb.b, kb.loc, allLanes);
 }
 
-/// The lane's slice of each staged component for this step: one vector copy
-/// global -> shared.
-void stageStep(KernelBuilder &kb, ValueRange components,
-               const StagedReader &reader, ArrayRef<StagedComponent> staged,
-               Value row, Value tileRow, Value lane) {
-  for (const StagedComponent &component : staged) {
-    Value global = components[component.index];
-    auto vectorType =
-        VectorType::get({component.elementsPerLane},
-                        cast<MemRefType>(global.getType()).getElementType());
-    Value first = reader.firstElement(component);
-    Value slice = vector::LoadOp::create(kb.b, kb.loc, vectorType, global,
-                                         ValueRange{row, first});
-    Value slot = kb.mul(lane, kb.index(component.elementsPerLane));
-    vector::StoreOp::create(kb.b, kb.loc, slice, component.tile,
-                            ValueRange{tileRow, slot});
-  }
+void unstageIndirectTilesForInput(const MatmulOperands &ops,
+                                  MatmulTiling &tiling, int64_t budget,
+                                  int64_t zeroCols) {
+  auto type = cast<MemRefType>(ops.input.getType());
+  int64_t inputBytes =
+      (type.getDimSize(1) + zeroCols) * type.getElementTypeBitWidth() / 8;
+  int64_t stages = ops.pipelineStages;
+  int64_t withIndirect = getTileSharedBytes(tiling, stages);
+  if (inputBytes > kMaxStagedInputBytes || withIndirect + inputBytes <= budget)
+    return;
+  MatmulTiling direct = tiling;
+  llvm::erase_if(direct.staged, [](const StagedComponent &component) {
+    return component.indirectColumns != 0;
+  });
+  if (getTileSharedBytes(direct, stages) + inputBytes > budget)
+    return;
+  for (const StagedComponent &component : tiling.staged)
+    if (component.indirectColumns)
+      component.tile.getDefiningOp()->erase();
+  tiling.staged = std::move(direct.staged);
+}
+
+/// The lane's slice of each staged component of each of `rows` for this
+/// step: one vector copy global -> shared, from the weight's row or, for an
+/// indirect component, from the row the scheme names for the lane's tile
+/// (its address computed from the scheme's per-row data when
+/// --mixq-pipeline-async-copies issues the copy, stages ahead). Every
+/// address comes first, then the copies back to back: a shared-memory read
+/// between two copies (an indirect row's table) would split them into
+/// separate cp.async groups, each with its own wait.
+void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
+               ArrayRef<StagedComponent> staged, ArrayRef<StagingRow> rows,
+               Value lane) {
+  SmallVector<std::pair<Value, Value>> sources; // row, first element
+  for (const StagingRow &row : rows)
+    for (const StagedComponent &component : staged)
+      sources.push_back(
+          {component.indirectColumns
+               ? ops.scheme.buildIndirectRow(
+                     kb.b, kb.loc, *row.reader, {ops.rows, ops.cols},
+                     component.index, row.row, row.reader->getColumn())
+               : row.row,
+           row.reader->firstElement(component)});
+  auto source = sources.begin();
+  for (const StagingRow &row : rows)
+    for (const StagedComponent &component : staged) {
+      Value global = row.components[component.index];
+      auto vectorType =
+          VectorType::get({component.elementsPerLane},
+                          cast<MemRefType>(global.getType()).getElementType());
+      auto [sourceRow, first] = *source++;
+      Value slice = vector::LoadOp::create(kb.b, kb.loc, vectorType, global,
+                                           ValueRange{sourceRow, first});
+      Value slot = kb.mul(lane, kb.index(component.elementsPerLane));
+      vector::StoreOp::create(kb.b, kb.loc, slice, component.tile,
+                              ValueRange{row.tileRow, slot});
+    }
 }
 
 GemvChoice describeGemv(const GemvShape &shape, int64_t rows, int64_t cols,
@@ -358,15 +426,21 @@ SmallVector<Value> buildKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                 // Lanes only read back their own slice of the staged tiles,
                 // so no barrier is needed (nor allowed: rows past N skip the
                 // loop).
+                // Every row's copies first, back to back: one cp.async
+                // group a step.
+                std::vector<StagedReader> readers;
+                for (const WarpRow &row : rows)
+                  readers.emplace_back(row.components, kb, tiling, row.tileRow,
+                                       lane, col, k);
+                SmallVector<StagingRow> staging;
+                for (auto [row, reader] : llvm::zip(rows, readers))
+                  staging.push_back(
+                      {row.components, &reader, row.loadRow, row.tileRow});
+                stageStep(kb, ops, tiling.staged, staging, lane);
                 SmallVector<SmallVector<Value>> w;
-                for (const WarpRow &row : rows) {
-                  StagedReader reader(row.components, kb, tiling, row.tileRow,
-                                      lane, col, k);
-                  stageStep(kb, row.components, reader, tiling.staged,
-                            row.loadRow, row.tileRow, lane);
+                for (auto [row, reader] : llvm::zip(rows, readers))
                   w.push_back(buildWeightTile(kb, ops, reader, row.loadRow, col,
                                               tileCols));
-                }
                 SmallVector<Value> next(partial.begin(), partial.end());
                 for (int64_t t = 0; t < numTokens; ++t) {
                   SmallVector<Value> x =

@@ -38,8 +38,11 @@ constexpr int64_t kSplitKMaxRows = 2048;
 struct StagedComponent {
   unsigned index = 0;
   int64_t elementsPerLane = 0;
-  int64_t rowElements = 0; ///< X of the N x X component
+  int64_t rowElements = 0; ///< X of the N x X (or M x X) component
   Value tile; ///< memref<warps * rowsPerWarp x 32*elementsPerLane>, shared
+  /// ComponentSpec::indirectColumns: nonzero for a component whose row per
+  /// run of this many columns the scheme names (buildIndirectRow).
+  int64_t indirectColumns = 0;
 };
 
 /// The matmul's dequantization tile and what it stages per step.
@@ -178,11 +181,20 @@ public:
     return ComponentReader::gather(builder, loc, index, leading, lastIndices);
   }
 
-  /// The component element holding the lane's first weight of this step.
+  /// The component element holding the lane's first weight of this step:
+  /// in its row of an indirect component, the element of the column's
+  /// offset in its run.
   Value firstElement(const StagedComponent &component) const {
+    if (component.indirectColumns)
+      return kb.divU(kb.mul(kb.remU(col, kb.index(component.indirectColumns)),
+                            kb.index(component.rowElements)),
+                     kb.index(component.indirectColumns));
     return kb.divU(kb.mul(col, kb.index(component.rowElements)),
                    kb.index(cols));
   }
+
+  /// The first column of the lane's tile in this step.
+  Value getColumn() const { return col; }
 
 private:
   const StagedComponent *findStaged(unsigned index) const {
@@ -396,9 +408,26 @@ void loadResidentRows(KernelBuilder &kb, ValueRange components,
                       ArrayRef<ResidentComponent> resident, Value row,
                       Value tileRow, Value lane);
 
-void stageStep(KernelBuilder &kb, ValueRange components,
-               const StagedReader &reader, ArrayRef<StagedComponent> staged,
-               Value row, Value tileRow, Value lane);
+/// Gives up staging the indirect components (back to loads where used)
+/// when their multi-buffered tiles are all that keeps x, with `zeroCols`
+/// zero columns, from fitting into `budget` bytes of shared memory beside
+/// the other tiles: every lane reads x every step, an indirect tile only
+/// some of them (mixed's high groups). Call after the tiles are allocated.
+void unstageIndirectTilesForInput(const MatmulOperands &ops,
+                                  MatmulTiling &tiling, int64_t budget,
+                                  int64_t zeroCols);
+
+/// One weight row a lane stages a step of: its components, the reader of
+/// its tiles, its row of the weight and of the staging tiles.
+struct StagingRow {
+  ValueRange components;
+  const StagedReader *reader;
+  Value row, tileRow;
+};
+
+void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
+               ArrayRef<StagedComponent> staged, ArrayRef<StagingRow> rows,
+               Value lane);
 
 /// The record of a matmul of N x K weights built with `shape`. Weights read
 /// straight into registers get their prefetch depth after

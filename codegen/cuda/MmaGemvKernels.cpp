@@ -512,11 +512,17 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         SmallVector<SmallVector<Value>, 2> weights;
         SmallVector<SmallVector<int64_t>, 2> orders;
         SmallVector<Value, 2> factors;
-        for (const LaneRow &row : rows) {
-          StagedReader reader(row.components, kb, tiling, row.stagingRow, lane,
-                              col, k, row.residentRow);
-          stageStep(kb, row.components, reader, tiling.staged, row.loadRow,
-                    row.stagingRow, lane);
+        // Both rows' copies first, back to back: one cp.async group a step.
+        std::vector<StagedReader> readers;
+        for (const LaneRow &row : rows)
+          readers.emplace_back(row.components, kb, tiling, row.stagingRow, lane,
+                               col, k, row.residentRow);
+        SmallVector<StagingRow> staging;
+        for (auto [row, reader] : llvm::zip(rows, readers))
+          staging.push_back(
+              {row.components, &reader, row.loadRow, row.stagingRow});
+        stageStep(kb, ops, tiling.staged, staging, lane);
+        for (auto [row, reader] : llvm::zip(rows, readers)) {
           weights.push_back(
               {buildWeightVector(kb, ops, reader, row.loadRow, col, tileCols,
                                  unscaled, orders.emplace_back())});
@@ -707,10 +713,12 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   Value xRow = kb.minU(token, lastToken);
   InputPermutation permutation =
       getMmaInputPermutation(ops, shape.mma, shape.tiling.tileCols);
+  int64_t zeroCols = getStagedRowZeroCols(ops.tileFactors);
+  unstageIndirectTilesForInput(ops, tiling, kMmaGemvSharedBytes, zeroCols);
   Value x = stageInputRow(kb, ops.input, xRow,
                           kMmaGemvSharedBytes -
                               getTileSharedBytes(tiling, ops.pipelineStages),
-                          permutation, getStagedRowZeroCols(ops.tileFactors));
+                          permutation, zeroCols);
   // x too large to stage stays in global memory, in column order.
   const InputPermutation *xPermutation =
       permutation && x != ops.input ? &permutation : nullptr;

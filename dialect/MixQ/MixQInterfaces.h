@@ -36,6 +36,13 @@ struct ComponentSpec {
   /// t * X / K is whole (packed codes in column order). Code generators may
   /// stage such column tiles through fast memory; false makes no promise.
   bool columnTiled = false;
+  /// Nonzero: an M x X component each of whose rows holds the data of
+  /// `indirectColumns` consecutive columns (a run starting at a multiple of
+  /// it) of one weight row, element e the columns from e * indirectColumns
+  /// / X on, and QuantSchemeAttrInterface::buildIndirectRow names the row
+  /// of a run (mixed's high_codes: a high group's extra codes). Code
+  /// generators may stage such tiles ahead like column-tiled ones.
+  int64_t indirectColumns = 0;
 
   int64_t getNumElements() const;
   /// Storage size of the whole buffer, in bits.

@@ -221,6 +221,28 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
         return ::mlir::Value();
       }]>,
     InterfaceMethod<[{
+        For an indirect component (`ComponentSpec::indirectColumns`, its
+        index in getComponents is `component`): the row (`index`) holding
+        the run of columns that contains column `col` of weight row `row`
+        (both `index` values), read through `reader`. Every run must have
+        one, in bounds (a run without data of its own names a row that holds
+        what its data would be: a low group of `mixed` the last row of
+        `high_codes`, all zeros), and the scheme's own reads of the
+        component must use that row: a code generator then copies each tile
+        stages ahead (mixed's extra codes by cp.async beside the low codes:
+        the asynchronous dequantization of the seed paper), and the
+        StagedReader serves the scheme's reads from the copy. The default
+        (no indirect component) returns a null Value.
+      }],
+      "::mlir::Value", "buildIndirectRow",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "unsigned":$component,
+           "::mlir::Value":$row, "::mlir::Value":$col),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::Value();
+      }]>,
+    InterfaceMethod<[{
         Emits the f32 sum, over the sparse terms of weight row `row` that
         buildDequantVector leaves out, of term value times the input at the
         term's column, `loadInput(builder, loc, col)` (an f32; `col` is an

@@ -11,7 +11,8 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
                                  "buildDequantVectorInAnyOrder",
                                  "getScaleFactorColumns", "buildScaleFactor",
                                  "buildUnscaledDequantVectorInAnyOrder",
-                                 "buildSparseDot", "getShapeFallback"]>]> {
+                                 "buildSparseDot", "buildIndirectRow",
+                                 "getShapeFallback"]>]> {
   let summary = "intra-weight mixed precision: 2/4-bit groups + fp16 outliers";
   let description = [{
     Each row of the N x K weight matrix is split into groups of `group`
@@ -45,7 +46,7 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     scale = f16(fma(sc[r][g], step[r][b], smin[r][b]))   (f32 fma)
     zero  = zc[r][g] * u                                  (an integer)
     qq    = lowcode(r, c) << (hi - lo) | extra            (every code at hi bits)
-    extra = highcode(h, c % group) in a high group, else 0
+    extra = highcode(h, c % group) in a high group, else highcode(H, ...) = 0
     w     = (qq - zero) * scale  (+ the CSR residual when (r, c) is an outlier)
     ```
 
@@ -57,13 +58,19 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     below bit g % 32) numbers the high groups in row-major order: one word
     and one popcount per group, so a kernel decodes a group's parameters
     once per tile, and low and high groups alike (a low group's extra bits
-    are 0), with no branch but the load of a high group's extra words.
+    are 0: they are read from the last row of `high_codes`, all zeros).
+    `high_codes` is an indirect component (`buildIndirectRow`: h, or H in a
+    low group), so the CUDA GEMVs copy a tile's extra words into shared
+    memory by cp.async stages ahead, beside its low codes: no branch and no
+    load waited on in the loop.
     (Until 2026-12-06 `block_params` held (rmin, step) of the groups'
     ranges, the scale was range / m rounded to 11 - hi significant bits and
-    the zero zc * m / 15, a bias no multiple of the scale. A package from
-    then still runs: it carries the kernels that read its own components,
-    and nothing in the runtime decodes a scheme's components, so the
-    package format version did not change.)
+    the zero zc * m / 15, a bias no multiple of the scale, and until the
+    same day's later change `high_codes` had no zero row: a low group's
+    extra codes were a branch around the load. A package from then still
+    runs: it carries the kernels that read its own components, and nothing
+    in the runtime decodes a scheme's components, so the package format
+    version did not change.)
 
     Components, for an N x K matrix with H high groups, nnz outliers and
     bpr = ceil(gpr / block) blocks per row:
@@ -71,7 +78,7 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     | name              | type  | shape                              |
     | ----------------- | ----- | ---------------------------------- |
     | `low_codes`       | `i32` | N x K*lo/32                        |
-    | `high_codes`      | `i32` | H x group*(hi-lo)/32               |
+    | `high_codes`      | `i32` | (H+1) x group*(hi-lo)/32           |
     | `high_group_start`| `i32` | N x ceil(gpr/32)                   |
     | `bit_map`         | `i32` | N x ceil(gpr/32)                   |
     | `scale_codes`     | `i8`  | N x gpr                            |
@@ -85,7 +92,7 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     the top `lo` bits of every high-group code, packed LSB-first per row as
     in `#mixq.affine`; `high_codes` holds the low `hi - lo` bits of the
     codes of each high group (one row per high group, row-major order of
-    the groups); the bit map, zero codes (4 bits) and scale codes are
+    the groups), then a row of zeros (since 2026-12-06); the bit map, zero codes (4 bits) and scale codes are
     LSB-first per row. The outliers are a CSR matrix (`#mixq.sparse`
     layout): row r owns entries [row_ptr[r], row_ptr[r+1]), with strictly
     increasing unsigned column indices, and the value is the fp16 residual
@@ -95,8 +102,8 @@ def MixQ_MixedSchemeAttr : MixQ_Attr<"MixedScheme", "mixed", [
     H and nnz depend only on the shape and the parameters, so the component
     shapes do too. Bits per weight = 8 * (sum of component bytes) / (N K):
     `#mixq.mixed<group = 64, hi_frac = 0.25>` on 2 x 128 has H = 1, nnz =
-    round(0.0075 * 256) = 2 and costs (64 + 16 + 8 + 8 + 4 + 8 + 8 + 12 +
-    4 + 4) * 8 / 256 = 4.25 bits; on 4096 x 4096 the defaults cost 2.9.
+    round(0.0075 * 256) = 2 and costs (64 + 32 + 8 + 8 + 4 + 8 + 8 + 12 +
+    4 + 4) * 8 / 256 = 4.75 bits; on 4096 x 4096 the defaults cost 2.9.
 
     The reference lowering (buildDequantTile) decodes each weight's group
     and finds its outlier by an `scf.for` over the row's CSR slice. The

@@ -199,10 +199,13 @@ MixedSchemeAttr::getComponents(ArrayRef<int64_t> shape) const {
                         i32,
                         {rows, ::mixq::quant::packedWordCount(cols, getLo())},
                         isUnpaddedCodeStream(cols, getLo())});
+  // One row per high group, then the low groups' row of zeros.
   components.push_back(
       {"high_codes",
        i32,
-       {getNumHighGroups(shape), group * int64_t(getHi() - getLo()) / 32}});
+       {getNumHighGroups(shape) + 1, group * int64_t(getHi() - getLo()) / 32},
+       /*columnTiled=*/false,
+       /*indirectColumns=*/group});
   int64_t mapWords = ::mixq::quant::packedWordCount(groups, 1);
   components.push_back({"high_group_start", i32, {rows, mapWords}});
   components.push_back({"bit_map", i32, {rows, mapWords}});
@@ -309,7 +312,7 @@ namespace {
 /// (qq - zero) * scale, qq = (low code << (hi - lo)) | extra bits.
 struct MixedGroupValues {
   Value isHigh;    ///< i1
-  Value highIndex; ///< index: its row of high_codes when high
+  Value extraRow;  ///< index: its row of high_codes, the zero row when low
   Value scaleHalf; ///< f16
   Value scale;     ///< f32 value of scaleHalf
   Value zero;      ///< f32: an integer on the widened grid
@@ -347,6 +350,18 @@ std::pair<Value, Value> buildHighGroupIndex(OpBuilder &b, Location loc,
   return {isHigh, index};
 }
 
+/// Whether group `g` of `row` is high (i1), and its row of high_codes
+/// (index): its own when high, the last, all zeros, when low.
+std::pair<Value, Value> buildExtraCodesRow(OpBuilder &b, Location loc,
+                                           MixedSchemeAttr attr,
+                                           const ComponentReader &reader,
+                                           ArrayRef<int64_t> shape, Value row,
+                                           Value g) {
+  auto [isHigh, highIndex] = buildHighGroupIndex(b, loc, reader, row, g);
+  Value zeroRow = buildIndexConstant(b, loc, attr.getNumHighGroups(shape));
+  return {isHigh, arith::SelectOp::create(b, loc, isHigh, highIndex, zeroRow)};
+}
+
 /// The scale of group `g` of `row` (mixedGroupParams): one scale code and
 /// its block's (smin, step), fp16(fma(sc, step, smin)).
 Value buildMixedScale(OpBuilder &b, Location loc, MixedSchemeAttr attr,
@@ -376,7 +391,8 @@ MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
                                  const ComponentReader &reader,
                                  ArrayRef<int64_t> shape, Value row, Value g) {
   MixedGroupValues v;
-  std::tie(v.isHigh, v.highIndex) = buildHighGroupIndex(b, loc, reader, row, g);
+  std::tie(v.isHigh, v.extraRow) =
+      buildExtraCodesRow(b, loc, attr, reader, shape, row, g);
   v.scaleHalf = buildMixedScale(b, loc, attr, reader, row, g);
   v.scale = buildExtendToF32(b, loc, v.scaleHalf);
   int64_t zeroWordsPerRow = ::mixq::quant::packedWordCount(
@@ -396,20 +412,6 @@ MixedGroupValues buildMixedGroup(OpBuilder &b, Location loc,
     v.zero = arith::MulFOp::create(b, loc, v.zero, unit);
   }
   return v;
-}
-
-/// The extra (hi - lo)-bit codes of the weights `col` .. of a high group,
-/// from its row of high_codes, or `zero` when the group is low.
-Value buildExtraCodes(OpBuilder &b, Location loc, const MixedGroupValues &group,
-                      Value zero,
-                      function_ref<Value(OpBuilder &, Location)> load) {
-  auto ifOp = scf::IfOp::create(
-      b, loc, group.isHigh,
-      [&](OpBuilder &tb, Location tl) {
-        scf::YieldOp::create(tb, tl, load(tb, tl));
-      },
-      [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, zero); });
-  return ifOp.getResult(0);
 }
 
 /// The dense weights (row, col) .. (row, col + tileCols - 1), without the
@@ -439,15 +441,11 @@ SmallVector<Value> buildMixedDenseScalars(OpBuilder &b, Location loc,
     // group's extra bits below it.
     Value lowCode = buildPackedCodeLoad(b, loc, reader, MixedLowCodes, row, c,
                                         lo, lowWordsPerRow);
+    Value inGroup =
+        arith::RemUIOp::create(b, loc, c, buildIndexConstant(b, loc, group));
     Value extra =
-        buildExtraCodes(b, loc, params, buildI32Constant(b, loc, 0),
-                        [&](OpBuilder &tb, Location tl) {
-                          Value inGroup = arith::RemUIOp::create(
-                              tb, tl, c, buildIndexConstant(tb, tl, group));
-                          return buildPackedCodeLoad(
-                              tb, tl, reader, MixedHighCodes, params.highIndex,
-                              inGroup, extraBits, highWordsPerGroup);
-                        });
+        buildPackedCodeLoad(b, loc, reader, MixedHighCodes, params.extraRow,
+                            inGroup, extraBits, highWordsPerGroup);
     Value code = arith::OrIOp::create(
         b, loc,
         arith::ShLIOp::create(b, loc, lowCode,
@@ -586,16 +584,6 @@ bool takesHalfPairs(MixedSchemeAttr attr, FloatType resultType) {
          attr.getHi() <= 4;
 }
 
-/// The extra codes of a high group's tile from `load`, or `zero` in a low
-/// group.
-Value buildTileExtraCodes(OpBuilder &b, Location loc,
-                          const MixedGroupValues &group, Type type,
-                          function_ref<Value(OpBuilder &, Location)> load) {
-  Value zero = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(cast<ShapedType>(type), APInt(32, 0)));
-  return buildExtraCodes(b, loc, group, zero, load);
-}
-
 /// qq - zero of a whole-group tile, exact: f16 pairs of the widened code
 /// words (takesHalfPairs, in the order of getWidenedPairOrderColumns; the
 /// zero folded into the magic-number fma) or f32 in column order. `order`
@@ -616,14 +604,10 @@ Value buildMixedCodeTile(MixedSchemeAttr attr, OpBuilder &b, Location loc,
                                      buildIndexConstant(b, loc, 32 / lo))
                   .getResult()},
         words);
-    Value extra = buildTileExtraCodes(
-        b, loc, group, VectorType::get({words}, b.getI32Type()),
-        [&](OpBuilder &tb, Location tl) {
-          Value word = arith::DivUIOp::create(
-              tb, tl, inGroup, buildIndexConstant(tb, tl, 32 / extraBits));
-          return reader.loadVector(tb, tl, MixedHighCodes,
-                                   {group.highIndex, word}, words);
-        });
+    Value word = arith::DivUIOp::create(
+        b, loc, inGroup, buildIndexConstant(b, loc, 32 / extraBits));
+    Value extra = reader.loadVector(b, loc, MixedHighCodes,
+                                    {group.extraRow, word}, words);
     Value zeroHalf =
         arith::TruncFOp::create(b, loc, b.getF16Type(), group.zero);
     order.assign(getWidenedPairOrderColumns(lo, width));
@@ -631,15 +615,11 @@ Value buildMixedCodeTile(MixedSchemeAttr attr, OpBuilder &b, Location loc,
         b, loc, buildWidenedCodeWords(b, loc, low, extra, lo), hi, zeroHalf);
   }
   setColumnOrder(order, width);
-  auto codesType = VectorType::get({width}, b.getI32Type());
   Value low =
       buildPackedCodeVector(b, loc, reader, MixedLowCodes, row, col, lo, width);
-  Value extra = buildTileExtraCodes(
-      b, loc, group, codesType, [&](OpBuilder &tb, Location tl) {
-        return buildPackedCodeVector(tb, tl, reader, MixedHighCodes,
-                                     group.highIndex, inGroup, extraBits,
-                                     width);
-      });
+  Value extra =
+      buildPackedCodeVector(b, loc, reader, MixedHighCodes, group.extraRow,
+                            inGroup, extraBits, width);
   Value codes = arith::OrIOp::create(
       b, loc,
       arith::ShLIOp::create(
@@ -719,6 +699,18 @@ Value MixedSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
     FloatType resultType, SmallVectorImpl<int64_t> &order) const {
   return buildMixedTile(*this, b, loc, reader, shape, row, col, width,
                         resultType, /*unscaled=*/true, order);
+}
+
+Value MixedSchemeAttr::buildIndirectRow(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        ArrayRef<int64_t> shape,
+                                        unsigned component, Value row,
+                                        Value col) const {
+  if (component != MixedHighCodes)
+    return Value();
+  return buildExtraCodesRow(b, loc, *this, reader, shape, row,
+                            buildMixedGroupIndex(*this, b, loc, col))
+      .second;
 }
 
 Value MixedSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,

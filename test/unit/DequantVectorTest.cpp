@@ -46,6 +46,7 @@ void registerTestSchemesDialect(mlir::DialectRegistry &registry);
 using namespace mlir;
 using namespace mlir::mixq;
 using ::mixq::test::evaluateTiles;
+using ::mixq::test::IndirectReads;
 using ::mixq::test::TileForm;
 namespace qt = ::mixq::quant;
 
@@ -476,7 +477,9 @@ PackedWeights handMadeMixed() {
     }
   PackedWeights packed;
   packed.push_back(toBytes(qt::packMatrix(low.data(), rows, cols, 2)));
-  packed.push_back(toBytes(qt::packMatrix(extra.data(), 4, group, 2)));
+  // The four high groups' rows, then the low groups' row of zeros.
+  extra.resize(extra.size() + group, 0);
+  packed.push_back(toBytes(qt::packMatrix(extra.data(), 5, group, 2)));
   packed.push_back(bytesOf(std::vector<int32_t>{0, 2})); // high_group_start
   packed.push_back(bytesOf(std::vector<uint32_t>{map[0], map[1]}));
   packed.push_back(PackedBuffer{0, 255, 17, 128, 255, 3, 0, 200});
@@ -521,6 +524,36 @@ TEST_F(DequantVectorTest, MixedWordsEqualTheTileForEveryCode) {
   }
 }
 
+// The CUDA GEMV stages a tile's extra codes ahead from the row of
+// high_codes buildIndirectRow names (a high group's own, the zero row for
+// a low group) and serves the scheme's loads from that copy: the tiles
+// must come out the same as when the scheme reads the rows it asks for.
+TEST_F(DequantVectorTest, MixedExtraCodesFromTheirIndirectRows) {
+  const int64_t rows = 2, cols = 128;
+  QuantSchemeAttrInterface attr =
+      scheme("#mixq.mixed<group = 32, hi_frac = 0.5, bits = 0.0, outliers = "
+             "0.0078125>");
+  PackedWeights packed = handMadeMixed();
+  auto specs = attr.getComponents({rows, cols});
+  ASSERT_EQ(specs[1].name, "high_codes");
+  EXPECT_EQ(specs[1].indirectColumns, 32);
+  EXPECT_EQ(specs[1].shape[0], 5) << "four high groups and the zero row";
+  for (FloatType type : {FloatType(Float16Type::get(&context)),
+                         FloatType(Float32Type::get(&context))})
+    for (TileForm form : {TileForm::Vector, TileForm::AnyOrder}) {
+      std::vector<double> asked =
+          evaluateTiles(context, attr, {rows, cols}, packed, 32, type, form);
+      std::vector<double> staged =
+          evaluateTiles(context, attr, {rows, cols}, packed, 32, type, form,
+                        IndirectReads::Staged);
+      ASSERT_EQ(asked.size(), size_t(rows * cols));
+      for (int64_t i = 0; i < rows * cols; ++i)
+        ASSERT_TRUE(sameValue(asked[i], staged[i]))
+            << "weight " << i << ": " << asked[i] << " as asked, " << staged[i]
+            << " staged";
+    }
+}
+
 // Corrupt mixed components are errors naming the component, not reads out
 // of bounds.
 TEST_F(DequantVectorTest, MixedRejectsCorruptComponents) {
@@ -546,6 +579,9 @@ TEST_F(DequantVectorTest, MixedRejectsCorruptComponents) {
   bad[3][0] = 0x07; // three high groups in row 0: 5 in all, high_codes has 4
   bad[2][4] = 3;
   expectError(bad, "high_codes");
+  bad = good;
+  bad[1][36] = 1; // the low groups' row of extra codes is not zeros
+  expectError(bad, "the last row of high_codes");
   bad = good;
   bad[8][2] = 200; // row 1's outlier column 200 >= K
   expectError(bad, "outlier_col_idx");

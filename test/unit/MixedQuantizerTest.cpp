@@ -66,6 +66,12 @@ MixedParams lowGroupParams(int64_t blockGroups) {
   return p;
 }
 
+/// The high groups of a quantized matrix at group 64, lo 2, hi 4 (4 words
+/// of extra codes a group): high_codes' rows but the last, the zero row.
+int64_t highGroupsOf(const MixedQuantized &q) {
+  return int64_t(q.highCodes.size() / (64 * 2 / 32)) - 1;
+}
+
 TEST(MixedQuantizerTest, TinyMatrixByHand) {
   // High group g0 (see CandidateOutliersCountInTheRanking). Outlier: the
   // largest |w| of the low group g1 is w[31] = 6.
@@ -91,8 +97,9 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
   // Low plane: g0 contributes k >> 2 = {0 x4, 1 x4, 2 x4, 3 x4} ->
   // 0xFFAA5500; g1 codes {0, 1, 2, 3} x 4 -> 0xE4 per byte.
   EXPECT_EQ(q.lowCodes, (std::vector<uint32_t>{0xFFAA5500u, 0xE4E4E4E4u}));
-  // High plane: g0's k & 3 = {0, 1, 2, 3} x 4.
-  EXPECT_EQ(q.highCodes, (std::vector<uint32_t>{0xE4E4E4E4u}));
+  // High plane: g0's k & 3 = {0, 1, 2, 3} x 4, then the low groups' row of
+  // zeros.
+  EXPECT_EQ(q.highCodes, (std::vector<uint32_t>{0xE4E4E4E4u, 0u}));
   EXPECT_EQ(q.highGroupStart, (std::vector<int32_t>{0}));
   EXPECT_EQ(q.bitMap, (std::vector<uint32_t>{0x1u}));
   EXPECT_EQ(q.scaleCodes, (std::vector<uint8_t>{255, 0}));
@@ -112,10 +119,11 @@ TEST(MixedQuantizerTest, TinyMatrixByHand) {
   expected[31] = 1.5f + 4.5f;
   EXPECT_EQ(dequantizeMixed(q, 1, 32, p), expected);
 
-  // Bytes: low 8, high 4, high group starts 4, bit map 4, scale codes 2,
-  // zero codes 4, block params 4, CSR 8 + 2 + 2 = 42 -> 42 * 8 / 32.
-  EXPECT_EQ(mixedStorageBytes(p, 1, 32, 1, 1), 42);
-  EXPECT_DOUBLE_EQ(bitsPerWeight(q, 1, 32), 10.5);
+  // Bytes: low 8, high 4 + the zero row 4, high group starts 4, bit map 4,
+  // scale codes 2, zero codes 4, block params 4, CSR 8 + 2 + 2 = 46 ->
+  // 46 * 8 / 32.
+  EXPECT_EQ(mixedStorageBytes(p, 1, 32, 1, 1), 46);
+  EXPECT_DOUBLE_EQ(bitsPerWeight(q, 1, 32), 11.5);
 }
 
 TEST(MixedQuantizerTest, SensitivityPicksTheHighGroup) {
@@ -239,14 +247,11 @@ TEST(MixedQuantizerTest, DefaultsOnAHeavyTailedMatrix) {
 
   double bits = bitsPerWeight(q, rows, cols);
   EXPECT_DOUBLE_EQ(bits, 8.0 * bufferBytes(q) / (rows * cols));
-  EXPECT_EQ(bufferBytes(q),
-            mixedStorageBytes(p, rows, cols,
-                              int64_t(q.highCodes.size() / (64 * 2 / 32)),
-                              q.outliers.nnz()));
+  EXPECT_EQ(bufferBytes(q), mixedStorageBytes(p, rows, cols, highGroupsOf(q),
+                                              q.outliers.nnz()));
   EXPECT_GE(bits, 2.8);
   EXPECT_LE(bits, 2.9);
-  EXPECT_EQ(int64_t(q.highCodes.size() / (64 * 2 / 32)),
-            mixedHighGroupCount(p, rows, cols));
+  EXPECT_EQ(highGroupsOf(q), mixedHighGroupCount(p, rows, cols));
   EXPECT_EQ(q.outliers.nnz(), std::llround(p.outlierFraction * rows * cols));
 
   // Outliers only in low groups, and exact up to the fp16 residual.
@@ -285,9 +290,7 @@ TEST(MixedQuantizerTest, DefaultsOnAHeavyTailedMatrix) {
       }
   std::printf("  mixed defaults: %.4f bits/weight, relative error %.4f, "
               "%.1f%% high groups\n",
-              bits, error,
-              100.0 * int64_t(q.highCodes.size() / (64 * 2 / 32)) /
-                  (rows * cols / 64.0));
+              bits, error, 100.0 * highGroupsOf(q) / (rows * cols / 64.0));
 }
 
 TEST(MixedQuantizerTest, ThreadCountDoesNotMatter) {
@@ -346,7 +349,7 @@ TEST(MixedQuantizerTest, FractionWithoutBudget) {
   p.targetBitsPerWeight = 0.0;
   MixedQuantized q = quantizeMixed(w.data(), rows, cols, p);
   // round(0.1 * 128 groups) = 13.
-  EXPECT_EQ(int64_t(q.highCodes.size() / (64 * 2 / 32)), 13);
+  EXPECT_EQ(highGroupsOf(q), 13);
   int popcount = 0;
   for (uint32_t word : q.bitMap)
     popcount += __builtin_popcount(word);

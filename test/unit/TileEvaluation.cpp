@@ -211,6 +211,35 @@ std::optional<double> getConstantValue(Value value) {
                    &losesInfo);
   return element->convertToDouble();
 }
+/// A ComponentReader that reads the indirect components as the CUDA
+/// GEMV's StagedReader does after staging: from the row buildIndirectRow
+/// named for the current tile, whatever row a load asks for.
+class IndirectStagingReader : public ComponentReader {
+public:
+  using ComponentReader::ComponentReader;
+
+  /// The tile's row of component `index`, or none for direct components.
+  llvm::DenseMap<unsigned, Value> rows;
+
+  Value load(OpBuilder &b, Location loc, unsigned index,
+             ValueRange indices) const override {
+    return ComponentReader::load(b, loc, index, redirect(index, indices));
+  }
+  Value loadVector(OpBuilder &b, Location loc, unsigned index,
+                   ValueRange indices, int64_t count) const override {
+    return ComponentReader::loadVector(b, loc, index, redirect(index, indices),
+                                       count);
+  }
+
+private:
+  SmallVector<Value> redirect(unsigned index, ValueRange indices) const {
+    SmallVector<Value> out(indices.begin(), indices.end());
+    if (auto it = rows.find(index); it != rows.end())
+      out.front() = it->second;
+    return out;
+  }
+};
+
 /// Folds `module` until its loops are gone: canonicalize, unroll the loops
 /// whose bounds became constants, repeat.
 void foldToConstants(MLIRContext &context, ModuleOp module) {
@@ -259,7 +288,8 @@ std::vector<double> evaluateTiles(MLIRContext &context,
                                   QuantSchemeAttrInterface scheme,
                                   ArrayRef<int64_t> shape,
                                   const PackedWeights &packed, int64_t tileCols,
-                                  FloatType resultType, TileForm form) {
+                                  FloatType resultType, TileForm form,
+                                  IndirectReads indirect) {
   context.loadDialect<arith::ArithDialect, func::FuncDialect, math::MathDialect,
                       scf::SCFDialect, tensor::TensorDialect,
                       vector::VectorDialect>();
@@ -277,12 +307,23 @@ std::vector<double> evaluateTiles(MLIRContext &context,
        llvm::zip_equal(scheme.getComponents(shape), packed))
     components.push_back(
         arith::ConstantOp::create(b, loc, getComponentAttr(spec, bytes)));
-  ComponentReader reader(components);
+  IndirectStagingReader reader(components);
+  ComponentReader asAsked(components);
   SmallVector<Value> values;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; c += tileCols) {
       Value row = arith::ConstantIndexOp::create(b, loc, r);
       Value col = arith::ConstantIndexOp::create(b, loc, c);
+      if (indirect == IndirectReads::Staged)
+        for (auto [index, spec] : llvm::enumerate(scheme.getComponents(shape)))
+          if (spec.indirectColumns) {
+            Value source = scheme.buildIndirectRow(b, loc, asAsked, shape,
+                                                   index, row, col);
+            EXPECT_TRUE(source) << "no row of indirect component " << index;
+            if (!source)
+              return {};
+            reader.rows[index] = source;
+          }
       if (form == TileForm::Scalars) {
         llvm::append_range(values,
                            scheme.buildDequantTile(b, loc, reader, shape, row,

@@ -26,15 +26,22 @@ namespace mixq::test {
 /// type must be f32).
 enum class TileForm { Scalars, Vector, AnyOrder, Unscaled, ScaleFactor };
 
+/// How the tiles read the indirect components (ComponentSpec::
+/// indirectColumns): as the scheme asks, or as the CUDA GEMV serves them
+/// once it has staged them, from the row buildIndirectRow names for the
+/// tile whatever row the scheme's load asks for.
+enum class IndirectReads { AsAsked, Staged };
+
 /// The N * K weights of `packed`, row-major, as the IR of every tile of
 /// `tileCols` columns computes them in `resultType`. A value that does not
 /// fold to a constant is a test failure (and NaN).
-std::vector<double> evaluateTiles(mlir::MLIRContext &context,
-                                  mlir::mixq::QuantSchemeAttrInterface scheme,
-                                  llvm::ArrayRef<int64_t> shape,
-                                  const mlir::mixq::PackedWeights &packed,
-                                  int64_t tileCols, mlir::FloatType resultType,
-                                  TileForm form = TileForm::Scalars);
+std::vector<double>
+evaluateTiles(mlir::MLIRContext &context,
+              mlir::mixq::QuantSchemeAttrInterface scheme,
+              llvm::ArrayRef<int64_t> shape,
+              const mlir::mixq::PackedWeights &packed, int64_t tileCols,
+              mlir::FloatType resultType, TileForm form = TileForm::Scalars,
+              IndirectReads indirect = IndirectReads::AsAsked);
 
 /// Per row of `packed`, what the scheme's buildSparseDot computes over the
 /// row's terms first, first + step, ..., with the input at column c

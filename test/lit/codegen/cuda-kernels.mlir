@@ -279,7 +279,7 @@ func.func private @k_mm(%x: tensor<1x64xf32>, %w: !mixq.qtensor<6x64, #mixq.affi
 // A decode matmul of more than 2048 rows (no split-K) on f16, whose scheme
 // unpacks whole words: two output rows per warp (grid ceil(N / 8)), each
 // lane staging both rows' 16-byte code slices into rows warp * 2 + j of the
-// tile; the codes become f16x2 pairs by one masked OR with 0x6400'6400
+// tile, both copies before any dequantization (one cp.async group a step); the codes become f16x2 pairs by one masked OR with 0x6400'6400
 // (25600 = 0x6400, 1024 as f16) and a multiply-add, then one multiply by the
 // scale. Each x element is loaded once for both rows: 4 x loads, 64 fmas.
 // Row 2 * warp + 1 may be past N (here N is even, but the load is clamped
@@ -291,7 +291,7 @@ func.func private @k_mm(%x: tensor<1x64xf32>, %w: !mixq.qtensor<6x64, #mixq.affi
 // CHECK:         %[[TILE:.*]] = memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         scf.if
 // CHECK:           scf.for {{.*}} iter_args(%{{.*}} = %cst, %{{.*}} = %cst) -> (f32, f32)
-// CHECK:             vector.store %{{.*}}, %[[TILE]]
+// CHECK-COUNT-2:     vector.store %{{.*}}, %[[TILE]]
 // CHECK:             vector.load %[[TILE]]{{.*}} {alignment = 16 : i64} : memref<8x128xi32, #gpu.address_space<workgroup>>, vector<4xi32>
 // CHECK:             arith.andi %{{.*}} : vector<16xi32>
 // CHECK:             arith.ori %{{.*}} : vector<16xi32>
@@ -300,7 +300,7 @@ func.func private @k_mm(%x: tensor<1x64xf32>, %w: !mixq.qtensor<6x64, #mixq.affi
 // CHECK:             arith.addf %{{.*}} fastmath<contract> : vector<32xf16>
 // CHECK:             arith.mulf %{{.*}} : vector<32xf16>
 // CHECK:             vector.shuffle
-// CHECK:             vector.store %{{.*}}, %[[TILE]]
+// CHECK-NOT:         vector.store %{{.*}}, %[[TILE]]
 // CHECK-COUNT-4:     vector.load %[[X]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<1x64xf16>, vector<8xf16>
 // CHECK-COUNT-64:    math.fma
 // CHECK-NOT:       gpu.barrier
@@ -362,16 +362,26 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // CHECK:           vector.load %[[CODES]][%{{.*}}, %{{.*}}] : memref<4x6xi32, #gpu.address_space<workgroup>>, vector<3xi32>
 // CHECK:           vector.gather %[[LUT]][%{{.*}}, %{{.*}}] [%{{.*}}], %{{.*}}, %{{.*}} : memref<4x8xf16, #gpu.address_space<workgroup>>, vector<32xi32>, vector<32xi1>, vector<32xf16> into vector<32xf16>
 // CHECK:           math.fma
-// mixed: one group decode per tile of 64 weights (a popcount, the high
-// group's extra words only under scf.if), the codes widened to 4 bits and
+// mixed: one group decode per tile of 64 weights (the tile's low codes and
+// extra codes staged first: the extra codes from row isHigh ? h : H of
+// high_codes, h the map word's high_group_start plus a popcount, H = 1 the
+// last row, all zeros; no branch), the codes widened to 4 bits and
 // dequantized in f16x2 (the magic-number fma subtracts 1024 + zero, then
 // (qq - zero) * scale); the outliers after the K loop, a few CSR entries
 // per lane (buildSparseDot), before the warp reduction.
 // CHECK-LABEL: gpu.func @k_mixed(
-// CHECK-SAME:    %{{.*}}: memref<1x128xf16>, %{{.*}}: memref<2x8xi32>, %{{.*}}: memref<1x4xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xi8>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xf16>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<1xi16>, %{{.*}}: memref<1xf16>, %{{.*}}: memref<1x2xf16>
+// CHECK-SAME:    %{{.*}}: memref<1x128xf16>, %[[LOW:[^:]*]]: memref<2x8xi32>, %[[HIGH:[^:]*]]: memref<2x4xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xi8>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xf16>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<1xi16>, %{{.*}}: memref<1xf16>, %{{.*}}: memref<1x2xf16>
+// CHECK:         %[[LOWTILE:.*]] = memref.alloc() : memref<4x128xi32, #gpu.address_space<workgroup>>
+// CHECK:         %[[HIGHTILE:.*]] = memref.alloc() : memref<4x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         scf.for {{.*}} iter_args
 // CHECK:           math.ctpop
-// CHECK:           scf.if %{{.*}} -> (vector<4xi32>)
+// CHECK:           %[[ROW:.*]] = arith.select %{{.*}}, %{{.*}}, %c1{{.*}} : index
+// CHECK:           vector.load %[[LOW]]
+// CHECK:           vector.store %{{.*}}, %[[LOWTILE]]
+// CHECK:           vector.load %[[HIGH]][%[[ROW]], %{{.*}}] : memref<2x4xi32>, vector<4xi32>
+// CHECK:           vector.store %{{.*}}, %[[HIGHTILE]]
+// CHECK-NOT:       scf.if
+// CHECK:           vector.load %[[HIGHTILE]]
 // CHECK:           %[[MAGIC:.*]] = arith.mulf %{{.*}} fastmath<contract> : vector<64xf16>
 // CHECK:           %[[CENTERED:.*]] = arith.addf %[[MAGIC]], %{{.*}} fastmath<contract> : vector<64xf16>
 // CHECK-NEXT:      %[[SCALE:.*]] = vector.broadcast %{{.*}} : f16 to vector<64xf16>

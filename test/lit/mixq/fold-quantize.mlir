@@ -112,7 +112,8 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 //   (0, 0): 4 bits, s = 16, zc = round(128 / 16) = 8, q = c % 16: top 2 bits
 //           0000 1111 2222 3333 per 16 columns -> bytes 00 55 AA FF,
 //           low_codes word 0xFFAA5500 = -5614336 (x4); low 2 bits 0123
-//           repeated -> high_codes 0xE4E4E4E4 = -454761244.
+//           repeated -> high_codes 0xE4E4E4E4 = -454761244, then the low
+//           groups' row of zeros.
 //   (0, 1): 2 bits, s = 20, zc = round(80 / 20) = 4 (a level), q = w/80 + 1:
 //           0 2 3 1 1 ... -> 0x55555578 = 1431655800, then 0x55555555 =
 //           1431655765.
@@ -124,7 +125,7 @@ func.func @fold_lut3() -> !mixq.qtensor<1x16, #mixq.lut<bits = 3>> {
 // zero_codes (4 bits, LSB first): row 0 = 8 | 4 << 4 = 72, row 1 = 68.
 // CHECK-LABEL: func.func @fold_mixed
 // CHECK-DAG: %[[LOW:.*]] = arith.constant dense<{{\[\[}}-5614336, -5614336, -5614336, -5614336, 1431655800, 1431655765, 1431655765, 1431655765], [1431655916, 1431655765, 1431655765, 1431655765, 1431655763, 1431655765, 1431655765, 1431655765]]> : tensor<2x8xi32>
-// CHECK-DAG: %[[HIGH:.*]] = arith.constant dense<-454761244> : tensor<1x4xi32>
+// CHECK-DAG: %[[HIGH:.*]] = arith.constant dense<{{\[\[}}-454761244, -454761244, -454761244, -454761244], [0, 0, 0, 0]]> : tensor<2x4xi32>
 // CHECK-DAG: %[[START:.*]] = arith.constant dense<{{\[\[}}0], [1]]> : tensor<2x1xi32>
 // CHECK-DAG: %[[MAP:.*]] = arith.constant dense<{{\[\[}}1], [0]]> : tensor<2x1xi32>
 // CHECK-DAG: %[[SC:.*]] = arith.constant dense<{{\[\[}}0, -1], [0, 0]]> : tensor<2x2xi8>
@@ -153,13 +154,14 @@ func.func @fold_mixed() -> !mixq.qtensor<2x128, #mixq.mixed<group = 64, hi_frac 
 //          g2 high (16 (c % 16 - 8))
 // bit_map = [[0b010], [0b101]], high_group_start = [[0], [1]]; high groups in
 // row-major order: (0, 1) low bits of (5c) % 16 = 0123... -> 0xE4E4E4E4,
-// (1, 0) 15 - c % 16 -> 3210... -> 0x1B1B1B1B = 454761243, (1, 2) -> 0xE4...
+// (1, 0) 15 - c % 16 -> 3210... -> 0x1B1B1B1B = 454761243, (1, 2) -> 0xE4...,
+// then the low groups' row of zeros.
 // Per row, the high groups' scale is 240 / 15 = 16 and the low ones' 240 /
 // 12 = 20 (codes 0 and 255 of the block, as in @fold_mixed); zero codes
 // 8 (high) and 4 (low): row 0 = 4 | 8 << 4 | 4 << 8 = 1156, row 1 = 8 |
 // 4 << 4 | 8 << 8 = 2120. No outliers: empty CSR arrays.
 // CHECK-LABEL: func.func @fold_mixed_high_groups
-// CHECK-DAG: arith.constant dense<{{\[\[}}-454761244, -454761244, -454761244, -454761244], [454761243, 454761243, 454761243, 454761243], [-454761244, -454761244, -454761244, -454761244]]> : tensor<3x4xi32>
+// CHECK-DAG: arith.constant dense<{{\[\[}}-454761244, -454761244, -454761244, -454761244], [454761243, 454761243, 454761243, 454761243], [-454761244, -454761244, -454761244, -454761244], [0, 0, 0, 0]]> : tensor<4x4xi32>
 // CHECK-DAG: arith.constant dense<{{\[\[}}0], [1]]> : tensor<2x1xi32>
 // CHECK-DAG: arith.constant dense<{{\[\[}}2], [5]]> : tensor<2x1xi32>
 // CHECK-DAG: arith.constant dense<{{\[\[}}-1, 0, -1], [0, -1, 0]]> : tensor<2x3xi8>
