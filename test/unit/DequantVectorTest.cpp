@@ -452,6 +452,11 @@ template <typename T> PackedBuffer bytesOf(const std::vector<T> &values) {
   return bytes;
 }
 
+/// The scheme of handMadeMixed's components.
+constexpr const char *kHandMadeMixedScheme =
+    "#mixq.mixed<group = 32, hi_frac = 0.5, bits = 0.0, outliers = "
+    "0.0078125>";
+
 /// #mixq.mixed components by hand, 2 x 128, group 32 (4 groups a row), one
 /// block a row: high groups (0, 0), (0, 2), (1, 1), (1, 3) hold every 4-bit
 /// code, low groups every 2-bit one; zero codes 0 .. 15 and scale codes 0,
@@ -501,9 +506,7 @@ PackedWeights handMadeMixed() {
 
 TEST_F(DequantVectorTest, MixedWordsEqualTheTileForEveryCode) {
   const int64_t rows = 2, cols = 128;
-  QuantSchemeAttrInterface attr =
-      scheme("#mixq.mixed<group = 32, hi_frac = 0.5, bits = 0.0, outliers = "
-             "0.0078125>");
+  QuantSchemeAttrInterface attr = scheme(kHandMadeMixedScheme);
   PackedWeights packed = handMadeMixed();
   ASSERT_FALSE(!!checkPackedSizes(attr.getComponents({rows, cols}), packed));
   auto host = attr.dequantize(packed, {rows, cols});
@@ -530,9 +533,7 @@ TEST_F(DequantVectorTest, MixedWordsEqualTheTileForEveryCode) {
 // must come out the same as when the scheme reads the rows it asks for.
 TEST_F(DequantVectorTest, MixedExtraCodesFromTheirIndirectRows) {
   const int64_t rows = 2, cols = 128;
-  QuantSchemeAttrInterface attr =
-      scheme("#mixq.mixed<group = 32, hi_frac = 0.5, bits = 0.0, outliers = "
-             "0.0078125>");
+  QuantSchemeAttrInterface attr = scheme(kHandMadeMixedScheme);
   PackedWeights packed = handMadeMixed();
   auto specs = attr.getComponents({rows, cols});
   ASSERT_EQ(specs[1].name, "high_codes");
@@ -558,9 +559,7 @@ TEST_F(DequantVectorTest, MixedExtraCodesFromTheirIndirectRows) {
 // of bounds.
 TEST_F(DequantVectorTest, MixedRejectsCorruptComponents) {
   const int64_t rows = 2, cols = 128;
-  QuantSchemeAttrInterface attr =
-      scheme("#mixq.mixed<group = 32, hi_frac = 0.5, bits = 0.0, outliers = "
-             "0.0078125>");
+  QuantSchemeAttrInterface attr = scheme(kHandMadeMixedScheme);
   auto expectError = [&](PackedWeights bad, StringRef component) {
     auto result = attr.dequantize(bad, {rows, cols});
     ASSERT_FALSE(!!result) << component.str();

@@ -424,6 +424,11 @@ TEST(BenchReportTest, TextHasTheResultsAndTheCUDATables) {
                         "   20.0 |        0.50 |\n");
   EXPECT_CONTAINS(text, "| tg   |   5.000 |  12.500 |   200.00 |    80.00 | "
                         "  2.50x |\n");
+  BenchReport programmatic = sampleReport();
+  programmatic.cuda->programmaticLaunch = true;
+  EXPECT_CONTAINS(renderText(programmatic),
+                  "device: NVIDIA H200 (sm_90 PTX, programmatic launch), 3.00 "
+                  "GiB of device memory\n");
   BenchReport skipped = sampleReport();
   skipped.cuda->cublasSkipped = "cuBLAS not found (x): the baseline is skipped";
   EXPECT_CONTAINS(renderText(skipped),
@@ -441,6 +446,7 @@ TEST(BenchReportTest, JsonHasTheSameNumbers) {
   EXPECT_EQ(j["notes"], json::array({"a note"}));
   const json &c = j["cuda"];
   EXPECT_EQ(c["chip"], "sm_90");
+  EXPECT_EQ(c["programmatic_launch"], false);
   EXPECT_DOUBLE_EQ(c["copy_gb_per_s"]["mean"].get<double>(), 4000.0);
   EXPECT_EQ(c["decode_kernels"][0]["calls"], 128);
   EXPECT_NEAR(c["decode_kernels"][0]["percent_of_copy"].get<double>(), 83.886,
