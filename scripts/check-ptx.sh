@@ -52,6 +52,11 @@ schemes7b=(
   "lut3sparse|lut:bits=3+sparse:frac=0.0045|"
   "quik4act8|quik:cols=256,bits=4,act-bits=8|"
   "bitplane|bitplane:seed=2,parent=4|"
+  # The configurations scripts/gpu-bench.sh benches beside the defaults
+  # (name|--scheme|--overrides|more mixq-compile flags).
+  "mixed-tiles|mixed||--gemv-tile-factors"
+  "mixed-fma|mixed||--tensor-core-gemv=false"
+  "affine4-regs|affine:bits=4,group=128||--stage-gemv-weights=false"
 )
 
 checkpoint() {
@@ -86,10 +91,11 @@ for model in $models; do
   fi
   if [ "$model" = 7b ]; then list=("${schemes7b[@]}"); else list=("${schemes[@]}"); fi
   for entry in "${list[@]}"; do
-    IFS='|' read -r name spec overrides <<<"$entry"
+    IFS='|' read -r name spec overrides flags <<<"$entry"
     ptx="$work/$model-$name.ptx"
+    # shellcheck disable=SC2086 # $flags holds zero or more flags
     if ! "$bin/mixq-compile" "$ckpt" --scheme="$spec" --overrides="$overrides" \
-        --emit=ptx --gpu-arch=sm_80,sm_90 -o "$ptx" 2>"$ptx.log"; then
+        $flags --emit=ptx --gpu-arch=sm_80,sm_90 -o "$ptx" 2>"$ptx.log"; then
       echo "check-ptx: FAIL: $model $name: mixq-compile failed:"
       cat "$ptx.log"
       failures=$((failures + 1))

@@ -83,8 +83,8 @@ small_schemes=(
 # (--stage-gemv-weights=false: 1.73 SASS instructions per weight against
 # 2.19-2.25): which of the two pipelines is faster is what it measures.
 # mixed-tiles applies mixed's group scales to the mma sums per lane tile
-# (--gemv-tile-factors: 3.05-3.39 instructions per weight against
-# 3.34-3.56, but 75-127 registers against 70-73). affine4-pdl is affine4
+# (--gemv-tile-factors: 2.98-3.28 instructions per weight against
+# 3.29-3.59, but 76-84 registers against 68-78). affine4-pdl is affine4
 # with programmatic dependent launch (--programmatic-launch: each decode
 # kernel's blocks start while the one before finishes); its tg128 against
 # affine4's is the launch overhead it saves. Its small packages' GPU == CPU

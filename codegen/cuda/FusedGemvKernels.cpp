@@ -535,7 +535,7 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
       if (failed(layout))
         return failure();
     }
-    boundMatmulRegisters(kb);
+    boundMatmulRegisters(kb, ctx.options.gemvTileFactors);
     Value inside = kb.cmp(arith::CmpIPredicate::ult, block,
                           kb.index(first + shape.blocks));
     if (first > 0)

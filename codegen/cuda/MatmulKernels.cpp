@@ -88,7 +88,9 @@ getColumnTiledComponents(const MatmulOperands &ops,
 /// Adds to a staged tiling the indirect components (ComponentSpec::
 /// indirectColumns) the dequantization reads whose tile lies in one run and
 /// makes a per-lane slice cp.async can copy; the others stay in global
-/// memory, read where used.
+/// memory, read where used. Not with --gemv-tile-factors: its fused mixed
+/// kernels already take the 128-register bound, and the addresses of the
+/// tiles in flight made them spill (72 bytes in q/k/v).
 void stageIndirectComponents(const MatmulOperands &ops, MatmulTiling &tiling) {
   if (!ops.scheme || !ops.stageWeights)
     return;
@@ -612,9 +614,11 @@ GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
 /// index arithmetic, lut3sparse's f32 prefill matmuls on tiny 12 and
 /// lut4's sm_80 fused decode 8). The tensor-core prefill kernels do not
 /// spill without it, and take 70-75 registers instead of 94-95 with it.
-void boundMatmulRegisters(KernelBuilder &kb) {
+/// With `tileFactors`, kTileFactorMaxRegisters.
+void boundMatmulRegisters(KernelBuilder &kb, bool tileFactors) {
   kb.func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
-                   kb.b.getI32IntegerAttr(kWideTileMaxRegisters));
+                   kb.b.getI32IntegerAttr(tileFactors ? kTileFactorMaxRegisters
+                                                      : kWideTileMaxRegisters));
 }
 
 /// A shared memref<1 x (K + zeroCols) x T> for a block's copy of one x row,
@@ -734,7 +738,7 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   const MatmulOperands &ops = spec.ops;
   int64_t n = ops.rows;
   GemvShape shape = chooseGemvShape(ops, ops.input, n, 1, tokensPerBlock == 1);
-  boundMatmulRegisters(kb);
+  boundMatmulRegisters(kb, ops.tileFactors);
   ctx.launch.gemvs = {describeGemv(shape, n, ops.cols, ctx.options)};
   if (shape.mma) {
     FailureOr<MmaGemvLayout> layout = getMmaGemvLayout(b, loc, ops.elementType);

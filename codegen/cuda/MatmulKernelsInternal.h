@@ -98,6 +98,14 @@ constexpr int64_t kWideTileCols = 64;
 /// neither spills (62 and 66 registers). Checked by check-ptx.sh.
 constexpr int64_t kWideTileMaxRegisters = 128;
 
+/// The bound with --gemv-tile-factors (CUDAOptions::gemvTileFactors). At
+/// 128 ptxas took all 128 registers in mixed's fused kernels and spilled
+/// (sm_90 q/k/v 72 bytes, gate/up 8; sm_80 gate/up 12, o 4, with the extra
+/// codes staged), at 120 more; at 136 none spills and they take 76-88 on
+/// sm_90 (sm_80's q/k/v all 136). Checked by the mixed-tiles PTX of
+/// check-ptx.sh.
+constexpr int64_t kTileFactorMaxRegisters = 136;
+
 /// Reads the staged components from the lane's slice of their shared tile
 /// and everything else from global memory.
 class StagedReader : public ComponentReader {
@@ -482,7 +490,7 @@ void buildMmaRows(KernelBuilder &kb, const MatmulOperands &ops,
 GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
                           int64_t rowsPerTask, bool decode);
 
-void boundMatmulRegisters(KernelBuilder &kb);
+void boundMatmulRegisters(KernelBuilder &kb, bool tileFactors);
 
 Value allocateStagedRow(KernelBuilder &kb, Type elementType, int64_t k,
                         int64_t zeroCols = 0);
