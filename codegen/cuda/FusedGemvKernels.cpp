@@ -513,6 +513,15 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   }
   const InputPermutation *xPermutation =
       permutation && input != global ? &permutation : nullptr;
+  // Indirect tiles (mixed's extra codes) only where x, the staging tiles
+  // and the resident ones fit static shared memory together.
+  int64_t xBytes =
+      input != global
+          ? KernelBuilder::getByteSize(cast<MemRefType>(input.getType()))
+          : 0;
+  for (auto [segment, shape] : llvm::zip(*segments, shapes))
+    dropIndirectTilesOver(segment.weights.front(), shape.tiling,
+                          kMmaGemvSharedBytes - kFusedResidentReserve - xBytes);
   for (Operation *op : group)
     if (isMatmulLike(op) && op->getOperand(0) != x)
       return op->emitError()

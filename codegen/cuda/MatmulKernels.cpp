@@ -275,6 +275,21 @@ void loadResidentRows(KernelBuilder &kb, ValueRange components,
   NVVM::SyncWarpOp::create(kb.b, kb.loc, allLanes);
 }
 
+void dropIndirectTilesOver(const MatmulOperands &ops, MatmulTiling &tiling,
+                           int64_t budget) {
+  int64_t bytes = 0;
+  for (const StagedComponent &component : tiling.staged) {
+    auto type = cast<MemRefType>(ops.components[component.index].getType());
+    bytes += kMatmulWarps * tiling.getStagingRowsPerWarp() * kWarpSize *
+             component.elementsPerLane * type.getElementTypeBitWidth() / 8;
+  }
+  if (bytes * std::max<int64_t>(ops.pipelineStages, 1) <= budget)
+    return;
+  llvm::erase_if(tiling.staged, [](const StagedComponent &component) {
+    return component.indirectColumns != 0;
+  });
+}
+
 void unstageIndirectTilesForInput(const MatmulOperands &ops,
                                   MatmulTiling &tiling, int64_t budget,
                                   int64_t zeroCols) {

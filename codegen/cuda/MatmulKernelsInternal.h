@@ -425,6 +425,18 @@ void unstageIndirectTilesForInput(const MatmulOperands &ops,
                                   MatmulTiling &tiling, int64_t budget,
                                   int64_t zeroCols);
 
+/// The shared memory a fused decode GEMV keeps for its resident tiles and
+/// scratch beside x and the staging tiles when it decides whether to stage
+/// indirect components (dropIndirectTilesOver).
+constexpr int64_t kFusedResidentReserve = 4 * 1024;
+
+/// Removes the indirect components from the staged ones of a tiling whose
+/// tiles are not yet allocated when its staging tiles, multi-buffered
+/// ops.pipelineStages deep, would take more than `budget` bytes (back to
+/// loads where used).
+void dropIndirectTilesOver(const MatmulOperands &ops, MatmulTiling &tiling,
+                           int64_t budget);
+
 /// One weight row a lane stages a step of: its components, the reader of
 /// its tiles, its row of the weight and of the staging tiles.
 struct StagingRow {
