@@ -57,6 +57,25 @@ Value getLoadedMemRef(Operation *op) {
   return Value();
 }
 
+bool declaresWriteTo(MemoryEffectOpInterface effects,
+                     function_ref<bool(Value)> isTarget) {
+  SmallVector<MemoryEffects::EffectInstance> instances;
+  effects.getEffects(instances);
+  return llvm::any_of(instances, [&](const MemoryEffects::EffectInstance &e) {
+    return isa<MemoryEffects::Write>(e.getEffect()) &&
+           (!e.getValue() || isTarget(e.getValue()));
+  });
+}
+
+bool anyMemoryOpInLoop(scf::ForOp loop, function_ref<bool(Operation *)> pred) {
+  WalkResult walk = loop.getBody()->walk([&](Operation *op) {
+    if (op->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
+      return WalkResult::advance();
+    return pred(op) ? WalkResult::interrupt() : WalkResult::advance();
+  });
+  return walk.wasInterrupted();
+}
+
 namespace {
 /// The memref a chain of views (subview, cast, ...) is a view of.
 Value getViewRoot(Value memref) {
@@ -70,19 +89,14 @@ Value getViewRoot(Value memref) {
 /// an effect interface (the nvgpu async copies and waits, barriers), any
 /// effect at all with `root` among its operands.
 bool mayWrite(Operation *op, Value root) {
+  auto isRoot = [&](Value memref) { return getViewRoot(memref) == root; };
   auto effects = dyn_cast<MemoryEffectOpInterface>(op);
   if (!effects)
     return !isMemoryEffectFree(op) &&
            llvm::any_of(op->getOperands(), [&](Value operand) {
-             return isa<BaseMemRefType>(operand.getType()) &&
-                    getViewRoot(operand) == root;
+             return isa<BaseMemRefType>(operand.getType()) && isRoot(operand);
            });
-  SmallVector<MemoryEffects::EffectInstance> instances;
-  effects.getEffects(instances);
-  return llvm::any_of(instances, [&](const MemoryEffects::EffectInstance &e) {
-    return isa<MemoryEffects::Write>(e.getEffect()) &&
-           (!e.getValue() || getViewRoot(e.getValue()) == root);
-  });
+  return declaresWriteTo(effects, isRoot);
 }
 } // namespace
 
@@ -91,13 +105,8 @@ bool isLoadOfLoopInvariantMemory(Operation *op, scf::ForOp loop) {
   if (!memref)
     return false;
   Value root = getViewRoot(memref);
-  WalkResult writes = loop.getBody()->walk([&](Operation *nested) {
-    if (nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
-      return WalkResult::advance();
-    return mayWrite(nested, root) ? WalkResult::interrupt()
-                                  : WalkResult::advance();
-  });
-  return !writes.wasInterrupted();
+  return !anyMemoryOpInLoop(
+      loop, [&](Operation *nested) { return mayWrite(nested, root); });
 }
 
 void clampLoadIndices(RewriterBase &rewriter, Operation *load, Value pred) {

@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/SetVector.h"
 
 #include <optional>
@@ -33,6 +34,16 @@ llvm::SetVector<Operation *> collectFetchSlice(scf::ForOp loop,
 std::optional<StringRef>
 checkFetchSlice(scf::ForOp loop, const llvm::SetVector<Operation *> &slice,
                 function_ref<bool(Operation *)> isFetch);
+
+/// Whether `effects` declares a write to a value `isTarget` accepts, or to
+/// an unknown value.
+bool declaresWriteTo(MemoryEffectOpInterface effects,
+                     function_ref<bool(Value)> isTarget);
+
+/// Whether `pred` holds for an op of `loop`'s body, nested ones included,
+/// other than the ops whose effects are those of their regions (visited
+/// instead).
+bool anyMemoryOpInLoop(scf::ForOp loop, function_ref<bool(Operation *)> pred);
 
 /// The memref a vector.load or memref.load reads; null for other ops.
 Value getLoadedMemRef(Operation *op);

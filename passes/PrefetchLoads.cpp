@@ -45,25 +45,14 @@ bool isGlobalLoad(Operation *op) {
 /// of the loop (nested ones included) that may write memory other than
 /// shared memory, which a later iteration's load could read.
 std::optional<StringRef> checkNoGlobalWrites(scf::ForOp loop) {
-  WalkResult walk = loop.getBody()->walk([&](Operation *op) {
-    if (op->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
-      return WalkResult::advance();
+  bool writes = anyMemoryOpInLoop(loop, [](Operation *op) {
     auto effects = dyn_cast<MemoryEffectOpInterface>(op);
     if (!effects)
-      return isMemoryEffectFree(op) ? WalkResult::advance()
-                                    : WalkResult::interrupt();
-    SmallVector<MemoryEffects::EffectInstance> instances;
-    effects.getEffects(instances);
-    for (const MemoryEffects::EffectInstance &instance : instances) {
-      if (!isa<MemoryEffects::Write>(instance.getEffect()))
-        continue;
-      Value target = instance.getValue();
-      if (!target || !isSharedMemRef(target))
-        return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
+      return !isMemoryEffectFree(op);
+    return declaresWriteTo(
+        effects, [](Value target) { return !isSharedMemRef(target); });
   });
-  if (walk.wasInterrupted())
+  if (writes)
     return "an op of the loop may write memory other than shared memory";
   return std::nullopt;
 }

@@ -167,6 +167,32 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
   return MatmulTiling{1, {}, {}, read};
 }
 
+/// The shared tile of a staged component: a slice per lane for each of the
+/// block's staging rows.
+MemRefType getStagingTileType(const MatmulOperands &ops,
+                              const MatmulTiling &tiling,
+                              const StagedComponent &component) {
+  Type element = cast<MemRefType>(ops.components[component.index].getType())
+                     .getElementType();
+  auto space = gpu::AddressSpaceAttr::get(element.getContext(),
+                                          gpu::AddressSpace::Workgroup);
+  return MemRefType::get({kMatmulWarps * tiling.getStagingRowsPerWarp(),
+                          kWarpSize * component.elementsPerLane},
+                         element, MemRefLayoutAttrInterface{}, space);
+}
+
+/// Removes the indirect components from a tiling's staged ones; returns
+/// them.
+SmallVector<StagedComponent> takeIndirectComponents(MatmulTiling &tiling) {
+  SmallVector<StagedComponent> indirect;
+  llvm::erase_if(tiling.staged, [&](const StagedComponent &component) {
+    if (component.indirectColumns)
+      indirect.push_back(component);
+    return component.indirectColumns != 0;
+  });
+  return indirect;
+}
+
 /// Allocates one shared tile per staged component (a memref.alloc that
 /// --mixq-pipeline-async-copies multi-buffers and turns into a workgroup
 /// attribution).
@@ -176,15 +202,9 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
 /// and within a block each warp stages only its own rows of the tile.
 void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
                           MatmulTiling &tiling, bool exclusive) {
-  auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
-                                          gpu::AddressSpace::Workgroup);
   for (auto [slot, component] : llvm::enumerate(tiling.staged)) {
-    Type element = cast<MemRefType>(ops.components[component.index].getType())
-                       .getElementType();
-    auto type = MemRefType::get({kMatmulWarps * tiling.getStagingRowsPerWarp(),
-                                 kWarpSize * component.elementsPerLane},
-                                element, MemRefLayoutAttrInterface{}, space);
-    auto alloc = memref::AllocOp::create(kb.b, kb.loc, type);
+    auto alloc = memref::AllocOp::create(
+        kb.b, kb.loc, getStagingTileType(ops, tiling, component));
     if (exclusive)
       alloc->setAttr(kExclusiveSlotAttrName, kb.b.getI64IntegerAttr(slot));
     component.tile = alloc;
@@ -278,16 +298,11 @@ void loadResidentRows(KernelBuilder &kb, ValueRange components,
 void dropIndirectTilesOver(const MatmulOperands &ops, MatmulTiling &tiling,
                            int64_t budget) {
   int64_t bytes = 0;
-  for (const StagedComponent &component : tiling.staged) {
-    auto type = cast<MemRefType>(ops.components[component.index].getType());
-    bytes += kMatmulWarps * tiling.getStagingRowsPerWarp() * kWarpSize *
-             component.elementsPerLane * type.getElementTypeBitWidth() / 8;
-  }
-  if (bytes * std::max<int64_t>(ops.pipelineStages, 1) <= budget)
-    return;
-  llvm::erase_if(tiling.staged, [](const StagedComponent &component) {
-    return component.indirectColumns != 0;
-  });
+  for (const StagedComponent &component : tiling.staged)
+    bytes +=
+        KernelBuilder::getByteSize(getStagingTileType(ops, tiling, component));
+  if (bytes * std::max<int64_t>(ops.pipelineStages, 1) > budget)
+    takeIndirectComponents(tiling);
 }
 
 void unstageIndirectTilesForInput(const MatmulOperands &ops,
@@ -301,15 +316,11 @@ void unstageIndirectTilesForInput(const MatmulOperands &ops,
   if (inputBytes > kMaxStagedInputBytes || withIndirect + inputBytes <= budget)
     return;
   MatmulTiling direct = tiling;
-  llvm::erase_if(direct.staged, [](const StagedComponent &component) {
-    return component.indirectColumns != 0;
-  });
+  takeIndirectComponents(direct);
   if (getTileSharedBytes(direct, stages) + inputBytes > budget)
     return;
-  for (const StagedComponent &component : tiling.staged)
-    if (component.indirectColumns)
-      component.tile.getDefiningOp()->erase();
-  tiling.staged = std::move(direct.staged);
+  for (const StagedComponent &component : takeIndirectComponents(tiling))
+    component.tile.getDefiningOp()->erase();
 }
 
 /// The lane's slice of each staged component of each of `rows` for this

@@ -47,7 +47,7 @@ struct CUDAExecutorOptions {
   /// targets.cuda.programmatic_launch) and the driver has
   /// cuGraphAddDependencies_v2 (CUDA 12.3): each kernel's blocks then start
   /// while its predecessor finishes. false: ordinary edges (mixq-bench
-  /// --programmatic-launch=false, for the comparison).
+  /// --no-programmatic-launch, for the comparison).
   bool programmaticLaunch = true;
   /// Bytes of each of the two pinned buffers the weights are staged through.
   size_t stagingBytes = size_t(16) << 20;

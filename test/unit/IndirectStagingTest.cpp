@@ -8,6 +8,7 @@
 #include "codegen/cuda/MatmulKernelsInternal.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -23,7 +24,8 @@ namespace {
 class IndirectStagingTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    context.loadDialect<func::FuncDialect>();
+    // The staging tiles are workgroup memrefs.
+    context.loadDialect<func::FuncDialect, gpu::GPUDialect>();
     OpBuilder b(&context);
     module = ModuleOp::create(b.getUnknownLoc());
     b.setInsertionPointToEnd(module->getBody());
