@@ -121,25 +121,76 @@ void appendEpilogues(ArrayRef<Operation *> matmuls, bool fuse, Group &group) {
   }
 }
 
-/// The matmuls that read an rms_norm's result, when they are all its users
-/// (its only readers: the norm then never goes to memory) and it normalizes
-/// a single row; empty otherwise.
-SmallVector<Operation *> getPrologueConsumers(llm::RMSNormOp norm) {
+/// The matmuls whose activation `value` is: operand 0 of each of its users,
+/// all in `block`; empty if it has another user.
+SmallVector<Operation *> getActivationReaders(Value value, Block *block) {
   SmallVector<Operation *> matmuls;
-  Value result = norm.getResult();
-  if (!isSingleRow(result))
-    return {};
-  for (OpOperand &use : result.getUses()) {
+  for (OpOperand &use : value.getUses()) {
     Operation *user = use.getOwner();
     if (!isMatmulLike(user) || use.getOperandNumber() != 0 ||
-        user->getBlock() != norm->getBlock())
+        user->getBlock() != block)
+      return {};
+    if (!llvm::is_contained(matmuls, user))
+      matmuls.push_back(user);
+  }
+  return matmuls;
+}
+
+/// The activation rows that a fused group with `quantizers` keeps on chip:
+/// one per matmul of a block, two for gate and up (the GPU's fused GEMV
+/// gives each block's rows one quantized copy of x each, docs/cuda.md).
+int64_t getQuantizedRowCopies(ArrayRef<Operation *> quantizers,
+                              ArrayRef<Operation *> epilogues) {
+  if (quantizers.empty())
+    return 0;
+  return llvm::any_of(epilogues, llvm::IsaPred<llm::SwiGLUOp>) ? 2 : 1;
+}
+
+/// The matmuls that read `x` (an rms_norm's result, or the input of a
+/// single-row mixq.quantize_act anchor) directly or through a
+/// mixq.quantize_act of their weight whose only readers they are (QUIK's
+/// activation quantization: the dispatch quantizes x on chip), in
+/// `quantizers`. Empty when `x` has another reader, so that it never goes
+/// to memory. The matmuls come in program order.
+SmallVector<Operation *>
+getPrologueConsumers(Value x, Block *block,
+                     SmallVectorImpl<Operation *> &quantizers) {
+  quantizers.clear();
+  SmallVector<Operation *> matmuls, quantizing;
+  if (!isSingleRow(x))
+    return {};
+  for (OpOperand &use : x.getUses()) {
+    Operation *user = use.getOwner();
+    if (user->getBlock() != block)
+      return {};
+    if (auto quantize = dyn_cast<mixq::QuantizeActOp>(user);
+        quantize && use.getOperandNumber() == 0) {
+      SmallVector<Operation *> readers =
+          getActivationReaders(quantize.getResult(), block);
+      if (readers.empty())
+        return {};
+      if (!llvm::is_contained(quantizing, user))
+        quantizing.push_back(user);
+      for (Operation *reader : readers)
+        if (!llvm::is_contained(matmuls, reader))
+          matmuls.push_back(reader);
+      continue;
+    }
+    if (!isMatmulLike(user) || use.getOperandNumber() != 0)
       return {};
     if (!llvm::is_contained(matmuls, user))
       matmuls.push_back(user);
   }
   llvm::sort(matmuls,
              [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  quantizers.assign(quantizing.begin(), quantizing.end());
   return matmuls;
+}
+
+/// The bytes of a statically shaped tensor `value`.
+int64_t getByteSize(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  return type.getNumElements() * type.getElementTypeBitWidth() / 8;
 }
 
 /// Whether every user outside `group` of a group result comes after the
@@ -157,23 +208,42 @@ bool resultsUsedAfter(const Group &group) {
 
 /// The dispatch `anchor` opens: a matmul with its residual add (the matmul
 /// result never goes to memory alone); with `fuse`, a single-row
-/// rms_norm with every matmul that reads it (prologue, the siblings sharing
-/// one input: q, k and v, or gate and up) and their rope and SwiGLU
-/// epilogues; or `anchor` alone.
-Group formGroup(Operation *anchor, bool fuse) {
+/// rms_norm with every matmul that reads it, or a single-row
+/// mixq.quantize_act with the matmuls of its input (prologues, the siblings
+/// sharing one input: q, k and v, or gate and up, each through its
+/// weight's quantize_act, if any) and their rope and SwiGLU epilogues; or
+/// `anchor` alone. Quantized prologues join only while their copies of x
+/// fit `maxQuantizedRowBytes`.
+Group formGroup(Operation *anchor, bool fuse, int64_t maxQuantizedRowBytes) {
   Group group = {anchor};
-  SmallVector<Operation *> matmuls;
+  SmallVector<Operation *> matmuls, quantizers;
   if (isMatmul(anchor))
     matmuls.push_back(anchor);
-  if (auto norm = dyn_cast<llm::RMSNormOp>(anchor); norm && fuse) {
-    matmuls = getPrologueConsumers(norm);
-    group.append(matmuls.begin(), matmuls.end());
+  Value x;
+  if (auto norm = dyn_cast<llm::RMSNormOp>(anchor))
+    x = norm.getResult();
+  else if (auto quantize = dyn_cast<mixq::QuantizeActOp>(anchor))
+    x = quantize.getInput();
+  if (x && fuse) {
+    matmuls = getPrologueConsumers(x, anchor->getBlock(), quantizers);
+    // A quantize_act anchors only the group of an x that no norm fuses.
+    if (isa<mixq::QuantizeActOp>(anchor) &&
+        !llvm::is_contained(quantizers, anchor))
+      matmuls.clear();
+    for (Operation *op : llvm::concat<Operation *>(quantizers, matmuls))
+      if (op != anchor)
+        group.push_back(op);
   }
-  appendEpilogues(matmuls, fuse, group);
+  Group epilogues;
+  appendEpilogues(matmuls, fuse, epilogues);
+  group.append(epilogues.begin(), epilogues.end());
   llvm::sort(group,
              [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
-  if (group.size() > 1 && !resultsUsedAfter(group))
-    return fuse ? formGroup(anchor, /*fuse=*/false) : Group{anchor};
+  int64_t copies = getQuantizedRowCopies(quantizers, epilogues);
+  bool tooLarge = copies > 0 && copies * getByteSize(x) > maxQuantizedRowBytes;
+  if (group.size() > 1 && (tooLarge || !resultsUsedAfter(group)))
+    return fuse ? formGroup(anchor, /*fuse=*/false, maxQuantizedRowBytes)
+                : Group{anchor};
   return group;
 }
 
@@ -190,8 +260,9 @@ std::string kernelSuffix(const Group &group) {
 
 class DispatchFormer {
 public:
-  DispatchFormer(ModuleOp module, bool fuse)
-      : module(module), symbols(module), fuse(fuse) {}
+  DispatchFormer(ModuleOp module, bool fuse, int64_t maxQuantizedRowBytes)
+      : module(module), symbols(module), fuse(fuse),
+        maxQuantizedRowBytes(maxQuantizedRowBytes) {}
 
   LogicalResult formIn(func::FuncOp entry);
 
@@ -210,6 +281,7 @@ private:
   llvm::StringMap<func::FuncOp> kernelsByBody;
   unsigned nextKernel = 0;
   bool fuse;
+  int64_t maxQuantizedRowBytes;
 };
 
 void DispatchFormer::collectProducers(
@@ -334,7 +406,7 @@ LogicalResult DispatchFormer::formIn(func::FuncOp entry) {
       continue;
     if (op.getNumRegions() != 0)
       return op.emitOpError("cannot be outlined into a kernel: it has regions");
-    Group group = formGroup(&op, fuse);
+    Group group = formGroup(&op, fuse, maxQuantizedRowBytes);
     grouped.insert(group.begin(), group.end());
     groups.push_back(std::move(group));
   }
@@ -372,7 +444,7 @@ struct FormDispatchesPass
     for (auto func : module.getOps<func::FuncOp>())
       if (!func.isExternal() && !func->hasAttr(kKernelAttrName))
         entries.push_back(func);
-    DispatchFormer former(module, fuseDecode);
+    DispatchFormer former(module, fuseDecode, maxQuantizedRowBytes);
     for (func::FuncOp entry : entries)
       if (failed(former.formIn(entry)))
         return signalPassFailure();

@@ -199,6 +199,16 @@ def MixQFormDispatches : Pass<"mixq-form-dispatches", "ModuleOp"> {
       q/k/v + rope, attention, o + residual, norm + gate/up + SwiGLU,
       down + residual. Fusion changes no arithmetic: each fused op computes
       what its own kernel did, up to the order of fp32 sums;
+    * with `fuse-decode`, a `mixq.quantize_act` (QUIK's activation
+      quantization, `act-bits`) between a fused x and a matmul joins the
+      dispatch as part of its prologue: the norm's matmuls may each read x
+      through their own weight's quantize_act, and a single-row
+      quantize_act whose x no norm fuses (o_proj's, down_proj's) opens a
+      dispatch with its matmul and residual add. The kernel quantizes x on
+      chip, so the layer stays 5 dispatches. Only while its quantized
+      copies of x (one a matmul, two for gate and up) fit
+      `max-quantized-row-bytes`; otherwise each quantize_act stays a
+      kernel of its own;
     * a group is fused only where every outside user of its results comes
       after its last op (the call stands there);
     * cheap index/position computations (`tensor.generate`, `tensor.dim`,
@@ -215,6 +225,12 @@ def MixQFormDispatches : Pass<"mixq-form-dispatches", "ModuleOp"> {
     Option<"fuseDecode", "fuse-decode", "bool", /*default=*/"true",
            "Fuse single-row (decode) rms_norm prologues, sibling matmuls "
            "and their rope/SwiGLU epilogues into one dispatch">,
+    Option<"maxQuantizedRowBytes", "max-quantized-row-bytes", "int64_t",
+           /*default=*/"24576",
+           "The most bytes of x that a fused dispatch's quantize_act "
+           "prologues may keep on chip, over all its quantized copies "
+           "(one, or two for gate and up): the CUDA fused GEMV stages them "
+           "in shared memory">,
   ];
   let dependentDialects = [
     "::mlir::func::FuncDialect",

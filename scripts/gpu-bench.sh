@@ -88,7 +88,10 @@ small_schemes=(
 # with programmatic dependent launch (--programmatic-launch: each decode
 # kernel's blocks start while the one before finishes); its tg128 against
 # affine4's is the launch overhead it saves. Its small packages' GPU == CPU
-# checks are the check that the programmatic edges are safe.
+# checks are the check that the programmatic edges are safe. quik4act8
+# quantizes x for each matmul in its fused dispatch's prologue (5 kernels a
+# layer, where each quantize_act was one more): its tg128 against quik4's
+# is what that prologue costs.
 large_schemes=(
   "fp16|fp16|"
   "affine4|affine:bits=4,group=128|"
@@ -100,6 +103,7 @@ large_schemes=(
   "mixed-tiles|mixed|--gemv-tile-factors"
   "bitplane|bitplane:seed=2,parent=4|--widths=4,3,2"
   "quik4|quik:cols=256,bits=4|"
+  "quik4act8|quik:cols=256,bits=4,act-bits=8|"
   "affine4-pdl|affine:bits=4,group=128|--programmatic-launch"
 )
 # Limits of the payload and of each weightless 7B package. The device

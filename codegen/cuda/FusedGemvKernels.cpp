@@ -50,6 +50,9 @@ struct Segment {
   Epilogue epilogue = Epilogue::Store;
   /// The weight per slot (one for every epilogue but SwiGLU's two).
   SmallVector<MatmulOperands, 2> weights;
+  /// Each weight's mixq.quantize_act of x, or null: the rows of that weight
+  /// read x quantized for it (buildStagedInputs).
+  SmallVector<QuantizeActOp, 2> quantizers;
   int64_t slots = 1;
   int64_t tasks = 0;
   Value output, residual;
@@ -156,7 +159,7 @@ LogicalResult storeBlockTasks(GeneratorContext &ctx, const Segment &segment,
 /// caller's branch is uniform over the block) one thread per task of the
 /// block applies the epilogue.
 LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
-                           GemvShape shape, Value block, Value input,
+                           GemvShape shape, Value block, ValueRange inputs,
                            StringRef suffix) {
   KernelBuilder &kb = ctx.kb;
   const MatmulOperands &ops = segment.weights.front();
@@ -187,11 +190,14 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
         known = j % slots;
       Value slot = known ? kb.index(*known) : kb.remU(v, kb.index(slots));
       SmallVector<Value> components = segment.weights.front().components;
-      if (known && segment.weights.size() > 1)
+      Value input = inputs.front();
+      if (known && segment.weights.size() > 1) {
         components = segment.weights[*known].components;
+        input = inputs[std::min<int64_t>(*known, inputs.size() - 1)];
+      }
       warpRows.push_back(
           {components, getSlotRow(kb, segment, task, slot),
-           kb.add(kb.mul(warp, kb.index(rowsPerWarp)), kb.index(j))});
+           kb.add(kb.mul(warp, kb.index(rowsPerWarp)), kb.index(j)), input});
     }
     return warpRows;
   };
@@ -205,8 +211,9 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
     for (const WarpRow &row : warpRows)
       loadResidentRows(kb, row.components, tiling.resident, row.loadRow,
                        row.tileRow, lane);
-    SmallVector<Value> accs = buildKLoop(kb, ops, tiling, warpRows, input,
-                                         {kb.index(0)}, lane, slice, splitK);
+    SmallVector<Value> accs =
+        buildKLoop(kb, ops, tiling, warpRows, inputs.front(), {kb.index(0)},
+                   lane, slice, splitK);
     for (int64_t j = 0; j < rowsPerWarp; ++j) {
       Value total = kb.warpReduce(Reduction::Sum, accs[j]);
       Value at = kb.add(kb.mul(slice, kb.index(rowsPerBlock)),
@@ -238,7 +245,7 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
 /// of a group; then the same epilogue. Resident tiles come from `shared`
 /// where a segment before had one of the same type.
 LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
-                              GemvShape shape, Value block, Value input,
+                              GemvShape shape, Value block, ValueRange inputs,
                               StringRef suffix, const MmaGemvLayout &layout,
                               SharedResidentTiles &shared,
                               const InputPermutation *xPermutation) {
@@ -302,6 +309,7 @@ LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
           Value base = kb.add(kb.mul(slice, kb.index(rowsPerBlock)),
                               kb.add(kb.mul(firstTaskInBlock, kb.index(slots)),
                                      kb.index(slot)));
+          Value input = inputs[std::min<int64_t>(slot, inputs.size() - 1)];
           buildMmaRows(kb, ops, tiling, layout, getComponents(slot),
                        getRowOf(slot), input, kb.index(0), firstResidentRow,
                        warp, lane, slice, splitK, {sums, base, slots},
@@ -315,6 +323,22 @@ LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
 /// The ops a fused GEMV computes a segment of.
 bool isMatmulLike(Operation *op) {
   return isa<MatmulOp, llm::LinearOp, llm::LogitsOp>(op);
+}
+
+/// The mixq.quantize_act of the dispatch that gives matmul `op` its x, or
+/// null.
+QuantizeActOp getQuantizer(Operation *op, ArrayRef<Operation *> group) {
+  auto quantizer = op->getOperand(0).getDefiningOp<QuantizeActOp>();
+  return quantizer && llvm::is_contained(group, quantizer.getOperation())
+             ? quantizer
+             : QuantizeActOp();
+}
+
+/// The x a matmul of the dispatch reads before any quantize_act of it.
+Value getSourceInput(Operation *op, ArrayRef<Operation *> group) {
+  if (QuantizeActOp quantizer = getQuantizer(op, group))
+    return quantizer.getInput();
+  return op->getOperand(0);
 }
 
 /// The sole user of `op`'s result inside the dispatch, if any.
@@ -341,6 +365,7 @@ FailureOr<SmallVector<Segment, 3>> getSegments(ArrayRef<Operation *> group,
     covered.insert(op);
     Segment segment;
     segment.weights.push_back(*ops);
+    segment.quantizers.push_back(getQuantizer(op, group));
     segment.tasks = ops->rows;
     Operation *user = getEpilogueOp(op, group);
     Value result = op->getResult(0);
@@ -369,12 +394,16 @@ FailureOr<SmallVector<Segment, 3>> getSegments(ArrayRef<Operation *> group,
                                      "and up matmuls with weights of one type";
       segment.epilogue = Epilogue::SwiGLU;
       segment.weights.push_back(*upOps);
+      segment.quantizers.push_back(getQuantizer(up, group));
       segment.slots = 2;
       result = swiglu.getResult();
       covered.insert(up);
     }
     if (user)
       covered.insert(user);
+    for (QuantizeActOp quantizer : segment.quantizers)
+      if (quantizer)
+        covered.insert(quantizer);
     FailureOr<Value> output = getOutput(op, ctx.values, result);
     if (failed(output))
       return failure();
@@ -384,8 +413,9 @@ FailureOr<SmallVector<Segment, 3>> getSegments(ArrayRef<Operation *> group,
   for (Operation *op : group)
     if (!covered.contains(op) && !isa<llm::RMSNormOp>(op))
       return op->emitError() << "CUDA codegen: this op does not fit a fused "
-                                "decode GEMV (norm prologue, matmuls, "
-                                "residual/rope/SwiGLU epilogues)";
+                                "decode GEMV (norm and quantize_act "
+                                "prologues, matmuls, residual/rope/SwiGLU "
+                                "epilogues)";
   return segments;
 }
 
@@ -406,65 +436,193 @@ InputPermutation getSharedInputPermutation(ArrayRef<Segment> segments,
   return shared.value_or(InputPermutation());
 }
 
-/// The rms_norm prologue: every block normalizes the single row of x into
-/// shared memory, T(x * r * w) as the norm kernel stores it (the sum of
-/// squares in another order), and the matmuls read x from there. x and w
-/// come in 16-byte vectors where D allows (each block reads all of x, from
-/// L2: a scalar loop cost about 1.5 instructions per weight of the block).
-Value buildNormPrologue(GeneratorContext &ctx, llm::RMSNormOp norm, Value input,
-                        Value weight, const InputPermutation &permutation) {
-  KernelBuilder &kb = ctx.kb;
-  OpBuilder &b = kb.b;
-  Location loc = kb.loc;
-  auto inputType = cast<MemRefType>(input.getType());
-  auto elementType = cast<FloatType>(inputType.getElementType());
-  int64_t dim = inputType.getDimSize(1);
-  constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
-  Value staged = allocateStagedRow(
-      kb, elementType, dim, getStagedRowZeroCols(ctx.options.gemvTileFactors));
-  int64_t piece = KernelBuilder::getVectorWidth({input, weight}, dim);
-  Value scratch = kb.sharedArray(kWarpSize);
+/// Where a fused GEMV's x comes from: a row of T in global memory,
+/// normalized by an rms_norm prologue or taken as is, and the order the
+/// GEMVs want it in.
+struct InputPrologue {
+  mutable llm::RMSNormOp norm; // Op accessors are not const
+  Value global, normWeight;
+  InputPermutation permutation;
+  /// Elements a 16-byte piece of x (and of the norm's weight) holds.
+  int64_t piece = 1;
+};
+
+/// x[0, d .. d + n) in f32 as the unfused graph hands it on: normalized,
+/// T(x * r * w), after a norm (`rounded`: widened back from T, as the
+/// quantize_act kernel reads it; otherwise the store rounds).
+SmallVector<Value> loadPrologueValues(KernelBuilder &kb,
+                                      const InputPrologue &prologue, Value r,
+                                      Value d, int64_t n, bool rounded) {
   Value row = kb.index(0);
-  auto forEachPiece = [&](function_ref<void(Value d, Value valid)> body) {
-    forEachBlockPiece(kb, dim / piece, piece, body);
-  };
+  SmallVector<Value> values;
+  for (int64_t first = 0; first < n; first += prologue.piece) {
+    Value at = kb.add(d, kb.index(first));
+    SmallVector<Value> xs =
+        kb.loadF32s(prologue.global, {row, at}, prologue.piece);
+    if (!prologue.norm) {
+      llvm::append_range(values, xs);
+      continue;
+    }
+    SmallVector<Value> ws =
+        kb.loadF32s(prologue.normWeight, {at}, prologue.piece);
+    auto type = cast<FloatType>(KernelBuilder::getElementType(prologue.global));
+    for (auto [x, w] : llvm::zip(xs, ws)) {
+      Value normalized = kb.mulF(kb.mulF(x, r), w);
+      if (rounded)
+        normalized = buildExtendToF32(
+            kb.b, kb.loc, buildTruncateFromF32(kb.b, kb.loc, normalized, type));
+      values.push_back(normalized);
+    }
+  }
+  return values;
+}
+
+/// The norm's scale r = 1 / rms(x): each block sums the squares of the row
+/// itself (in another order than the norm kernel; x comes from L2).
+Value buildNormScale(KernelBuilder &kb, const InputPrologue &prologue,
+                     Value scratch) {
+  auto type = cast<MemRefType>(prologue.global.getType());
+  int64_t dim = type.getDimSize(1), piece = prologue.piece;
+  constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
   Value partial = kb.f32(0.0f);
-  forEachPiece([&](Value d, Value valid) {
+  forEachBlockPiece(kb, dim / piece, piece, [&](Value d, Value valid) {
     Value squares = kb.f32(0.0f);
-    for (Value x : kb.loadF32s(input, {row, d}, piece))
+    for (Value x : kb.loadF32s(prologue.global, {kb.index(0), d}, piece))
       squares = kb.addF(squares, kb.mulF(x, x));
     if (valid)
-      squares = arith::SelectOp::create(b, loc, valid, squares, kb.f32(0.0f));
+      squares =
+          arith::SelectOp::create(kb.b, kb.loc, valid, squares, kb.f32(0.0f));
     partial = kb.addF(partial, squares);
   });
   Value sum = kb.blockReduce(Reduction::Sum, partial, scratch, kBlock);
-  Value r = buildRMSNormScale(b, loc, sum, dim, norm.getEps().convertToFloat());
+  return buildRMSNormScale(kb.b, kb.loc, sum, dim,
+                           prologue.norm.getEps().convertToFloat());
+}
+
+/// The range [lo, hi] of `quantizer`'s activation codes over x, as the
+/// quantize_act kernel finds it: min(0, min x) and max(0, max x) over the
+/// columns its weight does not pass through, reduced over the block.
+std::pair<Value, Value> buildActivationRange(GeneratorContext &ctx,
+                                             const InputPrologue &prologue,
+                                             Value r, QuantizeActOp quantizer,
+                                             Value scratch) {
+  KernelBuilder &kb = ctx.kb;
+  auto type = cast<MemRefType>(prologue.global.getType());
+  int64_t dim = type.getDimSize(1), piece = prologue.piece;
+  constexpr int64_t kBlock = kMatmulWarps * kWarpSize;
+  auto weightType = cast<QTensorType>(quantizer.getWeight().getType());
+  QuantSchemeAttrInterface scheme = weightType.getScheme();
+  ComponentReader reader(ctx.values.lookupAll(quantizer.getWeight()));
+  // A loop, not unrolled as the norm's pass: the column map's 16-bit
+  // entries of every piece of a thread, hoisted together, cost 10-20
+  // registers more than the K loop takes.
+  SmallVector<Value> bounds = kb.loop(
+      kb.threadId(), kb.index(dim / piece), kb.index(kBlock),
+      ValueRange{kb.f32(0.0f), kb.f32(0.0f)}, [&](Value p, ValueRange acc) {
+        Value d = kb.mul(p, kb.index(piece));
+        SmallVector<Value> xs =
+            loadPrologueValues(kb, prologue, r, d, piece, /*rounded=*/true);
+        Value lo = acc[0], hi = acc[1];
+        for (auto [k, x] : llvm::enumerate(xs)) {
+          Value passThrough = scheme.buildIsPassthroughColumn(
+              kb.b, kb.loc, reader, kb.add(d, kb.index(k)));
+          Value value = arith::SelectOp::create(kb.b, kb.loc, passThrough,
+                                                kb.f32(0.0f), x);
+          lo = kb.combine(Reduction::MinNum, lo, value);
+          hi = kb.combine(Reduction::MaxNum, hi, value);
+        }
+        return SmallVector<Value>{lo, hi};
+      });
+  Value lo = bounds[0], hi = bounds[1];
+  return {kb.blockReduce(Reduction::MinNum, lo, scratch, kBlock),
+          kb.blockReduce(Reduction::MaxNum, hi, scratch, kBlock)};
+}
+
+/// Stages x for a block's rows into `staged`, one shared row per slot:
+/// normalized after a norm, and quantized for slot s by quantizers[s] where
+/// that is set (QUIK's activation codes, dequantized: what the unfused
+/// graph's quantize_act hands its matmul), permuted for the tensor-core
+/// GEMVs; then a barrier. Every block recomputes the norm and the code
+/// ranges from x itself (a 4096-wide row is 8 KiB from L2) rather than
+/// paying a kernel of their own and a round trip through memory.
+void buildStagedInputs(GeneratorContext &ctx, const InputPrologue &prologue,
+                       ArrayRef<QuantizeActOp> quantizers, ValueRange staged) {
+  KernelBuilder &kb = ctx.kb;
+  auto type = cast<MemRefType>(prologue.global.getType());
+  int64_t dim = type.getDimSize(1), piece = prologue.piece;
+  Value scratch = kb.sharedArray(kWarpSize);
+  Value r = prologue.norm ? buildNormScale(kb, prologue, scratch) : Value();
+  SmallVector<std::pair<Value, Value>, 2> ranges;
+  for (QuantizeActOp quantizer : quantizers)
+    ranges.push_back(
+        quantizer ? buildActivationRange(ctx, prologue, r, quantizer, scratch)
+                  : std::pair<Value, Value>());
+  bool quantized = llvm::any_of(
+      quantizers, [](QuantizeActOp quantizer) { return bool(quantizer); });
   // Stored a block at a time in the permutation's order, if any: the
-  // values are only renamed before the f16 packing, no instruction more.
+  // values are only renamed before the packing, no instruction more. A
+  // quantized row is stored in column order and permuted in place after,
+  // a 16-byte piece at a time: a permutation block's codes (64 of them for
+  // QUIK) alive at once cost its kernels 10-20 registers.
+  InputPermutation permutation;
+  if (!quantized)
+    permutation = prologue.permutation;
   int64_t storePiece =
       permutation ? std::max(piece, permutation.blockCols) : piece;
-  forEachBlockPiece(
-      kb, dim / storePiece, storePiece, [&](Value d, Value valid) {
-        auto store = [&] {
-          SmallVector<Value> normalized;
-          for (int64_t first = 0; first < storePiece; first += piece) {
-            Value at = kb.add(d, kb.index(first));
-            SmallVector<Value> xs = kb.loadF32s(input, {row, at}, piece);
-            SmallVector<Value> ws = kb.loadF32s(weight, {at}, piece);
-            for (auto [x, w] : llvm::zip(xs, ws))
-              normalized.push_back(kb.mulF(kb.mulF(x, r), w));
-          }
-          if (permutation)
-            normalized = permuteInputPiece(normalized, permutation);
-          kb.storeF32s(normalized, staged, {row, d});
-        };
-        if (valid)
-          kb.ifThen(valid, store);
-        else
-          store();
-      });
-  gpu::BarrierOp::create(b, loc);
-  return staged;
+  auto quantize = [&](QuantizeActOp quantizer, std::pair<Value, Value> range,
+                      Value d, ArrayRef<Value> xs) {
+    auto weightType = cast<QTensorType>(quantizer.getWeight().getType());
+    QuantSchemeAttrInterface scheme = weightType.getScheme();
+    ComponentReader reader(ctx.values.lookupAll(quantizer.getWeight()));
+    SmallVector<Value> codes;
+    for (auto [k, x] : llvm::enumerate(xs))
+      codes.push_back(scheme.buildQuantizeActivation(
+          kb.b, kb.loc, reader, kb.add(d, kb.index(k)), x, range.first,
+          range.second, quantizer.getBits()));
+    return codes;
+  };
+  auto store = [&](Value d) {
+    SmallVector<Value> xs =
+        loadPrologueValues(kb, prologue, r, d, storePiece, quantized);
+    for (auto [slot, row] : llvm::enumerate(staged)) {
+      SmallVector<Value> values = xs;
+      if (slot < quantizers.size() && quantizers[slot])
+        values = quantize(quantizers[slot], ranges[slot], d, xs);
+      if (permutation)
+        values = permuteInputPiece(values, permutation);
+      kb.storeF32s(values, row, {kb.index(0), d});
+    }
+  };
+  // Quantizing, a loop for the same reason as buildActivationRange's.
+  if (quantized) {
+    kb.blockLoop(kb.index(dim / storePiece), kMatmulWarps * kWarpSize,
+                 [&](Value p) { store(kb.mul(p, kb.index(storePiece))); });
+  } else {
+    forEachBlockPiece(kb, dim / storePiece, storePiece,
+                      [&](Value d, Value valid) {
+                        if (valid)
+                          kb.ifThen(valid, [&] { store(d); });
+                        else
+                          store(d);
+                      });
+  }
+  gpu::BarrierOp::create(kb.b, kb.loc);
+  if (!quantized || !prologue.permutation)
+    return;
+  for (Value row : staged)
+    copyRowInPieces(kb, row, kb.index(0), row, dim, prologue.permutation);
+  gpu::BarrierOp::create(kb.b, kb.loc);
+}
+
+/// The inputs a fused GEMV's quantize_act prologues need: one staged row
+/// per slot of its widest quantized segment.
+int64_t getQuantizedCopies(ArrayRef<Segment> segments) {
+  int64_t copies = 0;
+  for (const Segment &segment : segments)
+    if (llvm::any_of(segment.quantizers,
+                     [](QuantizeActOp quantizer) { return bool(quantizer); }))
+      copies = std::max<int64_t>(copies, segment.quantizers.size());
+  return copies;
 }
 } // namespace
 
@@ -477,9 +635,14 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   if (segments->empty())
     return group.front()->emitError()
            << "CUDA codegen: a fused dispatch without a matmul";
-  // The matmuls' common input, normalized in the prologue or read as is.
+  // The matmuls' common input, normalized and quantized in the prologue or
+  // read as is.
   Operation *firstMatmul = *llvm::find_if(group, isMatmulLike);
-  Value x = firstMatmul->getOperand(0);
+  Value x = getSourceInput(firstMatmul, group);
+  for (Operation *op : group)
+    if (isMatmulLike(op) && getSourceInput(op, group) != x)
+      return op->emitError()
+             << "CUDA codegen: the fused matmuls must share one input";
   auto norm = x.getDefiningOp<llm::RMSNormOp>();
   if (norm && !llvm::is_contained(group, norm.getOperation()))
     norm = nullptr;
@@ -489,43 +652,71 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
   if (cast<RankedTensorType>(source.getType()).getDimSize(0) != 1)
     return group.front()->emitError()
            << "CUDA codegen: a fused decode GEMV computes a single token row";
-  Value input = ctx.values.lookup(source);
+  Value global = ctx.values.lookup(source);
   // Each segment's shape, once (a staged x has the input's element type,
   // so staging does not change them).
   SmallVector<GemvShape, 3> shapes;
   for (const Segment &segment : *segments)
-    shapes.push_back(chooseGemvShape(segment.weights.front(), input,
+    shapes.push_back(chooseGemvShape(segment.weights.front(), global,
                                      segment.tasks * segment.slots,
                                      segment.slots, /*decode=*/true));
-  InputPermutation permutation = getSharedInputPermutation(*segments, shapes);
-  Value global = input;
+  InputPrologue prologue;
+  prologue.norm = norm;
+  prologue.global = global;
+  prologue.permutation = getSharedInputPermutation(*segments, shapes);
+  auto globalType = cast<MemRefType>(global.getType());
+  int64_t dim = globalType.getDimSize(1);
+  prologue.piece = KernelBuilder::getVectorWidth({global}, dim);
   if (norm) {
     if (failed(requireValues(norm, ctx.values, {norm.getWeight()})))
       return failure();
-    input = buildNormPrologue(ctx, norm, input,
-                              ctx.values.lookup(norm.getWeight()), permutation);
+    prologue.normWeight = ctx.values.lookup(norm.getWeight());
+    prologue.piece =
+        KernelBuilder::getVectorWidth({global, prologue.normWeight}, dim);
+  }
+  // x as the segments read it: rows staged in shared memory (a quantized
+  // copy per slot, filled in each segment's blocks), or global memory.
+  SmallVector<Value, 2> inputs;
+  int64_t copies = getQuantizedCopies(*segments);
+  int64_t zeroCols = getStagedRowZeroCols(ctx.options.gemvTileFactors);
+  Type elementType = globalType.getElementType();
+  if (copies > 0) {
+    int64_t bytes =
+        copies * (dim + zeroCols) * elementType.getIntOrFloatBitWidth() / 8;
+    if (bytes > kMaxStagedInputBytes)
+      return group.front()->emitError()
+             << "CUDA codegen: a fused quantize_act prologue keeps " << copies
+             << (copies == 1 ? " quantized copy" : " quantized copies")
+             << " of x on chip, " << bytes
+             << " bytes of shared memory, over the " << kMaxStagedInputBytes
+             << " it may take (--mixq-form-dispatches "
+                "max-quantized-row-bytes fuses less)";
+    for (int64_t copy = 0; copy < copies; ++copy)
+      inputs.push_back(allocateStagedRow(kb, elementType, dim, zeroCols));
+  } else if (norm) {
+    inputs.push_back(allocateStagedRow(kb, elementType, dim, zeroCols));
+    buildStagedInputs(ctx, prologue, {}, inputs);
   } else if (llvm::any_of(shapes,
                           [](const GemvShape &shape) { return shape.mma; })) {
     // Tensor-core segments read x from shared memory, as after a norm.
     Value row = kb.index(0);
-    input = stageInputRow(kb, input, row, kMaxStagedInputBytes, permutation,
-                          getStagedRowZeroCols(ctx.options.gemvTileFactors));
+    inputs.push_back(stageInputRow(kb, global, row, kMaxStagedInputBytes,
+                                   prologue.permutation, zeroCols));
+  } else {
+    inputs.push_back(global);
   }
+  bool staged = inputs.front() != global;
   const InputPermutation *xPermutation =
-      permutation && input != global ? &permutation : nullptr;
+      prologue.permutation && staged ? &prologue.permutation : nullptr;
   // Indirect tiles (mixed's extra codes) only where x, the staging tiles
   // and the resident ones fit static shared memory together.
-  int64_t xBytes =
-      input != global
-          ? KernelBuilder::getByteSize(cast<MemRefType>(input.getType()))
-          : 0;
+  int64_t xBytes = 0;
+  if (staged)
+    for (Value input : inputs)
+      xBytes += KernelBuilder::getByteSize(cast<MemRefType>(input.getType()));
   for (auto [segment, shape] : llvm::zip(*segments, shapes))
     dropIndirectTilesOver(segment.weights.front(), shape.tiling,
                           kMmaGemvSharedBytes - kFusedResidentReserve - xBytes);
-  for (Operation *op : group)
-    if (isMatmulLike(op) && op->getOperand(0) != x)
-      return op->emitError()
-             << "CUDA codegen: the fused matmuls must share one input";
 
   // Segment i takes blocks [first_i, first_i + blocks_i). The tensor-core
   // segments share their resident tiles (sized for two-row tasks in all of
@@ -555,11 +746,19 @@ LogicalResult buildFusedGemv(ArrayRef<Operation *> group,
     kb.ifThen(inside, [&] {
       Value segmentBlock = kb.sub(block, kb.index(first));
       std::string suffix = ("_freqs" + Twine(index)).str();
-      built =
-          shape.mma
-              ? buildMmaSegment(ctx, segment, shape, segmentBlock, input,
-                                suffix, *layout, sharedResident, xPermutation)
-              : buildSegment(ctx, segment, shape, segmentBlock, input, suffix);
+      // The branch is uniform over the block: the prologue's barriers are
+      // legal here.
+      ValueRange segmentInputs = inputs;
+      if (copies > 0) {
+        segmentInputs =
+            ValueRange(inputs).take_front(segment.quantizers.size());
+        buildStagedInputs(ctx, prologue, segment.quantizers, segmentInputs);
+      }
+      built = shape.mma ? buildMmaSegment(ctx, segment, shape, segmentBlock,
+                                          segmentInputs, suffix, *layout,
+                                          sharedResident, xPermutation)
+                        : buildSegment(ctx, segment, shape, segmentBlock,
+                                       segmentInputs, suffix);
     });
     if (failed(built))
       return failure();

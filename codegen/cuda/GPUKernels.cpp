@@ -41,10 +41,10 @@ LogicalResult buildBody(func::FuncOp kernel, GeneratorContext &ctx) {
   llm::AddOp epilogue;
   if (ops.size() == 2 && isa<MatmulOp, llm::LinearOp>(anchor))
     epilogue = dyn_cast<llm::AddOp>(ops[1]);
-  // Anything else with several ops is a fused decode dispatch: a norm
-  // prologue, sibling matmuls and their epilogues.
+  // Anything else with several ops is a fused decode dispatch: norm and
+  // quantize_act prologues, sibling matmuls and their epilogues.
   if (ops.size() > 1 && !epilogue) {
-    if (!isa<llm::RMSNormOp, MatmulOp, llm::LinearOp>(anchor))
+    if (!isa<llm::RMSNormOp, QuantizeActOp, MatmulOp, llm::LinearOp>(anchor))
       return ops[1]->emitError()
              << "CUDA codegen: a kernel holds one op, a matmul and its "
                 "residual add, or a fused decode GEMV";

@@ -415,13 +415,14 @@ void addSparseTerms(KernelBuilder &kb, const MatmulOperands &ops,
   int64_t numRows = rows.size();
   for (auto [j, row] : llvm::enumerate(rows)) {
     ComponentReader reader(row.components);
+    Value x = row.input ? row.input : input;
     for (auto [t, xRow] : llvm::enumerate(xRows)) {
       Value sum = ops.scheme.buildSparseDot(
           kb.b, kb.loc, reader, {ops.rows, ops.cols}, row.loadRow, first, step,
           [&, xRow = xRow](OpBuilder &b, Location loc, Value col) {
             return buildExtendToF32(
                 b, loc,
-                memref::LoadOp::create(b, loc, input, ValueRange{xRow, col}));
+                memref::LoadOp::create(b, loc, x, ValueRange{xRow, col}));
           });
       if (!sum)
         return;
@@ -471,9 +472,15 @@ SmallVector<Value> buildKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                                               tileCols));
                 SmallVector<Value> next(partial.begin(), partial.end());
                 for (int64_t t = 0; t < numTokens; ++t) {
-                  SmallVector<Value> x =
-                      loadInputTile(kb, input, xRows[t], col, tileCols);
+                  // Each x tile once for all the rows that read it.
+                  llvm::SmallDenseMap<Value, SmallVector<Value>, 2> tiles;
                   for (int64_t j = 0; j < numRows; ++j) {
+                    Value rowInput = rows[j].input ? rows[j].input : input;
+                    auto [it, isNew] = tiles.try_emplace(rowInput);
+                    if (isNew)
+                      it->second =
+                          loadInputTile(kb, rowInput, xRows[t], col, tileCols);
+                    ArrayRef<Value> x = it->second;
                     Value &acc = next[t * numRows + j];
                     for (int64_t c = 0; c < tileCols; ++c)
                       acc = math::FmaOp::create(b, loc, x[c], w[j][c], acc);
@@ -722,6 +729,19 @@ Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
       std::min(maxBytes, kMaxStagedInputBytes))
     return input;
   Value staged = allocateStagedRow(kb, element, k, zeroCols);
+  copyRowInPieces(kb, input, row, staged, k, permutation);
+  gpu::BarrierOp::create(kb.b, kb.loc);
+  row = kb.index(0);
+  return staged;
+}
+
+/// Copies input[row, 0 .. k) to staged[0, 0 .. k) in 16-byte pieces over
+/// the block's threads, each block of `permutation` (if any) permuted, with
+/// no barrier. A thread reads only the pieces it writes, so `input` may be
+/// `staged` itself.
+void copyRowInPieces(KernelBuilder &kb, Value input, Value row, Value staged,
+                     int64_t k, const InputPermutation &permutation) {
+  Type element = KernelBuilder::getElementType(input);
   // A permuted copy moves whole blocks of the permutation (one shuffle).
   int64_t piece = KernelBuilder::getVectorWidth({input}, k);
   if (permutation)
@@ -746,9 +766,6 @@ Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
     else
       copy();
   });
-  gpu::BarrierOp::create(kb.b, kb.loc);
-  row = kb.index(0);
-  return staged;
 }
 
 /// One warp per rowsPerWarp output rows, kMatmulTokens rows of x per block:

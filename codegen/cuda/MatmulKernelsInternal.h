@@ -247,10 +247,13 @@ struct MatmulSpec {
 /// One output row of a warp: the components of the weight it reads (all
 /// rows of a warp share one weight type, so one tiling serves them), its
 /// row in that weight (inside it: rows past N are clamped for loading) and
-/// its row in the shared tiles.
+/// its row in the shared tiles. `input`, where set, is the x this row
+/// multiplies instead of the loop's (a fused gate/up kernel's rows each
+/// read x quantized for their own weight).
 struct WarpRow {
   SmallVector<Value> components;
   Value loadRow, tileRow;
+  Value input = nullptr;
 };
 
 /// The thread's place in a matmul block: its warp takes split-K slice
@@ -509,6 +512,9 @@ Value allocateStagedRow(KernelBuilder &kb, Type elementType, int64_t k,
 
 void forEachBlockPiece(KernelBuilder &kb, int64_t pieces, int64_t piece,
                        function_ref<void(Value d, Value valid)> body);
+
+void copyRowInPieces(KernelBuilder &kb, Value input, Value row, Value staged,
+                     int64_t k, const InputPermutation &permutation);
 
 Value stageInputRow(KernelBuilder &kb, Value input, Value &row,
                     int64_t maxBytes = kMaxStagedInputBytes,

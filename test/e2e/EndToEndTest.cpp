@@ -11,6 +11,7 @@
 #include "quant/FloatFormats.h"
 #include "runtime/CPUExecutor.h"
 #include "runtime/Package.h"
+#include "runtime/Plan.h"
 #include "test/reference/LlamaReference.h"
 
 #include <gtest/gtest.h>
@@ -480,6 +481,33 @@ TEST_P(Schemes, TinyKLToReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllSchemes, Schemes, ::testing::ValuesIn(kSchemes),
                          [](const auto &info) { return info.param.name; });
+
+/// The fused decode dispatches of a CUDA package run on the CPU through the
+/// same plan (mixq-compile --fuse-decode). With QUIK's activation bits the
+/// quantize_acts move into the matmuls' dispatches (5 a layer, 2 more); the
+/// logits must keep the unfused package's bound to the reference.
+TEST(FusedDecode, QUIKAct8KLToReference) {
+  if (!std::filesystem::exists(kStories))
+    GTEST_SKIP() << kStories << " is missing";
+  auto model = load(kStories);
+  ASSERT_TRUE(model);
+  LlamaReference ref = makeReference(*model);
+  Loaded pkg = open(compile(kStories, "quik:cols=8,bits=4,act-bits=8",
+                            "stories-quik4act8-fused", "--fuse-decode"));
+  ASSERT_TRUE(pkg.executor);
+  auto plans = parsePackagePlans(*pkg.package,
+                                 [](const std::string &, const std::string &) {
+                                   return Status::success();
+                                 });
+  ASSERT_TRUE(plans) << plans.message();
+  EXPECT_EQ(plans->decode.steps.size(),
+            size_t(5 * model->config.numLayers + 2));
+  double kl = meanKL(*pkg.executor, ref, 256, 512);
+  std::printf("stories260K quik4act8 fused mean KL over 256 positions: "
+              "%.6g nats\n",
+              kl);
+  EXPECT_LT(kl, 5.0);
+}
 
 //===----------------------------------------------------------------------===//
 // Activation quantization and summation order (docs/cuda.md, "Numerics")

@@ -1,10 +1,10 @@
 // RUN: mixq-opt %s -split-input-file -verify-diagnostics -mixq-build-gpu-kernels="max-tokens=16 chips=sm_80"
 
 // A kernel holds one op, a matmul and its residual add, or a fused decode
-// GEMV: a norm prologue, matmuls and their epilogues.
+// GEMV: norm and quantize_act prologues, matmuls and their epilogues.
 func.func private @k_two(%x: tensor<1x8xf32>, %w: tensor<8xf32>) -> tensor<1x8xf32> attributes {mixq.kernel} {
   %0 = llm.rms_norm %x, %w {eps = 1.0e-5 : f32} : tensor<1x8xf32>, tensor<8xf32> -> tensor<1x8xf32>
-  // expected-error @below {{CUDA codegen: this op does not fit a fused decode GEMV (norm prologue, matmuls, residual/rope/SwiGLU epilogues)}}
+  // expected-error @below {{CUDA codegen: this op does not fit a fused decode GEMV (norm and quantize_act prologues, matmuls, residual/rope/SwiGLU epilogues)}}
   %1 = llm.swiglu %0, %x : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
   return %1 : tensor<1x8xf32>
 }
@@ -77,4 +77,18 @@ func.func private @k_attn(%q: tensor<?x8xf32>, %k: tensor<?x4xf32>, %v: tensor<?
 func.func private @k_scalar(%x: tensor<1x8xf32>, %s: f32) -> tensor<1x8xf32> attributes {mixq.kernel} {
   %0 = llm.add %x, %x : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
   return %0 : tensor<1x8xf32>
+}
+
+// -----
+
+// A fused quantize_act prologue keeps x quantized in shared memory: a row of
+// 8192 f32 (32 KiB) is over what the kernel may take
+// (--mixq-form-dispatches max-quantized-row-bytes keeps such a quantize_act
+// a kernel of its own).
+!wide = !mixq.qtensor<8x8192, #mixq.outlier_cols<cols = 8, bits = 4, act_bits = 8>>
+func.func private @k_wide_quantized(%x: tensor<1x8192xf32>, %w: !wide) -> tensor<1x8xf32> attributes {mixq.kernel} {
+  // expected-error @below {{CUDA codegen: a fused quantize_act prologue keeps 1 quantized copy of x on chip, 32768 bytes of shared memory, over the 24576 it may take (--mixq-form-dispatches max-quantized-row-bytes fuses less)}}
+  %0 = mixq.quantize_act %x, %w bits = 8 : tensor<1x8192xf32>, !wide -> tensor<1x8192xf32>
+  %1 = mixq.matmul %0, %w : tensor<1x8192xf32>, !wide -> tensor<1x8xf32>
+  return %1 : tensor<1x8xf32>
 }

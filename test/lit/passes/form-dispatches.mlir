@@ -2,6 +2,7 @@
 // RUN: mixq-opt %s --mixq-form-dispatches --split-input-file | \
 // RUN:   mixq-opt --mixq-form-dispatches --split-input-file | FileCheck %s
 // RUN: mixq-opt %s --mixq-form-dispatches=fuse-decode=false --split-input-file | FileCheck %s --check-prefix=UNFUSED
+// RUN: mixq-opt %s --mixq-form-dispatches=max-quantized-row-bytes=64 --split-input-file | FileCheck %s --check-prefix=SMALL
 
 // One decoder-layer slice: weights stay in the host function; the attention
 // norm, the q and k projections that read it and q's rope are one kernel;
@@ -217,4 +218,60 @@ func.func @used_in_between(%x: tensor<1x8xf32>) -> (tensor<1x8xf32>, tensor<1x8x
   %s = llm.add %q, %q : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
   %k = llm.linear %h, %w : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
   return %s, %k : tensor<1x8xf32>, tensor<1x8xf32>
+}
+
+// -----
+
+// QUIK with activation bits: each matmul reads x through its own weight's
+// mixq.quantize_act. The norm's quantize_acts join its dispatch as part of
+// the prologue (gate and up each with theirs, SwiGLU as the epilogue), and
+// a quantize_act whose x no norm fuses (down's) opens a dispatch with its
+// matmul and the residual add: the feed-forward half stays 2 dispatches.
+// Above max-quantized-row-bytes a quantize_act keeps a kernel of its own:
+// at 64, gate and up's two copies of their 32-byte x fit, down's 96-byte
+// x does not.
+
+// CHECK-LABEL: func.func @ffn_act8(
+// CHECK:         %[[ACT:.*]] = call @ffn_act8_k0_rms_norm_quantize_act_matmul_quantize_act_matmul_swiglu(%arg0,
+// CHECK:         %[[OUT:.*]] = call @ffn_act8_k1_quantize_act_matmul_add(%[[ACT]], %{{.*}}, %arg0)
+// CHECK:         return %[[OUT]]
+// CHECK-LABEL: func.func private @ffn_act8_k0_rms_norm_quantize_act_matmul_quantize_act_matmul_swiglu(
+// CHECK:         %[[H:.*]] = llm.rms_norm
+// CHECK:         %[[HG:.*]] = mixq.quantize_act %[[H]], %{{.*}} bits = 8
+// CHECK:         %[[G:.*]] = mixq.matmul %[[HG]]
+// CHECK:         %[[HU:.*]] = mixq.quantize_act %[[H]], %{{.*}} bits = 8
+// CHECK:         %[[U:.*]] = mixq.matmul %[[HU]]
+// CHECK:         %[[S:.*]] = llm.swiglu %[[G]], %[[U]]
+// CHECK:         return %[[S]]
+// CHECK-LABEL: func.func private @ffn_act8_k1_quantize_act_matmul_add(
+// CHECK:         %[[SQ:.*]] = mixq.quantize_act %arg0, %arg1 bits = 8
+// CHECK:         %[[D:.*]] = mixq.matmul %[[SQ]], %arg1
+// CHECK:         llm.add %arg2, %[[D]]
+
+// UNFUSED-LABEL: func.func @ffn_act8(
+// UNFUSED-COUNT-2: _quantize_act(
+// UNFUSED:         _swiglu(
+// UNFUSED:         _quantize_act(
+
+// SMALL-LABEL: func.func @ffn_act8(
+// SMALL:         %[[ACT:.*]] = call @ffn_act8_k0_rms_norm_quantize_act_matmul_quantize_act_matmul_swiglu(%arg0,
+// SMALL:         %[[Q:.*]] = call @ffn_act8_k1_quantize_act(%[[ACT]],
+// SMALL:         call @ffn_act8_k2_matmul_add(%[[Q]],
+!q = !mixq.qtensor<24x8, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>>
+!qd = !mixq.qtensor<8x24, #mixq.outlier_cols<cols = 2, bits = 4, act_bits = 8>>
+func.func @ffn_act8(%x: tensor<1x8xf32>) -> tensor<1x8xf32> {
+  %nw = llm.weight @norm : tensor<8xf32>
+  %h = llm.rms_norm %x, %nw {eps = 1.0e-5 : f32} : tensor<1x8xf32>, tensor<8xf32> -> tensor<1x8xf32>
+  %wg = mixq.weight @gate : !q
+  %hg = mixq.quantize_act %h, %wg bits = 8 : tensor<1x8xf32>, !q -> tensor<1x8xf32>
+  %g = mixq.matmul %hg, %wg : tensor<1x8xf32>, !q -> tensor<1x24xf32>
+  %wu = mixq.weight @up : !q
+  %hu = mixq.quantize_act %h, %wu bits = 8 : tensor<1x8xf32>, !q -> tensor<1x8xf32>
+  %u = mixq.matmul %hu, %wu : tensor<1x8xf32>, !q -> tensor<1x24xf32>
+  %s = llm.swiglu %g, %u : tensor<1x24xf32>, tensor<1x24xf32> -> tensor<1x24xf32>
+  %wd = mixq.weight @down : !qd
+  %sq = mixq.quantize_act %s, %wd bits = 8 : tensor<1x24xf32>, !qd -> tensor<1x24xf32>
+  %d = mixq.matmul %sq, %wd : tensor<1x24xf32>, !qd -> tensor<1x8xf32>
+  %r = llm.add %x, %d : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  return %r : tensor<1x8xf32>
 }
