@@ -57,10 +57,13 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-# name|--scheme|--overrides[|more mixq-compile flags] for stories260K and
-# tiny (K = 172 in down_proj needs groups of 4 there), as the CPU
-# end-to-end tests use them. bitplane is a multi-width package: its default
-# width is the single-width package's, and the check also runs a schedule.
+# name|--scheme|--overrides[|more mixq-compile flags[|models]] for
+# stories260K and tiny (K = 172 in down_proj needs groups of 4 there), as
+# the CPU end-to-end tests use them; `models` limits an entry to those
+# models. bitplane is a multi-width package: its default width is the
+# single-width package's, and the check also runs a schedule. affine3 is
+# checked on tiny16 only: its f16 pair path (buildCenteredStreamCodePairs)
+# is what the GPU == CPU check covers, and only f16 weights take it.
 small_schemes=(
   "fp32|fp32|"
   "fp16|fp16|"
@@ -73,6 +76,7 @@ small_schemes=(
   "lut3sparse|lut:bits=3+sparse:frac=0.0045|"
   "quik4act8|quik:cols=8,bits=4,act-bits=8|"
   "affine4-pdl|affine:bits=4,group=32|down_proj=affine:bits=4,group=4|--programmatic-launch"
+  "affine3|affine:bits=3,group=32|down_proj=affine:bits=3,group=4||tiny16"
 )
 # name|--scheme|more mixq-compile flags for llama2-7b. affine4-unfused is
 # the same package with one kernel per op (13 a layer instead of 5): the
@@ -131,9 +135,11 @@ mib() { echo $(( ($1 + 1048575) / 1048576 )); }
 compile_small() {
   local bin="$1" model="$2" out="$3"
   mkdir -p "$out" || fail "cannot create $out"
+  local entry name spec overrides flags only
   for entry in "${small_schemes[@]}"; do
-    IFS='|' read -r name spec overrides flags <<<"$entry"
+    IFS='|' read -r name spec overrides flags only <<<"$entry"
     selected "$name" "${MIXQ_GPU_BENCH_SCHEMES:-}" || continue
+    [ -z "$only" ] || selected "$(basename "$out")" "$only" || continue
     # shellcheck disable=SC2086 # $flags holds zero or more flags
     "$bin/mixq-compile" "$model" --scheme="$spec" --overrides="$overrides" \
       $flags --target=all --gpu-arch=sm_90 --cpu=x86-64-v2 -o "$out/$name.mixq" \

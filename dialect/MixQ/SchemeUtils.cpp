@@ -267,6 +267,119 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
       b, loc, scaled, buildVectorFromScalars(b, loc, addends), contract);
 }
 
+int64_t mlir::mixq::getStreamPairDistance(unsigned bits) {
+  // Codes 12 bits apart: the low one 4 bits into its half, 1024 + q * 16
+  // exact (q * 16 < 1024 while bits <= 6; 3 is the width that needs it).
+  return bits == 3 ? 4 : 0;
+}
+
+bool mlir::mixq::isStreamPairTile(unsigned bits, int64_t width) {
+  int64_t distance = getStreamPairDistance(bits);
+  return distance != 0 && width % (2 * distance) == 0 &&
+         isWordAlignedTile(bits, width);
+}
+
+SmallVector<int64_t> mlir::mixq::getStreamPairOrderColumns(unsigned bits,
+                                                           int64_t width) {
+  int64_t distance = getStreamPairDistance(bits);
+  SmallVector<int64_t> columns;
+  for (int64_t block = 0; block < width; block += 2 * distance)
+    for (int64_t i = block; i < block + distance; ++i) {
+      columns.push_back(i);
+      columns.push_back(i + distance);
+    }
+  return columns;
+}
+
+Value mlir::mixq::buildCenteredStreamCodePairs(OpBuilder &b, Location loc,
+                                               const ComponentReader &reader,
+                                               unsigned codesIndex, Value row,
+                                               Value col, unsigned bits,
+                                               int64_t width, Value zero,
+                                               int64_t symmetricZero) {
+  int64_t distance = getStreamPairDistance(bits);
+  int64_t gap = distance * bits;
+  // The low code's place in its half: the high code then starts the high
+  // half.
+  int64_t lowOffset = 16 - gap;
+  int64_t words = width * bits / 32;
+  Value firstWord = arith::DivUIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, col, buildIndexConstant(b, loc, bits)),
+      buildIndexConstant(b, loc, 32));
+  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord}, words);
+  // The tile's words with a zero word before and after: the window of the
+  // first pair starts before the tile's first bit.
+  Value zeros = buildI32Vector(b, loc, 1, [](int64_t) { return 0; });
+  SmallVector<int64_t> extended = {words};
+  for (int64_t w = 0; w < words; ++w)
+    extended.push_back(w);
+  extended.push_back(words);
+  Value padded = vector::ShuffleOp::create(b, loc, packed, zeros, extended);
+  int64_t padBits = 32;
+  // Pair p's 32-bit window starts lowOffset bits before its low code: the
+  // bits [start, start + 32) of the padded words, a funnel shift of words
+  // q = start / 32 and q + 1 by r = start % 32 (r = 0: word q alone, the
+  // second word then a zero word and its shift 0).
+  SmallVector<int64_t> columns = getStreamPairOrderColumns(bits, width);
+  int64_t pairs = width / 2;
+  SmallVector<int64_t> lowWords, highWords;
+  SmallVector<int32_t> lowShifts, highShifts;
+  for (int64_t p = 0; p < pairs; ++p) {
+    int64_t start = columns[2 * p] * bits - lowOffset + padBits;
+    int64_t q = start / 32, r = start % 32;
+    lowWords.push_back(q);
+    highWords.push_back(r == 0 ? 0 : q + 1);
+    lowShifts.push_back(static_cast<int32_t>(r));
+    highShifts.push_back(static_cast<int32_t>(r == 0 ? 0 : 32 - r));
+  }
+  auto shiftVector = [&](ArrayRef<int32_t> shifts) {
+    return buildI32Vector(b, loc, pairs, [&](int64_t p) { return shifts[p]; });
+  };
+  Value window = arith::OrIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(
+          b, loc, vector::ShuffleOp::create(b, loc, padded, padded, lowWords),
+          shiftVector(lowShifts)),
+      arith::ShLIOp::create(
+          b, loc, vector::ShuffleOp::create(b, loc, padded, padded, highWords),
+          shiftVector(highShifts)));
+  uint32_t codeMask = (1u << bits) - 1;
+  Value masks = buildI32Vector(b, loc, pairs, [&](int64_t) {
+    return static_cast<int32_t>(codeMask << lowOffset | codeMask << 16);
+  });
+  Value magic = buildI32Vector(b, loc, pairs,
+                               [](int64_t) { return int32_t(0x64006400); });
+  Value biased = arith::OrIOp::create(
+      b, loc, arith::AndIOp::create(b, loc, window, masks), magic);
+  // Little-endian: the low half of pair p is element 2p.
+  auto halves = VectorType::get({width}, b.getF16Type());
+  Value codes = vector::BitCastOp::create(b, loc, halves, biased);
+  // v * 2^-k - (1024 * 2^-k + z), k = lowOffset in low halves and 0 in
+  // high ones: exact, so contracting it into one fma changes nothing.
+  Value zeroHalf = zero ? zero : f16Const(b, loc, double(symmetricZero));
+  SmallVector<Value> addends, scales;
+  for (int64_t offset : {lowOffset, int64_t(0)}) {
+    addends.push_back(arith::NegFOp::create(
+        b, loc,
+        arith::AddFOp::create(
+            b, loc, zeroHalf,
+            f16Const(b, loc, std::ldexp(1024.0, -int(offset))))));
+    scales.push_back(f16Const(b, loc, std::ldexp(1.0, -int(offset))));
+  }
+  SmallVector<Value> addendPerElement, scalePerElement;
+  for (int64_t i = 0; i < width; ++i) {
+    addendPerElement.push_back(addends[i % 2]);
+    scalePerElement.push_back(scales[i % 2]);
+  }
+  auto contract = arith::FastMathFlags::contract;
+  Value scaled = arith::MulFOp::create(
+      b, loc, codes, buildVectorFromScalars(b, loc, scalePerElement), contract);
+  return arith::AddFOp::create(b, loc, scaled,
+                               buildVectorFromScalars(b, loc, addendPerElement),
+                               contract);
+}
+
 Value mlir::mixq::buildCSRDot(OpBuilder &b, Location loc,
                               const ComponentReader &reader, unsigned colIndex,
                               unsigned valuesIndex, Value begin, Value end,
@@ -360,6 +473,11 @@ Value mlir::mixq::buildCenteredCodeTile(OpBuilder &b, Location loc,
     order.assign(getPairOrderColumns(bits, width));
     return buildCenteredHalfCodePairs(b, loc, reader, codesIndex, row, col,
                                       bits, width, zero, symmetricZero);
+  }
+  if (halfPairs && isStreamPairTile(bits, width)) {
+    order.assign(getStreamPairOrderColumns(bits, width));
+    return buildCenteredStreamCodePairs(b, loc, reader, codesIndex, row, col,
+                                        bits, width, zero, symmetricZero);
   }
   setColumnOrder(order, width);
   Value q =

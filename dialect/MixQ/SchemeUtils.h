@@ -95,6 +95,33 @@ Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
 Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc, Value packed,
                                  unsigned bits, Value zero,
                                  int64_t symmetricZero = 0);
+/// Whether buildCenteredStreamCodePairs takes a tile of `width` `bits`-bit
+/// codes: codes that do not divide words (3 bits), whole blocks of
+/// 2 * getStreamPairDistance(bits) codes, starting and ending on word
+/// boundaries.
+bool isStreamPairTile(unsigned bits, int64_t width);
+/// The distance d of the code pairs (i, i + d) of buildCenteredStreamCode-
+/// Pairs: 4 for 3-bit codes (12 bits apart); 0 for widths it does not take.
+int64_t getStreamPairDistance(unsigned bits);
+/// q - z of a tile of a code stream whose codes straddle words (3 bits) as
+/// vector<width x f16> in *pair order*, with the magic-number trick of
+/// buildCenteredHalfCodePairs: in each block of 2d codes (d =
+/// getStreamPairDistance(bits)), code i and code i + d lie d * bits bits
+/// apart, so one funnel shift of two adjacent words (a plain shift, or
+/// none, inside a word) puts code i 16 - d * bits bits into the low half
+/// and code i + d at the bottom of the high half; one and-or masks both
+/// into 0x6400'6400, and one f16x2 multiply-add, v * (2^-k, 1) -
+/// (1024 * 2^-k + z, 1024 + z), gives both q - z exactly. Element 2p and
+/// 2p + 1 are pair p's codes i and i + d (getStreamPairOrderColumns).
+/// `zero` as for buildCenteredHalfCodePairs. Requires isStreamPairTile.
+Value buildCenteredStreamCodePairs(OpBuilder &b, Location loc,
+                                   const ComponentReader &reader,
+                                   unsigned codesIndex, Value row, Value col,
+                                   unsigned bits, int64_t width, Value zero,
+                                   int64_t symmetricZero = 0);
+/// The column of each element of buildCenteredStreamCodePairs' pair order.
+SmallVector<int64_t> getStreamPairOrderColumns(unsigned bits, int64_t width);
+
 /// The `width` codes of `row` from `col` (a multiple of `width`) as a
 /// vector<width x i32>, for any width: buildPackedCodeVector (whole words)
 /// where isWordAlignedTile(bits, width), otherwise buildPackedCodeLoad a
@@ -106,7 +133,9 @@ Value buildPackedCodeTile(OpBuilder &b, Location loc,
 
 /// q - z of the tile, exact for integer zero points: f16x2 pairs of
 /// buildCenteredHalfCodePairs (in its pair order) when `halfPairs` and
-/// isWholeWordTile(bits, width), otherwise f32 in column order from
+/// isWholeWordTile(bits, width), of buildCenteredStreamCodePairs when
+/// `halfPairs` and isStreamPairTile(bits, width), otherwise f32 in column
+/// order from
 /// buildPackedCodeTile. `order` is filled in (element p is column
 /// order[p]); `zero` and `symmetricZero` as for buildCenteredHalfCodePairs,
 /// `zero` in an f16 type when `halfPairs`.

@@ -42,7 +42,8 @@ class PrepareTest(unittest.TestCase):
         cls.payload = os.path.join(cls.temp, "payload")
         cls.result = run("prepare", cls.payload, BUILD, env={
             "MIXQ_GPU_BENCH_MODELS": "stories260K 7b",
-            "MIXQ_GPU_BENCH_SCHEMES": "fp16 quik4act8",
+            # affine3 is a tiny16-only entry: stories260K must not get it.
+            "MIXQ_GPU_BENCH_SCHEMES": "fp16 quik4act8 affine3",
             "MIXQ_GPU_BENCH_7B_SCHEMES": "fp16",
             "MIXQ_GPU_BENCH_7B_LAYERS": "1",
             "MIXQ_GPU_BENCH_WORK": os.path.join(cls.temp, "work"),

@@ -38,6 +38,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 namespace mixq::test {
 void registerTestSchemesDialect(mlir::DialectRegistry &registry);
@@ -706,5 +707,34 @@ TEST_F(DequantVectorTest, WhichSchemesBuildScaleFactors) {
   EXPECT_FALSE(builds("#mixq.lut<bits = 3>", 32));
   EXPECT_FALSE(builds("#mixq.bitplane<seed = 2, parent = 4>", 32));
   EXPECT_FALSE(builds("#mixq.sparse<#mixq.lut<bits = 3>, frac = 0.01>", 32));
+}
+} // namespace
+
+namespace {
+// 3-bit affine codes straddle words; in f16 with f16 scales a tile of whole
+// blocks of 8 codes comes in pairs (i, i + 4) of each block, 12 bits apart
+// in the stream (buildCenteredStreamCodePairs); its values are checked with
+// every code by AffineWordsEqualTheTileForEveryCode. Other tiles keep
+// column order.
+TEST_F(DequantVectorTest, ThreeBitAffineTilesComeInStreamPairs) {
+  auto f16 = Float16Type::get(&context);
+  auto f32 = Float32Type::get(&context);
+  QuantSchemeAttrInterface affine3 =
+      scheme("#mixq.affine<bits = 3, group = 64>");
+  SmallVector<int64_t> pairs = {0,  4,  1,  5,  2,  6,  3,  7,  8,  12, 9,
+                                13, 10, 14, 11, 15, 16, 20, 17, 21, 18, 22,
+                                19, 23, 24, 28, 25, 29, 26, 30, 27, 31};
+  for (bool unscaled : {false, true})
+    EXPECT_EQ(getDequantVectorOrder(affine3, {16, 256}, 32, f16, unscaled),
+              pairs);
+  SmallVector<int64_t> columns(32);
+  std::iota(columns.begin(), columns.end(), 0);
+  // f32 results: the f32 formula in column order.
+  EXPECT_EQ(getDequantVectorOrder(affine3, {16, 256}, 32, f32, false), columns);
+  // bf16 scales: no f16 pairs.
+  EXPECT_EQ(getDequantVectorOrder(
+                scheme("#mixq.affine<bits = 3, group = 64, scale = bf16>"),
+                {16, 256}, 32, f16, false),
+            columns);
 }
 } // namespace
