@@ -216,6 +216,69 @@ void allocateStagingTiles(KernelBuilder &kb, const MatmulOperands &ops,
 /// then read from shared memory in the loop instead of through L1. At most
 /// `maxBytes` of them (the rest is read from global memory); with `shared`,
 /// its budget instead, and the tiles its earlier segments allocated.
+/// A resident tile of `tileType` and its bytes: shared memref<bytes x i8>,
+/// 16-byte aligned, and the typed view of them, made at the kernel's entry
+/// so that every segment of a fused kernel may share it.
+static std::pair<Value, Value> allocateResidentTile(KernelBuilder &kb,
+                                                    MemRefType tileType) {
+  auto space = cast<gpu::AddressSpaceAttr>(tileType.getMemorySpace());
+  auto bytesType =
+      MemRefType::get({KernelBuilder::getByteSize(tileType)}, kb.b.getI8Type(),
+                      MemRefLayoutAttrInterface{}, space);
+  Value bytes = kb.func.addWorkgroupAttribution(bytesType, kb.loc);
+  kb.func.setWorkgroupAttributionAttr(kb.func.getNumWorkgroupAttributions() - 1,
+                                      LLVM::LLVMDialect::getAlignAttrName(),
+                                      kb.b.getI64IntegerAttr(16));
+  OpBuilder::InsertionGuard guard(kb.b);
+  kb.b.setInsertionPointToStart(&kb.func.getBody().front());
+  Value zero = arith::ConstantIndexOp::create(kb.b, kb.loc, 0);
+  Value tile =
+      memref::ViewOp::create(kb.b, kb.loc, tileType, bytes, zero, ValueRange{});
+  return {tile, bytes};
+}
+
+Value gatherResidentBytes(OpBuilder &builder, Location loc,
+                          const ResidentComponent &component, Value row,
+                          Value codes) {
+  auto tileType = cast<MemRefType>(component.tile.getType());
+  Type element = tileType.getElementType();
+  int64_t elementBytes = element.getIntOrFloatBitWidth() / 8;
+  int64_t rowBytes = tileType.getDimSize(1) * elementBytes;
+  Type i32 = builder.getI32Type();
+  auto i32Constant = [&](int64_t value) -> Value {
+    return arith::ConstantIntOp::create(builder, loc, i32, value);
+  };
+  Value rowOffset = arith::MulIOp::create(
+      builder, loc, arith::IndexCastUIOp::create(builder, loc, i32, row),
+      i32Constant(rowBytes));
+  auto elementType = MemRefType::get({1}, element, MemRefLayoutAttrInterface{},
+                                     tileType.getMemorySpace());
+  Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
+  auto codesType = cast<VectorType>(codes.getType());
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < codesType.getNumElements(); ++i) {
+    Value code = vector::ExtractOp::create(builder, loc, codes, i);
+    // Table indices: a shared-memory row is far below 2^32 bytes.
+    if (code.getType().isIndex())
+      code = arith::IndexCastUIOp::create(builder, loc, i32, code);
+    else if (code.getType().getIntOrFloatBitWidth() > 32)
+      code = arith::TruncIOp::create(builder, loc, i32, code);
+    else if (code.getType() != i32)
+      code = arith::ExtUIOp::create(builder, loc, i32, code);
+    Value offset = arith::AddIOp::create(
+        builder, loc, rowOffset,
+        arith::MulIOp::create(builder, loc, code, i32Constant(elementBytes)),
+        arith::IntegerOverflowFlags::nuw);
+    Value at = arith::IndexCastUIOp::create(builder, loc,
+                                            builder.getIndexType(), offset);
+    Value view = memref::ViewOp::create(builder, loc, elementType,
+                                        component.bytes, at, ValueRange{});
+    values.push_back(
+        memref::LoadOp::create(builder, loc, view, ValueRange{zero}));
+  }
+  return buildVectorFromScalars(builder, loc, values);
+}
+
 void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
                            MatmulTiling &tiling, int64_t maxBytes,
                            SharedResidentTiles *shared) {
@@ -241,19 +304,19 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
         type.getElementType(), MemRefLayoutAttrInterface{}, space);
     int64_t bytes = KernelBuilder::getByteSize(tileType);
     unsigned nth = used[tileType];
-    Value tile;
+    std::pair<Value, Value> tile;
     if (shared && nth < shared->tiles[tileType].size()) {
       tile = shared->tiles[tileType][nth];
     } else {
       if (bytes > bytesLeft)
         continue;
       bytesLeft -= bytes;
-      tile = kb.func.addWorkgroupAttribution(tileType, kb.loc);
+      tile = allocateResidentTile(kb, tileType);
       if (shared)
         shared->tiles[tileType].push_back(tile);
     }
     ++used[tileType];
-    tiling.resident.push_back({unsigned(index), tile});
+    tiling.resident.push_back({unsigned(index), tile.first, tile.second});
   }
 }
 

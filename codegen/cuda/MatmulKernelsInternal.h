@@ -51,7 +51,20 @@ struct StagedComponent {
 struct ResidentComponent {
   unsigned index = 0;
   Value tile; ///< memref<warps * rowsPerWarp x X>, shared
+  /// The tile's bytes (memref<bytes x i8>, shared; `tile` is a view of
+  /// them): lookups address them in bytes (gatherResidentBytes).
+  Value bytes;
 };
+
+/// Elements `codes` (a vector of i32 table indices) of row `row` of a
+/// resident tile, one shared-memory load each, addressed in bytes: the
+/// byte offset row * rowBytes + code * elementBytes is built in i32 before
+/// it widens, so LLVM folds the scaling into the code's shift and mask and
+/// ORs in the row (their bits are disjoint), where an element index
+/// widened first cost a multiply-add per lookup.
+Value gatherResidentBytes(OpBuilder &builder, Location loc,
+                          const ResidentComponent &component, Value row,
+                          Value codes);
 
 struct MatmulTiling {
   int64_t tileCols = 1;
@@ -169,8 +182,8 @@ public:
                ValueRange leading, Value lastIndices) const override {
     for (const ResidentComponent &component : resident)
       if (component.index == index)
-        return buildGather(builder, loc, component.tile,
-                           ValueRange{residentRow}, lastIndices);
+        return gatherResidentBytes(builder, loc, component, residentRow,
+                                   lastIndices);
     if (findStaged(index)) {
       // Column-tiled data is not a table; read it lane by lane.
       auto indexType = cast<VectorType>(lastIndices.getType());
@@ -234,7 +247,8 @@ private:
 /// weight's scales and zeros have one type). Their bytes count against one
 /// budget for the kernel.
 struct SharedResidentTiles {
-  llvm::DenseMap<Type, SmallVector<Value, 2>> tiles;
+  /// (tile, bytes) of ResidentComponent, by tile type.
+  llvm::DenseMap<Type, SmallVector<std::pair<Value, Value>, 2>> tiles;
   int64_t bytesLeft = 0;
 };
 

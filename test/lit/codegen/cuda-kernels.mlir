@@ -241,8 +241,10 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 
 // CHECK-LABEL: gpu.func @k_mm(
 // CHECK-SAME:    %[[X:.*]]: memref<1x64xf32>, %[[CODES:.*]]: memref<6x8xi32>, %[[SCALES:.*]]: memref<6x2xf16>, %[[ZEROS:.*]]: memref<6x2xf16>, %[[RES:.*]]: memref<1x6xf32>, %[[OUT:.*]]: memref<1x6xf32>, %{{.*}}: i64)
-// CHECK-SAME:    workgroup(%[[RS:.*]] : memref<4x2xf16, #gpu.address_space<workgroup>>, %[[RZ:.*]] : memref<4x2xf16, #gpu.address_space<workgroup>>, %[[PARTIALS:.*]] : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%[[RS_BYTES:.*]] : memref<16xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[RZ_BYTES:.*]] : memref<16xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[PARTIALS:.*]] : memref<4xf32, #gpu.address_space<workgroup>>)
 // CHECK-SAME:    mixq.grid = [array<i64: 6, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
+// CHECK-DAG:     %[[RS:.*]] = memref.view %[[RS_BYTES]][%{{.*}}][] : memref<16xi8, #gpu.address_space<workgroup>> to memref<4x2xf16, #gpu.address_space<workgroup>>
+// CHECK-DAG:     %[[RZ:.*]] = memref.view %[[RZ_BYTES]][%{{.*}}][] : memref<16xi8, #gpu.address_space<workgroup>> to memref<4x2xf16, #gpu.address_space<workgroup>>
 // CHECK:         %[[TILE:.*]] = memref.alloc() : memref<4x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         scf.if
 // CHECK:           memref.load %[[SCALES]]
@@ -351,16 +353,23 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // inlined. Small per-row components the dequantization reads (the lut's
 // codebook; here also the short rows of 3-bit codes, which cannot be staged
 // in 4, 8 or 16 bytes per lane) are copied into shared memory once per
-// warp. lut's tile is word-level: 32 3-bit codes from one load of their 3
-// words, then one gather from the codebook.
+// warp: shared bytes (16-byte aligned) read through typed views. lut's tile
+// is word-level: 32 3-bit codes from one load of their 3 words, then one
+// lookup per code in the codebook's bytes, at row * 16 + code * 2 built in
+// i32 (gatherResidentBytes).
 
 // CHECK-LABEL: gpu.func @k_lut(
 // CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<4x6xi32>, %{{.*}}: memref<4x8xf16>, %{{.*}}: memref<1x4xf16>
-// CHECK-SAME:    workgroup(%[[CODES:.*]] : memref<4x6xi32, #gpu.address_space<workgroup>>, %[[LUT:.*]] : memref<4x8xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%[[CODE_BYTES:.*]] : memref<96xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[LUT_BYTES:.*]] : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-DAG:     %[[LUT:.*]] = memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<4x8xf16, #gpu.address_space<workgroup>>
+// CHECK-DAG:     %[[CODES:.*]] = memref.view %[[CODE_BYTES]][%{{.*}}][] : memref<96xi8, #gpu.address_space<workgroup>> to memref<4x6xi32, #gpu.address_space<workgroup>>
+// CHECK:         memref.store %{{.*}}, %[[LUT]]
 // CHECK:         nvvm.bar.warp.sync
 // CHECK:         scf.for
 // CHECK:           vector.load %[[CODES]][%{{.*}}, %{{.*}}] : memref<4x6xi32, #gpu.address_space<workgroup>>, vector<3xi32>
-// CHECK:           vector.gather %[[LUT]][%{{.*}}, %{{.*}}] [%{{.*}}], %{{.*}}, %{{.*}} : memref<4x8xf16, #gpu.address_space<workgroup>>, vector<32xi32>, vector<32xi1>, vector<32xf16> into vector<32xf16>
+// CHECK:           arith.muli %{{.*}}, %c16_i32{{.*}} : i32
+// CHECK-COUNT-32:  memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<1xf16, #gpu.address_space<workgroup>>
+// CHECK-NOT:       vector.gather
 // CHECK:           math.fma
 // mixed: one group decode per tile of 64 weights (the tile's low codes and
 // extra codes staged first: the extra codes from row isHigh ? h : H of
@@ -442,18 +451,19 @@ func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq
 // of two words per lane (its word-level tile is 64 weights), and one plane
 // argument is never loaded. The codes of a 32-weight word come from one
 // word of each plane, and the LUT, resident in shared memory, is read with
-// one gather per tile.
+// one lookup per weight in its bytes.
 
 // CHECK-LABEL: gpu.func @k_bitplane_width(
 // CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %[[P0:.*]]: memref<2x2xi32>, %[[P1:.*]]: memref<2x2xi32>, %[[P2:.*]]: memref<2x2xi32>, %[[P3:.*]]: memref<2x2xi32>,
-// CHECK-SAME:    workgroup(%[[LUT:.*]] : memref<4x8xf16, #gpu.address_space<workgroup>>,
+// CHECK-SAME:    workgroup(%[[LUT_BYTES:.*]] : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64},
+// CHECK:         memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<4x8xf16, #gpu.address_space<workgroup>>
 // CHECK-COUNT-3: memref.alloc() : memref<4x64xi32, #gpu.address_space<workgroup>>
 // CHECK-NOT:     memref.alloc()
 // CHECK:         scf.for
 // CHECK:         scf.for
 // CHECK-COUNT-3:   vector.load %{{.*}} : memref<2x2xi32>, vector<2xi32>
 // CHECK-COUNT-6:   memref.load %{{.*}} : memref<4x64xi32, #gpu.address_space<workgroup>>
-// CHECK:           vector.gather %[[LUT]]{{.*}} : memref<4x8xf16, #gpu.address_space<workgroup>>, vector<64xi32>, vector<64xi1>, vector<64xf16> into vector<64xf16>
+// CHECK-COUNT-64:  memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<1xf16, #gpu.address_space<workgroup>>
 // CHECK-COUNT-8:   vector.load %{{.*}} {alignment = 16 : i64} : memref<1x64xf16>, vector<8xf16>
 // CHECK-NOT:       vector.load
 func.func private @k_bitplane_width(%x: tensor<1x64xf16>, %w: !mixq.qtensor<2x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>>) -> tensor<1x2xf16> attributes {mixq.kernel} {

@@ -20,9 +20,10 @@
 
 // CHECK-LABEL: gpu.func @k_affine(
 // CHECK-SAME:    %[[X:[^:]*]]: memref<1x256xf16>
-// CHECK-SAME:    workgroup(%[[SCALES:.*]] : memref<16x8xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<16x8xf16, #gpu.address_space<workgroup>>, %[[SUMS:.*]] : memref<64xf32, #gpu.address_space<workgroup>>, %[[XS:.*]] : memref<1x256xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%[[SCALE_BYTES:.*]] : memref<256xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<256xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SUMS:.*]] : memref<64xf32, #gpu.address_space<workgroup>>, %[[XS:.*]] : memref<1x256xf16, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME:    mixq.grid = [array<i64: 3, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
 // CHECK-SAME:    nvvm.maxnreg = 128
+// CHECK-DAG:     %[[SCALES:.*]] = memref.view %[[SCALE_BYTES]][%{{.*}}][] : memref<256xi8, #gpu.address_space<workgroup>> to memref<16x8xf16, #gpu.address_space<workgroup>>
 // CHECK:         memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         %[[XT:.*]] = vector.load %[[X]]{{.*}} : memref<1x256xf16>, vector<8xf16>
 // CHECK:         %[[XP8:.*]] = vector.shuffle %[[XT]], %[[XT]] [0, 4, 1, 5, 2, 6, 3, 7] : vector<8xf16>, vector<8xf16>
