@@ -54,6 +54,19 @@ Type getTypeLike(Type like, Type element) {
     return VectorType::get(vector.getShape(), element);
   return element;
 }
+
+/// The width * bits / 32 words of a word-aligned tile of `width` codes
+/// from column `col`, one ComponentReader::loadVector.
+Value loadTileWords(OpBuilder &b, Location loc, const ComponentReader &reader,
+                    unsigned codesIndex, Value row, Value col, unsigned bits,
+                    int64_t width) {
+  Value firstWord = arith::DivUIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, col, buildIndexConstant(b, loc, bits)),
+      buildIndexConstant(b, loc, 32));
+  return reader.loadVector(b, loc, codesIndex, {row, firstWord},
+                           width * bits / 32);
+}
 } // namespace
 
 Value mlir::mixq::buildExtendToF32(OpBuilder &b, Location loc, Value value) {
@@ -140,11 +153,8 @@ Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
                                         Value col, unsigned bits,
                                         int64_t width) {
   int64_t words = width * bits / 32;
-  Value firstWord = arith::DivUIOp::create(
-      b, loc,
-      arith::MulIOp::create(b, loc, col, buildIndexConstant(b, loc, bits)),
-      buildIndexConstant(b, loc, 32));
-  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord}, words);
+  Value packed =
+      loadTileWords(b, loc, reader, codesIndex, row, col, bits, width);
   // Code i sits at bit 32 * word(i) + shift(i) of the tile.
   auto wordOf = [&](int64_t i) { return i * bits / 32; };
   auto shiftOf = [&](int64_t i) { return static_cast<int32_t>(i * bits % 32); };
@@ -196,6 +206,42 @@ Value f16Const(OpBuilder &b, Location loc, double value) {
   half.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &losesInfo);
   return arith::ConstantFloatOp::create(b, loc, b.getF16Type(), half);
 }
+
+/// q - z from `biased`, vector<width / 2 x i32> of f16x2 pairs whose
+/// element i (little-endian: the low half of pair p is element 2p) holds
+/// 0x6400 | q << offsetOf(i): v * 2^-k - (1024 * 2^-k + z) for k the
+/// element's offset, one addend per offset. `zero` and `symmetricZero` as
+/// for buildCenteredHalfCodePairs.
+Value buildCenteredFromBiasedHalves(OpBuilder &b, Location loc, Value biased,
+                                    function_ref<int32_t(int64_t)> offsetOf,
+                                    Value zero, int64_t symmetricZero) {
+  int64_t width = 2 * cast<VectorType>(biased.getType()).getDimSize(0);
+  auto halves = VectorType::get({width}, b.getF16Type());
+  Value codes = vector::BitCastOp::create(b, loc, halves, biased);
+  Value zeroHalf = zero ? zero : f16Const(b, loc, double(symmetricZero));
+  llvm::SmallDenseMap<int32_t, Value> addendOf;
+  SmallVector<Value> addends, scales;
+  for (int64_t i = 0; i < width; ++i) {
+    int32_t offset = offsetOf(i);
+    Value &addend = addendOf[offset];
+    if (!addend)
+      addend = arith::NegFOp::create(
+          b, loc,
+          arith::AddFOp::create(b, loc, zeroHalf,
+                                f16Const(b, loc, std::ldexp(1024.0, -offset))));
+    addends.push_back(addend);
+    scales.push_back(f16Const(b, loc, std::ldexp(1.0, -offset)));
+  }
+  // Both steps are exact, so contracting them into one fma (which the
+  // flags allow, and the NVPTX backend does: HFMA2) changes nothing. Not
+  // math.fma: the GPU lowering would widen an f16 fma to f32.
+  auto contract = arith::FastMathFlags::contract;
+  Value scaled = arith::MulFOp::create(
+      b, loc, codes, buildVectorFromScalars(b, loc, scales), contract);
+  return arith::AddFOp::create(
+      b, loc, scaled, buildVectorFromScalars(b, loc, addends), contract);
+}
+
 } // namespace
 
 Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
@@ -239,32 +285,10 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
       arith::AndIOp::create(
           b, loc, arith::ShRUIOp::create(b, loc, words, shifts), masks),
       magic);
-  // Little-endian: the low half of pair p is element 2p.
-  auto halves = VectorType::get({width}, b.getF16Type());
-  Value codes = vector::BitCastOp::create(b, loc, halves, biased);
-  // v * 2^-k - (1024 * 2^-k + z): one addend per offset k, per tile.
-  Value zeroHalf = zero ? zero : f16Const(b, loc, double(symmetricZero));
-  llvm::SmallDenseMap<int32_t, Value> addendOf;
-  SmallVector<Value> addends, scales;
-  for (int64_t i = 0; i < width; ++i) {
-    int32_t offset = getPairPlace((i / 2) % half, bits).offset;
-    Value &addend = addendOf[offset];
-    if (!addend)
-      addend = arith::NegFOp::create(
-          b, loc,
-          arith::AddFOp::create(b, loc, zeroHalf,
-                                f16Const(b, loc, std::ldexp(1024.0, -offset))));
-    addends.push_back(addend);
-    scales.push_back(f16Const(b, loc, std::ldexp(1.0, -offset)));
-  }
-  // Both steps are exact, so contracting them into one fma (which the
-  // flags allow, and the NVPTX backend does: HFMA2) changes nothing. Not
-  // math.fma: the GPU lowering would widen an f16 fma to f32.
-  auto contract = arith::FastMathFlags::contract;
-  Value scaled = arith::MulFOp::create(
-      b, loc, codes, buildVectorFromScalars(b, loc, scales), contract);
-  return arith::AddFOp::create(
-      b, loc, scaled, buildVectorFromScalars(b, loc, addends), contract);
+  return buildCenteredFromBiasedHalves(
+      b, loc, biased,
+      [&](int64_t i) { return getPairPlace((i / 2) % half, bits).offset; },
+      zero, symmetricZero);
 }
 
 int64_t mlir::mixq::getStreamPairDistance(unsigned bits) {
@@ -303,11 +327,8 @@ Value mlir::mixq::buildCenteredStreamCodePairs(OpBuilder &b, Location loc,
   // half.
   int64_t lowOffset = 16 - gap;
   int64_t words = width * bits / 32;
-  Value firstWord = arith::DivUIOp::create(
-      b, loc,
-      arith::MulIOp::create(b, loc, col, buildIndexConstant(b, loc, bits)),
-      buildIndexConstant(b, loc, 32));
-  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord}, words);
+  Value packed =
+      loadTileWords(b, loc, reader, codesIndex, row, col, bits, width);
   // The tile's words with a zero word before and after: the window of the
   // first pair starts before the tile's first bit.
   Value zeros = buildI32Vector(b, loc, 1, [](int64_t) { return 0; });
@@ -352,32 +373,12 @@ Value mlir::mixq::buildCenteredStreamCodePairs(OpBuilder &b, Location loc,
                                [](int64_t) { return int32_t(0x64006400); });
   Value biased = arith::OrIOp::create(
       b, loc, arith::AndIOp::create(b, loc, window, masks), magic);
-  // Little-endian: the low half of pair p is element 2p.
-  auto halves = VectorType::get({width}, b.getF16Type());
-  Value codes = vector::BitCastOp::create(b, loc, halves, biased);
-  // v * 2^-k - (1024 * 2^-k + z), k = lowOffset in low halves and 0 in
-  // high ones: exact, so contracting it into one fma changes nothing.
-  Value zeroHalf = zero ? zero : f16Const(b, loc, double(symmetricZero));
-  SmallVector<Value> addends, scales;
-  for (int64_t offset : {lowOffset, int64_t(0)}) {
-    addends.push_back(arith::NegFOp::create(
-        b, loc,
-        arith::AddFOp::create(
-            b, loc, zeroHalf,
-            f16Const(b, loc, std::ldexp(1024.0, -int(offset))))));
-    scales.push_back(f16Const(b, loc, std::ldexp(1.0, -int(offset))));
-  }
-  SmallVector<Value> addendPerElement, scalePerElement;
-  for (int64_t i = 0; i < width; ++i) {
-    addendPerElement.push_back(addends[i % 2]);
-    scalePerElement.push_back(scales[i % 2]);
-  }
-  auto contract = arith::FastMathFlags::contract;
-  Value scaled = arith::MulFOp::create(
-      b, loc, codes, buildVectorFromScalars(b, loc, scalePerElement), contract);
-  return arith::AddFOp::create(b, loc, scaled,
-                               buildVectorFromScalars(b, loc, addendPerElement),
-                               contract);
+  // Code i + d at the bottom of the high half, code i lowOffset bits into
+  // the low one.
+  return buildCenteredFromBiasedHalves(
+      b, loc, biased,
+      [&](int64_t i) { return int32_t(i % 2 == 0 ? lowOffset : 0); }, zero,
+      symmetricZero);
 }
 
 Value mlir::mixq::buildCSRDot(OpBuilder &b, Location loc,
