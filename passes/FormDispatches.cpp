@@ -121,14 +121,20 @@ void appendEpilogues(ArrayRef<Operation *> matmuls, bool fuse, Group &group) {
   }
 }
 
+/// Whether `use` is the activation (operand 0) of a matmul in `block`.
+bool isActivationUse(OpOperand &use, Block *block) {
+  Operation *user = use.getOwner();
+  return isMatmulLike(user) && use.getOperandNumber() == 0 &&
+         user->getBlock() == block;
+}
+
 /// The matmuls whose activation `value` is: operand 0 of each of its users,
 /// all in `block`; empty if it has another user.
 SmallVector<Operation *> getActivationReaders(Value value, Block *block) {
   SmallVector<Operation *> matmuls;
   for (OpOperand &use : value.getUses()) {
     Operation *user = use.getOwner();
-    if (!isMatmulLike(user) || use.getOperandNumber() != 0 ||
-        user->getBlock() != block)
+    if (!isActivationUse(use, block))
       return {};
     if (!llvm::is_contained(matmuls, user))
       matmuls.push_back(user);
@@ -176,7 +182,7 @@ getPrologueConsumers(Value x, Block *block,
           matmuls.push_back(reader);
       continue;
     }
-    if (!isMatmulLike(user) || use.getOperandNumber() != 0)
+    if (!isActivationUse(use, block))
       return {};
     if (!llvm::is_contained(matmuls, user))
       matmuls.push_back(user);

@@ -74,6 +74,18 @@ Value getSlotRow(KernelBuilder &kb, const Segment &segment, Value task,
                 kb.mul(slot, kb.index(half)));
 }
 
+/// Whether any slot has a quantize_act.
+bool hasQuantizer(ArrayRef<QuantizeActOp> quantizers) {
+  return llvm::any_of(quantizers,
+                      [](QuantizeActOp quantizer) { return bool(quantizer); });
+}
+
+/// The x that slot `slot`'s rows read: the slot's own staged copy where
+/// the segment has one per slot, the single one otherwise.
+Value getSlotInput(ValueRange inputs, int64_t slot) {
+  return inputs[std::min<int64_t>(slot, inputs.size() - 1)];
+}
+
 /// Output element(s) of task `task` from its rows' f32 sums `sums`. Each
 /// matmul result is rounded to T first, as the unfused graph stores it, and
 /// the epilogue computes exactly what its own kernel would.
@@ -193,7 +205,7 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
       Value input = inputs.front();
       if (known && segment.weights.size() > 1) {
         components = segment.weights[*known].components;
-        input = inputs[std::min<int64_t>(*known, inputs.size() - 1)];
+        input = getSlotInput(inputs, *known);
       }
       warpRows.push_back(
           {components, getSlotRow(kb, segment, task, slot),
@@ -309,11 +321,10 @@ LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
           Value base = kb.add(kb.mul(slice, kb.index(rowsPerBlock)),
                               kb.add(kb.mul(firstTaskInBlock, kb.index(slots)),
                                      kb.index(slot)));
-          Value input = inputs[std::min<int64_t>(slot, inputs.size() - 1)];
           buildMmaRows(kb, ops, tiling, layout, getComponents(slot),
-                       getRowOf(slot), input, kb.index(0), firstResidentRow,
-                       warp, lane, slice, splitK, {sums, base, slots},
-                       xPermutation);
+                       getRowOf(slot), getSlotInput(inputs, slot), kb.index(0),
+                       firstResidentRow, warp, lane, slice, splitK,
+                       {sums, base, slots}, xPermutation);
         });
       });
   gpu::BarrierOp::create(kb.b, kb.loc);
@@ -454,6 +465,7 @@ SmallVector<Value> loadPrologueValues(KernelBuilder &kb,
                                       const InputPrologue &prologue, Value r,
                                       Value d, int64_t n, bool rounded) {
   Value row = kb.index(0);
+  auto type = cast<FloatType>(KernelBuilder::getElementType(prologue.global));
   SmallVector<Value> values;
   for (int64_t first = 0; first < n; first += prologue.piece) {
     Value at = kb.add(d, kb.index(first));
@@ -465,7 +477,6 @@ SmallVector<Value> loadPrologueValues(KernelBuilder &kb,
     }
     SmallVector<Value> ws =
         kb.loadF32s(prologue.normWeight, {at}, prologue.piece);
-    auto type = cast<FloatType>(KernelBuilder::getElementType(prologue.global));
     for (auto [x, w] : llvm::zip(xs, ws)) {
       Value normalized = kb.mulF(kb.mulF(x, r), w);
       if (rounded)
@@ -550,6 +561,8 @@ void buildStagedInputs(GeneratorContext &ctx, const InputPrologue &prologue,
   KernelBuilder &kb = ctx.kb;
   auto type = cast<MemRefType>(prologue.global.getType());
   int64_t dim = type.getDimSize(1), piece = prologue.piece;
+  // Each segment's prologue has its own scratch: one shared by q, k and v
+  // saved 256 bytes but cost the q/k/v kernel 8 registers (72 -> 80).
   Value scratch = kb.sharedArray(kWarpSize);
   Value r = prologue.norm ? buildNormScale(kb, prologue, scratch) : Value();
   SmallVector<std::pair<Value, Value>, 2> ranges;
@@ -557,8 +570,7 @@ void buildStagedInputs(GeneratorContext &ctx, const InputPrologue &prologue,
     ranges.push_back(
         quantizer ? buildActivationRange(ctx, prologue, r, quantizer, scratch)
                   : std::pair<Value, Value>());
-  bool quantized = llvm::any_of(
-      quantizers, [](QuantizeActOp quantizer) { return bool(quantizer); });
+  bool quantized = hasQuantizer(quantizers);
   // Stored a block at a time in the permutation's order, if any: the
   // values are only renamed before the packing, no instruction more. A
   // quantized row is stored in column order and permuted in place after,
@@ -619,8 +631,7 @@ void buildStagedInputs(GeneratorContext &ctx, const InputPrologue &prologue,
 int64_t getQuantizedCopies(ArrayRef<Segment> segments) {
   int64_t copies = 0;
   for (const Segment &segment : segments)
-    if (llvm::any_of(segment.quantizers,
-                     [](QuantizeActOp quantizer) { return bool(quantizer); }))
+    if (hasQuantizer(segment.quantizers))
       copies = std::max<int64_t>(copies, segment.quantizers.size());
   return copies;
 }
