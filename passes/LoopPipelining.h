@@ -83,6 +83,28 @@ pipelineFetches(RewriterBase &rewriter, scf::ForOp loop,
                 FetchOrder order,
                 scf::PipeliningOption::PredicateOpFn predicate);
 
+/// The memref `value` is a view of, through view-like ops (subview, view,
+/// casts), or `value` itself: the buffer an access touches.
+Value getRootMemRef(Value value);
+
+/// Moves the copies and groups of `loop`'s pipeline prologue (`prologue`:
+/// the ops the pipeliner put before it) to just before `hoistPoint`, an op
+/// of the kernel's entry block, under the scf.if conditions the loop runs
+/// under: the first tiles' copies are then in flight while the kernel
+/// stages its other inputs. Their tokens become `ub.poison` (the pipelined
+/// waits ignore them). Returns why it did not, with the kernel unchanged:
+/// a loop encloses `loop`, an address or condition is computed from
+/// memory, a copy reads memory the kernel may write, or an op that may run
+/// between `hoistPoint` and the loop touches a copy's shared buffer.
+std::optional<StringRef> hoistPrologueCopies(RewriterBase &rewriter,
+                                             scf::ForOp loop,
+                                             ArrayRef<Operation *> prologue,
+                                             Operation *hoistPoint);
+
+/// The first op of `entry` that has memory effects or regions (or its
+/// terminator): where hoisted copies go, after the kernel's index math.
+Operation *getFirstEffectfulOp(Block &entry);
+
 } // namespace mlir::mixq
 
 #endif // MIXQ_PASSES_LOOPPIPELINING_H

@@ -496,6 +496,24 @@ def MixQPipelineAsyncCopies : Pass<"mixq-pipeline-async-copies"> {
     With `stages=1` nothing is multi-buffered or pipelined: the copies
     become async copies with `numGroups = 0` waits.
 
+    With `hoist-prologue`, each pipelined loop of a `gpu.func` kernel then
+    has its prologue's copies and groups moved to the kernel's first op
+    with memory effects or regions (after its index math; in program order
+    when several loops qualify), under an `scf.if` of the conditions of
+    the `scf.if`s that enclose the loop, their operands cloned there; the
+    loop gets `ub.poison` for their tokens (the waits count groups, not
+    tokens). The first tiles' global latency then overlaps whatever the
+    kernel does before the loop (staging x, its group parameters), and
+    with programmatic dependent launch the previous kernel's tail. A group
+    committed earlier only makes the waits that count it conservative. A
+    loop's prologue stays, with a remark, when another loop encloses it,
+    when an address or a condition is computed from memory, when a copy
+    reads memory the kernel may write, or when an op that may run between
+    the kernel's first memory access and the loop touches a copy's shared
+    buffer: ops in the other branch of an `scf.if`, or under a condition
+    that excludes the loop's (disjoint unsigned ranges of one value, as a
+    fused kernel's block ranges and a kernel's warp halves are), do not.
+
     Each rewritten alloc is aligned to at least 16 bytes (`alignment`), as
     a 16-byte `cp.async` needs. With `workgroup-attributions` (default) the
     rewritten allocs of a `gpu.func` become workgroup attributions of that
@@ -520,6 +538,9 @@ def MixQPipelineAsyncCopies : Pass<"mixq-pipeline-async-copies"> {
            "Pipeline stages = shared buffers per copied tile (>= 1)">,
     Option<"bypassL1", "bypass-l1", "bool", /*default=*/"true",
            "Bypass L1 (cp.async.cg) for 16-byte copies">,
+    Option<"hoistPrologue", "hoist-prologue", "bool", /*default=*/"false",
+           "Move each pipelined loop's prologue copies up to the kernel's "
+           "first memory access">,
     Option<"swizzle", "swizzle", "bool", /*default=*/"false",
            "Swizzle shared allocs of rank >= 2 against bank conflicts">,
     Option<"workgroupAttributions", "workgroup-attributions", "bool",
@@ -534,6 +555,7 @@ def MixQPipelineAsyncCopies : Pass<"mixq-pipeline-async-copies"> {
     "::mlir::memref::MemRefDialect",
     "::mlir::nvgpu::NVGPUDialect",
     "::mlir::scf::SCFDialect",
+    "::mlir::ub::UBDialect",
     "::mlir::vector::VectorDialect",
   ];
 }

@@ -23,6 +23,7 @@
 #include "mlir/Dialect/NVGPU/Transforms/Utils.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
@@ -209,11 +210,20 @@ public:
   }
 
 private:
+  /// A pipelined loop and the ops the pipeliner put before it.
+  struct Prologue {
+    scf::ForOp loop;
+    SmallVector<Operation *> ops;
+  };
+  /// The current function's pipelined loops, in the order rewritten.
+  SmallVector<Prologue> prologues;
+
   LogicalResult runOnFunction(FunctionOpInterface func);
   LogicalResult rewriteLoop(RewriterBase &rewriter, CopyLoop &match);
   void swizzleAllocs(CopyLoop &match);
   LogicalResult pipeline(RewriterBase &rewriter, scf::ForOp loop,
                          ArrayRef<nvgpu::DeviceAsyncWaitOp> waits);
+  void hoistPrologues(RewriterBase &rewriter, gpu::GPUFuncOp func);
   void makeWorkgroupAttributions(RewriterBase &rewriter, gpu::GPUFuncOp func,
                                  ArrayRef<memref::AllocOp> allocs);
 };
@@ -226,6 +236,7 @@ LogicalResult PipelineAsyncCopies::runOnFunction(FunctionOpInterface func) {
       [&](scf::ForOp loop) { loops.push_back(loop); });
   IRRewriter rewriter(func.getContext());
   SmallVector<memref::AllocOp> rewrittenAllocs;
+  prologues.clear();
   for (scf::ForOp loop : loops) {
     FailureOr<CopyLoop> match = matchCopyLoop(loop);
     if (failed(match) || match->copies.empty())
@@ -236,10 +247,27 @@ LogicalResult PipelineAsyncCopies::runOnFunction(FunctionOpInterface func) {
       alignForCpAsync(alloc);
     llvm::append_range(rewrittenAllocs, match->allocs);
   }
-  if (auto gpuFunc = dyn_cast<gpu::GPUFuncOp>(*func);
-      gpuFunc && workgroupAttributions)
+  auto gpuFunc = dyn_cast<gpu::GPUFuncOp>(*func);
+  if (gpuFunc && workgroupAttributions)
     makeWorkgroupAttributions(rewriter, gpuFunc, rewrittenAllocs);
+  // Once buffers that share a slot are one attribution, which the
+  // hoisting's buffer check must see.
+  if (gpuFunc && gpuFunc.isKernel() && hoistPrologue)
+    hoistPrologues(rewriter, gpuFunc);
   return success();
+}
+
+/// Each loop's first copies move up to the kernel's first memory access,
+/// in the order the loops were rewritten (inner loops first, then program
+/// order), so the groups keep their relative order; a commit that moves
+/// earlier only makes the waits that count it conservative.
+void PipelineAsyncCopies::hoistPrologues(RewriterBase &rewriter,
+                                         gpu::GPUFuncOp func) {
+  Operation *hoistPoint = getFirstEffectfulOp(func.getBody().front());
+  for (Prologue &prologue : prologues)
+    if (std::optional<StringRef> why = hoistPrologueCopies(
+            rewriter, prologue.loop, prologue.ops, hoistPoint))
+      prologue.loop.emitRemark("prologue copies not hoisted: ") << *why;
 }
 
 /// Async copies first (before multi-buffering, so that swizzling still sees
@@ -334,10 +362,19 @@ PipelineAsyncCopies::pipeline(RewriterBase &rewriter, scf::ForOp loop,
   // The copies of a later iteration last: they overwrite buffers the
   // earlier stages may still read before the iteration's barrier.
   Location loc = loop.getLoc();
+  Operation *before = loop->getPrevNode();
+  Block *block = loop->getBlock();
   FailureOr<scf::ForOp> pipelined = pipelineFetches(
       rewriter, loop, stage0, stages, FetchOrder::Last, predicateOp);
   if (failed(pipelined))
     return failure();
+  if (*pipelined) {
+    Prologue &prologue = prologues.emplace_back();
+    prologue.loop = *pipelined;
+    for (Operation *op = before ? before->getNextNode() : &block->front();
+         op != pipelined->getOperation(); op = op->getNextNode())
+      prologue.ops.push_back(op);
+  }
   if (!*pipelined) {
     for (nvgpu::DeviceAsyncWaitOp wait : waits)
       wait.setNumGroups(0);
