@@ -115,7 +115,7 @@ std::string getPipeliningPipeline(const CUDAOptions &options) {
   // through the copies of the body instead of being moved every iteration.
   std::string prefetchStages = std::to_string(options.prefetchStages);
   return "gpu.module(gpu.func(mixq-magic-int-to-float,"
-         "mixq-pipeline-async-copies{stages=" +
+         "mixq-pipeline-async-copies{hoist-prologue=1 stages=" +
          std::to_string(options.pipelineStages) +
          "},mixq-prefetch-loads{stages=" + prefetchStages +
          " unroll=" + prefetchStages + "},mixq-fuse-lop3))";

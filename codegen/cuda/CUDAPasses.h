@@ -20,6 +20,10 @@ namespace mlir::mixq::cuda {
 inline constexpr const char *kProgrammaticLaunchAttrName =
     "mixq.programmatic_launch";
 
+/// The unit argument attribute of a kernel pointer to weights: memory no
+/// kernel writes, which a kernel may read before its griddepcontrol.wait.
+inline constexpr const char *kWeightArgAttrName = "mixq.weight";
+
 /// Whether `chip` ("sm_90", "sm_90a", "sm_100") has griddepcontrol, i.e.
 /// programmatic dependent launch: sm_90 and newer.
 bool hasProgrammaticLaunch(llvm::StringRef chip);

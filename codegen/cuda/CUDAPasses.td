@@ -160,21 +160,41 @@ def MixQProgrammaticLaunch : Pass<"mixq-programmatic-launch", "ModuleOp"> {
     visible.
 
     Every kernel of a `gpu.module` whose `#nvvm.target`s include sm_90 or
-    newer gets, at the top of its entry block:
+    newer gets `nvvm.griddepcontrol launch_dependents` at the top of its
+    entry block, and `nvvm.griddepcontrol wait` before the first op of the
+    entry block that may touch memory an earlier kernel writes or a later
+    one reads, an op nested in it included:
 
     ```mlir
     nvvm.griddepcontrol launch_dependents
+    %row = gpu.block_id x                 // index math
+    scf.if %live {                        // the first weight tiles' copies
+      %cp = nvgpu.device_async_copy %w[...], %tile[...], 4
+      %g = nvgpu.device_async_create_group %cp
+    }
     nvvm.griddepcontrol wait
+    %x = vector.load %act[...]            // an earlier kernel's output
     ```
+
+    What may precede the wait: ops without memory effects, accesses of
+    shared or private memory, cp.async group bookkeeping, and reads of
+    weights: memrefs viewed from a kernel argument marked `mixq.weight`
+    (the CUDA generators mark every argument a plan binds to a package
+    weight, which nothing writes on the GPU). Anything else waits: global
+    stores, reads of activations, caches or tokens, ops whose effects are
+    not declared (`gpu.barrier`). `--mixq-pipeline-async-copies
+    hoist-prologue` puts each K loop's first weight copies at the kernel's
+    first memory access, so they are in flight while the previous kernel
+    finishes.
 
     `launch_dependents` lets the next kernel's blocks be scheduled once
     every block of this one has started (they then occupy no slot this
-    kernel's own blocks still need); `wait` keeps this kernel from reading
-    anything before its predecessor is complete. Every kernel waits, so the
-    completion of one implies that of all before it, as with ordinary
-    graph edges. Where nothing launches a kernel programmatically (eager
-    launches, ordinary graph edges) `wait` returns at once: the kernels are
-    correct under either launch.
+    kernel's own blocks still need); `wait` keeps this kernel from touching
+    its predecessor's memory before that kernel is complete. Every kernel
+    waits before it writes, so the completion of one implies that of all
+    before it, as with ordinary graph edges. Where nothing launches a
+    kernel programmatically (eager launches, ordinary graph edges) `wait`
+    returns at once: the kernels are correct under either launch.
 
     `griddepcontrol` does not exist below sm_90, so a module that also
     targets older chips is split: the sm_90+ targets move to a copy named

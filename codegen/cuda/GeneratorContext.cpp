@@ -1,11 +1,16 @@
 //===- GeneratorContext.cpp - what the CUDA kernel generators share -------===//
 #include "codegen/cuda/GeneratorContext.h"
 
+#include "codegen/cuda/CUDAPasses.h"
+#include "dialect/LLM/LLMOps.h"
+#include "dialect/MixQ/MixQOps.h"
 #include "dialect/MixQ/MixQTypes.h"
 #include "passes/Dispatch.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/SymbolTable.h"
 
 using namespace mlir;
 using namespace mlir::mixq;
@@ -27,6 +32,22 @@ MemRefType getBufferType(RankedTensorType type, int64_t maxTokens) {
     if (ShapedType::isDynamic(dim))
       dim = maxTokens;
   return MemRefType::get(shape, type.getElementType());
+}
+
+/// Whether every call of `kernel` passes a weight as argument `index`
+/// (what a plan binds to a package weight; nothing writes it on the GPU).
+bool isWeightArgument(func::FuncOp kernel, unsigned index) {
+  std::optional<SymbolTable::UseRange> uses =
+      SymbolTable::getSymbolUses(kernel, kernel->getParentOp());
+  if (!uses || uses->empty())
+    return false;
+  return llvm::all_of(*uses, [&](const SymbolTable::SymbolUse &use) {
+    auto call = dyn_cast<func::CallOp>(use.getUser());
+    if (!call || index >= call.getNumOperands())
+      return false;
+    Operation *def = call.getOperand(index).getDefiningOp();
+    return isa_and_nonnull<llm::WeightOp, mixq::WeightOp>(def);
+  });
 }
 
 /// (result index -> argument index) of the kernel's `mixq.tied` pairs.
@@ -84,10 +105,15 @@ FailureOr<gpu::GPUFuncOp> createGPUFunc(OpBuilder &b, func::FuncOp kernel,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
   unsigned next = 0;
-  for (auto [type, count] : llvm::zip(kernel.getArgumentTypes(), argCounts)) {
+  for (auto [index, type, count] :
+       llvm::enumerate(kernel.getArgumentTypes(), argCounts)) {
+    bool weight = isa<QTensorType>(type) || isWeightArgument(kernel, index);
     SmallVector<Value, 1> values;
-    for (unsigned i = 0; i < count; ++i)
+    for (unsigned i = 0; i < count; ++i) {
+      if (weight)
+        func.setArgAttr(next, kWeightArgAttrName, b.getUnitAttr());
       values.push_back(entry.getArgument(next++));
+    }
     if (type.isIndex())
       values.front() =
           arith::IndexCastOp::create(b, loc, b.getIndexType(), values.front());

@@ -5,8 +5,11 @@
 // pass's description in CUDAPasses.td).
 //===----------------------------------------------------------------------===//
 #include "codegen/cuda/CUDAPasses.h"
+#include "passes/LoopPipelining.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace mlir::mixq::cuda {
 #define GEN_PASS_DEF_MIXQPROGRAMMATICLAUNCH
@@ -31,15 +34,73 @@ bool targetsProgrammaticLaunchChip(Attribute target) {
   return nvvm && mixq::cuda::hasProgrammaticLaunch(nvvm.getChip());
 }
 
+/// Whether `value` views a kernel argument marked as weights.
+bool isWeightArgument(Value value) {
+  auto arg = dyn_cast<BlockArgument>(mixq::getRootMemRef(value));
+  auto func = arg ? dyn_cast<gpu::GPUFuncOp>(arg.getOwner()->getParentOp())
+                  : gpu::GPUFuncOp();
+  return func && arg.getOwner() == &func.getBody().front() &&
+         func.getArgAttr(arg.getArgNumber(), mixq::cuda::kWeightArgAttrName);
+}
+
+/// Whether `op` alone (not its regions) touches only what no earlier
+/// kernel writes: shared or private memory, and weights it reads. Global
+/// writes, reads of anything else (activations, caches, tokens) and ops
+/// whose effects are unknown (a barrier) are not.
+bool touchesOnlyOwnMemory(Operation *op) {
+  if (isa<nvgpu::DeviceAsyncCreateGroupOp, nvgpu::DeviceAsyncWaitOp>(op))
+    return true; // this thread's own copies
+  if (op->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
+    return true;
+  auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+  if (!effects)
+    return false;
+  SmallVector<MemoryEffects::EffectInstance> instances;
+  effects.getEffects(instances);
+  return llvm::all_of(instances, [](MemoryEffects::EffectInstance &effect) {
+    Value value = effect.getValue();
+    if (!value)
+      return isa<MemoryEffects::Allocate, MemoryEffects::Free>(
+          effect.getEffect());
+    auto type = dyn_cast<MemRefType>(value.getType());
+    auto space =
+        type ? dyn_cast_or_null<gpu::AddressSpaceAttr>(type.getMemorySpace())
+             : gpu::AddressSpaceAttr();
+    if (space && space.getValue() != gpu::AddressSpace::Global)
+      return true;
+    return isa<MemoryEffects::Read>(effect.getEffect()) &&
+           isWeightArgument(value);
+  });
+}
+
+/// Whether `op` or an op it holds may touch memory an earlier kernel
+/// writes, or memory a later kernel reads.
+bool dependsOnEarlierKernels(Operation *op) {
+  WalkResult result = op->walk([](Operation *nested) {
+    return touchesOnlyOwnMemory(nested) ? WalkResult::advance()
+                                        : WalkResult::interrupt();
+  });
+  return result.wasInterrupted();
+}
+
 /// Every kernel first lets its dependents be scheduled, then waits for its
-/// prerequisites, before any other instruction.
+/// prerequisites before its first op that may touch their memory: what
+/// precedes (index math, the copies of the first weight tiles that
+/// --mixq-pipeline-async-copies hoisted there) overlaps the previous
+/// kernel's tail.
 void insertGridDependencyControl(gpu::GPUModuleOp module) {
   module.walk([](gpu::GPUFuncOp func) {
     if (!func.isKernel() || func.isExternal())
       return;
-    OpBuilder b = OpBuilder::atBlockBegin(&func.getBody().front());
+    Block &entry = func.getBody().front();
+    Operation *first = &*llvm::find_if(entry, [](Operation &op) {
+      return op.hasTrait<OpTrait::IsTerminator>() ||
+             dependsOnEarlierKernels(&op);
+    });
+    OpBuilder b = OpBuilder::atBlockBegin(&entry);
     NVVM::GriddepcontrolOp::create(b, func.getLoc(),
                                    NVVM::GridDepActionKind::launch_dependents);
+    b.setInsertionPoint(first);
     NVVM::GriddepcontrolOp::create(b, func.getLoc(),
                                    NVVM::GridDepActionKind::wait);
   });

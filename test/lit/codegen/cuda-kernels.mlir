@@ -240,7 +240,7 @@ func.func private @k_add(%a: tensor<1x8xf16>, %b: tensor<1x8xf16>) -> tensor<1x8
 // and the product is rounded before the residual is added.
 
 // CHECK-LABEL: gpu.func @k_mm(
-// CHECK-SAME:    %[[X:.*]]: memref<1x64xf32>, %[[CODES:.*]]: memref<6x8xi32>, %[[SCALES:.*]]: memref<6x2xf16>, %[[ZEROS:.*]]: memref<6x2xf16>, %[[RES:.*]]: memref<1x6xf32>, %[[OUT:.*]]: memref<1x6xf32>, %{{.*}}: i64)
+// CHECK-SAME:    %[[X:.*]]: memref<1x64xf32>, %[[CODES:.*]]: memref<6x8xi32> {mixq.weight}, %[[SCALES:.*]]: memref<6x2xf16> {mixq.weight}, %[[ZEROS:.*]]: memref<6x2xf16> {mixq.weight}, %[[RES:.*]]: memref<1x6xf32>, %[[OUT:.*]]: memref<1x6xf32>, %{{.*}}: i64)
 // CHECK-SAME:    workgroup(%[[RS_BYTES:.*]] : memref<16xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[RZ_BYTES:.*]] : memref<16xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[PARTIALS:.*]] : memref<4xf32, #gpu.address_space<workgroup>>)
 // CHECK-SAME:    mixq.grid = [array<i64: 6, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
 // CHECK-DAG:     %[[RS:.*]] = memref.view %[[RS_BYTES]][%{{.*}}][] : memref<16xi8, #gpu.address_space<workgroup>> to memref<4x2xf16, #gpu.address_space<workgroup>>
@@ -288,7 +288,7 @@ func.func private @k_mm(%x: tensor<1x64xf32>, %w: !mixq.qtensor<6x64, #mixq.affi
 // and the store guarded all the same).
 
 // CHECK-LABEL: gpu.func @k_mm_rows(
-// CHECK-SAME:    %[[X:.*]]: memref<1x64xf16>, %[[CODES:.*]]: memref<4100x8xi32>,
+// CHECK-SAME:    %[[X:.*]]: memref<1x64xf16>, %[[CODES:.*]]: memref<4100x8xi32> {mixq.weight},
 // CHECK-SAME:    mixq.grid = [array<i64: 513, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
 // CHECK:         %[[TILE:.*]] = memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         scf.if
@@ -359,7 +359,7 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // i32 (gatherResidentBytes).
 
 // CHECK-LABEL: gpu.func @k_lut(
-// CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<4x6xi32>, %{{.*}}: memref<4x8xf16>, %{{.*}}: memref<1x4xf16>
+// CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<4x6xi32> {mixq.weight}, %{{.*}}: memref<4x8xf16> {mixq.weight}, %{{.*}}: memref<1x4xf16>
 // CHECK-SAME:    workgroup(%[[CODE_BYTES:.*]] : memref<96xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[LUT_BYTES:.*]] : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
 // CHECK-DAG:     %[[LUT:.*]] = memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<4x8xf16, #gpu.address_space<workgroup>>
 // CHECK-DAG:     %[[CODES:.*]] = memref.view %[[CODE_BYTES]][%{{.*}}][] : memref<96xi8, #gpu.address_space<workgroup>> to memref<4x6xi32, #gpu.address_space<workgroup>>
@@ -379,7 +379,7 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // (qq - zero) * scale); the outliers after the K loop, a few CSR entries
 // per lane (buildSparseDot), before the warp reduction.
 // CHECK-LABEL: gpu.func @k_mixed(
-// CHECK-SAME:    %{{.*}}: memref<1x128xf16>, %[[LOW:[^:]*]]: memref<2x8xi32>, %[[HIGH:[^:]*]]: memref<2x4xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xi8>, %{{.*}}: memref<2x1xi32>, %{{.*}}: memref<2x2xf16>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<1xi16>, %{{.*}}: memref<1xf16>, %{{.*}}: memref<1x2xf16>
+// CHECK-SAME:    %{{.*}}: memref<1x128xf16>, %[[LOW:[^:]*]]: memref<2x8xi32> {mixq.weight}, %[[HIGH:[^:]*]]: memref<2x4xi32> {mixq.weight}, %{{.*}}: memref<2x1xi32> {mixq.weight}, %{{.*}}: memref<2x1xi32> {mixq.weight}, %{{.*}}: memref<2x2xi8> {mixq.weight}, %{{.*}}: memref<2x1xi32> {mixq.weight}, %{{.*}}: memref<2x2xf16> {mixq.weight}, %{{.*}}: memref<3xi32> {mixq.weight}, %{{.*}}: memref<1xi16> {mixq.weight}, %{{.*}}: memref<1xf16> {mixq.weight}, %{{.*}}: memref<1x2xf16>
 // CHECK:         %[[LOWTILE:.*]] = memref.alloc() : memref<4x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         %[[HIGHTILE:.*]] = memref.alloc() : memref<4x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         scf.for {{.*}} iter_args
@@ -401,7 +401,7 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // CHECK:           memref.load %{{.*}} : memref<1xf16>
 // CHECK:         gpu.shuffle
 // CHECK-LABEL: gpu.func @k_bitplane(
-// CHECK-SAME:    %{{.*}}: memref<2x2xi32>, %{{.*}}: memref<2x2xi32>, %{{.*}}: memref<2x2xi32>, %{{.*}}: memref<2x2xi32>, %{{.*}}: memref<2x4xf16>, %{{.*}}: memref<2x8xf16>, %{{.*}}: memref<2x16xf16>
+// CHECK-SAME:    %{{.*}}: memref<2x2xi32> {mixq.weight}, %{{.*}}: memref<2x2xi32> {mixq.weight}, %{{.*}}: memref<2x2xi32> {mixq.weight}, %{{.*}}: memref<2x2xi32> {mixq.weight}, %{{.*}}: memref<2x4xf16> {mixq.weight}, %{{.*}}: memref<2x8xf16> {mixq.weight}, %{{.*}}: memref<2x16xf16> {mixq.weight}
 // CHECK-LABEL: gpu.func @k_sparse(
 // CHECK:         scf.for
 // CHECK:           scf.for
@@ -454,7 +454,7 @@ func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq
 // one lookup per weight in its bytes.
 
 // CHECK-LABEL: gpu.func @k_bitplane_width(
-// CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %[[P0:.*]]: memref<2x2xi32>, %[[P1:.*]]: memref<2x2xi32>, %[[P2:.*]]: memref<2x2xi32>, %[[P3:.*]]: memref<2x2xi32>,
+// CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %[[P0:.*]]: memref<2x2xi32> {mixq.weight}, %[[P1:.*]]: memref<2x2xi32> {mixq.weight}, %[[P2:.*]]: memref<2x2xi32> {mixq.weight}, %[[P3:.*]]: memref<2x2xi32> {mixq.weight},
 // CHECK-SAME:    workgroup(%[[LUT_BYTES:.*]] : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64},
 // CHECK:         memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<4x8xf16, #gpu.address_space<workgroup>>
 // CHECK-COUNT-3: memref.alloc() : memref<4x64xi32, #gpu.address_space<workgroup>>

@@ -165,7 +165,7 @@ func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtenso
 // No col_map read anywhere in the GEMV.
 
 // CHECK-LABEL: gpu.func @k_quik(
-// CHECK-SAME:    %[[OCOLS:[^:]*]]: memref<8xi32>, %{{[^:]*}}: memref<16x8xf16>, %{{[^:]*}}: memref<16x32xi32>, %[[SCALES:[^:]*]]: memref<16xf16>, %{{[^:]*}}: memref<16xi32>, %[[MAP:[^:]*]]: memref<256xi16>
+// CHECK-SAME:    %[[OCOLS:[^:]*]]: memref<8xi32> {mixq.weight}, %{{[^:]*}}: memref<16x8xf16> {mixq.weight}, %{{[^:]*}}: memref<16x32xi32> {mixq.weight}, %[[SCALES:[^:]*]]: memref<16xf16> {mixq.weight}, %{{[^:]*}}: memref<16xi32> {mixq.weight}, %[[MAP:[^:]*]]: memref<256xi16> {mixq.weight}
 // CHECK-NOT:     %[[MAP]]
 // CHECK:         %[[SUMS:.*]] = scf.for {{.*}} -> (vector<2x2xf32>) {
 // CHECK-NOT:       math.fma

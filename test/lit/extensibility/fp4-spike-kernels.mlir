@@ -15,7 +15,7 @@
 
 // ROUNDTRIP: !mixq.qtensor<8x64, #mixq_test.fp4<group = 32, spike = true>>
 // CHECK-LABEL: gpu.func @k_fp4_spike(
-// CHECK-SAME: %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<8x8xi32>, %{{.*}}: memref<8x2xf16>, %[[PTR:[^:]*]]: memref<9xi32>, %[[COLS:[^:]*]]: memref<8xi32>, %[[VALS:[^:]*]]: memref<8xf16>
+// CHECK-SAME: %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<8x8xi32> {mixq.weight}, %{{.*}}: memref<8x2xf16> {mixq.weight}, %[[PTR:[^:]*]]: memref<9xi32> {mixq.weight}, %[[COLS:[^:]*]]: memref<8xi32> {mixq.weight}, %[[VALS:[^:]*]]: memref<8xf16> {mixq.weight}
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<2x2xf32>)
 // CHECK-NOT: memref.load %[[COLS]]
 // CHECK: nvgpu.mma.sync
@@ -31,7 +31,7 @@
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args(%{{.*}}) -> (f32)
 
 // FMA-LABEL: gpu.func @k_fp4_spike(
-// FMA-SAME: %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<8x8xi32>, %{{.*}}: memref<8x2xf16>, %[[PTR:[^:]*]]: memref<9xi32>, %[[COLS:[^:]*]]: memref<8xi32>, %[[VALS:[^:]*]]: memref<8xf16>
+// FMA-SAME: %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<8x8xi32> {mixq.weight}, %{{.*}}: memref<8x2xf16> {mixq.weight}, %[[PTR:[^:]*]]: memref<9xi32> {mixq.weight}, %[[COLS:[^:]*]]: memref<8xi32> {mixq.weight}, %[[VALS:[^:]*]]: memref<8xf16> {mixq.weight}
 // FMA: scf.for {{.*}} iter_args
 // FMA-NOT: memref.load %[[COLS]]
 // FMA: math.fma
