@@ -177,12 +177,12 @@ def MixQProgrammaticLaunch : Pass<"mixq-programmatic-launch", "ModuleOp"> {
     ```
 
     What may precede the wait: ops without memory effects, accesses of
-    shared or private memory, cp.async group bookkeeping, and reads of
-    weights: memrefs viewed from a kernel argument marked `mixq.weight`
-    (the CUDA generators mark every argument a plan binds to a package
-    weight, which nothing writes on the GPU). Anything else waits: global
-    stores, reads of activations, caches or tokens, ops whose effects are
-    not declared (`gpu.barrier`). `--mixq-pipeline-async-copies
+    shared or private memory, cp.async group bookkeeping, barriers (they
+    order only the block's own accesses), and reads of weights: memrefs
+    viewed from a kernel argument marked `mixq.weight` (the CUDA generators
+    mark every argument a plan binds to a package weight, which nothing
+    writes on the GPU). Anything else waits: global stores, reads of
+    activations, caches or tokens, ops whose effects are not declared. `--mixq-pipeline-async-copies
     hoist-prologue` puts each K loop's first weight copies at the kernel's
     first memory access, so they are in flight while the previous kernel
     finishes.

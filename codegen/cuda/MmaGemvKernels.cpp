@@ -715,24 +715,28 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
       getMmaInputPermutation(ops, shape.mma, shape.tiling.tileCols);
   int64_t zeroCols = getStagedRowZeroCols(ops.tileFactors);
   unstageIndirectTilesForInput(ops, tiling, kMmaGemvSharedBytes, zeroCols);
+  Value live = kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(n));
+  auto rowOf = [&](Value m) {
+    return kb.minU(kb.add(firstRow, m), kb.index(n - 1));
+  };
+  // The resident rows (weights only) before x, so that their loads and x's
+  // are in flight together, and before griddepcontrol.wait: x's barrier
+  // publishes both.
+  if (!tiling.resident.empty())
+    kb.ifThen(live, [&] {
+      loadMmaResidentRows(kb, tiling, ops.components, rowOf, groupRow, lane,
+                          slice, splitK);
+    });
   Value x = stageInputRow(kb, ops.input, xRow,
                           kMmaGemvSharedBytes -
                               getTileSharedBytes(tiling, ops.pipelineStages),
                           permutation, zeroCols);
+  if (x == ops.input && !tiling.resident.empty())
+    gpu::BarrierOp::create(kb.b, kb.loc);
   // x too large to stage stays in global memory, in column order.
   const InputPermutation *xPermutation =
       permutation && x != ops.input ? &permutation : nullptr;
-  // A block is one group (splitK == kMatmulWarps): the branch is uniform
-  // over the block, so the barrier publishing the resident rows is legal.
-  kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(n)), [&] {
-    auto rowOf = [&](Value m) {
-      return kb.minU(kb.add(firstRow, m), kb.index(n - 1));
-    };
-    if (!tiling.resident.empty()) {
-      loadMmaResidentRows(kb, tiling, ops.components, rowOf, groupRow, lane,
-                          slice, splitK);
-      gpu::BarrierOp::create(kb.b, kb.loc);
-    }
+  kb.ifThen(live, [&] {
     buildMmaRows(
         kb, ops, tiling, layout, ops.components, rowOf, x, xRow, groupRow, warp,
         lane, slice, splitK,

@@ -46,10 +46,13 @@ bool isWeightArgument(Value value) {
 /// Whether `op` alone (not its regions) touches only what no earlier
 /// kernel writes: shared or private memory, and weights it reads. Global
 /// writes, reads of anything else (activations, caches, tokens) and ops
-/// whose effects are unknown (a barrier) are not.
+/// whose effects are unknown are not.
 bool touchesOnlyOwnMemory(Operation *op) {
-  if (isa<nvgpu::DeviceAsyncCreateGroupOp, nvgpu::DeviceAsyncWaitOp>(op))
-    return true; // this thread's own copies
+  // This thread's own copies; the block's or warp's own threads, whose
+  // accesses are judged one by one.
+  if (isa<nvgpu::DeviceAsyncCreateGroupOp, nvgpu::DeviceAsyncWaitOp,
+          gpu::BarrierOp, NVVM::SyncWarpOp>(op))
+    return true;
   if (op->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
     return true;
   auto effects = dyn_cast<MemoryEffectOpInterface>(op);

@@ -92,9 +92,10 @@ module attributes {gpu.container_module} {
 
 // -----
 
-// What may precede the wait: index math, shared memory, and reads of
-// weights (arguments marked mixq.weight, which no kernel writes), such as
-// the first weight tiles' copies --mixq-pipeline-async-copies hoisted.
+// What may precede the wait: index math, shared memory, barriers, and
+// reads of weights (arguments marked mixq.weight, which no kernel writes),
+// such as the first weight tiles' copies --mixq-pipeline-async-copies
+// hoisted.
 // Reading x (an earlier kernel's output) needs the wait first.
 // CHECK-LABEL: gpu.func @staged(
 // CHECK-NEXT:      nvvm.griddepcontrol launch_dependents
@@ -127,26 +128,20 @@ module attributes {gpu.container_module} {
     }
 
     // A store to global memory (a later kernel may read it while this one
-    // has not waited) and a barrier (its effects are not declared) each
-    // need the wait before them.
+    // has not waited) needs the wait before it; a barrier, which orders
+    // only the block's own accesses, does not.
     // CHECK-LABEL: gpu.func @writes(
     // CHECK-NEXT:      nvvm.griddepcontrol launch_dependents
     // CHECK-NEXT:      arith.constant
     // CHECK-NEXT:      arith.constant
+    // CHECK-NEXT:      gpu.barrier
     // CHECK-NEXT:      nvvm.griddepcontrol wait
     // CHECK-NEXT:      memref.store
     gpu.func @writes(%w: memref<64xi32> {mixq.weight}) kernel {
       %c0 = arith.constant 0 : i32
       %i = arith.constant 0 : index
-      memref.store %c0, %w[%i] : memref<64xi32>
-      gpu.return
-    }
-    // CHECK-LABEL: gpu.func @barrier(
-    // CHECK-NEXT:      nvvm.griddepcontrol launch_dependents
-    // CHECK-NEXT:      nvvm.griddepcontrol wait
-    // CHECK-NEXT:      gpu.barrier
-    gpu.func @barrier() kernel {
       gpu.barrier
+      memref.store %c0, %w[%i] : memref<64xi32>
       gpu.return
     }
   }
