@@ -221,6 +221,15 @@ cl::opt<cl::boolOrDefault> fuseDecode(
              "launches a layer), off for a CPU-only package (the fused CPU "
              "kernels decode about 9% slower); the CPU runs either plan"),
     cl::cat(category));
+cl::opt<int64_t> maxQuantizedRowBytes(
+    "max-quantized-row-bytes",
+    cl::desc("With fused decode and a scheme with act-bits (QUIK): the most "
+             "bytes of quantized x a fused kernel may keep on chip, over "
+             "its copies (one a matmul, two for gate and up); a larger x "
+             "keeps its quantize_act a kernel of its own "
+             "(--mixq-form-dispatches max-quantized-row-bytes; default "
+             "24576, the most the CUDA fused GEMV stages)"),
+    cl::value_desc("BYTES"), cl::init(24576), cl::cat(category));
 int fail(const std::string &message) {
   WithColor::error(errs(), "mixq-compile") << message << "\n";
   return 1;
@@ -298,6 +307,7 @@ mlir::LogicalResult formDispatches(mlir::ModuleOp module, bool fuse) {
   mlir::PassManager pm(module.getContext());
   mlir::mixq::MixQFormDispatchesOptions options;
   options.fuseDecode = fuse;
+  options.maxQuantizedRowBytes = maxQuantizedRowBytes;
   pm.addPass(mlir::mixq::createMixQFormDispatches(options));
   return pm.run(module);
 }
@@ -381,6 +391,9 @@ int main(int argc, char **argv) {
                   llvm::join(mlir::mixq::cuda::getSupportedChips(), ", "));
   if (maxSeqLen < 0)
     return fail("--max-seq-len must be positive");
+  if (maxQuantizedRowBytes < 0)
+    return fail("--max-quantized-row-bytes must be 0 or more, got " +
+                std::to_string(maxQuantizedRowBytes));
   // Read before the (possibly long) load, so that a bad file fails fast.
   std::optional<mixq::quant::CalibrationStats> calibration;
   if (!calibrationPath.empty()) {
