@@ -42,22 +42,11 @@ SmallVector<Operation *> getAccesses(Value root) {
   return accesses;
 }
 
-/// Whether an op of `func` may write memory through `root`: a declared
-/// write to a view of it (or to an unknown value), or an op that takes a
-/// view of it and declares nothing.
+/// Whether an op may write memory through `root` or a view of it.
 bool mayBeWritten(Value root) {
-  for (Operation *access : getAccesses(root)) {
-    auto effects = dyn_cast<MemoryEffectOpInterface>(access);
-    if (!effects) {
-      if (!access->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
-        return true;
-      continue; // the ops of its regions are accesses of their own
-    }
-    if (declaresWriteTo(effects,
-                        [&](Value v) { return getRootMemRef(v) == root; }))
-      return true;
-  }
-  return false;
+  return llvm::any_of(getAccesses(root), [&](Operation *access) {
+    return mayWrite(access, root);
+  });
 }
 
 /// What a condition says about values it compares with constants: for
@@ -201,12 +190,12 @@ std::optional<StringRef> checkHoistable(scf::ForOp loop,
     auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op);
     if (!copy)
       continue;
-    Value source = getRootMemRef(copy.getSrc());
+    Value source = getViewRoot(copy.getSrc());
     auto arg = dyn_cast<BlockArgument>(source);
     if (!arg || arg.getOwner() != hoistPoint->getBlock() ||
         mayBeWritten(source))
       return "a copy reads memory the kernel may write";
-    for (Operation *access : getAccesses(getRootMemRef(copy.getDst())))
+    for (Operation *access : getAccesses(getViewRoot(copy.getDst())))
       if (!llvm::is_contained(moved, access) &&
           mayRunBetween(access, hoistPoint, loop))
         return "the kernel touches a copy's shared buffer before the loop";
@@ -234,12 +223,6 @@ FailureOr<Value> buildPathCondition(OpBuilder &b, Location loc,
 }
 
 } // namespace
-
-Value getRootMemRef(Value value) {
-  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
-    value = view.getViewSource();
-  return value;
-}
 
 std::optional<StringRef> hoistPrologueCopies(RewriterBase &rewriter,
                                              scf::ForOp loop,

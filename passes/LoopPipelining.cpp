@@ -76,18 +76,12 @@ bool anyMemoryOpInLoop(scf::ForOp loop, function_ref<bool(Operation *)> pred) {
   return walk.wasInterrupted();
 }
 
-namespace {
-/// The memref a chain of views (subview, cast, ...) is a view of.
 Value getViewRoot(Value memref) {
   while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
     memref = view.getViewSource();
   return memref;
 }
 
-/// Whether `op` (not one with recursive effects) may write the memory of
-/// `root`: a write effect on it or on an unknown value; for an op without
-/// an effect interface (the nvgpu async copies and waits, barriers), any
-/// effect at all with `root` among its operands.
 bool mayWrite(Operation *op, Value root) {
   auto isRoot = [&](Value memref) { return getViewRoot(memref) == root; };
   auto effects = dyn_cast<MemoryEffectOpInterface>(op);
@@ -98,7 +92,6 @@ bool mayWrite(Operation *op, Value root) {
            });
   return declaresWriteTo(effects, isRoot);
 }
-} // namespace
 
 bool isLoadOfLoopInvariantMemory(Operation *op, scf::ForOp loop) {
   Value memref = getLoadedMemRef(op);

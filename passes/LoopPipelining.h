@@ -40,6 +40,16 @@ checkFetchSlice(scf::ForOp loop, const llvm::SetVector<Operation *> &slice,
 bool declaresWriteTo(MemoryEffectOpInterface effects,
                      function_ref<bool(Value)> isTarget);
 
+/// The memref a chain of views (subview, view, casts, ...) is a view of,
+/// or `memref` itself: the buffer an access touches.
+Value getViewRoot(Value memref);
+
+/// Whether `op` (not one with recursive effects) may write the memory of
+/// `root`: a write effect on it or on an unknown value; for an op without
+/// an effect interface (the nvgpu async copies and waits, barriers), any
+/// effect at all with `root` among its operands.
+bool mayWrite(Operation *op, Value root);
+
 /// Whether `pred` holds for an op of `loop`'s body, nested ones included,
 /// other than the ops whose effects are those of their regions (visited
 /// instead).
@@ -82,10 +92,6 @@ pipelineFetches(RewriterBase &rewriter, scf::ForOp loop,
                 const llvm::SetVector<Operation *> &stage0, unsigned stages,
                 FetchOrder order,
                 scf::PipeliningOption::PredicateOpFn predicate);
-
-/// The memref `value` is a view of, through view-like ops (subview, view,
-/// casts), or `value` itself: the buffer an access touches.
-Value getRootMemRef(Value value);
 
 /// Moves the copies and groups of `loop`'s pipeline prologue (`prologue`:
 /// the ops the pipeliner put before it) to just before `hoistPoint`, an op

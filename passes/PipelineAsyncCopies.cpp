@@ -368,13 +368,6 @@ PipelineAsyncCopies::pipeline(RewriterBase &rewriter, scf::ForOp loop,
       rewriter, loop, stage0, stages, FetchOrder::Last, predicateOp);
   if (failed(pipelined))
     return failure();
-  if (*pipelined) {
-    Prologue &prologue = prologues.emplace_back();
-    prologue.loop = *pipelined;
-    for (Operation *op = before ? before->getNextNode() : &block->front();
-         op != pipelined->getOperation(); op = op->getNextNode())
-      prologue.ops.push_back(op);
-  }
   if (!*pipelined) {
     for (nvgpu::DeviceAsyncWaitOp wait : waits)
       wait.setNumGroups(0);
@@ -382,6 +375,11 @@ PipelineAsyncCopies::pipeline(RewriterBase &rewriter, scf::ForOp loop,
                     "rejected the loop");
     return success();
   }
+  Prologue &prologue = prologues.emplace_back();
+  prologue.loop = *pipelined;
+  for (Operation *op = before ? before->getNextNode() : &block->front();
+       op != pipelined->getOperation(); op = op->getNextNode())
+    prologue.ops.push_back(op);
   OpBuilder::InsertionGuard guard(rewriter);
   // The last iterations commit zero-filling groups nobody waits for; an
   // empty group gives the drain its token operand.

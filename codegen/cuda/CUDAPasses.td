@@ -182,10 +182,10 @@ def MixQProgrammaticLaunch : Pass<"mixq-programmatic-launch", "ModuleOp"> {
     viewed from a kernel argument marked `mixq.weight` (the CUDA generators
     mark every argument a plan binds to a package weight, which nothing
     writes on the GPU). Anything else waits: global stores, reads of
-    activations, caches or tokens, ops whose effects are not declared. `--mixq-pipeline-async-copies
-    hoist-prologue` puts each K loop's first weight copies at the kernel's
-    first memory access, so they are in flight while the previous kernel
-    finishes.
+    activations, caches or tokens, ops whose effects are not declared.
+    `--mixq-pipeline-async-copies hoist-prologue` puts each K loop's first
+    weight copies at the kernel's first memory access, so they are in
+    flight while the previous kernel finishes.
 
     `launch_dependents` lets the next kernel's blocks be scheduled once
     every block of this one has started (they then occupy no slot this

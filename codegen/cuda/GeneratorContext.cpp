@@ -34,20 +34,31 @@ MemRefType getBufferType(RankedTensorType type, int64_t maxTokens) {
   return MemRefType::get(shape, type.getElementType());
 }
 
-/// Whether every call of `kernel` passes a weight as argument `index`
-/// (what a plan binds to a package weight; nothing writes it on the GPU).
-bool isWeightArgument(func::FuncOp kernel, unsigned index) {
+/// Whether each argument of `kernel` is a weight in every call of it (what
+/// a plan binds to a package weight; nothing writes it on the GPU): a
+/// qtensor, or an operand every call takes from a weight op.
+SmallVector<bool> getWeightArguments(func::FuncOp kernel) {
+  SmallVector<bool> weights;
+  for (Type type : kernel.getArgumentTypes())
+    weights.push_back(isa<QTensorType>(type));
   std::optional<SymbolTable::UseRange> uses =
       SymbolTable::getSymbolUses(kernel, kernel->getParentOp());
   if (!uses || uses->empty())
-    return false;
-  return llvm::all_of(*uses, [&](const SymbolTable::SymbolUse &use) {
+    return weights;
+  SmallVector<bool> fromWeightOps(weights.size(), true);
+  for (const SymbolTable::SymbolUse &use : *uses) {
     auto call = dyn_cast<func::CallOp>(use.getUser());
-    if (!call || index >= call.getNumOperands())
-      return false;
-    Operation *def = call.getOperand(index).getDefiningOp();
-    return isa_and_nonnull<llm::WeightOp, mixq::WeightOp>(def);
-  });
+    for (auto [index, fromWeightOp] : llvm::enumerate(fromWeightOps)) {
+      Operation *def = call && index < call.getNumOperands()
+                           ? call.getOperand(index).getDefiningOp()
+                           : nullptr;
+      fromWeightOp =
+          fromWeightOp && isa_and_nonnull<llm::WeightOp, mixq::WeightOp>(def);
+    }
+  }
+  for (auto [weight, fromWeightOp] : llvm::zip(weights, fromWeightOps))
+    weight = weight || fromWeightOp;
+  return weights;
 }
 
 /// (result index -> argument index) of the kernel's `mixq.tied` pairs.
@@ -105,9 +116,9 @@ FailureOr<gpu::GPUFuncOp> createGPUFunc(OpBuilder &b, func::FuncOp kernel,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&entry);
   unsigned next = 0;
-  for (auto [index, type, count] :
-       llvm::enumerate(kernel.getArgumentTypes(), argCounts)) {
-    bool weight = isa<QTensorType>(type) || isWeightArgument(kernel, index);
+  SmallVector<bool> weights = getWeightArguments(kernel);
+  for (auto [type, count, weight] :
+       llvm::zip(kernel.getArgumentTypes(), argCounts, weights)) {
     SmallVector<Value, 1> values;
     for (unsigned i = 0; i < count; ++i) {
       if (weight)

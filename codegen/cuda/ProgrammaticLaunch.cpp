@@ -36,7 +36,7 @@ bool targetsProgrammaticLaunchChip(Attribute target) {
 
 /// Whether `value` views a kernel argument marked as weights.
 bool isWeightArgument(Value value) {
-  auto arg = dyn_cast<BlockArgument>(mixq::getRootMemRef(value));
+  auto arg = dyn_cast<BlockArgument>(mixq::getViewRoot(value));
   auto func = arg ? dyn_cast<gpu::GPUFuncOp>(arg.getOwner()->getParentOp())
                   : gpu::GPUFuncOp();
   return func && arg.getOwner() == &func.getBody().front() &&
