@@ -433,17 +433,9 @@ Value loadFromL2(KernelBuilder &kb, Value workspace, Value index) {
       memref::ExtractAlignedPointerAsIndexOp::create(b, loc, workspace);
   Value address = arith::IndexCastOp::create(
       b, loc, b.getI64Type(), kb.add(base, kb.mul(index, kb.index(4))));
-  return LLVM::InlineAsmOp::create(
-             b, loc, b.getF32Type(), ValueRange{address},
-             b.getStringAttr("ld.global.cg.f32 $0, [$1];"),
-             b.getStringAttr("=f,l"), /*has_side_effects=*/b.getUnitAttr(),
-             /*is_align_stack=*/UnitAttr(),
-             LLVM::TailCallKindAttr::get(
-                 b.getContext(), LLVM::tailcallkind::TailCallKind::None),
-             LLVM::AsmDialectAttr::get(b.getContext(),
-                                       LLVM::AsmDialect::AD_ATT),
-             /*operand_attrs=*/ArrayAttr())
-      .getResult(0);
+  return buildInlinePTX(b, loc, b.getF32Type(), ValueRange{address},
+                        "ld.global.cg.f32 $0, [$1];", "=f,l",
+                        /*hasSideEffects=*/true);
 }
 
 /// out[h, d] = sum_i exp(m_i - M) o_i[d] / sum_i exp(m_i - M) l_i over the

@@ -1,5 +1,6 @@
 //===- FuseLop3.cpp - --mixq-fuse-lop3 ------------------------------------===//
 #include "codegen/cuda/CUDAPasses.h"
+#include "codegen/cuda/KernelBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -14,11 +15,10 @@ namespace mlir::mixq::cuda {
 } // namespace mlir::mixq::cuda
 
 using namespace mlir;
+using mlir::mixq::cuda::buildInlinePTX;
+using mlir::mixq::cuda::kLop3AndOr;
 
 namespace {
-
-/// lop3.b32's truth table for (a & b) | c (a = 0xF0, b = 0xCC, c = 0xAA).
-constexpr unsigned kAndOr = (0xF0 & 0xCC) | 0xAA;
 
 /// The i32 constants of a scalar or vector constant, one per element.
 std::optional<SmallVector<uint32_t>> getI32Constants(Value value) {
@@ -44,18 +44,10 @@ std::optional<SmallVector<uint32_t>> getI32Constants(Value value) {
 Value buildLop3(OpBuilder &b, Location loc, Value x, uint32_t mask,
                 uint32_t bits) {
   std::string text = "lop3.b32 $0, $1, " + std::to_string(mask) + ", " +
-                     std::to_string(bits) + ", " + std::to_string(kAndOr) + ";";
-  auto i32 = b.getI32Type();
-  return LLVM::InlineAsmOp::create(
-             b, loc, i32, ValueRange{x}, b.getStringAttr(text),
-             b.getStringAttr("=r,r"), /*has_side_effects=*/UnitAttr(),
-             /*is_align_stack=*/UnitAttr(),
-             LLVM::TailCallKindAttr::get(
-                 b.getContext(), LLVM::tailcallkind::TailCallKind::None),
-             LLVM::AsmDialectAttr::get(b.getContext(),
-                                       LLVM::AsmDialect::AD_ATT),
-             /*operand_attrs=*/ArrayAttr())
-      .getResult(0);
+                     std::to_string(bits) + ", " + std::to_string(kLop3AndOr) +
+                     ";";
+  return buildInlinePTX(b, loc, b.getI32Type(), ValueRange{x}, text, "=r,r",
+                        /*hasSideEffects=*/false);
 }
 
 struct MaskedOrToLop3 : OpRewritePattern<arith::OrIOp> {

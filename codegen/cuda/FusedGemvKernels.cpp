@@ -221,7 +221,7 @@ LogicalResult buildSegment(GeneratorContext &ctx, const Segment &segment,
     MatmulTiling tiling = shape.tiling;
     allocateStagingTiles(kb, ops, tiling, /*exclusive=*/true);
     for (const WarpRow &row : warpRows)
-      loadResidentRows(kb, row.components, tiling.resident, row.loadRow,
+      loadResidentRows(kb, ops, tiling, row.components, row.loadRow,
                        row.tileRow, lane);
     SmallVector<Value> accs =
         buildKLoop(kb, ops, tiling, warpRows, inputs.front(), {kb.index(0)},
@@ -307,9 +307,9 @@ LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
   kb.ifThen(
       kb.cmp(arith::CmpIPredicate::ult, firstTask, kb.index(segment.tasks)),
       [&] {
-        if (!shape.tiling.resident.empty()) {
+        if (!shape.tiling.resident.empty() || !shape.tiling.tables.empty()) {
           forEachSlot([&](int64_t slot) {
-            loadMmaResidentRows(kb, shape.tiling, getComponents(slot),
+            loadMmaResidentRows(kb, ops, shape.tiling, getComponents(slot),
                                 getRowOf(slot), firstResidentRow, lane, slice,
                                 splitK);
           });

@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -25,6 +26,29 @@ namespace mlir::mixq::cuda {
 inline constexpr int64_t kWarpSize = 32;
 
 enum class Reduction { Sum, Max, MinNum, MaxNum };
+
+/// One PTX instruction as inline assembly (AT&T dialect, no tail call) with
+/// one result: `text` names the result $0 and the operands $1...,
+/// `constraints` their registers ("=r,r,r"). Without side effects it is
+/// hoisted and CSE'd like the ops it stands for.
+inline Value buildInlinePTX(OpBuilder &b, Location loc, Type resultType,
+                            ValueRange operands, StringRef text,
+                            StringRef constraints, bool hasSideEffects) {
+  return LLVM::InlineAsmOp::create(
+             b, loc, resultType, operands, b.getStringAttr(text),
+             b.getStringAttr(constraints),
+             hasSideEffects ? b.getUnitAttr() : UnitAttr(),
+             /*is_align_stack=*/UnitAttr(),
+             LLVM::TailCallKindAttr::get(
+                 b.getContext(), LLVM::tailcallkind::TailCallKind::None),
+             LLVM::AsmDialectAttr::get(b.getContext(),
+                                       LLVM::AsmDialect::AD_ATT),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
+}
+
+/// lop3.b32's truth table for (a & b) | c (a = 0xF0, b = 0xCC, c = 0xAA).
+inline constexpr unsigned kLop3AndOr = (0xF0 & 0xCC) | 0xAA;
 
 /// IR building helpers for one gpu.func; the builder's insertion point moves
 /// through the loops and conditionals it opens.

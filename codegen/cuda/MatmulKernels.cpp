@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/SmallBitVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -134,7 +135,7 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
     if (tileCols > maxTileCols || k % tileCols != 0 || tiled.empty() ||
         (tileCols == kWideTileCols && !isWideTile(ops)))
       continue;
-    MatmulTiling tiling{tileCols, {}, {}, read};
+    MatmulTiling tiling{tileCols, {}, {}, {}, read};
     for (const auto &[index, component] : tiled) {
       int64_t x = component.shape[1];
       int64_t bytes = component.elementType.getIntOrFloatBitWidth() / 8;
@@ -160,11 +161,11 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
     if (ops.scheme && tileCols <= maxTileCols && k % tileCols == 0 &&
         isWordLevelTile(ops.scheme, {ops.rows, ops.cols}, tileCols,
                         ops.elementType))
-      return MatmulTiling{tileCols, {}, {}, read};
+      return MatmulTiling{tileCols, {}, {}, {}, read};
   for (int64_t tileCols : {8, 4, 2})
     if (tileCols <= maxTileCols && k % tileCols == 0)
-      return MatmulTiling{tileCols, {}, {}, read};
-  return MatmulTiling{1, {}, {}, read};
+      return MatmulTiling{tileCols, {}, {}, {}, read};
+  return MatmulTiling{1, {}, {}, {}, read};
 }
 
 /// The shared tile of a staged component: a slice per lane for each of the
@@ -237,6 +238,93 @@ static std::pair<Value, Value> allocateResidentTile(KernelBuilder &kb,
   return {tile, bytes};
 }
 
+namespace {
+/// Lane i of a vector of codes as (x >> shift) & mask, with a constant
+/// shift and mask (a code stream's fields: buildPackedCodeVector).
+struct MaskedCode {
+  Value x;
+  uint32_t shift = 0, mask = 0;
+};
+
+/// Lane `lane` of an integer constant (a splat or per lane), if `value` is
+/// one.
+std::optional<uint32_t> getLaneConstant(Value value, int64_t lane) {
+  DenseIntElementsAttr constants;
+  if (!matchPattern(value, m_Constant(&constants)))
+    return std::nullopt;
+  if (constants.isSplat())
+    return uint32_t(constants.getSplatValue<APInt>().getZExtValue());
+  return uint32_t(constants.getValues<APInt>()[lane].getZExtValue());
+}
+
+/// Whether lane `lane` of `value` is known zero: a shuffle that takes it
+/// from a zero constant (a field that does not straddle words).
+bool isZeroLane(Value value, int64_t lane) {
+  auto shuffle = value.getDefiningOp<vector::ShuffleOp>();
+  if (!shuffle)
+    return false;
+  int64_t firstSize = shuffle.getV1VectorType().getNumElements();
+  int64_t source = shuffle.getMask()[lane];
+  return source >= firstSize &&
+         getLaneConstant(shuffle.getV2(), source - firstSize) == 0u;
+}
+
+/// Lane `lane` of `codes` as a MaskedCode, seeing through the shift of a
+/// field that lies in one word; none unless `codes` is a masked vector.
+std::optional<MaskedCode> getMaskedCode(OpBuilder &builder, Location loc,
+                                        Value codes, int64_t lane) {
+  auto andOp = codes.getDefiningOp<arith::AndIOp>();
+  if (!andOp || !getElementTypeOrSelf(codes.getType()).isInteger(32))
+    return std::nullopt;
+  std::optional<uint32_t> mask = getLaneConstant(andOp.getRhs(), lane);
+  if (!mask)
+    return std::nullopt;
+  Value input = andOp.getLhs();
+  // (a >> s) | (b << t) with b's lane zero is a >> s.
+  if (auto orOp = input.getDefiningOp<arith::OrIOp>())
+    for (auto [low, high] : {std::pair(orOp.getLhs(), orOp.getRhs()),
+                             std::pair(orOp.getRhs(), orOp.getLhs())})
+      if (auto shl = high.getDefiningOp<arith::ShLIOp>())
+        if (low.getDefiningOp<arith::ShRUIOp>() &&
+            isZeroLane(shl.getLhs(), lane)) {
+          input = low;
+          break;
+        }
+  if (auto shift = input.getDefiningOp<arith::ShRUIOp>())
+    if (std::optional<uint32_t> amount = getLaneConstant(shift.getRhs(), lane))
+      return MaskedCode{
+          vector::ExtractOp::create(builder, loc, shift.getLhs(), lane),
+          *amount, *mask};
+  return MaskedCode{vector::ExtractOp::create(builder, loc, input, lane), 0,
+                    *mask};
+}
+
+/// The byte offset of a masked code's table element of 2^scale bytes,
+/// ((x >> shift) & mask) << scale | rowOffset, as one shift and one lop3,
+/// for an element offset within the low byte and rows a multiple of 256
+/// bytes apart: built as a mask, a multiply and an add, ptxas then inserts
+/// the code's byte into the row offset with a byte permute after the mask,
+/// one instruction more per lookup (lut3's pair table: 2.37 -> 2.02
+/// instructions per weight). Elsewhere it folds the scaling into the mask
+/// and ORs the row in one lop3 by itself.
+Value buildMaskedCodeOffset(OpBuilder &builder, Location loc, Value x,
+                            uint32_t shift, uint32_t mask, unsigned scale,
+                            Value rowOffset) {
+  Type i32 = builder.getI32Type();
+  auto i32Constant = [&](int64_t value) -> Value {
+    return arith::ConstantIntOp::create(builder, loc, i32, value);
+  };
+  if (shift > scale)
+    x = arith::ShRUIOp::create(builder, loc, x, i32Constant(shift - scale));
+  else if (shift < scale)
+    x = arith::ShLIOp::create(builder, loc, x, i32Constant(scale - shift));
+  std::string text = "lop3.b32 $0, $1, " + std::to_string(mask << scale) +
+                     ", $2, " + std::to_string(kLop3AndOr) + ";";
+  return buildInlinePTX(builder, loc, i32, ValueRange{x, rowOffset}, text,
+                        "=r,r,r", /*hasSideEffects=*/false);
+}
+} // namespace
+
 Value gatherResidentBytes(OpBuilder &builder, Location loc,
                           const ResidentComponent &component, Value row,
                           Value codes) {
@@ -255,20 +343,31 @@ Value gatherResidentBytes(OpBuilder &builder, Location loc,
                                      tileType.getMemorySpace());
   Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
   auto codesType = cast<VectorType>(codes.getType());
+  unsigned scale = llvm::Log2_64(elementBytes);
+  bool byteAligned = llvm::isPowerOf2_64(elementBytes);
   SmallVector<Value> values;
   for (int64_t i = 0; i < codesType.getNumElements(); ++i) {
-    Value code = vector::ExtractOp::create(builder, loc, codes, i);
-    // Table indices: a shared-memory row is far below 2^32 bytes.
-    if (code.getType().isIndex())
-      code = arith::IndexCastUIOp::create(builder, loc, i32, code);
-    else if (code.getType().getIntOrFloatBitWidth() > 32)
-      code = arith::TruncIOp::create(builder, loc, i32, code);
-    else if (code.getType() != i32)
-      code = arith::ExtUIOp::create(builder, loc, i32, code);
-    Value offset = arith::AddIOp::create(
-        builder, loc, rowOffset,
-        arith::MulIOp::create(builder, loc, code, i32Constant(elementBytes)),
-        arith::IntegerOverflowFlags::nuw);
+    Value offset;
+    std::optional<MaskedCode> masked =
+        byteAligned ? getMaskedCode(builder, loc, codes, i) : std::nullopt;
+    if (masked && (uint64_t(masked->mask) << scale) < 256 &&
+        rowBytes % 256 == 0) {
+      offset = buildMaskedCodeOffset(builder, loc, masked->x, masked->shift,
+                                     masked->mask, scale, rowOffset);
+    } else {
+      Value code = vector::ExtractOp::create(builder, loc, codes, i);
+      // Table indices: a shared-memory row is far below 2^32 bytes.
+      if (code.getType().isIndex())
+        code = arith::IndexCastUIOp::create(builder, loc, i32, code);
+      else if (code.getType().getIntOrFloatBitWidth() > 32)
+        code = arith::TruncIOp::create(builder, loc, i32, code);
+      else if (code.getType() != i32)
+        code = arith::ExtUIOp::create(builder, loc, i32, code);
+      offset = arith::AddIOp::create(
+          builder, loc, rowOffset,
+          arith::MulIOp::create(builder, loc, code, i32Constant(elementBytes)),
+          arith::IntegerOverflowFlags::nuw);
+    }
     Value at = arith::IndexCastUIOp::create(builder, loc,
                                             builder.getIndexType(), offset);
     Value view = memref::ViewOp::create(builder, loc, elementType,
@@ -289,6 +388,26 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
   const llvm::SmallDenseSet<unsigned> &read = tiling.read;
   auto space = gpu::AddressSpaceAttr::get(kb.b.getContext(),
                                           gpu::AddressSpace::Workgroup);
+  // A tile of `tileType`: the shared one of the type an earlier segment
+  // has, or a new one within the budget.
+  auto takeTile =
+      [&](MemRefType tileType) -> std::optional<std::pair<Value, Value>> {
+    unsigned nth = used[tileType];
+    std::pair<Value, Value> tile;
+    if (shared && nth < shared->tiles[tileType].size()) {
+      tile = shared->tiles[tileType][nth];
+    } else {
+      int64_t bytes = KernelBuilder::getByteSize(tileType);
+      if (bytes > bytesLeft)
+        return std::nullopt;
+      bytesLeft -= bytes;
+      tile = allocateResidentTile(kb, tileType);
+      if (shared)
+        shared->tiles[tileType].push_back(tile);
+    }
+    ++used[tileType];
+    return tile;
+  };
   for (auto [index, value] : llvm::enumerate(ops.components)) {
     auto type = cast<MemRefType>(value.getType());
     bool staged = llvm::any_of(tiling.staged, [&](const StagedComponent &c) {
@@ -302,21 +421,23 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
     auto tileType = MemRefType::get(
         {tiling.getResidentRowsPerBlock(), type.getDimSize(1)},
         type.getElementType(), MemRefLayoutAttrInterface{}, space);
-    int64_t bytes = KernelBuilder::getByteSize(tileType);
-    unsigned nth = used[tileType];
-    std::pair<Value, Value> tile;
-    if (shared && nth < shared->tiles[tileType].size()) {
-      tile = shared->tiles[tileType][nth];
-    } else {
-      if (bytes > bytesLeft)
-        continue;
-      bytesLeft -= bytes;
-      tile = allocateResidentTile(kb, tileType);
-      if (shared)
-        shared->tiles[tileType].push_back(tile);
-    }
-    ++used[tileType];
-    tiling.resident.push_back({unsigned(index), tile.first, tile.second});
+    if (std::optional<std::pair<Value, Value>> tile = takeTile(tileType))
+      tiling.resident.push_back({unsigned(index), tile->first, tile->second});
+  }
+  // The scheme's row tables the tiles read, after the components they are
+  // built from.
+  SmallVector<int64_t, 2> shape = {ops.rows, ops.cols};
+  SmallVector<RowTableSpec> specs = ops.scheme.getRowTables(shape);
+  llvm::SmallDenseSet<unsigned> looked =
+      getReadRowTables(ops.scheme, shape, tiling.tileCols, ops.elementType);
+  for (unsigned table : getBuildableRowTables(ops.scheme, shape)) {
+    if (!looked.contains(table))
+      continue;
+    auto tileType = MemRefType::get(
+        {tiling.getResidentRowsPerBlock(), specs[table].entries},
+        specs[table].elementType, MemRefLayoutAttrInterface{}, space);
+    if (std::optional<std::pair<Value, Value>> tile = takeTile(tileType))
+      tiling.tables.push_back({table, tile->first, tile->second});
   }
 }
 
@@ -332,18 +453,23 @@ int64_t getTileSharedBytes(const MatmulTiling &tiling, int64_t stages) {
     bytes += bytesOf(component.tile) * std::max<int64_t>(stages, 1);
   for (const ResidentComponent &component : tiling.resident)
     bytes += bytesOf(component.tile);
+  for (const ResidentComponent &table : tiling.tables)
+    bytes += bytesOf(table.tile);
   return bytes;
 }
 
 /// The warp copies its row of every resident component into row `tileRow`
-/// of the tiles, then synchronizes its lanes (bar.warp.sync: the warp may
-/// be alone in this branch).
-void loadResidentRows(KernelBuilder &kb, ValueRange components,
-                      ArrayRef<ResidentComponent> resident, Value row,
-                      Value tileRow, Value lane) {
-  if (resident.empty())
+/// of the tiles, then its lanes build that row of every row table, an entry
+/// each in turn, from the copies (bar.warp.sync after each: the warp may be
+/// alone in this branch).
+void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
+                      const MatmulTiling &tiling, ValueRange components,
+                      Value row, Value tileRow, Value lane) {
+  if (tiling.resident.empty() && tiling.tables.empty())
     return;
-  for (const ResidentComponent &component : resident) {
+  Value allLanes =
+      arith::ConstantIntOp::create(kb.b, kb.loc, kb.b.getI32Type(), -1);
+  for (const ResidentComponent &component : tiling.resident) {
     Value global = components[component.index];
     int64_t size = cast<MemRefType>(global.getType()).getDimSize(1);
     kb.loop(lane, kb.index(size), kb.index(kWarpSize), [&](Value i) {
@@ -353,8 +479,20 @@ void loadResidentRows(KernelBuilder &kb, ValueRange components,
                               ValueRange{tileRow, i});
     });
   }
-  Value allLanes =
-      arith::ConstantIntOp::create(kb.b, kb.loc, kb.b.getI32Type(), -1);
+  NVVM::SyncWarpOp::create(kb.b, kb.loc, allLanes);
+  if (tiling.tables.empty())
+    return;
+  StagedReader reader(components, kb, tiling, tileRow, lane, kb.index(0),
+                      ops.cols);
+  for (const ResidentComponent &table : tiling.tables) {
+    int64_t entries = cast<MemRefType>(table.tile.getType()).getDimSize(1);
+    kb.loop(lane, kb.index(entries), kb.index(kWarpSize), [&](Value e) {
+      Value entry = ops.scheme.buildRowTableEntry(
+          kb.b, kb.loc, reader, {ops.rows, ops.cols}, table.index, row, e);
+      memref::StoreOp::create(kb.b, kb.loc, entry, table.tile,
+                              ValueRange{tileRow, e});
+    });
+  }
   NVVM::SyncWarpOp::create(kb.b, kb.loc, allLanes);
 }
 
@@ -900,7 +1038,7 @@ LogicalResult buildMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
 
   kb.ifThen(kb.cmp(arith::CmpIPredicate::ult, firstRow, kb.index(n)), [&] {
     for (int64_t j = 0; j < rowsPerWarp; ++j)
-      loadResidentRows(kb, ops.components, tiling.resident, loadRows[j],
+      loadResidentRows(kb, ops, tiling, ops.components, loadRows[j],
                        tileRows[j], lane);
     SmallVector<WarpRow> warpRows;
     for (int64_t j = 0; j < rowsPerWarp; ++j)

@@ -70,6 +70,11 @@ struct MatmulTiling {
   int64_t tileCols = 1;
   SmallVector<StagedComponent> staged;
   SmallVector<ResidentComponent> resident;
+  /// The scheme's row tables (QuantSchemeAttrInterface::getRowTables) the
+  /// kernel builds in shared memory, each warp for its rows after their
+  /// resident components: `index` is the table's, `tile` one row per
+  /// resident row.
+  SmallVector<ResidentComponent> tables;
   /// The scheme's components its dequantization reads.
   llvm::SmallDenseSet<unsigned> read;
   /// Output rows per warp: each x element a lane loads and widens is used
@@ -129,7 +134,7 @@ public:
                const MatmulTiling &tiling, Value tileRow, Value lane, Value col,
                int64_t cols, Value residentRow = Value())
       : ComponentReader(components), kb(kb), staged(tiling.staged),
-        resident(tiling.resident), tileRow(tileRow),
+        resident(tiling.resident), tables(tiling.tables), tileRow(tileRow),
         residentRow(residentRow ? residentRow : tileRow), lane(lane), col(col),
         cols(cols) {}
 
@@ -202,6 +207,19 @@ public:
     return ComponentReader::gather(builder, loc, index, leading, lastIndices);
   }
 
+  bool hasRowTable(unsigned table) const override {
+    return findTable(table) != nullptr;
+  }
+
+  /// A row table's entries, one shared-memory load each from the row's
+  /// table, addressed in bytes like a resident component's.
+  Value gatherRowTable(OpBuilder &builder, Location loc, unsigned table,
+                       Value row, Value entries) const override {
+    const ResidentComponent *tile = findTable(table);
+    return tile ? gatherResidentBytes(builder, loc, *tile, residentRow, entries)
+                : Value();
+  }
+
   /// The component element holding the lane's first weight of this step:
   /// in its row of an indirect component, the element of the column's
   /// offset in its run.
@@ -218,6 +236,13 @@ public:
   Value getColumn() const { return col; }
 
 private:
+  const ResidentComponent *findTable(unsigned table) const {
+    for (const ResidentComponent &tile : tables)
+      if (tile.index == table)
+        return &tile;
+    return nullptr;
+  }
+
   const StagedComponent *findStaged(unsigned index) const {
     for (const StagedComponent &component : staged)
       if (component.index == index)
@@ -236,7 +261,7 @@ private:
 
   KernelBuilder &kb;
   ArrayRef<StagedComponent> staged;
-  ArrayRef<ResidentComponent> resident;
+  ArrayRef<ResidentComponent> resident, tables;
   Value tileRow, residentRow, lane, col;
   int64_t cols;
 };
@@ -429,9 +454,12 @@ void allocateResidentTiles(
 
 int64_t getTileSharedBytes(const MatmulTiling &tiling, int64_t stages);
 
-void loadResidentRows(KernelBuilder &kb, ValueRange components,
-                      ArrayRef<ResidentComponent> resident, Value row,
-                      Value tileRow, Value lane);
+/// The warp copies weight row `row` of every resident component (of the
+/// weight `components`, of ops' scheme and shape) into row `tileRow` of the
+/// tiles, then builds that row of every row table from them.
+void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
+                      const MatmulTiling &tiling, ValueRange components,
+                      Value row, Value tileRow, Value lane);
 
 /// Gives up staging the indirect components (back to loads where used)
 /// when their multi-buffered tiles are all that keeps x, with `zeroCols`
@@ -503,8 +531,8 @@ InputPermutation getMmaInputPermutation(const MatmulOperands &ops, bool mma,
 SmallVector<Value> permuteInputPiece(ArrayRef<Value> values,
                                      const InputPermutation &permutation);
 
-void loadMmaResidentRows(KernelBuilder &kb, const MatmulTiling &tiling,
-                         ValueRange components,
+void loadMmaResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
+                         const MatmulTiling &tiling, ValueRange components,
                          function_ref<Value(Value)> rowOf,
                          Value firstResidentRow, Value lane, Value slice,
                          int64_t splitK);

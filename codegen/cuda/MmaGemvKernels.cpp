@@ -629,13 +629,13 @@ Value buildMmaSparseSum(KernelBuilder &kb, const MatmulOperands &ops,
 /// rows (`rowOf` gives group row m's weight row) into rows
 /// firstResidentRow + m of the tiles, each warp every splitK-th row. The
 /// caller's barrier publishes them to the group.
-void loadMmaResidentRows(KernelBuilder &kb, const MatmulTiling &tiling,
-                         ValueRange components,
+void loadMmaResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
+                         const MatmulTiling &tiling, ValueRange components,
                          function_ref<Value(Value)> rowOf,
                          Value firstResidentRow, Value lane, Value slice,
                          int64_t splitK) {
   kb.loop(slice, kb.index(kMmaGemvRows), kb.index(splitK), [&](Value m) {
-    loadResidentRows(kb, components, tiling.resident, rowOf(m),
+    loadResidentRows(kb, ops, tiling, components, rowOf(m),
                      kb.add(firstResidentRow, m), lane);
   });
 }
@@ -722,16 +722,17 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   // The resident rows (weights only) before x, so that their loads and x's
   // are in flight together, and before griddepcontrol.wait: x's barrier
   // publishes both.
-  if (!tiling.resident.empty())
+  bool resident = !tiling.resident.empty() || !tiling.tables.empty();
+  if (resident)
     kb.ifThen(live, [&] {
-      loadMmaResidentRows(kb, tiling, ops.components, rowOf, groupRow, lane,
-                          slice, splitK);
+      loadMmaResidentRows(kb, ops, tiling, ops.components, rowOf, groupRow,
+                          lane, slice, splitK);
     });
   Value x = stageInputRow(kb, ops.input, xRow,
                           kMmaGemvSharedBytes -
                               getTileSharedBytes(tiling, ops.pipelineStages),
                           permutation, zeroCols);
-  if (x == ops.input && !tiling.resident.empty())
+  if (x == ops.input && resident)
     gpu::BarrierOp::create(kb.b, kb.loc);
   // x too large to stage stays in global memory, in column order.
   const InputPermutation *xPermutation =

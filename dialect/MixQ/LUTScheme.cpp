@@ -24,6 +24,13 @@ using namespace mlir::mixq;
 namespace {
 enum LUTComponent : unsigned { LUTCodes = 0, LUTTable = 1 };
 
+/// getRowTables' only table: f16x2 codebook entries for pairs of codes.
+constexpr unsigned kCodePairTable = 0;
+
+/// The widest codes with a pair table: 2 * 3 bits index 64 entries (256
+/// bytes a row); 4-bit pairs would take 1 KiB a row.
+constexpr unsigned kMaxPairTableBits = 3;
+
 ::mixq::quant::LUTParams getLUTParams(LUTSchemeAttr attr) {
   ::mixq::quant::LUTParams params;
   params.bits = attr.getBits();
@@ -133,14 +140,53 @@ LUTSchemeAttr::buildDequantTile(OpBuilder &b, Location loc,
   return values;
 }
 
+SmallVector<RowTableSpec>
+LUTSchemeAttr::getRowTables(ArrayRef<int64_t> shape) const {
+  if (getBits() > kMaxPairTableBits)
+    return {};
+  return {{"code_pairs", IntegerType::get(getContext(), 32),
+           int64_t(1) << (2 * getBits())}};
+}
+
+// Entry c0 | c1 << bits: the bits of lut[row][c0] | lut[row][c1] << 16.
+Value LUTSchemeAttr::buildRowTableEntry(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        ArrayRef<int64_t> shape, unsigned table,
+                                        Value row, Value entry) const {
+  if (table != kCodePairTable || getBits() > kMaxPairTableBits)
+    return Value();
+  Value codeMask = buildIndexConstant(b, loc, getNumCentroids() - 1);
+  Value bitsValue = buildIndexConstant(b, loc, getBits());
+  Value first = arith::AndIOp::create(b, loc, entry, codeMask);
+  Value second = arith::ShRUIOp::create(b, loc, entry, bitsValue);
+  auto centroidBits = [&](Value code) -> Value {
+    Value centroid = reader.load(b, loc, LUTTable, {row, code});
+    Value raw = arith::BitcastOp::create(b, loc, b.getI16Type(), centroid);
+    return arith::ExtUIOp::create(b, loc, b.getI32Type(), raw);
+  };
+  Value high = arith::ShLIOp::create(
+      b, loc, centroidBits(second),
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), 16));
+  return arith::OrIOp::create(b, loc, centroidBits(first), high);
+}
+
 // The tile's codes a word at a time (buildPackedCodeVector), then one
-// gather from the row's codebook.
+// gather from the row's codebook; with the consumer's pair table, the codes
+// two at a time and one f16x2 lookup per pair.
 Value LUTSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                         const ComponentReader &reader,
                                         ArrayRef<int64_t> shape, Value row,
                                         Value col, int64_t width,
                                         FloatType resultType) const {
   unsigned bits = getBits();
+  if (reader.hasRowTable(kCodePairTable) && resultType.isF16() &&
+      width % 2 == 0 && isWordAlignedTile(bits, width)) {
+    Value pairs = buildPackedCodePairVector(b, loc, reader, LUTCodes, row, col,
+                                            bits, width);
+    Value words = reader.gatherRowTable(b, loc, kCodePairTable, row, pairs);
+    return vector::BitCastOp::create(
+        b, loc, VectorType::get({width}, resultType), words);
+  }
   if (!isWordAlignedTile(bits, width))
     return buildVectorFromScalars(
         b, loc,

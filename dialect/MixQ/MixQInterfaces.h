@@ -52,6 +52,16 @@ struct ComponentSpec {
   RankedTensorType getTensorType() const;
 };
 
+/// A table a code generator may compute once per weight row, before its
+/// loop over the row, from the row's components
+/// (QuantSchemeAttrInterface::getRowTables): e.g. a codebook's f16 values
+/// for every pair of codes, so that one lookup dequantizes two weights.
+struct RowTableSpec {
+  std::string name; ///< e.g. "code_pairs"
+  Type elementType; ///< i32 words, f16, ...
+  int64_t entries = 0;
+};
+
 /// The widths a nested scheme decodes at: every width in [floor, ceiling]
 /// reads the same components, and `current` is the one it decodes at.
 struct NestedWidths {
@@ -220,6 +230,20 @@ public:
   /// is one vector.gather from the component itself.
   virtual Value gather(OpBuilder &builder, Location loc, unsigned index,
                        ValueRange leading, Value lastIndices) const;
+  /// Whether the consumer built row table `table` (an index into
+  /// QuantSchemeAttrInterface::getRowTables) for the rows it reads. A
+  /// scheme then may look its weights up there; it reads its components
+  /// otherwise. None by default: a table costs its consumer shared memory
+  /// and a pass over its entries per row, which only a GPU kernel's long
+  /// loop over the row repays.
+  virtual bool hasRowTable(unsigned table) const { return false; }
+  /// Emits the gather of entries `entries` (a vector of i32) of weight row
+  /// `row`'s table `table`, as one vector of the table's element type.
+  /// Only called when hasRowTable(table); the default returns null.
+  virtual Value gatherRowTable(OpBuilder &builder, Location loc, unsigned table,
+                               Value row, Value entries) const {
+    return Value();
+  }
 
 private:
   SmallVector<Value> components;

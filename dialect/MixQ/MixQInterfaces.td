@@ -243,6 +243,37 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
         return ::mlir::Value();
       }]>,
     InterfaceMethod<[{
+        Tables a code generator may compute once per weight row of `shape`,
+        before its loop over the row, and hand back to the scheme through
+        ComponentReader::hasRowTable and gatherRowTable (a GPU kernel keeps
+        them in shared memory beside the row's resident components). A
+        scheme whose lookups would cost less through a table derived from
+        its components declares it here: a per-row codebook becomes one
+        entry per pair of codes, so one lookup dequantizes two weights.
+        buildDequantVector and buildDequantVectorInAnyOrder must give the
+        same bits with the tables as without, and read their components
+        when the reader has none. None by default.
+      }],
+      "::llvm::SmallVector<::mlir::mixq::RowTableSpec>", "getRowTables",
+      (ins "::llvm::ArrayRef<int64_t>":$shape),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return {};
+      }]>,
+    InterfaceMethod<[{
+        Entry `entry` (an `index` below the table's entries) of weight row
+        `row`'s table `table` (an index into getRowTables), a value of the
+        table's element type, read through `reader` from the row's
+        components. The default (no tables) returns a null Value.
+      }],
+      "::mlir::Value", "buildRowTableEntry",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "unsigned":$table,
+           "::mlir::Value":$row, "::mlir::Value":$entry),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::Value();
+      }]>,
+    InterfaceMethod<[{
         Emits the f32 sum, over the sparse terms of weight row `row` that
         buildDequantVector leaves out, of term value times the input at the
         term's column, `loadInput(builder, loc, col)` (an f32; `col` is an

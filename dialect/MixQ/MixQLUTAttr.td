@@ -7,7 +7,8 @@
 
 def MixQ_LUTSchemeAttr : MixQ_Attr<"LUTScheme", "lut", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["buildDequantVector"]>]> {
+                                ["buildDequantVector", "getRowTables",
+                                 "buildRowTableEntry"]>]> {
   let summary = "per-row codebook (SqueezeLLM-style non-uniform) quantization";
   let description = [{
     Each output row `r` of the N x K weight matrix has its own codebook
@@ -38,6 +39,16 @@ def MixQ_LUTSchemeAttr : MixQ_Attr<"LUTScheme", "lut", [
     `bits + 16 * 2^bits / K` plus row padding:
     `#mixq.lut<bits = 3>` on K = 4096 costs 3 + 128 / 4096 = 3.03125 bits,
     `#mixq.lut<bits = 4>` on K = 4096 costs 4.0625.
+
+    At 2 and 3 bits the scheme offers code generators one row table
+    (QuantSchemeAttrInterface::getRowTables), `code_pairs`: for every pair
+    of codes `(c0, c1)`, entry `c0 | c1 << bits` holds `lut[r][c0]` in its
+    low and `lut[r][c1]` in its high f16 half (64 i32 entries, 256 bytes a
+    row at 3 bits). Read two at a time, the code stream is a stream of
+    2 * bits-bit fields, so one lookup gives an f16x2 pair of weights: the
+    CUDA GEMV builds the table in shared memory once per row and spends a
+    shift, an and-or and a shared load per two weights instead of per
+    weight. At 4 bits a table would take 1 KiB a row.
 
     ```mlir
     #mixq.lut<bits = 3>

@@ -33,6 +33,7 @@ def MixQ_SparseSchemeAttr : MixQ_Attr<"SparseScheme", "sparse", [
                                  "getNestedWidths", "withNestedDecodeWidth",
                                  "getReadBitsPerWeight", "getActivationBits",
                                  "buildIsPassthroughColumn",
+                                 "getRowTables", "buildRowTableEntry",
                                  "buildQuantizeActivation"]>]> {
   let summary = "dense-and-sparse: any dense scheme plus fp16 CSR outliers";
   let description = [{

@@ -147,14 +147,12 @@ bool mlir::mixq::isWordAlignedTile(unsigned bits, int64_t width) {
   return bits > 0 && bits <= 16 && (width * bits) % 32 == 0;
 }
 
-Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
-                                        const ComponentReader &reader,
-                                        unsigned codesIndex, Value row,
-                                        Value col, unsigned bits,
-                                        int64_t width) {
-  int64_t words = width * bits / 32;
-  Value packed =
-      loadTileWords(b, loc, reader, codesIndex, row, col, bits, width);
+namespace {
+/// The `width` fields of `bits` bits of a tile's `words` packed words
+/// (LSB first, fields straddling words), as vector<count x i32>: one shift
+/// and mask per field, one more shift and or where it straddles.
+Value extractPackedFields(OpBuilder &b, Location loc, Value packed,
+                          int64_t words, unsigned bits, int64_t width) {
   // Code i sits at bit 32 * word(i) + shift(i) of the tile.
   auto wordOf = [&](int64_t i) { return i * bits / 32; };
   auto shiftOf = [&](int64_t i) { return static_cast<int32_t>(i * bits % 32); };
@@ -186,6 +184,30 @@ Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
       }));
   return arith::AndIOp::create(b, loc, arith::OrIOp::create(b, loc, low, high),
                                mask);
+}
+} // namespace
+
+Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
+                                        const ComponentReader &reader,
+                                        unsigned codesIndex, Value row,
+                                        Value col, unsigned bits,
+                                        int64_t width) {
+  Value packed =
+      loadTileWords(b, loc, reader, codesIndex, row, col, bits, width);
+  return extractPackedFields(b, loc, packed, width * bits / 32, bits, width);
+}
+
+Value mlir::mixq::buildPackedCodePairVector(OpBuilder &b, Location loc,
+                                            const ComponentReader &reader,
+                                            unsigned codesIndex, Value row,
+                                            Value col, unsigned bits,
+                                            int64_t width) {
+  // The stream of `bits`-bit codes is, read two at a time, a stream of
+  // 2 * bits-bit fields with the first code in the low bits.
+  Value packed =
+      loadTileWords(b, loc, reader, codesIndex, row, col, bits, width);
+  return extractPackedFields(b, loc, packed, width * bits / 32, 2 * bits,
+                             width / 2);
 }
 
 namespace {
@@ -587,6 +609,73 @@ bool mlir::mixq::buildsScaleFactors(QuantSchemeAttrInterface scheme,
   return factor && factor.getType().isF32() && unscaled &&
          unscaled.getType() == VectorType::get({width}, resultType) &&
          static_cast<int64_t>(order.size()) == width;
+}
+
+SmallVector<unsigned>
+mlir::mixq::getBuildableRowTables(QuantSchemeAttrInterface scheme,
+                                  ArrayRef<int64_t> shape) {
+  SmallVector<RowTableSpec> tables = scheme.getRowTables(shape);
+  if (tables.empty())
+    return {};
+  ScratchBlock scratch(scheme, shape, scheme.getContext());
+  ComponentReader reader(scratch.components);
+  SmallVector<unsigned> buildable;
+  for (auto [index, table] : llvm::enumerate(tables)) {
+    Type type = table.elementType;
+    bool addressable =
+        type && type.isIntOrFloat() &&
+        llvm::is_contained({8u, 16u, 32u, 64u}, type.getIntOrFloatBitWidth());
+    Value entry =
+        scheme.buildRowTableEntry(scratch.b, scratch.loc, reader, shape, index,
+                                  scratch.zero, scratch.zero);
+    if (addressable && table.entries > 0 && entry && entry.getType() == type)
+      buildable.push_back(index);
+  }
+  return buildable;
+}
+
+namespace {
+/// A reader that has every row table of its scheme and records which ones
+/// a tile looks up (each lookup an all-zero vector of the table's type).
+class TableRecordingReader : public ComponentReader {
+public:
+  TableRecordingReader(ValueRange components, ArrayRef<RowTableSpec> tables)
+      : ComponentReader(components), tables(tables) {}
+  bool hasRowTable(unsigned table) const override {
+    return table < tables.size();
+  }
+  Value gatherRowTable(OpBuilder &builder, Location loc, unsigned table,
+                       Value row, Value entries) const override {
+    read.insert(table);
+    auto type = VectorType::get(cast<VectorType>(entries.getType()).getShape(),
+                                tables[table].elementType);
+    return arith::ConstantOp::create(builder, loc, builder.getZeroAttr(type));
+  }
+  ArrayRef<RowTableSpec> tables;
+  mutable llvm::SmallDenseSet<unsigned> read;
+};
+} // namespace
+
+llvm::SmallDenseSet<unsigned>
+mlir::mixq::getReadRowTables(QuantSchemeAttrInterface scheme,
+                             ArrayRef<int64_t> shape, int64_t width,
+                             FloatType resultType) {
+  SmallVector<RowTableSpec> tables = scheme.getRowTables(shape);
+  if (tables.empty())
+    return {};
+  ScratchBlock scratch(scheme, shape, resultType.getContext());
+  TableRecordingReader reader(scratch.components, tables);
+  SmallVector<int64_t> order;
+  (void)scheme.buildDequantVector(scratch.b, scratch.loc, reader, shape,
+                                  scratch.zero, scratch.zero, width,
+                                  resultType);
+  (void)scheme.buildDequantVectorInAnyOrder(scratch.b, scratch.loc, reader,
+                                            shape, scratch.zero, scratch.zero,
+                                            width, resultType, order);
+  (void)scheme.buildUnscaledDequantVectorInAnyOrder(
+      scratch.b, scratch.loc, reader, shape, scratch.zero, scratch.zero, width,
+      resultType, order);
+  return reader.read;
 }
 
 SmallVector<int64_t>

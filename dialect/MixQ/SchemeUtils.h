@@ -67,6 +67,16 @@ Value buildPackedCodeVector(OpBuilder &b, Location loc,
                             const ComponentReader &reader, unsigned codesIndex,
                             Value row, Value col, unsigned bits, int64_t width);
 
+/// The same tile's codes two at a time: element j of the vector<width / 2 x
+/// i32> is code 2j | code (2j + 1) << bits, the 2 * bits-bit field that the
+/// pair forms in the stream (a table index: QuantSchemeAttrInterface::
+/// getRowTables). The same loads, one shift and mask per pair. Requires
+/// isWordAlignedTile(bits, width), an even width and col a multiple of it.
+Value buildPackedCodePairVector(OpBuilder &b, Location loc,
+                                const ComponentReader &reader,
+                                unsigned codesIndex, Value row, Value col,
+                                unsigned bits, int64_t width);
+
 /// The same codes minus an integer zero point, q - z, as vector<width x f16>
 /// (exact) in *pair order*, built a word at a time with the f16x2
 /// magic-number trick and no int-to-float conversion:
@@ -231,6 +241,23 @@ SmallVector<int64_t> getDequantVectorOrder(QuantSchemeAttrInterface scheme,
                                            ArrayRef<int64_t> shape,
                                            int64_t width, FloatType resultType,
                                            bool unscaled = false);
+
+/// The row tables of a weight of `shape` (QuantSchemeAttrInterface::
+/// getRowTables) whose entries the scheme builds: buildRowTableEntry
+/// returns a value of the table's element type, an integer or float of 8
+/// to 64 bits (a code generator addresses the table in bytes). A consumer
+/// builds only these; the scheme reads its components without the rest.
+SmallVector<unsigned> getBuildableRowTables(QuantSchemeAttrInterface scheme,
+                                            ArrayRef<int64_t> shape);
+
+/// The row tables a tile of `width` weights in `resultType` looks up when
+/// the reader has them all (buildDequantVector, in any order, unscaled):
+/// a consumer builds no table its tiles would not read (lut's pair table
+/// serves f16 tiles only).
+llvm::SmallDenseSet<unsigned> getReadRowTables(QuantSchemeAttrInterface scheme,
+                                               ArrayRef<int64_t> shape,
+                                               int64_t width,
+                                               FloatType resultType);
 
 /// Whether `scheme` has scale factors (getScaleFactorColumns > 0) and
 /// builds them: buildScaleFactor an f32 and

@@ -390,6 +390,22 @@ Value SparseSchemeAttr::buildDequantVectorInAnyOrder(
       b, loc, reader, shape, row, col, width, resultType, order);
 }
 
+// The dense part's row tables are the dense scheme's, built from its
+// components (they come first, so it reads them through the same reader).
+SmallVector<RowTableSpec>
+SparseSchemeAttr::getRowTables(ArrayRef<int64_t> shape) const {
+  return getDenseScheme().getRowTables(shape);
+}
+
+Value SparseSchemeAttr::buildRowTableEntry(OpBuilder &b, Location loc,
+                                           const ComponentReader &reader,
+                                           ArrayRef<int64_t> shape,
+                                           unsigned table, Value row,
+                                           Value entry) const {
+  return getDenseScheme().buildRowTableEntry(b, loc, reader, shape, table, row,
+                                             entry);
+}
+
 // The dense part's scale factor is the dense scheme's: the CSR terms are
 // buildSparseDot's, outside the scaled sums.
 int64_t SparseSchemeAttr::getScaleFactorColumns(ArrayRef<int64_t> shape) const {

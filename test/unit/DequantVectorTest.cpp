@@ -32,6 +32,9 @@
 #include "test/unit/TileEvaluation.h"
 
 #include "mlir/AsmParser/AsmParser.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
 
 #include <gtest/gtest.h>
@@ -48,6 +51,7 @@ using namespace mlir;
 using namespace mlir::mixq;
 using ::mixq::test::evaluateTiles;
 using ::mixq::test::IndirectReads;
+using ::mixq::test::RowTables;
 using ::mixq::test::TileForm;
 namespace qt = ::mixq::quant;
 
@@ -156,6 +160,19 @@ protected:
           ASSERT_TRUE(sameValue(anyOrder[i], vector[i]))
               << "weight " << i << ": in any order " << anyOrder[i]
               << ", in column order " << vector[i];
+        // With its row tables (QuantSchemeAttrInterface::getRowTables)
+        // built, in either order: the same bits.
+        if (!attr.getRowTables(shape).empty())
+          for (TileForm form : {TileForm::Vector, TileForm::AnyOrder}) {
+            std::vector<double> tabled =
+                evaluateTiles(context, attr, shape, packed, width, type, form,
+                              IndirectReads::AsAsked, RowTables::Built);
+            ASSERT_EQ(tabled.size(), vector.size());
+            for (size_t i = 0; i < vector.size(); ++i)
+              ASSERT_TRUE(sameValue(tabled[i], vector[i]))
+                  << "weight " << i << ": with row tables " << tabled[i]
+                  << ", without " << vector[i];
+          }
         if (type.isF32())
           dense32 = vector;
         for (size_t i = 0; i < tile.size(); ++i) {
@@ -652,6 +669,108 @@ TEST_F(DequantVectorTest, LUTWordsEqualTheTileAtEveryWidth) {
     ASSERT_TRUE(!!packed) << llvm::toString(packed.takeError());
     expectVectorEqualsTile(attr, {3, 192}, *packed, widths);
   }
+}
+
+// lut's pair table at 2 and 3 bits: every pair of codes (c0, c1) of a row
+// once, codebooks of distinct values (negative, subnormal, -0, the largest
+// f16): with the table built, one lookup per pair gives both weights, bit
+// for bit what the codebook gather gives and the host dequantizer's value.
+TEST_F(DequantVectorTest, LUTPairTableHoldsEveryPairOfCodes) {
+  for (unsigned bits : {2u, 3u}) {
+    SCOPED_TRACE("bits " + std::to_string(bits));
+    QuantSchemeAttrInterface attr =
+        scheme("#mixq.lut<bits = " + std::to_string(bits) + ">");
+    int64_t centroids = int64_t(1) << bits;
+    int64_t rows = 2, cols = 2 * centroids * centroids; // every pair once
+    SmallVector<RowTableSpec> tables = attr.getRowTables({rows, cols});
+    ASSERT_EQ(tables.size(), 1u);
+    EXPECT_EQ(tables[0].entries, centroids * centroids);
+    EXPECT_TRUE(tables[0].elementType.isInteger(32));
+    std::vector<uint8_t> codes(rows * cols);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t pair = 0; pair < centroids * centroids; ++pair) {
+        // Row 1 walks the pairs backwards, so rows differ per column.
+        int64_t p = r == 0 ? pair : centroids * centroids - 1 - pair;
+        codes[r * cols + 2 * pair] = uint8_t(p % centroids);
+        codes[r * cols + 2 * pair + 1] = uint8_t(p / centroids);
+      }
+    const uint16_t values[] = {0xBC00 /* -1 */, 0x0001 /* smallest */,
+                               0x8000 /* -0 */, 0x7BFF /* 65504 */,
+                               0x3555,          0xC800,
+                               0x0400,          0x4248};
+    std::vector<uint16_t> lut;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < centroids; ++c)
+        lut.push_back(values[(c + r * 3) % 8]);
+    PackedWeights packed = {
+        toBytes(qt::packMatrix(codes.data(), rows, cols, bits)), toBytes(lut)};
+    ASSERT_FALSE(!!checkPackedSizes(attr.getComponents({rows, cols}), packed));
+    auto host = attr.dequantize(packed, {rows, cols});
+    ASSERT_TRUE(!!host) << llvm::toString(host.takeError());
+    for (int64_t width : bits == 2 ? std::vector<int64_t>{16, 32}
+                                   : std::vector<int64_t>{32, 64}) {
+      SCOPED_TRACE("width " + std::to_string(width));
+      std::vector<double> tabled =
+          evaluateTiles(context, attr, {rows, cols}, packed, width,
+                        Float16Type::get(&context), TileForm::Vector,
+                        IndirectReads::AsAsked, RowTables::Built);
+      ASSERT_EQ(tabled.size(), host->size());
+      for (int64_t i = 0; i < rows * cols; ++i)
+        ASSERT_TRUE(sameValue(tabled[i], (*host)[i]))
+            << "weight " << i << ": with the pair table " << tabled[i]
+            << ", host " << (*host)[i];
+    }
+    expectVectorEqualsTile(attr, {rows, cols}, packed, {32});
+  }
+  // No table at 4 bits: 256 entries a row.
+  EXPECT_TRUE(scheme("#mixq.lut<bits = 4>").getRowTables({2, 64}).empty());
+}
+
+namespace {
+/// A reader that has every row table and records the lookups, each entry
+/// an i32 zero.
+class CountingTableReader : public ComponentReader {
+public:
+  using ComponentReader::ComponentReader;
+  bool hasRowTable(unsigned) const override { return true; }
+  Value gatherRowTable(OpBuilder &b, Location loc, unsigned table, Value row,
+                       Value entries) const override {
+    auto type = cast<VectorType>(entries.getType());
+    lookups += type.getNumElements();
+    return arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
+  }
+  mutable int64_t lookups = 0;
+};
+} // namespace
+
+// The table path is the one taken: a 32-weight f16 tile of 3-bit codes is
+// 16 lookups, and no codebook gather is left; f32 tiles keep the gather.
+TEST_F(DequantVectorTest, LUTLooksUpPairsWhenTheReaderHasTheTable) {
+  QuantSchemeAttrInterface attr = scheme("#mixq.lut<bits = 3>");
+  OpBuilder b(&context);
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  SmallVector<Value> components;
+  for (const ComponentSpec &spec : attr.getComponents({16, 128}))
+    components.push_back(
+        arith::ConstantOp::create(b, loc, b.getZeroAttr(spec.getTensorType())));
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  auto countGathers = [&] {
+    int64_t gathers = 0;
+    module->walk([&](vector::GatherOp) { ++gathers; });
+    return gathers;
+  };
+  CountingTableReader reader(components);
+  Value tile = attr.buildDequantVector(b, loc, reader, {16, 128}, zero, zero,
+                                       32, Float16Type::get(&context));
+  EXPECT_EQ(tile.getType(), VectorType::get({32}, Float16Type::get(&context)));
+  EXPECT_EQ(reader.lookups, 16);
+  EXPECT_EQ(countGathers(), 0);
+  (void)attr.buildDequantVector(b, loc, reader, {16, 128}, zero, zero, 32,
+                                Float32Type::get(&context));
+  EXPECT_EQ(reader.lookups, 16);
+  EXPECT_EQ(countGathers(), 1);
 }
 
 TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {

@@ -216,7 +216,10 @@ std::optional<double> getConstantValue(Value value) {
 /// named for the current tile, whatever row a load asks for.
 class IndirectStagingReader : public ComponentReader {
 public:
-  using ComponentReader::ComponentReader;
+  IndirectStagingReader(ValueRange components, QuantSchemeAttrInterface scheme,
+                        ArrayRef<int64_t> shape, bool withTables)
+      : ComponentReader(components), scheme(scheme), shape(shape),
+        tables(withTables ? scheme.getRowTables(shape).size() : 0) {}
 
   /// The tile's row of component `index`, or none for direct components.
   llvm::DenseMap<unsigned, Value> rows;
@@ -231,7 +234,38 @@ public:
                                        count);
   }
 
+  bool hasRowTable(unsigned table) const override { return table < tables; }
+
+  /// Each entry asked for, as the scheme builds it from the components.
+  Value gatherRowTable(OpBuilder &b, Location loc, unsigned table, Value row,
+                       Value entries) const override {
+    auto type = cast<VectorType>(entries.getType());
+    SmallVector<Value> values;
+    for (int64_t i = 0; i < type.getNumElements(); ++i) {
+      Value entry = arith::IndexCastUIOp::create(
+          b, loc, b.getIndexType(),
+          vector::ExtractOp::create(b, loc, entries, i));
+      values.push_back(scheme.buildRowTableEntry(
+          b, loc, ComponentReader(getComponents()), shape, table, row, entry));
+      EXPECT_TRUE(values.back()) << "no entry of row table " << table;
+      if (!values.back())
+        return Value();
+    }
+    return buildVectorFromScalars(b, loc, values);
+  }
+
 private:
+  SmallVector<Value> getComponents() const {
+    SmallVector<Value> out;
+    for (unsigned i = 0; i < getNumComponents(); ++i)
+      out.push_back(getComponent(i));
+    return out;
+  }
+
+  QuantSchemeAttrInterface scheme;
+  ArrayRef<int64_t> shape;
+  size_t tables;
+
   SmallVector<Value> redirect(unsigned index, ValueRange indices) const {
     SmallVector<Value> out(indices.begin(), indices.end());
     if (auto it = rows.find(index); it != rows.end())
@@ -289,7 +323,7 @@ std::vector<double> evaluateTiles(MLIRContext &context,
                                   ArrayRef<int64_t> shape,
                                   const PackedWeights &packed, int64_t tileCols,
                                   FloatType resultType, TileForm form,
-                                  IndirectReads indirect) {
+                                  IndirectReads indirect, RowTables tables) {
   context.loadDialect<arith::ArithDialect, func::FuncDialect, math::MathDialect,
                       scf::SCFDialect, tensor::TensorDialect,
                       vector::VectorDialect>();
@@ -307,7 +341,8 @@ std::vector<double> evaluateTiles(MLIRContext &context,
        llvm::zip_equal(scheme.getComponents(shape), packed))
     components.push_back(
         arith::ConstantOp::create(b, loc, getComponentAttr(spec, bytes)));
-  IndirectStagingReader reader(components);
+  IndirectStagingReader reader(components, scheme, shape,
+                               tables == RowTables::Built);
   ComponentReader asAsked(components);
   SmallVector<Value> values;
   for (int64_t r = 0; r < rows; ++r)

@@ -32,6 +32,11 @@ enum class TileForm { Scalars, Vector, AnyOrder, Unscaled, ScaleFactor };
 /// tile whatever row the scheme's load asks for.
 enum class IndirectReads { AsAsked, Staged };
 
+/// Whether the reader offers the scheme its row tables
+/// (QuantSchemeAttrInterface::getRowTables), as the CUDA GEMV does: each
+/// entry a lookup asks for is the scheme's buildRowTableEntry of it.
+enum class RowTables { None, Built };
+
 /// The N * K weights of `packed`, row-major, as the IR of every tile of
 /// `tileCols` columns computes them in `resultType`. A value that does not
 /// fold to a constant is a test failure (and NaN).
@@ -41,7 +46,8 @@ evaluateTiles(mlir::MLIRContext &context,
               llvm::ArrayRef<int64_t> shape,
               const mlir::mixq::PackedWeights &packed, int64_t tileCols,
               mlir::FloatType resultType, TileForm form = TileForm::Scalars,
-              IndirectReads indirect = IndirectReads::AsAsked);
+              IndirectReads indirect = IndirectReads::AsAsked,
+              RowTables tables = RowTables::None);
 
 /// Per row of `packed`, what the scheme's buildSparseDot computes over the
 /// row's terms first, first + step, ..., with the input at column c

@@ -298,6 +298,19 @@ Value buildFp4Values(OpBuilder &b, Location loc, Value code, Value scale,
   return buildTruncateFromF32(b, loc, scaled, resultType);
 }
 
+/// getRowTables' only table: the e2m1 value of each code, in f16.
+constexpr unsigned kValueTable = 0;
+constexpr int64_t kCodeValues = 16;
+
+/// The e2m1 values of `codes` (unscaled) from the consumer's value table,
+/// for f16 tiles when it has one; null otherwise.
+Value lookUpValues(OpBuilder &b, Location loc, const ComponentReader &reader,
+                   Value row, Value codes, FloatType resultType) {
+  if (!resultType.isF16() || !reader.hasRowTable(kValueTable))
+    return Value();
+  return reader.gatherRowTable(b, loc, kValueTable, row, codes);
+}
+
 Value loadGroupScale(OpBuilder &b, Location loc, const ComponentReader &reader,
                      Value row, Value col, int64_t group) {
   Value index =
@@ -358,7 +371,32 @@ Value Fp4SchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
   Value codes =
       buildPackedCodeVector(b, loc, reader, Codes, row, col, 4, width);
   Value scale = loadGroupScale(b, loc, reader, row, col, getGroup());
+  if (Value values = lookUpValues(b, loc, reader, row, codes, resultType)) {
+    // Exact e2m1 values times the scale in f32, rounded once: the same
+    // bits as the select chain's.
+    Value scaled = arith::MulFOp::create(
+        b, loc, buildExtendToF32(b, loc, values),
+        buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
+    return buildTruncateFromF32(b, loc, scaled, resultType);
+  }
   return buildFp4Values(b, loc, codes, scale, resultType);
+}
+
+// One table a row: the f16 e2m1 value of each code. The values are the
+// same in every row; a per-row table costs 32 bytes a row, and one lookup
+// per weight beats the select chain.
+SmallVector<RowTableSpec> Fp4SchemeAttr::getRowTables(ArrayRef<int64_t>) const {
+  return {{"e2m1_values", Float16Type::get(getContext()), kCodeValues}};
+}
+
+Value Fp4SchemeAttr::buildRowTableEntry(OpBuilder &b, Location loc,
+                                        const ComponentReader &,
+                                        ArrayRef<int64_t>, unsigned table,
+                                        Value, Value entry) const {
+  if (table != kValueTable)
+    return Value();
+  Value code = arith::IndexCastUIOp::create(b, loc, b.getI32Type(), entry);
+  return buildFp4Values(b, loc, code, Value(), Float16Type::get(getContext()));
 }
 
 /// The row's spike, value * x[col], through the CSR helper the built-in
@@ -405,5 +443,7 @@ Value Fp4SchemeAttr::buildUnscaledDequantVectorInAnyOrder(
   setColumnOrder(order, width);
   Value codes =
       buildPackedCodeTile(b, loc, reader, Codes, row, col, 4, width, shape[1]);
+  if (Value values = lookUpValues(b, loc, reader, row, codes, resultType))
+    return values;
   return buildFp4Values(b, loc, codes, Value(), resultType);
 }

@@ -18,7 +18,8 @@ def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
                                 ["buildDequantVector", "buildSparseDot",
                                  "getScaleFactorColumns", "buildScaleFactor",
                                  "buildUnscaledDequantVectorInAnyOrder",
-                                 "getActivationBits"]>]> {
+                                 "getActivationBits", "getRowTables",
+                                 "buildRowTableEntry"]>]> {
   let mnemonic = "fp4";
   let summary = "FP4 (e2m1) codes with one f16 scale per group";
   let description = [{
@@ -37,6 +38,12 @@ def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
     Its group scale is a scale factor (getScaleFactorColumns = `group`):
     the tensor-core GEMV sums the e2m1 values times x and multiplies a
     step's sums by the scale, where a step lies in one group.
+
+    It offers code generators one row table (getRowTables): the f16 e2m1
+    value of each of the 16 codes, 32 bytes a row. A GEMV that builds it
+    looks the unscaled values of an f16 tile up, one shared-memory load per
+    weight, instead of running the select chain per code: the proof that a
+    scheme outside mixq gets table lookups from the interface alone.
 
     With `act_bits` = B > 0 its matmuls take B-bit activations, quantized
     per token by the interface's default buildQuantizeActivation (no column

@@ -353,23 +353,38 @@ func.func private @k_logits(%x: tensor<?x8xf32>, %w: tensor<11x8xf32>) -> tensor
 // inlined. Small per-row components the dequantization reads (the lut's
 // codebook; here also the short rows of 3-bit codes, which cannot be staged
 // in 4, 8 or 16 bytes per lane) are copied into shared memory once per
-// warp: shared bytes (16-byte aligned) read through typed views. lut's tile
-// is word-level: 32 3-bit codes from one load of their 3 words, then one
-// lookup per code in the codebook's bytes, at row * 16 + code * 2 built in
-// i32 (gatherResidentBytes).
+// warp: shared bytes (16-byte aligned) read through typed views. lut's
+// pair table (QuantSchemeAttrInterface::getRowTables: the codebook's f16
+// values for each of the 64 pairs of 3-bit codes) is built after them, an
+// entry per lane in turn, once per row. lut's tile is word-level: 32 3-bit
+// codes from one load of their 3 words, read as 16 6-bit pairs, then one
+// lookup per pair in the table's bytes at row * 256 + pair * 4, one lop3
+// each (gatherResidentBytes), the 16 words bitcast to 32 f16 weights.
 
 // CHECK-LABEL: gpu.func @k_lut(
 // CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %{{.*}}: memref<4x6xi32> {mixq.weight}, %{{.*}}: memref<4x8xf16> {mixq.weight}, %{{.*}}: memref<1x4xf16>
-// CHECK-SAME:    workgroup(%[[CODE_BYTES:.*]] : memref<96xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[LUT_BYTES:.*]] : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME:    workgroup(%[[CODE_BYTES:.*]] : memref<96xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[LUT_BYTES:.*]] : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[PAIR_BYTES:.*]] : memref<1024xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-DAG:     %[[PAIRS:.*]] = memref.view %[[PAIR_BYTES]][%{{.*}}][] : memref<1024xi8, #gpu.address_space<workgroup>> to memref<4x64xi32, #gpu.address_space<workgroup>>
 // CHECK-DAG:     %[[LUT:.*]] = memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<4x8xf16, #gpu.address_space<workgroup>>
 // CHECK-DAG:     %[[CODES:.*]] = memref.view %[[CODE_BYTES]][%{{.*}}][] : memref<96xi8, #gpu.address_space<workgroup>> to memref<4x6xi32, #gpu.address_space<workgroup>>
 // CHECK:         memref.store %{{.*}}, %[[LUT]]
 // CHECK:         nvvm.bar.warp.sync
+// CHECK:         scf.for %[[E:.*]] = %{{.*}} to %c64{{.*}} step %c32
+// CHECK-DAG:       %[[FIRST:.*]] = arith.andi %[[E]], %c7
+// CHECK-DAG:       %[[SECOND:.*]] = arith.shrui %[[E]], %c3
+// CHECK:           memref.load %[[LUT]][%{{.*}}, %[[SECOND]]]
+// CHECK:           %[[HIGH:.*]] = arith.shli %{{.*}}, %c16_i32
+// CHECK:           memref.load %[[LUT]][%{{.*}}, %[[FIRST]]]
+// CHECK:           %[[ENTRY:.*]] = arith.ori %{{.*}}, %[[HIGH]] : i32
+// CHECK:           memref.store %[[ENTRY]], %[[PAIRS]][%{{.*}}, %[[E]]]
+// CHECK:         nvvm.bar.warp.sync
 // CHECK:         scf.for
 // CHECK:           vector.load %[[CODES]][%{{.*}}, %{{.*}}] : memref<4x6xi32, #gpu.address_space<workgroup>>, vector<3xi32>
-// CHECK:           arith.muli %{{.*}}, %c16_i32{{.*}} : i32
-// CHECK-COUNT-32:  memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<1xf16, #gpu.address_space<workgroup>>
+// CHECK:           %[[ROW:.*]] = arith.muli %{{.*}}, %c256_i32{{.*}} : i32
+// CHECK-COUNT-16:  llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;", "=r,r,r" %{{.*}}, %[[ROW]]
+// CHECK:           vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
 // CHECK-NOT:       vector.gather
+// CHECK-NOT:       memref.view %[[LUT_BYTES]]
 // CHECK:           math.fma
 // mixed: one group decode per tile of 64 weights (the tile's low codes and
 // extra codes staged first: the extra codes from row isHigh ? h : H of

@@ -134,6 +134,51 @@ func.func private @k_mixed(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mix
 
 // -----
 
+// lut at 3 bits: the scheme's pair table (QuantSchemeAttrInterface::
+// getRowTables, 64 i32 entries a row: 4 KiB for the group's 16 rows) is
+// built in shared memory by the split-K warp that copies each row's
+// codebook, after the copy, and published with the resident rows by one
+// barrier; each lane's 32-weight tile of a row is then 16 lookups, one lop3
+// offset each, bitcast to 32 f16 for the mma. f32 weights (below) take the
+// codebook gathers, and no table is built.
+
+// CHECK-LABEL: gpu.func @k_lut(
+// CHECK-SAME:    workgroup(%{{.*}} : memref<1536xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[LUT_BYTES:.*]] : memref<256xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[PAIR_BYTES:.*]] : memref<4096xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64},
+// CHECK-DAG:     %[[PAIRS:.*]] = memref.view %[[PAIR_BYTES]][%{{.*}}][] : memref<4096xi8, #gpu.address_space<workgroup>> to memref<16x64xi32, #gpu.address_space<workgroup>>
+// CHECK-DAG:     %[[LUT:.*]] = memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<256xi8, #gpu.address_space<workgroup>> to memref<16x8xf16, #gpu.address_space<workgroup>>
+// CHECK:         scf.if
+// CHECK:           scf.for %[[M:.*]] = %{{.*}} to %c16{{.*}} step %c4
+// CHECK:             memref.store %{{.*}}, %[[LUT]]
+// CHECK:             nvvm.bar.warp.sync
+// CHECK:             scf.for %{{.*}} = %{{.*}} to %c64{{.*}} step %c32
+// CHECK:               memref.store %{{.*}}, %[[PAIRS]]
+// CHECK:             nvvm.bar.warp.sync
+// CHECK:         gpu.barrier
+// CHECK:         scf.for {{.*}} iter_args
+// CHECK-COUNT-16:  llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
+// CHECK:           vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
+// CHECK-COUNT-16:  llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
+// CHECK:           vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
+// CHECK-NOT:       vector.gather
+// CHECK:           nvgpu.mma.sync
+func.func private @k_lut(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.lut<bits = 3>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.lut<bits = 3>> -> tensor<1x16xf16>
+  return %0 : tensor<1x16xf16>
+}
+
+// -----
+
+// CHECK-LABEL: gpu.func @k_lut_f32(
+// CHECK-SAME:    workgroup(%{{.*}} : memref<384xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-NOT:     xi32, #gpu.address_space<workgroup>> to memref<{{.*}}x64xi32
+// CHECK:         gpu.return
+func.func private @k_lut_f32(%x: tensor<1x256xf32>, %w: !mixq.qtensor<16x256, #mixq.lut<bits = 3>>) -> tensor<1x16xf32> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x256xf32>, !mixq.qtensor<16x256, #mixq.lut<bits = 3>> -> tensor<1x16xf32>
+  return %0 : tensor<1x16xf32>
+}
+
+// -----
+
 // Scale factors on the sums (QuantSchemeAttrInterface::
 // getScaleFactorColumns): affine4 with group 128 has one group per step (4
 // lanes x 32 columns), so each lane takes its tiles unscaled (q - z, exact
