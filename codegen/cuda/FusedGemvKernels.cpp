@@ -307,7 +307,7 @@ LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
   kb.ifThen(
       kb.cmp(arith::CmpIPredicate::ult, firstTask, kb.index(segment.tasks)),
       [&] {
-        if (!shape.tiling.resident.empty() || !shape.tiling.tables.empty()) {
+        if (shape.tiling.hasResidentRows()) {
           forEachSlot([&](int64_t slot) {
             loadMmaResidentRows(kb, ops, shape.tiling, getComponents(slot),
                                 getRowOf(slot), firstResidentRow, lane, slice,

@@ -428,11 +428,8 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
   // built from.
   SmallVector<int64_t, 2> shape = {ops.rows, ops.cols};
   SmallVector<RowTableSpec> specs = ops.scheme.getRowTables(shape);
-  llvm::SmallDenseSet<unsigned> looked =
-      getReadRowTables(ops.scheme, shape, tiling.tileCols, ops.elementType);
-  for (unsigned table : getBuildableRowTables(ops.scheme, shape)) {
-    if (!looked.contains(table))
-      continue;
+  for (unsigned table : getRowTablesToBuild(ops.scheme, shape, tiling.tileCols,
+                                            ops.elementType)) {
     auto tileType = MemRefType::get(
         {tiling.getResidentRowsPerBlock(), specs[table].entries},
         specs[table].elementType, MemRefLayoutAttrInterface{}, space);
@@ -465,7 +462,7 @@ int64_t getTileSharedBytes(const MatmulTiling &tiling, int64_t stages) {
 void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
                       const MatmulTiling &tiling, ValueRange components,
                       Value row, Value tileRow, Value lane) {
-  if (tiling.resident.empty() && tiling.tables.empty())
+  if (!tiling.hasResidentRows())
     return;
   Value allLanes =
       arith::ConstantIntOp::create(kb.b, kb.loc, kb.b.getI32Type(), -1);
@@ -479,7 +476,8 @@ void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
                               ValueRange{tileRow, i});
     });
   }
-  NVVM::SyncWarpOp::create(kb.b, kb.loc, allLanes);
+  if (!tiling.resident.empty())
+    NVVM::SyncWarpOp::create(kb.b, kb.loc, allLanes);
   if (tiling.tables.empty())
     return;
   StagedReader reader(components, kb, tiling, tileRow, lane, kb.index(0),

@@ -75,6 +75,8 @@ struct MatmulTiling {
   /// resident components: `index` is the table's, `tile` one row per
   /// resident row.
   SmallVector<ResidentComponent> tables;
+  /// Whether loadResidentRows has anything to copy or build per row.
+  bool hasResidentRows() const { return !resident.empty() || !tables.empty(); }
   /// The scheme's components its dequantization reads.
   llvm::SmallDenseSet<unsigned> read;
   /// Output rows per warp: each x element a lane loads and widens is used

@@ -722,7 +722,7 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   // The resident rows (weights only) before x, so that their loads and x's
   // are in flight together, and before griddepcontrol.wait: x's barrier
   // publishes both.
-  bool resident = !tiling.resident.empty() || !tiling.tables.empty();
+  bool resident = tiling.hasResidentRows();
   if (resident)
     kb.ifThen(live, [&] {
       loadMmaResidentRows(kb, ops, tiling, ops.components, rowOf, groupRow,

@@ -611,29 +611,6 @@ bool mlir::mixq::buildsScaleFactors(QuantSchemeAttrInterface scheme,
          static_cast<int64_t>(order.size()) == width;
 }
 
-SmallVector<unsigned>
-mlir::mixq::getBuildableRowTables(QuantSchemeAttrInterface scheme,
-                                  ArrayRef<int64_t> shape) {
-  SmallVector<RowTableSpec> tables = scheme.getRowTables(shape);
-  if (tables.empty())
-    return {};
-  ScratchBlock scratch(scheme, shape, scheme.getContext());
-  ComponentReader reader(scratch.components);
-  SmallVector<unsigned> buildable;
-  for (auto [index, table] : llvm::enumerate(tables)) {
-    Type type = table.elementType;
-    bool addressable =
-        type && type.isIntOrFloat() &&
-        llvm::is_contained({8u, 16u, 32u, 64u}, type.getIntOrFloatBitWidth());
-    Value entry =
-        scheme.buildRowTableEntry(scratch.b, scratch.loc, reader, shape, index,
-                                  scratch.zero, scratch.zero);
-    if (addressable && table.entries > 0 && entry && entry.getType() == type)
-      buildable.push_back(index);
-  }
-  return buildable;
-}
-
 namespace {
 /// A reader that has every row table of its scheme and records which ones
 /// a tile looks up (each lookup an all-zero vector of the table's type).
@@ -654,12 +631,28 @@ public:
   ArrayRef<RowTableSpec> tables;
   mutable llvm::SmallDenseSet<unsigned> read;
 };
+
+/// Whether a code generator can build `table` (index `index`): entries of
+/// an integer or float type of 8 to 64 bits (it addresses the table in
+/// bytes), and buildRowTableEntry returns one of that type.
+bool isBuildableRowTable(QuantSchemeAttrInterface scheme,
+                         ArrayRef<int64_t> shape, ScratchBlock &scratch,
+                         unsigned index, const RowTableSpec &table) {
+  Type type = table.elementType;
+  if (!type || !type.isIntOrFloat() || table.entries <= 0 ||
+      !llvm::is_contained({8u, 16u, 32u, 64u}, type.getIntOrFloatBitWidth()))
+    return false;
+  ComponentReader reader(scratch.components);
+  Value entry = scheme.buildRowTableEntry(scratch.b, scratch.loc, reader, shape,
+                                          index, scratch.zero, scratch.zero);
+  return entry && entry.getType() == type;
+}
 } // namespace
 
-llvm::SmallDenseSet<unsigned>
-mlir::mixq::getReadRowTables(QuantSchemeAttrInterface scheme,
-                             ArrayRef<int64_t> shape, int64_t width,
-                             FloatType resultType) {
+SmallVector<unsigned>
+mlir::mixq::getRowTablesToBuild(QuantSchemeAttrInterface scheme,
+                                ArrayRef<int64_t> shape, int64_t width,
+                                FloatType resultType) {
   SmallVector<RowTableSpec> tables = scheme.getRowTables(shape);
   if (tables.empty())
     return {};
@@ -675,7 +668,12 @@ mlir::mixq::getReadRowTables(QuantSchemeAttrInterface scheme,
   (void)scheme.buildUnscaledDequantVectorInAnyOrder(
       scratch.b, scratch.loc, reader, shape, scratch.zero, scratch.zero, width,
       resultType, order);
-  return reader.read;
+  SmallVector<unsigned> build;
+  for (auto [index, table] : llvm::enumerate(tables))
+    if (reader.read.contains(index) &&
+        isBuildableRowTable(scheme, shape, scratch, index, table))
+      build.push_back(index);
+  return build;
 }
 
 SmallVector<int64_t>

@@ -243,21 +243,16 @@ SmallVector<int64_t> getDequantVectorOrder(QuantSchemeAttrInterface scheme,
                                            bool unscaled = false);
 
 /// The row tables of a weight of `shape` (QuantSchemeAttrInterface::
-/// getRowTables) whose entries the scheme builds: buildRowTableEntry
-/// returns a value of the table's element type, an integer or float of 8
-/// to 64 bits (a code generator addresses the table in bytes). A consumer
-/// builds only these; the scheme reads its components without the rest.
-SmallVector<unsigned> getBuildableRowTables(QuantSchemeAttrInterface scheme,
-                                            ArrayRef<int64_t> shape);
-
-/// The row tables a tile of `width` weights in `resultType` looks up when
-/// the reader has them all (buildDequantVector, in any order, unscaled):
-/// a consumer builds no table its tiles would not read (lut's pair table
-/// serves f16 tiles only).
-llvm::SmallDenseSet<unsigned> getReadRowTables(QuantSchemeAttrInterface scheme,
-                                               ArrayRef<int64_t> shape,
-                                               int64_t width,
-                                               FloatType resultType);
+/// getRowTables) a consumer of tiles of `width` weights in `resultType`
+/// builds: those the tiles look up when the reader has every table
+/// (buildDequantVector, in any order, unscaled; lut's pair table serves f16
+/// tiles only) and whose entries the scheme builds (buildRowTableEntry
+/// returns the table's element type, an integer or float of 8 to 64 bits:
+/// a code generator addresses the table in bytes). The scheme reads its
+/// components without the rest.
+SmallVector<unsigned> getRowTablesToBuild(QuantSchemeAttrInterface scheme,
+                                          ArrayRef<int64_t> shape,
+                                          int64_t width, FloatType resultType);
 
 /// Whether `scheme` has scale factors (getScaleFactorColumns > 0) and
 /// builds them: buildScaleFactor an f32 and

@@ -244,6 +244,19 @@ Fp4SchemeAttr::dequantize(const PackedWeights &packed,
 }
 
 namespace {
+/// f32 `values` (a scalar or a vector) times the group scale `scale`
+/// (none when null) in f32, rounded once to `resultType`.
+Value scaleAndRound(OpBuilder &b, Location loc, Value values, Value scale,
+                    FloatType resultType) {
+  if (!scale)
+    return buildTruncateFromF32(b, loc, values, resultType);
+  Value factor = buildExtendToF32(b, loc, scale);
+  if (auto vectorType = dyn_cast<VectorType>(values.getType()))
+    factor = buildSplat(b, loc, factor, vectorType.getDimSize(0));
+  return buildTruncateFromF32(
+      b, loc, arith::MulFOp::create(b, loc, values, factor), resultType);
+}
+
 /// e2m1 code values times the group scale (none when `scale` is null), in
 /// f32 then rounded to `resultType`. `code` is an i32 or a vector of them;
 /// every constant is splat to its shape, so the same IR serves one weight
@@ -291,11 +304,7 @@ Value buildFp4Values(OpBuilder &b, Location loc, Value code, Value scale,
       arith::AndIOp::create(b, loc, code, i32(8)), i32(0));
   Value value = arith::SelectOp::create(
       b, loc, negative, arith::NegFOp::create(b, loc, magnitude), magnitude);
-  if (!scale)
-    return buildTruncateFromF32(b, loc, value, resultType);
-  Value scaled = arith::MulFOp::create(b, loc, value,
-                                       splat(buildExtendToF32(b, loc, scale)));
-  return buildTruncateFromF32(b, loc, scaled, resultType);
+  return scaleAndRound(b, loc, value, scale, resultType);
 }
 
 /// getRowTables' only table: the e2m1 value of each code, in f16.
@@ -371,14 +380,11 @@ Value Fp4SchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
   Value codes =
       buildPackedCodeVector(b, loc, reader, Codes, row, col, 4, width);
   Value scale = loadGroupScale(b, loc, reader, row, col, getGroup());
-  if (Value values = lookUpValues(b, loc, reader, row, codes, resultType)) {
-    // Exact e2m1 values times the scale in f32, rounded once: the same
-    // bits as the select chain's.
-    Value scaled = arith::MulFOp::create(
-        b, loc, buildExtendToF32(b, loc, values),
-        buildSplat(b, loc, buildExtendToF32(b, loc, scale), width));
-    return buildTruncateFromF32(b, loc, scaled, resultType);
-  }
+  // Exact e2m1 values times the scale in f32, rounded once: the same bits
+  // as the select chain's.
+  if (Value values = lookUpValues(b, loc, reader, row, codes, resultType))
+    return scaleAndRound(b, loc, buildExtendToF32(b, loc, values), scale,
+                         resultType);
   return buildFp4Values(b, loc, codes, scale, resultType);
 }
 
