@@ -83,18 +83,143 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
   }
 };
 
-/// y[m, n] = sum_k x[m, k] * W[n, k] in f32, W dequantized `width` columns
-/// at a time by the scheme's buildDequantVector into a vector<width x f32>
-/// accumulator that is reduced at the end of the row, plus the scheme's
-/// sparse terms (buildSparseDot): one linalg.generic over (m, n) whose body
-/// loops over K.
+/// How buildVectorDotMatmul takes a row's weights.
+struct VectorDotPlan {
+  /// Columns per step (a tile).
+  int64_t width = 0;
+  /// The columns sharing a scale factor when the loop sums unscaled tiles
+  /// and multiplies each run's sum by its factor (getScaleFactorColumns);
+  /// 0 when it takes the weights scaled.
+  int64_t factorRun = 0;
+  /// The unscaled tiles' order (element p is column order[p]); empty when
+  /// it is the column order.
+  SmallVector<int64_t> order;
+};
+
+/// Whether `order` is 0, 1, ..., n - 1.
+bool isColumnOrder(ArrayRef<int64_t> order) {
+  for (auto [index, column] : llvm::enumerate(order))
+    if (column != static_cast<int64_t>(index))
+      return false;
+  return true;
+}
+
+/// The plan for tiles of `width` columns: factored when the scheme has
+/// scale factors whose runs hold whole tiles and builds them. A factored
+/// step then costs the scheme's unscaled tile (q - z for affine) and one
+/// FMA, and each run one more FMA, instead of a multiply per weight and
+/// the group's scale decoded for every tile.
+VectorDotPlan planVectorDot(QTensorType type, FloatType elementType,
+                            int64_t width) {
+  VectorDotPlan plan;
+  plan.width = width;
+  QuantSchemeAttrInterface scheme = type.getScheme();
+  ArrayRef<int64_t> shape = type.getShape();
+  int64_t run = scheme.getScaleFactorColumns(shape);
+  if (run <= 0 || run % width != 0 || shape[1] % run != 0 ||
+      !buildsScaleFactors(scheme, shape, width, elementType))
+    return plan;
+  plan.factorRun = run;
+  plan.order = getDequantVectorOrder(scheme, shape, width, elementType,
+                                     /*unscaled=*/true);
+  if (isColumnOrder(plan.order))
+    plan.order.clear();
+  return plan;
+}
+
+/// An scf.for from `begin` to `end` (exclusive) by `step` carrying one
+/// vector, which `body` maps to its next value.
+Value buildVectorLoop(
+    OpBuilder &b, Location loc, Value begin, int64_t end, int64_t step,
+    Value init, function_ref<Value(OpBuilder &, Location, Value, Value)> body) {
+  auto loop = scf::ForOp::create(
+      b, loc, begin, arith::ConstantIndexOp::create(b, loc, end),
+      arith::ConstantIndexOp::create(b, loc, step), ValueRange{init},
+      [&](OpBuilder &lb, Location lloc, Value k, ValueRange acc) {
+        scf::YieldOp::create(lb, lloc, body(lb, lloc, k, acc[0]));
+      });
+  return loop.getResult(0);
+}
+
+/// x[m, k .. k + width - 1] in f32, permuted into the tile's `order`.
+Value loadInputTile(OpBuilder &b, Location loc, Value x, Value m, Value k,
+                    const VectorDotPlan &plan) {
+  ComponentReader input(ValueRange{x});
+  Value xs =
+      buildExtendToF32(b, loc, input.loadVector(b, loc, 0, {m, k}, plan.width));
+  if (plan.order.empty())
+    return xs;
+  return vector::ShuffleOp::create(b, loc, xs, xs, plan.order);
+}
+
+/// The dense part of row n's dot product with x's row m, in a vector of
+/// partial sums.
+Value buildRowDotVector(OpBuilder &b, Location loc, Value x, Value m, Value n,
+                        QTensorType type, ValueRange components,
+                        FloatType elementType, const VectorDotPlan &plan) {
+  QuantSchemeAttrInterface scheme = type.getScheme();
+  ArrayRef<int64_t> shape = type.getShape();
+  auto vectorType = VectorType::get({plan.width}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vectorType, 0.0f));
+  Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+  if (!plan.factorRun)
+    return buildVectorLoop(
+        b, loc, c0, shape[1], plan.width, zero,
+        [&](OpBuilder &lb, Location lloc, Value k, Value acc) {
+          ComponentReader reader(components);
+          Value w = buildExtendToF32(
+              lb, lloc,
+              scheme.buildDequantVector(lb, lloc, reader, shape, n, k,
+                                        plan.width, elementType));
+          Value xs = loadInputTile(lb, lloc, x, m, k, plan);
+          return vector::FMAOp::create(lb, lloc, xs, w, acc).getResult();
+        });
+  // Each run's unscaled sums, then times the run's factor.
+  return buildVectorLoop(
+      b, loc, c0, shape[1], plan.factorRun, zero,
+      [&](OpBuilder &rb, Location rloc, Value runBegin, Value acc) {
+        Value runEnd = arith::AddIOp::create(
+            rb, rloc, runBegin,
+            arith::ConstantIndexOp::create(rb, rloc, plan.factorRun));
+        auto inner = scf::ForOp::create(
+            rb, rloc, runBegin, runEnd,
+            arith::ConstantIndexOp::create(rb, rloc, plan.width),
+            ValueRange{zero},
+            [&](OpBuilder &lb, Location lloc, Value k, ValueRange sums) {
+              ComponentReader reader(components);
+              SmallVector<int64_t> order;
+              Value w =
+                  buildExtendToF32(lb, lloc,
+                                   scheme.buildUnscaledDequantVectorInAnyOrder(
+                                       lb, lloc, reader, shape, n, k,
+                                       plan.width, elementType, order));
+              Value xs = loadInputTile(lb, lloc, x, m, k, plan);
+              scf::YieldOp::create(
+                  lb, lloc,
+                  vector::FMAOp::create(lb, lloc, xs, w, sums[0]).getResult());
+            });
+        ComponentReader reader(components);
+        Value factor =
+            scheme.buildScaleFactor(rb, rloc, reader, shape, n, runBegin);
+        Value factors =
+            vector::BroadcastOp::create(rb, rloc, vectorType, factor);
+        return vector::FMAOp::create(rb, rloc, factors, inner.getResult(0), acc)
+            .getResult();
+      });
+}
+
+/// y[m, n] = sum_k x[m, k] * W[n, k] in f32, W dequantized `plan.width`
+/// columns at a time (buildDequantVector, or unscaled tiles and their runs'
+/// factors: planVectorDot) into a vector<width x f32> of partial sums that
+/// is reduced at the end of the row, plus the scheme's sparse terms
+/// (buildSparseDot): one linalg.generic over (m, n) whose body loops over K.
 Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
                            QTensorType type, ValueRange components,
-                           FloatType elementType, int64_t width) {
+                           FloatType elementType, const VectorDotPlan &plan) {
   auto xType = cast<RankedTensorType>(x.getType());
   ArrayRef<int64_t> shape = type.getShape();
   Type f32 = b.getF32Type();
-  auto vectorType = VectorType::get({width}, f32);
   SmallVector<int64_t> outShape = {xType.getDimSize(0), shape[0]};
   SmallVector<Value> dynamicDims;
   if (ShapedType::isDynamic(outShape[0]))
@@ -108,27 +233,11 @@ Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
       iterators, [&](OpBuilder &nb, Location nloc, ValueRange) {
         Value m = linalg::IndexOp::create(nb, nloc, 0);
         Value n = linalg::IndexOp::create(nb, nloc, 1);
-        Value zero = arith::ConstantOp::create(
-            nb, nloc, DenseElementsAttr::get(vectorType, 0.0f));
-        auto loop = scf::ForOp::create(
-            nb, nloc, arith::ConstantIndexOp::create(nb, nloc, 0),
-            arith::ConstantIndexOp::create(nb, nloc, shape[1]),
-            arith::ConstantIndexOp::create(nb, nloc, width), ValueRange{zero},
-            [&](OpBuilder &lb, Location lloc, Value k, ValueRange acc) {
-              ComponentReader reader(components);
-              Value w = buildExtendToF32(
-                  lb, lloc,
-                  type.getScheme().buildDequantVector(
-                      lb, lloc, reader, shape, n, k, width, elementType));
-              ComponentReader input(ValueRange{x});
-              Value xs = buildExtendToF32(
-                  lb, lloc, input.loadVector(lb, lloc, 0, {m, k}, width));
-              Value next = vector::FMAOp::create(lb, lloc, xs, w, acc[0]);
-              scf::YieldOp::create(lb, lloc, next);
-            });
-        Value sum =
-            vector::ReductionOp::create(nb, nloc, vector::CombiningKind::ADD,
-                                        loop.getResult(0), Value(), reassoc);
+        Value sum = vector::ReductionOp::create(
+            nb, nloc, vector::CombiningKind::ADD,
+            buildRowDotVector(nb, nloc, x, m, n, type, components, elementType,
+                              plan),
+            Value(), reassoc);
         // The sparse terms the vectors leave out (outliers), once per row.
         ComponentReader reader(components);
         Value c0 = arith::ConstantIndexOp::create(nb, nloc, 0);
@@ -158,9 +267,9 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     auto type = cast<QTensorType>(op.getWeight().getType());
     auto elementType = cast<FloatType>(op.getType().getElementType());
     if (int64_t width = getVectorDotWidth(type, elementType)) {
-      Value acc =
-          buildVectorDotMatmul(rewriter, loc, adaptor.getInput().front(), type,
-                               adaptor.getWeight(), elementType, width);
+      Value acc = buildVectorDotMatmul(
+          rewriter, loc, adaptor.getInput().front(), type, adaptor.getWeight(),
+          elementType, planVectorDot(type, elementType, width));
       rewriter.replaceOp(op, buildTruncate(rewriter, loc, acc, elementType));
       return success();
     }

@@ -40,11 +40,23 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
     `vector.reduction <add>` at the end of the row, plus the scheme's sparse
     terms (`buildSparseDot`: outliers) once per row.
 
+    A scheme with scale factors (`getScaleFactorColumns`: affine's and
+    mixed's groups, QUIK's rows) whose runs hold whole tiles is taken
+    factored: a loop over the runs around a loop over the run's tiles sums
+    `buildUnscaledDequantVectorInAnyOrder` (q - z) times x into a vector of
+    partial sums, which one more `vector.fma` multiplies by the run's
+    `buildScaleFactor`. That saves a multiply per weight and the scale's
+    decode per tile. When the unscaled tiles are not in column order (f16
+    pairs), x's tile is permuted to match (`vector.shuffle`). The sums then
+    differ from those of the rounded weights as the GPU's factored GEMV's
+    do: the scale is applied in f32, once per run.
+
     The named pipeline `--mixq-reference-to-llvm` runs this pass and lowers
     on to the LLVM dialect for mlir-runner; its option
     `dequant-vector-width=W` is passed on (0 by default: the reference
-    contraction everywhere). The products are the same; only the order of the
-    sum differs, which the contraction's `reassoc` flag already allows.
+    contraction everywhere). Without scale factors the products are the
+    same and only the order of the sum differs, which the contraction's
+    `reassoc` flag already allows.
   }];
   let options = [
     Option<"dequantVectorWidth", "dequant-vector-width", "int64_t",

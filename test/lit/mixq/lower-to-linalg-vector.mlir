@@ -6,23 +6,37 @@
 // the reference contraction.
 // RUN: mixq-opt %s --mixq-lower-to-linalg="dequant-vector-width=16" --split-input-file | FileCheck %s
 
+// A scheme with scale factors (getScaleFactorColumns: affine's group of 32)
+// takes each group's unscaled tiles (q - z) into a vector of partial sums,
+// then multiplies it by the group's scale once: one loop over the groups
+// around one over the group's tiles, and no scale in the inner loop.
 // CHECK-LABEL: func.func @words
 // CHECK-SAME: (%[[X:.*]]: tensor<2x64xf32>, %[[CODES:.*]]: tensor<8x8xi32>, %[[SCALES:.*]]: tensor<8x2xf16>, %[[ZEROS:.*]]: tensor<8x2xf16>) -> tensor<2x8xf32>
 // CHECK: linalg.generic
 // CHECK-SAME: iterator_types = ["parallel", "parallel"]
 // CHECK: %[[M:.*]] = linalg.index 0
 // CHECK: %[[N:.*]] = linalg.index 1
-// CHECK: scf.for %[[K:.*]] = %c0 to %c64 step %c16 iter_args(%[[ACC:.*]] = %cst) -> (vector<16xf32>)
-// CHECK: tensor.extract %[[SCALES]][%[[N]], %{{.*}}]
+// CHECK: scf.for %[[G:.*]] = %c0 to %c64 step %c32 iter_args(%[[ACC:.*]] = %[[ZERO:.*]]) -> (vector<16xf32>)
+// CHECK: %[[END:.*]] = arith.addi %[[G]], %c32
+// CHECK: %[[SUMS:.*]] = scf.for %[[K:.*]] = %[[G]] to %[[END]] step %c16 iter_args(%[[PART:.*]] = %[[ZERO]]) -> (vector<16xf32>)
+// CHECK-NOT: tensor.extract %[[SCALES]]
 // CHECK: tensor.extract %[[ZEROS]][%[[N]], %{{.*}}]
 // CHECK: tensor.extract %[[CODES]][%[[N]], %{{.*}}]
 // CHECK: tensor.extract %[[CODES]][%[[N]], %{{.*}}]
 // CHECK-NOT: tensor.extract %[[CODES]]
 // CHECK: arith.shrui %{{.*}} : vector<16xi32>
 // CHECK: arith.uitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK: %[[CENTERED:.*]] = arith.subf %{{.*}} : vector<16xf32>
+// CHECK-NOT: arith.mulf
 // CHECK: tensor.extract %[[X]][%[[M]], %[[K]]]
-// CHECK: %[[FMA:.*]] = vector.fma %{{.*}}, %{{.*}}, %[[ACC]] : vector<16xf32>
+// CHECK: %[[FMA:.*]] = vector.fma %{{.*}}, %[[CENTERED]], %[[PART]] : vector<16xf32>
 // CHECK: scf.yield %[[FMA]]
+// CHECK: %[[GROUP:.*]] = arith.divui %[[G]], %c32
+// CHECK: %[[SCALE:.*]] = tensor.extract %[[SCALES]][%[[N]], %[[GROUP]]]
+// CHECK: %[[S32:.*]] = arith.extf %[[SCALE]] : f16 to f32
+// CHECK: %[[FACTORS:.*]] = vector.broadcast %[[S32]] : f32 to vector<16xf32>
+// CHECK: %[[NEXT:.*]] = vector.fma %[[FACTORS]], %[[SUMS]], %[[ACC]] : vector<16xf32>
+// CHECK: scf.yield %[[NEXT]]
 // CHECK: vector.reduction <add>, %{{.*}} fastmath<reassoc,contract> : vector<16xf32> into f32
 // CHECK: linalg.yield
 // CHECK-NOT: linalg.matmul
@@ -48,17 +62,23 @@ func.func @lookups(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.lut<bits 
 // -----
 
 // outlier_cols (QUIK) tiles are word-level: the codes cover every column
-// (0 at the fp16 columns), one row scale a tile, no column map in the loop;
-// the fp16 columns are every row's sparse terms, added after the reduction
-// from outlier_cols and the row of outlier_weights.
+// (0 at the fp16 columns), no column map in the loop, and the row's scale
+// is one factor for all of K (getScaleFactorColumns), applied once after
+// the loop over the row's tiles (a loop over one run, which canonicalize
+// removes); the fp16 columns are every row's sparse terms, added after the
+// reduction from outlier_cols and the row of outlier_weights.
 // CHECK-LABEL: func.func @outlier_columns
 // CHECK-SAME: (%[[X:.*]]: tensor<2x64xf32>, %[[OCOLS:.*]]: tensor<8xi32>, %[[OW:.*]]: tensor<8x8xf16>, %[[CODES:.*]]: tensor<8x8xi32>, %[[SCALES:.*]]: tensor<8xf16>, %{{.*}}: tensor<8xi32>, %[[MAP:.*]]: tensor<64xi16>) -> tensor<2x8xf32>
 // CHECK-NOT: tensor.extract %[[MAP]]
 // CHECK: %[[N:.*]] = linalg.index 1
+// CHECK: scf.for {{.*}} = %c0 to %c64{{.*}} step %c64 iter_args({{.*}}) -> (vector<16xf32>)
 // CHECK: scf.for {{.*}} step %c16 iter_args({{.*}}) -> (vector<16xf32>)
-// CHECK: tensor.extract %[[SCALES]][%[[N]]]
+// CHECK-NOT: tensor.extract %[[SCALES]]
 // CHECK: tensor.extract %[[CODES]][%[[N]], %{{.*}}]
 // CHECK: arith.uitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK: vector.fma
+// CHECK: scf.yield
+// CHECK: tensor.extract %[[SCALES]][%[[N]]]
 // CHECK: vector.fma
 // CHECK: %[[DOT:.*]] = vector.reduction <add>
 // CHECK: %[[TERMS:.*]] = scf.for %[[J:.*]] = %c0{{.*}} to %c8 step %c1 iter_args(%{{.*}} = %{{.*}}) -> (f32) {
@@ -144,4 +164,21 @@ func.func @sparse_terms(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.spar
 func.func @mixed_terms(%x: tensor<2x128xf32>, %q: !mixq.qtensor<8x128, #mixq.mixed<group = 32>>) -> tensor<2x8xf32> {
   %y = mixq.matmul %x, %q : tensor<2x128xf32>, !mixq.qtensor<8x128, #mixq.mixed<group = 32>> -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// f16 weights: affine's unscaled f16 tiles come in f16x2 pair order (codes
+// from both halves of a word, buildUnscaledDequantVectorInAnyOrder), so x's
+// tile is loaded in column order and permuted to match, not the weights.
+// CHECK-LABEL: func.func @f16_pairs
+// CHECK: scf.for %{{.*}} step %c32 iter_args(%{{.*}}) -> (vector<16xf32>)
+// CHECK: scf.for %{{.*}} step %c16 iter_args(%[[PART:.*]] = %{{.*}}) -> (vector<16xf32>)
+// CHECK: %[[W:.*]] = arith.extf %{{.*}} : vector<16xf16> to vector<16xf32>
+// CHECK: %[[XS:.*]] = arith.extf %{{.*}} : vector<16xf16> to vector<16xf32>
+// CHECK: %[[XP:.*]] = vector.shuffle %[[XS]], %[[XS]] [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15] : vector<16xf32>, vector<16xf32>
+// CHECK: vector.fma %[[XP]], %[[W]], %[[PART]] : vector<16xf32>
+func.func @f16_pairs(%x: tensor<2x64xf16>, %q: !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32>>) -> tensor<2x8xf16> {
+  %y = mixq.matmul %x, %q : tensor<2x64xf16>, !mixq.qtensor<8x64, #mixq.affine<bits = 4, group = 32>> -> tensor<2x8xf16>
+  return %y : tensor<2x8xf16>
 }
