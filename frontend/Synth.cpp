@@ -604,6 +604,26 @@ std::vector<SynthPreset> mixq::synthPresets() {
         {"tiny", "tests: GQA 4/2 heads of 16, byte-level vocab of 259", c});
   }
   {
+    // tiny with rows of 256 and 512 columns, whose 3-bit codes (96 and 192
+    // bytes) start 16-byte aligned: a GEMV's 16-byte copies of 3-bit code
+    // slices (--share-gemv-copies) apply, which tiny's 64 and 172 columns
+    // never allow.
+    ModelConfig c;
+    c.dim = 256;
+    c.hiddenDim = 512;
+    c.numLayers = 2;
+    c.numHeads = 4;
+    c.numKvHeads = 2;
+    c.headDim = 64;
+    c.vocabSize = 259;
+    c.maxSeqLen = 256;
+    c.weightDType = DType::F32;
+    presets.push_back({"tiny-wide",
+                       "tests: tiny with rows of 256 and 512, GQA 4/2 heads "
+                       "of 64, byte-level vocab of 259",
+                       c});
+  }
+  {
     // llama2.c's stories15M, which shares its embedding with the head.
     ModelConfig c;
     c.dim = 288;

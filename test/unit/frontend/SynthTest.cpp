@@ -109,6 +109,17 @@ TEST(SynthPresets, ParameterCounts) {
   EXPECT_EQ(t.ropeLayout, RopeLayout::Interleaved);
   EXPECT_TRUE(t.validate("tiny"));
 
+  // tiny-wide: embed and head 259 * 256 = 66304 each; per layer two norms
+  // of 256, q and o 256 * 256 = 65536, k and v 128 * 256 = 32768,
+  // gate/up/down 512 * 256 = 131072: 512 + 131072 + 65536 + 393216 =
+  // 590336; final norm 256. 2 * 66304 + 2 * 590336 + 256 = 1313536. Its
+  // rows of 3-bit codes, 96 and 192 bytes, start 16-byte aligned.
+  Expected<ModelConfig> wide = presetConfig("tiny-wide");
+  ASSERT_TRUE(wide) << wide.message();
+  EXPECT_EQ(wide->numParameters(), 1313536);
+  EXPECT_EQ(wide->dim * 3 / 8 % 16, 0);
+  EXPECT_EQ(wide->hiddenDim * 3 / 8 % 16, 0);
+
   // small (stories15M): 32000 * 288 + 6 * (2 * 288 + 4 * 288^2 +
   // 3 * 288 * 768) + 288 = 9216000 + 5975424 + 288 = 15191712.
   Expected<ModelConfig> small = presetConfig("small");
