@@ -41,12 +41,15 @@ for tool in mixq-synth mixq-compile; do
   fi
 done
 
-# name|--scheme; the names are the budget file's package keys.
+# name|--scheme[|more mixq-compile flags]; the names are the budget file's
+# package keys.
 schemes=(
   "fp16|fp16"
   "affine4|affine:bits=4,group=128"
   "affine3|affine:bits=3,group=64"
   "lut3|lut:bits=3"
+  "lut2|lut:bits=2"
+  "lut3-shared|lut:bits=3|--share-gemv-copies"
   "mixed|mixed"
   "bitplane|bitplane:seed=2,parent=4"
   "lut3sparse|lut:bits=3+sparse:frac=0.0045"
@@ -84,12 +87,13 @@ fi
 failures=0
 checked=0
 for entry in "${schemes[@]}"; do
-  IFS='|' read -r name spec <<<"$entry"
+  IFS='|' read -r name spec flags <<<"$entry"
   if [ -n "$wanted" ] && [[ " $wanted " != *" $name "* ]]; then
     continue
   fi
   pkg="$work/$name.mixq"
-  if ! "$bin/mixq-compile" "$work/l7b1.gguf" --scheme="$spec" \
+  # shellcheck disable=SC2086 # $flags holds zero or more flags
+  if ! "$bin/mixq-compile" "$work/l7b1.gguf" --scheme="$spec" $flags \
       ${plugin[@]+"${plugin[@]}"} \
       --target=cuda --gpu-arch=sm_90 ${weights[@]+"${weights[@]}"} \
       -o "$pkg" >"$work/$name.log" 2>&1; then

@@ -12,6 +12,10 @@
 #                        (the CPU executor is the GPU's reference); tiny16
 #                        is tiny in f16, whose decode GEMVs run on tensor
 #                        cores
+#         DIR/pkgs/wide16 the entries that name it, on mixq-synth's
+#                        tiny-wide in f16 (rows of 256 and 512: 3-bit code
+#                        rows 16-byte aligned, so --share-gemv-copies
+#                        applies, as on no other small model)
 #         DIR/pkgs/7b    weightless llama2-7b packages (mixq-compile
 #                        --weights=none, sm_90 PTX) of fp16, affine4 g128
 #                        (also unfused), lut3, mixed (also with f32-FMA
@@ -36,7 +40,7 @@
 #      |logit diff|, mean KL), and a multi-width package also by a width
 #      schedule (every width's graph): gpu-check-stories260K.txt; then
 #      the same for every tiny16 package (the tensor-core GEMVs):
-#      gpu-check-tiny16.txt;
+#      gpu-check-tiny16.txt, and every wide16 one: gpu-check-wide16.txt;
 #   2. mixq-bench --dummy-weights on every 7B package (pp, tg, per-kernel
 #      table with read ceilings, cuBLAS): bench-7b-SCHEME.txt; a multi-width
 #      package also tg at each width and by a schedule through them:
@@ -52,7 +56,7 @@
 # skipped.txt; both are appended to the summary.
 #
 # Environment for prepare: MIXQ_GPU_BENCH_MODELS (default "stories260K
-# tiny16 tiny 7b"), MIXQ_GPU_BENCH_SCHEMES / MIXQ_GPU_BENCH_7B_SCHEMES (subsets by
+# tiny16 wide16 tiny 7b"), MIXQ_GPU_BENCH_SCHEMES / MIXQ_GPU_BENCH_7B_SCHEMES (subsets by
 # name), MIXQ_GPU_BENCH_7B_LAYERS (default 32; tests use 1).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -64,6 +68,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 # single-width package's, and the check also runs a schedule. affine3 is
 # checked on tiny16 only: its f16 pair path (buildCenteredStreamCodePairs)
 # is what the GPU == CPU check covers, and only f16 weights take it.
+# wide16 takes only the entries that name it: lut3-shared, whose 16-byte
+# pieces (and the warp barrier that publishes them) need 3-bit code rows
+# that start 16-byte aligned.
 small_schemes=(
   "fp32|fp32|"
   "fp16|fp16|"
@@ -77,6 +84,7 @@ small_schemes=(
   "quik4act8|quik:cols=8,bits=4,act-bits=8|"
   "affine4-pdl|affine:bits=4,group=32|down_proj=affine:bits=4,group=4|--programmatic-launch"
   "affine3|affine:bits=3,group=32|down_proj=affine:bits=3,group=4||tiny16"
+  "lut3-shared|lut:bits=3||--share-gemv-copies|wide16"
 )
 # name|--scheme|more mixq-compile flags for llama2-7b. affine4-unfused is
 # the same package with one kernel per op (13 a layer instead of 5): the
@@ -95,7 +103,12 @@ small_schemes=(
 # checks are the check that the programmatic edges are safe. quik4act8
 # quantizes x for each matmul in its fused dispatch's prologue (5 kernels a
 # layer, where each quantize_act was one more): its tg128 against quik4's
-# is what that prologue costs.
+# is what that prologue costs. lut3-shared stages its 3-bit codes by 16-byte
+# cp.async pieces the 4 lanes of a row copy together (--share-gemv-copies:
+# every weight load 16 bytes wide, 58-66 registers, 2.15-2.33 instructions
+# per weight) where lut3 loads them into registers 4 bytes at a time
+# (2.02-2.05, 64-71 registers): which is faster is what it measures; the
+# wide16 GPU == CPU check is the check of the pieces' warp barrier.
 large_schemes=(
   "fp16|fp16|"
   "affine4|affine:bits=4,group=128|"
@@ -109,6 +122,7 @@ large_schemes=(
   "quik4|quik:cols=256,bits=4|"
   "quik4act8|quik:cols=256,bits=4,act-bits=8|"
   "affine4-pdl|affine:bits=4,group=128|--programmatic-launch"
+  "lut3-shared|lut:bits=3|--share-gemv-copies"
 )
 # Limits of the payload and of each weightless 7B package. The device
 # carries at most 64 MiB, the repository's tracked files (3.4 MiB) with
@@ -140,6 +154,7 @@ compile_small() {
     IFS='|' read -r name spec overrides flags only <<<"$entry"
     selected "$name" "${MIXQ_GPU_BENCH_SCHEMES:-}" || continue
     [ -z "$only" ] || selected "$(basename "$out")" "$only" || continue
+    [ "$(basename "$out")" != wide16 ] || [ -n "$only" ] || continue
     # shellcheck disable=SC2086 # $flags holds zero or more flags
     "$bin/mixq-compile" "$model" --scheme="$spec" --overrides="$overrides" \
       $flags --target=all --gpu-arch=sm_90 --cpu=x86-64-v2 -o "$out/$name.mixq" \
@@ -207,7 +222,7 @@ copy_runtime() {
 prepare() {
   local dir="${1:-}" build="${2:-$root/build}"
   [ -n "$dir" ] || fail "usage: gpu-bench.sh prepare DIR [BUILD_DIR]"
-  local bin="$build/bin" models="${MIXQ_GPU_BENCH_MODELS:-stories260K tiny16 tiny 7b}"
+  local bin="$build/bin" models="${MIXQ_GPU_BENCH_MODELS:-stories260K tiny16 wide16 tiny 7b}"
   for tool in mixq-compile mixq-synth mixq-run mixq-bench mixq-inspect; do
     [ -x "$bin/$tool" ] || fail "no $bin/$tool (build first)"
   done
@@ -236,6 +251,13 @@ prepare() {
     "$bin/mixq-synth" --preset tiny --dtype f16 -o "$tiny16" >/dev/null ||
       fail "mixq-synth --preset tiny --dtype f16 failed"
     compile_small "$bin" "$tiny16" "$dir/pkgs/tiny16"
+  fi
+  if selected wide16 "$models"; then
+    local wide16="${MIXQ_GPU_BENCH_WORK:-/tmp/mixq-gpu-bench}/wide16.gguf"
+    mkdir -p "$(dirname "$wide16")" || fail "cannot create $(dirname "$wide16")"
+    "$bin/mixq-synth" --preset tiny-wide --dtype f16 -o "$wide16" >/dev/null ||
+      fail "mixq-synth --preset tiny-wide --dtype f16 failed"
+    compile_small "$bin" "$wide16" "$dir/pkgs/wide16"
   fi
   selected 7b "$models" && compile_large "$bin" "$dir/pkgs/7b"
   copy_runtime "$build" "$dir"
@@ -376,7 +398,8 @@ bench_large() {
     # mixed-fma: the same sizes as mixed, for the A/B of the GEMV paths.
     [ "$name" = mixed ] || [ "$name" = mixed-fma ] && sizes=(-p 64 -n 16 -r 1)
     [ "$name" = affine4-unfused ] || [ "$name" = affine4-regs ] ||
-      [ "$name" = mixed-tiles ] || [ "$name" = affine4-pdl ] &&
+      [ "$name" = mixed-tiles ] || [ "$name" = affine4-pdl ] ||
+      [ "$name" = lut3-shared ] &&
       sizes=(-p 0 -n 128 -r 3)
     limited 60 "$bin/mixq-bench" "$pkg" --device cuda --dummy-weights \
       "${sizes[@]}" >"$results/bench-7b-$name.txt" 2>&1 ||
@@ -476,7 +499,7 @@ run() {
   # Most telling first: a stage the deadline cuts short says so in
   # skipped.txt, and the summary lists it.
   for stage in "check_model $dir stories260K" "check_model $dir tiny16" \
-    "bench_large $dir" \
+    "check_model $dir wide16" "bench_large $dir" \
     "profile_large $dir" "torch_baselines $dir" "check_model $dir tiny" \
     "sanitize $dir"; do
     local begin=$SECONDS

@@ -166,6 +166,15 @@ llvm::Error checkOptions(const CUDAOptions &options) {
                      "chip among the GPU architectures (griddepcontrol is "
                      "sm_90+); got " +
                      llvm::join(options.chips, ", "));
+  // On sm_80 ptxas spills the fused lut3 kernels of shared copies at the
+  // 128-register bound (q/k/v 56 bytes, gate/up 24); sm_90's take 58-66.
+  if (options.shareGemvCopies &&
+      !llvm::all_of(options.chips, [](const std::string &chip) {
+        return hasProgrammaticLaunch(chip);
+      }))
+    return makeError("--share-gemv-copies is for sm_90 and newer chips only "
+                     "(on sm_80 the fused lut3 GEMVs spill); got " +
+                     llvm::join(options.chips, ", "));
   return llvm::Error::success();
 }
 

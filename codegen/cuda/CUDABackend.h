@@ -61,6 +61,15 @@ struct CUDAOptions {
   /// sums (no f16x2 multiply per pair of weights, more registers); false:
   /// such weights come scaled. For the comparison a GPU run has to make.
   bool gemvTileFactors = false;
+  /// The tensor-core decode GEMVs stage weight slices that are not a
+  /// multiple of 16 bytes (32 or 64 three-bit codes: 12 or 24 bytes, a
+  /// bitplane's 4-byte planes) by 16-byte cp.async pieces the lanes of a
+  /// row copy together, with a bar.warp.sync a step; false: 4- and 8-byte
+  /// copies a lane, and 3-bit codes loaded straight into registers. lut3:
+  /// every weight load 16 bytes wide and 58-66 registers against 2.02-2.05
+  /// -> 2.15-2.33 instructions per weight (sm_90), for a GPU run to weigh.
+  /// sm_90+ chips only: on sm_80 ptxas spills the fused lut3 kernels.
+  bool shareGemvCopies = false;
   /// The sm_90+ chips' kernels let their successors launch early and wait
   /// for their predecessors in griddepcontrol (--mixq-programmatic-launch);
   /// the runtime then joins their decode graph nodes with programmatic

@@ -24,6 +24,7 @@ struct BuildGPUKernels
     options.tensorCoreGemv = tensorCoreGemv;
     options.stageGemvWeights = stageGemvWeights;
     options.gemvTileFactors = gemvTileFactors;
+    options.shareGemvCopies = shareGemvCopies;
     if (!chips.empty())
       options.chips.assign(chips.begin(), chips.end());
     std::vector<KernelLaunch> launches;

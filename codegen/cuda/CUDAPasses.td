@@ -76,6 +76,11 @@ def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
            "Apply scale factors per lane tile in tensor-core GEMVs whose "
            "steps span several factor runs (B's columns split among the "
            "lanes' tiles)">,
+    Option<"shareGemvCopies", "share-gemv-copies", "bool",
+           /*default=*/"false",
+           "Stage tensor-core GEMV weight slices that are not a multiple of "
+           "16 bytes by 16-byte cp.async pieces the lanes of a row copy "
+           "together (sm_90+ chips only)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

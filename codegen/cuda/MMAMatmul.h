@@ -47,6 +47,8 @@ struct MatmulOperands {
   bool stageWeights = true;
   /// CUDAOptions::gemvTileFactors.
   bool tileFactors = false;
+  /// CUDAOptions::shareGemvCopies.
+  bool shareCopies = false;
 };
 
 /// The per-lane layouts of one mma.sync m16n8k16 step, from upstream

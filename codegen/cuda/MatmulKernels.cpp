@@ -110,7 +110,8 @@ void stageIndirectComponents(const MatmulOperands &ops, MatmulTiling &tiling) {
     if ((laneBytes != 4 && laneBytes != 8 && laneBytes != 16) ||
         x % perLane != 0)
       continue;
-    tiling.staged.push_back({unsigned(index), perLane, x, Value(), run});
+    tiling.staged.push_back(
+        {unsigned(index), perLane, perLane, x, Value(), run});
   }
 }
 
@@ -119,11 +120,24 @@ bool isWideTile(const MatmulOperands &ops) {
                                        kWideTileCols, ops.elementType);
 }
 
+int64_t getCopyElements(int64_t perLane, int64_t bytes, int64_t rowElements,
+                        bool shareCopies) {
+  int64_t laneBytes = perLane * bytes;
+  if (laneBytes == kSharedCopyBytes)
+    return perLane;
+  if (shareCopies && laneBytes % 4 == 0 && laneBytes % kSharedCopyBytes != 0 &&
+      (rowElements * bytes) % kSharedCopyBytes == 0)
+    return kSharedCopyBytes / bytes;
+  return laneBytes == 4 || laneBytes == 8 ? perLane : 0;
+}
+
 /// Picks the widest tile of consecutive weights per lane and step (at most
 /// `maxTileCols`) that divides K and gives every column-tiled component a
-/// per-lane slice cp.async can copy; without one, the widest tile dividing K
-/// and no staging.
-MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
+/// per-lane slice cp.async can copy (with `shareCopies`, or a piece of the
+/// lanes' consecutive slices: getCopyElements); without one, the widest
+/// tile dividing K and no staging.
+MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols,
+                          bool shareCopies) {
   llvm::SmallDenseSet<unsigned> read;
   if (ops.scheme)
     read = getReadComponents(ops);
@@ -142,11 +156,10 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
       if ((tileCols * x) % k != 0)
         break;
       int64_t perLane = tileCols * x / k;
-      int64_t laneBytes = perLane * bytes;
-      if ((laneBytes != 4 && laneBytes != 8 && laneBytes != 16) ||
-          x % perLane != 0)
+      int64_t copyElements = getCopyElements(perLane, bytes, x, shareCopies);
+      if (!copyElements || x % perLane != 0)
         break;
-      tiling.staged.push_back({index, perLane, x, Value()});
+      tiling.staged.push_back({index, perLane, copyElements, x, Value()});
     }
     if (tiling.staged.size() == tiled.size()) {
       stageIndirectComponents(ops, tiling);
@@ -154,8 +167,9 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
     }
   }
   // Unstaged, a word-level tile still reads its words at once: 32 3-bit
-  // codes are 3 words, no 4-, 8- or 16-byte slice to stage, but one vector
-  // load of them beats a load per code. A tile built a weight at a time
+  // codes are 3 words, no 4-, 8- or 16-byte slice to stage where lanes do
+  // not share copies (the plain GEMV, rows not 16-byte aligned), but one
+  // vector load of them beats a load per code. A tile built a weight at a time
   // stays at 8 columns (its values all live at once).
   for (int64_t tileCols : {int64_t(32), int64_t(16)})
     if (ops.scheme && tileCols <= maxTileCols && k % tileCols == 0 &&
@@ -166,6 +180,14 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols) {
     if (tileCols <= maxTileCols && k % tileCols == 0)
       return MatmulTiling{tileCols, {}, {}, {}, read};
   return MatmulTiling{1, {}, {}, {}, read};
+}
+
+/// Whether lanes copy pieces of each other's slices of any of `staged`
+/// (StagedComponent::copyElements).
+bool hasSharedCopies(ArrayRef<StagedComponent> staged) {
+  return llvm::any_of(staged, [](const StagedComponent &component) {
+    return component.copyElements != component.elementsPerLane;
+  });
 }
 
 /// The shared tile of a staged component: a slice per lane for each of the
@@ -532,7 +554,7 @@ void unstageIndirectTilesForInput(const MatmulOperands &ops,
 /// separate cp.async groups, each with its own wait.
 void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
                ArrayRef<StagedComponent> staged, ArrayRef<StagingRow> rows,
-               Value lane) {
+               Value lane, int64_t lanesPerRun) {
   SmallVector<std::pair<Value, Value>> sources; // row, first element
   for (const StagingRow &row : rows)
     for (const StagedComponent &component : staged)
@@ -551,12 +573,47 @@ void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
           VectorType::get({component.elementsPerLane},
                           cast<MemRefType>(global.getType()).getElementType());
       auto [sourceRow, first] = *source++;
-      Value slice = vector::LoadOp::create(kb.b, kb.loc, vectorType, global,
-                                           ValueRange{sourceRow, first});
       Value slot = kb.mul(lane, kb.index(component.elementsPerLane));
-      vector::StoreOp::create(kb.b, kb.loc, slice, component.tile,
-                              ValueRange{row.tileRow, slot});
+      if (component.copyElements == component.elementsPerLane) {
+        Value slice = vector::LoadOp::create(kb.b, kb.loc, vectorType, global,
+                                             ValueRange{sourceRow, first});
+        vector::StoreOp::create(kb.b, kb.loc, slice, component.tile,
+                                ValueRange{row.tileRow, slot});
+        continue;
+      }
+      // Pieces p, p + lanesPerRun, ... of the run (p = the lane's place in
+      // it; modulo the run's pieces: spare lanes copy a piece again, which
+      // the warp's request coalesces with the first), counted from the
+      // run's first slice.
+      vectorType = VectorType::get({component.copyElements},
+                                   vectorType.getElementType());
+      Value place = kb.remU(lane, kb.index(lanesPerRun));
+      int64_t pieces =
+          lanesPerRun * component.elementsPerLane / component.copyElements;
+      Value runOffset = kb.mul(place, kb.index(component.elementsPerLane));
+      Value runFirst = kb.sub(first, runOffset);
+      Value runSlot = kb.sub(slot, runOffset);
+      for (int64_t copy = 0; copy < pieces; copy += lanesPerRun) {
+        Value piece =
+            kb.mul(kb.remU(kb.add(place, kb.index(copy)), kb.index(pieces)),
+                   kb.index(component.copyElements));
+        Value slice = vector::LoadOp::create(
+            kb.b, kb.loc, vectorType, global,
+            ValueRange{sourceRow, kb.add(runFirst, piece)});
+        vector::StoreOp::create(
+            kb.b, kb.loc, slice, component.tile,
+            ValueRange{row.tileRow, kb.add(runSlot, piece)});
+      }
     }
+  // A lane reads slices other lanes copied: after its wait for its own
+  // copies (which --mixq-pipeline-async-copies puts before this barrier),
+  // it waits for the other lanes' waits. The barrier also keeps a lane from
+  // reusing a buffer another lane still reads: the next copies into it
+  // come after the next step's barrier.
+  if (hasSharedCopies(staged))
+    NVVM::SyncWarpOp::create(
+        kb.b, kb.loc,
+        arith::ConstantIntOp::create(kb.b, kb.loc, kb.b.getI32Type(), -1));
 }
 
 GemvChoice describeGemv(const GemvShape &shape, int64_t rows, int64_t cols,
@@ -664,7 +721,7 @@ SmallVector<Value> buildKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                 for (auto [row, reader] : llvm::zip(rows, readers))
                   staging.push_back(
                       {row.components, &reader, row.loadRow, row.tileRow});
-                stageStep(kb, ops, tiling.staged, staging, lane);
+                stageStep(kb, ops, tiling.staged, staging, lane, kWarpSize);
                 SmallVector<SmallVector<Value>> w;
                 for (auto [row, reader] : llvm::zip(rows, readers))
                   w.push_back(buildWeightTile(kb, ops, reader, row.loadRow, col,
@@ -791,7 +848,7 @@ bool isCheapTile(const MatmulOperands &ops, int64_t tileCols) {
 GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
                           int64_t rowsPerTask, bool decode) {
   GemvShape shape;
-  shape.tiling = chooseTiling(ops, decode ? kWideTileCols : 8);
+  shape.tiling = chooseTiling(ops, decode ? kWideTileCols : 8, ops.shareCopies);
   // A step of the tensor-core GEMV is 4 lanes' tiles: narrower tiles where
   // K is no multiple of 4 wide ones (K = 288: 8 columns).
   if (decode && !canUseMmaGemv(ops, input, shape.tiling.tileCols))
@@ -799,7 +856,7 @@ GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
          tileCols >= kMmaGemvSlots; tileCols /= 2) {
       if (!canUseMmaGemv(ops, input, tileCols))
         continue;
-      MatmulTiling narrower = chooseTiling(ops, tileCols);
+      MatmulTiling narrower = chooseTiling(ops, tileCols, ops.shareCopies);
       if (canUseMmaGemv(ops, input, narrower.tileCols)) {
         shape.tiling = narrower;
         break;
@@ -807,11 +864,14 @@ GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
     }
   if (decode && canUseMmaGemv(ops, input, shape.tiling.tileCols)) {
     // A lane holds two rows' tiles: a tile of table lookups (bitplane) is
-    // held to kMmaGemvMaxLookupTileCols columns.
+    // held to kMmaGemvMaxLookupTileCols columns. A tile of lookups in a
+    // row table of pairs (lut's) holds half as many values and is not.
     if (shape.tiling.tileCols > kMmaGemvMaxLookupTileCols && ops.scheme &&
         dequantVectorGathers(ops.scheme, {ops.rows, ops.cols},
-                             shape.tiling.tileCols, ops.elementType)) {
-      MatmulTiling narrower = chooseTiling(ops, kMmaGemvMaxLookupTileCols);
+                             shape.tiling.tileCols, ops.elementType,
+                             /*withRowTables=*/true)) {
+      MatmulTiling narrower =
+          chooseTiling(ops, kMmaGemvMaxLookupTileCols, ops.shareCopies);
       if (canUseMmaGemv(ops, input, narrower.tileCols))
         shape.tiling = narrower;
     }
@@ -828,6 +888,11 @@ GemvShape chooseGemvShape(const MatmulOperands &ops, Value input, int64_t rows,
     shape.blocks = (rows + shape.rowsPerBlock - 1) / shape.rowsPerBlock;
     return shape;
   }
+  // The plain GEMV's lanes may take different numbers of steps (K not a
+  // multiple of a step): each copies its own slice only.
+  if (hasSharedCopies(shape.tiling.staged))
+    shape.tiling =
+        chooseTiling(ops, shape.tiling.tileCols, /*shareCopies=*/false);
   shape.splitK =
       decode && rows <= kSplitKMaxRows ? kMatmulWarps / rowsPerTask : 1;
   shape.rowsPerWarp =
@@ -1087,6 +1152,7 @@ FailureOr<MatmulOperands> getWeightOperands(Operation *anchor,
   ops.tensorCoreGemv = ctx.options.tensorCoreGemv;
   ops.stageWeights = ctx.options.stageGemvWeights;
   ops.tileFactors = ctx.options.gemvTileFactors;
+  ops.shareCopies = ctx.options.shareGemvCopies;
   return ops;
 }
 

@@ -38,6 +38,15 @@ constexpr int64_t kSplitKMaxRows = 2048;
 struct StagedComponent {
   unsigned index = 0;
   int64_t elementsPerLane = 0;
+  /// Elements of one cp.async: elementsPerLane, each lane copying its own
+  /// slice, or a 16-byte piece (kSharedCopyBytes) where a lane's slice is
+  /// not a multiple of 16 bytes (4, 8, 12, 24): the lanes whose slices are
+  /// consecutive in the row (a run) then copy the run's pieces among them,
+  /// so that every copy is 16 bytes wide, bypasses L1 (cp.async.cg) and a
+  /// 12- or 24-byte slice (32 or 64 three-bit codes) is staged at all. A
+  /// lane then reads what other lanes copied: stageStep ends with a
+  /// bar.warp.sync.
+  int64_t copyElements = 0;
   int64_t rowElements = 0; ///< X of the N x X (or M x X) component
   Value tile; ///< memref<warps * rowsPerWarp x 32*elementsPerLane>, shared
   /// ComponentSpec::indirectColumns: nonzero for a component whose row per
@@ -110,6 +119,11 @@ constexpr int64_t kMaxResidentRowBytes = 256;
 /// weight at a time would hold too many values (bitplane: 128 registers).
 constexpr int64_t kWideTileCols = 64;
 
+/// The width of a cp.async that bypasses L1 (cp.async.cg), and of the
+/// pieces lanes copy together when their slices are narrower
+/// (StagedComponent::copyElements).
+constexpr int64_t kSharedCopyBytes = 16;
+
 /// The register bound (nvvm.maxnreg) of a kernel with kWideTileCols tiles:
 /// well above the 56-84 they take, there only to steer ptxas's heuristics,
 /// which spill at some bounds and not at others. Without a bound it aimed
@@ -171,16 +185,17 @@ public:
       return ComponentReader::loadVector(builder, loc, index, indices, count);
     auto memref = cast<MemRefType>(component->tile.getType());
     int64_t bytes = memref.getElementTypeBitWidth() / 8;
-    // The slice is laneBytes-aligned and the offset in it a multiple of
-    // count.
-    int64_t alignment = std::min(count, component->elementsPerLane) * bytes;
+    // The tile is 16-byte aligned, a slice starts a multiple of its bytes
+    // into it (24-byte slices: 8-byte aligned) and the offset in it is a
+    // multiple of count.
+    uint64_t alignment = std::min<uint64_t>(
+        {llvm::MinAlign(component->elementsPerLane * bytes, count * bytes),
+         kSharedCopyBytes});
     return vector::LoadOp::create(
         builder, loc, VectorType::get({count}, memref.getElementType()),
         component->tile,
         ValueRange{tileRow, getSlot(builder, loc, *component, indices[1])},
-        /*nontemporal=*/false,
-        llvm::isPowerOf2_64(alignment) ? llvm::Align(alignment)
-                                       : llvm::Align(bytes));
+        /*nontemporal=*/false, llvm::Align(alignment));
   }
 
   /// A resident component (a per-row table in shared memory) is gathered
@@ -343,7 +358,8 @@ constexpr int64_t kMmaGemvSharedBytes = 46 * 1024;
 /// The widest tile of a scheme whose tile looks weights up in a table
 /// (dequantVectorGathers): two rows of 64 lookups took bitplane to the
 /// 128-register bound (6.9-7.0 instructions per weight); at 32 it takes
-/// 72-96 (7.5-7.7).
+/// 72-96 (7.5-7.7). lut3's 64 columns in 32 lookups of its pair table take
+/// 58-66 registers (2.15-2.33 instructions per weight, 2.6 at 32 columns).
 constexpr int64_t kMmaGemvMaxLookupTileCols = 32;
 
 /// Where a lane's weights and x go in the mma.sync fragments. Derived from
@@ -477,6 +493,17 @@ void unstageIndirectTilesForInput(const MatmulOperands &ops,
 /// indirect components (dropIndirectTilesOver).
 constexpr int64_t kFusedResidentReserve = 4 * 1024;
 
+/// The elements of one cp.async of a column-tiled component whose lane
+/// slices hold `perLane` elements of `bytes` bytes, in rows of `rowElements`
+/// (StagedComponent::copyElements): the slice, if it is 16 bytes; a 16-byte
+/// piece of the lanes' consecutive slices, if a slice is a multiple of 4
+/// bytes but not of 16 (4, 8, 12, 24) and every row starts 16-byte aligned
+/// (the runs of 4 or 32 lanes then start so too: a multiple of 16 bytes
+/// into the row); else the slice, if it is 4 or 8 bytes; 0 if no copy
+/// fits. Without `shareCopies`, only the slice.
+int64_t getCopyElements(int64_t perLane, int64_t bytes, int64_t rowElements,
+                        bool shareCopies);
+
 /// Removes the indirect components from the staged ones of a tiling whose
 /// tiles are not yet allocated when its staging tiles, multi-buffered
 /// ops.pipelineStages deep, would take more than `budget` bytes (back to
@@ -492,9 +519,11 @@ struct StagingRow {
   Value row, tileRow;
 };
 
+/// `lanesPerRun` lanes in a row have consecutive slices (all 32 in the
+/// plain GEMV, kMmaGemvLanesPerRow in the tensor-core one).
 void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
                ArrayRef<StagedComponent> staged, ArrayRef<StagingRow> rows,
-               Value lane);
+               Value lane, int64_t lanesPerRun);
 
 /// The record of a matmul of N x K weights built with `shape`. Weights read
 /// straight into registers get their prefetch depth after

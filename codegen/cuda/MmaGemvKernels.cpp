@@ -521,7 +521,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         for (auto [row, reader] : llvm::zip(rows, readers))
           staging.push_back(
               {row.components, &reader, row.loadRow, row.stagingRow});
-        stageStep(kb, ops, tiling.staged, staging, lane);
+        stageStep(kb, ops, tiling.staged, staging, lane, kMmaGemvLanesPerRow);
         for (auto [row, reader] : llvm::zip(rows, readers)) {
           weights.push_back(
               {buildWeightVector(kb, ops, reader, row.loadRow, col, tileCols,

@@ -616,10 +616,18 @@ namespace {
 /// a tile looks up (each lookup an all-zero vector of the table's type).
 class TableRecordingReader : public ComponentReader {
 public:
-  TableRecordingReader(ValueRange components, ArrayRef<RowTableSpec> tables)
-      : ComponentReader(components), tables(tables) {}
+  /// Has every table of `tables`, or those of `available` if given.
+  TableRecordingReader(ValueRange components, ArrayRef<RowTableSpec> tables,
+                       std::optional<ArrayRef<unsigned>> available = {})
+      : ComponentReader(components), tables(tables) {
+    if (available)
+      this->available.insert(available->begin(), available->end());
+    else
+      for (unsigned index = 0; index < tables.size(); ++index)
+        this->available.insert(index);
+  }
   bool hasRowTable(unsigned table) const override {
-    return table < tables.size();
+    return available.contains(table);
   }
   Value gatherRowTable(OpBuilder &builder, Location loc, unsigned table,
                        Value row, Value entries) const override {
@@ -629,6 +637,7 @@ public:
     return arith::ConstantOp::create(builder, loc, builder.getZeroAttr(type));
   }
   ArrayRef<RowTableSpec> tables;
+  llvm::SmallDenseSet<unsigned> available;
   mutable llvm::SmallDenseSet<unsigned> read;
 };
 
@@ -696,11 +705,21 @@ mlir::mixq::getDequantVectorOrder(QuantSchemeAttrInterface scheme,
 
 bool mlir::mixq::dequantVectorGathers(QuantSchemeAttrInterface scheme,
                                       ArrayRef<int64_t> shape, int64_t width,
-                                      FloatType resultType) {
+                                      FloatType resultType,
+                                      bool withRowTables) {
   bool gathers = false;
-  inspectDequantVector(
-      scheme, shape, width, resultType, nullptr,
-      [&](Operation *op) { gathers |= isa<vector::GatherOp>(op); });
+  auto record = [&](Operation *op) { gathers |= isa<vector::GatherOp>(op); };
+  SmallVector<unsigned> built;
+  if (withRowTables)
+    built = getRowTablesToBuild(scheme, shape, width, resultType);
+  if (built.empty()) {
+    inspectDequantVector(scheme, shape, width, resultType, nullptr, record);
+    return gathers;
+  }
+  SmallVector<RowTableSpec> tables = scheme.getRowTables(shape);
+  ScratchBlock scratch(scheme, shape, resultType.getContext());
+  TableRecordingReader reader(scratch.components, tables, ArrayRef(built));
+  inspectDequantVector(scheme, shape, width, resultType, &reader, record);
   return gathers;
 }
 

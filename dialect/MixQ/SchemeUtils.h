@@ -193,10 +193,13 @@ std::string getShapeMismatch(QuantSchemeAttrInterface scheme,
 /// Whether a `buildDequantVector` tile of `width` columns looks its weights
 /// up in a table (a vector.gather: lut's codebook, bitplane's row LUT).
 /// Such a tile holds a value per lookup at once, so generators give it
-/// fewer columns where a lane holds several rows.
+/// fewer columns where a lane holds several rows. With `withRowTables`,
+/// the tile of a reader that has the row tables a generator builds
+/// (getRowTablesToBuild), whose lookups take two weights at a time (lut's
+/// code pairs) and are no gather.
 bool dequantVectorGathers(QuantSchemeAttrInterface scheme,
                           ArrayRef<int64_t> shape, int64_t width,
-                          FloatType resultType);
+                          FloatType resultType, bool withRowTables = false);
 
 /// The scalar ops (constants aside) one `buildDequantVector` tile of `width`
 /// columns takes per weight, found by building it into a scratch block that

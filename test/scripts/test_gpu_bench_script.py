@@ -41,9 +41,10 @@ class PrepareTest(unittest.TestCase):
         cls.temp = tempfile.mkdtemp(prefix="mixq-gpu-bench-test-")
         cls.payload = os.path.join(cls.temp, "payload")
         cls.result = run("prepare", cls.payload, BUILD, env={
-            "MIXQ_GPU_BENCH_MODELS": "stories260K 7b",
+            "MIXQ_GPU_BENCH_MODELS": "stories260K wide16 7b",
             # affine3 is a tiny16-only entry: stories260K must not get it.
-            "MIXQ_GPU_BENCH_SCHEMES": "fp16 quik4act8 affine3",
+            # lut3-shared is wide16's only one: wide16 gets nothing else.
+            "MIXQ_GPU_BENCH_SCHEMES": "fp16 quik4act8 affine3 lut3-shared",
             "MIXQ_GPU_BENCH_7B_SCHEMES": "fp16",
             "MIXQ_GPU_BENCH_7B_LAYERS": "1",
             "MIXQ_GPU_BENCH_WORK": os.path.join(cls.temp, "work"),
@@ -58,7 +59,7 @@ class PrepareTest(unittest.TestCase):
 
     def test_prepare_succeeds_and_says_what_it_made(self):
         self.assertEqual(self.result.returncode, 0, self.result.stderr)
-        self.assertIn("gpu-bench: prepared 3 packages in", self.result.stdout)
+        self.assertIn("gpu-bench: prepared 4 packages in", self.result.stdout)
         self.assertIn("on the GPU machine run", self.result.stdout)
 
     def test_payload_holds_the_runtime_and_the_scripts(self):
@@ -80,6 +81,16 @@ class PrepareTest(unittest.TestCase):
         self.assertIn("cpu x86-64-v2", inspect.stdout)
         self.assertIn("ptx sm_90 cuda/sm_90.ptx", inspect.stdout)
         self.assertNotIn("sm_80", inspect.stdout)
+
+    def test_wide16_takes_only_the_entries_that_name_it(self):
+        self.assertEqual(os.listdir(self.path("pkgs", "wide16")),
+                         ["lut3-shared.mixq"])
+        inspect = subprocess.run(
+            [os.path.join(BUILD, "bin", "mixq-inspect"),
+             self.path("pkgs", "wide16", "lut3-shared.mixq")],
+            capture_output=True, text=True)
+        self.assertEqual(inspect.returncode, 0, inspect.stderr)
+        self.assertIn("ptx sm_90 cuda/sm_90.ptx", inspect.stdout)
 
     def test_large_packages_are_weightless_with_kernel_weights(self):
         package = self.path("pkgs", "7b", "fp16.mixq")

@@ -4,6 +4,8 @@
 // ComponentSpec::indirectColumns) only where they fit: dropIndirectTilesOver
 // gives them up, and only them, when the multi-buffered staging tiles would
 // take more than the shared memory left beside x and the resident tiles.
+// getCopyElements decides how a lane's slice of a staged component is
+// copied: alone, or as 16-byte pieces the lanes of a row share.
 //===----------------------------------------------------------------------===//
 #include "codegen/cuda/MatmulKernelsInternal.h"
 
@@ -41,7 +43,7 @@ protected:
     ops.cols = 128;
     // 64-column tiles: 4 words of each a lane and step.
     tiling.tileCols = 64;
-    tiling.staged = {{0, 4, 8, Value(), 0}, {1, 4, 4, Value(), 64}};
+    tiling.staged = {{0, 4, 4, 8, Value(), 0}, {1, 4, 4, 4, Value(), 64}};
   }
 
   MLIRContext context;
@@ -74,12 +76,43 @@ TEST_F(IndirectStagingTest, DeeperPipelinesNeedMoreRoom) {
   MatmulTiling twoRows;
   twoRows.tileCols = 64;
   twoRows.stagingRowsPerWarp = 2;
-  twoRows.staged = {{0, 4, 8, Value(), 0}, {1, 4, 4, Value(), 64}};
+  twoRows.staged = {{0, 4, 4, 8, Value(), 0}, {1, 4, 4, 4, Value(), 64}};
   ops.pipelineStages = 3;
   dropIndirectTilesOver(ops, twoRows, 6 * 4096);
   EXPECT_EQ(twoRows.staged.size(), 2u);
   dropIndirectTilesOver(ops, twoRows, 6 * 4096 - 1);
   EXPECT_EQ(twoRows.staged.size(), 1u);
+}
+
+} // namespace
+
+namespace {
+
+// The copy of a lane's slice of i32 words: a 16-byte slice is one copy;
+// with shared copies, 4-, 8-, 12- and 24-byte slices are copied as 16-byte
+// pieces when rows start 16-byte aligned (24 words: 96 bytes); without, or
+// with rows of 27 words (108 bytes), 4- and 8-byte slices are a lane's own
+// copy and 12- and 24-byte ones cannot be staged.
+TEST(SharedCopiesTest, PiecesOf16BytesWhereRowsAreAligned) {
+  EXPECT_EQ(getCopyElements(4, 4, 24, /*shareCopies=*/true), 4);
+  EXPECT_EQ(getCopyElements(3, 4, 24, true), 4);
+  EXPECT_EQ(getCopyElements(6, 4, 24, true), 4);
+  EXPECT_EQ(getCopyElements(1, 4, 24, true), 4);
+  EXPECT_EQ(getCopyElements(2, 4, 24, true), 4);
+  // f16 elements: an 8-byte slice of 4 is shared as pieces of 8.
+  EXPECT_EQ(getCopyElements(4, 2, 48, true), 8);
+}
+
+TEST(SharedCopiesTest, ALanesOwnSliceOtherwise) {
+  for (bool share : {false, true}) {
+    EXPECT_EQ(getCopyElements(4, 4, share ? 27 : 24, share), 4);
+    EXPECT_EQ(getCopyElements(1, 4, share ? 27 : 24, share), 1);
+    EXPECT_EQ(getCopyElements(2, 4, share ? 27 : 24, share), 2);
+    EXPECT_EQ(getCopyElements(3, 4, share ? 27 : 24, share), 0);
+    EXPECT_EQ(getCopyElements(6, 4, share ? 27 : 24, share), 0);
+  }
+  // 32-byte slices are no single copy, shared or not.
+  EXPECT_EQ(getCopyElements(8, 4, 24, true), 0);
 }
 
 } // namespace

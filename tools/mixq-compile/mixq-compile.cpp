@@ -130,6 +130,13 @@ cl::opt<bool> gemvTileFactors(
              "runs (mixed) apply the scales per lane tile to the sums: "
              "fewer instructions, more registers (default false)"),
     cl::init(false), cl::cat(category));
+cl::opt<bool> shareGemvCopies(
+    "share-gemv-copies",
+    cl::desc("Tensor-core decode GEMVs stage weight slices that are not a "
+             "multiple of 16 bytes (3-bit codes) by 16-byte cp.async pieces "
+             "the lanes of a row copy together; sm_90+ only (default "
+             "false)"),
+    cl::init(false), cl::cat(category));
 cl::opt<bool> programmaticLaunch(
     "programmatic-launch",
     cl::desc("The sm_90+ PTX's kernels use programmatic dependent launch "
@@ -543,6 +550,7 @@ int main(int argc, char **argv) {
     cudaOptions.stageGemvWeights = stageGemvWeights;
     cudaOptions.prefetchStages = prefetchStages;
     cudaOptions.gemvTileFactors = gemvTileFactors;
+    cudaOptions.shareGemvCopies = shareGemvCopies;
     cudaOptions.programmaticLaunch = programmaticLaunch;
     if (emitting && emitLevel == EmitLevel::GPU) {
       std::vector<mlir::mixq::cuda::KernelLaunch> launches;

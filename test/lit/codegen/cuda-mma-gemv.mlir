@@ -2,6 +2,7 @@
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 tensor-core-gemv=false" | FileCheck %s --check-prefix=FMA
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 stage-gemv-weights=false" | FileCheck %s --check-prefix=REGS
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 gemv-tile-factors=true" | FileCheck %s --check-prefix=TILE
+// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 share-gemv-copies=true" | FileCheck %s --check-prefix=SHARE
 
 // The tensor-core decode GEMV: a warp group computes 16 rows with mma.sync
 // m16n8k16 and f32 accumulators, the weights as A (rows lane/4 and
@@ -161,6 +162,28 @@ func.func private @k_mixed(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mix
 // CHECK:           vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
 // CHECK-NOT:       vector.gather
 // CHECK:           nvgpu.mma.sync
+// With share-gemv-copies, the 3-bit codes are staged although a lane's
+// 64-weight slice is 24 bytes: the 4 lanes of a row copy its 96 bytes as
+// 6 pieces of 16 (pieces p and p + 4 of lane p, modulo 6: lanes 2 and 3
+// copy pieces 0 and 1 again), a bar.warp.sync follows the copies, and each
+// lane reads its 6 words back 8-byte aligned. A row-table tile of 64
+// columns is 32 pair lookups, which the lookup bound of 32 columns
+// (bitplane's) lets through.
+// SHARE-LABEL: gpu.func @k_lut(
+// SHARE:         %[[STAGED:.*]] = memref.alloc() : memref<8x192xi32, #gpu.address_space<workgroup>>
+// SHARE:         scf.for {{.*}} iter_args
+// SHARE:           %[[PLACE:.*]] = arith.remui %{{.*}}, %c4{{.*}} : index
+// SHARE:           %[[P0:.*]] = arith.remui %{{.*}}, %c6{{.*}} : index
+// SHARE:           %[[C0:.*]] = vector.load %arg1[%{{.*}}, %{{.*}}] : memref<16x24xi32>, vector<4xi32>
+// SHARE:           vector.store %[[C0]], %[[STAGED]][%{{.*}}, %{{.*}}] : memref<8x192xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// SHARE:           %[[NEXT:.*]] = arith.addi %[[PLACE]], %c4{{.*}} : index
+// SHARE:           arith.remui %[[NEXT]], %c6{{.*}} : index
+// SHARE-COUNT-3:   vector.store %{{.*}}, %[[STAGED]][%{{.*}}, %{{.*}}] : memref<8x192xi32, #gpu.address_space<workgroup>>, vector<4xi32>
+// SHARE-NOT:       vector.store
+// SHARE:           nvvm.bar.warp.sync
+// SHARE:           vector.load %[[STAGED]][%{{.*}}, %{{.*}}] {alignment = 8 : i64} : memref<8x192xi32, #gpu.address_space<workgroup>>, vector<6xi32>
+// SHARE-NOT:       vector.gather
+// SHARE:           nvgpu.mma.sync
 func.func private @k_lut(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.lut<bits = 3>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
   %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.lut<bits = 3>> -> tensor<1x16xf16>
   return %0 : tensor<1x16xf16>
