@@ -68,7 +68,8 @@ struct CUDAOptions {
   /// copies a lane, and 3-bit codes loaded straight into registers. lut3:
   /// every weight load 16 bytes wide and 58-66 registers against 2.02-2.05
   /// -> 2.15-2.33 instructions per weight (sm_90), for a GPU run to weigh.
-  /// sm_90+ chips only: on sm_80 ptxas spills the fused lut3 kernels.
+  /// sm_90+ chips only: on sm_80 ptxas spills the fused lut3 kernels (and
+  /// on sm_90 affine3 g64's fused q/k/v, 4 bytes: it is meant for lut3).
   bool shareGemvCopies = false;
   /// The sm_90+ chips' kernels let their successors launch early and wait
   /// for their predecessors in griddepcontrol (--mixq-programmatic-launch);
