@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -96,14 +97,6 @@ struct VectorDotPlan {
   SmallVector<int64_t> order;
 };
 
-/// Whether `order` is 0, 1, ..., n - 1.
-bool isColumnOrder(ArrayRef<int64_t> order) {
-  for (auto [index, column] : llvm::enumerate(order))
-    if (column != static_cast<int64_t>(index))
-      return false;
-  return true;
-}
-
 /// The plan for tiles of `width` columns: factored when the scheme has
 /// scale factors whose runs hold whole tiles and builds them. A factored
 /// step then costs the scheme's unscaled tile (q - z for affine) and one
@@ -122,23 +115,32 @@ VectorDotPlan planVectorDot(QTensorType type, FloatType elementType,
   plan.factorRun = run;
   plan.order = getDequantVectorOrder(scheme, shape, width, elementType,
                                      /*unscaled=*/true);
-  if (isColumnOrder(plan.order))
+  if (isIdentityPermutation(plan.order))
     plan.order.clear();
   return plan;
 }
 
+using VectorLoopBody = function_ref<Value(OpBuilder &, Location, Value, Value)>;
+
 /// An scf.for from `begin` to `end` (exclusive) by `step` carrying one
 /// vector, which `body` maps to its next value.
-Value buildVectorLoop(
-    OpBuilder &b, Location loc, Value begin, int64_t end, int64_t step,
-    Value init, function_ref<Value(OpBuilder &, Location, Value, Value)> body) {
+Value buildVectorLoop(OpBuilder &b, Location loc, Value begin, Value end,
+                      Value step, Value init, VectorLoopBody body) {
   auto loop = scf::ForOp::create(
-      b, loc, begin, arith::ConstantIndexOp::create(b, loc, end),
-      arith::ConstantIndexOp::create(b, loc, step), ValueRange{init},
+      b, loc, begin, end, step, ValueRange{init},
       [&](OpBuilder &lb, Location lloc, Value k, ValueRange acc) {
         scf::YieldOp::create(lb, lloc, body(lb, lloc, k, acc[0]));
       });
   return loop.getResult(0);
+}
+
+/// The same loop over all K columns.
+Value buildVectorLoopOverK(OpBuilder &b, Location loc, int64_t k, int64_t step,
+                           Value init, VectorLoopBody body) {
+  Value begin = arith::ConstantIndexOp::create(b, loc, 0);
+  Value stride = arith::ConstantIndexOp::create(b, loc, step);
+  Value end = arith::ConstantIndexOp::create(b, loc, k);
+  return buildVectorLoop(b, loc, begin, end, stride, init, body);
 }
 
 /// x[m, k .. k + width - 1] in f32, permuted into the tile's `order`.
@@ -162,50 +164,39 @@ Value buildRowDotVector(OpBuilder &b, Location loc, Value x, Value m, Value n,
   auto vectorType = VectorType::get({plan.width}, b.getF32Type());
   Value zero = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(vectorType, 0.0f));
-  Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+  // acc + x's tile times the weights' (unscaled when factored).
+  auto addTile = [&](OpBuilder &lb, Location lloc, Value col, Value acc) {
+    ComponentReader reader(components);
+    SmallVector<int64_t> order;
+    Value tile = plan.factorRun
+                     ? scheme.buildUnscaledDequantVectorInAnyOrder(
+                           lb, lloc, reader, shape, n, col, plan.width,
+                           elementType, order)
+                     : scheme.buildDequantVector(lb, lloc, reader, shape, n,
+                                                 col, plan.width, elementType);
+    Value w = buildExtendToF32(lb, lloc, tile);
+    Value xs = loadInputTile(lb, lloc, x, m, col, plan);
+    return vector::FMAOp::create(lb, lloc, xs, w, acc).getResult();
+  };
   if (!plan.factorRun)
-    return buildVectorLoop(
-        b, loc, c0, shape[1], plan.width, zero,
-        [&](OpBuilder &lb, Location lloc, Value k, Value acc) {
-          ComponentReader reader(components);
-          Value w = buildExtendToF32(
-              lb, lloc,
-              scheme.buildDequantVector(lb, lloc, reader, shape, n, k,
-                                        plan.width, elementType));
-          Value xs = loadInputTile(lb, lloc, x, m, k, plan);
-          return vector::FMAOp::create(lb, lloc, xs, w, acc).getResult();
-        });
+    return buildVectorLoopOverK(b, loc, shape[1], plan.width, zero, addTile);
   // Each run's unscaled sums, then times the run's factor.
-  return buildVectorLoop(
-      b, loc, c0, shape[1], plan.factorRun, zero,
+  return buildVectorLoopOverK(
+      b, loc, shape[1], plan.factorRun, zero,
       [&](OpBuilder &rb, Location rloc, Value runBegin, Value acc) {
         Value runEnd = arith::AddIOp::create(
             rb, rloc, runBegin,
             arith::ConstantIndexOp::create(rb, rloc, plan.factorRun));
-        auto inner = scf::ForOp::create(
+        Value sums = buildVectorLoop(
             rb, rloc, runBegin, runEnd,
-            arith::ConstantIndexOp::create(rb, rloc, plan.width),
-            ValueRange{zero},
-            [&](OpBuilder &lb, Location lloc, Value k, ValueRange sums) {
-              ComponentReader reader(components);
-              SmallVector<int64_t> order;
-              Value w =
-                  buildExtendToF32(lb, lloc,
-                                   scheme.buildUnscaledDequantVectorInAnyOrder(
-                                       lb, lloc, reader, shape, n, k,
-                                       plan.width, elementType, order));
-              Value xs = loadInputTile(lb, lloc, x, m, k, plan);
-              scf::YieldOp::create(
-                  lb, lloc,
-                  vector::FMAOp::create(lb, lloc, xs, w, sums[0]).getResult());
-            });
+            arith::ConstantIndexOp::create(rb, rloc, plan.width), zero,
+            addTile);
         ComponentReader reader(components);
         Value factor =
             scheme.buildScaleFactor(rb, rloc, reader, shape, n, runBegin);
         Value factors =
             vector::BroadcastOp::create(rb, rloc, vectorType, factor);
-        return vector::FMAOp::create(rb, rloc, factors, inner.getResult(0), acc)
-            .getResult();
+        return vector::FMAOp::create(rb, rloc, factors, sums, acc).getResult();
       });
 }
 

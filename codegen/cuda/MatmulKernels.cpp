@@ -106,8 +106,8 @@ void stageIndirectComponents(const MatmulOperands &ops, MatmulTiling &tiling) {
     int64_t bytes = component.elementType.getIntOrFloatBitWidth() / 8;
     if ((tileCols * x) % run != 0)
       continue;
-    int64_t perLane = tileCols * x / run, laneBytes = perLane * bytes;
-    if ((laneBytes != 4 && laneBytes != 8 && laneBytes != 16) ||
+    int64_t perLane = tileCols * x / run;
+    if (!getCopyElements(perLane, bytes, x, /*shareCopies=*/false) ||
         x % perLane != 0)
       continue;
     tiling.staged.push_back(
@@ -186,7 +186,7 @@ MatmulTiling chooseTiling(const MatmulOperands &ops, int64_t maxTileCols,
 /// (StagedComponent::copyElements).
 bool hasSharedCopies(ArrayRef<StagedComponent> staged) {
   return llvm::any_of(staged, [](const StagedComponent &component) {
-    return component.copyElements != component.elementsPerLane;
+    return component.sharesCopies();
   });
 }
 
@@ -574,11 +574,15 @@ void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
                           cast<MemRefType>(global.getType()).getElementType());
       auto [sourceRow, first] = *source++;
       Value slot = kb.mul(lane, kb.index(component.elementsPerLane));
-      if (component.copyElements == component.elementsPerLane) {
-        Value slice = vector::LoadOp::create(kb.b, kb.loc, vectorType, global,
-                                             ValueRange{sourceRow, first});
+      // Global elements from `from` on to the tile's from `to` on.
+      auto copy = [&](VectorType type, Value from, Value to) {
+        Value slice = vector::LoadOp::create(kb.b, kb.loc, type, global,
+                                             ValueRange{sourceRow, from});
         vector::StoreOp::create(kb.b, kb.loc, slice, component.tile,
-                                ValueRange{row.tileRow, slot});
+                                ValueRange{row.tileRow, to});
+      };
+      if (!component.sharesCopies()) {
+        copy(vectorType, first, slot);
         continue;
       }
       // Pieces p, p + lanesPerRun, ... of the run (p = the lane's place in
@@ -593,16 +597,11 @@ void stageStep(KernelBuilder &kb, const MatmulOperands &ops,
       Value runOffset = kb.mul(place, kb.index(component.elementsPerLane));
       Value runFirst = kb.sub(first, runOffset);
       Value runSlot = kb.sub(slot, runOffset);
-      for (int64_t copy = 0; copy < pieces; copy += lanesPerRun) {
+      for (int64_t round = 0; round < pieces; round += lanesPerRun) {
         Value piece =
-            kb.mul(kb.remU(kb.add(place, kb.index(copy)), kb.index(pieces)),
+            kb.mul(kb.remU(kb.add(place, kb.index(round)), kb.index(pieces)),
                    kb.index(component.copyElements));
-        Value slice = vector::LoadOp::create(
-            kb.b, kb.loc, vectorType, global,
-            ValueRange{sourceRow, kb.add(runFirst, piece)});
-        vector::StoreOp::create(
-            kb.b, kb.loc, slice, component.tile,
-            ValueRange{row.tileRow, kb.add(runSlot, piece)});
+        copy(vectorType, kb.add(runFirst, piece), kb.add(runSlot, piece));
       }
     }
   // A lane reads slices other lanes copied: after its wait for its own

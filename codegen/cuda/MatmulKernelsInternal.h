@@ -47,6 +47,7 @@ struct StagedComponent {
   /// lane then reads what other lanes copied: stageStep ends with a
   /// bar.warp.sync.
   int64_t copyElements = 0;
+  bool sharesCopies() const { return copyElements != elementsPerLane; }
   int64_t rowElements = 0; ///< X of the N x X (or M x X) component
   Value tile; ///< memref<warps * rowsPerWarp x 32*elementsPerLane>, shared
   /// ComponentSpec::indirectColumns: nonzero for a component whose row per
@@ -358,8 +359,9 @@ constexpr int64_t kMmaGemvSharedBytes = 46 * 1024;
 /// The widest tile of a scheme whose tile looks weights up in a table
 /// (dequantVectorGathers): two rows of 64 lookups took bitplane to the
 /// 128-register bound (6.9-7.0 instructions per weight); at 32 it takes
-/// 72-96 (7.5-7.7). lut3's 64 columns in 32 lookups of its pair table take
-/// 58-66 registers (2.15-2.33 instructions per weight, 2.6 at 32 columns).
+/// 72-96 (7.5-7.7). A tile of pair-table lookups is exempt
+/// (dequantVectorGathers withRowTables): lut2's 64 columns take 56-64
+/// registers, lut3's with --share-gemv-copies 58-66.
 constexpr int64_t kMmaGemvMaxLookupTileCols = 32;
 
 /// Where a lane's weights and x go in the mma.sync fragments. Derived from

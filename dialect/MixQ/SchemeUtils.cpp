@@ -187,27 +187,38 @@ Value extractPackedFields(OpBuilder &b, Location loc, Value packed,
 }
 } // namespace
 
+namespace {
+/// The codes of a tile, `codesPerField` to a field (buildPackedCodeVector,
+/// buildPackedCodePairVector).
+Value buildPackedFieldVector(OpBuilder &b, Location loc,
+                             const ComponentReader &reader, unsigned codesIndex,
+                             Value row, Value col, unsigned bits, int64_t width,
+                             unsigned codesPerField) {
+  Value packed =
+      loadTileWords(b, loc, reader, codesIndex, row, col, bits, width);
+  return extractPackedFields(b, loc, packed, width * bits / 32,
+                             codesPerField * bits, width / codesPerField);
+}
+} // namespace
+
 Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
                                         const ComponentReader &reader,
                                         unsigned codesIndex, Value row,
                                         Value col, unsigned bits,
                                         int64_t width) {
-  Value packed =
-      loadTileWords(b, loc, reader, codesIndex, row, col, bits, width);
-  return extractPackedFields(b, loc, packed, width * bits / 32, bits, width);
+  return buildPackedFieldVector(b, loc, reader, codesIndex, row, col, bits,
+                                width, /*codesPerField=*/1);
 }
 
+// The stream of `bits`-bit codes is, read two at a time, a stream of
+// 2 * bits-bit fields with the first code in the low bits.
 Value mlir::mixq::buildPackedCodePairVector(OpBuilder &b, Location loc,
                                             const ComponentReader &reader,
                                             unsigned codesIndex, Value row,
                                             Value col, unsigned bits,
                                             int64_t width) {
-  // The stream of `bits`-bit codes is, read two at a time, a stream of
-  // 2 * bits-bit fields with the first code in the low bits.
-  Value packed =
-      loadTileWords(b, loc, reader, codesIndex, row, col, bits, width);
-  return extractPackedFields(b, loc, packed, width * bits / 32, 2 * bits,
-                             width / 2);
+  return buildPackedFieldVector(b, loc, reader, codesIndex, row, col, bits,
+                                width, /*codesPerField=*/2);
 }
 
 namespace {
@@ -612,20 +623,15 @@ bool mlir::mixq::buildsScaleFactors(QuantSchemeAttrInterface scheme,
 }
 
 namespace {
-/// A reader that has every row table of its scheme and records which ones
+/// A reader that has the given row tables of its scheme and records which ones
 /// a tile looks up (each lookup an all-zero vector of the table's type).
 class TableRecordingReader : public ComponentReader {
 public:
-  /// Has every table of `tables`, or those of `available` if given.
+  /// Has the tables of `tables` listed in `available`.
   TableRecordingReader(ValueRange components, ArrayRef<RowTableSpec> tables,
-                       std::optional<ArrayRef<unsigned>> available = {})
-      : ComponentReader(components), tables(tables) {
-    if (available)
-      this->available.insert(available->begin(), available->end());
-    else
-      for (unsigned index = 0; index < tables.size(); ++index)
-        this->available.insert(index);
-  }
+                       ArrayRef<unsigned> available)
+      : ComponentReader(components), tables(tables),
+        available(available.begin(), available.end()) {}
   bool hasRowTable(unsigned table) const override {
     return available.contains(table);
   }
@@ -666,7 +672,9 @@ mlir::mixq::getRowTablesToBuild(QuantSchemeAttrInterface scheme,
   if (tables.empty())
     return {};
   ScratchBlock scratch(scheme, shape, resultType.getContext());
-  TableRecordingReader reader(scratch.components, tables);
+  SmallVector<unsigned> all = llvm::to_vector(
+      llvm::seq<unsigned>(0, static_cast<unsigned>(tables.size())));
+  TableRecordingReader reader(scratch.components, tables, all);
   SmallVector<int64_t> order;
   (void)scheme.buildDequantVector(scratch.b, scratch.loc, reader, shape,
                                   scratch.zero, scratch.zero, width,
@@ -707,19 +715,17 @@ bool mlir::mixq::dequantVectorGathers(QuantSchemeAttrInterface scheme,
                                       ArrayRef<int64_t> shape, int64_t width,
                                       FloatType resultType,
                                       bool withRowTables) {
-  bool gathers = false;
-  auto record = [&](Operation *op) { gathers |= isa<vector::GatherOp>(op); };
+  // Without tables, a reader that has none.
   SmallVector<unsigned> built;
   if (withRowTables)
     built = getRowTablesToBuild(scheme, shape, width, resultType);
-  if (built.empty()) {
-    inspectDequantVector(scheme, shape, width, resultType, nullptr, record);
-    return gathers;
-  }
   SmallVector<RowTableSpec> tables = scheme.getRowTables(shape);
   ScratchBlock scratch(scheme, shape, resultType.getContext());
-  TableRecordingReader reader(scratch.components, tables, ArrayRef(built));
-  inspectDequantVector(scheme, shape, width, resultType, &reader, record);
+  TableRecordingReader reader(scratch.components, tables, built);
+  bool gathers = false;
+  inspectDequantVector(
+      scheme, shape, width, resultType, &reader,
+      [&](Operation *op) { gathers |= isa<vector::GatherOp>(op); });
   return gathers;
 }
 
