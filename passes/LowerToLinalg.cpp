@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/IndexingUtils.h"
@@ -95,6 +96,12 @@ struct VectorDotPlan {
   /// The unscaled tiles' order (element p is column order[p]); empty when
   /// it is the column order.
   SmallVector<int64_t> order;
+  /// The lanes of a factored run's sums (vector-sum-lanes).
+  int64_t sumLanes = 0;
+  /// Whether the unscaled tiles are values less a lane offset
+  /// (buildsLaneOffsetTiles): the loop then sums values times x, and each
+  /// tile's offset times x's sum over the tile in a scalar beside them.
+  bool laneOffsets = false;
 };
 
 /// The plan for tiles of `width` columns: factored when the scheme has
@@ -103,9 +110,10 @@ struct VectorDotPlan {
 /// FMA, and each run one more FMA, instead of a multiply per weight and
 /// the group's scale decoded for every tile.
 VectorDotPlan planVectorDot(QTensorType type, FloatType elementType,
-                            int64_t width) {
+                            int64_t width, int64_t sumLanes) {
   VectorDotPlan plan;
   plan.width = width;
+  plan.sumLanes = sumLanes > 0 && width % sumLanes == 0 ? sumLanes : width;
   QuantSchemeAttrInterface scheme = type.getScheme();
   ArrayRef<int64_t> shape = type.getShape();
   int64_t run = scheme.getScaleFactorColumns(shape);
@@ -113,6 +121,7 @@ VectorDotPlan planVectorDot(QTensorType type, FloatType elementType,
       !buildsScaleFactors(scheme, shape, width, elementType))
     return plan;
   plan.factorRun = run;
+  plan.laneOffsets = buildsLaneOffsetTiles(scheme, shape, width, elementType);
   plan.order = getDequantVectorOrder(scheme, shape, width, elementType,
                                      /*unscaled=*/true);
   if (isIdentityPermutation(plan.order))
@@ -120,84 +129,222 @@ VectorDotPlan planVectorDot(QTensorType type, FloatType elementType,
   return plan;
 }
 
-using VectorLoopBody = function_ref<Value(OpBuilder &, Location, Value, Value)>;
+using LoopBody =
+    function_ref<SmallVector<Value>(OpBuilder &, Location, Value, ValueRange)>;
 
-/// An scf.for from `begin` to `end` (exclusive) by `step` carrying one
-/// vector, which `body` maps to its next value.
-Value buildVectorLoop(OpBuilder &b, Location loc, Value begin, Value end,
-                      Value step, Value init, VectorLoopBody body) {
+/// An scf.for from `begin` to `end` (exclusive) by `step` carrying `inits`,
+/// which `body` maps to their next values.
+SmallVector<Value> buildLoop(OpBuilder &b, Location loc, Value begin, Value end,
+                             Value step, ValueRange inits, LoopBody body) {
   auto loop = scf::ForOp::create(
-      b, loc, begin, end, step, ValueRange{init},
-      [&](OpBuilder &lb, Location lloc, Value k, ValueRange acc) {
-        scf::YieldOp::create(lb, lloc, body(lb, lloc, k, acc[0]));
+      b, loc, begin, end, step, inits,
+      [&](OpBuilder &lb, Location lloc, Value k, ValueRange carried) {
+        scf::YieldOp::create(lb, lloc, body(lb, lloc, k, carried));
       });
-  return loop.getResult(0);
+  return SmallVector<Value>(loop.getResults());
 }
 
 /// The same loop over all K columns.
-Value buildVectorLoopOverK(OpBuilder &b, Location loc, int64_t k, int64_t step,
-                           Value init, VectorLoopBody body) {
+SmallVector<Value> buildLoopOverK(OpBuilder &b, Location loc, int64_t k,
+                                  int64_t step, ValueRange inits,
+                                  LoopBody body) {
   Value begin = arith::ConstantIndexOp::create(b, loc, 0);
   Value stride = arith::ConstantIndexOp::create(b, loc, step);
   Value end = arith::ConstantIndexOp::create(b, loc, k);
-  return buildVectorLoop(b, loc, begin, end, stride, init, body);
+  return buildLoop(b, loc, begin, end, stride, inits, body);
 }
 
-/// x[m, k .. k + width - 1] in f32, permuted into the tile's `order`.
+/// The f32 sum of each tile of `width` columns of x's rows, as a tensor<M x
+/// K / width x f32>: what a tile's lane offset multiplies.
+Value buildInputTileSums(OpBuilder &b, Location loc, Value x, int64_t k,
+                         int64_t width) {
+  auto xType = cast<RankedTensorType>(x.getType());
+  Type f32 = b.getF32Type();
+  SmallVector<int64_t> shape = {xType.getDimSize(0), k / width};
+  SmallVector<Value> dynamicDims;
+  if (ShapedType::isDynamic(shape[0]))
+    dynamicDims.push_back(tensor::DimOp::create(b, loc, x, 0));
+  Value empty = tensor::EmptyOp::create(b, loc, shape, f32, dynamicDims);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  // x as M x tiles x width, reduced over the last dimension.
+  SmallVector<OpFoldResult> tiledShape = {
+      dynamicDims.empty() ? OpFoldResult(b.getIndexAttr(shape[0]))
+                          : OpFoldResult(dynamicDims.front()),
+      b.getIndexAttr(shape[1]), b.getIndexAttr(width)};
+  auto tiledType = RankedTensorType::get({shape[0], shape[1], width},
+                                         xType.getElementType());
+  Value tiled = tensor::ExpandShapeOp::create(
+      b, loc, tiledType, x,
+      {ReassociationIndices{0}, ReassociationIndices{1, 2}}, tiledShape);
+  SmallVector<AffineMap> maps = {
+      b.getMultiDimIdentityMap(3),
+      AffineMap::getMultiDimIdentityMap(3, b.getContext()).dropResult(2)};
+  SmallVector<utils::IteratorType> iterators = {utils::IteratorType::parallel,
+                                                utils::IteratorType::parallel,
+                                                utils::IteratorType::reduction};
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{init.getType()}, ValueRange{tiled}, ValueRange{init},
+      maps, iterators, [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        Value sum = arith::AddFOp::create(nb, nloc, args[1],
+                                          buildExtendToF32(nb, nloc, args[0]));
+        linalg::YieldOp::create(nb, nloc, sum);
+      });
+  return generic.getResult(0);
+}
+
+/// x[m, k .. k + width - 1] in f32 (from buildTileOrderedInput's x when the
+/// tiles have an order).
 Value loadInputTile(OpBuilder &b, Location loc, Value x, Value m, Value k,
                     const VectorDotPlan &plan) {
   ComponentReader input(ValueRange{x});
-  Value xs =
-      buildExtendToF32(b, loc, input.loadVector(b, loc, 0, {m, k}, plan.width));
-  if (plan.order.empty())
-    return xs;
-  return vector::ShuffleOp::create(b, loc, xs, xs, plan.order);
+  return buildExtendToF32(b, loc,
+                          input.loadVector(b, loc, 0, {m, k}, plan.width));
 }
 
-/// The dense part of row n's dot product with x's row m, in a vector of
-/// partial sums.
-Value buildRowDotVector(OpBuilder &b, Location loc, Value x, Value m, Value n,
-                        QTensorType type, ValueRange components,
-                        FloatType elementType, const VectorDotPlan &plan) {
+/// x with the columns of every tile in the plan's order: element k + p is
+/// x[k + order[p]] for each tile start k. Permuting x once per matmul
+/// instead of once per row and tile keeps shuffles out of the row loop.
+Value buildTileOrderedInput(OpBuilder &b, Location loc, Value x,
+                            const VectorDotPlan &plan) {
+  auto xType = cast<RankedTensorType>(x.getType());
+  SmallVector<int32_t> order(plan.order.begin(), plan.order.end());
+  auto tableType = RankedTensorType::get({plan.width}, b.getI32Type());
+  Value table = arith::ConstantOp::create(
+      b, loc, DenseIntElementsAttr::get(tableType, ArrayRef<int32_t>(order)));
+  SmallVector<Value> dynamicDims;
+  for (auto [i, size] : llvm::enumerate(xType.getShape()))
+    if (ShapedType::isDynamic(size))
+      dynamicDims.push_back(tensor::DimOp::create(b, loc, x, i));
+  Value init = tensor::EmptyOp::create(b, loc, xType.getShape(),
+                                       xType.getElementType(), dynamicDims);
+  SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(2)};
+  SmallVector<utils::IteratorType> iterators(2, utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{xType}, ValueRange{}, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nb, Location nloc, ValueRange) {
+        Value m = linalg::IndexOp::create(nb, nloc, 0);
+        Value k = linalg::IndexOp::create(nb, nloc, 1);
+        Value width = arith::ConstantIndexOp::create(nb, nloc, plan.width);
+        Value p = arith::RemUIOp::create(nb, nloc, k, width);
+        Value tileStart = arith::SubIOp::create(nb, nloc, k, p);
+        Value source = arith::AddIOp::create(
+            nb, nloc, tileStart,
+            arith::IndexCastUIOp::create(
+                nb, nloc, nb.getIndexType(),
+                tensor::ExtractOp::create(nb, nloc, table, ValueRange{p})));
+        linalg::YieldOp::create(
+            nb, nloc,
+            tensor::ExtractOp::create(nb, nloc, x, ValueRange{m, source})
+                .getResult());
+      });
+  return generic.getResult(0);
+}
+
+/// The dense part of a row's dot product: a vector of partial sums, less
+/// `offset` (an f32 scalar) when there is one.
+struct RowDot {
+  Value sums;
+  Value offset;
+};
+
+/// `acc` + the products of x's tile `xs` and the weights `w` (both
+/// vector<width x f32>), in acc's lanes: the tile's slices of that many
+/// lanes one FMA after another.
+Value buildAddProducts(OpBuilder &b, Location loc, Value xs, Value w,
+                       Value acc) {
+  int64_t width = cast<VectorType>(w.getType()).getDimSize(0);
+  int64_t lanes = cast<VectorType>(acc.getType()).getDimSize(0);
+  auto slice = [&](Value v, int64_t first) -> Value {
+    if (lanes == width)
+      return v;
+    return vector::ExtractStridedSliceOp::create(b, loc, v, {first}, {lanes},
+                                                 {1});
+  };
+  for (int64_t first = 0; first < width; first += lanes)
+    acc = vector::FMAOp::create(b, loc, slice(xs, first), slice(w, first), acc);
+  return acc;
+}
+
+/// Row n's dot product with x's row m (`x` in the plan's tile order;
+/// `tileSums` buildInputTileSums' with lane offsets).
+RowDot buildRowDot(OpBuilder &b, Location loc, Value x, Value tileSums, Value m,
+                   Value n, QTensorType type, ValueRange components,
+                   FloatType elementType, const VectorDotPlan &plan) {
   QuantSchemeAttrInterface scheme = type.getScheme();
   ArrayRef<int64_t> shape = type.getShape();
-  auto vectorType = VectorType::get({plan.width}, b.getF32Type());
-  Value zero = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(vectorType, 0.0f));
-  // acc + x's tile times the weights' (unscaled when factored).
-  auto addTile = [&](OpBuilder &lb, Location lloc, Value col, Value acc) {
+  auto zeros = [&](int64_t lanes) -> Value {
+    auto type = VectorType::get({lanes}, b.getF32Type());
+    return arith::ConstantOp::create(b, loc,
+                                     DenseElementsAttr::get(type, 0.0f));
+  };
+  if (!plan.factorRun) {
+    auto tiles = [&](OpBuilder &lb, Location lloc, Value col,
+                     ValueRange acc) -> SmallVector<Value> {
+      ComponentReader reader(components);
+      Value w = buildExtendToF32(
+          lb, lloc,
+          scheme.buildDequantVector(lb, lloc, reader, shape, n, col, plan.width,
+                                    elementType));
+      Value xs = loadInputTile(lb, lloc, x, m, col, plan);
+      return {buildAddProducts(lb, lloc, xs, w, acc[0])};
+    };
+    return {buildLoopOverK(b, loc, shape[1], plan.width, {zeros(plan.width)},
+                           tiles)[0],
+            Value()};
+  }
+  // The sums of a run's tiles, unscaled; with lane offsets, beside them the
+  // sum of each tile's offset times x's sum over the tile.
+  SmallVector<Value> inits = {zeros(plan.sumLanes)};
+  if (plan.laneOffsets)
+    inits.push_back(arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f)));
+  auto unscaledTiles = [&](OpBuilder &lb, Location lloc, Value col,
+                           ValueRange sums) -> SmallVector<Value> {
     ComponentReader reader(components);
     SmallVector<int64_t> order;
-    Value tile = plan.factorRun
-                     ? scheme.buildUnscaledDequantVectorInAnyOrder(
-                           lb, lloc, reader, shape, n, col, plan.width,
-                           elementType, order)
-                     : scheme.buildDequantVector(lb, lloc, reader, shape, n,
-                                                 col, plan.width, elementType);
+    Value tile = scheme.buildUnscaledDequantVectorInAnyOrder(
+        lb, lloc, reader, shape, n, col, plan.width, elementType, order);
+    SmallVector<Value> next = llvm::to_vector(sums.drop_front());
+    if (plan.laneOffsets) {
+      if (std::optional<LaneOffsetTile> split = matchLaneOffsetTile(tile)) {
+        tile = split->values;
+        Value width = arith::ConstantIndexOp::create(lb, lloc, plan.width);
+        Value xSum = tensor::ExtractOp::create(
+            lb, lloc, tileSums,
+            ValueRange{m, arith::DivUIOp::create(lb, lloc, col, width)});
+        next[0] = math::FmaOp::create(
+            lb, lloc, buildExtendToF32(lb, lloc, split->offset), xSum, sums[1]);
+      }
+    }
     Value w = buildExtendToF32(lb, lloc, tile);
     Value xs = loadInputTile(lb, lloc, x, m, col, plan);
-    return vector::FMAOp::create(lb, lloc, xs, w, acc).getResult();
+    next.insert(next.begin(), buildAddProducts(lb, lloc, xs, w, sums[0]));
+    return next;
   };
-  if (!plan.factorRun)
-    return buildVectorLoopOverK(b, loc, shape[1], plan.width, zero, addTile);
-  // Each run's unscaled sums, then times the run's factor.
-  return buildVectorLoopOverK(
-      b, loc, shape[1], plan.factorRun, zero,
-      [&](OpBuilder &rb, Location rloc, Value runBegin, Value acc) {
-        Value runEnd = arith::AddIOp::create(
-            rb, rloc, runBegin,
-            arith::ConstantIndexOp::create(rb, rloc, plan.factorRun));
-        Value sums = buildVectorLoop(
-            rb, rloc, runBegin, runEnd,
-            arith::ConstantIndexOp::create(rb, rloc, plan.width), zero,
-            addTile);
-        ComponentReader reader(components);
-        Value factor =
-            scheme.buildScaleFactor(rb, rloc, reader, shape, n, runBegin);
-        Value factors =
-            vector::BroadcastOp::create(rb, rloc, vectorType, factor);
-        return vector::FMAOp::create(rb, rloc, factors, sums, acc).getResult();
-      });
+  // Each run's sums times the run's factor.
+  auto runs = [&](OpBuilder &rb, Location rloc, Value runBegin,
+                  ValueRange acc) -> SmallVector<Value> {
+    Value runEnd = arith::AddIOp::create(
+        rb, rloc, runBegin,
+        arith::ConstantIndexOp::create(rb, rloc, plan.factorRun));
+    SmallVector<Value> sums =
+        buildLoop(rb, rloc, runBegin, runEnd,
+                  arith::ConstantIndexOp::create(rb, rloc, plan.width), inits,
+                  unscaledTiles);
+    ComponentReader reader(components);
+    Value factor =
+        scheme.buildScaleFactor(rb, rloc, reader, shape, n, runBegin);
+    Value factors = vector::BroadcastOp::create(
+        rb, rloc, cast<VectorType>(sums[0].getType()), factor);
+    SmallVector<Value> next = {
+        vector::FMAOp::create(rb, rloc, factors, sums[0], acc[0])};
+    if (plan.laneOffsets)
+      next.push_back(math::FmaOp::create(rb, rloc, factor, sums[1], acc[1]));
+    return next;
+  };
+  SmallVector<Value> dot =
+      buildLoopOverK(b, loc, shape[1], plan.factorRun, inits, runs);
+  return {dot[0], plan.laneOffsets ? dot[1] : Value()};
 }
 
 /// y[m, n] = sum_k x[m, k] * W[n, k] in f32, W dequantized `plan.width`
@@ -219,16 +366,21 @@ Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
   SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(2)};
   SmallVector<utils::IteratorType> iterators(2, utils::IteratorType::parallel);
   auto reassoc = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  Value tileX = plan.order.empty() ? x : buildTileOrderedInput(b, loc, x, plan);
+  Value tileSums = plan.laneOffsets
+                       ? buildInputTileSums(b, loc, x, shape[1], plan.width)
+                       : Value();
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{init.getType()}, ValueRange{}, ValueRange{init}, maps,
       iterators, [&](OpBuilder &nb, Location nloc, ValueRange) {
         Value m = linalg::IndexOp::create(nb, nloc, 0);
         Value n = linalg::IndexOp::create(nb, nloc, 1);
+        RowDot dot = buildRowDot(nb, nloc, tileX, tileSums, m, n, type,
+                                 components, elementType, plan);
         Value sum = vector::ReductionOp::create(
-            nb, nloc, vector::CombiningKind::ADD,
-            buildRowDotVector(nb, nloc, x, m, n, type, components, elementType,
-                              plan),
-            Value(), reassoc);
+            nb, nloc, vector::CombiningKind::ADD, dot.sums, Value(), reassoc);
+        if (dot.offset)
+          sum = arith::SubFOp::create(nb, nloc, sum, dot.offset);
         // The sparse terms the vectors leave out (outliers), once per row.
         ComponentReader reader(components);
         Value c0 = arith::ConstantIndexOp::create(nb, nloc, 0);
@@ -248,8 +400,9 @@ Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
 
 struct MatmulLowering : OpConversionPattern<MatmulOp> {
   MatmulLowering(const TypeConverter &converter, MLIRContext *ctx,
-                 int64_t vectorWidth)
-      : OpConversionPattern(converter, ctx), vectorWidth(vectorWidth) {}
+                 int64_t vectorWidth, int64_t vectorSumLanes)
+      : OpConversionPattern(converter, ctx), vectorWidth(vectorWidth),
+        vectorSumLanes(vectorSumLanes) {}
 
   LogicalResult
   matchAndRewrite(MatmulOp op, OneToNOpAdaptor adaptor,
@@ -260,7 +413,7 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     if (int64_t width = getVectorDotWidth(type, elementType)) {
       Value acc = buildVectorDotMatmul(
           rewriter, loc, adaptor.getInput().front(), type, adaptor.getWeight(),
-          elementType, planVectorDot(type, elementType, width));
+          elementType, planVectorDot(type, elementType, width, vectorSumLanes));
       rewriter.replaceOp(op, buildTruncate(rewriter, loc, acc, elementType));
       return success();
     }
@@ -288,6 +441,7 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
   }
 
   int64_t vectorWidth;
+  int64_t vectorSumLanes;
 };
 
 struct MixQLowerToLinalgPass
@@ -323,7 +477,8 @@ struct MixQLowerToLinalgPass
 
     RewritePatternSet patterns(ctx);
     patterns.add<AssembleLowering, DequantizeLowering>(converter, ctx);
-    patterns.add<MatmulLowering>(converter, ctx, dequantVectorWidth);
+    patterns.add<MatmulLowering>(converter, ctx, dequantVectorWidth,
+                                 vectorSumLanes);
     populateQuantizeActLoweringPatterns(converter, patterns);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

@@ -47,9 +47,24 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
     partial sums, which one more `vector.fma` multiplies by the run's
     `buildScaleFactor`. That saves a multiply per weight and the scale's
     decode per tile. When the unscaled tiles are not in column order (f16
-    pairs), x's tile is permuted to match (`vector.shuffle`). The sums then
-    differ from those of the rounded weights as the GPU's factored GEMV's
-    do: the scale is applied in f32, once per run.
+    pairs, mixed's widened codes), x is permuted to match once per matmul,
+    before the rows (a `linalg.generic` reading each tile's columns through
+    a table of the order), so the row loop reads x with plain vector loads.
+    The sums then differ from those of the rounded weights as the GPU's
+    factored GEMV's do: the scale is applied in f32, once per run.
+
+    Where the unscaled tiles are values less one scalar for every lane
+    (`v - broadcast(c)`, `matchLaneOffsetTile`: affine's and mixed's f32
+    `q - z`), the loop sums `v` times x, and beside it, in a scalar, `c`
+    times x's sum over the tile (summed once per matmul, before the rows);
+    the run's factor scales both, and the scalar is subtracted after the
+    row's reduction. That saves a vector subtraction per weight for two
+    scalar FMAs per tile, and changes the sums by fp32 rounding only.
+
+    With `vector-sum-lanes=L`, a run's products are summed into a
+    vector<L x f32> (the tile's slices of L lanes chained through FMAs),
+    so that the run's scale costs one FMA of L lanes instead of one per
+    slice of the tile.
 
     The named pipeline `--mixq-reference-to-llvm` runs this pass and lowers
     on to the LLVM dialect for mlir-runner; its option
@@ -63,11 +78,17 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
            /*default=*/"0",
            "Lower word-level mixq.matmul to a vector dot product of this "
            "many columns a step (0: the reference linalg contraction)">,
+    Option<"vectorSumLanes", "vector-sum-lanes", "int64_t",
+           /*default=*/"0",
+           "Sum a factored dot product's runs in vectors of this many f32 "
+           "lanes (a power of two dividing the tile width; the CPU backend "
+           "sets 8, one AVX2 register; 0: the tile width)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect",

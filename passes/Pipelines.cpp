@@ -29,6 +29,11 @@ struct ReferenceToLLVMOptions
       llvm::cl::desc("--mixq-lower-to-linalg's dequant-vector-width (0: the "
                      "reference contraction for every matmul)"),
       llvm::cl::init(0)};
+  Option<int64_t> vectorSumLanes{
+      *this, "vector-sum-lanes",
+      llvm::cl::desc("--mixq-lower-to-linalg's vector-sum-lanes (0: the "
+                     "tile width)"),
+      llvm::cl::init(0)};
 };
 } // namespace
 
@@ -40,7 +45,9 @@ void mlir::mixq::registerMixQPipelines() {
       [](OpPassManager &pm, const ReferenceToLLVMOptions &options) {
         std::string text = kReferenceToLLVMHead;
         text += "mixq-lower-to-linalg{dequant-vector-width=" +
-                std::to_string(options.dequantVectorWidth) + "}";
+                std::to_string(options.dequantVectorWidth) +
+                " vector-sum-lanes=" + std::to_string(options.vectorSumLanes) +
+                "}";
         text += kReferenceToLLVMTail;
         // The pipeline text is fixed and covered by lit tests; a parse error
         // can only come from an MLIR upgrade renaming a pass, and is printed.

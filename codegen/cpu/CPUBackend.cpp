@@ -46,9 +46,11 @@ llvm::Error makeError(const llvm::Twine &message) {
 /// Kernels -> LLVM dialect. Each kernel holds one dispatch: lowering them in
 /// a module of their own keeps the host plan (which still references
 /// WeightStore symbols) out of the way. Word-level schemes' matmuls become
-/// vector dot products, 16 columns a step (two AVX2 registers of f32).
+/// vector dot products, 16 columns a step (two AVX2 registers of f32), whose
+/// scaled runs are summed in one register.
 constexpr const char *kToLinalgPipeline =
-    "mixq-lower-llm-to-linalg,mixq-lower-to-linalg{dequant-vector-width=16},"
+    "mixq-lower-llm-to-linalg,mixq-lower-to-linalg{dequant-vector-width=16 "
+    "vector-sum-lanes=8},"
     "canonicalize,cse";
 constexpr const char *kBufferizePipeline =
     "mixq-kernel-abi,canonicalize,cse,eliminate-empty-tensors,"

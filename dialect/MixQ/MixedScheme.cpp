@@ -543,20 +543,28 @@ Value buildWidenedCodeWords(OpBuilder &b, Location loc, Value low, Value extra,
   return vector::ShuffleOp::create(b, loc, even, odd, interleave);
 }
 
+/// The tile column of field n of buildWidenedCodeWords' words (fields LSB
+/// first, words in order): field j of word w is code 2 j + w % 2 of low
+/// word w / 2.
+int64_t getWidenedFieldColumn(unsigned lo, int64_t n) {
+  int64_t perWord = 32 / (2 * lo), lowPerWord = 32 / lo;
+  int64_t word = n / perWord, j = n % perWord;
+  return word / 2 * lowPerWord + 2 * j + word % 2;
+}
+
 /// The column of each element of the pair-order vector
 /// buildCenteredHalfCodePairs makes from buildWidenedCodeWords' words.
 SmallVector<int64_t> getWidenedPairOrderColumns(unsigned lo, int64_t width) {
-  unsigned hi = 2 * lo;
-  int64_t perWord = 32 / hi, half = perWord / 2, lowPerWord = 32 / lo;
+  int64_t perWord = 32 / (2 * lo), half = perWord / 2;
   SmallVector<int64_t> columns(width);
   for (int64_t n = 0; n < width; ++n) {
-    // Field j of widened word w: code 2 j + w % 2 of low word w / 2.
     int64_t word = n / perWord, j = n % perWord;
-    int64_t column = word / 2 * lowPerWord + 2 * j + word % 2;
-    columns[2 * (word * half + j % half) + j / half] = column;
+    columns[2 * (word * half + j % half) + j / half] =
+        getWidenedFieldColumn(lo, n);
   }
   return columns;
 }
+
 } // namespace
 
 Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
@@ -577,17 +585,25 @@ bool isWholeGroupTile(MixedSchemeAttr attr, int64_t width) {
          isWholeWordTile(extraBits, width);
 }
 
-/// Whether a whole-group tile is decoded in f16 pairs: an f16 result and
-/// codes that widen into whole 4-bit words (buildWidenedCodeWords).
-bool takesHalfPairs(MixedSchemeAttr attr, FloatType resultType) {
-  return resultType.isF16() && attr.getHi() == 2 * attr.getLo() &&
-         attr.getHi() <= 4;
+/// Whether the codes widen into whole words of hi-bit fields
+/// (buildWidenedCodeWords): hi = 2 lo <= 4.
+bool widensIntoWords(MixedSchemeAttr attr) {
+  return attr.getHi() == 2 * attr.getLo() && attr.getHi() <= 4;
 }
 
-/// qq - zero of a whole-group tile, exact: f16 pairs of the widened code
-/// words (takesHalfPairs, in the order of getWidenedPairOrderColumns; the
-/// zero folded into the magic-number fma) or f32 in column order. `order`
-/// is filled in.
+/// Whether a whole-group tile is decoded in f16 pairs: an f16 result and
+/// codes that widen into whole words.
+bool takesHalfPairs(MixedSchemeAttr attr, FloatType resultType) {
+  return resultType.isF16() && widensIntoWords(attr);
+}
+
+/// qq - zero of a whole-group tile, exact, from the widened code words
+/// when the codes widen (widensIntoWords): f16 pairs (`halfPairs`, in the
+/// order of getWidenedPairOrderColumns; the zero folded into the
+/// magic-number fma) or f32 in buildWordFieldVectorByBytes' order (a
+/// shift and a mask per code instead of two of each and an or, and those
+/// on all bytes at once); otherwise f32 in column order.
+/// `order` is filled in.
 Value buildMixedCodeTile(MixedSchemeAttr attr, OpBuilder &b, Location loc,
                          const ComponentReader &reader, Value row, Value col,
                          int64_t width, bool halfPairs,
@@ -596,7 +612,7 @@ Value buildMixedCodeTile(MixedSchemeAttr attr, OpBuilder &b, Location loc,
   unsigned lo = attr.getLo(), hi = attr.getHi(), extraBits = hi - lo;
   Value inGroup = arith::RemUIOp::create(
       b, loc, col, buildIndexConstant(b, loc, attr.getGroup()));
-  if (halfPairs) {
+  if (widensIntoWords(attr)) {
     int64_t words = width * lo / 32;
     Value low = reader.loadVector(
         b, loc, MixedLowCodes,
@@ -608,11 +624,23 @@ Value buildMixedCodeTile(MixedSchemeAttr attr, OpBuilder &b, Location loc,
         b, loc, inGroup, buildIndexConstant(b, loc, 32 / extraBits));
     Value extra = reader.loadVector(b, loc, MixedHighCodes,
                                     {group.extraRow, word}, words);
-    Value zeroHalf =
-        arith::TruncFOp::create(b, loc, b.getF16Type(), group.zero);
-    order.assign(getWidenedPairOrderColumns(lo, width));
-    return buildCenteredHalfCodePairs(
-        b, loc, buildWidenedCodeWords(b, loc, low, extra, lo), hi, zeroHalf);
+    if (halfPairs) {
+      Value zeroHalf =
+          arith::TruncFOp::create(b, loc, b.getF16Type(), group.zero);
+      order.assign(getWidenedPairOrderColumns(lo, width));
+      return buildCenteredHalfCodePairs(
+          b, loc, buildWidenedCodeWords(b, loc, low, extra, lo), hi, zeroHalf);
+    }
+    SmallVector<int64_t> fields;
+    Value codes = buildWordFieldVectorByBytes(
+        b, loc, buildWidenedCodeWords(b, loc, low, extra, lo), hi, fields);
+    order.clear();
+    for (int64_t field : fields)
+      order.push_back(getWidenedFieldColumn(lo, field));
+    Value q = arith::UIToFPOp::create(
+        b, loc, VectorType::get({width}, b.getF32Type()), codes);
+    return arith::SubFOp::create(b, loc, q,
+                                 buildSplat(b, loc, group.zero, width));
   }
   setColumnOrder(order, width);
   Value low =

@@ -201,6 +201,42 @@ Value buildPackedFieldVector(OpBuilder &b, Location loc,
 }
 } // namespace
 
+Value mlir::mixq::buildWordFieldVectorByBytes(
+    OpBuilder &b, Location loc, Value words, unsigned bits,
+    SmallVectorImpl<int64_t> &fields) {
+  int64_t bytes = 4 * cast<VectorType>(words.getType()).getDimSize(0);
+  int64_t perByte = 8 / bits;
+  Value wide = arith::ExtUIOp::create(
+      b, loc, VectorType::get({bytes}, b.getI32Type()),
+      vector::BitCastOp::create(b, loc, VectorType::get({bytes}, b.getI8Type()),
+                                words));
+  Value result;
+  fields.clear();
+  for (int64_t f = 0; f < perByte; ++f) {
+    Value part = wide;
+    if (f > 0)
+      part = arith::ShRUIOp::create(
+          b, loc, part,
+          buildI32Vector(b, loc, bytes, [&](int64_t) { return f * bits; }));
+    if (f + 1 < perByte)
+      part = arith::AndIOp::create(
+          b, loc, part, buildI32Vector(b, loc, bytes, [&](int64_t) {
+            return static_cast<int32_t>((1u << bits) - 1);
+          }));
+    for (int64_t y = 0; y < bytes; ++y)
+      fields.push_back(y * perByte + f);
+    if (!result) {
+      result = part;
+      continue;
+    }
+    int64_t sofar = cast<VectorType>(result.getType()).getDimSize(0);
+    result = vector::ShuffleOp::create(
+        b, loc, result, part,
+        llvm::to_vector(llvm::seq<int64_t>(0, sofar + bytes)));
+  }
+  return result;
+}
+
 Value mlir::mixq::buildPackedCodeVector(OpBuilder &b, Location loc,
                                         const ComponentReader &reader,
                                         unsigned codesIndex, Value row,
@@ -620,6 +656,30 @@ bool mlir::mixq::buildsScaleFactors(QuantSchemeAttrInterface scheme,
   return factor && factor.getType().isF32() && unscaled &&
          unscaled.getType() == VectorType::get({width}, resultType) &&
          static_cast<int64_t>(order.size()) == width;
+}
+
+std::optional<LaneOffsetTile> mlir::mixq::matchLaneOffsetTile(Value tile) {
+  auto sub = tile.getDefiningOp<arith::SubFOp>();
+  if (!sub)
+    return std::nullopt;
+  auto broadcast = sub.getRhs().getDefiningOp<vector::BroadcastOp>();
+  if (!broadcast || isa<VectorType>(broadcast.getSource().getType()))
+    return std::nullopt;
+  return LaneOffsetTile{sub.getLhs(), broadcast.getSource()};
+}
+
+bool mlir::mixq::buildsLaneOffsetTiles(QuantSchemeAttrInterface scheme,
+                                       ArrayRef<int64_t> shape, int64_t width,
+                                       FloatType resultType) {
+  if (!buildsScaleFactors(scheme, shape, width, resultType))
+    return false;
+  ScratchBlock scratch(scheme, shape, resultType.getContext());
+  ComponentReader reader(scratch.components);
+  SmallVector<int64_t> order;
+  Value unscaled = scheme.buildUnscaledDequantVectorInAnyOrder(
+      scratch.b, scratch.loc, reader, shape, scratch.zero, scratch.zero, width,
+      resultType, order);
+  return matchLaneOffsetTile(unscaled).has_value();
 }
 
 namespace {

@@ -67,6 +67,17 @@ Value buildPackedCodeVector(OpBuilder &b, Location loc,
                             const ComponentReader &reader, unsigned codesIndex,
                             Value row, Value col, unsigned bits, int64_t width);
 
+/// The `bits`-bit fields of `words` (a vector<n x i32> a scheme has formed,
+/// fields LSB first, bits dividing 8) as vector<n * 32 / bits x i32> in
+/// byte-major order: every byte of `words` zero-extended to i32 once
+/// (vpmovzxbd on x86), then one shift and mask per field position within a
+/// byte, each over all bytes. Element e is field `fields[e]` (filled in):
+/// field f of byte y, at e = f * bytes + y. For 4-bit fields that is a
+/// third of the instructions of a shift and mask per field in field order.
+Value buildWordFieldVectorByBytes(OpBuilder &b, Location loc, Value words,
+                                  unsigned bits,
+                                  SmallVectorImpl<int64_t> &fields);
+
 /// The same tile's codes two at a time: element j of the vector<width / 2 x
 /// i32> is code 2j | code (2j + 1) << bits, the 2 * bits-bit field that the
 /// pair forms in the stream (a table index: QuantSchemeAttrInterface::
@@ -265,6 +276,27 @@ SmallVector<unsigned> getRowTablesToBuild(QuantSchemeAttrInterface scheme,
 bool buildsScaleFactors(QuantSchemeAttrInterface scheme,
                         ArrayRef<int64_t> shape, int64_t width,
                         FloatType resultType);
+
+/// A tile built as `values` - broadcast(`offset`): every lane's weight less
+/// one scalar (affine's and mixed's q - z, QUIK's code - mid).
+struct LaneOffsetTile {
+  Value values;
+  Value offset;
+};
+
+/// `tile` split into its values and lane offset when the op that makes it
+/// is an arith.subf of a vector.broadcast of a scalar; std::nullopt
+/// otherwise. A dot product may then sum values times x and subtract the
+/// offset times x's sum over the tile once, instead of once per lane.
+std::optional<LaneOffsetTile> matchLaneOffsetTile(Value tile);
+
+/// Whether buildsScaleFactors holds and the unscaled tiles of `width`
+/// match matchLaneOffsetTile. The form depends on the shape, width and type
+/// only, so a consumer asks once before it builds any tile (and still
+/// takes a tile that does not match whole).
+bool buildsLaneOffsetTiles(QuantSchemeAttrInterface scheme,
+                           ArrayRef<int64_t> shape, int64_t width,
+                           FloatType resultType);
 
 /// The f32 sum of value[e] * loadInput(col[e]) over the CSR entries e =
 /// begin, begin + step, ... below end, components `colIndex` (unsigned

@@ -36,8 +36,8 @@ std::optional<APFloat> getConstantElement(Value value, int64_t position) {
 }
 
 /// vector.bitcast of a constant between element widths (i32 words to f16
-/// halves) does not fold upstream: reinterpret the little-endian bits here.
-/// Returns whether anything changed.
+/// halves or to bytes) does not fold upstream: reinterpret the little-endian
+/// bits here. Returns whether anything changed.
 bool foldConstantBitCasts(ModuleOp module) {
   SmallVector<vector::BitCastOp> casts;
   module.walk([&](vector::BitCastOp cast) { casts.push_back(cast); });
@@ -47,18 +47,28 @@ bool foldConstantBitCasts(ModuleOp module) {
     auto source = constant ? dyn_cast<DenseIntElementsAttr>(constant.getValue())
                            : DenseIntElementsAttr();
     auto resultType = cast.getResultVectorType();
-    if (!source || !resultType.getElementType().isF16() ||
+    Type element = resultType.getElementType();
+    unsigned bits = element.getIntOrFloatBitWidth();
+    if (!source || !(element.isF16() || element.isInteger(8)) ||
         source.getElementType().getIntOrFloatBitWidth() != 32)
       continue;
-    SmallVector<APFloat> halves;
+    // Little-endian: the low bits of each word come first.
+    SmallVector<APInt> pieces;
     for (const APInt &word : source.getValues<APInt>())
-      for (unsigned part = 0; part < 2; ++part)
-        halves.emplace_back(APFloat::IEEEhalf(),
-                            word.extractBits(16, 16 * part));
+      for (unsigned part = 0; part < 32 / bits; ++part)
+        pieces.push_back(word.extractBits(bits, bits * part));
+    DenseElementsAttr value;
+    if (element.isF16()) {
+      SmallVector<APFloat> halves;
+      for (const APInt &piece : pieces)
+        halves.emplace_back(APFloat::IEEEhalf(), piece);
+      value = DenseElementsAttr::get(resultType, halves);
+    } else {
+      value = DenseElementsAttr::get(resultType, pieces);
+    }
     OpBuilder b(cast);
     Value folded =
-        arith::ConstantOp::create(b, cast.getLoc(), resultType,
-                                  DenseElementsAttr::get(resultType, halves));
+        arith::ConstantOp::create(b, cast.getLoc(), resultType, value);
     cast.getResult().replaceAllUsesWith(folded);
     cast.erase();
     changed = true;

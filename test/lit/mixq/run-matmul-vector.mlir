@@ -1,7 +1,8 @@
 // End-to-end check of the CPU backend's vector dot product with scale
-// factors on f16 weights: affine's unscaled f16 tiles come in f16x2 pair
-// order, so x's tiles are permuted to match, and each group's sums are
-// multiplied by its scale once. x varies along K, so a tile or an x taken
+// factors: on f16, affine's unscaled tiles come in f16x2 pair order, so x
+// is permuted to match (once, before the rows), and each group's sums are
+// multiplied by its scale once; on f32, the zero comes off as a lane
+// offset (z times x's tile sums). x varies along K, so a tile or an x taken
 // in the wrong order changes the sums. The reference lowering gives the
 // same numbers, computed by hand below.
 //
@@ -10,6 +11,11 @@
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
 // RUN: mixq-opt %s --mixq-reference-to-llvm=dequant-vector-width=16 \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN: | FileCheck %s
+// The CPU backend's sums of 8 lanes (vector-sum-lanes=8):
+// RUN: mixq-opt %s --mixq-reference-to-llvm="dequant-vector-width=16 vector-sum-lanes=8" \
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
@@ -58,7 +64,40 @@ func.func @f16_pairs() {
 // CHECK-LABEL: rank = 2 offset = 0 sizes = [1, 2]
 // CHECK-NEXT: {{\[\[}}136, {{ *}}170]]
 
+// The same weights on f32: affine's unscaled f32 tiles are q - z, which
+// the vector forms take as q times x less z times x's sum over each tile
+// of 16 (taken once per matmul). x is 0 past column 15, so the second tile
+// of 16 adds nothing, and a tile sum taken from the wrong tile leaves out
+// 8 * 136 / 2 = 544 from y0 (the checks fail). y1 (z = 0) takes no
+// offset; -x in the second row flips both signs.
+func.func @f32_offsets() {
+  %codes = arith.constant dense<[[1985229328, -19088744, 1985229328, -19088744],
+                                 [-1985229329, 19088743, -1985229329, 19088743]]> : tensor<2x4xi32>
+  %scales = arith.constant dense<[[0.5], [0.25]]> : tensor<2x1xf16>
+  %zeros = arith.constant dense<[[8.0], [0.0]]> : tensor<2x1xf16>
+  %w = mixq.assemble %codes, %scales, %zeros
+      : tensor<2x4xi32>, tensor<2x1xf16>, tensor<2x1xf16>
+      -> !mixq.qtensor<2x32, #mixq.affine<bits = 4, group = 32>>
+  %x = arith.constant dense<[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0,
+                              9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0,
+                              0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                              0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                             [-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0,
+                              -9.0, -10.0, -11.0, -12.0, -13.0, -14.0, -15.0, -16.0,
+                              0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                              0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]> : tensor<2x32xf32>
+  %y = mixq.matmul %x, %w : tensor<2x32xf32>,
+      !mixq.qtensor<2x32, #mixq.affine<bits = 4, group = 32>> -> tensor<2x2xf32>
+  %p = tensor.cast %y : tensor<2x2xf32> to tensor<*xf32>
+  call @printMemrefF32(%p) : (tensor<*xf32>) -> ()
+  return
+}
+// CHECK-LABEL: rank = 2 offset = 0 sizes = [2, 2]
+// CHECK-NEXT: {{\[\[}}136, {{ *}}170],
+// CHECK-NEXT: {{ *}}[-136, {{ *}}-170]]
+
 func.func @main() {
   call @f16_pairs() : () -> ()
+  call @f32_offsets() : () -> ()
   return
 }

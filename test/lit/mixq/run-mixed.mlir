@@ -15,6 +15,11 @@
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
+// The CPU backend's sums of 8 lanes (vector-sum-lanes=8):
+// RUN: mixq-opt %s --mixq-reference-to-llvm="dequant-vector-width=16 vector-sum-lanes=8" \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN: | FileCheck %s
 
 func.func private @printMemrefF32(tensor<*xf32>)
 
