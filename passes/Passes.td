@@ -81,8 +81,8 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
     Option<"vectorSumLanes", "vector-sum-lanes", "int64_t",
            /*default=*/"0",
            "Sum a factored dot product's runs in vectors of this many f32 "
-           "lanes (a power of two dividing the tile width; the CPU backend "
-           "sets 8, one AVX2 register; 0: the tile width)">,
+           "lanes (the CPU backend sets 8, one AVX2 register; 0, or a count "
+           "that does not divide the tile width: the tile width)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
