@@ -8,21 +8,21 @@
 
 using namespace mlir;
 
+Value mlir::mixq::buildZeroRows(OpBuilder &b, Location loc, Value x,
+                                int64_t cols) {
+  SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, x, 0),
+                                     b.getIndexAttr(cols)};
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, b.getF32Type());
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  return linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{empty})
+      .getResult(0);
+}
+
 Value mlir::mixq::buildMatmulTransposedB(OpBuilder &b, Location loc, Value x,
                                          Value w,
                                          arith::FastMathFlags reductionFlags) {
-  auto xType = cast<RankedTensorType>(x.getType());
   auto wType = cast<RankedTensorType>(w.getType());
-  Type f32 = b.getF32Type();
-  SmallVector<int64_t> shape = {xType.getDimSize(0), wType.getDimSize(0)};
-  SmallVector<Value> dynamicDims;
-  if (ShapedType::isDynamic(shape[0]))
-    dynamicDims.push_back(tensor::DimOp::create(b, loc, x, 0));
-  Value empty = tensor::EmptyOp::create(b, loc, shape, f32, dynamicDims);
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value acc =
-      linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{empty})
-          .getResult(0);
+  Value acc = buildZeroRows(b, loc, x, wType.getDimSize(0));
 
   MLIRContext *ctx = b.getContext();
   AffineExpr m, n, k;

@@ -1,8 +1,9 @@
 //===- LinalgBuilders.h - linalg-on-tensors building blocks -----*- C++ -*-===//
 //
 // IR builders shared by the reference lowerings of the mixq and llm
-// dialects (LowerToLinalg.cpp, LowerLLMToLinalg.cpp): an f32 contraction
-// with a transposed right-hand side and elementwise rounding of a tensor.
+// dialects (LowerToLinalg.cpp, LowerLLMToLinalg.cpp): a zero accumulator,
+// an f32 contraction with a transposed right-hand side and elementwise
+// rounding of a tensor.
 // Scalar widening/rounding lives in dialect/MixQ/SchemeUtils.h
 // (buildExtendToF32, buildTruncateFromF32).
 //===----------------------------------------------------------------------===//
@@ -14,6 +15,10 @@
 #include "mlir/IR/BuiltinTypes.h"
 
 namespace mlir::mixq {
+
+/// An f32 tensor of `x`'s rows (dimension 0, which may be dynamic) by
+/// `cols`, filled with zeros: the init of a reduction over x's rows.
+Value buildZeroRows(OpBuilder &b, Location loc, Value x, int64_t cols);
 
 /// y[m, n] = sum_k x[m, k] * w[n, k], accumulated in f32: an M x N f32
 /// tensor (M may be dynamic). `x` and `w` may be f16, bf16 or f32; each

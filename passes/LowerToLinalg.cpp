@@ -159,20 +159,13 @@ SmallVector<Value> buildLoopOverK(OpBuilder &b, Location loc, int64_t k,
 Value buildInputTileSums(OpBuilder &b, Location loc, Value x, int64_t k,
                          int64_t width) {
   auto xType = cast<RankedTensorType>(x.getType());
-  Type f32 = b.getF32Type();
-  SmallVector<int64_t> shape = {xType.getDimSize(0), k / width};
-  SmallVector<Value> dynamicDims;
-  if (ShapedType::isDynamic(shape[0]))
-    dynamicDims.push_back(tensor::DimOp::create(b, loc, x, 0));
-  Value empty = tensor::EmptyOp::create(b, loc, shape, f32, dynamicDims);
-  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  int64_t tiles = k / width;
+  Value init = buildZeroRows(b, loc, x, tiles);
   // x as M x tiles x width, reduced over the last dimension.
-  SmallVector<OpFoldResult> tiledShape = {
-      dynamicDims.empty() ? OpFoldResult(b.getIndexAttr(shape[0]))
-                          : OpFoldResult(dynamicDims.front()),
-      b.getIndexAttr(shape[1]), b.getIndexAttr(width)};
-  auto tiledType = RankedTensorType::get({shape[0], shape[1], width},
+  SmallVector<OpFoldResult> tiledShape = {tensor::getMixedSize(b, loc, x, 0),
+                                          b.getIndexAttr(tiles),
+                                          b.getIndexAttr(width)};
+  auto tiledType = RankedTensorType::get({xType.getDimSize(0), tiles, width},
                                          xType.getElementType());
   Value tiled = tensor::ExpandShapeOp::create(
       b, loc, tiledType, x,
@@ -212,12 +205,8 @@ Value buildTileOrderedInput(OpBuilder &b, Location loc, Value x,
   auto tableType = RankedTensorType::get({plan.width}, b.getI32Type());
   Value table = arith::ConstantOp::create(
       b, loc, DenseIntElementsAttr::get(tableType, ArrayRef<int32_t>(order)));
-  SmallVector<Value> dynamicDims;
-  for (auto [i, size] : llvm::enumerate(xType.getShape()))
-    if (ShapedType::isDynamic(size))
-      dynamicDims.push_back(tensor::DimOp::create(b, loc, x, i));
-  Value init = tensor::EmptyOp::create(b, loc, xType.getShape(),
-                                       xType.getElementType(), dynamicDims);
+  Value init = tensor::EmptyOp::create(b, loc, tensor::getMixedSizes(b, loc, x),
+                                       xType.getElementType());
   SmallVector<AffineMap> maps = {b.getMultiDimIdentityMap(2)};
   SmallVector<utils::IteratorType> iterators(2, utils::IteratorType::parallel);
   auto generic = linalg::GenericOp::create(

@@ -564,7 +564,6 @@ SmallVector<int64_t> getWidenedPairOrderColumns(unsigned lo, int64_t width) {
   }
   return columns;
 }
-
 } // namespace
 
 Value MixedSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
