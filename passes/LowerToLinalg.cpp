@@ -98,6 +98,9 @@ struct VectorDotPlan {
   SmallVector<int64_t> order;
   /// The lanes of a factored run's sums (vector-sum-lanes).
   int64_t sumLanes = 0;
+  /// The entries of the largest table a lookup permutes in one register
+  /// (register-table-entries); 0: lookups are vector.gathers.
+  int64_t registerTableEntries = 0;
   /// Whether the unscaled tiles are values less a lane offset
   /// (buildsLaneOffsetTiles): the loop then sums values times x, and each
   /// tile's offset times x's sum over the tile in a scalar beside them.
@@ -110,9 +113,11 @@ struct VectorDotPlan {
 /// FMA, and each run one more FMA, instead of a multiply per weight and
 /// the group's scale decoded for every tile.
 VectorDotPlan planVectorDot(QTensorType type, FloatType elementType,
-                            int64_t width, int64_t sumLanes) {
+                            int64_t width, int64_t sumLanes,
+                            int64_t registerTableEntries) {
   VectorDotPlan plan;
   plan.width = width;
+  plan.registerTableEntries = registerTableEntries;
   plan.sumLanes = sumLanes > 0 && width % sumLanes == 0 ? sumLanes : width;
   QuantSchemeAttrInterface scheme = type.getScheme();
   ArrayRef<int64_t> shape = type.getShape();
@@ -255,6 +260,124 @@ Value buildAddProducts(OpBuilder &b, Location loc, Value xs, Value w,
   return acc;
 }
 
+/// The largest table a lookup permutes, in pieces of registerEntries
+/// entries selected by the codes' high bits: 4 pieces, two levels of
+/// selects.
+constexpr int64_t kMaxRegisterTablePieces = 4;
+
+/// `table[codes[i]]` for each lane i, `table` a vector: a dynamic extract
+/// per lane, which LLVM's x86 backend turns into one variable permute
+/// (vpermps) per register when the table fills at most one.
+Value buildRegisterLookup(OpBuilder &b, Location loc, Value table,
+                          Value codes) {
+  auto codesType = cast<VectorType>(codes.getType());
+  SmallVector<Value> lanes;
+  for (int64_t i = 0; i < codesType.getNumElements(); ++i) {
+    Value code = vector::ExtractOp::create(b, loc, codes, i);
+    if (!code.getType().isIndex())
+      code = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
+    lanes.push_back(
+        vector::ExtractOp::create(b, loc, table, OpFoldResult(code)));
+  }
+  return buildVectorFromScalars(b, loc, lanes);
+}
+
+/// A splat of `value` in the shape and element type of vector `like`.
+Value buildSplatLike(OpBuilder &b, Location loc, Value like, int64_t value) {
+  auto type = cast<VectorType>(like.getType());
+  Type element = type.getElementType();
+  Attribute scalar = element.isIndex() ? b.getIndexAttr(value)
+                                       : b.getIntegerAttr(element, value);
+  return arith::ConstantOp::create(b, loc,
+                                   DenseElementsAttr::get(type, scalar));
+}
+
+/// The lookups of a table's consecutive pieces of `pieceEntries` entries
+/// each, merged: pairs of pieces by the codes' next bit, until one is left.
+Value buildSelectByCodeBits(OpBuilder &b, Location loc,
+                            SmallVector<Value> pieces, Value codes,
+                            int64_t pieceEntries) {
+  for (int64_t bit = pieceEntries; pieces.size() > 1; bit *= 2) {
+    Value isSet = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ne,
+        arith::AndIOp::create(b, loc, codes,
+                              buildSplatLike(b, loc, codes, bit)),
+        buildSplatLike(b, loc, codes, 0));
+    SmallVector<Value> next;
+    for (size_t i = 0; i < pieces.size(); i += 2)
+      next.push_back(
+          arith::SelectOp::create(b, loc, isSet, pieces[i + 1], pieces[i]));
+    pieces = std::move(next);
+  }
+  return pieces.front();
+}
+
+/// Reads components as ComponentReader does, but looks codes up in a small
+/// table (a row of a codebook of at most kMaxRegisterTablePieces *
+/// `registerEntries` entries) by permuting registers of its entries, in
+/// f32: a vector.gather is a load per lane, microcoded on many x86 cores
+/// (vpgatherdd). A table of more than `registerEntries` entries is
+/// permuted a piece at a time by the codes' low bits, and their high bits
+/// select the piece. Codes are masked to the table, so a corrupt code
+/// cannot read outside it.
+class RegisterTableReader : public ComponentReader {
+public:
+  RegisterTableReader(ValueRange components, int64_t registerEntries)
+      : ComponentReader(components), registerEntries(registerEntries) {}
+
+  Value gather(OpBuilder &b, Location loc, unsigned index, ValueRange leading,
+               Value lastIndices) const override {
+    auto type = dyn_cast<FloatType>(
+        getElementTypeOrSelf(getComponent(index).getType()));
+    if (type)
+      if (Value entries = lookUp(b, loc, index, leading, lastIndices, type))
+        return entries;
+    return ComponentReader::gather(b, loc, index, leading, lastIndices);
+  }
+
+  Value gatherAs(OpBuilder &b, Location loc, unsigned index, ValueRange leading,
+                 Value lastIndices, FloatType type) const override {
+    if (Value entries = lookUp(b, loc, index, leading, lastIndices, type))
+      return entries;
+    return ComponentReader::gatherAs(b, loc, index, leading, lastIndices, type);
+  }
+
+private:
+  /// The lookup in registers, in `type`; null when the table does not
+  /// qualify.
+  Value lookUp(OpBuilder &b, Location loc, unsigned index, ValueRange leading,
+               Value lastIndices, FloatType type) const {
+    auto shaped = cast<ShapedType>(getComponent(index).getType());
+    int64_t entries = shaped.getShape().back();
+    if (registerEntries <= 0 || ShapedType::isDynamic(entries) ||
+        !isa<FloatType>(shaped.getElementType()) ||
+        !llvm::isPowerOf2_64(entries) ||
+        entries > kMaxRegisterTablePieces * registerEntries)
+      return Value();
+    SmallVector<Value> first(leading.begin(), leading.end());
+    first.push_back(arith::ConstantIndexOp::create(b, loc, 0));
+    Value table =
+        buildExtendToF32(b, loc, loadVector(b, loc, index, first, entries));
+    int64_t pieceEntries = std::min(entries, registerEntries);
+    Value low = arith::AndIOp::create(
+        b, loc, lastIndices,
+        buildSplatLike(b, loc, lastIndices, pieceEntries - 1));
+    SmallVector<Value> pieces;
+    for (int64_t start = 0; start < entries; start += pieceEntries) {
+      Value piece = table;
+      if (pieceEntries < entries)
+        piece = vector::ExtractStridedSliceOp::create(b, loc, table, {start},
+                                                      {pieceEntries}, {1});
+      pieces.push_back(buildRegisterLookup(b, loc, piece, low));
+    }
+    return buildTruncateFromF32(
+        b, loc,
+        buildSelectByCodeBits(b, loc, pieces, lastIndices, pieceEntries), type);
+  }
+
+  int64_t registerEntries;
+};
+
 /// Row n's dot product with x's row m (`x` in the plan's tile order;
 /// `tileSums` buildInputTileSums' with lane offsets).
 RowDot buildRowDot(OpBuilder &b, Location loc, Value x, Value tileSums, Value m,
@@ -270,7 +393,7 @@ RowDot buildRowDot(OpBuilder &b, Location loc, Value x, Value tileSums, Value m,
   if (!plan.factorRun) {
     auto tiles = [&](OpBuilder &lb, Location lloc, Value col,
                      ValueRange acc) -> SmallVector<Value> {
-      ComponentReader reader(components);
+      RegisterTableReader reader(components, plan.registerTableEntries);
       Value w = buildExtendToF32(
           lb, lloc,
           scheme.buildDequantVector(lb, lloc, reader, shape, n, col, plan.width,
@@ -289,7 +412,7 @@ RowDot buildRowDot(OpBuilder &b, Location loc, Value x, Value tileSums, Value m,
     inits.push_back(arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f)));
   auto unscaledTiles = [&](OpBuilder &lb, Location lloc, Value col,
                            ValueRange sums) -> SmallVector<Value> {
-    ComponentReader reader(components);
+    RegisterTableReader reader(components, plan.registerTableEntries);
     SmallVector<int64_t> order;
     Value tile = scheme.buildUnscaledDequantVectorInAnyOrder(
         lb, lloc, reader, shape, n, col, plan.width, elementType, order);
@@ -389,9 +512,11 @@ Value buildVectorDotMatmul(OpBuilder &b, Location loc, Value x,
 
 struct MatmulLowering : OpConversionPattern<MatmulOp> {
   MatmulLowering(const TypeConverter &converter, MLIRContext *ctx,
-                 int64_t vectorWidth, int64_t vectorSumLanes)
+                 int64_t vectorWidth, int64_t vectorSumLanes,
+                 int64_t registerTableEntries)
       : OpConversionPattern(converter, ctx), vectorWidth(vectorWidth),
-        vectorSumLanes(vectorSumLanes) {}
+        vectorSumLanes(vectorSumLanes),
+        registerTableEntries(registerTableEntries) {}
 
   LogicalResult
   matchAndRewrite(MatmulOp op, OneToNOpAdaptor adaptor,
@@ -402,7 +527,9 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     if (int64_t width = getVectorDotWidth(type, elementType)) {
       Value acc = buildVectorDotMatmul(
           rewriter, loc, adaptor.getInput().front(), type, adaptor.getWeight(),
-          elementType, planVectorDot(type, elementType, width, vectorSumLanes));
+          elementType,
+          planVectorDot(type, elementType, width, vectorSumLanes,
+                        registerTableEntries));
       rewriter.replaceOp(op, buildTruncate(rewriter, loc, acc, elementType));
       return success();
     }
@@ -431,6 +558,7 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
 
   int64_t vectorWidth;
   int64_t vectorSumLanes;
+  int64_t registerTableEntries;
 };
 
 struct MixQLowerToLinalgPass
@@ -467,7 +595,7 @@ struct MixQLowerToLinalgPass
     RewritePatternSet patterns(ctx);
     patterns.add<AssembleLowering, DequantizeLowering>(converter, ctx);
     patterns.add<MatmulLowering>(converter, ctx, dequantVectorWidth,
-                                 vectorSumLanes);
+                                 vectorSumLanes, registerTableEntries);
     populateQuantizeActLoweringPatterns(converter, patterns);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

@@ -61,6 +61,16 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
     row's reduction. That saves a vector subtraction per weight for two
     scalar FMAs per tile, and changes the sums by fp32 rounding only.
 
+    With `register-table-entries=E`, a scheme's table lookup
+    (`ComponentReader::gather`: lut's codebook, bitplane's LUT) from a
+    table of at most 4E entries (a power of two) extracts each lane's
+    entry at a dynamic position from the table's row in f32 registers,
+    which LLVM's x86 backend turns into one variable permute (`vpermps`)
+    per register of E = 8 entries, instead of a `vector.gather`, a load
+    per lane (`vpgatherdd`, microcoded on many cores). A larger table is
+    permuted in pieces of E entries by the codes' low bits and the pieces
+    selected by their high bits. Codes are masked to the table.
+
     With `vector-sum-lanes=L`, a run's products are summed into a
     vector<L x f32> (the tile's slices of L lanes chained through FMAs),
     so that the run's scale costs one FMA of L lanes instead of one per
@@ -83,6 +93,11 @@ def MixQLowerToLinalg : Pass<"mixq-lower-to-linalg", "ModuleOp"> {
            "Sum a factored dot product's runs in vectors of this many f32 "
            "lanes (the CPU backend sets 8, one AVX2 register; 0, or a count "
            "that does not divide the tile width: the tile width)">,
+    Option<"registerTableEntries", "register-table-entries", "int64_t",
+           /*default=*/"0",
+           "Look codes up in tables of up to 4x this many entries by "
+           "permuting registers of this many f32 entries (the CPU backend "
+           "sets 8, one AVX2 register); 0: vector.gather">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

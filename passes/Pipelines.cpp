@@ -34,6 +34,11 @@ struct ReferenceToLLVMOptions
       llvm::cl::desc("--mixq-lower-to-linalg's vector-sum-lanes (0: the "
                      "tile width)"),
       llvm::cl::init(0)};
+  Option<int64_t> registerTableEntries{
+      *this, "register-table-entries",
+      llvm::cl::desc("--mixq-lower-to-linalg's register-table-entries (0: "
+                     "lookups are vector.gathers)"),
+      llvm::cl::init(0)};
 };
 } // namespace
 
@@ -47,7 +52,8 @@ void mlir::mixq::registerMixQPipelines() {
         text += "mixq-lower-to-linalg{dequant-vector-width=" +
                 std::to_string(options.dequantVectorWidth) +
                 " vector-sum-lanes=" + std::to_string(options.vectorSumLanes) +
-                "}";
+                " register-table-entries=" +
+                std::to_string(options.registerTableEntries) + "}";
         text += kReferenceToLLVMTail;
         // The pipeline text is fixed and covered by lit tests; a parse error
         // can only come from an MLIR upgrade renaming a pass, and is printed.

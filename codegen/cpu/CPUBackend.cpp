@@ -50,7 +50,7 @@ llvm::Error makeError(const llvm::Twine &message) {
 /// scaled runs are summed in one register.
 constexpr const char *kToLinalgPipeline =
     "mixq-lower-llm-to-linalg,mixq-lower-to-linalg{dequant-vector-width=16 "
-    "vector-sum-lanes=8},"
+    "vector-sum-lanes=8 register-table-entries=8},"
     "canonicalize,cse";
 constexpr const char *kBufferizePipeline =
     "mixq-kernel-abi,canonicalize,cse,eliminate-empty-tensors,"

@@ -288,9 +288,7 @@ Value BitplaneSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
   // i32 lane indices: 32-bit address arithmetic on a GPU (shared memory
   // addresses are 32 bits), vpgatherdd's on x86.
   Value codes = concatAll(b, loc, chunks);
-  Value lut = reader.gather(b, loc, lutComponent, {row}, codes);
-  return buildTruncateFromF32(b, loc, buildExtendToF32(b, loc, lut),
-                              resultType);
+  return reader.gatherAs(b, loc, lutComponent, {row}, codes, resultType);
 }
 
 SmallVector<Value> BitplaneSchemeAttr::buildDequantTile(

@@ -1,5 +1,6 @@
 //===- ComponentReader.cpp - loads from scheme components -----------------===//
 #include "dialect/MixQ/MixQInterfaces.h"
+#include "dialect/MixQ/SchemeUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -53,6 +54,14 @@ Value ComponentReader::loadVector(OpBuilder &builder, Location loc,
 Value ComponentReader::gather(OpBuilder &builder, Location loc, unsigned index,
                               ValueRange leading, Value lastIndices) const {
   return buildGather(builder, loc, components[index], leading, lastIndices);
+}
+
+Value ComponentReader::gatherAs(OpBuilder &builder, Location loc,
+                                unsigned index, ValueRange leading,
+                                Value lastIndices, FloatType type) const {
+  Value entries = gather(builder, loc, index, leading, lastIndices);
+  return buildTruncateFromF32(builder, loc,
+                              buildExtendToF32(builder, loc, entries), type);
 }
 
 Value mlir::mixq::buildGather(OpBuilder &builder, Location loc, Value source,

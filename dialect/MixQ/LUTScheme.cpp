@@ -193,7 +193,5 @@ Value LUTSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
         buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
   Value codes =
       buildPackedCodeVector(b, loc, reader, LUTCodes, row, col, bits, width);
-  Value lut = reader.gather(b, loc, LUTTable, {row}, codes);
-  return buildTruncateFromF32(b, loc, buildExtendToF32(b, loc, lut),
-                              resultType);
+  return reader.gatherAs(b, loc, LUTTable, {row}, codes, resultType);
 }

@@ -230,6 +230,13 @@ public:
   /// is one vector.gather from the component itself.
   virtual Value gather(OpBuilder &builder, Location loc, unsigned index,
                        ValueRange leading, Value lastIndices) const;
+  /// gather's entries converted to float type `type` (through f32, so any
+  /// float type): the default converts gather's result; a reader that
+  /// looks the entries up in another type anyway (the CPU's registers of
+  /// f32 entries) converts once, not through the component's type.
+  virtual Value gatherAs(OpBuilder &builder, Location loc, unsigned index,
+                         ValueRange leading, Value lastIndices,
+                         FloatType type) const;
   /// Whether the consumer built row table `table` (an index into
   /// QuantSchemeAttrInterface::getRowTables) for the rows it reads. A
   /// scheme then may look its weights up there; it reads its components

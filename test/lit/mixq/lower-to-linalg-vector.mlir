@@ -6,6 +6,7 @@
 // the reference contraction.
 // RUN: mixq-opt %s --mixq-lower-to-linalg="dequant-vector-width=16" --split-input-file | FileCheck %s
 // RUN: mixq-opt %s --mixq-lower-to-linalg="dequant-vector-width=16 vector-sum-lanes=8" --split-input-file | FileCheck %s --check-prefix=LANES
+// RUN: mixq-opt %s --mixq-lower-to-linalg="dequant-vector-width=16 register-table-entries=8" --split-input-file | FileCheck %s --check-prefix=TABLES
 
 // A scheme with scale factors (getScaleFactorColumns: affine's group of 32)
 // takes each group's unscaled tiles (q - z) into a vector of partial sums,
@@ -71,6 +72,26 @@ func.func @words(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine<bits
 // CHECK: scf.for
 // CHECK: vector.gather %{{.*}} : tensor<8x16xf16>, vector<16xi32>, vector<16xi1>, vector<16xf16> into vector<16xf16>
 // CHECK: vector.fma
+// With register-table-entries=8 the 16-entry codebook row is two registers
+// of f32 entries; each lane extracts its entry from both at a dynamic
+// position (LLVM's x86 backend makes one vpermps of each), and the codes'
+// bit 3 selects between them; codes are masked to a register's 8 entries.
+// TABLES-LABEL: func.func @lookups
+// TABLES-NOT: vector.gather
+// TABLES: scf.for
+// TABLES: %[[ROW:.*]] = arith.extf %{{.*}} : vector<16xf16> to vector<16xf32>
+// TABLES: %[[LOW:.*]] = arith.andi %[[CODES:.*]], %{{.*}} : vector<16xi32>
+// TABLES: %[[FIRST:.*]] = vector.extract_strided_slice %[[ROW]] {offsets = [0], sizes = [8], strides = [1]}
+// TABLES: %[[CODE:.*]] = vector.extract %[[LOW]][0] : i32 from vector<16xi32>
+// TABLES: %[[AT:.*]] = arith.index_castui %[[CODE]] : i32 to index
+// TABLES: vector.extract %[[FIRST]][%[[AT]]] : f32 from vector<8xf32>
+// TABLES: %[[SECOND:.*]] = vector.extract_strided_slice %[[ROW]] {offsets = [8], sizes = [8], strides = [1]}
+// TABLES: vector.extract %[[SECOND]][%{{.*}}] : f32 from vector<8xf32>
+// TABLES: %[[HIGH:.*]] = vector.from_elements
+// TABLES: %[[BIT:.*]] = arith.andi %[[CODES]], %{{.*}} : vector<16xi32>
+// TABLES: %[[SET:.*]] = arith.cmpi ne, %[[BIT]], %{{.*}} : vector<16xi32>
+// TABLES: arith.select %[[SET]], %[[HIGH]], %{{.*}} : vector<16xi1>, vector<16xf32>
+// TABLES: vector.fma
 func.func @lookups(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.lut<bits = 4>>) -> tensor<2x8xf32> {
   %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.lut<bits = 4>> -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>

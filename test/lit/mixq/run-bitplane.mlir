@@ -17,6 +17,12 @@
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
+// and with the lookups permuting registers of 2 LUT entries (the width-2
+// LUT in two pieces, the width-3 one in four):
+// RUN: mixq-opt %s --mixq-reference-to-llvm="dequant-vector-width=16 register-table-entries=2" \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN: | FileCheck %s
 // RUN: mixq-opt %s --mixq-lower-to-linalg=dequant-vector-width=16 \
 // RUN: | FileCheck %s --check-prefix=VECTOR
 // VECTOR: vector.gather {{.*}} : tensor<2x{{4|8}}xf16>, vector<16xi32>, vector<16xi1>, vector<16xf16> into vector<16xf16>

@@ -7,6 +7,25 @@
 // RUN: | mlir-runner -e main -entry-point-result=void \
 // RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN: | FileCheck %s
+//
+// The same through the CPU backend's vector form with the lookups permuting
+// registers of the codebook (register-table-entries; @lut2 is too narrow
+// for 16-column tiles and stays on the reference path): at 8 entries a
+// register, @lut3's table is one register and @lut4's two, selected by the
+// codes' top bit; at 4, @lut3's is two and @lut4's four (two levels of
+// selects); at 2, @lut3's is four and @lut4's too large, a vector.gather.
+// RUN: mixq-opt %s --mixq-reference-to-llvm="dequant-vector-width=16 register-table-entries=8" \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN: | FileCheck %s
+// RUN: mixq-opt %s --mixq-reference-to-llvm="dequant-vector-width=16 register-table-entries=4" \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN: | FileCheck %s
+// RUN: mixq-opt %s --mixq-reference-to-llvm="dequant-vector-width=16 register-table-entries=2" \
+// RUN: | mlir-runner -e main -entry-point-result=void \
+// RUN:     -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN: | FileCheck %s
 
 func.func private @printMemrefF32(tensor<*xf32>)
 
