@@ -57,6 +57,7 @@ schemes7b=(
   "mixed-tiles|mixed||--gemv-tile-factors"
   "mixed-fma|mixed||--tensor-core-gemv=false"
   "affine4-regs|affine:bits=4,group=128||--stage-gemv-weights=false"
+  "affine4-unbiased|affine:bits=4,group=128||--biased-gemv-tiles=false"
 )
 
 checkpoint() {

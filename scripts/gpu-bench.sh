@@ -109,11 +109,17 @@ small_schemes=(
 # per weight) where lut3 loads them into registers 4 bytes at a time
 # (2.02-2.05, 64-71 registers): which is faster is what it measures; the
 # wide16 GPU == CPU check is the check of the pieces' warp barrier.
+# affine4-unbiased takes the unscaled tiles (--biased-gemv-tiles=false:
+# q - z by one f16x2 op a pair, 2.19-2.25 instructions per weight) where
+# affine4 takes the biased ones and subtracts the biases with a second mma
+# a step (1.92-1.98, 62-78 registers against 56-71): which is faster, and
+# whether the greedy ids agree, is what it measures.
 large_schemes=(
   "fp16|fp16|"
   "affine4|affine:bits=4,group=128|"
   "affine4-unfused|affine:bits=4,group=128|--fuse-decode=false"
   "affine4-regs|affine:bits=4,group=128|--stage-gemv-weights=false"
+  "affine4-unbiased|affine:bits=4,group=128|--biased-gemv-tiles=false"
   "mixed-fma|mixed|--tensor-core-gemv=false"
   "lut3|lut:bits=3|"
   "mixed|mixed|"
@@ -398,6 +404,7 @@ bench_large() {
     # mixed-fma: the same sizes as mixed, for the A/B of the GEMV paths.
     [ "$name" = mixed ] || [ "$name" = mixed-fma ] && sizes=(-p 64 -n 16 -r 1)
     [ "$name" = affine4-unfused ] || [ "$name" = affine4-regs ] ||
+      [ "$name" = affine4-unbiased ] ||
       [ "$name" = mixed-tiles ] || [ "$name" = affine4-pdl ] ||
       [ "$name" = lut3-shared ] &&
       sizes=(-p 0 -n 128 -r 3)
@@ -430,7 +437,8 @@ bench_widths() {
 # ncu over the first layer of one decode step (the first 6 decode kernel
 # launches: embed, then the fused layer: norm + q/k/v + rope, attention,
 # o + residual, norm + gate/up + SwiGLU, down + residual), reduced to a raw
-# CSV per package (not the comparison packages affine4-unfused, mixed-fma;
+# CSV per package (not the comparison packages affine4-unfused, mixed-fma,
+# affine4-pdl, affine4-unbiased, whose tg128 is the comparison;
 # affine4-regs is profiled: its kernels' times beside affine4's are the
 # comparison).
 profile_large() {
@@ -444,7 +452,7 @@ profile_large() {
     local name report
     name="$(basename "$pkg" .mixq)"
     [ "$name" = affine4-unfused ] || [ "$name" = mixed-fma ] ||
-      [ "$name" = affine4-pdl ] && continue
+      [ "$name" = affine4-pdl ] || [ "$name" = affine4-unbiased ] && continue
     report="$results/ncu-$name"
     cp "$dir/pkgs/7b/weights-$name.json" "$results/" 2>/dev/null
     limited 40 ncu --clock-control none --kernel-name regex:'^decode_' \

@@ -61,6 +61,13 @@ struct CUDAOptions {
   /// sums (no f16x2 multiply per pair of weights, more registers); false:
   /// such weights come scaled. For the comparison a GPU run has to make.
   bool gemvTileFactors = false;
+  /// Tensor-core decode GEMVs that apply scale factors per step or per row
+  /// take a scheme's biased tiles (QuantSchemeAttrInterface::
+  /// buildBiasedDequantVectorInAnyOrder: 2^(10 - k) + q, one lop3 a pair of
+  /// weights) and subtract sum(bias x) + zero sum(x) once a step, both from
+  /// one more mma per mma of the step (MmaGemvKernels.cpp); false: the
+  /// unscaled tiles, q - z by one f16x2 op a pair.
+  bool biasedGemvTiles = true;
   /// The tensor-core decode GEMVs stage weight slices that are not a
   /// multiple of 16 bytes (32 or 64 three-bit codes: 12 or 24 bytes, a
   /// bitplane's 4-byte planes) by 16-byte cp.async pieces the lanes of a

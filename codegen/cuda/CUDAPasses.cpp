@@ -24,6 +24,7 @@ struct BuildGPUKernels
     options.tensorCoreGemv = tensorCoreGemv;
     options.stageGemvWeights = stageGemvWeights;
     options.gemvTileFactors = gemvTileFactors;
+    options.biasedGemvTiles = biasedGemvTiles;
     options.shareGemvCopies = shareGemvCopies;
     if (!chips.empty())
       options.chips.assign(chips.begin(), chips.end());

@@ -76,6 +76,11 @@ def MixQBuildGPUKernels : Pass<"mixq-build-gpu-kernels", "ModuleOp"> {
            "Apply scale factors per lane tile in tensor-core GEMVs whose "
            "steps span several factor runs (B's columns split among the "
            "lanes' tiles)">,
+    Option<"biasedGemvTiles", "biased-gemv-tiles", "bool",
+           /*default=*/"true",
+           "Tensor-core GEMVs whose scales are applied to their sums take "
+           "the schemes' biased tiles (2^(10-k) + q) and subtract the "
+           "biases once per step with a second mma">,
     Option<"shareGemvCopies", "share-gemv-copies", "bool",
            /*default=*/"false",
            "Stage tensor-core GEMV weight slices that are not a multiple of "
@@ -125,7 +130,7 @@ def MixQMagicIntToFloat : Pass<"mixq-magic-int-to-float"> {
 }
 
 def MixQFuseLop3 : Pass<"mixq-fuse-lop3"> {
-  let summary = "Masked OR of two constants to one lop3.b32";
+  let summary = "Masked ORs and bitwise selects by a constant to one lop3.b32";
   let description = [{
     `(x & C1) | C2` on i32 is one `LOP3` on NVIDIA GPUs, but ptxas emits two
     when both constants are immediates (it fuses them only when one is in a
@@ -136,7 +141,14 @@ def MixQFuseLop3 : Pass<"mixq-fuse-lop3"> {
     in pure inline PTX, which ptxas assembles into one `LOP3` with the
     second constant hoisted into a register.
 
+    Likewise `(a & M) | (b & ~M)`, a bitwise select of two values by a
+    constant mask: ptxas emits an and and an and-or, where one `LOP3`
+    (function 0xE4 = (a & c) | (b & ~c), the mask an immediate) does. mixed
+    widens its 2-bit low and extra codes into 4-bit fields so, two selects
+    per 16 weights (`buildWidenedCodeWords`).
+
     Rewritten: `arith.ori` of an `arith.andi` with a constant and a constant,
+    and `arith.ori` of two `arith.andi` with complementary constant masks,
     on i32 or a vector of i32 (per element; constants may differ per
     element). The result is bit-identical. Run it last: nothing sees through
     the asm afterwards.

@@ -49,6 +49,8 @@ inline Value buildInlinePTX(OpBuilder &b, Location loc, Type resultType,
 
 /// lop3.b32's truth table for (a & b) | c (a = 0xF0, b = 0xCC, c = 0xAA).
 inline constexpr unsigned kLop3AndOr = (0xF0 & 0xCC) | 0xAA;
+/// lop3.b32's truth table for (a & c) | (b & ~c): a bitwise select by c.
+inline constexpr unsigned kLop3Select = (0xF0 & 0xAA) | (0xCC & ~0xAA & 0xFF);
 
 /// IR building helpers for one gpu.func; the builder's insertion point moves
 /// through the loops and conditionals it opens.

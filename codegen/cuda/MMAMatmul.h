@@ -47,6 +47,8 @@ struct MatmulOperands {
   bool stageWeights = true;
   /// CUDAOptions::gemvTileFactors.
   bool tileFactors = false;
+  /// CUDAOptions::biasedGemvTiles.
+  bool biasedTiles = true;
   /// CUDAOptions::shareGemvCopies.
   bool shareCopies = false;
 };

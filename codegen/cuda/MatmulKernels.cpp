@@ -1151,6 +1151,7 @@ FailureOr<MatmulOperands> getWeightOperands(Operation *anchor,
   ops.tensorCoreGemv = ctx.options.tensorCoreGemv;
   ops.stageWeights = ctx.options.stageGemvWeights;
   ops.tileFactors = ctx.options.gemvTileFactors;
+  ops.biasedTiles = ctx.options.biasedGemvTiles;
   ops.shareCopies = ctx.options.shareGemvCopies;
   return ops;
 }

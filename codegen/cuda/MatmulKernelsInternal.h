@@ -558,6 +558,15 @@ FailureOr<MmaGemvLayout> getMmaGemvLayout(OpBuilder &b, Location loc,
 
 bool canUseMmaGemv(const MatmulOperands &ops, Value input, int64_t tileCols);
 
+/// The bias mma's A value v (buildBiasFragment in MmaGemvKernels.cpp): the
+/// bias of slot aSlot[v] in row lane / 4, 1 in row lane / 4 + 8. `bias`
+/// holds the biases of slots 0..3.
+double getBiasFragmentValue(const MmaGemvLayout &layout, ArrayRef<double> bias,
+                            int64_t v);
+/// The C values of the bias mma that hold, in every lane, sum(bias x) (row
+/// lane / 4) and sum(x) (row lane / 4 + 8).
+std::pair<int64_t, int64_t> getBiasSumValues(const MmaGemvLayout &layout);
+
 InputPermutation getMmaInputPermutation(const MatmulOperands &ops, bool mma,
                                         int64_t tileCols);
 

@@ -164,7 +164,14 @@ bool canUseMmaGemv(const MatmulOperands &ops, Value input, int64_t tileCols) {
 Value buildWeightVector(KernelBuilder &kb, const MatmulOperands &ops,
                         const ComponentReader &reader, Value row, Value col,
                         int64_t tileCols, bool unscaled,
-                        SmallVectorImpl<int64_t> &order) {
+                        SmallVectorImpl<int64_t> &order,
+                        Value *biasedZero = nullptr) {
+  if (ops.scheme && biasedZero) {
+    SmallVector<double> bias;
+    return ops.scheme.buildBiasedDequantVectorInAnyOrder(
+        kb.b, kb.loc, reader, {ops.rows, ops.cols}, row, col, tileCols,
+        ops.elementType, order, bias, *biasedZero);
+  }
   if (ops.scheme && unscaled)
     return ops.scheme.buildUnscaledDequantVectorInAnyOrder(
         kb.b, kb.loc, reader, {ops.rows, ops.cols}, row, col, tileCols,
@@ -369,26 +376,33 @@ FactorMode getMmaFactorMode(const MatmulOperands &ops, int64_t tileCols,
   return zeroColumns ? FactorMode::PerTile : FactorMode::None;
 }
 
-/// `sums` (a C fragment) times `factorOf(v)` for each value v, plus `acc`
-/// when given: one f32 multiply or fma per value.
-Value buildScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
-                      Value sums, function_ref<Value(int64_t)> factorOf,
-                      Value acc) {
-  // vector<R x 2 x f32>, built a register pair at a time as the fragments
-  // are (n-D vectors are arrays of 1-D ones in LLVM).
+/// A C fragment whose value v is `valueOf(v)` (an f32), built a register
+/// pair at a time as the fragments are (n-D vectors are arrays of 1-D ones
+/// in LLVM).
+Value buildPerValueFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
+                            function_ref<Value(int64_t)> valueOf) {
   VectorType type = layout.fragments.typeC;
   int64_t perRegister = type.getDimSize(1);
-  Value factor = arith::ConstantOp::create(
+  Value fragment = arith::ConstantOp::create(
       kb.b, kb.loc, type,
       DenseElementsAttr::get(type, kb.b.getF32FloatAttr(0.0f)));
   for (int64_t r = 0; r < type.getDimSize(0); ++r) {
     SmallVector<Value, 2> pair;
     for (int64_t e = 0; e < perRegister; ++e)
-      pair.push_back(factorOf(r * perRegister + e));
+      pair.push_back(valueOf(r * perRegister + e));
     Value row = vector::FromElementsOp::create(
         kb.b, kb.loc, VectorType::get({perRegister}, kb.b.getF32Type()), pair);
-    factor = vector::InsertOp::create(kb.b, kb.loc, row, factor, r);
+    fragment = vector::InsertOp::create(kb.b, kb.loc, row, fragment, r);
   }
+  return fragment;
+}
+
+/// `sums` (a C fragment) times `factorOf(v)` for each value v, plus `acc`
+/// when given: one f32 multiply or fma per value.
+Value buildScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
+                      Value sums, function_ref<Value(int64_t)> factorOf,
+                      Value acc) {
+  Value factor = buildPerValueFragment(kb, layout, factorOf);
   if (!acc)
     return arith::MulFOp::create(kb.b, kb.loc, sums, factor);
   return math::FmaOp::create(kb.b, kb.loc, sums, factor, acc);
@@ -457,6 +471,96 @@ Value buildTileColumnTotals(KernelBuilder &kb, const MmaGemvLayout &layout,
   return result;
 }
 
+/// The biases of the scheme's biased tiles (QuantSchemeAttrInterface::
+/// buildBiasedDequantVectorInAnyOrder) when the K loop takes them: with
+/// CUDAOptions::biasedGemvTiles, a factor applied to the sums of a step or
+/// of the row, biases that depend on an element's mma slot only (element p
+/// of a tile is slot p % 4 of mma p / 4, so one constant A fragment holds
+/// every mma's biases), and x in the tiles' order where it is laid out.
+/// No bias otherwise.
+struct MmaTileBias {
+  SmallVector<double> bias;
+  /// The zero point when the scheme builds it as a constant: with one
+  /// factor a row, the biases are then subtracted once after the loop.
+  std::optional<double> constantZero;
+};
+MmaTileBias getMmaTileBias(const MatmulOperands &ops, int64_t tileCols,
+                           FactorMode mode,
+                           const InputPermutation *xPermutation) {
+  if (!ops.scheme || !ops.biasedTiles ||
+      (mode != FactorMode::PerStep && mode != FactorMode::PerRow))
+    return {};
+  ArrayRef<int64_t> shape = {ops.rows, ops.cols};
+  MmaTileBias tileBias;
+  tileBias.bias = getDequantVectorBias(ops.scheme, shape, tileCols,
+                                       ops.elementType, &tileBias.constantZero);
+  for (auto [p, value] : llvm::enumerate(tileBias.bias))
+    if (value != tileBias.bias[p % kMmaGemvSlots])
+      return {};
+  if (xPermutation && !tileBias.bias.empty() &&
+      xPermutation->order != getDequantVectorOrder(ops.scheme, shape, tileCols,
+                                                   ops.elementType,
+                                                   /*unscaled=*/true))
+    return {};
+  return tileBias;
+}
+
+/// The A fragment of the bias mma: rows 0..7 hold each slot's bias, rows
+/// 8..15 ones. With each of a step's B fragments it gives, in every lane,
+/// sum(bias x) in C's values of row lane / 4 and sum(x) in those of row
+/// lane / 4 + 8 (every column of B holds the same x).
+double getBiasFragmentValue(const MmaGemvLayout &layout, ArrayRef<double> bias,
+                            int64_t v) {
+  return layout.aRowOffset[v] == 0 ? bias[layout.aSlot[v]] : 1.0;
+}
+
+std::pair<int64_t, int64_t> getBiasSumValues(const MmaGemvLayout &layout) {
+  auto first = [&](int64_t offset) {
+    return llvm::find(layout.cRowOffset, offset) - layout.cRowOffset.begin();
+  };
+  return {first(0), first(1)};
+}
+
+Value buildBiasFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
+                        ArrayRef<double> bias, FloatType elementType) {
+  VectorType type = layout.fragments.typeA;
+  SmallVector<APFloat> values;
+  for (int64_t v = 0; v < type.getNumElements(); ++v) {
+    APFloat value(getBiasFragmentValue(layout, bias, v));
+    bool losesInfo = false;
+    value.convert(elementType.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                  &losesInfo);
+    values.push_back(value);
+  }
+  return arith::ConstantOp::create(kb.b, kb.loc, type,
+                                   DenseElementsAttr::get(type, values));
+}
+
+/// A step's sums of biased weights less, for each of the lane's rows,
+/// sum(bias x) + zero * sum(x) (`biasSums`, the bias mma's C: see
+/// buildBiasFragment), in f32: the sums of the unscaled weights.
+Value buildUnbiasedSums(KernelBuilder &kb, const MmaGemvLayout &layout,
+                        Value sums, Value biasSums, ArrayRef<Value> zeros) {
+  VectorType type = layout.fragments.typeC;
+  int64_t perRegister = type.getDimSize(1);
+  auto valueAt = [&](Value fragment, int64_t v) {
+    return vector::ExtractOp::create(
+               kb.b, kb.loc, fragment,
+               ArrayRef<int64_t>{v / perRegister, v % perRegister})
+        .getResult();
+  };
+  auto [biasValue, onesValue] = getBiasSumValues(layout);
+  Value biasDot = valueAt(biasSums, biasValue);
+  Value inputSum = valueAt(biasSums, onesValue);
+  SmallVector<Value, 2> offsets;
+  for (Value zero : zeros)
+    offsets.push_back(
+        math::FmaOp::create(kb.b, kb.loc, zero, inputSum, biasDot));
+  Value offset = buildPerValueFragment(
+      kb, layout, [&](int64_t v) { return offsets[layout.cRowOffset[v]]; });
+  return arith::SubFOp::create(kb.b, kb.loc, sums, offset);
+}
+
 /// The warp's K loop: per step, each lane stages and dequantizes its tile
 /// of both its rows, loads the tile's x and issues tileCols / 4 mma.sync
 /// into one f32 accumulator fragment, which it returns.
@@ -465,7 +569,10 @@ Value buildTileColumnTotals(KernelBuilder &kb, const MmaGemvLayout &layout,
 /// over its weights unscaled (q - z, exact in f16), saving its per-weight
 /// multiply: a factor per row then scales the step's mma sums (one fma per
 /// accumulator value; per lane tile, FactorMode::PerTile), or, for a
-/// factor per row (the run is K), the loop's sums once after it.
+/// factor per row (the run is K), the loop's sums once after it. Where the
+/// scheme also builds biased tiles (getMmaTileBias), the lane takes those,
+/// without even the subtraction of q - z, and a second mma chain gives
+/// what the biases and zero points added (buildUnbiasedSums).
 Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                     const MatmulTiling &tiling, const MmaGemvLayout &layout,
                     ArrayRef<LaneRow> rows, Value input, Value xRow, Value lane,
@@ -491,6 +598,19 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
   bool unscaled = factorMode != FactorMode::None;
   bool scalePerStep =
       factorMode == FactorMode::PerStep || factorMode == FactorMode::PerTile;
+  // Biased tiles: a second chain of mmas over the same B fragments gives
+  // the biases' and the zero point's share of the sums (buildUnbiasedSums),
+  // subtracted from each step's sums before its factor, or, for one factor
+  // and a constant zero point a row, from the loop's sums after it (the
+  // bias chain then runs through the loop beside the others).
+  MmaTileBias tileBias =
+      getMmaTileBias(ops, tileCols, factorMode, xPermutation);
+  Value biasFragment =
+      tileBias.bias.empty()
+          ? Value()
+          : buildBiasFragment(kb, layout, tileBias.bias, ops.elementType);
+  bool biasAfterLoop =
+      biasFragment && factorMode == FactorMode::PerRow && tileBias.constantZero;
   // PerTile: lane (g, t) gives B's column g the x of its k slots, which
   // are lane t's tile's, where g % 4 == t, and zeros (x's zero columns,
   // from K) elsewhere.
@@ -500,7 +620,10 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                         kb.remU(kb.divU(lane, kb.index(kMmaGemvLanesPerRow)),
                                 kb.index(kMmaGemvLanesPerRow)),
                         kb.remU(lane, kb.index(kMmaGemvLanesPerRow)));
-  SmallVector<Value> inits(scalePerStep ? 1 : kMmaGemvChains, zero);
+  bool freshSums = scalePerStep || (biasFragment && !biasAfterLoop);
+  SmallVector<Value> inits(freshSums ? 1 : kMmaGemvChains, zero);
+  if (biasAfterLoop)
+    inits.push_back(zero);
   SmallVector<Value> acc = kb.loop(
       kb.mul(slice, kb.index(stepCols)), kb.index(k),
       kb.index(splitK * stepCols), inits, [&](Value step, ValueRange partial) {
@@ -511,7 +634,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         // width); x is gathered into the fragments to match.
         SmallVector<SmallVector<Value>, 2> weights;
         SmallVector<SmallVector<int64_t>, 2> orders;
-        SmallVector<Value, 2> factors;
+        SmallVector<Value, 2> factors, zeros;
         // Both rows' copies first, back to back: one cp.async group a step.
         std::vector<StagedReader> readers;
         for (const LaneRow &row : rows)
@@ -523,9 +646,10 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
               {row.components, &reader, row.loadRow, row.stagingRow});
         stageStep(kb, ops, tiling.staged, staging, lane, kMmaGemvLanesPerRow);
         for (auto [row, reader] : llvm::zip(rows, readers)) {
-          weights.push_back(
-              {buildWeightVector(kb, ops, reader, row.loadRow, col, tileCols,
-                                 unscaled, orders.emplace_back())});
+          weights.push_back({buildWeightVector(
+              kb, ops, reader, row.loadRow, col, tileCols, unscaled,
+              orders.emplace_back(),
+              biasFragment ? &zeros.emplace_back() : nullptr)});
           if (scalePerStep)
             factors.push_back(ops.scheme.buildScaleFactor(
                 b, loc, reader, {ops.rows, ops.cols}, row.loadRow, col));
@@ -560,13 +684,31 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         SmallVector<Value> x =
             loadInputVectors(kb, input, xRow, xCol, tileCols);
         // A step scaled on its own sums from zero, on one chain.
-        SmallVector<Value> sums(scalePerStep ? ValueRange{zero} : partial);
+        SmallVector<Value> sums(freshSums
+                                    ? ValueRange{zero}
+                                    : partial.drop_back(biasAfterLoop ? 1 : 0));
         for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i) {
           Value &sum = sums[i % sums.size()];
           sum = buildMmaSync(
               b, loc, layout.fragments, ops.elementType,
               buildWeightFragment(kb, layout, weights[0], weights[1], i),
               buildInputFragment(kb, layout, x, xOrder, i), sum);
+        }
+        if (biasFragment) {
+          Value biasSums = biasAfterLoop ? partial.back() : zero;
+          for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i)
+            biasSums = buildMmaSync(
+                b, loc, layout.fragments, ops.elementType, biasFragment,
+                buildInputFragment(kb, layout, x, xOrder, i), biasSums);
+          if (biasAfterLoop) {
+            sums.push_back(biasSums);
+            return sums;
+          }
+          sums.front() =
+              buildUnbiasedSums(kb, layout, sums.front(), biasSums, zeros);
+          if (!scalePerStep)
+            return SmallVector<Value>{
+                arith::AddFOp::create(b, loc, partial[0], sums.front())};
         }
         if (factorMode == FactorMode::PerTile)
           return SmallVector<Value>{buildTileScaledSums(
@@ -577,9 +719,18 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         return sums;
       });
   requestLoadPrefetch(tiling, acc);
+  Value biasSums;
+  if (biasAfterLoop)
+    biasSums = acc.pop_back_val();
   Value total = acc.front();
   for (Value chain : ArrayRef<Value>(acc).drop_front())
     total = arith::AddFOp::create(b, loc, total, chain);
+  if (biasSums) {
+    Value zeroPoint = arith::ConstantOp::create(
+        b, loc, b.getF32FloatAttr(static_cast<float>(*tileBias.constantZero)));
+    total =
+        buildUnbiasedSums(kb, layout, total, biasSums, {zeroPoint, zeroPoint});
+  }
   if (factorMode == FactorMode::PerTile)
     return buildTileColumnTotals(kb, layout, total);
   if (factorMode != FactorMode::PerRow)

@@ -302,3 +302,25 @@ Value AffineSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
       loadZeroPoint(*this, b, loc, reader, row, group), order);
   return buildCodeTileAs(b, loc, centered, resultType);
 }
+
+// The codes before the zero point is subtracted: 2^(10 - k) + q, the
+// group's zero point as the run's zero. Only where the unscaled tile is f16
+// pairs of whole words (the same order); elsewhere there is no per-pair
+// subtraction to save.
+Value AffineSchemeAttr::buildBiasedDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order,
+    SmallVectorImpl<double> &bias, Value &zero) const {
+  unsigned bits = getBits();
+  if (!resultType.isF16() || !getScaleType().isF16() ||
+      !isWholeWordTile(bits, width) || getGroup() % width != 0)
+    return Value();
+  Value group = buildGroupIndex(*this, b, loc, col);
+  Value zeroPoint = loadZeroPoint(*this, b, loc, reader, row, group);
+  zero = zeroPoint ? buildExtendToF32(b, loc, zeroPoint)
+                   : buildF32Constant(b, loc, float(1u << (bits - 1)));
+  order.assign(getPairOrderColumns(bits, width));
+  return buildBiasedHalfCodePairs(b, loc, reader, Codes, row, col, bits, width,
+                                  bias);
+}

@@ -11,6 +11,7 @@ def MixQ_AffineSchemeAttr : MixQ_Attr<"AffineScheme", "affine", [
                                  "buildDequantVectorInAnyOrder",
                                  "getScaleFactorColumns", "buildScaleFactor",
                                  "buildUnscaledDequantVectorInAnyOrder",
+                                 "buildBiasedDequantVectorInAnyOrder",
                                  "getShapeFallback"]>]> {
   let summary = "group-wise affine (RTN / GPTQ-style) integer quantization";
   let description = [{

@@ -221,6 +221,34 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
         return ::mlir::Value();
       }]>,
     InterfaceMethod<[{
+        buildUnscaledDequantVectorInAnyOrder's tile (same order, same
+        `width` rules) before the scheme subtracts anything: element p less
+        `bias[p]` (filled in, a constant per element that depends only on
+        `shape`, `width` and `resultType`) less `zero` (set to an f32 Value
+        of the tile's run, or to a constant) equals unscaled element p, and
+        every element and bias is exact in `resultType`.
+
+        A dot product that sums these elements times x in f32 (the
+        tensor-core GEMV's mma) subtracts sum(bias[p] x[p]) and zero sum(x)
+        once per run of its sums instead of once per weight: a scheme whose
+        unpacking leaves a constant in every weight (the f16 magic number
+        2^(10-k) + q of a code k bits into its byte) then saves its per-pair
+        subtraction. The default (for schemes without it) returns a null
+        Value.
+      }],
+      "::mlir::Value", "buildBiasedDequantVectorInAnyOrder",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
+           "const ::mlir::mixq::ComponentReader &":$reader,
+           "::llvm::ArrayRef<int64_t>":$shape, "::mlir::Value":$row,
+           "::mlir::Value":$col, "int64_t":$width,
+           "::mlir::FloatType":$resultType,
+           "::llvm::SmallVectorImpl<int64_t> &":$order,
+           "::llvm::SmallVectorImpl<double> &":$bias,
+           "::mlir::Value &":$zero),
+      /*methodBody=*/[{}], /*defaultImplementation=*/[{
+        return ::mlir::Value();
+      }]>,
+    InterfaceMethod<[{
         For an indirect component (`ComponentSpec::indirectColumns`, its
         index in getComponents is `component`): the row (`index`) holding
         the run of columns that contains column `col` of weight row `row`

@@ -12,6 +12,7 @@ def MixQ_OutlierColsSchemeAttr : MixQ_Attr<"OutlierColsScheme", "outlier_cols", 
                                  "buildSparseDot", "getScaleFactorColumns",
                                  "buildScaleFactor",
                                  "buildUnscaledDequantVectorInAnyOrder",
+                                 "buildBiasedDequantVectorInAnyOrder",
                                  "getActivationBits",
                                  "buildIsPassthroughColumn"]>]> {
   let summary = "fp16 outlier input columns + int4/int8 per-channel codes (QUIK)";

@@ -29,6 +29,7 @@ def MixQ_SparseSchemeAttr : MixQ_Attr<"SparseScheme", "sparse", [
                                  "buildDequantVectorInAnyOrder", "buildSparseDot",
                                  "getScaleFactorColumns", "buildScaleFactor",
                                  "buildUnscaledDequantVectorInAnyOrder",
+                                 "buildBiasedDequantVectorInAnyOrder",
                                  "getShapeFallback",
                                  "getNestedWidths", "withNestedDecodeWidth",
                                  "getReadBitsPerWeight", "getActivationBits",

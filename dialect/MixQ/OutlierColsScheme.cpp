@@ -314,6 +314,22 @@ Value OutlierColsSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
   return buildCodeTileAs(b, loc, centered, resultType);
 }
 
+// The codes before mid is subtracted: 2^(10 - k) + code, mid as the run's
+// zero, where the unscaled tile is f16 pairs of whole words.
+Value OutlierColsSchemeAttr::buildBiasedDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order,
+    SmallVectorImpl<double> &bias, Value &zero) const {
+  unsigned bits = getBits();
+  if (!resultType.isF16() || !isWholeWordTile(bits, width))
+    return Value();
+  zero = buildF32Constant(b, loc, float(getCodeOffset(bits)));
+  order.assign(getPairOrderColumns(bits, width));
+  return buildBiasedHalfCodePairs(b, loc, reader, OCCodes, row, col, bits,
+                                  width, bias);
+}
+
 // Every row has its n outlier terms, at the same columns: slot j of row r
 // is outlier_weights[r][j] at column outlier_cols[j].
 Value OutlierColsSchemeAttr::buildSparseDot(OpBuilder &b, Location loc,

@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/TypeUtilities.h"
 
 #include <cmath>
@@ -326,10 +327,16 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
   return buildCenteredHalfCodePairs(b, loc, packed, bits, zero, symmetricZero);
 }
 
-Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
-                                             Value packed, unsigned bits,
-                                             Value zero,
-                                             int64_t symmetricZero) {
+namespace {
+/// `packed`'s (vector<n x i32> of whole words of `bits`-bit codes) codes
+/// as vector<n * 16 / bits x i32> of f16x2 pairs: pair i of each word,
+/// (code i, code i + 16 / bits), masked where it lies within its byte,
+/// k bits in, into the mantissas of both halves of 0x6400'6400 (1024.0:
+/// each half then reads 1024 + q * 2^k) or, with `perOffsetMagic`, of
+/// 2^(10 - k) (each half reads 2^(10 - k) + q). One and-or per pair, one
+/// shift per word.
+Value buildMaskedHalfCodePairs(OpBuilder &b, Location loc, Value packed,
+                               unsigned bits, bool perOffsetMagic) {
   // A word holds `perWord` codes; pair i of it is (code i, code i + half),
   // at bits [bits * i, ...) and [16 + bits * i, ...).
   int64_t perWord = 32 / bits, half = perWord / 2;
@@ -347,17 +354,54 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
     uint32_t mask = codeMask << getPairPlace(p % half, bits).offset;
     return static_cast<int32_t>(mask | mask << 16);
   });
-  Value magic = buildI32Vector(b, loc, pairs,
-                               [](int64_t) { return int32_t(0x64006400); });
-  Value biased = arith::OrIOp::create(
+  Value magic = buildI32Vector(b, loc, pairs, [&](int64_t p) {
+    // 2^(10 - k) has the biased exponent 25 - k.
+    uint32_t one =
+        perOffsetMagic
+            ? 0x6400u -
+                  (static_cast<uint32_t>(getPairPlace(p % half, bits).offset)
+                   << 10)
+            : 0x6400u;
+    return static_cast<int32_t>(one | one << 16);
+  });
+  return arith::OrIOp::create(
       b, loc,
       arith::AndIOp::create(
           b, loc, arith::ShRUIOp::create(b, loc, words, shifts), masks),
       magic);
+}
+} // namespace
+
+Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
+                                             Value packed, unsigned bits,
+                                             Value zero,
+                                             int64_t symmetricZero) {
+  int64_t half = 16 / bits;
   return buildCenteredFromBiasedHalves(
-      b, loc, biased,
+      b, loc,
+      buildMaskedHalfCodePairs(b, loc, packed, bits, /*perOffsetMagic=*/false),
       [&](int64_t i) { return getPairPlace((i / 2) % half, bits).offset; },
       zero, symmetricZero);
+}
+
+Value mlir::mixq::buildBiasedHalfCodePairs(OpBuilder &b, Location loc,
+                                           const ComponentReader &reader,
+                                           unsigned codesIndex, Value row,
+                                           Value col, unsigned bits,
+                                           int64_t width,
+                                           SmallVectorImpl<double> &bias) {
+  Value firstWord = arith::DivUIOp::create(
+      b, loc, col, buildIndexConstant(b, loc, 32 / bits));
+  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord},
+                                   width * bits / 32);
+  int64_t half = 16 / bits;
+  bias.clear();
+  for (int64_t i = 0; i < width; ++i)
+    bias.push_back(
+        std::ldexp(1024.0, -getPairPlace((i / 2) % half, bits).offset));
+  return vector::BitCastOp::create(
+      b, loc, VectorType::get({width}, b.getF16Type()),
+      buildMaskedHalfCodePairs(b, loc, packed, bits, /*perOffsetMagic=*/true));
 }
 
 int64_t mlir::mixq::getStreamPairDistance(unsigned bits) {
@@ -656,6 +700,35 @@ bool mlir::mixq::buildsScaleFactors(QuantSchemeAttrInterface scheme,
   return factor && factor.getType().isF32() && unscaled &&
          unscaled.getType() == VectorType::get({width}, resultType) &&
          static_cast<int64_t>(order.size()) == width;
+}
+
+SmallVector<double> mlir::mixq::getDequantVectorBias(
+    QuantSchemeAttrInterface scheme, ArrayRef<int64_t> shape, int64_t width,
+    FloatType resultType, std::optional<double> *constantZero) {
+  if (!buildsScaleFactors(scheme, shape, width, resultType))
+    return {};
+  ScratchBlock scratch(scheme, shape, resultType.getContext());
+  ComponentReader reader(scratch.components);
+  SmallVector<int64_t> order, unscaledOrder;
+  SmallVector<double> bias;
+  Value zero;
+  Value biased = scheme.buildBiasedDequantVectorInAnyOrder(
+      scratch.b, scratch.loc, reader, shape, scratch.zero, scratch.zero, width,
+      resultType, order, bias, zero);
+  (void)scheme.buildUnscaledDequantVectorInAnyOrder(
+      scratch.b, scratch.loc, reader, shape, scratch.zero, scratch.zero, width,
+      resultType, unscaledOrder);
+  if (!biased || biased.getType() != VectorType::get({width}, resultType) ||
+      order != unscaledOrder || static_cast<int64_t>(bias.size()) != width ||
+      !zero || !zero.getType().isF32())
+    return {};
+  if (constantZero) {
+    FloatAttr value;
+    *constantZero = matchPattern(zero, m_Constant(&value))
+                        ? std::optional(value.getValueAsDouble())
+                        : std::nullopt;
+  }
+  return bias;
 }
 
 std::optional<LaneOffsetTile> mlir::mixq::matchLaneOffsetTile(Value tile) {

@@ -116,6 +116,19 @@ Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
 Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc, Value packed,
                                  unsigned bits, Value zero,
                                  int64_t symmetricZero = 0);
+/// The same tile's codes before any subtraction, as vector<width x f16> in
+/// buildCenteredHalfCodePairs' pair order: each pair masked, k bits into
+/// its byte, into the mantissas of 2^(10 - k) in both halves, so that an
+/// element holds 2^(10 - k) + q exactly, with one and-or per pair and
+/// nothing else (QuantSchemeAttrInterface::
+/// buildBiasedDequantVectorInAnyOrder). `bias` is filled with each
+/// element's 2^(10 - k). Requires isWholeWordTile(bits, width) and
+/// bits <= 8.
+Value buildBiasedHalfCodePairs(OpBuilder &b, Location loc,
+                               const ComponentReader &reader,
+                               unsigned codesIndex, Value row, Value col,
+                               unsigned bits, int64_t width,
+                               SmallVectorImpl<double> &bias);
 /// Whether buildCenteredStreamCodePairs takes a tile of `width` `bits`-bit
 /// codes: codes that do not divide words (3 bits), whole blocks of
 /// 2 * getStreamPairDistance(bits) codes, starting and ending on word
@@ -276,6 +289,19 @@ SmallVector<unsigned> getRowTablesToBuild(QuantSchemeAttrInterface scheme,
 bool buildsScaleFactors(QuantSchemeAttrInterface scheme,
                         ArrayRef<int64_t> shape, int64_t width,
                         FloatType resultType);
+
+/// The biases buildBiasedDequantVectorInAnyOrder reports for tiles of
+/// `width` (they depend on the shape, width and type only), or none when
+/// the scheme builds no such tile: it must build scale factors
+/// (buildsScaleFactors), a vector<width x resultType> in its unscaled
+/// tile's order, a bias per element and an f32 zero. A consumer asks once
+/// before it builds any tile. `constantZero`, when given, is set to the
+/// zero when the scheme builds it as a constant (QUIK's mid code), so that
+/// a consumer may subtract it outside its loop.
+SmallVector<double>
+getDequantVectorBias(QuantSchemeAttrInterface scheme, ArrayRef<int64_t> shape,
+                     int64_t width, FloatType resultType,
+                     std::optional<double> *constantZero = nullptr);
 
 /// A tile built as `values` - broadcast(`offset`): every lane's weight less
 /// one scalar (affine's and mixed's q - z, QUIK's code - mid).

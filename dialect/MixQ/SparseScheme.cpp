@@ -427,6 +427,15 @@ Value SparseSchemeAttr::buildUnscaledDequantVectorInAnyOrder(
       b, loc, reader, shape, row, col, width, resultType, order);
 }
 
+Value SparseSchemeAttr::buildBiasedDequantVectorInAnyOrder(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
+    FloatType resultType, SmallVectorImpl<int64_t> &order,
+    SmallVectorImpl<double> &bias, Value &zero) const {
+  return getDenseScheme().buildBiasedDequantVectorInAnyOrder(
+      b, loc, reader, shape, row, col, width, resultType, order, bias, zero);
+}
+
 // The activation format is the dense scheme's (QUIK with outliers on top
 // stays W4A8); its components come first, so it reads them through the
 // same reader.

@@ -271,8 +271,37 @@ protected:
         for (size_t i = 0; i < unscaled.size(); ++i)
           ASSERT_EQ(unscaled[i], unscaled32[i])
               << "weight " << i << " is not exact in " << debugString(type);
+        expectUnbiasedIsUnscaled(attr, shape, packed, width, type, unscaled);
       }
     }
+  }
+
+  /// Where the scheme builds biased tiles (getDequantVectorBias), each
+  /// element less its bias and the tile's zero is the unscaled weight,
+  /// exactly, and the biases are exact in `type`.
+  void expectUnbiasedIsUnscaled(QuantSchemeAttrInterface attr,
+                                ArrayRef<int64_t> shape,
+                                const PackedWeights &packed, int64_t width,
+                                FloatType type,
+                                const std::vector<double> &unscaled) {
+    SmallVector<double> bias = getDequantVectorBias(attr, shape, width, type);
+    if (bias.empty())
+      return;
+    ++biasedTilesChecked;
+    for (double b : bias) {
+      APFloat exact(b);
+      bool losesInfo = false;
+      exact.convert(type.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                    &losesInfo);
+      ASSERT_FALSE(losesInfo) << "bias " << b << " is not exact";
+    }
+    std::vector<double> unbiased = evaluateTiles(context, attr, shape, packed,
+                                                 width, type, TileForm::Biased);
+    ASSERT_EQ(unbiased.size(), unscaled.size());
+    for (size_t i = 0; i < unscaled.size(); ++i)
+      ASSERT_EQ(unbiased[i], unscaled[i])
+          << "weight " << i << ": biased less bias and zero " << unbiased[i]
+          << ", unscaled " << unscaled[i];
   }
 
   static bool sameValue(double a, double b) {
@@ -288,6 +317,8 @@ protected:
   }
 
   MLIRContext context;
+  /// How many (width, type) pairs expectUnbiasedIsUnscaled compared.
+  int biasedTilesChecked = 0;
 };
 
 qt::ScalarFormat formatOf(StringRef scale) {
@@ -353,6 +384,9 @@ TEST_F(DequantVectorTest, AffineWordsEqualTheTileForEveryCode) {
               f16[i], qt::roundToFormat((*host)[i], qt::ScalarFormat::F16)))
               << "weight " << i;
       }
+  // Biased tiles (f16 scales, whole words within a group): every code at 2
+  // bits (32 columns), 4 and 8 bits (8 and 32), symmetric or not.
+  EXPECT_EQ(biasedTilesChecked, 10);
 }
 
 TEST_F(DequantVectorTest, QuantizedAffineWordsEqualTheHost) {
@@ -461,6 +495,8 @@ TEST_F(DequantVectorTest, OutlierColsWordsEqualTheTileForEveryCode) {
           f16[i], qt::roundToFormat((*host)[i], qt::ScalarFormat::F16)))
           << "weight " << i;
   }
+  // Biased tiles at 8, 32 and 64 columns (the run is the row), both widths.
+  EXPECT_EQ(biasedTilesChecked, 6);
 }
 
 /// Bytes of a vector of little-endian values.
@@ -826,6 +862,39 @@ TEST_F(DequantVectorTest, WhichSchemesBuildScaleFactors) {
   EXPECT_FALSE(builds("#mixq.lut<bits = 3>", 32));
   EXPECT_FALSE(builds("#mixq.bitplane<seed = 2, parent = 4>", 32));
   EXPECT_FALSE(builds("#mixq.sparse<#mixq.lut<bits = 3>, frac = 0.01>", 32));
+}
+
+// Biased tiles: affine and QUIK codes as 2^(10 - k) + q, k the code's
+// offset in its byte (4-bit codes: pairs at offsets 0 and 4 in turn), where
+// the unscaled tile is f16 pairs of whole words; not in bf16, not for 3-bit
+// streams, not across groups, not for mixed or the test scheme.
+TEST_F(DequantVectorTest, WhichSchemesBuildBiasedTiles) {
+  auto f16 = Float16Type::get(&context);
+  auto bias = [&](StringRef text, int64_t width, FloatType type) {
+    return getDequantVectorBias(scheme(text), {16, 256}, width, type);
+  };
+  SmallVector<double> fourBits =
+      bias("#mixq.affine<bits = 4, group = 128>", 8, f16);
+  EXPECT_EQ(fourBits,
+            SmallVector<double>({1024, 1024, 64, 64, 1024, 1024, 64, 64}));
+  EXPECT_EQ(bias("#mixq.outlier_cols<cols = 8, bits = 8>", 8, f16),
+            SmallVector<double>(8, 1024));
+  EXPECT_EQ(bias("#mixq.affine<bits = 2, group = 64>", 16, f16),
+            SmallVector<double>({1024, 1024, 256, 256, 64, 64, 16, 16, 1024,
+                                 1024, 256, 256, 64, 64, 16, 16}));
+  EXPECT_EQ(bias("#mixq.sparse<#mixq.affine<bits = 4, group = 64>, "
+                 "frac = 0.01>",
+                 8, f16),
+            fourBits);
+  EXPECT_TRUE(bias("#mixq.affine<bits = 4, group = 128>", 32,
+                   BFloat16Type::get(&context))
+                  .empty());
+  EXPECT_TRUE(bias("#mixq.affine<bits = 4, group = 128, scale = f32>", 32, f16)
+                  .empty());
+  EXPECT_TRUE(bias("#mixq.affine<bits = 3, group = 64>", 32, f16).empty());
+  EXPECT_TRUE(bias("#mixq.affine<bits = 4, group = 32>", 64, f16).empty());
+  EXPECT_TRUE(bias("#mixq.mixed<group = 64>", 64, f16).empty());
+  EXPECT_TRUE(bias("#mixq_test.fp4<group = 64>", 32, f16).empty());
 }
 } // namespace
 

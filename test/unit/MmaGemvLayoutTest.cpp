@@ -118,4 +118,70 @@ TEST_F(MmaGemvLayoutTest, PerTileFactorsGiveEachLaneItsOwnScale) {
     }
 }
 
+// Biased tiles (buildMmaKLoop with CUDAOptions::biasedGemvTiles): lane
+// (g, t)'s A values are bias[slot] + zero[row] + w (w the unscaled weight),
+// B's value u is the x of its slot u in every column, and a second mma
+// takes getBiasFragmentValue's A with the same B. In every lane each C
+// value of the first, less zero[row] times the second's sum(x) value and
+// its sum(bias x) value (getBiasSumValues), must be the row's dot product
+// of the unscaled weights with x.
+TEST_F(MmaGemvLayoutTest, BiasMmaRemovesTheBiasesAndZeroPoints) {
+  std::mt19937 random(11);
+  std::uniform_int_distribution<int> small(-8, 8);
+  const double bias[kMmaGemvSlots] = {1024, 1024, 64, 64};
+  double weight[kLanes][2][kMmaGemvSlots], x[4][kMmaGemvSlots], zero[kM];
+  for (auto &lane : weight)
+    for (auto &row : lane)
+      for (double &value : row)
+        value = small(random);
+  for (auto &lane : x)
+    for (double &value : lane)
+      value = small(random) * 0.25;
+  for (double &value : zero)
+    value = 8 + small(random);
+
+  double a[kM][kK] = {}, aBias[kM][kK] = {}, bT[kN][kK] = {};
+  int64_t aValues = layout.fragments.typeA.getNumElements();
+  for (int64_t lane = 0; lane < kLanes; ++lane) {
+    for (int64_t v = 0; v < aValues; ++v) {
+      auto mk = at(layout.fragments.a, lane, v);
+      int64_t slot = layout.aSlot[v];
+      a[mk[0]][mk[1]] =
+          bias[slot] + zero[mk[0]] + weight[lane][layout.aRowOffset[v]][slot];
+      aBias[mk[0]][mk[1]] = getBiasFragmentValue(layout, bias, v);
+    }
+    for (int64_t u = 0; u < kMmaGemvSlots; ++u) {
+      auto nk = at(layout.fragments.b, lane, u);
+      bT[nk[0]][nk[1]] = x[lane % 4][u];
+    }
+  }
+  double c[kM][kN] = {}, cBias[kM][kN] = {};
+  for (int64_t m = 0; m < kM; ++m)
+    for (int64_t n = 0; n < kN; ++n)
+      for (int64_t k = 0; k < kK; ++k) {
+        c[m][n] += a[m][k] * bT[n][k];
+        cBias[m][n] += aBias[m][k] * bT[n][k];
+      }
+
+  auto [biasValue, onesValue] = getBiasSumValues(layout);
+  int64_t cValues = layout.fragments.typeC.getNumElements();
+  for (int64_t lane = 0; lane < kLanes; ++lane) {
+    auto valueOf = [&](double(&fragment)[kM][kN], int64_t v) {
+      auto mn = at(layout.fragments.c, lane, v);
+      return fragment[mn[0]][mn[1]];
+    };
+    double biasDot = valueOf(cBias, biasValue);
+    double inputSum = valueOf(cBias, onesValue);
+    for (int64_t v = 0; v < cValues; ++v) {
+      int64_t row = at(layout.fragments.c, lane, v)[0];
+      int64_t offset = layout.cRowOffset[v];
+      double expected = 0.0;
+      for (int64_t t = 0; t < 4; ++t)
+        for (int64_t slot = 0; slot < kMmaGemvSlots; ++slot)
+          expected += weight[lane / 4 * 4 + t][offset][slot] * x[t][slot];
+      EXPECT_EQ(valueOf(c, v) - (zero[row] * inputSum + biasDot), expected)
+          << "lane " << lane << ", value " << v;
+    }
+  }
+}
 } // namespace

@@ -325,6 +325,41 @@ std::vector<double> getReturnedConstants(func::FuncOp func) {
   }
   return out;
 }
+
+/// buildBiasedDequantVectorInAnyOrder's tile less each element's bias and
+/// the tile's zero, in f32, back in the tile's type (exact: the elements,
+/// biases and zero are small integers), which must equal
+/// buildUnscaledDequantVectorInAnyOrder's tile. Null (a test failure) when the
+/// scheme builds no biased tile.
+Value buildUnbiasedTile(OpBuilder &b, Location loc,
+                        QuantSchemeAttrInterface scheme,
+                        const ComponentReader &reader, ArrayRef<int64_t> shape,
+                        Value row, Value col, int64_t tileCols,
+                        FloatType resultType, SmallVectorImpl<int64_t> &order) {
+  SmallVector<double> bias;
+  Value zero;
+  Value tile = scheme.buildBiasedDequantVectorInAnyOrder(
+      b, loc, reader, shape, row, col, tileCols, resultType, order, bias, zero);
+  if (!tile)
+    return Value();
+  EXPECT_EQ(tile.getType(), VectorType::get({tileCols}, resultType));
+  EXPECT_EQ(bias.size(), static_cast<size_t>(tileCols));
+  EXPECT_TRUE(zero && zero.getType().isF32()) << "no f32 zero";
+  if (bias.size() != static_cast<size_t>(tileCols) || !zero ||
+      !zero.getType().isF32())
+    return Value();
+  auto type = VectorType::get({tileCols}, b.getF32Type());
+  SmallVector<float> biases(bias.begin(), bias.end());
+  Value offsets = arith::AddFOp::create(
+      b, loc,
+      arith::ConstantOp::create(b, loc, type,
+                                DenseElementsAttr::get(type, ArrayRef(biases))),
+      buildSplat(b, loc, zero, tileCols));
+  return buildTruncateFromF32(
+      b, loc,
+      arith::SubFOp::create(b, loc, buildExtendToF32(b, loc, tile), offsets),
+      resultType);
+}
 } // namespace
 
 namespace mixq::test {
@@ -392,9 +427,12 @@ std::vector<double> evaluateTiles(MLIRContext &context,
       else if (form == TileForm::AnyOrder)
         tile = scheme.buildDequantVectorInAnyOrder(
             b, loc, reader, shape, row, col, tileCols, resultType, order);
-      else
+      else if (form == TileForm::Unscaled)
         tile = scheme.buildUnscaledDequantVectorInAnyOrder(
             b, loc, reader, shape, row, col, tileCols, resultType, order);
+      else
+        tile = buildUnbiasedTile(b, loc, scheme, reader, shape, row, col,
+                                 tileCols, resultType, order);
       EXPECT_TRUE(tile) << "no tile";
       if (!tile)
         return {};

@@ -21,10 +21,18 @@ namespace mixq::test {
 /// Which interface method emits the tiles: buildDequantTile,
 /// buildDequantVector, buildDequantVectorInAnyOrder or
 /// buildUnscaledDequantVectorInAnyOrder (their elements put back in their
-/// columns by the order they report, which must be a permutation), or
-/// buildScaleFactor (the tile's factor at each of its columns; the result
-/// type must be f32).
-enum class TileForm { Scalars, Vector, AnyOrder, Unscaled, ScaleFactor };
+/// columns by the order they report, which must be a permutation),
+/// buildBiasedDequantVectorInAnyOrder (the same, each element less its
+/// bias and the tile's zero, in f32), or buildScaleFactor (the tile's
+/// factor at each of its columns; the result type must be f32).
+enum class TileForm {
+  Scalars,
+  Vector,
+  AnyOrder,
+  Unscaled,
+  Biased,
+  ScaleFactor
+};
 
 /// How the tiles read the indirect components (ComponentSpec::
 /// indirectColumns): as the scheme asks, or as the CUDA GEMV serves them

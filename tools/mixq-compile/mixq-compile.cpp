@@ -130,6 +130,13 @@ cl::opt<bool> gemvTileFactors(
              "runs (mixed) apply the scales per lane tile to the sums: "
              "fewer instructions, more registers (default false)"),
     cl::init(false), cl::cat(category));
+cl::opt<bool> biasedGemvTiles(
+    "biased-gemv-tiles",
+    cl::desc("Tensor-core decode GEMVs whose scales are applied to their "
+             "sums (affine, QUIK) take the codes as 2^(10-k) + q, one LOP3 "
+             "a pair, and subtract the biases and zero point once a step "
+             "with a second mma (default true)"),
+    cl::init(true), cl::cat(category));
 cl::opt<bool> shareGemvCopies(
     "share-gemv-copies",
     cl::desc("Tensor-core decode GEMVs stage weight slices that are not a "
@@ -550,6 +557,7 @@ int main(int argc, char **argv) {
     cudaOptions.stageGemvWeights = stageGemvWeights;
     cudaOptions.prefetchStages = prefetchStages;
     cudaOptions.gemvTileFactors = gemvTileFactors;
+    cudaOptions.biasedGemvTiles = biasedGemvTiles;
     cudaOptions.shareGemvCopies = shareGemvCopies;
     cudaOptions.programmaticLaunch = programmaticLaunch;
     if (emitting && emitLevel == EmitLevel::GPU) {

@@ -3,6 +3,7 @@
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 stage-gemv-weights=false" | FileCheck %s --check-prefix=REGS
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 gemv-tile-factors=true" | FileCheck %s --check-prefix=TILE
 // RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 share-gemv-copies=true" | FileCheck %s --check-prefix=SHARE
+// RUN: mixq-opt %s -split-input-file -mixq-build-gpu-kernels="max-tokens=16 chips=sm_90 biased-gemv-tiles=false" | FileCheck %s --check-prefix=UNBIASED
 
 // The tensor-core decode GEMV: a warp group computes 16 rows with mma.sync
 // m16n8k16 and f32 accumulators, the weights as A (rows lane/4 and
@@ -204,22 +205,51 @@ func.func private @k_lut_f32(%x: tensor<1x256xf32>, %w: !mixq.qtensor<16x256, #m
 
 // Scale factors on the sums (QuantSchemeAttrInterface::
 // getScaleFactorColumns): affine4 with group 128 has one group per step (4
-// lanes x 32 columns), so each lane takes its tiles unscaled (q - z, exact
-// in f16: the magic-number centering's contracted multiply-add, and no
-// f16x2 multiply by the scale after it), the step's mma chain starts from
-// zero, and one fma per accumulator value adds it times the rows' scales.
+// lanes x 32 columns), so each lane takes its tiles unscaled, the step's
+// mma chain starts from zero, and one fma per accumulator value adds it
+// times the rows' scales. With biased-gemv-tiles=false the tiles are q - z,
+// exact in f16 (the magic-number centering's contracted multiply-add, and
+// no f16x2 multiply by the scale after it). By default they are biased
+// (buildBiasedDequantVectorInAnyOrder: the magic numbers' bits alone, 1024
+// + q and 64 + q, no f16 arithmetic), and a second chain of 8 mmas over
+// the same x with a constant A (rows g: the slots' biases 1024, 1024, 64,
+// 64; rows g + 8: ones) gives sum(bias x) and sum(x), which each row's
+// sums lose with its zero point before the scale.
 
 // CHECK-LABEL: gpu.func @k_affine_group_factor(
+// CHECK:         %[[BIAS:.*]] = arith.constant dense<{{\[\[}}1.024000e+03, 1.024000e+03], [1.000000e+00, 1.000000e+00], [6.400000e+01, 6.400000e+01], [1.000000e+00, 1.000000e+00]]> : vector<4x2xf16>
 // CHECK:         scf.for {{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (vector<2x2xf32>) {
-// CHECK:           arith.mulf %{{.*}} fastmath<contract> : vector<32xf16>
-// CHECK-NEXT:      vector.from_elements
-// CHECK-NEXT:      arith.addf %{{.*}} fastmath<contract> : vector<32xf16>
-// CHECK-NOT:       arith.mulf %{{[0-9a-z_]+}}, %{{[0-9a-z_]+}} : vector<32xf16>
+// CHECK-NOT:       arith.mulf %{{.*}} : vector<32xf16>
+// CHECK-NOT:       arith.addf %{{.*}} : vector<32xf16>
+// CHECK:           vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
+// CHECK:           vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
 // CHECK:           %[[M0:.*]] = nvgpu.mma.sync(%{{.*}}, %{{.*}}, %[[ZERO:.*]]) {mmaShape = [16, 8, 16]}
-// CHECK-COUNT-7:   nvgpu.mma.sync
+// CHECK-COUNT-6:   nvgpu.mma.sync
+// CHECK:           %[[SUMS:.*]] = nvgpu.mma.sync
+// CHECK:           %{{.*}} = nvgpu.mma.sync(%[[BIAS]], %{{.*}}, %[[ZERO]])
+// CHECK-COUNT-6:   nvgpu.mma.sync(%[[BIAS]],
+// CHECK:           %[[BSUMS:.*]] = nvgpu.mma.sync(%[[BIAS]],
+// CHECK:           %[[BIASDOT:.*]] = vector.extract %[[BSUMS]][0, 0] : f32 from vector<2x2xf32>
+// CHECK:           %[[XSUM:.*]] = vector.extract %[[BSUMS]][1, 0] : f32 from vector<2x2xf32>
+// CHECK:           math.fma %{{.*}}, %[[XSUM]], %[[BIASDOT]] : f32
+// CHECK:           math.fma %{{.*}}, %[[XSUM]], %[[BIASDOT]] : f32
+// CHECK:           %[[CENTERED:.*]] = arith.subf %[[SUMS]], %{{.*}} : vector<2x2xf32>
 // CHECK:           %[[F:.*]] = vector.insert %{{.*}} [1] : vector<2xf32> into vector<2x2xf32>
-// CHECK:           %[[NEXT:.*]] = math.fma %{{.*}}, %[[F]], %[[ACC]] : vector<2x2xf32>
+// CHECK:           %[[NEXT:.*]] = math.fma %[[CENTERED]], %[[F]], %[[ACC]] : vector<2x2xf32>
 // CHECK:           scf.yield %[[NEXT]] : vector<2x2xf32>
+
+// UNBIASED-LABEL: gpu.func @k_affine_group_factor(
+// UNBIASED:         scf.for {{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (vector<2x2xf32>) {
+// UNBIASED:           arith.mulf %{{.*}} fastmath<contract> : vector<32xf16>
+// UNBIASED-NEXT:      vector.from_elements
+// UNBIASED-NEXT:      arith.addf %{{.*}} fastmath<contract> : vector<32xf16>
+// UNBIASED-NOT:       arith.mulf %{{[0-9a-z_]+}}, %{{[0-9a-z_]+}} : vector<32xf16>
+// UNBIASED:           %[[M0:.*]] = nvgpu.mma.sync(%{{.*}}, %{{.*}}, %[[ZERO:.*]]) {mmaShape = [16, 8, 16]}
+// UNBIASED-COUNT-7:   nvgpu.mma.sync
+// UNBIASED-NOT:       nvgpu.mma.sync
+// UNBIASED:           %[[F:.*]] = vector.insert %{{.*}} [1] : vector<2xf32> into vector<2x2xf32>
+// UNBIASED:           %[[NEXT:.*]] = math.fma %{{.*}}, %[[F]], %[[ACC]] : vector<2x2xf32>
+// UNBIASED:           scf.yield %[[NEXT]] : vector<2x2xf32>
 func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.affine<bits = 4, group = 128>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
   %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.affine<bits = 4, group = 128>> -> tensor<1x16xf16>
   return %0 : tensor<1x16xf16>
@@ -227,9 +257,13 @@ func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtenso
 
 // -----
 
-// QUIK (#mixq.outlier_cols): one scale a row, so the K loop sums q - 8
+// QUIK (#mixq.outlier_cols): one scale a row, so the K loop sums the codes
 // times x with no scale at all and the loop's sums are multiplied by the
-// rows' scales once after it; then the fp16 outlier columns, every 16th
+// rows' scales once after it. Its codes come biased (1024 + q, 64 + q) and
+// its zero point is the constant 8: the bias chain runs through the loop
+// beside the sums, and sum(bias x) + 8 sum(x) is subtracted once after it
+// (with biased-gemv-tiles=false, the loop sums q - 8). Then the fp16
+// outlier columns, every 16th
 // of a row's 8 per lane (buildSparseDot), from outlier_cols and the row of
 // outlier_weights, each column's x at its position in the staged x (laid
 // out in the tiles' pair order: c - c % 32 plus a constant table's entry).
@@ -238,11 +272,16 @@ func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtenso
 // CHECK-LABEL: gpu.func @k_quik(
 // CHECK-SAME:    %[[OCOLS:[^:]*]]: memref<8xi32> {mixq.weight}, %{{[^:]*}}: memref<16x8xf16> {mixq.weight}, %{{[^:]*}}: memref<16x32xi32> {mixq.weight}, %[[SCALES:[^:]*]]: memref<16xf16> {mixq.weight}, %{{[^:]*}}: memref<16xi32> {mixq.weight}, %[[MAP:[^:]*]]: memref<256xi16> {mixq.weight}
 // CHECK-NOT:     %[[MAP]]
-// CHECK:         %[[SUMS:.*]] = scf.for {{.*}} -> (vector<2x2xf32>) {
+// CHECK:         %[[LOOP:.*]]:2 = scf.for {{.*}} -> (vector<2x2xf32>, vector<2x2xf32>) {
 // CHECK-NOT:       math.fma
 // CHECK-NOT:       %[[SCALES]]
-// CHECK-COUNT-8:   nvgpu.mma.sync
+// CHECK-NOT:       arith.subf
+// CHECK-COUNT-16:  nvgpu.mma.sync
 // CHECK:           scf.yield
+// CHECK:         %[[BIASDOT:.*]] = vector.extract %[[LOOP]]#1[0, 0]
+// CHECK:         %[[XSUM:.*]] = vector.extract %[[LOOP]]#1[1, 0]
+// CHECK:         %[[OFFSET:.*]] = math.fma %cst{{.*}}, %[[XSUM]], %[[BIASDOT]] : f32
+// CHECK:         %[[SUMS:.*]] = arith.subf %[[LOOP]]#0, %{{.*}} : vector<2x2xf32>
 // CHECK:         memref.load %[[SCALES]]
 // CHECK:         memref.load %[[SCALES]]
 // CHECK:         arith.mulf %[[SUMS]], %{{.*}} : vector<2x2xf32>
@@ -254,6 +293,12 @@ func.func private @k_affine_group_factor(%x: tensor<1x256xf16>, %w: !mixq.qtenso
 // CHECK:           %[[P:.*]] = memref.load %[[POS]][%[[IN]]]
 // CHECK-NOT:     %[[MAP]]
 // CHECK:         gpu.return
+// UNBIASED-LABEL: gpu.func @k_quik(
+// UNBIASED:         %[[SUMS:.*]] = scf.for {{.*}} -> (vector<2x2xf32>) {
+// UNBIASED-COUNT-8:   nvgpu.mma.sync
+// UNBIASED-NOT:       nvgpu.mma.sync
+// UNBIASED:           scf.yield
+// UNBIASED:         arith.mulf %[[SUMS]], %{{.*}} : vector<2x2xf32>
 func.func private @k_quik(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.outlier_cols<cols = 8, bits = 4>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
   %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.outlier_cols<cols = 8, bits = 4>> -> tensor<1x16xf16>
   return %0 : tensor<1x16xf16>

@@ -53,3 +53,64 @@ func.func @untouched(%x: i32, %y: i32, %z: i64) -> (i32, i32, i64) {
   %o3 = arith.ori %c, %m64 : i64
   return %o1, %o2, %o3 : i32, i32, i64
 }
+
+// -----
+
+// (a & M) | (b & ~M): one lop3.b32 selecting a's bits by M (0xE4 =
+// (a & c) | (b & ~c)), for either operand order of the ands.
+// CHECK-LABEL: func.func @select(
+// CHECK-SAME:    %[[A:[^:]*]]: i32, %[[B:[^:]*]]: i32
+// CHECK:         %[[R:.*]] = llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, $2, 3435973836, 228;", "=r,r,r" %[[A]], %[[B]] : (i32, i32) -> i32
+// CHECK-NOT:     arith.andi
+// CHECK-NOT:     arith.ori
+// CHECK:         return %[[R]]
+func.func @select(%a: i32, %b: i32) -> i32 {
+  %top = arith.constant 3435973836 : i32
+  %bottom = arith.constant 858993459 : i32
+  %x = arith.andi %a, %top : i32
+  %y = arith.andi %bottom, %b : i32
+  %o = arith.ori %x, %y : i32
+  return %o : i32
+}
+
+// -----
+
+// Vectors: one lop3 per element, with that element's mask.
+// CHECK-LABEL: func.func @select_vector(
+// CHECK-SAME:    %[[A:[^:]*]]: vector<2xi32>, %[[B:[^:]*]]: vector<2xi32>
+// CHECK-DAG:     %[[A0:.*]] = vector.extract %[[A]][0]
+// CHECK-DAG:     %[[B0:.*]] = vector.extract %[[B]][0]
+// CHECK:         %[[R0:.*]] = llvm.inline_asm {{.*}}"lop3.b32 $0, $1, $2, 3435973836, 228;", "=r,r,r" %[[A0]], %[[B0]]
+// CHECK-DAG:     %[[A1:.*]] = vector.extract %[[A]][1]
+// CHECK-DAG:     %[[B1:.*]] = vector.extract %[[B]][1]
+// CHECK:         %[[R1:.*]] = llvm.inline_asm {{.*}}"lop3.b32 $0, $1, $2, 15, 228;", "=r,r,r" %[[A1]], %[[B1]]
+// CHECK:         %[[R:.*]] = vector.from_elements %[[R0]], %[[R1]] : vector<2xi32>
+// CHECK:         return %[[R]]
+func.func @select_vector(%a: vector<2xi32>, %b: vector<2xi32>) -> vector<2xi32> {
+  %top = arith.constant dense<[3435973836, 15]> : vector<2xi32>
+  %bottom = arith.constant dense<[858993459, 4294967280]> : vector<2xi32>
+  %x = arith.andi %a, %top : vector<2xi32>
+  %y = arith.andi %b, %bottom : vector<2xi32>
+  %o = arith.ori %x, %y : vector<2xi32>
+  return %o : vector<2xi32>
+}
+
+// -----
+
+// Masks that are not complements (a bit from neither, or from both) are
+// no select: left alone.
+// CHECK-LABEL: func.func @not_select(
+// CHECK-NOT:     llvm.inline_asm
+// CHECK:         arith.ori
+// CHECK:         arith.ori
+func.func @not_select(%a: i32, %b: i32) -> (i32, i32) {
+  %top = arith.constant 3435973836 : i32
+  %gap = arith.constant 858993458 : i32
+  %both = arith.constant 858993460 : i32
+  %x = arith.andi %a, %top : i32
+  %y = arith.andi %b, %gap : i32
+  %o1 = arith.ori %x, %y : i32
+  %z = arith.andi %b, %both : i32
+  %o2 = arith.ori %x, %z : i32
+  return %o1, %o2 : i32, i32
+}
