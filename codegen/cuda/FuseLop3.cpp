@@ -61,6 +61,46 @@ Value buildSelectLop3(OpBuilder &b, Location loc, Value top, Value bottom,
                         "=r,r,r", /*hasSideEffects=*/false);
 }
 
+/// x & C, either operand order, as x and C's elements (an i32 constant or
+/// a vector of them).
+struct MaskedInput {
+  Value input;
+  SmallVector<uint32_t> masks;
+};
+std::optional<MaskedInput> matchMaskedInput(Value value) {
+  auto andOp = value.getDefiningOp<arith::AndIOp>();
+  if (!andOp)
+    return std::nullopt;
+  for (auto [input, maskValue] : {std::pair(andOp.getLhs(), andOp.getRhs()),
+                                  std::pair(andOp.getRhs(), andOp.getLhs())})
+    if (std::optional<SmallVector<uint32_t>> masks = getI32Constants(maskValue))
+      return MaskedInput{input, std::move(*masks)};
+  return std::nullopt;
+}
+
+/// Element i of a constant's elements (a splat has one value for all).
+uint32_t elementOf(ArrayRef<uint32_t> constants, int64_t i) {
+  return constants[constants.size() == 1 ? 0 : i];
+}
+
+/// `build` of `operands` (i32 scalars, or vectors of one shape: then per
+/// element, with the element's index, into a vector again).
+Value buildPerElement(PatternRewriter &rewriter, Location loc,
+                      ValueRange operands,
+                      function_ref<Value(ValueRange, int64_t)> build) {
+  auto vectorType = dyn_cast<VectorType>(operands.front().getType());
+  if (!vectorType)
+    return build(operands, 0);
+  SmallVector<Value> elements;
+  for (int64_t i = 0, e = vectorType.getNumElements(); i < e; ++i) {
+    SmallVector<Value, 2> scalars;
+    for (Value operand : operands)
+      scalars.push_back(vector::ExtractOp::create(rewriter, loc, operand, i));
+    elements.push_back(build(scalars, i));
+  }
+  return vector::FromElementsOp::create(rewriter, loc, vectorType, elements);
+}
+
 struct MaskedOrToLop3 : OpRewritePattern<arith::OrIOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -70,38 +110,20 @@ struct MaskedOrToLop3 : OpRewritePattern<arith::OrIOp> {
       return failure();
     for (auto [masked, other] : {std::pair(op.getLhs(), op.getRhs()),
                                  std::pair(op.getRhs(), op.getLhs())}) {
-      auto andOp = masked.getDefiningOp<arith::AndIOp>();
       std::optional<SmallVector<uint32_t>> bits = getI32Constants(other);
-      if (!andOp || !bits)
+      std::optional<MaskedInput> andInput = matchMaskedInput(masked);
+      if (!bits || !andInput)
         continue;
-      for (auto [input, maskValue] :
-           {std::pair(andOp.getLhs(), andOp.getRhs()),
-            std::pair(andOp.getRhs(), andOp.getLhs())}) {
-        std::optional<SmallVector<uint32_t>> masks = getI32Constants(maskValue);
-        if (!masks)
-          continue;
-        rewriter.replaceOp(
-            op, buildLop3s(rewriter, op.getLoc(), input, *masks, *bits));
-        return success();
-      }
+      rewriter.replaceOp(
+          op, buildPerElement(rewriter, op.getLoc(), andInput->input,
+                              [&](ValueRange x, int64_t i) {
+                                return buildLop3(rewriter, op.getLoc(), x[0],
+                                                 elementOf(andInput->masks, i),
+                                                 elementOf(*bits, i));
+                              }));
+      return success();
     }
     return failure();
-  }
-
-  /// One lop3 per element (a splat constant has one value for all).
-  static Value buildLop3s(PatternRewriter &rewriter, Location loc, Value x,
-                          ArrayRef<uint32_t> masks, ArrayRef<uint32_t> bits) {
-    auto vectorType = dyn_cast<VectorType>(x.getType());
-    if (!vectorType)
-      return buildLop3(rewriter, loc, x, masks[0], bits[0]);
-    SmallVector<Value> elements;
-    for (int64_t i = 0, e = vectorType.getNumElements(); i < e; ++i) {
-      Value element = vector::ExtractOp::create(rewriter, loc, x, i);
-      elements.push_back(buildLop3(rewriter, loc, element,
-                                   masks[masks.size() == 1 ? 0 : i],
-                                   bits[bits.size() == 1 ? 0 : i]));
-    }
-    return vector::FromElementsOp::create(rewriter, loc, vectorType, elements);
   }
 };
 
@@ -116,50 +138,21 @@ struct MaskedSelectToLop3 : OpRewritePattern<arith::OrIOp> {
                                 PatternRewriter &rewriter) const override {
     if (!getElementTypeOrSelf(op.getType()).isInteger(32))
       return failure();
-    auto lhs = op.getLhs().getDefiningOp<arith::AndIOp>();
-    auto rhs = op.getRhs().getDefiningOp<arith::AndIOp>();
-    if (!lhs || !rhs)
-      return failure();
-    std::optional<MaskedInput> top = getMaskedInput(lhs);
-    std::optional<MaskedInput> bottom = getMaskedInput(rhs);
+    std::optional<MaskedInput> top = matchMaskedInput(op.getLhs());
+    std::optional<MaskedInput> bottom = matchMaskedInput(op.getRhs());
     if (!top || !bottom || top->masks.size() != bottom->masks.size())
       return failure();
     for (auto [topMask, bottomMask] : llvm::zip(top->masks, bottom->masks))
       if (topMask != ~bottomMask)
         return failure();
-    rewriter.replaceOp(op, buildSelects(rewriter, op.getLoc(), top->input,
-                                        bottom->input, top->masks));
+    rewriter.replaceOp(
+        op, buildPerElement(rewriter, op.getLoc(), {top->input, bottom->input},
+                            [&](ValueRange x, int64_t i) {
+                              return buildSelectLop3(rewriter, op.getLoc(),
+                                                     x[0], x[1],
+                                                     elementOf(top->masks, i));
+                            }));
     return success();
-  }
-
-  struct MaskedInput {
-    Value input;
-    SmallVector<uint32_t> masks;
-  };
-
-  /// x & C (either operand order) as x and C's elements.
-  static std::optional<MaskedInput> getMaskedInput(arith::AndIOp andOp) {
-    for (auto [input, maskValue] : {std::pair(andOp.getLhs(), andOp.getRhs()),
-                                    std::pair(andOp.getRhs(), andOp.getLhs())})
-      if (std::optional<SmallVector<uint32_t>> masks =
-              getI32Constants(maskValue))
-        return MaskedInput{input, std::move(*masks)};
-    return std::nullopt;
-  }
-
-  /// One lop3 per element (a splat mask has one value for all).
-  static Value buildSelects(PatternRewriter &rewriter, Location loc, Value top,
-                            Value bottom, ArrayRef<uint32_t> masks) {
-    auto vectorType = dyn_cast<VectorType>(top.getType());
-    if (!vectorType)
-      return buildSelectLop3(rewriter, loc, top, bottom, masks[0]);
-    SmallVector<Value> elements;
-    for (int64_t i = 0, e = vectorType.getNumElements(); i < e; ++i)
-      elements.push_back(buildSelectLop3(
-          rewriter, loc, vector::ExtractOp::create(rewriter, loc, top, i),
-          vector::ExtractOp::create(rewriter, loc, bottom, i),
-          masks[masks.size() == 1 ? 0 : i]));
-    return vector::FromElementsOp::create(rewriter, loc, vectorType, elements);
   }
 };
 

@@ -376,6 +376,19 @@ FactorMode getMmaFactorMode(const MatmulOperands &ops, int64_t tileCols,
   return zeroColumns ? FactorMode::PerTile : FactorMode::None;
 }
 
+/// The position of value v in a fragment of `type` (vector<R x 2 x T>).
+SmallVector<int64_t, 2> getFragmentPosition(VectorType type, int64_t v) {
+  int64_t perRegister = type.getDimSize(1);
+  return {v / perRegister, v % perRegister};
+}
+
+/// Value v of `fragment`.
+Value extractFragmentValue(KernelBuilder &kb, Value fragment, int64_t v) {
+  return vector::ExtractOp::create(
+      kb.b, kb.loc, fragment,
+      getFragmentPosition(cast<VectorType>(fragment.getType()), v));
+}
+
 /// A C fragment whose value v is `valueOf(v)` (an f32), built a register
 /// pair at a time as the fragments are (n-D vectors are arrays of 1-D ones
 /// in LLVM).
@@ -448,15 +461,11 @@ Value buildTileScaledSums(KernelBuilder &kb, const MmaGemvLayout &layout,
 Value buildTileColumnTotals(KernelBuilder &kb, const MmaGemvLayout &layout,
                             Value acc) {
   VectorType type = layout.fragments.typeC;
-  int64_t perRegister = type.getDimSize(1);
-  auto valueAt = [&](int64_t v) {
-    return vector::ExtractOp::create(
-        kb.b, kb.loc, acc, ArrayRef<int64_t>{v / perRegister, v % perRegister});
-  };
   SmallVector<Value, 2> totals(kMmaGemvStagingRows);
   for (int64_t v = 0; v < type.getNumElements(); ++v) {
     Value &total = totals[layout.cRowOffset[v]];
-    total = total ? kb.addF(total, valueAt(v)) : valueAt(v).getResult();
+    Value value = extractFragmentValue(kb, acc, v);
+    total = total ? kb.addF(total, value) : value;
   }
   for (Value &total : totals)
     total =
@@ -465,9 +474,9 @@ Value buildTileColumnTotals(KernelBuilder &kb, const MmaGemvLayout &layout,
                            .getShuffleResult());
   Value result = acc;
   for (int64_t v = 0; v < type.getNumElements(); ++v)
-    result = vector::InsertOp::create(
-        kb.b, kb.loc, totals[layout.cRowOffset[v]], result,
-        ArrayRef<int64_t>{v / perRegister, v % perRegister});
+    result =
+        vector::InsertOp::create(kb.b, kb.loc, totals[layout.cRowOffset[v]],
+                                 result, getFragmentPosition(type, v));
   return result;
 }
 
@@ -541,17 +550,9 @@ Value buildBiasFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
 /// buildBiasFragment), in f32: the sums of the unscaled weights.
 Value buildUnbiasedSums(KernelBuilder &kb, const MmaGemvLayout &layout,
                         Value sums, Value biasSums, ArrayRef<Value> zeros) {
-  VectorType type = layout.fragments.typeC;
-  int64_t perRegister = type.getDimSize(1);
-  auto valueAt = [&](Value fragment, int64_t v) {
-    return vector::ExtractOp::create(
-               kb.b, kb.loc, fragment,
-               ArrayRef<int64_t>{v / perRegister, v % perRegister})
-        .getResult();
-  };
   auto [biasValue, onesValue] = getBiasSumValues(layout);
-  Value biasDot = valueAt(biasSums, biasValue);
-  Value inputSum = valueAt(biasSums, onesValue);
+  Value biasDot = extractFragmentValue(kb, biasSums, biasValue);
+  Value inputSum = extractFragmentValue(kb, biasSums, onesValue);
   SmallVector<Value, 2> offsets;
   for (Value zero : zeros)
     offsets.push_back(
@@ -687,19 +688,21 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
         SmallVector<Value> sums(freshSums
                                     ? ValueRange{zero}
                                     : partial.drop_back(biasAfterLoop ? 1 : 0));
+        // The B fragments, kept for the bias chain.
+        SmallVector<Value> inputs;
         for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i) {
           Value &sum = sums[i % sums.size()];
-          sum = buildMmaSync(
-              b, loc, layout.fragments, ops.elementType,
-              buildWeightFragment(kb, layout, weights[0], weights[1], i),
-              buildInputFragment(kb, layout, x, xOrder, i), sum);
+          Value weight =
+              buildWeightFragment(kb, layout, weights[0], weights[1], i);
+          inputs.push_back(buildInputFragment(kb, layout, x, xOrder, i));
+          sum = buildMmaSync(b, loc, layout.fragments, ops.elementType, weight,
+                             inputs.back(), sum);
         }
         if (biasFragment) {
           Value biasSums = biasAfterLoop ? partial.back() : zero;
-          for (int64_t i = 0; i < tileCols / kMmaGemvSlots; ++i)
-            biasSums = buildMmaSync(
-                b, loc, layout.fragments, ops.elementType, biasFragment,
-                buildInputFragment(kb, layout, x, xOrder, i), biasSums);
+          for (Value input : inputs)
+            biasSums = buildMmaSync(b, loc, layout.fragments, ops.elementType,
+                                    biasFragment, input, biasSums);
           if (biasAfterLoop) {
             sums.push_back(biasSums);
             return sums;
@@ -819,12 +822,10 @@ void buildMmaRows(KernelBuilder &kb, const MatmulOperands &ops,
                                       splitK, xPermutation))
       sparse.push_back(sum);
   VectorType accType = layout.fragments.typeC;
-  int64_t perRegister = accType.getDimSize(1);
   for (int64_t v = 0; v < accType.getNumElements(); ++v) {
     SmallVector<Value> mn =
         expandMmaMap(kb.b, kb.loc, layout.fragments.c, lane, v);
-    Value value = vector::ExtractOp::create(
-        kb.b, kb.loc, acc, ArrayRef<int64_t>{v / perRegister, v % perRegister});
+    Value value = extractFragmentValue(kb, acc, v);
     if (sparse.size() == rows.size())
       value = kb.addF(value, arith::SelectOp::create(
                                  kb.b, kb.loc,

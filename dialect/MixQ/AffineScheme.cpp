@@ -320,7 +320,6 @@ Value AffineSchemeAttr::buildBiasedDequantVectorInAnyOrder(
   Value zeroPoint = loadZeroPoint(*this, b, loc, reader, row, group);
   zero = zeroPoint ? buildExtendToF32(b, loc, zeroPoint)
                    : buildF32Constant(b, loc, float(1u << (bits - 1)));
-  order.assign(getPairOrderColumns(bits, width));
   return buildBiasedHalfCodePairs(b, loc, reader, Codes, row, col, bits, width,
-                                  bias);
+                                  order, bias);
 }

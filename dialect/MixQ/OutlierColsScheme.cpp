@@ -325,9 +325,8 @@ Value OutlierColsSchemeAttr::buildBiasedDequantVectorInAnyOrder(
   if (!resultType.isF16() || !isWholeWordTile(bits, width))
     return Value();
   zero = buildF32Constant(b, loc, float(getCodeOffset(bits)));
-  order.assign(getPairOrderColumns(bits, width));
   return buildBiasedHalfCodePairs(b, loc, reader, OCCodes, row, col, bits,
-                                  width, bias);
+                                  width, order, bias);
 }
 
 // Every row has its n outlier terms, at the same columns: slot j of row r

@@ -314,17 +314,29 @@ Value buildCenteredFromBiasedHalves(OpBuilder &b, Location loc, Value biased,
 
 } // namespace
 
+namespace {
+/// The width * bits / 32 words of a whole-word tile (isWholeWordTile) of
+/// `width` codes from column `col`, one ComponentReader::loadVector.
+Value loadWholeWordTile(OpBuilder &b, Location loc,
+                        const ComponentReader &reader, unsigned codesIndex,
+                        Value row, Value col, unsigned bits, int64_t width) {
+  Value firstWord = arith::DivUIOp::create(
+      b, loc, col, buildIndexConstant(b, loc, 32 / bits));
+  return reader.loadVector(b, loc, codesIndex, {row, firstWord},
+                           width * bits / 32);
+}
+} // namespace
+
 Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
                                              const ComponentReader &reader,
                                              unsigned codesIndex, Value row,
                                              Value col, unsigned bits,
                                              int64_t width, Value zero,
                                              int64_t symmetricZero) {
-  Value firstWord = arith::DivUIOp::create(
-      b, loc, col, buildIndexConstant(b, loc, 32 / bits));
-  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord},
-                                   width * bits / 32);
-  return buildCenteredHalfCodePairs(b, loc, packed, bits, zero, symmetricZero);
+  return buildCenteredHalfCodePairs(
+      b, loc,
+      loadWholeWordTile(b, loc, reader, codesIndex, row, col, bits, width),
+      bits, zero, symmetricZero);
 }
 
 namespace {
@@ -384,16 +396,13 @@ Value mlir::mixq::buildCenteredHalfCodePairs(OpBuilder &b, Location loc,
       zero, symmetricZero);
 }
 
-Value mlir::mixq::buildBiasedHalfCodePairs(OpBuilder &b, Location loc,
-                                           const ComponentReader &reader,
-                                           unsigned codesIndex, Value row,
-                                           Value col, unsigned bits,
-                                           int64_t width,
-                                           SmallVectorImpl<double> &bias) {
-  Value firstWord = arith::DivUIOp::create(
-      b, loc, col, buildIndexConstant(b, loc, 32 / bits));
-  Value packed = reader.loadVector(b, loc, codesIndex, {row, firstWord},
-                                   width * bits / 32);
+Value mlir::mixq::buildBiasedHalfCodePairs(
+    OpBuilder &b, Location loc, const ComponentReader &reader,
+    unsigned codesIndex, Value row, Value col, unsigned bits, int64_t width,
+    SmallVectorImpl<int64_t> &order, SmallVectorImpl<double> &bias) {
+  Value packed =
+      loadWholeWordTile(b, loc, reader, codesIndex, row, col, bits, width);
+  order.assign(getPairOrderColumns(bits, width));
   int64_t half = 16 / bits;
   bias.clear();
   for (int64_t i = 0; i < width; ++i)

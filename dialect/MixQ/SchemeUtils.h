@@ -121,13 +121,14 @@ Value buildCenteredHalfCodePairs(OpBuilder &b, Location loc, Value packed,
 /// its byte, into the mantissas of 2^(10 - k) in both halves, so that an
 /// element holds 2^(10 - k) + q exactly, with one and-or per pair and
 /// nothing else (QuantSchemeAttrInterface::
-/// buildBiasedDequantVectorInAnyOrder). `bias` is filled with each
-/// element's 2^(10 - k). Requires isWholeWordTile(bits, width) and
-/// bits <= 8.
+/// buildBiasedDequantVectorInAnyOrder). `order` is filled with the pair
+/// order's columns (getPairOrderColumns), `bias` with each element's
+/// 2^(10 - k). Requires isWholeWordTile(bits, width) and bits <= 8.
 Value buildBiasedHalfCodePairs(OpBuilder &b, Location loc,
                                const ComponentReader &reader,
                                unsigned codesIndex, Value row, Value col,
                                unsigned bits, int64_t width,
+                               SmallVectorImpl<int64_t> &order,
                                SmallVectorImpl<double> &bias);
 /// Whether buildCenteredStreamCodePairs takes a tile of `width` `bits`-bit
 /// codes: codes that do not divide words (3 bits), whole blocks of
