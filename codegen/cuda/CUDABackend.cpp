@@ -121,12 +121,14 @@ std::string getPipeliningPipeline(const CUDAOptions &options) {
          " unroll=" + prefetchStages + "},mixq-fuse-lop3))";
 }
 
-/// gpu.module -> NVVM -> PTX. Async copies (nvgpu) lower before the GPU ops;
-/// memrefs are passed as bare pointers (the kernel ABI); libdevice supplies
-/// the math functions the GPU lowering maps to it, LLVM intrinsics the rest
-/// (ctpop).
+/// gpu.module -> NVVM -> PTX. Loop counters and index math proven to fit 32
+/// bits go to i32 (index is 64 bits on NVPTX); async copies (nvgpu) lower
+/// before the GPU ops; memrefs are passed as bare pointers (the kernel ABI);
+/// libdevice supplies the math functions the GPU lowering maps to it, LLVM
+/// intrinsics the rest (ctpop).
 constexpr const char *kToPTXPipeline =
     "gpu.module(expand-strided-metadata,lower-affine,"
+    "mixq-narrow-loop-indices,"
     "arith-int-range-narrowing{int-bitwidths-supported=32},convert-scf-to-cf,"
     "convert-nvgpu-to-nvvm,"
     "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1},"

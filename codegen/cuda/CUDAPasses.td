@@ -165,6 +165,45 @@ def MixQFuseLop3 : Pass<"mixq-fuse-lop3"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def MixQNarrowLoopIndices : Pass<"mixq-narrow-loop-indices"> {
+  let summary = "Index-typed scf.for loops with 32-bit bounds to i32 loops";
+  let description = [{
+    The NVPTX lowering makes `index` 64 bits wide, so every K loop counts in
+    64 bits: an add with carry and a compare with carry each step, more
+    where the pipelined loops test the copies' guard. The upstream
+    `arith-int-range-narrowing` narrows the arithmetic on an induction
+    variable but not the loop's own increment and compare. This pass
+    rewrites an `scf.for` over `index` whose lower bound integer range
+    analysis proves non-negative, whose step it proves positive and whose
+    upper bound plus step it proves below 2^31 into an `scf.for` over
+    `i32` (the bounds `arith.index_castui` to i32, the induction variable
+    cast back to `index` for the body, iter_args and `unsignedCmp` kept).
+    Only reductions (loops with iter_args: the K loops) of a trip count
+    known at run time are candidates: LLVM folds or unrolls a loop of a
+    constant trip count anyway, and a loop without results (a strided
+    copy) has its counter strength-reduced into its pointers; narrowed,
+    such loops moved ptxas's register allocation of a fused sm_80 kernel
+    into a spill. Loops whose bounds it cannot bound are left alone. The
+    CUDA backend runs it after `lower-affine`, before
+    `arith-int-range-narrowing`.
+
+    ```mlir
+    %r = scf.for %i = %lb to %c4096 step %c1024 iter_args(%a = %z) -> f32 {
+      ... %i ...
+    }
+    // becomes (%lb's range [0, 1023])
+    %lb32 = arith.index_castui %lb : index to i32
+    %r = scf.for %j = %lb32 to %c4096_i32 step %c1024_i32
+        iter_args(%a = %z) -> (f32) : i32 {
+      %i = arith.index_castui %j : i32 to index
+      ... %i ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def MixQProgrammaticLaunch : Pass<"mixq-programmatic-launch", "ModuleOp"> {
   let summary = "Programmatic dependent launch (griddepcontrol) on sm_90+";
   let description = [{

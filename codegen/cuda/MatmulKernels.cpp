@@ -266,6 +266,10 @@ namespace {
 struct MaskedCode {
   Value x;
   uint32_t shift = 0, mask = 0;
+  /// A field that straddles two words, (x >> shift | high << highShift) &
+  /// mask with shift + highShift == 32: the next word. Null otherwise.
+  Value high;
+  uint32_t highShift = 0;
 };
 
 /// Lane `lane` of an integer constant (a splat or per lane), if `value` is
@@ -302,16 +306,28 @@ std::optional<MaskedCode> getMaskedCode(OpBuilder &builder, Location loc,
   if (!mask)
     return std::nullopt;
   Value input = andOp.getLhs();
-  // (a >> s) | (b << t) with b's lane zero is a >> s.
+  // (a >> s) | (b << t) with b's lane zero is a >> s; with s + t == 32, a
+  // field straddling words a and b.
   if (auto orOp = input.getDefiningOp<arith::OrIOp>())
     for (auto [low, high] : {std::pair(orOp.getLhs(), orOp.getRhs()),
-                             std::pair(orOp.getRhs(), orOp.getLhs())})
-      if (auto shl = high.getDefiningOp<arith::ShLIOp>())
-        if (low.getDefiningOp<arith::ShRUIOp>() &&
-            isZeroLane(shl.getLhs(), lane)) {
-          input = low;
-          break;
-        }
+                             std::pair(orOp.getRhs(), orOp.getLhs())}) {
+      auto shl = high.getDefiningOp<arith::ShLIOp>();
+      auto shr = low.getDefiningOp<arith::ShRUIOp>();
+      if (!shl || !shr)
+        continue;
+      if (isZeroLane(shl.getLhs(), lane)) {
+        input = low;
+        break;
+      }
+      std::optional<uint32_t> lowShift = getLaneConstant(shr.getRhs(), lane);
+      std::optional<uint32_t> highShift = getLaneConstant(shl.getRhs(), lane);
+      if (lowShift && highShift && *lowShift + *highShift == 32)
+        return MaskedCode{
+            vector::ExtractOp::create(builder, loc, shr.getLhs(), lane),
+            *lowShift, *mask,
+            vector::ExtractOp::create(builder, loc, shl.getLhs(), lane),
+            *highShift};
+    }
   if (auto shift = input.getDefiningOp<arith::ShRUIOp>())
     if (std::optional<uint32_t> amount = getLaneConstant(shift.getRhs(), lane))
       return MaskedCode{
@@ -328,14 +344,31 @@ std::optional<MaskedCode> getMaskedCode(OpBuilder &builder, Location loc,
 /// the code's byte into the row offset with a byte permute after the mask,
 /// one instruction more per lookup (lut3's pair table: 2.37 -> 2.02
 /// instructions per weight). Elsewhere it folds the scaling into the mask
-/// and ORs the row in one lop3 by itself.
-Value buildMaskedCodeOffset(OpBuilder &builder, Location loc, Value x,
-                            uint32_t shift, uint32_t mask, unsigned scale,
+/// and ORs the row in one lop3 by itself. A field straddling two words
+/// takes its scaling in its funnel shift, (x >> (shift - scale)) | (high <<
+/// (highShift + scale)), one SHF.L.W, where LLVM would shift the funnel
+/// shift's result again (lut3's pairs: 2 of 16).
+Value buildMaskedCodeOffset(OpBuilder &builder, Location loc,
+                            const MaskedCode &code, unsigned scale,
                             Value rowOffset) {
   Type i32 = builder.getI32Type();
   auto i32Constant = [&](int64_t value) -> Value {
     return arith::ConstantIntOp::create(builder, loc, i32, value);
   };
+  Value x = code.x;
+  uint32_t shift = code.shift, mask = code.mask;
+  if (code.high) {
+    // The field starts at bit `shift` (32 - highShift) of its word, above
+    // `scale` unless it is nearly a word wide: then the funnel shift takes
+    // it to bit `scale` at once.
+    uint32_t scaled = shift > scale ? scale : 0;
+    x = arith::OrIOp::create(
+        builder, loc,
+        arith::ShRUIOp::create(builder, loc, x, i32Constant(shift - scaled)),
+        arith::ShLIOp::create(builder, loc, code.high,
+                              i32Constant(code.highShift + scaled)));
+    shift = scaled;
+  }
   if (shift > scale)
     x = arith::ShRUIOp::create(builder, loc, x, i32Constant(shift - scale));
   else if (shift < scale)
@@ -374,8 +407,7 @@ Value gatherResidentBytes(OpBuilder &builder, Location loc,
         byteAligned ? getMaskedCode(builder, loc, codes, i) : std::nullopt;
     if (masked && (uint64_t(masked->mask) << scale) < 256 &&
         rowBytes % 256 == 0) {
-      offset = buildMaskedCodeOffset(builder, loc, masked->x, masked->shift,
-                                     masked->mask, scale, rowOffset);
+      offset = buildMaskedCodeOffset(builder, loc, *masked, scale, rowOffset);
     } else {
       Value code = vector::ExtractOp::create(builder, loc, codes, i);
       // Table indices: a shared-memory row is far below 2^32 bytes.

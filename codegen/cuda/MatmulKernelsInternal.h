@@ -272,9 +272,30 @@ private:
   /// slice of the staged tile.
   Value getSlot(OpBuilder &builder, Location loc,
                 const StagedComponent &component, Value element) const {
+    Value laneSlot = kb.mul(lane, kb.index(component.elementsPerLane));
+    if (!component.indirectColumns &&
+        isScaledColumn(element, component.rowElements, cols))
+      return laneSlot;
     Value offset = builder.createOrFold<arith::SubIOp>(loc, element,
                                                        firstElement(component));
-    return kb.add(kb.mul(lane, kb.index(component.elementsPerLane)), offset);
+    return kb.add(laneSlot, offset);
+  }
+
+  /// Whether `element` is (col * a) / b with a / b == numerator /
+  /// denominator, which is firstElement: the lane's first element. The
+  /// scheme builds it with its own constants (a word of 2-bit codes is
+  /// col * 2 / 32, the staged component's first col * 256 / 4096), which
+  /// LLVM cannot prove equal once narrowed to 32 bits (lut2's loop spent
+  /// 4 instructions a step subtracting them).
+  bool isScaledColumn(Value element, int64_t numerator,
+                      int64_t denominator) const {
+    auto div = element.getDefiningOp<arith::DivUIOp>();
+    auto mul = div ? div.getLhs().getDefiningOp<arith::MulIOp>() : nullptr;
+    if (!mul || mul.getLhs() != col)
+      return false;
+    std::optional<int64_t> a = getConstantIntValue(mul.getRhs());
+    std::optional<int64_t> b = getConstantIntValue(div.getRhs());
+    return a && b && *b > 0 && *a * denominator == numerator * *b;
   }
 
   KernelBuilder &kb;
