@@ -95,8 +95,9 @@ small_schemes=(
 # (--stage-gemv-weights=false: 1.73 SASS instructions per weight against
 # 2.19-2.25): which of the two pipelines is faster is what it measures.
 # mixed-tiles applies mixed's group scales to the mma sums per lane tile
-# (--gemv-tile-factors: 2.98-3.28 instructions per weight against
-# 3.29-3.59, but 76-84 registers against 68-78). affine4-pdl is affine4
+# (--gemv-tile-factors: 2.82-3.09 instructions per weight against
+# 3.16-3.42, but 79-86 registers against 70-79 on sm_90, so the fused
+# q/k/v kernel's 768 blocks need 5.8 an SM where 5 fit). affine4-pdl is affine4
 # with programmatic dependent launch (--programmatic-launch: each decode
 # kernel's blocks start while the one before finishes); its tg128 against
 # affine4's is the launch overhead it saves. Its small packages' GPU == CPU
