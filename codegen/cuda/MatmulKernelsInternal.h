@@ -281,19 +281,25 @@ private:
     return kb.add(laneSlot, offset);
   }
 
-  /// Whether `element` is (col * a) / b with a / b == numerator /
-  /// denominator, which is firstElement: the lane's first element. The
-  /// scheme builds it with its own constants (a word of 2-bit codes is
-  /// col * 2 / 32, the staged component's first col * 256 / 4096), which
-  /// LLVM cannot prove equal once narrowed to 32 bits (lut2's loop spent
-  /// 4 instructions a step subtracting them).
+  /// Whether `element` is (col * a) / b, or col / b, with a / b ==
+  /// numerator / denominator, which is firstElement: the lane's first
+  /// element. The scheme builds it with its own constants (a word of 2-bit
+  /// codes is col * 2 / 32, of 4-bit codes col / 8; the staged component's
+  /// first col * 256 / 4096, col * 512 / 4096), which LLVM cannot prove
+  /// equal once narrowed to 32 bits (lut2's loop spent 4 instructions a
+  /// step subtracting them).
   bool isScaledColumn(Value element, int64_t numerator,
                       int64_t denominator) const {
     auto div = element.getDefiningOp<arith::DivUIOp>();
-    auto mul = div ? div.getLhs().getDefiningOp<arith::MulIOp>() : nullptr;
-    if (!mul || mul.getLhs() != col)
+    if (!div)
       return false;
-    std::optional<int64_t> a = getConstantIntValue(mul.getRhs());
+    std::optional<int64_t> a = 1;
+    if (div.getLhs() != col) {
+      auto mul = div.getLhs().getDefiningOp<arith::MulIOp>();
+      if (!mul || mul.getLhs() != col)
+        return false;
+      a = getConstantIntValue(mul.getRhs());
+    }
     std::optional<int64_t> b = getConstantIntValue(div.getRhs());
     return a && b && *b > 0 && *a * denominator == numerator * *b;
   }

@@ -28,7 +28,7 @@
 // CHECK-SAME:    mixq.grid = [array<i64: 3, 0>, array<i64: 1, 1>, array<i64: 1, 0>]
 // CHECK-SAME:    nvvm.maxnreg = 128
 // CHECK-DAG:     %[[SCALES:.*]] = memref.view %[[SCALE_BYTES]][%{{.*}}][] : memref<256xi8, #gpu.address_space<workgroup>> to memref<16x8xf16, #gpu.address_space<workgroup>>
-// CHECK:         memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
+// CHECK:         %[[CODES:.*]] = memref.alloc() : memref<8x128xi32, #gpu.address_space<workgroup>>
 // CHECK:         scf.if
 // CHECK:           scf.for
 // CHECK:             memref.store %{{.*}}, %[[SCALES]]
@@ -39,6 +39,11 @@
 // CHECK:         gpu.barrier
 // CHECK-NOT:     gpu.barrier
 // CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (vector<2x2xf32>) {
+// Each row's staged slice is read at the lane's slot, lane * 4 words: the
+// word the scheme asks for (col / 8) is the slice's first (col * 32 / 256),
+// and no difference of the two is computed.
+// CHECK-NOT:       arith.subi
+// CHECK:           vector.load %[[CODES]][%{{.*}}, %{{.*}}] {alignment = 16 : i64}
 // CHECK:           vector.load %[[XS]]
 // CHECK:           %[[B0:.*]] = vector.shuffle %[[XP:.*]], %[[XP]] [0, 9] : vector<8xf16>, vector<8xf16>
 // CHECK:           nvgpu.mma.sync(%{{.*}}, %{{.*}}, %{{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
@@ -156,8 +161,15 @@ func.func private @k_mixed(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mix
 // CHECK:               memref.store %{{.*}}, %[[PAIRS]]
 // CHECK:             nvvm.bar.warp.sync
 // CHECK:         gpu.barrier
+// Pair 5 (bits 30-35) straddles words 0 and 1: its x4 table scaling is in
+// its funnel shift, word 0 >> 28 | word 1 << 4, with no shift after it.
 // CHECK:         scf.for {{.*}} iter_args
-// CHECK-COUNT-16:  llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
+// CHECK-COUNT-5:   llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
+// CHECK:           %[[HIGH:.*]] = arith.shli %{{.*}}, %c4_i32{{.*}} : i32
+// CHECK:           %[[LOW:.*]] = arith.shrui %{{.*}}, %c28_i32 : i32
+// CHECK:           %[[FUNNEL:.*]] = arith.ori %[[LOW]], %[[HIGH]] : i32
+// CHECK-NEXT:      llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;", "=r,r,r" %[[FUNNEL]]
+// CHECK-COUNT-10:  llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
 // CHECK:           vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
 // CHECK-COUNT-16:  llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
 // CHECK:           vector.bitcast %{{.*}} : vector<16xi32> to vector<32xf16>
