@@ -448,13 +448,6 @@ struct InputPermutation {
   }
 };
 
-/// The widest tiles whose x is laid out in their order. At 64 columns
-/// (mixed's 2-bit tiles) the loop feeds B straight from 8 x loads a step,
-/// and ptxas's sm_80 schedule of the fused gate/up kernel then took the
-/// 128-register bound and spilled 28 bytes (84 registers with the PRMTs);
-/// its sm_90 one took 72 (76 before) for 7% fewer instructions.
-constexpr int64_t kMmaGemvMaxPermutedTileCols = 32;
-
 /// Where a warp's row sums go: row m (0..15) of the warp to
 /// sums[base + m * stride].
 struct SumSlots {

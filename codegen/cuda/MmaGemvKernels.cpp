@@ -184,26 +184,64 @@ Value buildWeightVector(KernelBuilder &kb, const MatmulOperands &ops,
   return reader.loadVector(kb.b, kb.loc, 0, {row, col}, tileCols);
 }
 
-/// x[row, col .. col + tileCols - 1] in T, in aligned loads of 16 bytes.
-SmallVector<Value> loadInputVectors(KernelBuilder &kb, Value input, Value row,
-                                    Value col, int64_t tileCols) {
-  Type type = KernelBuilder::getElementType(input);
-  int64_t piece = std::min<int64_t>(
-      tileCols, 128 / static_cast<int64_t>(type.getIntOrFloatBitWidth()));
+/// x[row, col .. col + tileCols - 1] in T, in aligned loads of 16 bytes
+/// (pieces), all at the top of a step or each where a fragment first needs
+/// it (`onUse`).
+class InputPieces {
+public:
+  InputPieces(KernelBuilder &kb, Value input, Value row, Value col,
+              int64_t tileCols, bool onUse)
+      : kb(kb), input(input), row(row), col(col),
+        type(KernelBuilder::getElementType(input)),
+        pieceCols(std::min<int64_t>(
+            tileCols,
+            128 / static_cast<int64_t>(type.getIntOrFloatBitWidth()))),
+        pieces(tileCols / pieceCols) {
+    if (!onUse)
+      for (int64_t j = 0, e = pieces.size(); j < e; ++j)
+        get(j);
+  }
+
+  int64_t getPieceCols() const { return pieceCols; }
+
+  /// Piece j, columns [j * pieceCols, (j + 1) * pieceCols), loaded at the
+  /// builder's insertion point on first use.
+  Value get(int64_t j) {
+    if (!pieces[j])
+      pieces[j] = vector::LoadOp::create(
+          kb.b, kb.loc, VectorType::get({pieceCols}, type), input,
+          ValueRange{row, kb.add(col, kb.index(j * pieceCols))},
+          /*nontemporal=*/false,
+          llvm::Align(pieceCols * type.getIntOrFloatBitWidth() / 8));
+    return pieces[j];
+  }
+
+private:
+  KernelBuilder &kb;
+  Value input, row, col;
+  Type type;
+  int64_t pieceCols;
   SmallVector<Value> pieces;
-  for (int64_t first = 0; first < tileCols; first += piece)
-    pieces.push_back(vector::LoadOp::create(
-        kb.b, kb.loc, VectorType::get({piece}, type), input,
-        ValueRange{row, kb.add(col, kb.index(first))}, /*nontemporal=*/false,
-        llvm::Align(piece * type.getIntOrFloatBitWidth() / 8)));
-  return pieces;
+};
+
+/// Whether a step loads each piece of x where its first mma needs it. A
+/// 64-column tile (mixed's 2-bit codes) has 8 pieces, 32 registers: loaded
+/// at the top of the step, they stay live through its 16 mmas, and ptxas
+/// took mixed's fused gate/up kernel to 128 registers on sm_90 (on sm_80
+/// it spilled). Narrower tiles, and lut3's 64-column ones with shared
+/// copies, keep the loads at the top: loaded on use, ptxas scheduled
+/// lut3's there at 82 registers rather than 62, and lut2's, lut3's and
+/// affine4's no better.
+bool loadsInputOnUse(const MatmulOperands &ops, int64_t tileCols) {
+  return tileCols > 32 && !ops.shareCopies;
 }
 
 /// A fragment of `type` (vector<R x 2 x T>) whose value v is element
 /// elements[v].second of tile elements[v].first; a tile is a list of equal
-/// vector pieces. Each 32-bit register of the fragment is one shuffle.
-Value buildFragment(KernelBuilder &kb, VectorType type,
-                    ArrayRef<ArrayRef<Value>> tiles,
+/// vector pieces of `pieceCols` elements, `pieceOf(tile, j)` giving piece j.
+/// Each 32-bit register of the fragment is one shuffle.
+Value buildFragment(KernelBuilder &kb, VectorType type, int64_t pieceCols,
+                    function_ref<Value(int64_t, int64_t)> pieceOf,
                     ArrayRef<std::pair<int64_t, int64_t>> elements) {
   OpBuilder &b = kb.b;
   Value fragment = arith::ConstantOp::create(
@@ -215,12 +253,9 @@ Value buildFragment(KernelBuilder &kb, VectorType type,
     SmallVector<int64_t, 2> mask;
     for (int64_t e = 0; e < perRegister; ++e) {
       auto [tile, element] = elements[r * perRegister + e];
-      ArrayRef<Value> pieces = tiles[tile];
-      int64_t piece =
-          cast<VectorType>(pieces.front().getType()).getNumElements();
-      sources.push_back(pieces[element / piece]);
+      sources.push_back(pieceOf(tile, element / pieceCols));
       // shufflevector indexes the concatenation of its two operands.
-      mask.push_back(element % piece + (e == 0 ? 0 : piece));
+      mask.push_back(element % pieceCols + (e == 0 ? 0 : pieceCols));
     }
     Value pair =
         vector::ShuffleOp::create(b, kb.loc, sources[0], sources[1], mask);
@@ -237,19 +272,24 @@ Value buildWeightFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
   SmallVector<std::pair<int64_t, int64_t>, 8> elements;
   for (auto [offset, slot] : llvm::zip(layout.aRowOffset, layout.aSlot))
     elements.push_back({offset, i * kMmaGemvSlots + slot});
-  return buildFragment(kb, layout.fragments.typeA, {firstRow, secondRow},
-                       elements);
+  ArrayRef<Value> tiles[] = {firstRow, secondRow};
+  int64_t pieceCols =
+      cast<VectorType>(firstRow.front().getType()).getNumElements();
+  return buildFragment(
+      kb, layout.fragments.typeA, pieceCols,
+      [&](int64_t tile, int64_t j) { return tiles[tile][j]; }, elements);
 }
 
 /// The B fragment of mma `i`: the lane's x of the columns of its weight
 /// tiles' elements [4 i, 4 i + 4), `order` giving each element's column.
 Value buildInputFragment(KernelBuilder &kb, const MmaGemvLayout &layout,
-                         ArrayRef<Value> x, ArrayRef<int64_t> order,
-                         int64_t i) {
+                         InputPieces &x, ArrayRef<int64_t> order, int64_t i) {
   SmallVector<std::pair<int64_t, int64_t>, 4> elements;
   for (int64_t u = 0; u < kMmaGemvSlots; ++u)
     elements.push_back({0, order[i * kMmaGemvSlots + u]});
-  return buildFragment(kb, layout.fragments.typeB, {x}, elements);
+  return buildFragment(
+      kb, layout.fragments.typeB, x.getPieceCols(),
+      [&](int64_t, int64_t j) { return x.get(j); }, elements);
 }
 
 int64_t getMmaScaleFactorColumns(const MatmulOperands &ops, int64_t tileCols);
@@ -259,7 +299,7 @@ int64_t getMmaScaleFactorColumns(const MatmulOperands &ops, int64_t tileCols);
 /// weight, or a scheme that hands its tiles over in column order).
 InputPermutation getMmaInputPermutation(const MatmulOperands &ops, bool mma,
                                         int64_t tileCols) {
-  if (!mma || !ops.scheme || tileCols > kMmaGemvMaxPermutedTileCols)
+  if (!mma || !ops.scheme)
     return {};
   SmallVector<int64_t> order = getDequantVectorOrder(
       ops.scheme, {ops.rows, ops.cols}, tileCols, ops.elementType,
@@ -682,8 +722,8 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                                                           col, kb.index(k))
                                       .getResult()
                                 : col;
-        SmallVector<Value> x =
-            loadInputVectors(kb, input, xRow, xCol, tileCols);
+        InputPieces x(kb, input, xRow, xCol, tileCols,
+                      loadsInputOnUse(ops, tileCols));
         // A step scaled on its own sums from zero, on one chain.
         SmallVector<Value> sums(freshSums
                                     ? ValueRange{zero}

@@ -99,15 +99,34 @@ func.func private @k_f32(%x: tensor<1x256xf32>, %w: !mixq.qtensor<40x256, #mixq.
 // mixed: 64-column tiles, 16 mma per step; its sparse outliers after the K
 // loop (buildSparseDot), every 16th CSR entry per lane (4 lanes a row, 4
 // split-K slices), summed over a row's 4 lanes by two xor shuffles and
-// added to the row's C value. Its 64-column tiles keep x in column order
-// (kMmaGemvMaxPermutedTileCols).
+// added to the row's C value. x is staged in the tiles' order (a 2-bit
+// word's pairs are columns j and j + 8 of 16), so each B fragment is one
+// pair of consecutive f16 of a 16-byte x load, and each of the step's 8
+// loads is issued before the two mmas that take it rather than all at the
+// top (loadsInputOnUse); the outliers find their x through the inverse
+// permutation's table.
 
 // CHECK-LABEL: gpu.func @k_mixed(
 // CHECK-NOT:     memref.get_global
+// CHECK:         vector.shuffle %{{.*}} [0, 8, 2, 10, 4, 12, 6, 14, 1, 9, 3, 11, 5, 13, 7, 15] : vector<16xf16>, vector<16xf16>
 // CHECK:         scf.for {{.*}} -> (vector<2x2xf32>) {
-// CHECK-COUNT-16:  nvgpu.mma.sync
+// CHECK:           vector.load %{{.*}} : memref<1x256xf16, #gpu.address_space<workgroup>>, vector<8xf16>
+// CHECK-NEXT:      vector.shuffle %{{.*}} [0, 9] : vector<8xf16>, vector<8xf16>
+// CHECK-NOT:       vector.load
+// CHECK:           nvgpu.mma.sync
+// CHECK-NOT:       vector.load
+// CHECK:           nvgpu.mma.sync
+// CHECK:           vector.load %{{.*}} : memref<1x256xf16, #gpu.address_space<workgroup>>, vector<8xf16>
+// CHECK-NEXT:      vector.shuffle %{{.*}} [0, 9] : vector<8xf16>, vector<8xf16>
+// CHECK-NOT:       vector.load
+// CHECK:           nvgpu.mma.sync
+// CHECK-NOT:       vector.load
+// CHECK:           nvgpu.mma.sync
+// CHECK-COUNT-12:  nvgpu.mma.sync
+// CHECK-NOT:       nvgpu.mma.sync
 // CHECK:           scf.yield
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16{{.*}} -> (f32)
+// CHECK:           memref.get_global @k_mixed_x_positions : memref<64xi32>
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c1_i32
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c2_i32
 // CHECK:         arith.select
