@@ -224,17 +224,15 @@ private:
   SmallVector<Value> pieces;
 };
 
-/// Whether a step loads each piece of x where its first mma needs it. A
-/// 64-column tile (mixed's 2-bit codes) has 8 pieces, 32 registers: loaded
-/// at the top of the step, they stay live through its 16 mmas, and ptxas
-/// took mixed's fused gate/up kernel to 128 registers on sm_90 (on sm_80
-/// it spilled). Narrower tiles, and lut3's 64-column ones with shared
-/// copies, keep the loads at the top: loaded on use, ptxas scheduled
-/// lut3's there at 82 registers rather than 62, and lut2's, lut3's and
-/// affine4's no better.
-bool loadsInputOnUse(const MatmulOperands &ops, int64_t tileCols) {
-  return tileCols > 32 && !ops.shareCopies;
-}
+/// Whether a step loads each piece of x where its first mma needs it
+/// rather than all at its top. A 64-column tile (mixed's 2-bit codes) has 8
+/// pieces, 32 registers, live through its 16 mmas when loaded at the top:
+/// ptxas took mixed's fused gate/up kernel to 128 registers on sm_90 (on
+/// sm_80 it spilled). Loaded on use, QUIK's down_proj kernel also drops
+/// from 100 to 88 registers, and no other kernel rises, except lut3's with
+/// shared copies (--share-gemv-copies), which ptxas then scheduled at 82
+/// registers rather than 62: those keep their loads at the top.
+bool loadsInputOnUse(const MatmulOperands &ops) { return !ops.shareCopies; }
 
 /// A fragment of `type` (vector<R x 2 x T>) whose value v is element
 /// elements[v].second of tile elements[v].first; a tile is a list of equal
@@ -722,8 +720,7 @@ Value buildMmaKLoop(KernelBuilder &kb, const MatmulOperands &ops,
                                                           col, kb.index(k))
                                       .getResult()
                                 : col;
-        InputPieces x(kb, input, xRow, xCol, tileCols,
-                      loadsInputOnUse(ops, tileCols));
+        InputPieces x(kb, input, xRow, xCol, tileCols, loadsInputOnUse(ops));
         // A step scaled on its own sums from zero, on one chain.
         SmallVector<Value> sums(freshSums
                                     ? ValueRange{zero}
