@@ -95,8 +95,8 @@ small_schemes=(
 # (--stage-gemv-weights=false: 1.73 SASS instructions per weight against
 # 2.19-2.25): which of the two pipelines is faster is what it measures.
 # mixed-tiles applies mixed's group scales to the mma sums per lane tile
-# (--gemv-tile-factors: 2.82-3.09 instructions per weight against
-# 3.16-3.42, but 79-86 registers against 70-79 on sm_90, so the fused
+# (--gemv-tile-factors: 2.50-2.62 instructions per weight against
+# 2.82-3.20, but 76-94 registers against 64-72 on sm_90, so the fused
 # q/k/v kernel's 768 blocks need 5.8 an SM where 5 fit). affine4-pdl is affine4
 # with programmatic dependent launch (--programmatic-launch: each decode
 # kernel's blocks start while the one before finishes); its tg128 against
