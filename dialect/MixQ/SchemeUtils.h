@@ -59,10 +59,10 @@ bool isWordAlignedTile(unsigned bits, int64_t width);
 
 /// The `width` codes (row, col .. col + width - 1) of a code stream as
 /// vector<width x i32>, from one ComponentReader::loadVector of their
-/// width * bits / 32 words and one shift and mask per code (a code that
-/// straddles two words also takes the next word's low bits: one more shift
-/// and or). Requires isWordAlignedTile(bits, width) and col a multiple of
-/// width.
+/// width * bits / 32 words and one shift and mask per code. Where codes
+/// straddle words (3 bits), each code's lane first takes the two bytes that
+/// hold it, one byte shuffle of the tile (vpshufb on x86). Requires
+/// isWordAlignedTile(bits, width) and col a multiple of width.
 Value buildPackedCodeVector(OpBuilder &b, Location loc,
                             const ComponentReader &reader, unsigned codesIndex,
                             Value row, Value col, unsigned bits, int64_t width);

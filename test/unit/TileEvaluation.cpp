@@ -36,8 +36,9 @@ std::optional<APFloat> getConstantElement(Value value, int64_t position) {
 }
 
 /// vector.bitcast of a constant between element widths (i32 words to f16
-/// halves or to bytes) does not fold upstream: reinterpret the little-endian
-/// bits here. Returns whether anything changed.
+/// halves or to bytes, bytes back to i32 words) does not fold upstream:
+/// reinterpret the little-endian bits here. Returns whether anything
+/// changed.
 bool foldConstantBitCasts(ModuleOp module) {
   SmallVector<vector::BitCastOp> casts;
   module.walk([&](vector::BitCastOp cast) { casts.push_back(cast); });
@@ -48,15 +49,18 @@ bool foldConstantBitCasts(ModuleOp module) {
                            : DenseIntElementsAttr();
     auto resultType = cast.getResultVectorType();
     Type element = resultType.getElementType();
-    unsigned bits = element.getIntOrFloatBitWidth();
-    if (!source || !(element.isF16() || element.isInteger(8)) ||
-        source.getElementType().getIntOrFloatBitWidth() != 32)
+    if (!source || !(element.isF16() || element.isInteger()))
       continue;
-    // Little-endian: the low bits of each word come first.
+    unsigned bits = element.getIntOrFloatBitWidth();
+    unsigned sourceBits = source.getElementType().getIntOrFloatBitWidth();
+    // Little-endian: element i of either side holds bits [i * width, (i +
+    // 1) * width) of the whole vector.
+    APInt whole(sourceBits * source.getNumElements(), 0);
+    for (auto [i, value] : llvm::enumerate(source.getValues<APInt>()))
+      whole.insertBits(value, sourceBits * i);
     SmallVector<APInt> pieces;
-    for (const APInt &word : source.getValues<APInt>())
-      for (unsigned part = 0; part < 32 / bits; ++part)
-        pieces.push_back(word.extractBits(bits, bits * part));
+    for (unsigned at = 0; at < whole.getBitWidth(); at += bits)
+      pieces.push_back(whole.extractBits(bits, at));
     DenseElementsAttr value;
     if (element.isF16()) {
       SmallVector<APFloat> halves;

@@ -145,11 +145,20 @@ func.func @ragged(%x: tensor<2x40xf32>, %q: !mixq.qtensor<8x40, #mixq.affine<bit
 // -----
 
 // 3-bit codes fill whole words 32 at a time (16 would end mid-word): the
-// dot product steps 32 columns, three words a step.
+// dot product steps 32 columns, three words a step. Codes straddle words,
+// so each code's lane takes the two bytes that hold it (one byte shuffle;
+// code 31, in the last byte alone, a zero byte above it), then one shift
+// and one mask.
 // CHECK-LABEL: func.func @three_bits
 // CHECK: scf.for %{{.*}} = %c0 to %c64 step %c32 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<32xf32>, f32)
 // CHECK-COUNT-3: tensor.extract %{{.*}} : tensor<8x6xi32>
-// CHECK: arith.shli %{{.*}} : vector<32xi32>
+// CHECK: vector.bitcast %{{.*}} : vector<3xi32> to vector<12xi8>
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 12, 12, 0, 1, 12, 12, 0, 1, 12, 12, 1, 2, 12, 12, {{.*}}, 11, 12, 12, 12] : vector<12xi8>, vector<12xi8>
+// CHECK: vector.bitcast %{{.*}} : vector<128xi8> to vector<32xi32>
+// CHECK: arith.constant dense<[0, 3, 6, 1, 4, 7, 2, 5, 0, {{.*}}]> : vector<32xi32>
+// CHECK: arith.shrui %{{.*}} : vector<32xi32>
+// CHECK: arith.andi %{{.*}} : vector<32xi32>
+// CHECK-NOT: arith.shli %{{.*}} : vector<32xi32>
 // CHECK: vector.fma %{{.*}} : vector<32xf32>
 func.func @three_bits(%x: tensor<2x64xf32>, %q: !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>>) -> tensor<2x8xf32> {
   %y = mixq.matmul %x, %q : tensor<2x64xf32>, !mixq.qtensor<8x64, #mixq.affine<bits = 3, group = 32>> -> tensor<2x8xf32>
