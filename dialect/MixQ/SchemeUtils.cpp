@@ -149,6 +149,14 @@ bool mlir::mixq::isWordAlignedTile(unsigned bits, int64_t width) {
 }
 
 namespace {
+/// Whether some of the `width` fields of `bits` bits straddle two words.
+bool hasStraddlingFields(unsigned bits, int64_t width) {
+  for (int64_t i = 0; i < width; ++i)
+    if (i * bits % 32 + bits > 32)
+      return true;
+  return false;
+}
+
 /// The `width` fields of `bits` bits of a tile's `words` packed words
 /// (LSB first, fields straddling words), as vector<count x i32>: one shift
 /// and mask per field, one more shift and or where it straddles.
@@ -166,12 +174,9 @@ Value extractPackedFields(OpBuilder &b, Location loc, Value packed,
   Value mask = buildI32Vector(b, loc, width, [&](int64_t) {
     return static_cast<int32_t>((1u << bits) - 1);
   });
-  auto straddles = [&](int64_t i) { return shiftOf(i) + bits > 32; };
-  bool anyStraddles = false;
-  for (int64_t i = 0; i < width; ++i)
-    anyStraddles |= straddles(i);
-  if (!anyStraddles)
+  if (!hasStraddlingFields(bits, width))
     return arith::AndIOp::create(b, loc, low, mask);
+  auto straddles = [&](int64_t i) { return shiftOf(i) + bits > 32; };
   // The next word's low bits, shifted up into place; a zero word (from
   // `zeros`, so every shift stays below 32) where a code does not straddle.
   Value zeros = buildI32Vector(b, loc, words, [](int64_t) { return 0; });
@@ -223,14 +228,6 @@ Value extractPackedFieldsByBytes(OpBuilder &b, Location loc, Value packed,
                                buildI32Vector(b, loc, width, [&](int64_t) {
                                  return static_cast<int32_t>((1u << bits) - 1);
                                }));
-}
-
-/// Whether some of the `width` fields of `bits` bits straddle two words.
-bool hasStraddlingFields(unsigned bits, int64_t width) {
-  for (int64_t i = 0; i < width; ++i)
-    if (i * bits % 32 + bits > 32)
-      return true;
-  return false;
 }
 
 /// The codes of a tile, `codesPerField` to a field (buildPackedCodeVector,
