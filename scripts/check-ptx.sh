@@ -52,6 +52,8 @@ schemes7b=(
   "lut3sparse|lut:bits=3+sparse:frac=0.0045|"
   "quik4act8|quik:cols=256,bits=4,act-bits=8|"
   "bitplane|bitplane:seed=2,parent=4|"
+  # Width 3: its pair table (width 4 has none).
+  "bitplane3|bitplane:seed=2,parent=4,width=3|"
   # The configurations scripts/gpu-bench.sh benches beside the defaults
   # (name|--scheme|--overrides|more mixq-compile flags).
   "mixed-tiles|mixed||--gemv-tile-factors"

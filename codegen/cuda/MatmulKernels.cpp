@@ -270,6 +270,8 @@ struct MaskedCode {
   /// mask with shift + highShift == 32: the next word. Null otherwise.
   Value high;
   uint32_t highShift = 0;
+  /// Bits of x known to be zero (getKnownZeroBits).
+  uint32_t knownZero = 0;
 };
 
 /// Lane `lane` of an integer constant (a splat or per lane), if `value` is
@@ -293,6 +295,60 @@ bool isZeroLane(Value value, int64_t lane) {
   int64_t source = shuffle.getMask()[lane];
   return source >= firstSize &&
          getLaneConstant(shuffle.getV2(), source - firstSize) == 0u;
+}
+
+/// The bits of lane `lane` of `value` (i32, or a vector of i32) known to
+/// be zero, through constants, masks, ors, constant shifts and the vector
+/// ops that move lanes around; 0 (nothing known) past a few levels. The
+/// words a scheme assembles from masked parts (bitplane's pair indices)
+/// are ors of ands with constants.
+uint32_t getKnownZeroBits(Value value, int64_t lane, unsigned depth = 0) {
+  if (depth > 8 || !getElementTypeOrSelf(value.getType()).isInteger(32))
+    return 0;
+  IntegerAttr scalar;
+  if (matchPattern(value, m_Constant(&scalar)))
+    return ~uint32_t(scalar.getValue().getZExtValue());
+  if (std::optional<uint32_t> constant = getLaneConstant(value, lane))
+    return ~*constant;
+  Operation *op = value.getDefiningOp();
+  if (!op)
+    return 0;
+  auto known = [&](Value operand, int64_t at) {
+    return getKnownZeroBits(operand, at, depth + 1);
+  };
+  auto shiftAmount = [&](Value amount) -> std::optional<uint32_t> {
+    IntegerAttr attr;
+    if (matchPattern(amount, m_Constant(&attr)))
+      return uint32_t(attr.getValue().getZExtValue());
+    return getLaneConstant(amount, lane);
+  };
+  if (auto andOp = dyn_cast<arith::AndIOp>(op))
+    return known(andOp.getLhs(), lane) | known(andOp.getRhs(), lane);
+  if (auto orOp = dyn_cast<arith::OrIOp>(op))
+    return known(orOp.getLhs(), lane) & known(orOp.getRhs(), lane);
+  if (auto shl = dyn_cast<arith::ShLIOp>(op)) {
+    std::optional<uint32_t> s = shiftAmount(shl.getRhs());
+    if (s && *s < 32)
+      return known(shl.getLhs(), lane) << *s | ((uint32_t(1) << *s) - 1);
+  }
+  if (auto shr = dyn_cast<arith::ShRUIOp>(op)) {
+    std::optional<uint32_t> s = shiftAmount(shr.getRhs());
+    if (s && *s < 32)
+      return known(shr.getLhs(), lane) >> *s | ~(~uint32_t(0) >> *s);
+  }
+  if (auto elements = dyn_cast<vector::FromElementsOp>(op))
+    return known(elements.getElements()[lane], 0);
+  if (auto broadcast = dyn_cast<vector::BroadcastOp>(op))
+    if (!isa<VectorType>(broadcast.getSource().getType()))
+      return known(broadcast.getSource(), 0);
+  if (auto extract = dyn_cast<vector::ExtractOp>(op)) {
+    auto source = cast<VectorType>(extract.getSource().getType());
+    ArrayRef<int64_t> position = extract.getStaticPosition();
+    if (source.getRank() == 1 && position.size() == 1 &&
+        position[0] != ShapedType::kDynamic)
+      return known(extract.getSource(), position[0]);
+  }
+  return 0;
 }
 
 /// Lane `lane` of `codes` as a MaskedCode, seeing through the shift of a
@@ -332,7 +388,11 @@ std::optional<MaskedCode> getMaskedCode(OpBuilder &builder, Location loc,
     if (std::optional<uint32_t> amount = getLaneConstant(shift.getRhs(), lane))
       return MaskedCode{
           vector::ExtractOp::create(builder, loc, shift.getLhs(), lane),
-          *amount, *mask};
+          *amount,
+          *mask,
+          Value(),
+          0,
+          getKnownZeroBits(shift.getLhs(), lane)};
   return MaskedCode{vector::ExtractOp::create(builder, loc, input, lane), 0,
                     *mask};
 }
@@ -368,6 +428,22 @@ Value buildMaskedCodeOffset(OpBuilder &builder, Location loc,
         arith::ShLIOp::create(builder, loc, code.high,
                               i32Constant(code.highShift + scaled)));
     shift = scaled;
+  }
+  // A field that is byte b > 0 of x once scaled, the rest of that byte
+  // known zero: one byte permute puts it under the row offset's upper bytes
+  // (bitplane's pair indices, four to a word), where a shift and a lop3
+  // were.
+  if (!code.high && shift > scale && (shift - scale) % 8 == 0) {
+    uint32_t byte = (shift - scale) / 8;
+    uint32_t byteBits = uint32_t(0xFF) << (8 * byte);
+    uint32_t field = (mask << scale) << (8 * byte);
+    if ((byteBits & ~field & ~code.knownZero) == 0) {
+      // Result byte 0 is x's byte `byte`, bytes 1-3 the row offset's.
+      std::string text =
+          "prmt.b32 $0, $1, $2, 0x765" + std::to_string(byte) + ";";
+      return buildInlinePTX(builder, loc, i32, ValueRange{x, rowOffset}, text,
+                            "=r,r,r", /*hasSideEffects=*/false);
+    }
   }
   if (shift > scale)
     x = arith::ShRUIOp::create(builder, loc, x, i32Constant(shift - scale));

@@ -243,11 +243,146 @@ Value buildBitplaneCodes(OpBuilder &b, Location loc, ArrayRef<Value> planes,
   return concatAll(b, loc, fieldCodes);
 }
 
+/// getRowTables' only table: the f16x2 codebook values of pairs of codes.
+constexpr unsigned kCodePairTable = 0;
+
+/// The widest decode with a pair table: two 3-bit codes index 64 entries
+/// (256 bytes a row, as lut's); 4-bit pairs would take 1 KiB a row, more
+/// than a tensor-core GEMV's 16 rows leave it of shared memory.
+constexpr unsigned kMaxPairTableWidth = 3;
+
+/// The bit of its byte at which a pair's table index starts: 2 while the
+/// index, scaled to a byte offset in the table (times 4), stays inside the
+/// byte, so that a lookup takes the byte as it is (gatherResidentBytes).
+unsigned getPairFieldOffset(unsigned width) {
+  return 2 * width + 2 <= 8 ? 2 : 0;
+}
+
+/// `x` rotated left by `amount` (0..31) bits: one funnel shift on a GPU.
+Value rotateLeft(OpBuilder &b, Location loc, Value x, unsigned amount) {
+  if (amount == 0)
+    return x;
+  return arith::OrIOp::create(
+      b, loc,
+      arith::ShLIOp::create(b, loc, x, buildI32Constant(b, loc, amount)),
+      arith::ShRUIOp::create(b, loc, x, buildI32Constant(b, loc, 32 - amount)));
+}
+
+/// The pair-table indices of the 32 weights whose bits are the plane words
+/// `planes` (most significant plane first), as four i32 registers: register
+/// t holds the pairs of columns (2t + 8m, 2t + 8m + 1), m = 0..3, pair m in
+/// byte m from bit getPairFieldOffset, code bit k of the pair's weight e at
+/// index bit 2k + e. Every plane reaches every register by one rotation and
+/// one mask (bits 2t + 8m + e all move by the same amount), so a register
+/// costs two instructions a plane, four pairs at once, where a code a weight
+/// took a shift and a mask per plane and weight.
+SmallVector<Value, 4> buildPairIndexWords(OpBuilder &b, Location loc,
+                                          ArrayRef<Value> planes) {
+  unsigned width = planes.size();
+  unsigned offset = getPairFieldOffset(width);
+  SmallVector<Value, 4> words;
+  for (unsigned t = 0; t < 4; ++t) {
+    Value word;
+    for (auto [j, plane] : llvm::enumerate(planes)) {
+      unsigned k = width - 1 - unsigned(j); // the code bit plane j holds
+      unsigned amount = (offset + 2 * k + 32 - 2 * t) % 32;
+      Value bits = arith::AndIOp::create(
+          b, loc, rotateLeft(b, loc, plane, amount),
+          buildI32Constant(b, loc, int32_t(0x03030303u << (offset + 2 * k))));
+      word = word ? arith::OrIOp::create(b, loc, word, bits).getResult() : bits;
+    }
+    words.push_back(word);
+  }
+  return words;
+}
+
+/// The pair-table lookups of a tile of `width` (a multiple of 32) columns
+/// from `col` (word-aligned), in column order: lane p is the pair of
+/// columns 2p and 2p + 1, i.e. register p % 4 of word p / 16, byte p / 4 %
+/// 4, as (word >> shift) & mask, the form table lookups fold into one
+/// lop3 (gatherResidentBytes).
+Value buildPairTableIndices(OpBuilder &b, Location loc,
+                            const ComponentReader &reader, Value row, Value col,
+                            int64_t width, unsigned bits) {
+  unsigned offset = getPairFieldOffset(bits);
+  int64_t words = width / 32;
+  // Each plane's words of the tile in one aligned vector load.
+  Value firstWord =
+      arith::DivUIOp::create(b, loc, col, buildIndexConstant(b, loc, 32));
+  SmallVector<Value> planeWords;
+  for (unsigned j = 0; j < bits; ++j)
+    planeWords.push_back(reader.loadVector(b, loc, j, {row, firstWord}, words));
+  SmallVector<Value> sources;
+  SmallVector<int32_t> shifts;
+  for (int64_t c = 0; c < words; ++c) {
+    SmallVector<Value> planes;
+    for (Value plane : planeWords)
+      planes.push_back(vector::ExtractOp::create(b, loc, plane, c));
+    SmallVector<Value, 4> registers = buildPairIndexWords(b, loc, planes);
+    for (int64_t m = 0; m < 4; ++m)
+      for (int64_t t = 0; t < 4; ++t) {
+        sources.push_back(registers[t]);
+        shifts.push_back(int32_t(8 * m + offset));
+      }
+  }
+  int64_t pairs = int64_t(sources.size());
+  Value registers = vector::FromElementsOp::create(
+      b, loc, VectorType::get({pairs}, b.getI32Type()), sources);
+  Value shifted = arith::ShRUIOp::create(
+      b, loc, registers,
+      buildI32Vector(b, loc, pairs, [&](int64_t p) { return shifts[p]; }));
+  return arith::AndIOp::create(b, loc, shifted,
+                               i32Splat(b, loc, pairs, (1 << (2 * bits)) - 1));
+}
+
 } // namespace
+
+SmallVector<RowTableSpec>
+BitplaneSchemeAttr::getRowTables(ArrayRef<int64_t> shape) const {
+  if (getDecodeWidth() > kMaxPairTableWidth)
+    return {};
+  return {{"code_pairs", IntegerType::get(getContext(), 32),
+           int64_t(1) << (2 * getDecodeWidth())}};
+}
+
+// Entry i: the bits of lut[row][c0] | lut[row][c1] << 16, where bit k of
+// code c_e is bit 2k + e of i (buildPairIndexWords' interleaving).
+Value BitplaneSchemeAttr::buildRowTableEntry(OpBuilder &b, Location loc,
+                                             const ComponentReader &reader,
+                                             ArrayRef<int64_t> shape,
+                                             unsigned table, Value row,
+                                             Value entry) const {
+  unsigned bits = getDecodeWidth();
+  if (table != kCodePairTable || bits > kMaxPairTableWidth)
+    return Value();
+  unsigned lutComponent = getParent() + (bits - getSeed());
+  Value one = buildIndexConstant(b, loc, 1);
+  auto centroidBits = [&](unsigned e) -> Value {
+    Value code;
+    for (unsigned k = 0; k < bits; ++k) {
+      Value bit = arith::AndIOp::create(
+          b, loc,
+          arith::ShRUIOp::create(b, loc, entry,
+                                 buildIndexConstant(b, loc, 2 * k + e)),
+          one);
+      if (k > 0)
+        bit = arith::ShLIOp::create(b, loc, bit, buildIndexConstant(b, loc, k));
+      code = code ? arith::OrIOp::create(b, loc, code, bit).getResult() : bit;
+    }
+    Value centroid = reader.load(b, loc, lutComponent, {row, code});
+    Value raw = arith::BitcastOp::create(b, loc, b.getI16Type(), centroid);
+    return arith::ExtUIOp::create(b, loc, b.getI32Type(), raw);
+  };
+  Value high = arith::ShLIOp::create(b, loc, centroidBits(1),
+                                     buildI32Constant(b, loc, 16));
+  return arith::OrIOp::create(b, loc, centroidBits(0), high);
+}
 
 // A word of every plane per 32 weights, the codes assembled with vector
 // shifts and masks (no per-weight bit extraction), then one gather from
-// the row's LUT: the LUT lookup is the only per-weight work.
+// the row's LUT: the LUT lookup is the only per-weight work. With the
+// consumer's pair table, the table indices of four pairs a register
+// (buildPairIndexWords) and one f16x2 lookup per pair.
 Value BitplaneSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
                                              const ComponentReader &reader,
                                              ArrayRef<int64_t> shape, Value row,
@@ -260,6 +395,14 @@ Value BitplaneSchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
         b, loc,
         buildDequantTile(b, loc, reader, shape, row, col, width, resultType));
   unsigned bits = getDecodeWidth();
+  if (reader.hasRowTable(kCodePairTable) && resultType.isF16() &&
+      width % 32 == 0 && bits <= kMaxPairTableWidth) {
+    Value entries =
+        buildPairTableIndices(b, loc, reader, row, col, width, bits);
+    Value words = reader.gatherRowTable(b, loc, kCodePairTable, row, entries);
+    return vector::BitCastOp::create(
+        b, loc, VectorType::get({width}, resultType), words);
+  }
   unsigned lutComponent = getParent() + (bits - getSeed());
   int64_t chunk = std::min<int64_t>(width, 32);
   // A tile narrower than a word starts at a dynamic bit of it.

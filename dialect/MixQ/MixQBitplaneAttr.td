@@ -7,7 +7,8 @@
 
 def MixQ_BitplaneSchemeAttr : MixQ_Attr<"BitplaneScheme", "bitplane", [
     DeclareAttrInterfaceMethods<QuantSchemeAttrInterface,
-                                ["buildDequantVector", "getNestedWidths",
+                                ["buildDequantVector", "getRowTables",
+                                 "buildRowTableEntry", "getNestedWidths",
                                  "withNestedDecodeWidth",
                                  "getReadBitsPerWeight"]>]> {
   let summary = "nested any-precision codes (Any-Precision LLM bit planes)";
@@ -48,6 +49,20 @@ def MixQ_BitplaneSchemeAttr : MixQ_Attr<"BitplaneScheme", "bitplane", [
     `#mixq.bitplane<seed = 3, parent = 4>` on K = 4096 costs
     4 + 16 (8 + 16) / 4096 = 4.09375; a width-3 decode reads
     3 + 16 * 8 / 4096 = 3.03125 of them.
+
+    At decode widths up to 3 the scheme offers code generators one row
+    table (QuantSchemeAttrInterface::getRowTables), `code_pairs`: 4^width
+    i32 entries a row (256 bytes at width 3), entry `i` holding
+    `lut_width[r][c0]` in its low and `lut_width[r][c1]` in its high f16
+    half, where bit k of code `c_e` is bit `2k + e` of `i`. With it, a
+    tile's weights (2p, 2p + 1) of a 32-weight word are one lookup: each
+    plane word, rotated by one amount and masked, drops both weights' bits
+    into their index bits, for the four pairs that lie 8 columns apart at
+    once (one byte each, 2 bits up so that the byte is the entry's byte
+    offset), so the indices cost two instructions per plane and 8 weights
+    and a lookup one more (the CUDA GEMV's byte permute under the row's
+    offset) where a weight at a time took a LUT lookup each. At width 4 a
+    table would take 1 KiB a row.
 
     ```mlir
     #mixq.bitplane<seed = 2, parent = 4>

@@ -777,12 +777,14 @@ public:
   }
   mutable int64_t lookups = 0;
 };
-} // namespace
 
-// The table path is the one taken: a 32-weight f16 tile of 3-bit codes is
-// 16 lookups, and no codebook gather is left; f32 tiles keep the gather.
-TEST_F(DequantVectorTest, LUTLooksUpPairsWhenTheReaderHasTheTable) {
-  QuantSchemeAttrInterface attr = scheme("#mixq.lut<bits = 3>");
+/// Emits `scheme`'s 32-weight tile of a 16 x 128 matrix in f16, then in
+/// f32, through a reader that has every row table, and expects: the f16
+/// tile all `lookups` table lookups and no gather, the f32 tile none and
+/// one gather (a consumer builds f16 tables only).
+void expectTableLookupsOnlyInF16(MLIRContext &context,
+                                 QuantSchemeAttrInterface attr,
+                                 int64_t lookups) {
   OpBuilder b(&context);
   Location loc = b.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
@@ -801,12 +803,91 @@ TEST_F(DequantVectorTest, LUTLooksUpPairsWhenTheReaderHasTheTable) {
   Value tile = attr.buildDequantVector(b, loc, reader, {16, 128}, zero, zero,
                                        32, Float16Type::get(&context));
   EXPECT_EQ(tile.getType(), VectorType::get({32}, Float16Type::get(&context)));
-  EXPECT_EQ(reader.lookups, 16);
+  EXPECT_EQ(reader.lookups, lookups);
   EXPECT_EQ(countGathers(), 0);
   (void)attr.buildDequantVector(b, loc, reader, {16, 128}, zero, zero, 32,
                                 Float32Type::get(&context));
-  EXPECT_EQ(reader.lookups, 16);
+  EXPECT_EQ(reader.lookups, lookups);
   EXPECT_EQ(countGathers(), 1);
+}
+} // namespace
+
+// The table path is the one taken: a 32-weight f16 tile of 3-bit codes is
+// 16 lookups, and no codebook gather is left; f32 tiles keep the gather.
+TEST_F(DequantVectorTest, LUTLooksUpPairsWhenTheReaderHasTheTable) {
+  expectTableLookupsOnlyInF16(context, scheme("#mixq.lut<bits = 3>"), 16);
+}
+
+// bitplane's pair table at decode widths 1 to 3: planes written by hand so
+// that every pair of codes (c0, c1) lies at columns (2p, 2p + 1) of a row,
+// codebooks of distinct values (negative, subnormal, -0, the largest f16):
+// with the table built, a 32- or 64-weight tile is one lookup per pair, and
+// each weight is its code's codebook value, bit for bit. No table at width
+// 4 (256 entries, 1 KiB a row).
+TEST_F(DequantVectorTest, BitplanePairTableHoldsEveryPairOfCodes) {
+  const uint16_t values[] = {0xBC00 /* -1 */, 0x0001 /* smallest */,
+                             0x8000 /* -0 */, 0x7BFF /* 65504 */,
+                             0x3555,          0xC800,
+                             0x0400,          0x4248};
+  for (unsigned width : {1u, 2u, 3u}) {
+    SCOPED_TRACE("width " + std::to_string(width));
+    QuantSchemeAttrInterface attr = scheme(
+        "#mixq.bitplane<seed = 1, parent = " + std::to_string(width) + ">");
+    int64_t centroids = int64_t(1) << width, pairs = centroids * centroids;
+    int64_t rows = 2, cols = std::max<int64_t>(64, 2 * pairs);
+    SmallVector<RowTableSpec> tables = attr.getRowTables({rows, cols});
+    ASSERT_EQ(tables.size(), 1u);
+    EXPECT_EQ(tables[0].entries, pairs);
+    EXPECT_TRUE(tables[0].elementType.isInteger(32));
+    std::vector<uint32_t> codes(rows * cols);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        // Row 1 walks the pairs backwards, so rows differ per column.
+        int64_t pair = (c / 2) % pairs;
+        int64_t p = r == 0 ? pair : pairs - 1 - pair;
+        codes[r * cols + c] =
+            uint32_t(c % 2 == 0 ? p % centroids : p / centroids);
+      }
+    // Plane j holds bit width - 1 - j of every code, LSB-first in words.
+    int64_t words = cols / 32;
+    PackedWeights packed;
+    for (unsigned j = 0; j < width; ++j) {
+      std::vector<uint32_t> plane(rows * words, 0);
+      for (int64_t i = 0; i < rows * cols; ++i)
+        plane[i / 32] |= ((codes[i] >> (width - 1 - j)) & 1u) << (i % 32);
+      packed.push_back(toBytes(plane));
+    }
+    std::vector<uint16_t> lut;
+    for (unsigned b = 1; b <= width; ++b) {
+      lut.clear();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < (int64_t(1) << b); ++c)
+          lut.push_back(values[(c + r * 3) % 8]);
+      packed.push_back(toBytes(lut));
+    }
+    ASSERT_FALSE(!!checkPackedSizes(attr.getComponents({rows, cols}), packed));
+    for (int64_t tileCols : {32, 64}) {
+      SCOPED_TRACE("tile " + std::to_string(tileCols));
+      std::vector<double> tabled =
+          evaluateTiles(context, attr, {rows, cols}, packed, tileCols,
+                        Float16Type::get(&context), TileForm::Vector,
+                        IndirectReads::AsAsked, RowTables::Built);
+      ASSERT_EQ(int64_t(tabled.size()), rows * cols);
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        uint16_t bits = lut[(i / cols) * centroids + codes[i]];
+        APFloat expected(APFloat::IEEEhalf(), APInt(16, bits));
+        ASSERT_TRUE(sameValue(tabled[i], expected.convertToDouble()))
+            << "weight " << i << " (code " << codes[i] << "): " << tabled[i];
+      }
+    }
+  }
+  EXPECT_TRUE(scheme("#mixq.bitplane<seed = 2, parent = 4>")
+                  .getRowTables({2, 64})
+                  .empty());
+  // The table path is the one taken: a 32-weight f16 tile at width 3 is 16
+  // lookups, and no codebook gather is left; f32 tiles keep the gather.
+  expectTableLookupsOnlyInF16(
+      context, scheme("#mixq.bitplane<seed = 2, parent = 4, width = 3>"), 16);
 }
 
 TEST_F(DequantVectorTest, EveryBuiltInSchemeAgreesWithItsTile) {

@@ -464,21 +464,34 @@ func.func private @k_qact(%x: tensor<?x128xf16>, %w: !mixq.qtensor<64x128, #mixq
 // Only the components the dequantization reads are staged: a bitplane of
 // width 3 (parent 4) reads three of its four planes, so three shared tiles
 // of two words per lane (its word-level tile is 64 weights), and one plane
-// argument is never loaded. The codes of a 32-weight word come from one
-// word of each plane, and the LUT, resident in shared memory, is read with
-// one lookup per weight in its bytes.
+// argument is never loaded. Each plane's two words come in one 8-byte
+// load. The scheme's pair table (64 i32 entries a row, built from the
+// resident LUT) turns a 32-weight word into 16 lookups: the planes'
+// rotated bits give four registers of four table indices, one a byte, and
+// each index becomes its table offset by one lop3 (byte 0) or one byte
+// permute under the row's offset (bytes 1-3, whose other bits are known
+// zero). No LUT lookup is left in the loop.
 
 // CHECK-LABEL: gpu.func @k_bitplane_width(
 // CHECK-SAME:    %{{.*}}: memref<1x64xf16>, %[[P0:.*]]: memref<2x2xi32> {mixq.weight}, %[[P1:.*]]: memref<2x2xi32> {mixq.weight}, %[[P2:.*]]: memref<2x2xi32> {mixq.weight}, %[[P3:.*]]: memref<2x2xi32> {mixq.weight},
-// CHECK-SAME:    workgroup(%[[LUT_BYTES:.*]] : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64},
-// CHECK:         memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<4x8xf16, #gpu.address_space<workgroup>>
+// CHECK-SAME:    workgroup(%[[LUT_BYTES:.*]] : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[PAIR_BYTES:.*]] : memref<1024xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64},
+// CHECK-DAG:     memref.view %[[PAIR_BYTES]][%{{.*}}][] : memref<1024xi8, #gpu.address_space<workgroup>> to memref<4x64xi32, #gpu.address_space<workgroup>>
+// CHECK-DAG:     memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<4x8xf16, #gpu.address_space<workgroup>>
 // CHECK-COUNT-3: memref.alloc() : memref<4x64xi32, #gpu.address_space<workgroup>>
 // CHECK-NOT:     memref.alloc()
 // CHECK:         scf.for
 // CHECK:         scf.for
 // CHECK-COUNT-3:   vector.load %{{.*}} : memref<2x2xi32>, vector<2xi32>
-// CHECK-COUNT-6:   memref.load %{{.*}} : memref<4x64xi32, #gpu.address_space<workgroup>>
-// CHECK-COUNT-64:  memref.view %[[LUT_BYTES]][%{{.*}}][] : memref<64xi8, #gpu.address_space<workgroup>> to memref<1xf16, #gpu.address_space<workgroup>>
+// CHECK-COUNT-3:   vector.load %{{.*}} {alignment = 8 : i64} : memref<4x64xi32, #gpu.address_space<workgroup>>, vector<2xi32>
+// CHECK-NOT:       memref<1xf16, #gpu.address_space<workgroup>>
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "prmt.b32 $0, $1, $2, 0x7651;"
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "prmt.b32 $0, $1, $2, 0x7652;"
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "prmt.b32 $0, $1, $2, 0x7653;"
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
+// CHECK-COUNT-12:  llvm.inline_asm asm_dialect = att "prmt.b32
+// CHECK:           vector.bitcast %{{.*}} : vector<32xi32> to vector<64xf16>
+// CHECK-NOT:       memref<1xf16, #gpu.address_space<workgroup>>
 // CHECK-COUNT-8:   vector.load %{{.*}} {alignment = 16 : i64} : memref<1x64xf16>, vector<8xf16>
 // CHECK-NOT:       vector.load
 func.func private @k_bitplane_width(%x: tensor<1x64xf16>, %w: !mixq.qtensor<2x64, #mixq.bitplane<seed = 2, parent = 4, width = 3>>) -> tensor<1x2xf16> attributes {mixq.kernel} {

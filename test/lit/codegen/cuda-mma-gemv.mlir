@@ -223,6 +223,37 @@ func.func private @k_lut(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.
 
 // -----
 
+// bitplane at width 3 takes the same path through its own pair table
+// (64 i32 entries a row, 4 KiB for the group's 16 rows, built from the
+// resident width-3 LUT): each lane's 64-weight tile of a row is 32
+// lookups, the indices of a 32-weight word four bytes of four registers,
+// byte 0's offset one lop3, bytes 1-3's one byte permute under the row's
+// offset (prmt selector 0x765b: x's byte b, then the offset's upper bytes).
+// No LUT lookup is left in the loop.
+
+// CHECK-LABEL: gpu.func @k_bitplane(
+// CHECK-SAME:    workgroup(%[[LUT_BYTES:.*]] : memref<256xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[PAIR_BYTES:.*]] : memref<4096xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64},
+// CHECK-DAG:     %[[PAIRS:.*]] = memref.view %[[PAIR_BYTES]][%{{.*}}][] : memref<4096xi8, #gpu.address_space<workgroup>> to memref<16x64xi32, #gpu.address_space<workgroup>>
+// CHECK:         memref.store %{{.*}}, %[[PAIRS]]
+// CHECK:         gpu.barrier
+// CHECK:         scf.for {{.*}} iter_args
+// CHECK-NOT:       memref<1xf16, #gpu.address_space<workgroup>>
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "lop3.b32 $0, $1, 252, $2, 234;"
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "prmt.b32 $0, $1, $2, 0x7651;"
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "prmt.b32 $0, $1, $2, 0x7652;"
+// CHECK-COUNT-4:   llvm.inline_asm asm_dialect = att "prmt.b32 $0, $1, $2, 0x7653;"
+// CHECK:           vector.bitcast %{{.*}} : vector<32xi32> to vector<64xf16>
+// CHECK:           vector.bitcast %{{.*}} : vector<32xi32> to vector<64xf16>
+// CHECK-NOT:       memref<1xf16, #gpu.address_space<workgroup>>
+// CHECK-NOT:       vector.gather
+// CHECK:           nvgpu.mma.sync
+func.func private @k_bitplane(%x: tensor<1x256xf16>, %w: !mixq.qtensor<16x256, #mixq.bitplane<seed = 2, parent = 4, width = 3>>) -> tensor<1x16xf16> attributes {mixq.kernel} {
+  %0 = mixq.matmul %x, %w : tensor<1x256xf16>, !mixq.qtensor<16x256, #mixq.bitplane<seed = 2, parent = 4, width = 3>> -> tensor<1x16xf16>
+  return %0 : tensor<1x16xf16>
+}
+
+// -----
+
 // CHECK-LABEL: gpu.func @k_lut_f32(
 // CHECK-SAME:    workgroup(%{{.*}} : memref<384xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<64xi8, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
 // CHECK-NOT:     xi32, #gpu.address_space<workgroup>> to memref<{{.*}}x64xi32
