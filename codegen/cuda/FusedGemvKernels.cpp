@@ -263,6 +263,7 @@ LogicalResult buildMmaSegment(GeneratorContext &ctx, const Segment &segment,
                               const InputPermutation *xPermutation) {
   KernelBuilder &kb = ctx.kb;
   const MatmulOperands &ops = segment.weights.front();
+  shape.tiling.blockPublishesResidentRows = true; // the barrier below
   allocateResidentTiles(kb, ops, shape.tiling, kMmaGemvResidentBytes, &shared);
   Value freqs;
   if (segment.rope)

@@ -23,6 +23,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <algorithm>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::mixq;
@@ -399,8 +400,10 @@ std::optional<MaskedCode> getMaskedCode(OpBuilder &builder, Location loc,
 
 /// The byte offset of a masked code's table element of 2^scale bytes,
 /// ((x >> shift) & mask) << scale | rowOffset, as one shift and one lop3,
-/// for an element offset within the low byte and rows a multiple of 256
-/// bytes apart: built as a mask, a multiply and an add, ptxas then inserts
+/// for an element offset below the row offset's lowest set bit (rows 256
+/// bytes apart and offsets within a byte; a one-row tile's offset 0; with
+/// `bytePermutes`, rows a multiple of 256 bytes apart): built as a mask, a
+/// multiply and an add, ptxas then inserts
 /// the code's byte into the row offset with a byte permute after the mask,
 /// one instruction more per lookup (lut3's pair table: 2.37 -> 2.02
 /// instructions per weight). Elsewhere it folds the scaling into the mask
@@ -410,7 +413,7 @@ std::optional<MaskedCode> getMaskedCode(OpBuilder &builder, Location loc,
 /// shift's result again (lut3's pairs: 2 of 16).
 Value buildMaskedCodeOffset(OpBuilder &builder, Location loc,
                             const MaskedCode &code, unsigned scale,
-                            Value rowOffset) {
+                            Value rowOffset, bool bytePermutes) {
   Type i32 = builder.getI32Type();
   auto i32Constant = [&](int64_t value) -> Value {
     return arith::ConstantIntOp::create(builder, loc, i32, value);
@@ -433,7 +436,7 @@ Value buildMaskedCodeOffset(OpBuilder &builder, Location loc,
   // known zero: one byte permute puts it under the row offset's upper bytes
   // (bitplane's pair indices, four to a word), where a shift and a lop3
   // were.
-  if (!code.high && shift > scale && (shift - scale) % 8 == 0) {
+  if (bytePermutes && !code.high && shift > scale && (shift - scale) % 8 == 0) {
     uint32_t byte = (shift - scale) / 8;
     uint32_t byteBits = uint32_t(0xFF) << (8 * byte);
     uint32_t field = (mask << scale) << (8 * byte);
@@ -476,14 +479,19 @@ Value gatherResidentBytes(OpBuilder &builder, Location loc,
   auto codesType = cast<VectorType>(codes.getType());
   unsigned scale = llvm::Log2_64(elementBytes);
   bool byteAligned = llvm::isPowerOf2_64(elementBytes);
+  // The row offset's zero low bits, into which a masked code's offset ORs:
+  // a one-row tile's offset is 0.
+  uint64_t rowAlignment = tileType.getDimSize(0) == 1
+                              ? std::numeric_limits<uint64_t>::max()
+                              : uint64_t(rowBytes) & -uint64_t(rowBytes);
   SmallVector<Value> values;
   for (int64_t i = 0; i < codesType.getNumElements(); ++i) {
     Value offset;
     std::optional<MaskedCode> masked =
         byteAligned ? getMaskedCode(builder, loc, codes, i) : std::nullopt;
-    if (masked && (uint64_t(masked->mask) << scale) < 256 &&
-        rowBytes % 256 == 0) {
-      offset = buildMaskedCodeOffset(builder, loc, *masked, scale, rowOffset);
+    if (masked && (uint64_t(masked->mask) << scale) < rowAlignment) {
+      offset = buildMaskedCodeOffset(builder, loc, *masked, scale, rowOffset,
+                                     /*bytePermutes=*/rowAlignment >= 256);
     } else {
       Value code = vector::ExtractOp::create(builder, loc, codes, i);
       // Table indices: a shared-memory row is far below 2^32 bytes.
@@ -560,11 +568,13 @@ void allocateResidentTiles(KernelBuilder &kb, const MatmulOperands &ops,
   SmallVector<RowTableSpec> specs = ops.scheme.getRowTables(shape);
   for (unsigned table : getRowTablesToBuild(ops.scheme, shape, tiling.tileCols,
                                             ops.elementType)) {
+    bool oneRow =
+        specs[table].sameForEveryRow && tiling.blockPublishesResidentRows;
     auto tileType = MemRefType::get(
-        {tiling.getResidentRowsPerBlock(), specs[table].entries},
+        {oneRow ? 1 : tiling.getResidentRowsPerBlock(), specs[table].entries},
         specs[table].elementType, MemRefLayoutAttrInterface{}, space);
     if (std::optional<std::pair<Value, Value>> tile = takeTile(tileType))
-      tiling.tables.push_back({table, tile->first, tile->second});
+      tiling.tables.push_back({table, tile->first, tile->second, oneRow});
   }
 }
 
@@ -614,12 +624,21 @@ void loadResidentRows(KernelBuilder &kb, const MatmulOperands &ops,
                       ops.cols);
   for (const ResidentComponent &table : tiling.tables) {
     int64_t entries = cast<MemRefType>(table.tile.getType()).getDimSize(1);
-    kb.loop(lane, kb.index(entries), kb.index(kWarpSize), [&](Value e) {
-      Value entry = ops.scheme.buildRowTableEntry(
-          kb.b, kb.loc, reader, {ops.rows, ops.cols}, table.index, row, e);
-      memref::StoreOp::create(kb.b, kb.loc, entry, table.tile,
-                              ValueRange{tileRow, e});
-    });
+    auto buildTableRow = [&](Value at) {
+      kb.loop(lane, kb.index(entries), kb.index(kWarpSize), [&](Value e) {
+        Value entry = ops.scheme.buildRowTableEntry(
+            kb.b, kb.loc, reader, {ops.rows, ops.cols}, table.index, row, e);
+        memref::StoreOp::create(kb.b, kb.loc, entry, table.tile,
+                                ValueRange{at, e});
+      });
+    };
+    // A table the same for every row: its one row, by the warp of tile
+    // row 0 (the block barrier after the resident rows publishes it).
+    if (table.oneRow)
+      kb.ifThen(kb.cmp(arith::CmpIPredicate::eq, tileRow, kb.index(0)),
+                [&] { buildTableRow(kb.index(0)); });
+    else
+      buildTableRow(tileRow);
   }
   NVVM::SyncWarpOp::create(kb.b, kb.loc, allLanes);
 }

@@ -64,6 +64,9 @@ struct ResidentComponent {
   /// The tile's bytes (memref<bytes x i8>, shared; `tile` is a view of
   /// them): lookups address them in bytes (gatherResidentBytes).
   Value bytes;
+  /// A row table the same for every row (RowTableSpec::sameForEveryRow)
+  /// held once: `tile` has one row, built by tile row 0, read by every row.
+  bool oneRow = false;
 };
 
 /// Elements `codes` (a vector of i32 table indices) of row `row` of a
@@ -89,6 +92,11 @@ struct MatmulTiling {
   bool hasResidentRows() const { return !resident.empty() || !tables.empty(); }
   /// The scheme's components its dequantization reads.
   llvm::SmallDenseSet<unsigned> read;
+  /// Whether a block barrier publishes the resident rows (the tensor-core
+  /// GEMV), so that a row table the same for every row may be held once,
+  /// built by one warp for all (ResidentComponent::oneRow). Warps that only
+  /// sync themselves each hold their rows' copies.
+  bool blockPublishesResidentRows = false;
   /// Output rows per warp: each x element a lane loads and widens is used
   /// for this many rows.
   int64_t rowsPerWarp = 1;
@@ -234,8 +242,12 @@ public:
   Value gatherRowTable(OpBuilder &builder, Location loc, unsigned table,
                        Value row, Value entries) const override {
     const ResidentComponent *tile = findTable(table);
-    return tile ? gatherResidentBytes(builder, loc, *tile, residentRow, entries)
-                : Value();
+    if (!tile)
+      return Value();
+    Value tileRow = tile->oneRow
+                        ? arith::ConstantIndexOp::create(builder, loc, 0)
+                        : residentRow;
+    return gatherResidentBytes(builder, loc, *tile, tileRow, entries);
   }
 
   /// The component element holding the lane's first weight of this step:

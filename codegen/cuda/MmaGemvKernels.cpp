@@ -888,6 +888,7 @@ void buildMmaMatmulBody(const MatmulSpec &spec, GeneratorContext &ctx,
   MatmulTiling &tiling = shape.tiling;
   assert(splitK == kMatmulWarps && "one split-K group per block");
   allocateStagingTiles(kb, ops, tiling);
+  tiling.blockPublishesResidentRows = true; // x's barrier, or the one below
   allocateResidentTiles(kb, ops, tiling, kMmaGemvResidentBytes);
   Value sums = kb.sharedArray(splitK * rowsPerBlock);
   ThreadIds ids = getThreadIds(kb, splitK);

@@ -60,6 +60,11 @@ struct RowTableSpec {
   std::string name; ///< e.g. "code_pairs"
   Type elementType; ///< i32 words, f16, ...
   int64_t entries = 0;
+  /// Every row's table is the same (its entries depend on the entry alone,
+  /// such as a fixed code format's values): a consumer may build one copy
+  /// for all its rows, so that a table of 1 KiB costs 1 KiB, not 1 KiB a
+  /// row.
+  bool sameForEveryRow = false;
 };
 
 /// The widths a nested scheme decodes at: every width in [floor, ceiling]

@@ -277,7 +277,11 @@ def QuantSchemeAttrInterface : AttrInterface<"QuantSchemeAttrInterface"> {
         them in shared memory beside the row's resident components). A
         scheme whose lookups would cost less through a table derived from
         its components declares it here: a per-row codebook becomes one
-        entry per pair of codes, so one lookup dequantizes two weights.
+        entry per pair of codes, so one lookup dequantizes two weights. A
+        table whose entries depend on the entry alone (a fixed code
+        format's values) says so (RowTableSpec::sameForEveryRow): a
+        consumer may then hold one copy for all its rows, so that a pair
+        table of 4-bit codes costs 1 KiB, not 1 KiB a row.
         buildDequantVector and buildDequantVectorInAnyOrder must give the
         same bits with the tables as without, and read their components
         when the reader has none. None by default.

@@ -436,6 +436,111 @@ TEST_F(DequantVectorTest, TestSchemeWordsEqualTheTileForEveryCode) {
     ASSERT_EQ(f32[i], double((*host)[i])) << "weight " << i;
 }
 
+namespace {
+/// A reader that has every row table and records the lookups, each entry
+/// an i32 zero.
+class CountingTableReader : public ComponentReader {
+public:
+  using ComponentReader::ComponentReader;
+  bool hasRowTable(unsigned) const override { return true; }
+  Value gatherRowTable(OpBuilder &b, Location loc, unsigned table, Value row,
+                       Value entries) const override {
+    auto type = cast<VectorType>(entries.getType());
+    lookups += type.getNumElements();
+    return arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
+  }
+  mutable int64_t lookups = 0;
+};
+
+/// Emits `scheme`'s 32-weight tile of a 16 x 128 matrix in f16, then in
+/// f32, through a reader that has every row table, and expects: the f16
+/// tile all `lookups` table lookups and no gather, the f32 tile none and
+/// `f32Gathers` gathers (a consumer builds f16 tables only).
+void expectTableLookupsOnlyInF16(MLIRContext &context,
+                                 QuantSchemeAttrInterface attr, int64_t lookups,
+                                 int64_t f32Gathers = 1) {
+  OpBuilder b(&context);
+  Location loc = b.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  SmallVector<Value> components;
+  for (const ComponentSpec &spec : attr.getComponents({16, 128}))
+    components.push_back(
+        arith::ConstantOp::create(b, loc, b.getZeroAttr(spec.getTensorType())));
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  auto countGathers = [&] {
+    int64_t gathers = 0;
+    module->walk([&](vector::GatherOp) { ++gathers; });
+    return gathers;
+  };
+  CountingTableReader reader(components);
+  Value tile = attr.buildDequantVector(b, loc, reader, {16, 128}, zero, zero,
+                                       32, Float16Type::get(&context));
+  EXPECT_EQ(tile.getType(), VectorType::get({32}, Float16Type::get(&context)));
+  EXPECT_EQ(reader.lookups, lookups);
+  EXPECT_EQ(countGathers(), 0);
+  (void)attr.buildDequantVector(b, loc, reader, {16, 128}, zero, zero, 32,
+                                Float32Type::get(&context));
+  EXPECT_EQ(reader.lookups, lookups);
+  EXPECT_EQ(countGathers(), f32Gathers);
+}
+} // namespace
+
+// The test-only scheme's pair table (the same in every row, so a GEMV holds
+// one copy): a row of 512 columns holds every pair of codes (c0, c1) once,
+// at columns (2p, 2p + 1); with the table built, the unscaled tile is each
+// code's e2m1 value, bit for bit (-0 for code 8), and the scaled tile the
+// host dequantizer's value.
+TEST_F(DequantVectorTest, TestSchemePairTableHoldsEveryPairOfCodes) {
+  QuantSchemeAttrInterface attr = scheme("#mixq_test.fp4<group = 64>");
+  const int64_t rows = 2, cols = 512;
+  SmallVector<RowTableSpec> tables = attr.getRowTables({rows, cols});
+  ASSERT_EQ(tables.size(), 2u);
+  EXPECT_EQ(tables[1].entries, 256);
+  EXPECT_TRUE(tables[1].elementType.isInteger(32));
+  EXPECT_TRUE(tables[0].sameForEveryRow && tables[1].sameForEveryRow);
+  const double e2m1[16] = {0.0,  0.5,  1.0,  1.5,  2.0,  3.0,  4.0,  6.0,
+                           -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0};
+  std::vector<uint8_t> codes(rows * cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      // Row 1 walks the pairs backwards, so rows differ per column.
+      int64_t pair = r == 0 ? c / 2 : 255 - c / 2;
+      codes[r * cols + c] = uint8_t(c % 2 == 0 ? pair % 16 : pair / 16);
+    }
+  PackedWeights packed;
+  packed.push_back(toBytes(qt::packMatrix(codes.data(), rows, cols, 4)));
+  PackedBuffer scales(rows * cols / 64 * 2);
+  for (size_t g = 0; g < scales.size() / 2; ++g)
+    qt::storeScalar(g % 3 ? 1.0f : 0.75f, qt::ScalarFormat::F16,
+                    &scales[g * 2]);
+  packed.push_back(scales);
+  auto host = attr.dequantize(packed, {rows, cols});
+  ASSERT_TRUE(!!host);
+  for (int64_t width : {32, 64}) {
+    SCOPED_TRACE("width " + std::to_string(width));
+    std::vector<double> unscaled = evaluateTiles(
+        context, attr, {rows, cols}, packed, width, Float16Type::get(&context),
+        TileForm::Unscaled, IndirectReads::AsAsked, RowTables::Built);
+    std::vector<double> scaled = evaluateTiles(
+        context, attr, {rows, cols}, packed, width, Float16Type::get(&context),
+        TileForm::Vector, IndirectReads::AsAsked, RowTables::Built);
+    ASSERT_EQ(int64_t(unscaled.size()), rows * cols);
+    ASSERT_EQ(int64_t(scaled.size()), rows * cols);
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      ASSERT_TRUE(sameValue(unscaled[i], e2m1[codes[i]]))
+          << "weight " << i << " (code " << int(codes[i])
+          << "): " << unscaled[i];
+      ASSERT_TRUE(sameValue(
+          scaled[i], qt::roundToFormat((*host)[i], qt::ScalarFormat::F16)))
+          << "weight " << i << ": " << scaled[i] << ", host " << (*host)[i];
+    }
+  }
+  // The table path is the one taken: 16 lookups for 32 f16 weights (f32
+  // tiles take the select chain, no gather).
+  expectTableLookupsOnlyInF16(context, attr, 16, /*f32Gathers=*/0);
+}
+
 /// #mixq.outlier_cols components by hand, 4 x 128: every code of `bits`
 /// bits at every position of a word in the quantized columns, the offset
 /// 2^(bits-1) (a weight of 0) at outlier columns 3, 40 and 127, row scales
@@ -761,56 +866,6 @@ TEST_F(DequantVectorTest, LUTPairTableHoldsEveryPairOfCodes) {
   // No table at 4 bits: 256 entries a row.
   EXPECT_TRUE(scheme("#mixq.lut<bits = 4>").getRowTables({2, 64}).empty());
 }
-
-namespace {
-/// A reader that has every row table and records the lookups, each entry
-/// an i32 zero.
-class CountingTableReader : public ComponentReader {
-public:
-  using ComponentReader::ComponentReader;
-  bool hasRowTable(unsigned) const override { return true; }
-  Value gatherRowTable(OpBuilder &b, Location loc, unsigned table, Value row,
-                       Value entries) const override {
-    auto type = cast<VectorType>(entries.getType());
-    lookups += type.getNumElements();
-    return arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
-  }
-  mutable int64_t lookups = 0;
-};
-
-/// Emits `scheme`'s 32-weight tile of a 16 x 128 matrix in f16, then in
-/// f32, through a reader that has every row table, and expects: the f16
-/// tile all `lookups` table lookups and no gather, the f32 tile none and
-/// one gather (a consumer builds f16 tables only).
-void expectTableLookupsOnlyInF16(MLIRContext &context,
-                                 QuantSchemeAttrInterface attr,
-                                 int64_t lookups) {
-  OpBuilder b(&context);
-  Location loc = b.getUnknownLoc();
-  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  b.setInsertionPointToEnd(module->getBody());
-  SmallVector<Value> components;
-  for (const ComponentSpec &spec : attr.getComponents({16, 128}))
-    components.push_back(
-        arith::ConstantOp::create(b, loc, b.getZeroAttr(spec.getTensorType())));
-  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  auto countGathers = [&] {
-    int64_t gathers = 0;
-    module->walk([&](vector::GatherOp) { ++gathers; });
-    return gathers;
-  };
-  CountingTableReader reader(components);
-  Value tile = attr.buildDequantVector(b, loc, reader, {16, 128}, zero, zero,
-                                       32, Float16Type::get(&context));
-  EXPECT_EQ(tile.getType(), VectorType::get({32}, Float16Type::get(&context)));
-  EXPECT_EQ(reader.lookups, lookups);
-  EXPECT_EQ(countGathers(), 0);
-  (void)attr.buildDequantVector(b, loc, reader, {16, 128}, zero, zero, 32,
-                                Float32Type::get(&context));
-  EXPECT_EQ(reader.lookups, lookups);
-  EXPECT_EQ(countGathers(), 1);
-}
-} // namespace
 
 // The table path is the one taken: a 32-weight f16 tile of 3-bit codes is
 // 16 lookups, and no codebook gather is left; f32 tiles keep the gather.

@@ -14,6 +14,7 @@
 #include "quant/FloatFormats.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -307,8 +308,10 @@ Value buildFp4Values(OpBuilder &b, Location loc, Value code, Value scale,
   return scaleAndRound(b, loc, value, scale, resultType);
 }
 
-/// getRowTables' only table: the e2m1 value of each code, in f16.
+/// getRowTables' tables: the e2m1 value of each code, in f16, and the
+/// f16x2 values of each pair of codes.
 constexpr unsigned kValueTable = 0;
+constexpr unsigned kPairTable = 1;
 constexpr int64_t kCodeValues = 16;
 
 /// The e2m1 values of `codes` (unscaled) from the consumer's value table,
@@ -318,6 +321,21 @@ Value lookUpValues(OpBuilder &b, Location loc, const ComponentReader &reader,
   if (!resultType.isF16() || !reader.hasRowTable(kValueTable))
     return Value();
   return reader.gatherRowTable(b, loc, kValueTable, row, codes);
+}
+
+/// The e2m1 values (unscaled) of the f16 tile of `width` columns from
+/// `col`, two codes a lookup in the consumer's pair table, when it has one
+/// and the tile is whole words of codes; null otherwise.
+Value lookUpPairs(OpBuilder &b, Location loc, const ComponentReader &reader,
+                  Value row, Value col, int64_t width, FloatType resultType) {
+  if (!resultType.isF16() || !reader.hasRowTable(kPairTable) ||
+      !isWholeWordTile(4, width))
+    return Value();
+  Value pairs =
+      buildPackedCodePairVector(b, loc, reader, Codes, row, col, 4, width);
+  Value words = reader.gatherRowTable(b, loc, kPairTable, row, pairs);
+  return vector::BitCastOp::create(b, loc, VectorType::get({width}, resultType),
+                                   words);
 }
 
 Value loadGroupScale(OpBuilder &b, Location loc, const ComponentReader &reader,
@@ -382,27 +400,52 @@ Value Fp4SchemeAttr::buildDequantVector(OpBuilder &b, Location loc,
   Value scale = loadGroupScale(b, loc, reader, row, col, getGroup());
   // Exact e2m1 values times the scale in f32, rounded once: the same bits
   // as the select chain's.
+  if (Value values = lookUpPairs(b, loc, reader, row, col, width, resultType))
+    return scaleAndRound(b, loc, buildExtendToF32(b, loc, values), scale,
+                         resultType);
   if (Value values = lookUpValues(b, loc, reader, row, codes, resultType))
     return scaleAndRound(b, loc, buildExtendToF32(b, loc, values), scale,
                          resultType);
   return buildFp4Values(b, loc, codes, scale, resultType);
 }
 
-// One table a row: the f16 e2m1 value of each code. The values are the
-// same in every row; a per-row table costs 32 bytes a row, and one lookup
-// per weight beats the select chain.
+// Two tables, the same in every row (the e2m1 values do not depend on the
+// row), so a consumer may hold one copy for all rows: the f16 value of
+// each code (32 bytes), and the f16x2 values of each pair of codes (1 KiB),
+// indexed by the byte the pair forms in the code stream. One lookup per
+// weight, or per two, beats the select chain.
 SmallVector<RowTableSpec> Fp4SchemeAttr::getRowTables(ArrayRef<int64_t>) const {
-  return {{"e2m1_values", Float16Type::get(getContext()), kCodeValues}};
+  MLIRContext *ctx = getContext();
+  return {{"e2m1_values", Float16Type::get(ctx), kCodeValues,
+           /*sameForEveryRow=*/true},
+          {"e2m1_pairs", IntegerType::get(ctx, 32), kCodeValues * kCodeValues,
+           /*sameForEveryRow=*/true}};
 }
 
 Value Fp4SchemeAttr::buildRowTableEntry(OpBuilder &b, Location loc,
                                         const ComponentReader &,
                                         ArrayRef<int64_t>, unsigned table,
                                         Value, Value entry) const {
-  if (table != kValueTable)
-    return Value();
+  Type f16 = Float16Type::get(getContext());
   Value code = arith::IndexCastUIOp::create(b, loc, b.getI32Type(), entry);
-  return buildFp4Values(b, loc, code, Value(), Float16Type::get(getContext()));
+  if (table == kValueTable)
+    return buildFp4Values(b, loc, code, Value(), cast<FloatType>(f16));
+  if (table != kPairTable)
+    return Value();
+  // Entry c0 | c1 << 4: the bits of value(c0) | value(c1) << 16.
+  auto valueBits = [&](Value c) -> Value {
+    Value value = buildFp4Values(b, loc, c, Value(), cast<FloatType>(f16));
+    return arith::ExtUIOp::create(
+        b, loc, b.getI32Type(),
+        arith::BitcastOp::create(b, loc, b.getI16Type(), value));
+  };
+  auto i32 = [&](int32_t v) -> Value {
+    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
+  };
+  Value low = valueBits(arith::AndIOp::create(b, loc, code, i32(15)));
+  Value high = valueBits(arith::ShRUIOp::create(b, loc, code, i32(4)));
+  return arith::OrIOp::create(b, loc, low,
+                              arith::ShLIOp::create(b, loc, high, i32(16)));
 }
 
 /// The row's spike, value * x[col], through the CSR helper the built-in
@@ -447,6 +490,8 @@ Value Fp4SchemeAttr::buildUnscaledDequantVectorInAnyOrder(
     ArrayRef<int64_t> shape, Value row, Value col, int64_t width,
     FloatType resultType, SmallVectorImpl<int64_t> &order) const {
   setColumnOrder(order, width);
+  if (Value values = lookUpPairs(b, loc, reader, row, col, width, resultType))
+    return values;
   Value codes =
       buildPackedCodeTile(b, loc, reader, Codes, row, col, 4, width, shape[1]);
   if (Value values = lookUpValues(b, loc, reader, row, codes, resultType))

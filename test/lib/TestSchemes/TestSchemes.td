@@ -39,11 +39,16 @@ def MixQTest_Fp4SchemeAttr : AttrDef<MixQTest_Dialect, "Fp4Scheme", [
     the tensor-core GEMV sums the e2m1 values times x and multiplies a
     step's sums by the scale, where a step lies in one group.
 
-    It offers code generators one row table (getRowTables): the f16 e2m1
-    value of each of the 16 codes, 32 bytes a row. A GEMV that builds it
-    looks the unscaled values of an f16 tile up, one shared-memory load per
-    weight, instead of running the select chain per code: the proof that a
-    scheme outside mixq gets table lookups from the interface alone.
+    It offers code generators two row tables (getRowTables), both the same
+    for every row (RowTableSpec::sameForEveryRow): the f16 e2m1 value of
+    each of the 16 codes (32 bytes), and the f16x2 values of each pair of
+    codes (256 i32 entries, 1 KiB), indexed by the byte the pair forms in
+    the code stream. A GEMV that builds the pair table looks the unscaled
+    values of a whole-word f16 tile up two at a time, one shared-memory load
+    per pair, instead of running the select chain per code; the tensor-core
+    GEMV holds one copy for all its rows. The proof that a scheme outside
+    mixq gets table lookups, and tables shared by its rows, from the
+    interface alone.
 
     With `act_bits` = B > 0 its matmuls take B-bit activations, quantized
     per token by the interface's default buildQuantizeActivation (no column
