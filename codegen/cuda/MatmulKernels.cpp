@@ -432,11 +432,12 @@ Value buildMaskedCodeOffset(OpBuilder &builder, Location loc,
                               i32Constant(code.highShift + scaled)));
     shift = scaled;
   }
-  // A field that is byte b > 0 of x once scaled, the rest of that byte
-  // known zero: one byte permute puts it under the row offset's upper bytes
-  // (bitplane's pair indices, four to a word), where a shift and a lop3
-  // were.
-  if (bytePermutes && !code.high && shift > scale && (shift - scale) % 8 == 0) {
+  // A field that is byte b > 0 of x once scaled (an offset of at most 8
+  // bits), the rest of that byte known zero: one byte permute puts it under
+  // the row offset's upper bytes (bitplane's pair indices, four to a word),
+  // where a shift and a lop3 were.
+  if (bytePermutes && !code.high && shift > scale && (shift - scale) % 8 == 0 &&
+      (uint64_t(mask) << scale) <= 0xFF) {
     uint32_t byte = (shift - scale) / 8;
     uint32_t byteBits = uint32_t(0xFF) << (8 * byte);
     uint32_t field = (mask << scale) << (8 * byte);
