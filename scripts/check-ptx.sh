@@ -52,8 +52,9 @@ schemes7b=(
   "lut3sparse|lut:bits=3+sparse:frac=0.0045|"
   "quik4act8|quik:cols=256,bits=4,act-bits=8|"
   "bitplane|bitplane:seed=2,parent=4|"
-  # Width 3: its pair table (width 4 has none).
+  # Widths 3 and 2: their pair tables (width 4 has none).
   "bitplane3|bitplane:seed=2,parent=4,width=3|"
+  "bitplane2|bitplane:seed=2,parent=4,width=2|"
   # The configurations scripts/gpu-bench.sh benches beside the defaults
   # (name|--scheme|--overrides|more mixq-compile flags).
   "mixed-tiles|mixed||--gemv-tile-factors"

@@ -53,6 +53,7 @@ schemes=(
   "mixed|mixed"
   "bitplane|bitplane:seed=2,parent=4"
   "bitplane3|bitplane:seed=2,parent=4,width=3"
+  "bitplane2|bitplane:seed=2,parent=4,width=2"
   "lut3sparse|lut:bits=3+sparse:frac=0.0045"
   "quik4|quik:cols=256,bits=4"
   "quik4act8|quik:cols=256,bits=4,act-bits=8"

@@ -337,16 +337,22 @@ Value buildPairTableIndices(OpBuilder &b, Location loc,
 
 } // namespace
 
+// 4^width entries, at least 64 (256 bytes a row): rows a multiple of 256
+// bytes apart let a lookup put its index byte under the row's offset with
+// one byte permute (gatherResidentBytes); the entries past 4^width are
+// never looked up.
 SmallVector<RowTableSpec>
 BitplaneSchemeAttr::getRowTables(ArrayRef<int64_t> shape) const {
   if (getDecodeWidth() > kMaxPairTableWidth)
     return {};
+  int64_t pairs = int64_t(1) << (2 * getDecodeWidth());
   return {{"code_pairs", IntegerType::get(getContext(), 32),
-           int64_t(1) << (2 * getDecodeWidth())}};
+           std::max<int64_t>(pairs, 64)}};
 }
 
 // Entry i: the bits of lut[row][c0] | lut[row][c1] << 16, where bit k of
-// code c_e is bit 2k + e of i (buildPairIndexWords' interleaving).
+// code c_e is bit 2k + e of i (buildPairIndexWords' interleaving); the
+// padding entries past 4^width repeat the pairs of their low bits.
 Value BitplaneSchemeAttr::buildRowTableEntry(OpBuilder &b, Location loc,
                                              const ComponentReader &reader,
                                              ArrayRef<int64_t> shape,

@@ -52,7 +52,9 @@ def MixQ_BitplaneSchemeAttr : MixQ_Attr<"BitplaneScheme", "bitplane", [
 
     At decode widths up to 3 the scheme offers code generators one row
     table (QuantSchemeAttrInterface::getRowTables), `code_pairs`: 4^width
-    i32 entries a row (256 bytes at width 3), entry `i` holding
+    i32 entries a row, at least 64 (256 bytes: rows a multiple of 256 bytes
+    apart let a lookup's byte join the row's offset by one byte permute;
+    the entries past 4^width are never looked up), entry `i` holding
     `lut_width[r][c0]` in its low and `lut_width[r][c1]` in its high f16
     half, where bit k of code `c_e` is bit `2k + e` of `i`. With it, a
     tile's weights (2p, 2p + 1) of a 32-weight word are one lookup: each
